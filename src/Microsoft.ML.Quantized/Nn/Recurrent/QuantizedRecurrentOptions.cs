@@ -1,0 +1,51 @@
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// The quantized recurrent stack: cell, sizes, weight and activation quantizers, slopes and normalization.
+/// Shared by the language model and the sequence classifiers.
+/// </summary>
+public sealed class QuantizedRecurrentOptions
+{
+    /// <summary>LSTM or GRU. Default LSTM.</summary>
+    public RecurrentCellKind Cell { get; set; } = RecurrentCellKind.Lstm;
+
+    /// <summary>Hidden units per layer. Default 256.</summary>
+    public int HiddenSize { get; set; } = 256;
+
+    /// <summary>Stacked layers. Default 1.</summary>
+    public int Layers { get; set; } = 1;
+
+    /// <summary>Dropout between layers and on the stack's output, in [0, 1). Default 0.</summary>
+    public double Dropout { get; set; }
+
+    /// <summary>Quantizer for the input-to-hidden and hidden-to-hidden weights. Default none (float).</summary>
+    public QuantizerOptions WeightQuantizer { get; set; } = new();
+
+    /// <summary>
+    /// Quantizer for the gate and hidden activations: <see cref="QuantizerKind.BernoulliTernary"/> (HitNet)
+    /// or <see cref="QuantizerKind.Uniform"/> (k-bit). Default none. Any activation quantizer runs the cell loop.
+    /// </summary>
+    public QuantizerOptions ActivationQuantizer { get; set; } = new();
+
+    /// <summary>Activation slopes (HitNet lambda), per gate. Default all 1.</summary>
+    public ActivationSlopes Slopes { get; set; } = new();
+
+    /// <summary>In-cell normalization (Hou et al. 2019). Default none.</summary>
+    public RecurrentNormalization Normalization { get; set; } = RecurrentNormalization.None;
+
+    /// <summary>
+    /// Longest sequence for <see cref="RecurrentNormalization.BatchPerStep"/> statistics; later steps reuse the
+    /// last step's statistics. Default 100.
+    /// </summary>
+    public int MaxNormalizedSteps { get; set; } = 100;
+
+    /// <summary>Deep copy.</summary>
+    public QuantizedRecurrentOptions Clone()
+    {
+        var copy = (QuantizedRecurrentOptions)MemberwiseClone();
+        copy.WeightQuantizer = WeightQuantizer.Clone();
+        copy.ActivationQuantizer = ActivationQuantizer.Clone();
+        copy.Slopes = Slopes.Clone();
+        return copy;
+    }
+}

@@ -1,0 +1,51 @@
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// Which quantizer to apply to a tensor (weights or activations) and how.
+/// Created by name through <c>QuantizerRegistry</c>, so sweeps and model files name quantizers the same way.
+/// </summary>
+public sealed class QuantizerOptions
+{
+    /// <summary>The method. Default <see cref="QuantizerKind.None"/> (float).</summary>
+    public QuantizerKind Kind { get; set; } = QuantizerKind.None;
+
+    /// <summary>
+    /// Bits per value. 0 (the default) takes the method's own width: 1 for the binary methods, 2 for the
+    /// ternary ones (three levels stored in two bits), 2 for <see cref="QuantizerKind.AlternatingMultiBit"/>
+    /// and 4 for <see cref="QuantizerKind.Uniform"/>. Alternating accepts 1-4, uniform 2-8.
+    /// </summary>
+    public int Bits { get; set; }
+
+    /// <summary>
+    /// One scale per output row (output channel) instead of one per tensor. Default false (per tensor, as in
+    /// the papers). Ignored by <see cref="QuantizerKind.BinaryConnect"/>, which has no scale.
+    /// </summary>
+    public bool PerRowScale { get; set; }
+
+    /// <summary>
+    /// Uniform only: round stochastically during training (unbiased: E[q(w)] = w, Li et al. 2017's SR).
+    /// Evaluation always rounds to nearest. Default false.
+    /// </summary>
+    public bool StochasticRounding { get; set; }
+
+    /// <summary>Restrict the scale (step size) to a power of two, so dequantization is a shift. Default false.</summary>
+    public bool PowerOfTwoScale { get; set; }
+
+    /// <summary>
+    /// Uniform only: learn the step size by gradient descent (LSQ-style), initialized from max |w|. Default false
+    /// (step size = max |w| / (2^(bits-1) - 1)).
+    /// </summary>
+    public bool LearnedScale { get; set; }
+
+    /// <summary>
+    /// Multiplies the step size the quantizer would use (1.0 = unchanged). Used to measure robustness to a
+    /// step size that is off by a few percent (KURE). Default 1.
+    /// </summary>
+    public double StepSizeMultiplier { get; set; } = 1.0;
+
+    /// <summary>Copies these options.</summary>
+    public QuantizerOptions Clone() => (QuantizerOptions)MemberwiseClone();
+
+    /// <summary>The registry name of this configuration, e.g. <c>twn</c>, <c>uniform4-sr</c>, <c>alt3-row</c>.</summary>
+    public override string ToString() => QuantizerRegistry.NameOf(this);
+}
