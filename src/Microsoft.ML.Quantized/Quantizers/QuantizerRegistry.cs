@@ -13,5 +13,9 @@ internal static class QuantizerRegistry
     public static void Validate(QuantizerOptions options, string optionName) => throw new NotImplementedException();
 
     /// <summary>Creates a new quantizer module for one tensor.</summary>
-    public static Quantizer Create(QuantizerOptions options) => throw new NotImplementedException();
+    public static Quantizer Create(QuantizerOptions options) => options.Kind switch
+    {
+        QuantizerKind.None => new IdentityQuantizer(),
+        _ => throw new NotImplementedException(),
+    };
 }
