@@ -12,6 +12,8 @@ internal static class QuantizerRegistry
     /// <summary>Checks options and throws <see cref="ArgumentException"/> naming the option, the value and the fix.</summary>
     public static void Validate(QuantizerOptions options, string optionName) => throw new NotImplementedException();
 
+    public static void ValidateActivation(QuantizerOptions options, string optionName) => throw new NotImplementedException();
+
     /// <summary>Creates a new quantizer module for one tensor.</summary>
     public static Quantizer Create(QuantizerOptions options) => options.Kind switch
     {

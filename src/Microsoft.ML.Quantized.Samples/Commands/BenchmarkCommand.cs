@@ -1,0 +1,130 @@
+using System.CommandLine;
+using System.Text;
+using Spectre.Console;
+
+namespace Microsoft.ML.Quantized.Samples.Commands;
+
+/// <summary>
+/// Word-level LM benchmark on the Brown split (1 x 300, bptt 35, batch 20, SGD lr 20, clip 0.25, dropout 0.5):
+/// float and every weight quantizer, each without and with layer norm, the same epochs for all. Writes
+/// docs/benchmarks.md.
+/// </summary>
+internal static class BenchmarkCommand
+{
+    private const string SectionStart = "<!-- bench:word-lm -->";
+    private const string SectionEnd = "<!-- /bench:word-lm -->";
+
+    public static Command Create()
+    {
+        var data = new Option<DirectoryInfo>("--data") { Description = "Folder with *train.txt, *valid.txt, *test.txt (one sentence per line).", DefaultValueFactory = _ => new DirectoryInfo("data/brown") };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs for every configuration.", DefaultValueFactory = _ => 6 };
+        var maxSteps = new Option<int>("--max-steps") { Description = "Cap on steps per epoch (0 = full epochs).", DefaultValueFactory = _ => 0 };
+        var configs = new Option<string>("--configs") { Description = "Comma-separated weight quantizer names (registry names, e.g. none,bc,twn,alt2,uniform4).", DefaultValueFactory = _ => "none,bc,bwn,twn,ttq,alt2,uniform4" };
+        var norms = new Option<string>("--norms") { Description = "Comma-separated normalizations per quantizer: none, layer, weight.", DefaultValueFactory = _ => "none,layer" };
+        var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (its word-LM section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
+        var command = new Command("bench", "Word-LM benchmark on the Brown split: every quantizer without and with layer norm.")
+        {
+            data, epochs, maxSteps, configs, norms, output,
+        };
+        command.SetAction(parse => Run(parse.GetValue(data)!, parse.GetValue(epochs), parse.GetValue(maxSteps),
+            parse.GetValue(configs)!, parse.GetValue(norms)!, parse.GetValue(output)!));
+        return command;
+    }
+
+    private static int Run(DirectoryInfo data, int epochs, int maxSteps, string configs, string norms, FileInfo output)
+    {
+        string Find(string part) => data.Exists
+            ? data.GetFiles($"*{part}.txt").Select(f => f.FullName).FirstOrDefault()
+              ?? throw new FileNotFoundException($"No *{part}.txt in '{data.FullName}'.")
+            : throw new DirectoryNotFoundException($"Data folder '{data.FullName}' does not exist: run build/fetch-data.sh first, or pass --data DIR.");
+        var train = File.ReadAllText(Find("train"));
+        var valid = File.ReadAllText(Find("valid"));
+        var test = File.ReadAllText(Find("test"));
+        var vocabulary = Vocabulary.FromWords(train, 10_001);
+        AnsiConsole.MarkupLine($"Brown word LM: vocabulary {vocabulary.Count:N0}, {vocabulary.Encode(train).Length:N0} training tokens.");
+        var training = new TrainingOptions
+        {
+            Epochs = epochs, MaxStepsPerEpoch = maxSteps, BatchSize = 20, SequenceLength = 35,
+            Optimizer = OptimizerKind.Sgd, LearningRate = 20, LearningRateDecay = 4, GradientClipNorm = 0.25, Seed = 1,
+        };
+        var rows = new List<Row>();
+        foreach (var quantizerName in configs.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            foreach (var normName in norms.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                var normalization = normName switch
+                {
+                    "none" => RecurrentNormalization.None,
+                    "layer" => RecurrentNormalization.Layer,
+                    "weight" => RecurrentNormalization.Weight,
+                    _ => throw new ArgumentException($"--norms: unknown normalization '{normName}' (none, layer, weight)."),
+                };
+                var options = new LanguageModelOptions
+                {
+                    EmbeddingDropout = 0.5,
+                    Recurrent = new QuantizedRecurrentOptions
+                    {
+                        HiddenSize = 300, Dropout = 0.5, Normalization = normalization,
+                        WeightQuantizer = QuantizerRegistry.Parse(quantizerName),
+                    },
+                };
+                var label = $"{quantizerName} + {normName} norm";
+                using var model = ConsoleProgress.Run(label, progress => QuantizedLanguageModel.Train(vocabulary, train, valid, options, training, progress));
+                var evaluation = model.Evaluate(test);
+                var size = model.SizeReport();
+                rows.Add(new Row(quantizerName, normName, evaluation.Perplexity, model.History.Average(h => h.UnitsPerSecond), size, model.UsesFusedKernel));
+                AnsiConsole.MarkupLine($"{Markup.Escape(label)}: test perplexity {evaluation.Perplexity:F1}");
+            }
+        }
+        var markdown = Render(rows, epochs, maxSteps);
+        AnsiConsole.WriteLine(markdown);
+        WriteSection(output, markdown);
+        AnsiConsole.MarkupLine($"Written to [blue]{Markup.Escape(output.FullName)}[/].");
+        return 0;
+    }
+
+    private static string Render(List<Row> rows, int epochs, int maxSteps)
+    {
+        var floatRow = rows.FirstOrDefault(r => r.Quantizer == "none" && r.Normalization == "none") ?? rows.FirstOrDefault(r => r.Quantizer == "none");
+        var sb = new StringBuilder();
+        sb.AppendLine("## Word-level LM on the Brown split");
+        sb.AppendLine();
+        sb.AppendLine($"1 layer x 300 LSTM, embedding 300, bptt 35, batch 20, SGD lr 20 (/4 on plateau), clip 0.25, dropout 0.5, " +
+                      $"{epochs} epoch(s){(maxSteps > 0 ? $" of at most {maxSteps} steps" : "")} for every configuration. Machine: {MachineDescription()}. " +
+                      $"Generated by `dotnet run --project src/Microsoft.ML.Quantized.Samples -c Release -- bench` on {DateTime.UtcNow:yyyy-MM-dd}.");
+        sb.AppendLine();
+        sb.AppendLine("| weights | norm | test ppl | ratio to float | train tok/s | vs float speed | bits/weight (LSTM) | packed | float32 | kernel |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+        foreach (var r in rows)
+        {
+            var ratio = floatRow is null ? "" : $"{r.Perplexity / floatRow.Perplexity:F3}";
+            var speed = floatRow is null ? "" : $"{r.TokensPerSecond / floatRow.TokensPerSecond:P0}";
+            sb.AppendLine($"| {r.Quantizer} | {r.Normalization} | {r.Perplexity:F1} | {ratio} | {r.TokensPerSecond:N0} | {speed} | " +
+                          $"{r.Size.BitsPerQuantizedWeight:F2} | {QuickstartCommand.Bytes(r.Size.PackedBytes)} | {QuickstartCommand.Bytes(r.Size.Float32Bytes)} | {(r.Fused ? "fused" : "loop")} |");
+        }
+        return sb.ToString();
+    }
+
+    private static void WriteSection(FileInfo output, string markdown)
+    {
+        output.Directory?.Create();
+        var existing = output.Exists ? File.ReadAllText(output.FullName) : "# Benchmarks\n\nEvery figure here comes from a run of the command named in its section, on the machine named there.\n\n";
+        var section = $"{SectionStart}\n{markdown}{SectionEnd}\n";
+        int start = existing.IndexOf(SectionStart, StringComparison.Ordinal);
+        int end = existing.IndexOf(SectionEnd, StringComparison.Ordinal);
+        var updated = start >= 0 && end > start
+            ? existing[..start] + section + existing[(end + SectionEnd.Length)..].TrimStart('\n')
+            : existing.TrimEnd('\n') + "\n\n" + section;
+        File.WriteAllText(output.FullName, updated);
+    }
+
+    internal static string MachineDescription()
+    {
+        var cpu = File.Exists("/proc/cpuinfo")
+            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim()
+            : null;
+        return $"{Environment.ProcessorCount} cores{(cpu is null ? "" : $" ({cpu})")}, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, CPU libtorch";
+    }
+
+    private sealed record Row(string Quantizer, string Normalization, double Perplexity, double TokensPerSecond, ModelSizeReport Size, bool Fused);
+}

@@ -1,0 +1,9 @@
+using System.CommandLine;
+using Microsoft.ML.Quantized.Samples.Commands;
+
+var root = new RootCommand(
+    "Microsoft.ML.Quantized samples. With no command: the quickstart (a float and a ternary character LSTM on Moby Dick).");
+QuickstartCommand.AddOptionsTo(root);
+root.Subcommands.Add(BenchmarkCommand.Create());
+root.Subcommands.Add(PrepareBrownCommand.Create());
+return await root.Parse(args).InvokeAsync();

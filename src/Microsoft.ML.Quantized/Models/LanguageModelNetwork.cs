@@ -1,0 +1,71 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>Embedding, quantized recurrent stack and decoder as one torch module.</summary>
+internal sealed class LanguageModelNetwork : nn.Module
+{
+    private readonly Parameter embedding;
+    private readonly Quantizer embeddingQuantizer;
+    private readonly Dropout embeddingDropout;
+    private readonly QuantizedRecurrentStack recurrent;
+    private readonly Parameter decoderWeight;
+    private readonly Parameter decoderBias;
+    private readonly Quantizer decoderQuantizer;
+
+    public LanguageModelNetwork(int vocabularySize, LanguageModelOptions options) : base(nameof(LanguageModelNetwork))
+    {
+        int hidden = options.Recurrent.HiddenSize;
+        int embeddingSize = options.EmbeddingSize > 0 ? options.EmbeddingSize : hidden;
+        VocabularySize = vocabularySize;
+        embedding = new Parameter(torch.empty(vocabularySize, embeddingSize));
+        embeddingDropout = nn.Dropout(options.EmbeddingDropout);
+        recurrent = new QuantizedRecurrentStack(nameof(recurrent), embeddingSize, options.Recurrent);
+        decoderWeight = new Parameter(torch.empty(vocabularySize, hidden));
+        decoderBias = new Parameter(torch.zeros(vocabularySize));
+        var outerQuantizer = options.QuantizeEmbeddingAndDecoder ? options.Recurrent.WeightQuantizer : new QuantizerOptions();
+        embeddingQuantizer = QuantizerRegistry.Create(outerQuantizer);
+        decoderQuantizer = QuantizerRegistry.Create(outerQuantizer);
+        using (torch.no_grad())
+        {
+            embedding.uniform_(-0.1, 0.1);
+            decoderWeight.uniform_(-0.1, 0.1);
+        }
+        RegisterComponents();
+    }
+
+    public int VocabularySize { get; }
+
+    public QuantizedRecurrentStack Recurrent => recurrent;
+
+    /// <summary>tokens [time, batch] int64 → logits [time, batch, vocab] and the final state.</summary>
+    public (Tensor Logits, RecurrentState State) Forward(Tensor tokens, RecurrentState? state)
+    {
+        using var scope = torch.NewDisposeScope();
+        var table = embeddingQuantizer.forward(embedding);
+        var embedded = table.index_select(0, tokens.reshape(-1)).reshape(tokens.shape[0], tokens.shape[1], -1);
+        var (hidden, next) = recurrent.Forward(embeddingDropout.forward(embedded), state);
+        var logits = nn.functional.linear(hidden, decoderQuantizer.forward(decoderWeight), decoderBias);
+        return (logits.MoveToOuterDisposeScope(), next.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Every weight matrix with its quantizer: the recurrent ones, then embedding and decoder.</summary>
+    public IEnumerable<(string Name, Tensor Weight, Quantizer Quantizer)> WeightMatrices()
+    {
+        foreach (var w in recurrent.QuantizedWeights()) yield return w;
+        yield return ("embedding", embedding, embeddingQuantizer);
+        yield return ("decoder.weight", decoderWeight, decoderQuantizer);
+    }
+
+    /// <summary>Parameters that are not weight matrices (biases, gains, norms), stored as float32.</summary>
+    public long OtherParameterCount
+    {
+        get
+        {
+            var matrices = new HashSet<IntPtr>(WeightMatrices().Select(m => m.Weight.Handle));
+            return parameters().Where(p => !matrices.Contains(p.Handle)).Sum(p => p.numel());
+        }
+    }
+}

@@ -1,0 +1,78 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>Truncated-BPTT language-model training: hidden state carries across windows, detached.</summary>
+internal sealed class LanguageModelTask : TrainingTask, IDisposable
+{
+    private readonly LanguageModelNetwork _network;
+    private readonly TokenStreamBatcher _train;
+    private readonly TokenStreamBatcher? _validation;
+    private RecurrentState? _state;
+
+    public LanguageModelTask(LanguageModelNetwork network, TokenStreamBatcher train, TokenStreamBatcher? validation)
+    {
+        _network = network;
+        _train = train;
+        _validation = validation;
+    }
+
+    public override nn.Module Network => _network;
+
+    public override int StepsPerEpoch => _train.WindowCount;
+
+    public override IEnumerable<(Tensor Weight, Quantizer Quantizer)> QuantizedWeights =>
+        _network.WeightMatrices().Select(m => (m.Weight, m.Quantizer));
+
+    public override void BeginEpoch(int epoch)
+    {
+        _state?.Dispose();
+        _state = null;
+    }
+
+    public override (Tensor Loss, long Units) TrainingLoss(int step)
+    {
+        var (input, target) = _train.Window(step);
+        var (logits, next) = _network.Forward(input, _state);
+        _state?.Dispose();
+        _state = next.Detach().DetachFromDisposeScope();
+        var loss = nn.functional.cross_entropy(logits.reshape(-1, _network.VocabularySize), target.reshape(-1));
+        return (loss, target.numel());
+    }
+
+    public override double? ValidationLoss() => _validation is null ? null : MeanCrossEntropy(_network, _validation);
+
+    /// <summary>Mean cross-entropy (nats per token) over every window, state carried; call under no_grad + eval.</summary>
+    public static double MeanCrossEntropy(LanguageModelNetwork network, TokenStreamBatcher data)
+    {
+        double total = 0;
+        long count = 0;
+        RecurrentState? state = null;
+        try
+        {
+            for (int i = 0; i < data.WindowCount; i++)
+            {
+                using var scope = torch.NewDisposeScope();
+                var (input, target) = data.Window(i);
+                var (logits, next) = network.Forward(input, state);
+                state?.Dispose();
+                state = next.DetachFromDisposeScope();
+                using var loss = nn.functional.cross_entropy(logits.reshape(-1, network.VocabularySize), target.reshape(-1), reduction: nn.Reduction.Sum);
+                total += loss.item<float>();
+                count += target.numel();
+            }
+        }
+        finally
+        {
+            state?.Dispose();
+        }
+        return total / Math.Max(1, count);
+    }
+
+    public void Dispose()
+    {
+        _state?.Dispose();
+        _state = null;
+    }
+}

@@ -1,0 +1,209 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// A trained quantized recurrent language model (word or character level): evaluate perplexity or bits per
+/// character, generate text, report its packed size, save and load. Holds its own torch state; dispose it.
+/// </summary>
+public sealed class QuantizedLanguageModel : IDisposable
+{
+    private const string Kind = "language-model";
+    private static readonly JsonSerializerOptions Json = new() { Converters = { new JsonStringEnumConverter() }, WriteIndented = false };
+    private readonly Device _device;
+
+    private QuantizedLanguageModel(LanguageModelNetwork network, Vocabulary vocabulary, LanguageModelOptions options,
+        IReadOnlyList<EpochSummary> history, int sequenceLength, Device device)
+    {
+        Network = network;
+        Vocabulary = vocabulary;
+        _options = options;
+        History = history;
+        SequenceLength = sequenceLength;
+        _device = device;
+    }
+
+    private readonly LanguageModelOptions _options;
+
+    /// <summary>The vocabulary the model reads and writes.</summary>
+    public Vocabulary Vocabulary { get; }
+
+    /// <summary>A copy of the model's options.</summary>
+    public LanguageModelOptions Options => _options.Clone();
+
+    /// <summary>Training history, one entry per epoch run.</summary>
+    public IReadOnlyList<EpochSummary> History { get; }
+
+    /// <summary>BPTT window used in training and evaluation.</summary>
+    public int SequenceLength { get; }
+
+    /// <summary>True when the recurrent stack runs libtorch's fused kernel (weight-only quantization, no normalization).</summary>
+    public bool UsesFusedKernel => Network.Recurrent.UsesFusedKernel;
+
+    internal LanguageModelNetwork Network { get; }
+
+    /// <summary>Trains a model on text, validating on <paramref name="validationText"/> (optional) after each epoch.</summary>
+    public static QuantizedLanguageModel Train(Vocabulary vocabulary, string trainingText, string? validationText,
+        LanguageModelOptions? options = null, TrainingOptions? training = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(vocabulary);
+        ArgumentNullException.ThrowIfNull(trainingText);
+        return Train(vocabulary, vocabulary.Encode(trainingText, skipUnknownCharacters: true),
+            validationText is null ? null : vocabulary.Encode(validationText, skipUnknownCharacters: true),
+            options, training, progress, cancellationToken);
+    }
+
+    /// <summary>Trains a model on token ids (each in [0, vocabulary.Count)).</summary>
+    public static QuantizedLanguageModel Train(Vocabulary vocabulary, int[] trainingTokens, int[]? validationTokens,
+        LanguageModelOptions? options = null, TrainingOptions? training = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(vocabulary);
+        ArgumentNullException.ThrowIfNull(trainingTokens);
+        options = options?.Clone() ?? new LanguageModelOptions();
+        training = training?.Clone() ?? new TrainingOptions();
+        OptionsValidator.Validate(options);
+        OptionsValidator.Validate(training);
+        CheckTokens(trainingTokens, vocabulary.Count, nameof(trainingTokens));
+        if (validationTokens is not null) CheckTokens(validationTokens, vocabulary.Count, nameof(validationTokens));
+        var device = DeviceResolver.Resolve(training.Device);
+
+        torch.manual_seed(training.Seed);
+        var network = new LanguageModelNetwork(vocabulary.Count, options);
+        network.to(device);
+        using var train = new TokenStreamBatcher(trainingTokens, training.BatchSize, training.SequenceLength, device);
+        using var validation = validationTokens is null ? null : new TokenStreamBatcher(validationTokens, EvaluationBatchSize(validationTokens.Length), training.SequenceLength, device);
+        using var task = new LanguageModelTask(network, train, validation);
+        var fingerprint = JsonSerializer.Serialize(new { options, vocabulary = vocabulary.Count, training.Seed, training.BatchSize, training.SequenceLength, training.Optimizer, training.LearningRate }, Json);
+        var history = TrainingLoop.Run(task, training, fingerprint, progress, cancellationToken);
+        return new QuantizedLanguageModel(network, vocabulary, options, history, training.SequenceLength, device);
+    }
+
+    /// <summary>Cross-entropy, perplexity and bits per token of the model on <paramref name="text"/>.</summary>
+    public LanguageModelEvaluation Evaluate(string text) => Evaluate(Vocabulary.Encode(text, skipUnknownCharacters: true));
+
+    /// <summary>Cross-entropy, perplexity and bits per token on token ids (state carried, batch of parallel streams).</summary>
+    public LanguageModelEvaluation Evaluate(int[] tokens)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        CheckTokens(tokens, Vocabulary.Count, nameof(tokens));
+        using var noGrad = torch.no_grad();
+        Network.eval();
+        using var data = new TokenStreamBatcher(tokens, EvaluationBatchSize(tokens.Length), SequenceLength, _device);
+        return new LanguageModelEvaluation(LanguageModelTask.MeanCrossEntropy(Network, data), data.TargetCount);
+    }
+
+    /// <summary>
+    /// Continues <paramref name="prompt"/> with <paramref name="length"/> sampled tokens. Temperature 1 samples
+    /// the model's distribution; lower is more conservative; 0 takes the most likely token.
+    /// </summary>
+    public string Generate(string prompt, int length, double temperature = 1.0, int seed = 0)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        if (length < 0) throw new ArgumentOutOfRangeException(nameof(length), length, "length must be zero or positive.");
+        if (!(temperature >= 0) || double.IsInfinity(temperature)) throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "temperature must be a finite number >= 0.");
+        var ids = Vocabulary.Encode(prompt, skipUnknownCharacters: true).ToList();
+        if (!Vocabulary.IsCharacterLevel && ids.Count > 0 && !prompt.EndsWith('\n')) ids.RemoveAt(ids.Count - 1); // no <eos> after an open prompt
+        if (ids.Count == 0) ids.Add(0);
+        using var noGrad = torch.no_grad();
+        Network.eval();
+        using var generator = new Generator((ulong)seed, _device);
+        var produced = new List<int>(length);
+        RecurrentState? state = null;
+        try
+        {
+            using (var scope = torch.NewDisposeScope())
+            {
+                var input = torch.tensor(ids.Select(i => (long)i).ToArray(), device: _device).reshape(-1, 1);
+                var (logits, next) = Network.Forward(input, null);
+                state = next.DetachFromDisposeScope();
+                produced.Add(Sample(logits[-1, 0], temperature, generator));
+            }
+            while (produced.Count < length)
+            {
+                using var scope = torch.NewDisposeScope();
+                var input = torch.tensor(new long[] { produced[^1] }, device: _device).reshape(1, 1);
+                var (logits, next) = Network.Forward(input, state);
+                state.Dispose();
+                state = next.DetachFromDisposeScope();
+                produced.Add(Sample(logits[0, 0], temperature, generator));
+            }
+        }
+        finally
+        {
+            state?.Dispose();
+        }
+        return Vocabulary.Decode(produced.Take(length));
+    }
+
+    /// <summary>Honest size: parameters, bits per quantized weight including scales, packed and float32 bytes.</summary>
+    public ModelSizeReport SizeReport()
+    {
+        var matrices = Network.WeightMatrices().Select(m => PackedMatrix.FromQuantizedWeights(m.Quantizer.Encode(m.Weight))).ToList();
+        return ModelSizeReport.From(matrices, Network.OtherParameterCount);
+    }
+
+    /// <summary>Saves the model (options, vocabulary, history, weights) to a versioned, checksummed file.</summary>
+    public void Save(string path)
+    {
+        using var file = File.Create(path);
+        Save(file);
+    }
+
+    /// <summary>Saves the model to a stream.</summary>
+    public void Save(Stream stream)
+    {
+        var header = new Header(_options, Vocabulary.Tokens.ToArray(), Vocabulary.IsCharacterLevel, History.ToArray(), SequenceLength);
+        ModelFile.Write(stream, Kind, JsonSerializer.Serialize(header, Json), TrainingLoop.SaveWeights(Network));
+    }
+
+    /// <summary>Loads a model saved by <see cref="Save(string)"/>.</summary>
+    /// <exception cref="ModelFormatException">The file is damaged, not a language model, or of another format version.</exception>
+    public static QuantizedLanguageModel Load(string path, string device = "cpu")
+    {
+        using var file = File.OpenRead(path);
+        return Load(file, device);
+    }
+
+    /// <summary>Loads a model from a stream.</summary>
+    public static QuantizedLanguageModel Load(Stream stream, string device = "cpu")
+    {
+        var (json, payload) = ModelFile.Read(stream, Kind);
+        var header = JsonSerializer.Deserialize<Header>(json, Json) ?? throw new ModelFormatException("The language-model file has an empty header.");
+        var vocabulary = Vocabulary.FromTokens(header.Tokens, header.CharacterLevel);
+        var torchDevice = DeviceResolver.Resolve(device);
+        var network = new LanguageModelNetwork(vocabulary.Count, header.Options);
+        TrainingLoop.LoadWeights(network, payload);
+        network.to(torchDevice);
+        network.eval();
+        return new QuantizedLanguageModel(network, vocabulary, header.Options, header.History, header.SequenceLength, torchDevice);
+    }
+
+    /// <summary>Releases the model's tensors.</summary>
+    public void Dispose() => Network.Dispose();
+
+    private static int EvaluationBatchSize(int tokens) => Math.Max(1, Math.Min(10, tokens / 2));
+
+    private static int Sample(Tensor logits, double temperature, Generator generator)
+    {
+        if (temperature == 0) return (int)logits.argmax().item<long>();
+        using var probabilities = nn.functional.softmax(logits / temperature, 0);
+        using var choice = torch.multinomial(probabilities, 1, generator: generator);
+        return (int)choice.item<long>();
+    }
+
+    private static void CheckTokens(int[] tokens, int vocabularySize, string name)
+    {
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            if ((uint)tokens[i] >= (uint)vocabularySize)
+                throw new ArgumentOutOfRangeException(name, tokens[i], $"{name}[{i}] = {tokens[i]} is outside the vocabulary [0, {vocabularySize}).");
+        }
+    }
+
+    private sealed record Header(LanguageModelOptions Options, string[] Tokens, bool CharacterLevel, EpochSummary[] History, int SequenceLength);
+}

@@ -1,0 +1,108 @@
+using System.Security.Cryptography;
+using TorchSharp;
+using static TorchSharp.torch;
+using TorchSharp.Modules;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// A per-epoch training checkpoint: network and optimizer state, schedule, history and best weights, with a
+/// fingerprint of the configuration (a checkpoint of another configuration is refused) and a SHA-256 checksum.
+/// Written to a temporary file and moved into place, so a crash mid-write never leaves a broken checkpoint.
+/// </summary>
+internal sealed class Checkpoint
+{
+    private const string Magic = "MLQZ-CHECKPOINT";
+    private const int FormatVersion = 1;
+    private readonly string _path;
+    private readonly string _fingerprint;
+
+    public Checkpoint(string directory, string fingerprint)
+    {
+        Directory.CreateDirectory(directory);
+        _path = Path.Combine(directory, "training.checkpoint");
+        _fingerprint = fingerprint;
+    }
+
+    public string FilePath => _path;
+
+    public void Save(nn.Module network, OptimizerHelper optimizer, LoopState state)
+    {
+        using var body = new MemoryStream();
+        using (var w = new BinaryWriter(body, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            w.Write(Magic);
+            w.Write(FormatVersion);
+            w.Write(_fingerprint);
+            w.Write(state.EpochsDone);
+            w.Write(state.LearningRate);
+            w.Write(state.BestLoss);
+            w.Write(state.EpochsWithoutImprovement);
+            w.Write(state.Stopped);
+            w.Write(state.History.Count);
+            foreach (var e in state.History)
+            {
+                w.Write(e.Epoch); w.Write(e.TrainingLoss); w.Write(e.ValidationLoss);
+                w.Write(e.LearningRate); w.Write(e.UnitsPerSecond); w.Write(e.Seconds);
+            }
+            WriteBlob(w, TrainingLoop.SaveWeights(network));
+            WriteBlob(w, state.BestWeights ?? Array.Empty<byte>());
+            using var optimizerState = new MemoryStream();
+            using (var ow = new BinaryWriter(optimizerState, System.Text.Encoding.UTF8, leaveOpen: true)) optimizer.save_state_dict(ow);
+            WriteBlob(w, optimizerState.ToArray());
+        }
+        var bytes = body.ToArray();
+        var temp = _path + ".tmp";
+        using (var file = File.Create(temp))
+        {
+            file.Write(bytes);
+            file.Write(SHA256.HashData(bytes));
+        }
+        File.Move(temp, _path, overwrite: true);
+    }
+
+    /// <summary>Restores state from the checkpoint file if there is one.</summary>
+    /// <exception cref="InvalidDataException">The file is damaged, of another format, or of another configuration.</exception>
+    public bool TryRestore(nn.Module network, OptimizerHelper optimizer, out LoopState state)
+    {
+        state = null!;
+        if (!File.Exists(_path)) return false;
+        var all = File.ReadAllBytes(_path);
+        if (all.Length < 32 || !SHA256.HashData(all.AsSpan(0, all.Length - 32)).AsSpan().SequenceEqual(all.AsSpan(all.Length - 32)))
+            throw new InvalidDataException($"The checkpoint '{_path}' is damaged (checksum mismatch). Delete it to start training afresh.");
+        using var r = new BinaryReader(new MemoryStream(all, 0, all.Length - 32));
+        if (r.ReadString() != Magic) throw new InvalidDataException($"'{_path}' is not a Microsoft.ML.Quantized training checkpoint.");
+        int version = r.ReadInt32();
+        if (version != FormatVersion)
+            throw new InvalidDataException($"The checkpoint '{_path}' has format version {version}; this library reads version {FormatVersion}. Delete it to start afresh.");
+        var fingerprint = r.ReadString();
+        if (fingerprint != _fingerprint)
+            throw new InvalidDataException($"The checkpoint '{_path}' was written by a different model or training configuration; use another CheckpointDirectory or delete the file. Checkpoint: {fingerprint}. Now: {_fingerprint}.");
+        var restored = new LoopState(0)
+        {
+            EpochsDone = r.ReadInt32(),
+            LearningRate = r.ReadDouble(),
+            BestLoss = r.ReadDouble(),
+            EpochsWithoutImprovement = r.ReadInt32(),
+            Stopped = r.ReadBoolean(),
+        };
+        int count = r.ReadInt32();
+        for (int i = 0; i < count; i++)
+            restored.History.Add(new EpochSummary(r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble()));
+        restored.EpochsDoneAtStart = restored.EpochsDone;
+        TrainingLoop.LoadWeights(network, ReadBlob(r));
+        var best = ReadBlob(r);
+        restored.BestWeights = best.Length == 0 ? null : best;
+        using (var optimizerReader = new BinaryReader(new MemoryStream(ReadBlob(r)))) optimizer.load_state_dict(optimizerReader);
+        state = restored;
+        return true;
+    }
+
+    private static void WriteBlob(BinaryWriter w, byte[] blob)
+    {
+        w.Write(blob.Length);
+        w.Write(blob);
+    }
+
+    private static byte[] ReadBlob(BinaryReader r) => r.ReadBytes(r.ReadInt32());
+}

@@ -1,0 +1,10 @@
+namespace Microsoft.ML.Quantized;
+
+/// <summary>One epoch of training history.</summary>
+/// <param name="Epoch">Epoch number, 1-based.</param>
+/// <param name="TrainingLoss">Mean training loss over the epoch.</param>
+/// <param name="ValidationLoss">Validation loss after the epoch, or NaN without validation data.</param>
+/// <param name="LearningRate">Learning rate used during the epoch.</param>
+/// <param name="UnitsPerSecond">Training throughput (tokens or examples per second).</param>
+/// <param name="Seconds">Wall-clock seconds the epoch took.</param>
+public sealed record EpochSummary(int Epoch, double TrainingLoss, double ValidationLoss, double LearningRate, double UnitsPerSecond, double Seconds);

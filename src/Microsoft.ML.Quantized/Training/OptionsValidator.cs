@@ -1,0 +1,74 @@
+namespace Microsoft.ML.Quantized;
+
+/// <summary>The one place options are checked. Each message names the option, the bad value and the valid range.</summary>
+internal static class OptionsValidator
+{
+    public static void Validate(TrainingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        AtLeast(options.Epochs, 1, "TrainingOptions.Epochs");
+        AtLeast(options.BatchSize, 1, "TrainingOptions.BatchSize");
+        AtLeast(options.SequenceLength, 1, "TrainingOptions.SequenceLength");
+        Positive(options.LearningRate, "TrainingOptions.LearningRate");
+        if (!double.IsFinite(options.LearningRateDecay) || options.LearningRateDecay < 1)
+            throw new ArgumentOutOfRangeException("TrainingOptions.LearningRateDecay", options.LearningRateDecay, "TrainingOptions.LearningRateDecay must be at least 1 (1 = never decay).");
+        NonNegative(options.GradientClipNorm, "TrainingOptions.GradientClipNorm");
+        NonNegative(options.WeightDecay, "TrainingOptions.WeightDecay");
+        AtLeast(options.EarlyStoppingPatience, 0, "TrainingOptions.EarlyStoppingPatience");
+        AtLeast(options.MaxStepsPerEpoch, 0, "TrainingOptions.MaxStepsPerEpoch");
+        AtLeast(options.ProgressInterval, 1, "TrainingOptions.ProgressInterval");
+        DeviceResolver.Resolve(options.Device);
+    }
+
+    public static void Validate(QuantizedRecurrentOptions options, string name = "QuantizedRecurrentOptions")
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (!Enum.IsDefined(options.Cell)) throw new ArgumentOutOfRangeException($"{name}.Cell", options.Cell, $"{name}.Cell must be Lstm or Gru.");
+        if (!Enum.IsDefined(options.Normalization)) throw new ArgumentOutOfRangeException($"{name}.Normalization", options.Normalization, $"{name}.Normalization is not a RecurrentNormalization value.");
+        AtLeast(options.HiddenSize, 1, $"{name}.HiddenSize");
+        AtLeast(options.Layers, 1, $"{name}.Layers");
+        AtLeast(options.MaxNormalizedSteps, 1, $"{name}.MaxNormalizedSteps");
+        Probability(options.Dropout, $"{name}.Dropout");
+        QuantizerRegistry.Validate(options.WeightQuantizer ?? throw new ArgumentNullException($"{name}.WeightQuantizer"), $"{name}.WeightQuantizer");
+        QuantizerRegistry.ValidateActivation(options.ActivationQuantizer ?? throw new ArgumentNullException($"{name}.ActivationQuantizer"), $"{name}.ActivationQuantizer");
+        var s = options.Slopes ?? throw new ArgumentNullException($"{name}.Slopes");
+        Slope(s.InputGate, $"{name}.Slopes.InputGate");
+        Slope(s.ForgetGate, $"{name}.Slopes.ForgetGate");
+        Slope(s.OutputGate, $"{name}.Slopes.OutputGate");
+        Slope(s.Candidate, $"{name}.Slopes.Candidate");
+        Slope(s.CellOutput, $"{name}.Slopes.CellOutput");
+    }
+
+    public static void Validate(LanguageModelOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Validate(options.Recurrent ?? throw new ArgumentNullException("LanguageModelOptions.Recurrent"), "LanguageModelOptions.Recurrent");
+        AtLeast(options.EmbeddingSize, 0, "LanguageModelOptions.EmbeddingSize");
+        Probability(options.EmbeddingDropout, "LanguageModelOptions.EmbeddingDropout");
+    }
+
+    private static void AtLeast(int value, int minimum, string name)
+    {
+        if (value < minimum) throw new ArgumentOutOfRangeException(name, value, $"{name} must be at least {minimum}; got {value}.");
+    }
+
+    private static void Positive(double value, string name)
+    {
+        if (!double.IsFinite(value) || value <= 0) throw new ArgumentOutOfRangeException(name, value, $"{name} must be a positive finite number; got {value}.");
+    }
+
+    private static void NonNegative(double value, string name)
+    {
+        if (!double.IsFinite(value) || value < 0) throw new ArgumentOutOfRangeException(name, value, $"{name} must be zero or a positive finite number; got {value}.");
+    }
+
+    private static void Probability(double value, string name)
+    {
+        if (!(value >= 0 && value < 1)) throw new ArgumentOutOfRangeException(name, value, $"{name} must be in [0, 1); got {value}.");
+    }
+
+    private static void Slope(double value, string name)
+    {
+        if (!(value > 0 && value <= 4)) throw new ArgumentOutOfRangeException(name, value, $"{name} (HitNet lambda) must be in (0, 4]; got {value}. 1 is the standard activation.");
+    }
+}

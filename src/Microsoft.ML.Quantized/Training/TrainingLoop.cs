@@ -1,0 +1,152 @@
+using System.Diagnostics;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// The training loop shared by every model: optimizer, gradient clipping, learning-rate decay on plateau,
+/// validation, early stopping with best-weights restore, divergence detection, per-epoch checkpoints with
+/// exact resume, and progress reports.
+/// </summary>
+internal static class TrainingLoop
+{
+    /// <summary>Trains <paramref name="task"/>; returns the history (the network ends with its best weights).</summary>
+    public static IReadOnlyList<EpochSummary> Run(
+        TrainingTask task,
+        TrainingOptions options,
+        string configurationFingerprint,
+        IProgress<TrainingProgress>? progress,
+        CancellationToken cancellationToken)
+    {
+        var network = task.Network;
+        var parameters = network.parameters().ToList();
+        using var optimizer = CreateOptimizer(options, parameters);
+        var state = new LoopState(options.LearningRate);
+        var checkpoint = options.CheckpointDirectory is null ? null : new Checkpoint(options.CheckpointDirectory, configurationFingerprint);
+        if (checkpoint is not null && checkpoint.TryRestore(network, optimizer, out var restored))
+            state = restored;
+
+        int steps = options.MaxStepsPerEpoch > 0 ? Math.Min(options.MaxStepsPerEpoch, task.StepsPerEpoch) : task.StepsPerEpoch;
+        var clock = Stopwatch.StartNew();
+        for (int epoch = state.EpochsDone + 1; epoch <= options.Epochs && !state.Stopped; epoch++)
+        {
+            SetLearningRate(optimizer, state.LearningRate);
+            torch.manual_seed(EpochSeed(options.Seed, epoch));
+            network.train();
+            task.BeginEpoch(epoch);
+            var epochClock = Stopwatch.StartNew();
+            double lossSum = 0;
+            long epochUnits = 0;
+            for (int step = 0; step < steps; step++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                using (var scope = torch.NewDisposeScope())
+                {
+                    optimizer.zero_grad();
+                    var (loss, units) = task.TrainingLoss(step);
+                    double lossValue = loss.item<float>();
+                    if (!double.IsFinite(lossValue)) throw Diverged(network, state, epoch, step, "loss", lossValue);
+                    var total = task.Regularizer is null ? loss : loss + task.Regularizer();
+                    total.backward();
+                    double gradNorm = options.GradientClipNorm > 0
+                        ? torch.nn.utils.clip_grad_norm_(parameters, options.GradientClipNorm)
+                        : GradientNorm(parameters);
+                    if (!double.IsFinite(gradNorm)) throw Diverged(network, state, epoch, step, "gradient norm", gradNorm);
+                    optimizer.step();
+                    if (!options.KeepFloatShadowWeights) ProjectOntoQuantizationGrid(task);
+                    lossSum += lossValue * units;
+                    epochUnits += units;
+                }
+                bool last = step == steps - 1;
+                if (progress is not null && !last && (step + 1) % Math.Max(1, options.ProgressInterval) == 0)
+                    progress.Report(Report(options, state, epoch, step + 1, steps, lossSum / epochUnits, epochUnits, epochClock, clock, null));
+            }
+            double? validation;
+            using (torch.no_grad())
+            {
+                network.eval();
+                validation = task.ValidationLoss();
+                network.train();
+            }
+            double trainLoss = lossSum / Math.Max(1, epochUnits);
+            double seconds = epochClock.Elapsed.TotalSeconds;
+            state.History.Add(new EpochSummary(epoch, trainLoss, validation ?? double.NaN, state.LearningRate, epochUnits / Math.Max(seconds, 1e-9), seconds));
+            progress?.Report(Report(options, state, epoch, steps, steps, trainLoss, epochUnits, epochClock, clock, validation));
+            state.EndEpoch(epoch, validation ?? trainLoss, network, options);
+            checkpoint?.Save(network, optimizer, state);
+        }
+        if (state.BestWeights is not null) LoadWeights(network, state.BestWeights);
+        network.eval();
+        return state.History;
+    }
+
+    /// <summary>Seed used for an epoch, so a resumed run replays exactly what an uninterrupted one would.</summary>
+    internal static long EpochSeed(int seed, int epoch) => (long)seed * 1_000_003L + epoch;
+
+    internal static byte[] SaveWeights(nn.Module network)
+    {
+        using var memory = new MemoryStream();
+        using (var writer = new BinaryWriter(memory, System.Text.Encoding.UTF8, leaveOpen: true)) network.save(writer);
+        return memory.ToArray();
+    }
+
+    internal static void LoadWeights(nn.Module network, byte[] weights)
+    {
+        using var reader = new BinaryReader(new MemoryStream(weights));
+        network.load(reader);
+    }
+
+    private static OptimizerHelper CreateOptimizer(TrainingOptions options, IEnumerable<Parameter> parameters) => options.Optimizer switch
+    {
+        OptimizerKind.Sgd => torch.optim.SGD(parameters, options.LearningRate, weight_decay: options.WeightDecay),
+        OptimizerKind.Adam => torch.optim.Adam(parameters, options.LearningRate, weight_decay: options.WeightDecay),
+        _ => throw new ArgumentOutOfRangeException(nameof(options), options.Optimizer, "Unknown optimizer."),
+    };
+
+    private static void SetLearningRate(OptimizerHelper optimizer, double learningRate)
+    {
+        foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
+    }
+
+    private static double GradientNorm(IEnumerable<Parameter> parameters)
+    {
+        double sum = 0;
+        foreach (var p in parameters)
+        {
+            if (p.grad is null) continue;
+            double n = p.grad.norm().item<float>();
+            sum += n * n;
+        }
+        return Math.Sqrt(sum);
+    }
+
+    private static void ProjectOntoQuantizationGrid(TrainingTask task)
+    {
+        using var noGrad = torch.no_grad();
+        foreach (var (weight, quantizer) in task.QuantizedWeights)
+        {
+            if (quantizer.IsIdentity) continue;
+            using var projected = quantizer.forward(weight);
+            weight.copy_(projected);
+        }
+    }
+
+    private static TrainingDivergedException Diverged(nn.Module network, LoopState state, int epoch, int step, string quantity, double value)
+    {
+        if (state.BestWeights is not null) LoadWeights(network, state.BestWeights);
+        return new TrainingDivergedException(epoch, step + 1, quantity, value);
+    }
+
+    private static TrainingProgress Report(TrainingOptions options, LoopState state, int epoch, int step, int steps, double loss,
+        long epochUnits, Stopwatch epochClock, Stopwatch clock, double? validation)
+    {
+        double rate = epochUnits / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9);
+        int epochsThisRun = epoch - state.FirstEpochThisRun;
+        double doneThisRun = epochsThisRun + (double)step / steps;
+        double remainingEpochs = options.Epochs - (epoch - 1) - (double)step / steps;
+        var remaining = TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds / Math.Max(doneThisRun, 1e-9) * remainingEpochs);
+        return new TrainingProgress(epoch, options.Epochs, step, steps, loss, state.LearningRate, rate, clock.Elapsed, remaining, validation);
+    }
+}

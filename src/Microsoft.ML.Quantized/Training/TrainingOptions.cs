@@ -1,0 +1,69 @@
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// How a model is trained. Defaults follow the classic PTB recipe (SGD, learning rate 20, decay by 4 on a
+/// validation plateau, gradient clipping 0.25, batch 20, BPTT 35).
+/// </summary>
+public sealed class TrainingOptions
+{
+    /// <summary>Passes over the training data. Default 6.</summary>
+    public int Epochs { get; set; } = 6;
+
+    /// <summary>Sequences per batch (parallel token columns for a language model). Default 20.</summary>
+    public int BatchSize { get; set; } = 20;
+
+    /// <summary>Truncated-BPTT window in time steps (language models). Default 35.</summary>
+    public int SequenceLength { get; set; } = 35;
+
+    /// <summary>The optimizer. Default <see cref="OptimizerKind.Sgd"/>.</summary>
+    public OptimizerKind Optimizer { get; set; } = OptimizerKind.Sgd;
+
+    /// <summary>Initial learning rate. Default 20 (SGD, PTB recipe); use about 2e-3 with Adam.</summary>
+    public double LearningRate { get; set; } = 20.0;
+
+    /// <summary>
+    /// Divide the learning rate by this when the validation loss does not improve on the best so far
+    /// (1 = never decay). Default 4 (PTB recipe).
+    /// </summary>
+    public double LearningRateDecay { get; set; } = 4.0;
+
+    /// <summary>Clip the global gradient L2 norm to this (0 = no clipping). Default 0.25 (PTB recipe).</summary>
+    public double GradientClipNorm { get; set; } = 0.25;
+
+    /// <summary>L2 weight decay. Default 0.</summary>
+    public double WeightDecay { get; set; }
+
+    /// <summary>
+    /// Stop when the validation loss has not improved for this many epochs (0 = never stop early); the best
+    /// epoch's weights are kept either way. Default 0.
+    /// </summary>
+    public int EarlyStoppingPatience { get; set; }
+
+    /// <summary>Cap on optimizer steps per epoch (0 = the whole training set). Default 0.</summary>
+    public int MaxStepsPerEpoch { get; set; }
+
+    /// <summary>
+    /// Keep float shadow weights (BinaryConnect; default true). False applies the quantizer to the weights
+    /// themselves after every step, so only quantized values persist (Li et al. 2017's setting, where
+    /// stochastic rounding is what lets small updates survive).
+    /// </summary>
+    public bool KeepFloatShadowWeights { get; set; } = true;
+
+    /// <summary>Seed of every random source (initialization, dropout, stochastic quantizers). Default 1.</summary>
+    public int Seed { get; set; } = 1;
+
+    /// <summary>"cpu" (default) or "cuda" / "cuda:N" where the app references a CUDA libtorch.</summary>
+    public string Device { get; set; } = "cpu";
+
+    /// <summary>
+    /// Folder for a checkpoint written after every epoch; training started with the same folder resumes
+    /// from it and ends with the same result as an uninterrupted run. Null (default) writes none.
+    /// </summary>
+    public string? CheckpointDirectory { get; set; }
+
+    /// <summary>Report progress every this many steps (the end of each epoch is always reported). Default 50.</summary>
+    public int ProgressInterval { get; set; } = 50;
+
+    /// <summary>Copies these options.</summary>
+    public TrainingOptions Clone() => (TrainingOptions)MemberwiseClone();
+}

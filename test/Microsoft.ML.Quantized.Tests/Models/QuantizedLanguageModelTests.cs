@@ -1,0 +1,95 @@
+namespace Microsoft.ML.Quantized.Tests;
+
+[TestClass]
+public sealed class QuantizedLanguageModelTests
+{
+    private static readonly string Train = TinyCorpus.Text(160);
+    private static readonly string Valid = TinyCorpus.Text(30, seed: 11);
+    private static readonly Vocabulary Chars = Vocabulary.FromCharacters(Train + Valid);
+
+    [TestMethod]
+    [DataRow(QuantizerKind.None, RecurrentNormalization.None, RecurrentCellKind.Lstm)]
+    [DataRow(QuantizerKind.TernaryWeightNet, RecurrentNormalization.Layer, RecurrentCellKind.Lstm)]
+    [DataRow(QuantizerKind.BinaryConnect, RecurrentNormalization.Weight, RecurrentCellKind.Gru)]
+    public void PerplexityFallsClearlyDuringTraining(QuantizerKind kind, RecurrentNormalization normalization, RecurrentCellKind cell)
+    {
+        using var untrained = QuantizedLanguageModel.Train(Chars, Train, Valid, TinyCorpus.Model(kind, normalization, cell), WithSteps(TinyCorpus.Training(1), 1));
+        double before = untrained.Evaluate(Valid).Perplexity;
+        using var model = QuantizedLanguageModel.Train(Chars, Train, Valid, TinyCorpus.Model(kind, normalization, cell), TinyCorpus.Training(4));
+        double after = model.Evaluate(Valid).Perplexity;
+        Assert.IsTrue(before > 8, $"an untrained model should be near uniform over {Chars.Count} characters; got {before:F2}");
+        Assert.IsTrue(after < 0.5 * before, $"perplexity should fall clearly: {before:F2} -> {after:F2}");
+        Assert.AreEqual(4, model.History.Count);
+        Assert.IsTrue(model.History[^1].TrainingLoss < model.History[0].TrainingLoss);
+    }
+
+    [TestMethod]
+    public void SameSeedSameModel()
+    {
+        using var a = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(QuantizerKind.TernaryWeightNet), TinyCorpus.Training(1));
+        using var b = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(QuantizerKind.TernaryWeightNet), TinyCorpus.Training(1));
+        Assert.AreEqual(a.Evaluate(Valid).CrossEntropy, b.Evaluate(Valid).CrossEntropy, 0.0);
+        Assert.AreEqual(a.Generate("the ", 30, 1.0, seed: 5), b.Generate("the ", 30, 1.0, seed: 5));
+    }
+
+    [TestMethod]
+    public void SaveAndLoadGiveIdenticalEvaluationAndGeneration()
+    {
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.Layer), TinyCorpus.Training(1));
+        using var stream = new MemoryStream();
+        model.Save(stream);
+        stream.Position = 0;
+        using var loaded = QuantizedLanguageModel.Load(stream);
+        Assert.AreEqual(model.Evaluate(Valid).CrossEntropy, loaded.Evaluate(Valid).CrossEntropy, 0.0);
+        Assert.AreEqual(model.Generate("the ", 40, 0.8, seed: 2), loaded.Generate("the ", 40, 0.8, seed: 2));
+        Assert.AreEqual(model.Options.Recurrent.WeightQuantizer.Kind, loaded.Options.Recurrent.WeightQuantizer.Kind);
+        Assert.AreEqual(model.History.Count, loaded.History.Count);
+        CollectionAssert.AreEqual(model.Vocabulary.Tokens.ToArray(), loaded.Vocabulary.Tokens.ToArray());
+    }
+
+    [TestMethod]
+    public void DamagedOrForeignModelFilesGetClearErrors()
+    {
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(), WithSteps(TinyCorpus.Training(1), 2));
+        using var stream = new MemoryStream();
+        model.Save(stream);
+        var bytes = stream.ToArray();
+        bytes[bytes.Length / 2] ^= 0xFF;
+        var damaged = Assert.ThrowsExactly<ModelFormatException>(() => QuantizedLanguageModel.Load(new MemoryStream(bytes)));
+        StringAssert.Contains(damaged.Message, "checksum");
+        var foreign = Assert.ThrowsExactly<ModelFormatException>(() => QuantizedLanguageModel.Load(new MemoryStream("not a model at all, just text"u8.ToArray())));
+        StringAssert.Contains(foreign.Message, "not a Microsoft.ML.Quantized model");
+        var truncated = Assert.ThrowsExactly<ModelFormatException>(() => QuantizedLanguageModel.Load(new MemoryStream(stream.ToArray()[..40])));
+        Assert.IsNotNull(truncated.Message);
+    }
+
+    [TestMethod]
+    public void GenerationIsDeterministicForASeedAndUsesTheVocabulary()
+    {
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(), TinyCorpus.Training(2));
+        var text = model.Generate("the ", 50, 0.5, seed: 9);
+        Assert.AreEqual(50, text.Length);
+        Assert.AreEqual(text, model.Generate("the ", 50, 0.5, seed: 9));
+        Assert.IsTrue(text.All(c => Chars.Tokens.Contains(c.ToString())));
+        var greedy = model.Generate("the ", 20, temperature: 0);
+        Assert.AreEqual(greedy, model.Generate("the ", 20, temperature: 0, seed: 123), "temperature 0 is greedy, independent of the seed");
+    }
+
+    [TestMethod]
+    public void SizeReportCountsPackedTernaryWeights()
+    {
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(QuantizerKind.TernaryWeightNet), WithSteps(TinyCorpus.Training(1), 1));
+        var size = model.SizeReport();
+        long lstm = 4 * 32 * 16 + 4 * 32 * 32; // W_ih + W_hh
+        Assert.AreEqual(lstm, size.QuantizedParameterCount);
+        Assert.IsTrue(size.BitsPerQuantizedWeight > 2.0 && size.BitsPerQuantizedWeight < 2.1, $"ternary is 2 bits + scales: {size.BitsPerQuantizedWeight}");
+        Assert.IsTrue(size.PackedBytes < size.Float32Bytes);
+        Assert.AreEqual(4L * size.ParameterCount, size.Float32Bytes);
+    }
+
+    internal static TrainingOptions WithSteps(TrainingOptions options, int steps)
+    {
+        options.MaxStepsPerEpoch = steps;
+        return options;
+    }
+}

@@ -1,0 +1,141 @@
+using TorchSharp;
+
+namespace Microsoft.ML.Quantized.Tests;
+
+[TestClass]
+public sealed class TrainingLoopTests
+{
+    private static readonly string Train = TinyCorpus.Text(80);
+    private static readonly string Valid = TinyCorpus.Text(20, seed: 5);
+    private static readonly Vocabulary Chars = Vocabulary.FromCharacters(Train + Valid);
+
+    [TestMethod]
+    public void ResumingFromACheckpointEndsExactlyLikeAnUninterruptedRun()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "mlqz-resume-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var options = TinyCorpus.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.Layer);
+            var straight = TinyCorpus.Training(3);
+            straight.Optimizer = OptimizerKind.Adam; // has optimizer state that must survive the resume
+            using var uninterrupted = QuantizedLanguageModel.Train(Chars, Train, Valid, options, straight);
+
+            var resumable = straight.Clone();
+            resumable.CheckpointDirectory = root;
+            using var cancel = new CancellationTokenSource();
+            var stopInEpochTwo = new Reporter(p => { if (p.Epoch == 2) cancel.Cancel(); });
+            resumable.ProgressInterval = 1;
+            Assert.ThrowsExactly<OperationCanceledException>(() =>
+                QuantizedLanguageModel.Train(Chars, Train, Valid, options, resumable, stopInEpochTwo, cancel.Token));
+            Assert.IsTrue(File.Exists(Path.Combine(root, "training.checkpoint")));
+
+            using var resumed = QuantizedLanguageModel.Train(Chars, Train, Valid, options, resumable);
+            Assert.AreEqual(3, resumed.History.Count, "history carries the epoch done before the interruption");
+            Assert.AreEqual(uninterrupted.Evaluate(Valid).CrossEntropy, resumed.Evaluate(Valid).CrossEntropy, 0.0);
+            for (int i = 0; i < 3; i++)
+                Assert.AreEqual(uninterrupted.History[i].ValidationLoss, resumed.History[i].ValidationLoss, 0.0, $"epoch {i + 1}");
+        }
+        finally
+        {
+            if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void ACheckpointOfAnotherConfigurationIsRefused()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "mlqz-foreign-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var training = QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 2);
+            training.CheckpointDirectory = root;
+            using (QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(), training)) { }
+            var error = Assert.ThrowsExactly<InvalidDataException>(() =>
+                QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(QuantizerKind.TernaryWeightNet), training));
+            StringAssert.Contains(error.Message, "different model or training configuration");
+        }
+        finally
+        {
+            if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void DivergenceStopsWithTheStepNamed()
+    {
+        var training = TinyCorpus.Training(2);
+        training.Optimizer = OptimizerKind.Sgd;
+        training.LearningRate = 1e30;
+        training.GradientClipNorm = 0;
+        var error = Assert.ThrowsExactly<TrainingDivergedException>(() =>
+            QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(), training));
+        Assert.AreEqual(1, error.Epoch);
+        Assert.IsTrue(error.Step >= 2, "the first step's loss is finite; a later one is not");
+        StringAssert.Contains(error.Message, $"step {error.Step}");
+        Assert.IsFalse(double.IsFinite(error.Value));
+    }
+
+    [TestMethod]
+    public void BadOptionsAreRejectedWithTheOptionNamed()
+    {
+        void Expect(Action<LanguageModelOptions, TrainingOptions> spoil, string name)
+        {
+            var model = TinyCorpus.Model();
+            var training = TinyCorpus.Training(1);
+            spoil(model, training);
+            var error = Assert.Throws<ArgumentException>(() => QuantizedLanguageModel.Train(Chars, Train, null, model, training));
+            StringAssert.Contains(error.Message, name);
+        }
+        Expect((m, t) => t.Epochs = 0, "TrainingOptions.Epochs");
+        Expect((m, t) => t.LearningRate = double.NaN, "TrainingOptions.LearningRate");
+        Expect((m, t) => t.LearningRateDecay = 0.5, "TrainingOptions.LearningRateDecay");
+        Expect((m, t) => t.Device = "tpu", "Device");
+        Expect((m, t) => m.Recurrent.HiddenSize = 0, "LanguageModelOptions.Recurrent.HiddenSize");
+        Expect((m, t) => m.Recurrent.Dropout = 1.0, "LanguageModelOptions.Recurrent.Dropout");
+        Expect((m, t) => m.Recurrent.Slopes.ForgetGate = 0, "LanguageModelOptions.Recurrent.Slopes.ForgetGate");
+        Expect((m, t) => m.Recurrent.WeightQuantizer = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 12 }, "LanguageModelOptions.Recurrent.WeightQuantizer");
+        Expect((m, t) => m.Recurrent.ActivationQuantizer = new QuantizerOptions { Kind = QuantizerKind.TernaryWeightNet }, "LanguageModelOptions.Recurrent.ActivationQuantizer");
+    }
+
+    [TestMethod]
+    public void TokensOutsideTheVocabularyAreRejected()
+    {
+        var error = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() =>
+            QuantizedLanguageModel.Train(Chars, new[] { 0, 1, 2, 999, 1, 2, 0, 1, 2, 3, 1, 2, 1, 1, 1, 1 }, null, TinyCorpus.Model(), TinyCorpus.Training(1)));
+        StringAssert.Contains(error.Message, "trainingTokens[3] = 999");
+    }
+
+    [TestMethod]
+    public void LiveTensorCountStaysFlatAcrossSteps()
+    {
+        long Leak(int steps)
+        {
+            long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+            var training = QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), steps);
+            using (QuantizedLanguageModel.Train(Chars, Train, Valid, TinyCorpus.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.Layer), training)) { }
+            return DisposeScopeManager.Statistics.ThreadTotalLiveCount - before;
+        }
+        Leak(2); // warm-up (lazy statics)
+        long few = Leak(2), many = Leak(10);
+        Assert.AreEqual(few, many, $"tensors left alive must not grow with steps: {few} after 2 steps, {many} after 10");
+    }
+
+    [TestMethod]
+    public void WithoutShadowWeightsOnlyQuantizedValuesPersist()
+    {
+        var training = QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 3);
+        training.KeepFloatShadowWeights = false;
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(QuantizerKind.BinaryWeightNet), training);
+        foreach (var (name, weight, _) in model.Network.Recurrent.QuantizedWeights())
+        {
+            using var abs = weight.abs();
+            using var distinct = abs.unique().Item1;
+            Assert.AreEqual(1L, distinct.numel(), $"{name}: after projection every weight is +-alpha");
+        }
+    }
+
+    private sealed class Reporter(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+}
