@@ -1,0 +1,69 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// One quantized GRU layer (PyTorch layout and convention, gate order r, z, n):
+/// <code>
+/// x~ = norm(Q(W_ih) x) + b_ih        h~ = norm(Q(W_hh) h) + b_hh      (each split into r, z, n blocks)
+/// r = s((x~_r + h~_r) / l_r)   z = s((x~_z + h~_z) / l_z)   n = tanh((x~_n + r * h~_n) / l_n)
+/// h' = (1 - z) * n + z * h
+/// </code>
+/// with HitNet slopes l_r = InputGate, l_z = ForgetGate, l_n = Candidate (<see cref="ActivationSlopes"/>) and
+/// <c>norm</c> the in-cell normalization of the two products.
+/// </summary>
+/// <remarks>
+/// The activation quantizer (HitNet) is applied to the gate outputs r, z, n and to the new hidden state h'.
+/// Quantizers registered: <c>reset_gate</c>, <c>update_gate</c>, <c>new_gate</c>, <c>hidden</c> (each
+/// <c>_quantizer</c>).
+/// </remarks>
+internal sealed class QuantizedGruCell : QuantizedRecurrentCell
+{
+    private static readonly string[] ActivationNames = { "reset_gate", "update_gate", "new_gate", "hidden" };
+
+    /// <summary>Creates the layer with quantizers from the options.</summary>
+    public QuantizedGruCell(string name, int inputSize, QuantizedRecurrentOptions options)
+        : this(name, inputSize, options,
+            () => QuantizerRegistry.Create(options.WeightQuantizer),
+            () => QuantizerRegistry.Create(options.ActivationQuantizer))
+    {
+    }
+
+    /// <summary>Creates the layer with the given quantizer factories (one new instance per quantized tensor).</summary>
+    public QuantizedGruCell(string name, int inputSize, QuantizedRecurrentOptions options, Func<Quantizer> weightQuantizer, Func<Quantizer> activationQuantizer)
+        : base(name, 3, ActivationNames, inputSize, options, weightQuantizer, activationQuantizer)
+    {
+    }
+
+    /// <inheritdoc/>
+    public override bool HasCellState => false;
+
+    /// <inheritdoc/>
+    protected override (Tensor Output, Tensor H, Tensor? C) RunFused(Tensor input, Tensor h0, Tensor? c0, Tensor weightIh, Tensor weightHh)
+    {
+        var (output, h) = FusedRecurrentKernel.Gru(input, h0, weightIh, weightHh, BiasIh, BiasHh, training);
+        return (output, h, null);
+    }
+
+    /// <inheritdoc/>
+    protected override (Tensor Output, Tensor H, Tensor? C) RunLoop(Tensor input, Tensor h0, Tensor? c0, Tensor weightIh, Tensor weightHh)
+    {
+        var slopes = Slopes;
+        int steps = (int)input.shape[0];
+        var projected = ProjectInputs(input, weightIh);
+        var outputs = new Tensor[steps];
+        Tensor h = h0;
+        for (int t = 0; t < steps; t++)
+        {
+            var x = InputAt(projected, t).chunk(3, 1);
+            var hh = ProjectHidden(h, weightHh, t).chunk(3, 1);
+            var r = QuantizeActivation(0, Sigmoid(x[0] + hh[0], slopes.InputGate));
+            var z = QuantizeActivation(1, Sigmoid(x[1] + hh[1], slopes.ForgetGate));
+            var n = QuantizeActivation(2, Tanh(x[2] + r * hh[2], slopes.Candidate));
+            h = QuantizeActivation(3, n + z * (h - n));
+            outputs[t] = h;
+        }
+        return (stack(outputs, 0), h, null);
+    }
+}

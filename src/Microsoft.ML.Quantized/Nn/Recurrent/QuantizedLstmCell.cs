@@ -1,0 +1,83 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// One quantized LSTM layer (PyTorch layout and gate order i, f, g, o):
+/// <code>
+/// i = s(a_i / l_i)   f = s(a_f / l_f)   g = tanh(a_g / l_g)   o = s(a_o / l_o)
+/// c' = f * c + i * g        h' = o * tanh(norm_c(c') / l_c)
+/// a = norm(Q(W_ih) x) + norm(Q(W_hh) h) + b_ih + b_hh
+/// </code>
+/// where l are the HitNet slopes (<see cref="ActivationSlopes"/>: InputGate, ForgetGate, Candidate,
+/// OutputGate, CellOutput), <c>norm</c> the in-cell normalization and <c>norm_c</c> the layer normalization of
+/// the cell state (<see cref="RecurrentNormalization.Layer"/> only, Ba et al. 2016; identity otherwise).
+/// </summary>
+/// <remarks>
+/// The activation quantizer (HitNet) is applied to the four gate outputs i, f, g, o (after their activations)
+/// and to the emitted hidden state h' (which the next step and the next layer read). The cell state c stays
+/// float: it is an accumulator. Quantizers registered: <c>input_gate</c>, <c>forget_gate</c>,
+/// <c>candidate</c>, <c>output_gate</c>, <c>hidden</c> (each <c>_quantizer</c>).
+/// </remarks>
+internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
+{
+    private static readonly string[] ActivationNames = { "input_gate", "forget_gate", "candidate", "output_gate", "hidden" };
+    private readonly RecurrentLayerNorm? cellLayerNorm;
+
+    /// <summary>Creates the layer with quantizers from the options.</summary>
+    public QuantizedLstmCell(string name, int inputSize, QuantizedRecurrentOptions options)
+        : this(name, inputSize, options,
+            () => QuantizerRegistry.Create(options.WeightQuantizer),
+            () => QuantizerRegistry.Create(options.ActivationQuantizer))
+    {
+    }
+
+    /// <summary>Creates the layer with the given quantizer factories (one new instance per quantized tensor).</summary>
+    public QuantizedLstmCell(string name, int inputSize, QuantizedRecurrentOptions options, Func<Quantizer> weightQuantizer, Func<Quantizer> activationQuantizer)
+        : base(name, 4, ActivationNames, inputSize, options, weightQuantizer, activationQuantizer)
+    {
+        if (Normalization == RecurrentNormalization.Layer)
+        {
+            cellLayerNorm = new RecurrentLayerNorm("cell_norm", HiddenSize);
+            register_module("cell_norm", cellLayerNorm);
+        }
+    }
+
+    /// <inheritdoc/>
+    public override bool HasCellState => true;
+
+    /// <summary>Layer normalization of the cell state before its tanh (Layer normalization only).</summary>
+    public RecurrentLayerNorm? CellLayerNorm => cellLayerNorm;
+
+    /// <inheritdoc/>
+    protected override (Tensor Output, Tensor H, Tensor? C) RunFused(Tensor input, Tensor h0, Tensor? c0, Tensor weightIh, Tensor weightHh)
+    {
+        var (output, h, c) = FusedRecurrentKernel.Lstm(input, h0, c0!, weightIh, weightHh, BiasIh, BiasHh, training);
+        return (output, h, c);
+    }
+
+    /// <inheritdoc/>
+    protected override (Tensor Output, Tensor H, Tensor? C) RunLoop(Tensor input, Tensor h0, Tensor? c0, Tensor weightIh, Tensor weightHh)
+    {
+        var slopes = Slopes;
+        int steps = (int)input.shape[0];
+        var projected = ProjectInputs(input, weightIh);
+        var outputs = new Tensor[steps];
+        Tensor h = h0, c = c0!;
+        for (int t = 0; t < steps; t++)
+        {
+            var gates = (InputAt(projected, t) + ProjectHidden(h, weightHh, t)).chunk(4, 1);
+            var i = QuantizeActivation(0, Sigmoid(gates[0], slopes.InputGate));
+            var f = QuantizeActivation(1, Sigmoid(gates[1], slopes.ForgetGate));
+            var g = QuantizeActivation(2, Tanh(gates[2], slopes.Candidate));
+            var o = QuantizeActivation(3, Sigmoid(gates[3], slopes.OutputGate));
+            c = f * c + i * g;
+            var cellOut = cellLayerNorm is null ? c : cellLayerNorm.forward(c);
+            h = QuantizeActivation(4, o * Tanh(cellOut, slopes.CellOutput));
+            outputs[t] = h;
+        }
+        return (stack(outputs, 0), h, c);
+    }
+}

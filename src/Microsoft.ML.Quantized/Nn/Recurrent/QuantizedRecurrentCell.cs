@@ -1,0 +1,263 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// What LSTM and GRU layers share: PyTorch-layout parameters (<c>weight_ih</c> [G*H, in], <c>weight_hh</c>
+/// [G*H, H], <c>bias_ih</c>, <c>bias_hh</c> [G*H], uniform(-1/sqrt(H), 1/sqrt(H)) like PyTorch), one weight
+/// quantizer per weight matrix, the in-cell normalization, the activation quantizers and the choice between
+/// the fused kernel and the cell loop.
+/// </summary>
+/// <remarks>
+/// <para>Each forward quantizes <c>weight_ih</c> and <c>weight_hh</c> once for the whole sequence, never per
+/// step. With <see cref="RecurrentNormalization.Weight"/> the quantized matrices are then row-normalized
+/// (<see cref="WeightNorm"/>).</para>
+/// <para>The fused kernel runs when nothing happens inside a step that libtorch's kernel lacks: normalization
+/// None or Weight (both only change the weight matrices), identity activation quantizers and all slopes 1.
+/// Everything else runs the cell loop, which computes the input products of all steps in one matrix product
+/// and loops over time for the recurrent part.</para>
+/// </remarks>
+internal abstract class QuantizedRecurrentCell : nn.Module
+{
+    private readonly Parameter weightIh;
+    private readonly Parameter weightHh;
+    private readonly Parameter biasIh;
+    private readonly Parameter biasHh;
+    private readonly Quantizer weightIhQuantizer;
+    private readonly Quantizer weightHhQuantizer;
+    private readonly WeightNorm? weightIhNorm;
+    private readonly WeightNorm? weightHhNorm;
+    private readonly RecurrentLayerNorm? inputLayerNorm;
+    private readonly RecurrentLayerNorm? hiddenLayerNorm;
+    private readonly RecurrentBatchNorm? inputBatchNorm;
+    private readonly RecurrentBatchNorm? hiddenBatchNorm;
+    private readonly Quantizer[] activationQuantizers;
+    private readonly bool activationsQuantized;
+
+    /// <param name="name">Module name.</param>
+    /// <param name="gates">Gate blocks G (4 for LSTM, 3 for GRU).</param>
+    /// <param name="activationNames">One name per quantized activation (registered as <c>{name}_quantizer</c>).</param>
+    /// <param name="inputSize">Input features.</param>
+    /// <param name="options">Hidden size, normalization, slopes.</param>
+    /// <param name="weightQuantizer">Creates one weight quantizer per weight matrix.</param>
+    /// <param name="activationQuantizer">Creates one activation quantizer per quantized activation.</param>
+    protected QuantizedRecurrentCell(
+        string name, int gates, IReadOnlyList<string> activationNames, int inputSize, QuantizedRecurrentOptions options,
+        Func<Quantizer> weightQuantizer, Func<Quantizer> activationQuantizer)
+        : base(name)
+    {
+        InputSize = inputSize;
+        HiddenSize = options.HiddenSize;
+        Normalization = options.Normalization;
+        Slopes = options.Slopes.Clone();
+        long rows = (long)gates * HiddenSize;
+        double bound = 1.0 / Math.Sqrt(HiddenSize);
+
+        using (no_grad())
+        {
+            weightIh = new Parameter(empty(rows, inputSize).uniform_(-bound, bound));
+            weightHh = new Parameter(empty(rows, HiddenSize).uniform_(-bound, bound));
+            biasIh = new Parameter(empty(rows).uniform_(-bound, bound));
+            biasHh = new Parameter(empty(rows).uniform_(-bound, bound));
+        }
+        register_parameter("weight_ih", weightIh);
+        register_parameter("weight_hh", weightHh);
+        register_parameter("bias_ih", biasIh);
+        register_parameter("bias_hh", biasHh);
+
+        weightIhQuantizer = weightQuantizer();
+        weightHhQuantizer = weightQuantizer();
+        register_module("weight_ih_quantizer", weightIhQuantizer);
+        register_module("weight_hh_quantizer", weightHhQuantizer);
+
+        switch (Normalization)
+        {
+            case RecurrentNormalization.None:
+                break;
+            case RecurrentNormalization.Weight:
+                weightIhNorm = new WeightNorm("weight_ih_norm", weightIh);
+                weightHhNorm = new WeightNorm("weight_hh_norm", weightHh);
+                register_module("weight_ih_norm", weightIhNorm);
+                register_module("weight_hh_norm", weightHhNorm);
+                break;
+            case RecurrentNormalization.Layer:
+                inputLayerNorm = new RecurrentLayerNorm("input_norm", rows);
+                hiddenLayerNorm = new RecurrentLayerNorm("hidden_norm", rows);
+                register_module("input_norm", inputLayerNorm);
+                register_module("hidden_norm", hiddenLayerNorm);
+                break;
+            case RecurrentNormalization.BatchShared:
+            case RecurrentNormalization.BatchPerStep:
+                int steps = Normalization == RecurrentNormalization.BatchShared ? 1 : options.MaxNormalizedSteps;
+                inputBatchNorm = new RecurrentBatchNorm("input_norm", rows, steps);
+                hiddenBatchNorm = new RecurrentBatchNorm("hidden_norm", rows, steps);
+                register_module("input_norm", inputBatchNorm);
+                register_module("hidden_norm", hiddenBatchNorm);
+                break;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(options), Normalization, $"Unknown QuantizedRecurrentOptions.Normalization {Normalization}.");
+        }
+
+        activationQuantizers = new Quantizer[activationNames.Count];
+        for (int k = 0; k < activationNames.Count; k++)
+        {
+            activationQuantizers[k] = activationQuantizer();
+            register_module(activationNames[k] + "_quantizer", activationQuantizers[k]);
+        }
+        activationsQuantized = activationQuantizers.Any(q => !q.IsIdentity);
+    }
+
+    /// <summary>Input features.</summary>
+    public int InputSize { get; }
+
+    /// <summary>Hidden units.</summary>
+    public int HiddenSize { get; }
+
+    /// <summary>In-cell normalization.</summary>
+    public RecurrentNormalization Normalization { get; }
+
+    /// <summary>Activation slopes (a copy of the options').</summary>
+    public ActivationSlopes Slopes { get; }
+
+    /// <summary>Float shadow weight [G*H, in].</summary>
+    public Parameter WeightIh => weightIh;
+
+    /// <summary>Float shadow weight [G*H, H].</summary>
+    public Parameter WeightHh => weightHh;
+
+    /// <summary>Input bias [G*H].</summary>
+    public Parameter BiasIh => biasIh;
+
+    /// <summary>Hidden bias [G*H].</summary>
+    public Parameter BiasHh => biasHh;
+
+    /// <summary>Quantizer of <see cref="WeightIh"/>.</summary>
+    public Quantizer WeightIhQuantizer => weightIhQuantizer;
+
+    /// <summary>Quantizer of <see cref="WeightHh"/>.</summary>
+    public Quantizer WeightHhQuantizer => weightHhQuantizer;
+
+    /// <summary>Row normalization of the quantized <see cref="WeightIh"/> (Weight normalization only).</summary>
+    public WeightNorm? WeightIhNorm => weightIhNorm;
+
+    /// <summary>Row normalization of the quantized <see cref="WeightHh"/> (Weight normalization only).</summary>
+    public WeightNorm? WeightHhNorm => weightHhNorm;
+
+    /// <summary>Layer normalization of W_x x (Layer normalization only).</summary>
+    public RecurrentLayerNorm? InputLayerNorm => inputLayerNorm;
+
+    /// <summary>Layer normalization of W_h h (Layer normalization only).</summary>
+    public RecurrentLayerNorm? HiddenLayerNorm => hiddenLayerNorm;
+
+    /// <summary>Batch normalization of W_x x (batch normalizations only).</summary>
+    public RecurrentBatchNorm? InputBatchNorm => inputBatchNorm;
+
+    /// <summary>Batch normalization of W_h h (batch normalizations only).</summary>
+    public RecurrentBatchNorm? HiddenBatchNorm => hiddenBatchNorm;
+
+    /// <summary>The activation quantizers, in the order of the names given to the constructor.</summary>
+    public IReadOnlyList<Quantizer> ActivationQuantizers => activationQuantizers;
+
+    /// <summary>Testing switch: run the cell loop even where the fused kernel could run.</summary>
+    internal bool ForceCellLoop { get; set; }
+
+    /// <summary>True when forward runs the fused libtorch kernel.</summary>
+    public bool UsesFusedKernel => !ForceCellLoop
+        && (Normalization == RecurrentNormalization.None || Normalization == RecurrentNormalization.Weight)
+        && !activationsQuantized
+        && Slopes.AreStandard;
+
+    /// <summary>True for the LSTM (it carries a cell state).</summary>
+    public abstract bool HasCellState { get; }
+
+    /// <summary>
+    /// Runs the layer over <paramref name="input"/> [time, batch, in] from <paramref name="h0"/> (and, for the
+    /// LSTM, <paramref name="c0"/>) [batch, hidden]. Returns output [time, batch, hidden] and the final h and c
+    /// (c null for the GRU), all moved to the caller's dispose scope.
+    /// </summary>
+    public (Tensor Output, Tensor H, Tensor? C) Forward(Tensor input, Tensor h0, Tensor? c0)
+    {
+        CheckShapes(input, h0, c0);
+        if (training && (inputBatchNorm is not null) && input.shape[1] < 2)
+            throw new InvalidOperationException(
+                $"QuantizedRecurrentOptions.Normalization = {Normalization} needs at least 2 sequences per batch in training; got a batch of {input.shape[1]}. " +
+                "Use a batch size of 2 or more, Normalization = Layer or Weight, or evaluation mode.");
+
+        using var scope = NewDisposeScope();
+        var (wih, whh) = EffectiveWeights();
+        var (output, h, c) = UsesFusedKernel
+            ? RunFused(input, h0, c0, wih, whh)
+            : RunLoop(input, h0, c0, wih, whh);
+        output.MoveToOuterDisposeScope();
+        h.MoveToOuterDisposeScope();
+        c?.MoveToOuterDisposeScope();
+        return (output, h, c);
+    }
+
+    /// <summary>
+    /// The weights the step uses: each float weight through its quantizer (once per sequence), then the row
+    /// normalization under <see cref="RecurrentNormalization.Weight"/>. Results belong to the current scope.
+    /// </summary>
+    internal (Tensor WeightIh, Tensor WeightHh) EffectiveWeights()
+    {
+        var wih = weightIhQuantizer.forward(weightIh);
+        var whh = weightHhQuantizer.forward(weightHh);
+        if (weightIhNorm is not null) wih = weightIhNorm.forward(wih);
+        if (weightHhNorm is not null) whh = weightHhNorm.forward(whh);
+        return (wih, whh);
+    }
+
+    /// <summary>The fused kernel with the effective weights.</summary>
+    protected abstract (Tensor Output, Tensor H, Tensor? C) RunFused(Tensor input, Tensor h0, Tensor? c0, Tensor weightIh, Tensor weightHh);
+
+    /// <summary>The cell loop over time with the effective weights.</summary>
+    protected abstract (Tensor Output, Tensor H, Tensor? C) RunLoop(Tensor input, Tensor h0, Tensor? c0, Tensor weightIh, Tensor weightHh);
+
+    /// <summary>
+    /// Input products of every step at once, [time, batch, G*H]: <c>W_x x + b_ih</c>, or <c>LN(W_x x) + b_ih</c>;
+    /// under batch normalization the raw <c>W_x x</c> (normalized per step by <see cref="InputAt"/>).
+    /// </summary>
+    protected Tensor ProjectInputs(Tensor input, Tensor weightIh)
+    {
+        if (inputLayerNorm is not null) return inputLayerNorm.forward(input.matmul(weightIh.t())) + biasIh;
+        if (inputBatchNorm is not null) return input.matmul(weightIh.t());
+        return nn.functional.linear(input, weightIh, biasIh);
+    }
+
+    /// <summary>The input term of step <paramref name="step"/> from <see cref="ProjectInputs"/>, [batch, G*H].</summary>
+    protected Tensor InputAt(Tensor projected, int step)
+        => inputBatchNorm is null ? projected[step] : inputBatchNorm.Forward(projected[step], step) + biasIh;
+
+    /// <summary>The recurrent term of step <paramref name="step"/>: <c>norm(W_h h) + b_hh</c>, [batch, G*H].</summary>
+    protected Tensor ProjectHidden(Tensor h, Tensor weightHh, int step)
+    {
+        if (hiddenLayerNorm is not null) return hiddenLayerNorm.forward(h.matmul(weightHh.t())) + biasHh;
+        if (hiddenBatchNorm is not null) return hiddenBatchNorm.Forward(h.matmul(weightHh.t()), step) + biasHh;
+        return nn.functional.linear(h, weightHh, biasHh);
+    }
+
+    /// <summary>Activation <paramref name="index"/> through its quantizer (skipped when it is the identity).</summary>
+    protected Tensor QuantizeActivation(int index, Tensor x)
+        => activationQuantizers[index].IsIdentity ? x : activationQuantizers[index].forward(x);
+
+    /// <summary>HitNet's sloped sigmoid, sigmoid(x / lambda); lambda = 1 is the plain sigmoid.</summary>
+    protected static Tensor Sigmoid(Tensor x, double lambda) => lambda == 1.0 ? x.sigmoid() : x.div(lambda).sigmoid();
+
+    /// <summary>HitNet's sloped tanh, tanh(x / lambda); lambda = 1 is the plain tanh.</summary>
+    protected static Tensor Tanh(Tensor x, double lambda) => lambda == 1.0 ? x.tanh() : x.div(lambda).tanh();
+
+    private void CheckShapes(Tensor input, Tensor h0, Tensor? c0)
+    {
+        if (input.dim() != 3 || input.shape[2] != InputSize || input.shape[0] < 1)
+            throw new ArgumentException(
+                $"Recurrent input must be [time >= 1, batch, {InputSize}] (time-major); got [{string.Join(", ", input.shape)}].", nameof(input));
+        long batch = input.shape[1];
+        if (h0.dim() != 2 || h0.shape[0] != batch || h0.shape[1] != HiddenSize)
+            throw new ArgumentException($"Hidden state must be [{batch}, {HiddenSize}]; got [{string.Join(", ", h0.shape)}].", nameof(h0));
+        if (HasCellState && (c0 is null || c0.dim() != 2 || c0.shape[0] != batch || c0.shape[1] != HiddenSize))
+            throw new ArgumentException(
+                $"LSTM cell state must be [{batch}, {HiddenSize}]; got {(c0 is null ? "none" : "[" + string.Join(", ", c0.shape) + "]")}.", nameof(c0));
+    }
+}

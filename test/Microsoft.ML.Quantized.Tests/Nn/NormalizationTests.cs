@@ -1,0 +1,234 @@
+using TorchSharp;
+using static Microsoft.ML.Quantized.Tests.RecurrentTestSupport;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized.Tests;
+
+[TestClass]
+public sealed class NormalizationTests
+{
+    private const int In = 5, Hidden = 6, Batch = 4, Time = 3;
+
+    [TestMethod]
+    public void LayerNormGivesRowsMeanZeroVarianceOneBeforeGainAndBias()
+    {
+        manual_seed(20);
+        using var scope = NewDisposeScope();
+        using var norm = new RecurrentLayerNorm("ln", 12);
+        var x = randn(Time, Batch, 12) * 3 + 2;
+
+        var y = norm.forward(x);
+        AssertClose(zeros(Time, Batch), y.mean(new long[] { -1 }), 1e-5, "row means");
+        AssertClose(ones(Time, Batch), y.var(-1, unbiased: false), 1e-3, "row variances");
+
+        using (no_grad())
+        {
+            norm.Gain.copy_(arange(12, dtype: ScalarType.Float32) / 4);
+            norm.Bias.fill_(0.5);
+        }
+        AssertClose(y * norm.Gain + norm.Bias, norm.forward(x), 1e-5, "gain and bias applied after normalizing");
+    }
+
+    [TestMethod]
+    public void LayerNormLstmMatchesReference()
+    {
+        manual_seed(21);
+        using var scope = NewDisposeScope();
+        using var cell = new QuantizedLstmCell("lstm", In, Options(RecurrentCellKind.Lstm, Hidden, normalization: RecurrentNormalization.Layer), Sign, Float);
+        Assert.IsFalse(cell.UsesFusedKernel);
+        using (no_grad())
+        {
+            foreach (var norm in new[] { cell.InputLayerNorm!, cell.HiddenLayerNorm!, cell.CellLayerNorm! })
+            {
+                norm.Gain.copy_(rand(norm.Gain.shape) + 0.5);
+                norm.Bias.copy_(randn(norm.Bias.shape) * 0.1);
+            }
+        }
+        var x = randn(Time, Batch, In);
+        var h0 = randn(Batch, Hidden);
+        var c0 = randn(Batch, Hidden);
+
+        var (output, h, c) = cell.Forward(x, h0, c0);
+
+        static Tensor Ln(Tensor v, RecurrentLayerNorm n)
+            => (v - v.mean(new long[] { -1 }, keepdim: true)) / (v.var(-1, unbiased: false, keepdim: true) + 1e-5).sqrt() * n.Gain + n.Bias;
+        var wih = SignOf(cell.WeightIh);
+        var whh = SignOf(cell.WeightHh);
+        Tensor rh = h0, rc = c0;
+        for (int t = 0; t < Time; t++)
+        {
+            var gates = Ln(x[t].mm(wih.t()), cell.InputLayerNorm!) + Ln(rh.mm(whh.t()), cell.HiddenLayerNorm!) + cell.BiasIh + cell.BiasHh;
+            var i = gates.narrow(1, 0, Hidden).sigmoid();
+            var f = gates.narrow(1, Hidden, Hidden).sigmoid();
+            var g = gates.narrow(1, 2 * Hidden, Hidden).tanh();
+            var o = gates.narrow(1, 3 * Hidden, Hidden).sigmoid();
+            rc = f * rc + i * g;
+            rh = o * Ln(rc, cell.CellLayerNorm!).tanh();
+            AssertClose(rh, output[t], 1e-5, $"h at step {t}");
+        }
+        AssertClose(rh, h, 1e-5, "final h");
+        AssertClose(rc, c!, 1e-5, "final c (not normalized)");
+    }
+
+    [TestMethod]
+    public void LayerNormGruNormalizesBothProducts()
+    {
+        manual_seed(22);
+        using var scope = NewDisposeScope();
+        using var cell = new QuantizedGruCell("gru", In, Options(RecurrentCellKind.Gru, Hidden, normalization: RecurrentNormalization.Layer), Float, Float);
+        Assert.AreEqual(3 * Hidden, cell.InputLayerNorm!.Gain.shape[0]);
+        var x = randn(1, Batch, In) * 10;
+        var h0 = randn(Batch, Hidden) * 10;
+
+        var (_, h, _) = cell.Forward(x, h0, null);
+
+        static Tensor Ln(Tensor v) => (v - v.mean(new long[] { -1 }, keepdim: true)) / (v.var(-1, unbiased: false, keepdim: true) + 1e-5).sqrt();
+        var gi = Ln(x[0].mm(cell.WeightIh.t())) + cell.BiasIh;
+        var gh = Ln(h0.mm(cell.WeightHh.t())) + cell.BiasHh;
+        var r = (gi.narrow(1, 0, Hidden) + gh.narrow(1, 0, Hidden)).sigmoid();
+        var z = (gi.narrow(1, Hidden, Hidden) + gh.narrow(1, Hidden, Hidden)).sigmoid();
+        var n = (gi.narrow(1, 2 * Hidden, Hidden) + r * gh.narrow(1, 2 * Hidden, Hidden)).tanh();
+        AssertClose((1 - z) * n + z * h0, h, 1e-5, "h");
+    }
+
+    [TestMethod]
+    public void BatchNormTrainsWithBatchStatisticsAndEvaluatesWithRunningOnes()
+    {
+        manual_seed(23);
+        using var scope = NewDisposeScope();
+        using var norm = new RecurrentBatchNorm("bn", 8, steps: 1);
+        AssertClose(full(8, 0.1f), norm.Gain, 0, "Cooijmans et al.: gain starts at 0.1");
+        AssertClose(zeros(8), norm.Bias, 0, "bias starts at 0");
+        var x = randn(Batch, 8) * 2 + 1;
+
+        var y = norm.Forward(x, 0);
+        var mean = x.mean(new long[] { 0 });
+        var expected = (x - mean) / (x.var(0, unbiased: false) + 1e-5).sqrt() * 0.1;
+        AssertClose(expected, y, 1e-5, "training output");
+        AssertClose(mean * 0.1, norm.RunningMean[0], 1e-6, "running mean");
+        AssertClose(0.9 + x.var(0) * 0.1, norm.RunningVar[0], 1e-5, "running variance (unbiased)");
+
+        norm.eval();
+        var e = norm.Forward(x[..1], 0);
+        AssertClose((x[..1] - norm.RunningMean[0]) / (norm.RunningVar[0] + 1e-5).sqrt() * 0.1, e, 1e-5, "evaluation uses running statistics");
+    }
+
+    [TestMethod]
+    public void BatchNormPerStepKeepsStatisticsPerStepAndSharedKeepsOneSet()
+    {
+        manual_seed(24);
+        using var scope = NewDisposeScope();
+        var perStepOptions = Options(RecurrentCellKind.Lstm, Hidden, normalization: RecurrentNormalization.BatchPerStep);
+        perStepOptions.MaxNormalizedSteps = 5;
+        using var perStep = new QuantizedRecurrentStack("per-step", In, perStepOptions, Sign, Float);
+        using var shared = new QuantizedRecurrentStack("shared", In, Options(RecurrentCellKind.Lstm, Hidden, normalization: RecurrentNormalization.BatchShared), Sign, Float);
+        Assert.IsFalse(perStep.UsesFusedKernel);
+        Assert.IsFalse(shared.UsesFusedKernel);
+        var x = randn(Time, Batch, In) + 0.5;
+
+        perStep.Forward(x, null);
+        shared.Forward(x, null);
+
+        foreach (var bn in new[] { perStep.Layers[0].InputBatchNorm!, perStep.Layers[0].HiddenBatchNorm! })
+        {
+            CollectionAssert.AreEqual(new long[] { 5, 4 * Hidden }, bn.RunningMean.shape);
+            for (int t = 1; t < Time; t++)
+                Assert.IsTrue(MaxAbsDifference(bn.RunningMean[t], bn.RunningMean[t - 1]) > 1e-4, $"{bn.GetName()}: steps {t - 1} and {t} keep different means");
+            AssertClose(zeros(2, 4 * Hidden), bn.RunningMean[Time..], 0, "steps never seen stay at 0");
+            AssertClose(ones(2, 4 * Hidden), bn.RunningVar[Time..], 0, "steps never seen stay at 1");
+        }
+        // The input product's mean at step t is the per-step batch mean: W x_t averaged over the batch, times momentum.
+        var wih = SignOf(perStep.Layers[0].WeightIh);
+        for (int t = 0; t < Time; t++)
+            AssertClose(x[t].mm(wih.t()).mean(new long[] { 0 }) * 0.1, perStep.Layers[0].InputBatchNorm!.RunningMean[t], 1e-5, $"input mean at step {t}");
+
+        var sharedBn = shared.Layers[0].InputBatchNorm!;
+        CollectionAssert.AreEqual(new long[] { 1, 4 * Hidden }, sharedBn.RunningMean.shape);
+        Assert.IsTrue(sharedBn.RunningMean.abs().sum().item<float>() > 0, "shared statistics updated");
+        Assert.IsTrue(MaxAbsDifference(sharedBn.RunningMean[0], perStep.Layers[0].InputBatchNorm!.RunningMean[0]) > 1e-4,
+            "shared statistics average over every step");
+    }
+
+    [TestMethod]
+    public void BatchNormStepsPastTheLastSetReuseIt()
+    {
+        manual_seed(25);
+        using var scope = NewDisposeScope();
+        using var norm = new RecurrentBatchNorm("bn", 3, steps: 2);
+        norm.Forward(randn(Batch, 3) + 5, 7);
+        AssertClose(zeros(3), norm.RunningMean[0], 0, "set 0 untouched");
+        Assert.IsTrue(norm.RunningMean[1].min().item<float>() > 0.2, "step 7 updated the last set");
+    }
+
+    [TestMethod]
+    public void BatchNormEvaluationIsIndependentOfTheBatch()
+    {
+        manual_seed(26);
+        using var scope = NewDisposeScope();
+        using var net = new QuantizedRecurrentStack("bn", In, Options(RecurrentCellKind.Gru, Hidden, layers: 2, normalization: RecurrentNormalization.BatchPerStep), Sign, Float);
+        var x = randn(Time, Batch, In);
+        for (int i = 0; i < 3; i++) net.Forward(randn(Time, Batch, In), null);
+
+        net.eval();
+        var (all, _) = net.Forward(x, null);
+        var (one, _) = net.Forward(x[.., 1..2], null);
+        AssertClose(all[.., 1..2], one, 1e-5, "sequence 1 alone vs in the batch");
+    }
+
+    [TestMethod]
+    public void BatchNormWithOneSequenceInTrainingGivesAClearError()
+    {
+        using var scope = NewDisposeScope();
+        foreach (var normalization in new[] { RecurrentNormalization.BatchShared, RecurrentNormalization.BatchPerStep })
+        {
+            using var net = new QuantizedRecurrentStack("bn", In, Options(RecurrentCellKind.Lstm, Hidden, normalization: normalization));
+            var x = randn(Time, 1, In);
+            var e = Assert.ThrowsExactly<InvalidOperationException>(() => net.Forward(x, null));
+            StringAssert.Contains(e.Message, "at least 2 sequences");
+            StringAssert.Contains(e.Message, normalization.ToString());
+            net.eval();
+            var (output, _) = net.Forward(x, null);
+            CollectionAssert.AreEqual(new long[] { Time, 1, Hidden }, output.shape);
+        }
+    }
+
+    [TestMethod]
+    public void WeightNormRowNormsEqualTheGain()
+    {
+        manual_seed(27);
+        using var scope = NewDisposeScope();
+        using var cell = new QuantizedLstmCell("lstm", In, Options(RecurrentCellKind.Lstm, Hidden, normalization: RecurrentNormalization.Weight), Sign, Float);
+        Assert.IsTrue(cell.UsesFusedKernel, "weight normalization keeps the fused kernel");
+        var norm = cell.WeightIhNorm!;
+        AssertClose(RowNorms(cell.WeightIh), norm.Gain, 1e-6, "g starts at the float weight's row norms");
+
+        var (wih, whh) = cell.EffectiveWeights();
+        AssertClose(norm.Gain, RowNorms(wih), 1e-5, "row norms of W_ih");
+        AssertClose(cell.WeightHhNorm!.Gain, RowNorms(whh), 1e-5, "row norms of W_hh");
+        var q = SignOf(cell.WeightIh);
+        AssertClose(q / RowNorms(q).unsqueeze(1), wih / norm.Gain.unsqueeze(1), 1e-6, "direction is Q(W)'s");
+
+        using (no_grad()) norm.Gain.copy_(rand(norm.Gain.shape) * 3);
+        (wih, _) = cell.EffectiveWeights();
+        AssertClose(norm.Gain, RowNorms(wih), 1e-5, "row norms follow g");
+
+        wih.sum().backward();
+        Assert.IsTrue(norm.Gain.grad!.abs().sum().item<float>() > 0, "g is learned");
+        Assert.IsTrue(cell.WeightIh.grad!.abs().sum().item<float>() > 0, "gradient reaches the float weight");
+    }
+
+    [TestMethod]
+    public void OnlyWeightNormalizationKeepsTheFusedKernel()
+    {
+        foreach (var normalization in Enum.GetValues<RecurrentNormalization>())
+        {
+            using var net = new QuantizedRecurrentStack("s", In, Options(RecurrentCellKind.Gru, Hidden, normalization: normalization), Sign, Float);
+            bool expected = normalization is RecurrentNormalization.None or RecurrentNormalization.Weight;
+            Assert.AreEqual(expected, net.UsesFusedKernel, normalization.ToString());
+        }
+    }
+
+    private static Tensor SignOf(Tensor w) => w.detach().sign() * w.detach().abs().mean();
+
+    private static Tensor RowNorms(Tensor w) => w.square().sum(1).sqrt();
+}
