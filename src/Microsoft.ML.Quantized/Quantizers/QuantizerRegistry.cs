@@ -1,23 +1,277 @@
+using System.Globalization;
+using System.Text;
+
 namespace Microsoft.ML.Quantized;
 
-/// <summary>Creates quantizers by options or by name; the one place that maps names to implementations.</summary>
+/// <summary>
+/// Creates quantizers by options or by name; the one place that maps names to implementations.
+/// <para>
+/// Name grammar (lower case): a base name, then optional flags, then an optional step-size multiplier:
+/// <c>base[-sr][-pow2][-lsq][-row][@multiplier]</c>. Bases: <c>none</c>, <c>bc</c>, <c>sbc</c>, <c>bwn</c>,
+/// <c>twn</c>, <c>ttq</c>, <c>btq</c>, <c>alt1</c>..<c>alt4</c>, <c>uniform2</c>..<c>uniform8</c>. Flags:
+/// <c>sr</c> stochastic rounding, <c>pow2</c> power-of-two step, <c>lsq</c> learned step (uniform only),
+/// <c>row</c> per-row scales (methods with a scale). Examples: <c>twn</c>, <c>alt3-row</c>, <c>uniform4-sr</c>,
+/// <c>uniform3-pow2</c>, <c>uniform4-lsq-row</c>, <c>uniform4@1.05</c>.
+/// </para>
+/// </summary>
 internal static class QuantizerRegistry
 {
-    /// <summary>The registry name of a configuration (round-trips through <see cref="Parse"/>).</summary>
-    public static string NameOf(QuantizerOptions options) => throw new NotImplementedException();
+    /// <summary>Default bits of <see cref="QuantizerKind.AlternatingMultiBit"/> (Bits = 0).</summary>
+    public const int DefaultAlternatingBits = 2;
+
+    /// <summary>Default bits of <see cref="QuantizerKind.Uniform"/> (Bits = 0).</summary>
+    public const int DefaultUniformBits = 4;
+
+    /// <summary>The grammar of names, for error messages.</summary>
+    public const string NameGrammar =
+        "base[-sr][-pow2][-lsq][-row][@multiplier] with base none, bc, sbc, bwn, twn, ttq, btq, alt1-alt4 or uniform2-uniform8 " +
+        "(sr, pow2, lsq: uniform only; row: methods with a scale), e.g. twn, alt3-row, uniform4-sr, uniform3-pow2, uniform4@1.05";
+
+    /// <summary>Every base name with its default settings (flags and multipliers add to these).</summary>
+    public static IReadOnlyList<string> KnownNames { get; } = new[]
+    {
+        "none", "bc", "sbc", "bwn", "twn", "ttq", "btq",
+        "alt1", "alt2", "alt3", "alt4",
+        "uniform2", "uniform3", "uniform4", "uniform5", "uniform6", "uniform7", "uniform8",
+    };
+
+    /// <summary>
+    /// The registry name of a configuration (round-trips through <see cref="Parse"/> for valid options). Settings a
+    /// method ignores by design (per-row scales of none, bc, sbc, btq; bits equal to the method's own width) are
+    /// left out, so equivalent configurations share one name; other settings are written as given, so an invalid
+    /// combination shows in the name (and <see cref="Parse"/> rejects it).
+    /// </summary>
+    public static string NameOf(QuantizerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var sb = new StringBuilder(options.Kind switch
+        {
+            QuantizerKind.None => "none",
+            QuantizerKind.BinaryConnect => "bc",
+            QuantizerKind.StochasticBinary => "sbc",
+            QuantizerKind.BinaryWeightNet => "bwn",
+            QuantizerKind.TernaryWeightNet => "twn",
+            QuantizerKind.ThresholdTernary => "ttq",
+            QuantizerKind.BernoulliTernary => "btq",
+            QuantizerKind.AlternatingMultiBit => "alt" + EffectiveBits(options).ToString(CultureInfo.InvariantCulture),
+            QuantizerKind.Uniform => "uniform" + EffectiveBits(options).ToString(CultureInfo.InvariantCulture),
+            _ => "kind" + ((int)options.Kind).ToString(CultureInfo.InvariantCulture),
+        });
+        if (options.Kind == QuantizerKind.None) return sb.ToString();
+        if (options.StochasticRounding) sb.Append("-sr");
+        if (options.PowerOfTwoScale) sb.Append("-pow2");
+        if (options.LearnedScale) sb.Append("-lsq");
+        if (options.PerRowScale && HasScale(options.Kind)) sb.Append("-row");
+        if (options.StepSizeMultiplier != 1.0)
+            sb.Append('@').Append(options.StepSizeMultiplier.ToString("R", CultureInfo.InvariantCulture));
+        return sb.ToString();
+    }
 
     /// <summary>Parses a registry name back into options; throws <see cref="ArgumentException"/> naming the bad part.</summary>
-    public static QuantizerOptions Parse(string name) => throw new NotImplementedException();
-
-    /// <summary>Checks options and throws <see cref="ArgumentException"/> naming the option, the value and the fix.</summary>
-    public static void Validate(QuantizerOptions options, string optionName) => throw new NotImplementedException();
-
-    public static void ValidateActivation(QuantizerOptions options, string optionName) => throw new NotImplementedException();
-
-    /// <summary>Creates a new quantizer module for one tensor.</summary>
-    public static Quantizer Create(QuantizerOptions options) => options.Kind switch
+    public static QuantizerOptions Parse(string name)
     {
-        QuantizerKind.None => new IdentityQuantizer(),
-        _ => throw new NotImplementedException(),
-    };
+        if (string.IsNullOrWhiteSpace(name))
+            throw new ArgumentException($"A quantizer name is required. Names: {NameGrammar}.", nameof(name));
+        var text = name.Trim().ToLowerInvariant();
+        var options = new QuantizerOptions();
+
+        var at = text.IndexOf('@');
+        if (at >= 0)
+        {
+            var number = text[(at + 1)..];
+            if (!double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var multiplier))
+                throw new ArgumentException(
+                    $"Quantizer name '{name}': step-size multiplier '{number}' after '@' is not a number (e.g. uniform4@1.05).", nameof(name));
+            options.StepSizeMultiplier = multiplier;
+            text = text[..at];
+        }
+
+        var parts = text.Split('-');
+        var baseName = parts[0];
+        switch (baseName)
+        {
+            case "none": options.Kind = QuantizerKind.None; break;
+            case "bc": options.Kind = QuantizerKind.BinaryConnect; break;
+            case "sbc": options.Kind = QuantizerKind.StochasticBinary; break;
+            case "bwn": options.Kind = QuantizerKind.BinaryWeightNet; break;
+            case "twn": options.Kind = QuantizerKind.TernaryWeightNet; break;
+            case "ttq": options.Kind = QuantizerKind.ThresholdTernary; break;
+            case "btq": options.Kind = QuantizerKind.BernoulliTernary; break;
+            default:
+                if (TryBits(baseName, "alt", out var altBits)) { options.Kind = QuantizerKind.AlternatingMultiBit; options.Bits = altBits; }
+                else if (TryBits(baseName, "uniform", out var uniBits)) { options.Kind = QuantizerKind.Uniform; options.Bits = uniBits; }
+                else throw new ArgumentException($"Quantizer name '{name}': unknown method '{baseName}'. Names: {NameGrammar}.", nameof(name));
+                break;
+        }
+
+        var seen = new HashSet<string>();
+        foreach (var flag in parts.Skip(1))
+        {
+            if (!seen.Add(flag))
+                throw new ArgumentException($"Quantizer name '{name}': flag '-{flag}' appears twice.", nameof(name));
+            switch (flag)
+            {
+                case "sr": options.StochasticRounding = true; break;
+                case "pow2": options.PowerOfTwoScale = true; break;
+                case "lsq": options.LearnedScale = true; break;
+                case "row": options.PerRowScale = true; break;
+                default:
+                    throw new ArgumentException(
+                        $"Quantizer name '{name}': unknown flag '-{flag}'. Flags: -sr, -pow2, -lsq, -row. Names: {NameGrammar}.", nameof(name));
+            }
+        }
+        if (options.Kind == QuantizerKind.None && (parts.Length > 1 || at >= 0))
+            throw new ArgumentException($"Quantizer name '{name}': 'none' takes no flags or multiplier.", nameof(name));
+        if (options.PerRowScale && !HasScale(options.Kind))
+            throw new ArgumentException(
+                $"Quantizer name '{name}': '-row' needs a method with a scale (bwn, twn, ttq, alt, uniform); '{baseName}' has none.", nameof(name));
+
+        try
+        {
+            ValidateCommon(options, "name");
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"Quantizer name '{name}' is not a valid configuration: {e.Message}", nameof(name), e);
+        }
+        return options;
+    }
+
+    /// <summary>
+    /// Checks a weight quantizer and throws <see cref="ArgumentException"/> (or <see cref="ArgumentOutOfRangeException"/>)
+    /// naming the option, the value and the fix. Rejects <see cref="QuantizerKind.BernoulliTernary"/>, which is for activations.
+    /// </summary>
+    public static void Validate(QuantizerOptions options, string optionName)
+    {
+        ValidateCommon(options, optionName);
+        if (options.Kind == QuantizerKind.BernoulliTernary)
+            throw new ArgumentException(
+                $"{optionName}.Kind = BernoulliTernary ('btq') quantizes activations in [-1, 1], not weights. " +
+                "For ternary weights use TernaryWeightNet ('twn') or ThresholdTernary ('ttq').", optionName);
+    }
+
+    /// <summary>
+    /// Checks an activation quantizer: only <see cref="QuantizerKind.None"/>, <see cref="QuantizerKind.BernoulliTernary"/>
+    /// and <see cref="QuantizerKind.Uniform"/> (no learned per-row step: rows of an activation are batch entries).
+    /// Throws <see cref="ArgumentException"/> naming the option, the value and the fix.
+    /// </summary>
+    public static void ValidateActivation(QuantizerOptions options, string optionName)
+    {
+        ValidateCommon(options, optionName);
+        if (options.Kind is not (QuantizerKind.None or QuantizerKind.BernoulliTernary or QuantizerKind.Uniform))
+            throw new ArgumentException(
+                $"{optionName}.Kind = {options.Kind} ('{NameOf(options)}') is a weight quantizer. " +
+                "Activations take None, BernoulliTernary ('btq') or Uniform ('uniform2'-'uniform8').", optionName);
+        if (options.LearnedScale && options.PerRowScale)
+            throw new ArgumentException(
+                $"{optionName}: LearnedScale = true with PerRowScale = true is not valid for activations (their rows are batch " +
+                "entries, whose count varies). Use a per-tensor learned step (PerRowScale = false).", optionName);
+    }
+
+    /// <summary>Creates a new quantizer module for one tensor (weights or activations); validates the options first.</summary>
+    public static Quantizer Create(QuantizerOptions options) => Create(options, 0);
+
+    /// <summary>
+    /// Creates a new quantizer module for one tensor of <paramref name="rows"/> rows. Only a learned per-row step
+    /// (<c>-lsq-row</c>) uses the row count: its parameter is then created now, before an optimizer collects
+    /// parameters, and saved with the model. 0 = unknown.
+    /// </summary>
+    public static Quantizer Create(QuantizerOptions options, long rows)
+    {
+        ValidateCommon(options, nameof(options));
+        if (rows < 0) throw new ArgumentOutOfRangeException(nameof(rows), rows, "Row count must be 0 (unknown) or positive.");
+        var perRow = options.PerRowScale;
+        var multiplier = options.StepSizeMultiplier;
+        return options.Kind switch
+        {
+            QuantizerKind.None => new IdentityQuantizer(),
+            QuantizerKind.BinaryConnect => new BinaryConnectQuantizer(),
+            QuantizerKind.StochasticBinary => new StochasticBinaryQuantizer(),
+            QuantizerKind.BinaryWeightNet => new BinaryWeightNetQuantizer(perRow, multiplier),
+            QuantizerKind.TernaryWeightNet => new TernaryWeightNetQuantizer(perRow, multiplier),
+            QuantizerKind.ThresholdTernary => new ThresholdTernaryQuantizer(perRow, multiplier),
+            QuantizerKind.AlternatingMultiBit => new AlternatingMultiBitQuantizer(EffectiveBits(options), perRow, multiplier),
+            QuantizerKind.Uniform => new UniformQuantizer(options, rows),
+            QuantizerKind.BernoulliTernary => new BernoulliTernaryQuantizer(),
+            _ => throw new ArgumentOutOfRangeException(nameof(options), options.Kind, "Unknown quantizer kind."),
+        };
+    }
+
+    /// <summary>Parses <paramref name="name"/> and creates the quantizer.</summary>
+    public static Quantizer Create(string name) => Create(Parse(name));
+
+    /// <summary>The bits a configuration stores per value (Bits = 0 resolved to the method's own width; 32 for none).</summary>
+    public static int EffectiveBits(QuantizerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Bits != 0) return options.Bits;
+        return options.Kind switch
+        {
+            QuantizerKind.None => 32,
+            QuantizerKind.BinaryConnect or QuantizerKind.StochasticBinary or QuantizerKind.BinaryWeightNet => 1,
+            QuantizerKind.AlternatingMultiBit => DefaultAlternatingBits,
+            QuantizerKind.Uniform => DefaultUniformBits,
+            _ => 2,
+        };
+    }
+
+    /// <summary>True for methods with a scale (per-row scales and the step-size multiplier apply).</summary>
+    public static bool HasScale(QuantizerKind kind) => kind is QuantizerKind.BinaryWeightNet or QuantizerKind.TernaryWeightNet
+        or QuantizerKind.ThresholdTernary or QuantizerKind.AlternatingMultiBit or QuantizerKind.Uniform;
+
+    /// <summary>Checks that do not depend on whether the tensor holds weights or activations.</summary>
+    private static void ValidateCommon(QuantizerOptions options, string optionName)
+    {
+        if (options is null) throw new ArgumentNullException(optionName, $"{optionName} must not be null; use new QuantizerOptions() for float.");
+        var kind = options.Kind;
+        if (!Enum.IsDefined(kind))
+            throw new ArgumentOutOfRangeException(optionName, kind,
+                $"{optionName}.Kind = {(int)kind} is not a quantizer kind. Known: {string.Join(", ", Enum.GetNames<QuantizerKind>())}.");
+
+        var bits = options.Bits;
+        var (min, max, allowed) = kind switch
+        {
+            QuantizerKind.None => (32, 32, "0 or 32 (float)"),
+            QuantizerKind.BinaryConnect or QuantizerKind.StochasticBinary or QuantizerKind.BinaryWeightNet => (1, 1, "0 or 1 (binary)"),
+            QuantizerKind.TernaryWeightNet or QuantizerKind.ThresholdTernary or QuantizerKind.BernoulliTernary => (2, 2, "0 or 2 (ternary codes take 2 bits)"),
+            QuantizerKind.AlternatingMultiBit => (1, 4, "0 (= 2) or 1-4"),
+            _ => (2, 8, "0 (= 4) or 2-8"),
+        };
+        if (bits != 0 && (bits < min || bits > max))
+            throw new ArgumentOutOfRangeException(optionName, bits,
+                $"{optionName}.Bits = {bits} is not valid for {kind}: use {allowed}." +
+                (kind is QuantizerKind.AlternatingMultiBit or QuantizerKind.Uniform ? "" : " For more bits use AlternatingMultiBit (1-4) or Uniform (2-8)."));
+
+        if (options.StochasticRounding && kind != QuantizerKind.Uniform)
+            throw new ArgumentException(
+                $"{optionName}.StochasticRounding = true is only for Uniform, not {kind}. " +
+                "Set it false, or use Kind = Uniform (e.g. 'uniform4-sr'); StochasticBinary and BernoulliTernary are already stochastic.", optionName);
+        if (options.PowerOfTwoScale && kind != QuantizerKind.Uniform)
+            throw new ArgumentException(
+                $"{optionName}.PowerOfTwoScale = true is only for Uniform, not {kind}. Set it false, or use e.g. 'uniform3-pow2'.", optionName);
+        if (options.LearnedScale && kind != QuantizerKind.Uniform)
+            throw new ArgumentException(
+                $"{optionName}.LearnedScale = true is only for Uniform, not {kind}. Set it false, or use e.g. 'uniform4-lsq'.", optionName);
+        if (options.LearnedScale && options.PowerOfTwoScale)
+            throw new ArgumentException(
+                $"{optionName}: LearnedScale = true cannot be combined with PowerOfTwoScale = true (a learned step is not a power of two). Set one of them false.", optionName);
+
+        var m = options.StepSizeMultiplier;
+        if (!double.IsFinite(m) || m <= 0)
+            throw new ArgumentOutOfRangeException(optionName, m,
+                $"{optionName}.StepSizeMultiplier = {m.ToString(CultureInfo.InvariantCulture)} is not valid: use a finite value > 0 (1 = unchanged).");
+        if (m != 1.0 && !HasScale(kind))
+            throw new ArgumentException(
+                $"{optionName}.StepSizeMultiplier = {m.ToString(CultureInfo.InvariantCulture)} has no effect on {kind}, which has no scale. " +
+                "Leave it at 1, or use bwn, twn, ttq, alt or uniform.", optionName);
+    }
+
+    private static bool TryBits(string baseName, string prefix, out int bits)
+    {
+        bits = 0;
+        if (!baseName.StartsWith(prefix, StringComparison.Ordinal) || baseName.Length == prefix.Length) return false;
+        var digits = baseName[prefix.Length..];
+        return digits.All(char.IsAsciiDigit) && digits.Length <= 2
+            && int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out bits);
+    }
 }

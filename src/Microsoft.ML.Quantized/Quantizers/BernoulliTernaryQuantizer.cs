@@ -1,0 +1,53 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// <see cref="QuantizerKind.BernoulliTernary"/>, HitNet's Bernoulli ternary quantization (BTQ, Wang et al. 2018) for
+/// activations in [-1, 1] (tanh outputs, and sigmoid outputs in [0, 1]). Training: <c>q(x) = sign(x)</c> with
+/// probability <c>|x|</c> (x clamped to [-1, 1]), else 0, so E[q(x)] = x on [-1, 1]. Evaluation: the deterministic
+/// <c>sign(x) * 1{|x| &gt; 0.5}</c> (the most likely ternary value). Straight-through gradient: the identity inside
+/// [-1, 1], 0 outside. Works on tensors of any shape; <see cref="Encode"/> (2-D only) stores the evaluation rule as
+/// <see cref="CodeLayout.SignedInteger"/> with 2 bits and scale 1. Random draws use torch's generator
+/// (<c>torch.manual_seed</c> makes them repeatable).
+/// </summary>
+internal sealed class BernoulliTernaryQuantizer : Quantizer
+{
+    /// <summary>Creates the quantizer (no options: fixed range [-1, 1], no scale).</summary>
+    public BernoulliTernaryQuantizer() : base(nameof(BernoulliTernaryQuantizer)) { }
+
+    /// <inheritdoc />
+    public override string RegistryName => "btq";
+
+    /// <inheritdoc />
+    public override int Bits => 2;
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var x = input.detach();
+        Tensor q;
+        if (training)
+        {
+            var a = x.clamp(-1.0, 1.0);
+            q = a.sign() * (torch.rand_like(a) < a.abs()).to_type(x.dtype);
+        }
+        else
+        {
+            q = Deterministic(x);
+        }
+        return QuantizerMath.StraightThrough(q, input, v => v.clamp(-1.0, 1.0)).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public override QuantizedWeights Encode(Tensor weight)
+    {
+        using var scope = NewDisposeScope();
+        var w = QuantizerMath.CheckEncodable(weight, RegistryName);
+        return QuantizerMath.ToWeights(CodeLayout.SignedInteger, 2, w, false, Deterministic(w), torch.ones(1, 1));
+    }
+
+    private static Tensor Deterministic(Tensor x) => x.sign() * (x.abs() > 0.5).to_type(x.dtype);
+}

@@ -1,0 +1,61 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// <see cref="QuantizerKind.BinaryWeightNet"/> (Rastegari et al. 2016, XNOR-Net's BWN): <c>q(w) = alpha * sign(w)</c>
+/// with <c>alpha = mean |w|</c> over the tensor, or over each row with per-row scales, times the step-size
+/// multiplier; sign(0) = +1. Straight-through gradient clipped to |w| &lt;= 1 as in XNOR-Net (alpha is treated as a
+/// constant). Stored as <see cref="CodeLayout.Sign"/> with one scale per group.
+/// </summary>
+internal sealed class BinaryWeightNetQuantizer : Quantizer
+{
+    private readonly bool _perRow;
+    private readonly double _multiplier;
+
+    /// <summary>Creates the quantizer.</summary>
+    /// <param name="perRow">One alpha per row (output channel) instead of one per tensor.</param>
+    /// <param name="stepSizeMultiplier">Multiplies alpha (1 = the paper's).</param>
+    public BinaryWeightNetQuantizer(bool perRow = false, double stepSizeMultiplier = 1.0) : base(nameof(BinaryWeightNetQuantizer))
+    {
+        _perRow = perRow;
+        _multiplier = stepSizeMultiplier;
+    }
+
+    /// <inheritdoc />
+    public override string RegistryName => QuantizerRegistry.NameOf(new QuantizerOptions
+    {
+        Kind = QuantizerKind.BinaryWeightNet, PerRowScale = _perRow, StepSizeMultiplier = _multiplier,
+    });
+
+    /// <inheritdoc />
+    public override int Bits => 1;
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var (sign, alpha) = Quantize(input.detach());
+        var q = (sign * alpha).reshape(input.shape);
+        return QuantizerMath.StraightThrough(q, input, w => w.clamp(-1.0, 1.0)).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public override QuantizedWeights Encode(Tensor weight)
+    {
+        using var scope = NewDisposeScope();
+        var w = QuantizerMath.CheckEncodable(weight, RegistryName);
+        var (sign, alpha) = Quantize(w);
+        return QuantizerMath.ToWeights(CodeLayout.Sign, 1, w, _perRow, sign > 0, alpha);
+    }
+
+    /// <summary>Grouped signs [groups, n] and alphas [groups, 1].</summary>
+    private (Tensor Sign, Tensor Alpha) Quantize(Tensor w)
+    {
+        var g = QuantizerMath.Grouped(w, _perRow);
+        var alpha = g.abs().mean(new long[] { 1 }, keepdim: true);
+        if (_multiplier != 1.0) alpha = alpha * _multiplier;
+        return (QuantizerMath.SignNonZero(g), alpha);
+    }
+}

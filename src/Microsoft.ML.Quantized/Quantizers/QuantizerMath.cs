@@ -1,0 +1,80 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// Tensor helpers shared by the quantizers: scale groups, the exact-valued straight-through estimator and the
+/// conversion of code/scale tensors into <see cref="QuantizedWeights"/>.
+/// </summary>
+internal static class QuantizerMath
+{
+    /// <summary>Number of scale groups of <paramref name="x"/>: its first dimension when per row (and at least 2-D), else 1.</summary>
+    public static long GroupCount(Tensor x, bool perRow) => perRow && x.dim() >= 2 ? x.shape[0] : 1;
+
+    /// <summary><paramref name="x"/> viewed as [groups, values per group].</summary>
+    public static Tensor Grouped(Tensor x, bool perRow) => x.reshape(GroupCount(x, perRow), -1);
+
+    /// <summary>sign(x) with sign(0) = +1, in the dtype of <paramref name="x"/>.</summary>
+    public static Tensor SignNonZero(Tensor x) => (x >= 0).to_type(x.dtype) * 2 - 1;
+
+    /// <summary>Replaces zeros, NaN and infinities of a positive scale tensor by 1 (an all-zero group then quantizes to 0).</summary>
+    public static Tensor SafeScale(Tensor scale)
+    {
+        using var ok = (scale > 0).logical_and(scale.isfinite());
+        return scale.where(ok, 1.0f);
+    }
+
+    /// <summary>
+    /// The straight-through estimator in its exact-valued form: returns a tensor whose value is exactly
+    /// <paramref name="quantized"/> (<c>q + (c - c.detach())</c> adds an exact zero) and whose gradient with
+    /// respect to <paramref name="input"/> is that of the surrogate <c>c = surrogate(input)</c> (the identity
+    /// when <paramref name="surrogate"/> is null, a clamp where the papers clip). Without autograd
+    /// (no gradient required or <c>no_grad</c>) it returns <paramref name="quantized"/> itself.
+    /// </summary>
+    public static Tensor StraightThrough(Tensor quantized, Tensor input, Func<Tensor, Tensor>? surrogate = null)
+    {
+        if (!input.requires_grad || !torch.is_grad_enabled()) return quantized;
+        var c = surrogate is null ? input : surrogate(input);
+        return quantized.detach() + (c - c.detach());
+    }
+
+    /// <summary>
+    /// Checks that a tensor handed to <see cref="Quantizer.Encode"/> has rows and columns, and returns it detached,
+    /// as float32, in its own shape. Activations (1-D) are never stored, so they get a clear error.
+    /// </summary>
+    public static Tensor CheckEncodable(Tensor weight, string registryName)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        if (weight.dim() < 2 || weight.numel() == 0)
+            throw new ArgumentException(
+                $"Quantizer '{registryName}' encodes 2-D weights [rows, columns]; got shape [{string.Join(", ", weight.shape)}]. " +
+                "Activation tensors are quantized on the fly and never encoded.", nameof(weight));
+        return weight.detach().to_type(ScalarType.Float32);
+    }
+
+    /// <summary>
+    /// Builds <see cref="QuantizedWeights"/> from signed integer codes (any integral-valued tensor shaped like the
+    /// weight) and scales [groups, scales per group]. Codes are stored as <paramref name="bits"/>-wide two's complement
+    /// (or as 0/1 for <see cref="CodeLayout.Sign"/> and as bit planes for <see cref="CodeLayout.BinaryBases"/>).
+    /// </summary>
+    public static QuantizedWeights ToWeights(CodeLayout layout, int bits, Tensor weight, bool perRow, Tensor codes, Tensor scales)
+    {
+        var rows = (int)weight.shape[0];
+        var columns = (int)(weight.numel() / rows);
+        using var codeCpu = codes.detach().to_type(ScalarType.Int32).cpu().contiguous();
+        using var scaleCpu = scales.detach().to_type(ScalarType.Float32).cpu().contiguous();
+        var codeArray = codeCpu.data<int>().ToArray();
+        if (layout == CodeLayout.SignedInteger)
+        {
+            int mask = (1 << bits) - 1;
+            for (int i = 0; i < codeArray.Length; i++) codeArray[i] &= mask;
+        }
+        var groups = perRow ? rows : 1;
+        var scaleArray = scaleCpu.data<float>().ToArray();
+        var expected = groups * (layout == CodeLayout.BinaryBases ? bits : 1);
+        if (scaleArray.Length != expected)
+            throw new InvalidOperationException($"Internal error: {scaleArray.Length} scales for {expected} expected.");
+        return new QuantizedWeights(layout, bits, rows, columns, perRow, codeArray, scaleArray);
+    }
+}

@@ -1,0 +1,49 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// <see cref="QuantizerKind.StochasticBinary"/>, BinaryConnect's stochastic binarization (Courbariaux et al. 2015):
+/// in training <c>q(w) = +1</c> with probability <c>hard_sigmoid(w) = clamp((w + 1) / 2, 0, 1)</c>, else -1, so
+/// E[q(w)] = w on [-1, 1]; in evaluation the deterministic sign (sign(0) = +1). Straight-through gradient clipped
+/// to |w| &lt;= 1. No scale; stored as <see cref="CodeLayout.Sign"/> with scale 1 (the evaluation rule).
+/// Random draws use torch's generator, so <c>torch.manual_seed</c> makes them repeatable.
+/// </summary>
+internal sealed class StochasticBinaryQuantizer : Quantizer
+{
+    /// <summary>Creates the quantizer (no scale, one bit).</summary>
+    public StochasticBinaryQuantizer() : base(nameof(StochasticBinaryQuantizer)) { }
+
+    /// <inheritdoc />
+    public override string RegistryName => "sbc";
+
+    /// <inheritdoc />
+    public override int Bits => 1;
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var w = input.detach();
+        Tensor q;
+        if (training)
+        {
+            var p = ((w + 1) * 0.5).clamp(0.0, 1.0);
+            q = (torch.rand_like(w) < p).to_type(w.dtype) * 2 - 1;
+        }
+        else
+        {
+            q = QuantizerMath.SignNonZero(w);
+        }
+        return QuantizerMath.StraightThrough(q, input, x => x.clamp(-1.0, 1.0)).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public override QuantizedWeights Encode(Tensor weight)
+    {
+        using var scope = NewDisposeScope();
+        var w = QuantizerMath.CheckEncodable(weight, RegistryName);
+        return QuantizerMath.ToWeights(CodeLayout.Sign, 1, w, false, w >= 0, torch.ones(1, 1));
+    }
+}

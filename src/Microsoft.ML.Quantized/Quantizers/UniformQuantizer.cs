@@ -1,0 +1,162 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// <see cref="QuantizerKind.Uniform"/>: symmetric k-bit uniform quantization (k = 2-8) for weights or activations.
+/// Levels <c>-Qp..+Qp</c> with <c>Qp = 2^(k-1) - 1</c>; <c>q(x) = s * round(clamp(x / s, -Qp, Qp))</c> (round half
+/// to even). Step <c>s = max |x| / Qp</c> per tensor or per row (all-zero groups use s = 1), then:
+/// <list type="number">
+/// <item>times <see cref="QuantizerOptions.StepSizeMultiplier"/> (applied first, so a multiplier below 1 clips the largest values);</item>
+/// <item>with <see cref="QuantizerOptions.PowerOfTwoScale"/>, rounded up to a power of two, <c>2^ceil(log2 s)</c>, so nothing clips
+/// (beyond what the multiplier clipped) and dequantization is a shift.</item>
+/// </list>
+/// With <see cref="QuantizerOptions.StochasticRounding"/> training rounds <c>floor(x / s + u)</c>, u ~ U[0, 1), which is
+/// unbiased inside the range (Li et al. 2017); evaluation always rounds to nearest. With
+/// <see cref="QuantizerOptions.LearnedScale"/> the step is a parameter (LSQ, Esser et al. 2020) initialized to
+/// <c>max |x| / Qp</c> at the first forward (or <see cref="Encode"/>); its gradient is LSQ's
+/// (<c>round(x/s) - x/s</c> inside the range, <c>+-Qp</c> outside) times <c>1 / sqrt(n * Qp)</c>, n = values per group;
+/// the multiplier then scales the learned step. The input's straight-through gradient is 1 inside the clip range
+/// <c>[-Qp s, Qp s]</c> and 0 outside. Stored as <see cref="CodeLayout.SignedInteger"/> with k bits.
+/// </summary>
+internal sealed class UniformQuantizer : Quantizer
+{
+    private readonly QuantizerOptions _options;
+    private readonly int _qp;
+    private const string StepName = "step";
+    private bool _hasStep;
+    private bool _stepReady;
+
+    /// <summary>Creates the quantizer; <paramref name="options"/> must already be valid (see <see cref="QuantizerRegistry.Validate"/>).</summary>
+    /// <param name="options">Kind Uniform and its settings.</param>
+    /// <param name="rows">
+    /// Rows of the tensor this instance will quantize, for a learned per-row step: the parameter is then created now,
+    /// before an optimizer collects parameters. 0 = unknown (a per-row learned step is then created at the first forward).
+    /// </param>
+    public UniformQuantizer(QuantizerOptions options, long rows = 0) : base(nameof(UniformQuantizer))
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Clone();
+        Bits = options.Bits == 0 ? 4 : options.Bits;
+        _qp = (1 << (Bits - 1)) - 1;
+        if (_options.LearnedScale && (!_options.PerRowScale || rows > 0))
+            CreateStep(_options.PerRowScale ? rows : 1, torch.CPU);
+    }
+
+    /// <inheritdoc />
+    public override string RegistryName => QuantizerRegistry.NameOf(_options);
+
+    /// <inheritdoc />
+    public override int Bits { get; }
+
+    /// <summary>Largest code magnitude, 2^(bits-1) - 1.</summary>
+    public int MaxLevel => _qp;
+
+    /// <summary>The learned step parameter ([groups, 1]); null unless <see cref="QuantizerOptions.LearnedScale"/> (or not yet created).</summary>
+    public Parameter? Step => _hasStep ? get_parameter(StepName) : null;
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var g = QuantizerMath.Grouped(input, _options.PerRowScale);
+        bool stochastic = training && _options.StochasticRounding;
+        Tensor q;
+        if (_options.LearnedScale)
+        {
+            // LSQ: value exactly s * r, gradients as in Esser et al. (grad-scaled step, straight-through rounding).
+            var s = EnsureStep(g).clamp_min(1e-12);
+            var gradScale = 1.0 / Math.Sqrt(g.shape[1] * (double)_qp);
+            var scaled = s * gradScale;
+            var step = s.detach() + (scaled - scaled.detach());
+            if (_options.StepSizeMultiplier != 1.0) step = step * _options.StepSizeMultiplier;
+            var v = (g / step).clamp(-_qp, _qp);
+            var r = Round(v.detach(), stochastic);
+            var rounded = r + (v - v.detach());
+            q = rounded * step;
+        }
+        else
+        {
+            var w = g.detach();
+            var s = FixedStep(w);
+            q = Round((w / s).clamp(-_qp, _qp), stochastic) * s;
+            var limit = s * _qp;
+            q = QuantizerMath.StraightThrough(q, g, x => x.clamp(-limit, limit));
+        }
+        return q.reshape(input.shape).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public override QuantizedWeights Encode(Tensor weight)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var w = QuantizerMath.CheckEncodable(weight, RegistryName);
+        var g = QuantizerMath.Grouped(w, _options.PerRowScale);
+        Tensor s;
+        if (_options.LearnedScale)
+        {
+            s = EnsureStep(g).detach().clamp_min(1e-12);
+            if (_options.StepSizeMultiplier != 1.0) s = s * _options.StepSizeMultiplier;
+        }
+        else
+        {
+            s = FixedStep(g);
+        }
+        var codes = Round((g / s).clamp(-_qp, _qp), false);
+        return QuantizerMath.ToWeights(CodeLayout.SignedInteger, Bits, w, _options.PerRowScale, codes, s);
+    }
+
+    /// <summary>Step [groups, 1] without learning: max |x| / Qp, times the multiplier, then the power-of-two rounding.</summary>
+    private Tensor FixedStep(Tensor g)
+    {
+        var s = QuantizerMath.SafeScale(g.abs().amax(new long[] { 1 }, keepdim: true) / _qp);
+        if (_options.StepSizeMultiplier != 1.0) s = s * _options.StepSizeMultiplier;
+        if (_options.PowerOfTwoScale) s = PowerOfTwoAtLeast(s);
+        return s;
+    }
+
+    /// <summary>Smallest power of two &gt;= s (elementwise, s &gt; 0).</summary>
+    internal static Tensor PowerOfTwoAtLeast(Tensor s)
+    {
+        var p = torch.exp2(torch.ceil(torch.log2(s)));
+        return p.where(p >= s, p * 2);
+    }
+
+    /// <summary>Round half to even, or (stochastic) floor(v + u) clamped back into the levels (float rounding of v + u can reach Qp + 1).</summary>
+    private Tensor Round(Tensor v, bool stochastic) =>
+        stochastic ? (v + torch.rand_like(v)).floor().clamp(-_qp, _qp) : v.round();
+
+    private void CreateStep(long groups, Device device)
+    {
+        register_parameter(StepName, new Parameter(torch.zeros(groups, 1, ScalarType.Float32, device)));
+        _hasStep = true;
+    }
+
+    /// <summary>The learned step, created (per-row with unknown rows) and initialized from max |x| / Qp on first use.</summary>
+    private Tensor EnsureStep(Tensor g)
+    {
+        if (!_hasStep) CreateStep(g.shape[0], g.device);
+        var step = Step!;
+        if (step.shape[0] != g.shape[0])
+            throw new ArgumentException(
+                $"Quantizer '{RegistryName}' learned {step.shape[0]} step(s) but got a tensor with {g.shape[0]} scale group(s); " +
+                "use one quantizer instance per tensor.", "input");
+        if (!_stepReady)
+        {
+            using (torch.no_grad())
+            {
+                // A step loaded from a saved model is nonzero: keep it. A fresh one is zero: initialize it.
+                if (step.abs().max().item<float>() == 0f)
+                {
+                    var init = QuantizerMath.SafeScale(g.detach().abs().amax(new long[] { 1 }, keepdim: true) / _qp);
+                    step.copy_(init);
+                }
+            }
+            _stepReady = true;
+        }
+        return step;
+    }
+}
