@@ -29,7 +29,8 @@ internal static class TokenKeyColumn
     {
         if (!schema.TryFindColumn(name, out var column)) throw ectx.ExceptSchemaMismatch(nameof(schema), "input", name);
         bool isVector = column.Kind is SchemaShape.Column.VectorKind.VariableVector or SchemaShape.Column.VectorKind.Vector;
-        if (!isVector || !column.IsKey || column.ItemType is not KeyDataViewType key || !IsSupportedRawType(key.RawType))
+        // SchemaShape describes a key column by IsKey and the key's raw type as ItemType.
+        if (!isVector || !column.IsKey || column.ItemType is not PrimitiveDataViewType raw || !IsSupportedRawType(raw.RawType))
             throw ectx.ExceptSchemaMismatch(nameof(schema), "input", name, ExpectedType, column.GetTypeString());
     }
 
