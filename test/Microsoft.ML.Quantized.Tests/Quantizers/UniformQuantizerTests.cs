@@ -140,6 +140,29 @@ public sealed class UniformQuantizerTests
     }
 
     [TestMethod]
+    public void LearnedStep_SavesAndLoadsWithTheModule()
+    {
+        using var scope = torch.NewDisposeScope();
+        var w = Matrix(2, 2, 1.5f, -0.75f, 0.3f, 0.14f);
+        var options = QuantizerRegistry.Parse("uniform3-lsq-row");
+        var trained = (UniformQuantizer)QuantizerRegistry.Create(options, rows: 2);
+        trained.forward(w);
+        using (torch.no_grad()) trained.Step!.mul_(1.5f); // as if training had moved it
+
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true)) trained.save(writer);
+        stream.Position = 0;
+        var loaded = (UniformQuantizer)QuantizerRegistry.Create(options, rows: 2);
+        using (var reader = new BinaryReader(stream)) loaded.load(reader);
+
+        AreClose(Values(trained.Step!), loaded.Step!, 0);
+        loaded.eval();
+        trained.eval();
+        AreClose(Values(trained.forward(w)), loaded.forward(w), 0, "a loaded step is kept, not re-initialized");
+        CollectionAssert.AreEqual(trained.Encode(w).Scales, loaded.Encode(w).Scales);
+    }
+
+    [TestMethod]
     public void ActivationUse_OneDimensionalAndAllZero()
     {
         using var scope = torch.NewDisposeScope();
