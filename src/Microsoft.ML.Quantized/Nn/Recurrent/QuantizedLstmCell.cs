@@ -29,7 +29,7 @@ internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
     /// <summary>Creates the layer with quantizers from the options.</summary>
     public QuantizedLstmCell(string name, int inputSize, QuantizedRecurrentOptions options)
         : this(name, inputSize, options,
-            () => QuantizerRegistry.Create(options.WeightQuantizer),
+            () => QuantizerRegistry.Create(options.WeightQuantizer, rows: 4L * options.HiddenSize),
             () => QuantizerRegistry.Create(options.ActivationQuantizer))
     {
     }
