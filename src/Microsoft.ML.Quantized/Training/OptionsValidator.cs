@@ -69,8 +69,5 @@ internal static class OptionsValidator
         if (!(value >= 0 && value < 1)) throw new ArgumentOutOfRangeException(name, value, $"{name} must be in [0, 1); got {value}.");
     }
 
-    private static void Slope(double value, string name)
-    {
-        if (!(value > 0 && value <= 4)) throw new ArgumentOutOfRangeException(name, value, $"{name} (HitNet lambda) must be in (0, 4]; got {value}. 1 is the standard activation.");
-    }
+    private static void Slope(double value, string name) => SlopeChecks.Check(value, name);
 }
