@@ -14,7 +14,7 @@ internal static class BenchmarkCommand
     private const string SectionStart = "<!-- bench:word-lm -->";
     private const string SectionEnd = "<!-- /bench:word-lm -->";
 
-    public static Command Create()
+    public static System.CommandLine.Command Create()
     {
         var data = new Option<DirectoryInfo>("--data") { Description = "Folder with *train.txt, *valid.txt, *test.txt (one sentence per line).", DefaultValueFactory = _ => new DirectoryInfo("data/brown") };
         var epochs = new Option<int>("--epochs") { Description = "Epochs for every configuration.", DefaultValueFactory = _ => 6 };
@@ -22,7 +22,7 @@ internal static class BenchmarkCommand
         var configs = new Option<string>("--configs") { Description = "Comma-separated weight quantizer names (registry names, e.g. none,bc,twn,alt2,uniform4).", DefaultValueFactory = _ => "none,bc,bwn,twn,ttq,alt2,uniform4" };
         var norms = new Option<string>("--norms") { Description = "Comma-separated normalizations per quantizer: none, layer, weight.", DefaultValueFactory = _ => "none,layer" };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (its word-LM section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
-        var command = new Command("bench", "Word-LM benchmark on the Brown split: every quantizer without and with layer norm.")
+        var command = new System.CommandLine.Command("bench", "Word-LM benchmark on the Brown split: every quantizer without and with layer norm.")
         {
             data, epochs, maxSteps, configs, norms, output,
         };

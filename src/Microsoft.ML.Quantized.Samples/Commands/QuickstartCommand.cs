@@ -12,7 +12,7 @@ internal static class QuickstartCommand
 {
     private static readonly Option<FileInfo?> JsonOption = new("--json") { Description = "Also write the results as JSON to this file." };
     private static readonly Option<int> EpochsOption = new("--epochs") { Description = "Epochs per model.", DefaultValueFactory = _ => 1 };
-    private static readonly Option<int> StepsOption = new("--max-steps") { Description = "Optimizer steps per epoch (0 = the whole text).", DefaultValueFactory = _ => 300 };
+    private static readonly Option<int> StepsOption = new("--max-steps") { Description = "Optimizer steps per epoch (0 = the whole text).", DefaultValueFactory = _ => 500 };
     private static readonly Option<int> HiddenOption = new("--hidden") { Description = "LSTM hidden units.", DefaultValueFactory = _ => 256 };
     private static readonly Option<int> SeedOption = new("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 1 };
 
@@ -64,7 +64,7 @@ internal static class QuickstartCommand
 
         var table = new Table().AddColumns("config", "bits/weight", "packed", "float32", "test BPC", "train tok/s", "kernel");
         foreach (var r in results)
-            table.AddRow(Markup.Escape(r.Config), $"{r.BitsPerWeight:F2}", Bytes(r.PackedBytes), Bytes(r.Float32Bytes), $"{r.BitsPerCharacter:F3}", $"{r.TokensPerSecond:N0}", r.FusedKernel ? "fused" : "cell loop");
+            table.AddRow(Markup.Escape(r.Config), r.BitsPerWeight > 0 ? $"{r.BitsPerWeight:F2}" : "32 (float)", Bytes(r.PackedBytes), Bytes(r.Float32Bytes), $"{r.BitsPerCharacter:F3}", $"{r.TokensPerSecond:N0}", r.FusedKernel ? "fused" : "cell loop");
         AnsiConsole.Write(table);
         foreach (var r in results)
             AnsiConsole.Write(new Panel(Markup.Escape("Call me Ishmael. " + r.Sample)).Header(Markup.Escape(r.Config)));

@@ -12,7 +12,11 @@ namespace Microsoft.ML.Quantized;
 public sealed class QuantizedLanguageModel : IDisposable
 {
     private const string Kind = "language-model";
-    private static readonly JsonSerializerOptions Json = new() { Converters = { new JsonStringEnumConverter() }, WriteIndented = false };
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        Converters = { new JsonStringEnumConverter() },
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
     private readonly Device _device;
 
     private QuantizedLanguageModel(LanguageModelNetwork network, Vocabulary vocabulary, LanguageModelOptions options,

@@ -91,14 +91,18 @@ internal sealed class AlternatingMultiBitQuantizer : Quantizer
         }
         var alphas = torch.cat(alphaList, 1);
 
-        var planes = BitPlanes(k, g.dtype, g.device); // [2^k, k] of +-1
+        var planes = BitPlanes(k, ScalarType.Float64, g.device); // [2^k, k] of +-1
         for (int t = 0; t < Iterations; t++)
         {
-            // Fix B, solve alpha: (B B^T) alpha = B w per group, in float64 for stability; pinv copes with repeated bases.
-            var basis = planes.index_select(0, codes.flatten()).reshape(g.shape[0], g.shape[1], k).to_type(ScalarType.Float64); // [G, n, k]
-            var gram = basis.transpose(1, 2).bmm(basis);                                   // [G, k, k]
-            var rhs = basis.transpose(1, 2).bmm(g.to_type(ScalarType.Float64).unsqueeze(2)); // [G, k, 1]
-            alphas = torch.linalg.pinv(gram).bmm(rhs).squeeze(2).to_type(g.dtype);
+            // Fix B, solve alpha: (B B^T) alpha = B w per group. Both sides depend on B only through how many weights,
+            // and which weight sum, each of the 2^k codes has: B B^T = P^T diag(count) P and B w = P^T sum, with P the
+            // code-to-signs table. Solved in float64 with the pseudo-inverse, which copes with a basis that repeats.
+            var g64 = g.to_type(ScalarType.Float64);
+            var count = torch.zeros(g.shape[0], 1L << k, ScalarType.Float64, g.device).scatter_add_(1, codes, torch.ones_like(g64));
+            var sum = torch.zeros(g.shape[0], 1L << k, ScalarType.Float64, g.device).scatter_add_(1, codes, g64);
+            var gram = planes.t().unsqueeze(0).matmul(count.unsqueeze(2) * planes.unsqueeze(0)); // [G, k, k]
+            var rhs = sum.matmul(planes).unsqueeze(2);                                            // [G, k, 1]
+            alphas = torch.linalg.pinv(gram).matmul(rhs).squeeze(2).to_type(g.dtype);
 
             // Fix alpha, pick for every weight the nearest of the 2^k sums (binary search on the sorted codebook).
             codes = Nearest(g, Codebook(alphas));

@@ -131,7 +131,10 @@ internal sealed class UniformQuantizer : Quantizer
 
     private void CreateStep(long groups, Device device)
     {
-        register_parameter(StepName, new Parameter(torch.zeros(groups, 1, ScalarType.Float32, device)));
+        // The parameter belongs to the module, not to whatever dispose scope is open (a forward's, a test's).
+        var step = new Parameter(torch.zeros(groups, 1, ScalarType.Float32, device));
+        step.DetachFromDisposeScope();
+        register_parameter(StepName, step);
         _hasStep = true;
     }
 

@@ -10,6 +10,8 @@ internal static class OptionsValidator
         AtLeast(options.BatchSize, 1, "TrainingOptions.BatchSize");
         AtLeast(options.SequenceLength, 1, "TrainingOptions.SequenceLength");
         Positive(options.LearningRate, "TrainingOptions.LearningRate");
+        if (options.LearningRate > 1e6)
+            throw new ArgumentOutOfRangeException("TrainingOptions.LearningRate", options.LearningRate, $"TrainingOptions.LearningRate must be at most 1e6; got {options.LearningRate}. Typical values: 20 for SGD (PTB recipe), 1e-3 to 3e-3 for Adam.");
         if (!double.IsFinite(options.LearningRateDecay) || options.LearningRateDecay < 1)
             throw new ArgumentOutOfRangeException("TrainingOptions.LearningRateDecay", options.LearningRateDecay, "TrainingOptions.LearningRateDecay must be at least 1 (1 = never decay).");
         NonNegative(options.GradientClipNorm, "TrainingOptions.GradientClipNorm");
@@ -67,8 +69,5 @@ internal static class OptionsValidator
         if (!(value >= 0 && value < 1)) throw new ArgumentOutOfRangeException(name, value, $"{name} must be in [0, 1); got {value}.");
     }
 
-    private static void Slope(double value, string name)
-    {
-        if (!(value > 0 && value <= 4)) throw new ArgumentOutOfRangeException(name, value, $"{name} (HitNet lambda) must be in (0, 4]; got {value}. 1 is the standard activation.");
-    }
+    private static void Slope(double value, string name) => SlopeChecks.Check(value, name);
 }

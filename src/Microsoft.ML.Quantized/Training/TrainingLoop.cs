@@ -61,8 +61,9 @@ internal static class TrainingLoop
                 }
                 bool last = step == steps - 1;
                 if (progress is not null && !last && (step + 1) % Math.Max(1, options.ProgressInterval) == 0)
-                    progress.Report(Report(options, state, epoch, step + 1, steps, lossSum / epochUnits, epochUnits, epochClock, clock, null));
+                    progress.Report(Report(options, state, epoch, step + 1, steps, lossSum / epochUnits, epochUnits, epochClock.Elapsed.TotalSeconds, clock, null));
             }
+            double seconds = epochClock.Elapsed.TotalSeconds; // training only, before validation
             double? validation;
             using (torch.no_grad())
             {
@@ -71,9 +72,8 @@ internal static class TrainingLoop
                 network.train();
             }
             double trainLoss = lossSum / Math.Max(1, epochUnits);
-            double seconds = epochClock.Elapsed.TotalSeconds;
             state.History.Add(new EpochSummary(epoch, trainLoss, validation ?? double.NaN, state.LearningRate, epochUnits / Math.Max(seconds, 1e-9), seconds));
-            progress?.Report(Report(options, state, epoch, steps, steps, trainLoss, epochUnits, epochClock, clock, validation));
+            progress?.Report(Report(options, state, epoch, steps, steps, trainLoss, epochUnits, seconds, clock, validation));
             state.EndEpoch(epoch, validation ?? trainLoss, network, options);
             checkpoint?.Save(network, optimizer, state);
         }
@@ -140,9 +140,9 @@ internal static class TrainingLoop
     }
 
     private static TrainingProgress Report(TrainingOptions options, LoopState state, int epoch, int step, int steps, double loss,
-        long epochUnits, Stopwatch epochClock, Stopwatch clock, double? validation)
+        long epochUnits, double epochSeconds, Stopwatch clock, double? validation)
     {
-        double rate = epochUnits / Math.Max(epochClock.Elapsed.TotalSeconds, 1e-9);
+        double rate = epochUnits / Math.Max(epochSeconds, 1e-9);
         int epochsThisRun = epoch - state.FirstEpochThisRun;
         double doneThisRun = epochsThisRun + (double)step / steps;
         double remainingEpochs = options.Epochs - (epoch - 1) - (double)step / steps;

@@ -242,11 +242,6 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     protected Tensor QuantizeActivation(int index, Tensor x)
         => activationQuantizers[index].IsIdentity ? x : activationQuantizers[index].forward(x);
 
-    /// <summary>HitNet's sloped sigmoid, sigmoid(x / lambda); lambda = 1 is the plain sigmoid.</summary>
-    protected static Tensor Sigmoid(Tensor x, double lambda) => lambda == 1.0 ? x.sigmoid() : x.div(lambda).sigmoid();
-
-    /// <summary>HitNet's sloped tanh, tanh(x / lambda); lambda = 1 is the plain tanh.</summary>
-    protected static Tensor Tanh(Tensor x, double lambda) => lambda == 1.0 ? x.tanh() : x.div(lambda).tanh();
 
     private void CheckShapes(Tensor input, Tensor h0, Tensor? c0)
     {

@@ -1,0 +1,71 @@
+using TorchSharp;
+using static Microsoft.ML.Quantized.Tests.Quantizers.QuantizerTestUtil;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized.Tests.Quantizers;
+
+[TestClass]
+public sealed class BinaryQuantizerTests
+{
+    [TestMethod]
+    public void BinaryConnect_SignWithPositiveZero_AndClippedStraightThrough()
+    {
+        using var scope = torch.NewDisposeScope();
+        var w = Matrix(2, 3, 0.5f, -0.3f, 0f, 2f, -1.5f, 1f);
+        var c = Matrix(2, 3, 1, 2, 3, 4, 5, 6);
+        var (q, grad) = ForwardBackward(new BinaryConnectQuantizer(), w, c);
+        AreClose(new float[] { 1, -1, 1, 1, -1, 1 }, q, 0);
+        // Gradient passes where |w| <= 1 (the boundary 1 included), zero where |w| > 1.
+        AreClose(new float[] { 1, 2, 3, 0, 0, 6 }, grad, 0);
+    }
+
+    [TestMethod]
+    public void StochasticBinary_EvalIsSign_TrainingIsBinaryAndUnbiased()
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(1234);
+        var quantizer = new StochasticBinaryQuantizer();
+        var pattern = new float[] { -0.8f, -0.3f, 0f, 0.4f, 0.9f, 1.5f, -1.5f };
+        var w = torch.tensor(pattern).repeat(20000, 1); // [20000, 7], one value per column
+
+        quantizer.eval();
+        AreClose(new float[] { -1, -1, 1, 1, 1, 1, -1 }, quantizer.forward(w[0].unsqueeze(0)), 0);
+
+        quantizer.train();
+        var q = quantizer.forward(w);
+        Assert.IsTrue((q.abs() == 1).all().item<bool>(), "training output must be +-1");
+        // E[q] = 2 p - 1 = w on [-1, 1]; saturates at +-1 outside. Std of each mean <= 1/sqrt(20000) = 0.007.
+        var mean = Values(q.mean(new long[] { 0 }));
+        AreClose(new float[] { -0.8f, -0.3f, 0f, 0.4f, 0.9f, 1f, -1f }, mean, 0.03, "sample mean");
+        AreClose(new float[] { 1f, -1f }, mean[5..], 0, "saturated columns are deterministic");
+    }
+
+    [TestMethod]
+    public void StochasticBinary_StraightThroughClippedToUnitInterval()
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(7);
+        var w = Matrix(1, 4, 0.2f, -0.7f, 1.2f, -3f);
+        var c = Matrix(1, 4, 1, 2, 3, 4);
+        var (_, grad) = ForwardBackward(new StochasticBinaryQuantizer(), w, c);
+        AreClose(new float[] { 1, 2, 0, 0 }, grad, 0);
+    }
+
+    [TestMethod]
+    public void BinaryWeightNet_PerTensorAndPerRowAlpha()
+    {
+        using var scope = torch.NewDisposeScope();
+        var w = Matrix(2, 2, 0.5f, -1.0f, 2.0f, -0.5f);
+        var c = Matrix(2, 2, 1, 2, 3, 4);
+        // Per tensor: alpha = mean |w| = 1.
+        var (q, grad) = ForwardBackward(new BinaryWeightNetQuantizer(), w, c);
+        AreClose(new float[] { 1, -1, 1, -1 }, q);
+        AreClose(new float[] { 1, 2, 0, 4 }, grad, 0, "clipped at |w| <= 1 (XNOR-Net)");
+        // Per row: alpha = 0.75 and 1.25.
+        (q, _) = ForwardBackward(new BinaryWeightNetQuantizer(perRow: true), w, c);
+        AreClose(new float[] { 0.75f, -0.75f, 1.25f, -1.25f }, q);
+        // The multiplier scales alpha.
+        (q, _) = ForwardBackward(new BinaryWeightNetQuantizer(stepSizeMultiplier: 2), w, c);
+        AreClose(new float[] { 2, -2, 2, -2 }, q);
+    }
+}

@@ -1,0 +1,174 @@
+using TorchSharp;
+using static Microsoft.ML.Quantized.Tests.Quantizers.QuantizerTestUtil;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized.Tests.Quantizers;
+
+[TestClass]
+public sealed class UniformQuantizerTests
+{
+    private static UniformQuantizer Uniform(int bits, bool perRow = false, bool sr = false, bool pow2 = false, bool lsq = false, double multiplier = 1) =>
+        new(new QuantizerOptions
+        {
+            Kind = QuantizerKind.Uniform, Bits = bits, PerRowScale = perRow, StochasticRounding = sr,
+            PowerOfTwoScale = pow2, LearnedScale = lsq, StepSizeMultiplier = multiplier,
+        });
+
+    [TestMethod]
+    public void ThreeBits_StepIsMaxOverThree_RoundHalfToEven()
+    {
+        using var scope = torch.NewDisposeScope();
+        // Qp = 3, s = 1.5 / 3 = 0.5; w / s = 3, -1.5, 0.5, -3 -> 3, -2, 0, -3.
+        var w = Matrix(1, 4, 1.5f, -0.75f, 0.25f, -1.5f);
+        var (q, grad) = ForwardBackward(Uniform(3), w, Matrix(1, 4, 1, 2, 3, 4));
+        AreClose(new float[] { 1.5f, -1f, 0f, -1.5f }, q, 0);
+        AreClose(new float[] { 1, 2, 3, 4 }, grad, 0, "nothing clipped at multiplier 1");
+        var encoded = Uniform(3).Encode(w);
+        Assert.AreEqual(CodeLayout.SignedInteger, encoded.Layout);
+        AreClose(new float[] { 0.5f }, encoded.Scales, 0);
+        CollectionAssert.AreEqual(new[] { 3, 6, 0, 5 }, encoded.Codes, "3-bit two's complement of 3, -2, 0, -3");
+        Assert.AreEqual(7, Uniform(4).MaxLevel);
+    }
+
+    [TestMethod]
+    public void PerRowSteps()
+    {
+        using var scope = torch.NewDisposeScope();
+        // Row 0: s = 0.5 as above. Row 1: s = 0.3 / 3 = 0.1; 0.14 / 0.1 = 1.4 -> 1.
+        var w = Matrix(2, 2, 1.5f, -0.75f, 0.3f, 0.14f);
+        AreClose(new float[] { 1.5f, -1f, 0.3f, 0.1f }, Uniform(3, perRow: true).forward(w), 1e-6);
+        AreClose(new float[] { 0.5f, 0.1f }, Uniform(3, perRow: true).Encode(w).Scales, 1e-7);
+    }
+
+    [TestMethod]
+    public void StepSizeMultiplier_ChangesStep_AndClipsGradient()
+    {
+        using var scope = torch.NewDisposeScope();
+        // s = 0.5 * 0.5 = 0.25; w / s = 6, -3, 1, -6 -> clamp to +-3; clip range +-0.75.
+        var w = Matrix(1, 4, 1.5f, -0.75f, 0.25f, -1.5f);
+        var (q, grad) = ForwardBackward(Uniform(3, multiplier: 0.5), w, Matrix(1, 4, 1, 2, 3, 4));
+        AreClose(new float[] { 0.75f, -0.75f, 0.25f, -0.75f }, q, 0);
+        AreClose(new float[] { 0, 2, 3, 0 }, grad, 0, "zero gradient outside the clip range, boundary included");
+        AreClose(new float[] { 0.25f }, Uniform(3, multiplier: 0.5).Encode(w).Scales, 0);
+        AreClose(new float[] { 0.525f }, Uniform(3, multiplier: 1.05).Encode(w).Scales, 1e-7);
+    }
+
+    [TestMethod]
+    public void PowerOfTwoStep_RoundsUp_SoNothingClips()
+    {
+        using var scope = torch.NewDisposeScope();
+        // s = 1.2 / 3 = 0.4 -> 0.5; w / s = 2.4, -1, 0.6 -> 2, -1, 1.
+        var w = Matrix(1, 3, 1.2f, -0.5f, 0.3f);
+        AreClose(new float[] { 1f, -0.5f, 0.5f }, Uniform(3, pow2: true).forward(w), 0);
+
+        torch.manual_seed(5);
+        var r = torch.randn(8, 16) * 0.37;
+        foreach (var perRow in new[] { false, true })
+        {
+            var encoded = Uniform(4, perRow: perRow, pow2: true).Encode(r);
+            foreach (var s in encoded.Scales)
+            {
+                var log = Math.Log2(s);
+                Assert.AreEqual(Math.Round(log), log, 0, $"step {s} is a power of two");
+            }
+            var rowMax = Values(r.abs().amax(new long[] { 1 }));
+            for (int row = 0; row < rowMax.Length; row++)
+            {
+                var groupMax = perRow ? rowMax[row] : rowMax.Max();
+                var s = encoded.Scales[perRow ? row : 0];
+                Assert.IsGreaterThanOrEqualTo(groupMax, s * 7, "the range covers max |w|: nothing clips");
+                Assert.IsLessThan(2 * groupMax, s * 7, "the smallest such power of two");
+            }
+        }
+        // The multiplier applies before the rounding: 0.4 * 1.3 = 0.52 -> 1.
+        AreClose(new float[] { 1f }, Uniform(3, pow2: true, multiplier: 1.3).Encode(w).Scales, 0);
+    }
+
+    [TestMethod]
+    public void StochasticRounding_UnbiasedInTraining_NearestInEval()
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(11);
+        var pattern = new float[] { 0.7f, -0.56f, 0.13f, 0.31f, -0.06f };
+        var w = torch.tensor(pattern).repeat(20000, 1); // max 0.7, Qp = 7 -> s = 0.1
+        var quantizer = Uniform(4, sr: true);
+        quantizer.train();
+        var q = quantizer.forward(w);
+        var codes = q / 0.1;
+        Assert.IsTrue((codes - codes.round()).abs().max().item<float>() < 1e-4, "on the grid");
+        AreClose(pattern, q.mean(new long[] { 0 }), 0.004, "E[q] = w");
+        quantizer.eval();
+        AreClose(new float[] { 0.7f, -0.6f, 0.1f, 0.3f, -0.1f }, quantizer.forward(torch.tensor(pattern)), 1e-6, "eval rounds to nearest");
+    }
+
+    [TestMethod]
+    public void LearnedStep_InitializedFromMax_WithLsqGradient()
+    {
+        using var scope = torch.NewDisposeScope();
+        var w = Matrix(1, 4, 1.5f, -0.75f, 0.25f, -1.5f);
+        var quantizer = Uniform(3, lsq: true);
+        Assert.IsNotNull(quantizer.Step, "per-tensor step exists before the first forward (for the optimizer)");
+        Assert.AreEqual(1, quantizer.parameters().Count());
+
+        // Init s = 0.5; r = 3, -2, 0, -3; ds: sum(r - w/s) * g = ((-2 + 1.5) + (0 - 0.5)) / sqrt(4 * 3).
+        var (q, grad) = ForwardBackward(quantizer, w, torch.ones(1, 4));
+        AreClose(new float[] { 1.5f, -1f, 0f, -1.5f }, q, 0);
+        AreClose(new float[] { 1, 1, 1, 1 }, grad, 0);
+        AreClose(new float[] { 0.5f }, quantizer.Step!, 0);
+        AreClose(new float[] { (float)(-1.0 / Math.Sqrt(12)) }, quantizer.Step!.grad!, 1e-6);
+
+        // Step 0.25: w / s = 6, -3, 1, -6 -> the ends clamp; their step gradient is +-Qp, their input gradient 0.
+        using (torch.no_grad()) quantizer.Step!.fill_(0.25f);
+        quantizer.Step!.grad!.zero_();
+        (q, grad) = ForwardBackward(quantizer, w, Matrix(1, 4, 1, 2, 3, 4));
+        AreClose(new float[] { 0.75f, -0.75f, 0.25f, -0.75f }, q, 0);
+        AreClose(new float[] { 0, 2, 3, 0 }, grad, 0);
+        AreClose(new float[] { (float)((3 * 1 - 3 * 4) / Math.Sqrt(12)) }, quantizer.Step!.grad!, 1e-5);
+    }
+
+    [TestMethod]
+    public void LearnedPerRowStep_WithKnownRows_ExistsBeforeForward()
+    {
+        using var scope = torch.NewDisposeScope();
+        var options = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 3, PerRowScale = true, LearnedScale = true };
+        var quantizer = (UniformQuantizer)QuantizerRegistry.Create(options, rows: 2);
+        CollectionAssert.AreEqual(new long[] { 2, 1 }, quantizer.Step!.shape);
+        var w = Matrix(2, 2, 1.5f, -0.75f, 0.3f, 0.14f);
+        quantizer.forward(w);
+        AreClose(new float[] { 0.5f, 0.1f }, quantizer.Step!, 1e-7);
+        Assert.ThrowsExactly<ArgumentException>(() => quantizer.forward(torch.ones(3, 2)));
+    }
+
+    [TestMethod]
+    public void LearnedStep_SavesAndLoadsWithTheModule()
+    {
+        using var scope = torch.NewDisposeScope();
+        var w = Matrix(2, 2, 1.5f, -0.75f, 0.3f, 0.14f);
+        var options = QuantizerRegistry.Parse("uniform3-lsq-row");
+        var trained = (UniformQuantizer)QuantizerRegistry.Create(options, rows: 2);
+        trained.forward(w);
+        using (torch.no_grad()) trained.Step!.mul_(1.5f); // as if training had moved it
+
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true)) trained.save(writer);
+        stream.Position = 0;
+        var loaded = (UniformQuantizer)QuantizerRegistry.Create(options, rows: 2);
+        using (var reader = new BinaryReader(stream)) loaded.load(reader);
+
+        AreClose(Values(trained.Step!), loaded.Step!, 0);
+        loaded.eval();
+        trained.eval();
+        AreClose(Values(trained.forward(w)), loaded.forward(w), 0, "a loaded step is kept, not re-initialized");
+        CollectionAssert.AreEqual(trained.Encode(w).Scales, loaded.Encode(w).Scales);
+    }
+
+    [TestMethod]
+    public void ActivationUse_OneDimensionalAndAllZero()
+    {
+        using var scope = torch.NewDisposeScope();
+        var quantizer = Uniform(2); // ternary levels -1, 0, 1 times max |x|
+        AreClose(new float[] { 0.8f, 0f, -0.8f, 0.8f }, quantizer.forward(torch.tensor(new float[] { 0.8f, 0.3f, -0.5f, 0.41f })), 1e-7);
+        AreClose(new float[] { 0, 0, 0 }, quantizer.forward(torch.zeros(3)), 0);
+        Assert.ThrowsExactly<ArgumentException>(() => quantizer.Encode(torch.ones(3)));
+    }
+}
