@@ -29,11 +29,11 @@ public static class QuantizedCatalog
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="outputColumnName">The feature column to add.</param>
     /// <param name="inputColumnName">The token-key column; null uses <paramref name="outputColumnName"/>.</param>
-    /// <param name="hiddenSize">Hidden units per layer (the feature width).</param>
-    /// <param name="layers">Stacked layers.</param>
-    /// <param name="weightQuantizer">Weight quantizer; <see cref="QuantizerKind.None"/> trains float weights.</param>
-    /// <param name="bits">Bits per weight; 0 takes the quantizer's own width.</param>
-    /// <param name="epochs">Passes over the data.</param>
+    /// <param name="hiddenSize">Hidden units per layer (the feature width). Default 128.</param>
+    /// <param name="layers">Stacked layers. Default 1.</param>
+    /// <param name="weightQuantizer">Weight quantizer; <see cref="QuantizerKind.None"/> trains float weights. Default ternary (TWN, Li et al. 2016).</param>
+    /// <param name="bits">Bits per weight; 0 (default) takes the quantizer's own width.</param>
+    /// <param name="epochs">Passes over the data. Default 6; the other training settings are <see cref="TrainingOptions"/>'s defaults.</param>
     public static QuantizedRecurrentLanguageModelEstimator QuantizedLstm(this TransformsCatalog catalog, string outputColumnName,
         string? inputColumnName = null, int hiddenSize = 128, int layers = 1, QuantizerKind weightQuantizer = QuantizerKind.TernaryWeightNet,
         int bits = 0, int epochs = 6)
@@ -58,11 +58,11 @@ public static class QuantizedCatalog
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="outputColumnName">The feature column to add.</param>
     /// <param name="inputColumnName">The token-key column; null uses <paramref name="outputColumnName"/>.</param>
-    /// <param name="hiddenSize">Hidden units per layer (the feature width).</param>
-    /// <param name="layers">Stacked layers.</param>
-    /// <param name="weightQuantizer">Weight quantizer; <see cref="QuantizerKind.None"/> trains float weights.</param>
-    /// <param name="bits">Bits per weight; 0 takes the quantizer's own width.</param>
-    /// <param name="epochs">Passes over the data.</param>
+    /// <param name="hiddenSize">Hidden units per layer (the feature width). Default 128.</param>
+    /// <param name="layers">Stacked layers. Default 1.</param>
+    /// <param name="weightQuantizer">Weight quantizer; <see cref="QuantizerKind.None"/> trains float weights. Default ternary (TWN, Li et al. 2016).</param>
+    /// <param name="bits">Bits per weight; 0 (default) takes the quantizer's own width.</param>
+    /// <param name="epochs">Passes over the data. Default 6; the other training settings are <see cref="TrainingOptions"/>'s defaults.</param>
     public static QuantizedRecurrentLanguageModelEstimator QuantizedGru(this TransformsCatalog catalog, string outputColumnName,
         string? inputColumnName = null, int hiddenSize = 128, int layers = 1, QuantizerKind weightQuantizer = QuantizerKind.TernaryWeightNet,
         int bits = 0, int epochs = 6)
