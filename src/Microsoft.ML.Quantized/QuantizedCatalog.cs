@@ -31,7 +31,7 @@ public static class QuantizedCatalog
     /// <param name="inputColumnName">The token-key column; null uses <paramref name="outputColumnName"/>.</param>
     /// <param name="hiddenSize">Hidden units per layer (the feature width). Default 128.</param>
     /// <param name="layers">Stacked layers. Default 1.</param>
-    /// <param name="weightQuantizer">Weight quantizer; <see cref="QuantizerKind.None"/> trains float weights. Default ternary (TWN, Li et al. 2016).</param>
+    /// <param name="weightQuantizer">Weight quantizer; <see cref="QuantizerKind.None"/> trains float weights. Default ternary (TWN, Li et al. 2016); quantized weights get weight normalization (Hou et al. 2019).</param>
     /// <param name="bits">Bits per weight; 0 (default) takes the quantizer's own width.</param>
     /// <param name="epochs">Passes over the data. Default 6; the other training settings are <see cref="TrainingOptions"/>'s defaults.</param>
     public static QuantizedRecurrentLanguageModelEstimator QuantizedLstm(this TransformsCatalog catalog, string outputColumnName,
@@ -60,7 +60,7 @@ public static class QuantizedCatalog
     /// <param name="inputColumnName">The token-key column; null uses <paramref name="outputColumnName"/>.</param>
     /// <param name="hiddenSize">Hidden units per layer (the feature width). Default 128.</param>
     /// <param name="layers">Stacked layers. Default 1.</param>
-    /// <param name="weightQuantizer">Weight quantizer; <see cref="QuantizerKind.None"/> trains float weights. Default ternary (TWN, Li et al. 2016).</param>
+    /// <param name="weightQuantizer">Weight quantizer; <see cref="QuantizerKind.None"/> trains float weights. Default ternary (TWN, Li et al. 2016); quantized weights get weight normalization (Hou et al. 2019).</param>
     /// <param name="bits">Bits per weight; 0 (default) takes the quantizer's own width.</param>
     /// <param name="epochs">Passes over the data. Default 6; the other training settings are <see cref="TrainingOptions"/>'s defaults.</param>
     public static QuantizedRecurrentLanguageModelEstimator QuantizedGru(this TransformsCatalog catalog, string outputColumnName,
@@ -74,6 +74,8 @@ public static class QuantizedCatalog
         options.Model.Recurrent.HiddenSize = hiddenSize;
         options.Model.Recurrent.Layers = layers;
         options.Model.Recurrent.WeightQuantizer = new QuantizerOptions { Kind = weightQuantizer, Bits = bits };
+        // Quantized weights train well with in-cell normalization (Hou et al. 2019); weight norm keeps the fused kernel.
+        if (weightQuantizer != QuantizerKind.None) options.Model.Recurrent.Normalization = RecurrentNormalization.Weight;
         options.Training.Epochs = epochs;
         return options;
     }
