@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Quantized.Tests;
 
 [TestClass]
-public sealed class GateActivationRecorderTests
+public sealed class GateKurtosisRecorderTests
 {
     [TestMethod]
     [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.None, false)]
