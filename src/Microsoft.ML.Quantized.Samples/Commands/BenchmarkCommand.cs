@@ -100,7 +100,7 @@ internal static class BenchmarkCommand
             var ratio = floatRow is null ? "" : $"{r.Perplexity / floatRow.Perplexity:F3}";
             var speed = floatRow is null ? "" : $"{r.TokensPerSecond / floatRow.TokensPerSecond:P0}";
             sb.AppendLine($"| {r.Quantizer} | {r.Normalization} | {r.Perplexity:F1} | {ratio} | {r.TokensPerSecond:N0} | {speed} | " +
-                          $"{r.Size.BitsPerQuantizedWeight:F2} | {QuickstartCommand.Bytes(r.Size.PackedBytes)} | {QuickstartCommand.Bytes(r.Size.Float32Bytes)} | {(r.Fused ? "fused" : "loop")} |");
+                          $"{(r.Size.QuantizedParameterCount > 0 ? r.Size.BitsPerQuantizedWeight.ToString("F2") : "32")} | {QuickstartCommand.Bytes(r.Size.PackedBytes)} | {QuickstartCommand.Bytes(r.Size.Float32Bytes)} | {(r.Fused ? "fused" : "loop")} |");
         }
         return sb.ToString();
     }
