@@ -6,4 +6,6 @@ var root = new RootCommand(
 QuickstartCommand.AddOptionsTo(root);
 root.Subcommands.Add(BenchmarkCommand.Create());
 root.Subcommands.Add(PrepareBrownCommand.Create());
+root.Subcommands.Add(SmnistCommand.Create());
+root.Subcommands.Add(SpamCommand.Create());
 return await root.Parse(args).InvokeAsync();

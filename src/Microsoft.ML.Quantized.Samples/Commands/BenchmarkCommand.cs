@@ -105,15 +105,15 @@ internal static class BenchmarkCommand
         return sb.ToString();
     }
 
-    private static void WriteSection(FileInfo output, string markdown)
+    internal static void WriteSection(FileInfo output, string markdown, string sectionStart = SectionStart, string sectionEnd = SectionEnd)
     {
         output.Directory?.Create();
         var existing = output.Exists ? File.ReadAllText(output.FullName) : "# Benchmarks\n\nEvery figure here comes from a run of the command named in its section, on the machine named there.\n\n";
-        var section = $"{SectionStart}\n{markdown}{SectionEnd}\n";
-        int start = existing.IndexOf(SectionStart, StringComparison.Ordinal);
-        int end = existing.IndexOf(SectionEnd, StringComparison.Ordinal);
+        var section = $"{sectionStart}\n{markdown}{sectionEnd}\n";
+        int start = existing.IndexOf(sectionStart, StringComparison.Ordinal);
+        int end = existing.IndexOf(sectionEnd, StringComparison.Ordinal);
         var updated = start >= 0 && end > start
-            ? existing[..start] + section + existing[(end + SectionEnd.Length)..].TrimStart('\n')
+            ? existing[..start] + section + existing[(end + sectionEnd.Length)..].TrimStart('\n')
             : existing.TrimEnd('\n') + "\n\n" + section;
         File.WriteAllText(output.FullName, updated);
     }
