@@ -157,6 +157,36 @@ public sealed class SequenceClassifierTests
     }
 
     [TestMethod]
+    public void ResumingFromACheckpointEndsLikeAnUninterruptedRun()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "mlqz-classifier-resume-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var options = SequenceClassifierTestData.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.Weight);
+            options.Dropout = 0.3;
+            var sequences = TokenTrain.Sequences[..80];
+            var labels = TokenTrain.Labels[..80];
+            using var straight = QuantizedSequenceClassifier.Train(sequences, labels, null, null, options, SequenceClassifierTestData.Training(3));
+            var first = SequenceClassifierTestData.Training(1);
+            first.CheckpointDirectory = root;
+            using (QuantizedSequenceClassifier.Train(sequences, labels, null, null, options, first)) { }
+            var rest = SequenceClassifierTestData.Training(3);
+            rest.CheckpointDirectory = root;
+            using var resumed = QuantizedSequenceClassifier.Train(sequences, labels, null, null, options, rest);
+            Assert.AreEqual(3, resumed.History.Count);
+            Assert.AreEqual(straight.History[^1].TrainingLoss, resumed.History[^1].TrainingLoss, 0.0);
+            var a = straight.PredictBatch(TokenTest.Sequences);
+            var b = resumed.PredictBatch(TokenTest.Sequences);
+            for (int i = 0; i < a.Length; i++) CollectionAssert.AreEqual(a[i].Probabilities, b[i].Probabilities, $"sequence {i}");
+            CollectionAssert.AreEqual(a[0].Probabilities, straight.Predict(TokenTest.Sequences[0]).Probabilities, "dropout is off when predicting");
+        }
+        finally
+        {
+            if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void EpochOrderIsAShuffleFixedByTheEpochSeed()
     {
         var data = SequenceClassifierData.FromTokens(TokenTrain.Sequences[..50], TokenTrain.Labels[..50], 8, 2, "s");
