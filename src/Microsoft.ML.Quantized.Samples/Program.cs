@@ -7,4 +7,6 @@ QuickstartCommand.AddOptionsTo(root);
 root.Subcommands.Add(BenchmarkCommand.Create());
 root.Subcommands.Add(PrepareBrownCommand.Create());
 root.Subcommands.Add(KureCommand.Create());
+root.Subcommands.Add(SmnistCommand.Create());
+root.Subcommands.Add(SpamCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -65,6 +65,17 @@ internal static class OptionsValidator
         Probability(options.EmbeddingDropout, "LanguageModelOptions.EmbeddingDropout");
     }
 
+    public static void Validate(SequenceClassifierOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Validate(options.Recurrent ?? throw new ArgumentNullException("SequenceClassifierOptions.Recurrent"), "SequenceClassifierOptions.Recurrent");
+        AtLeast(options.ClassCount, 2, "SequenceClassifierOptions.ClassCount");
+        AtLeast(options.VocabularySize, 0, "SequenceClassifierOptions.VocabularySize");
+        AtLeast(options.EmbeddingSize, 0, "SequenceClassifierOptions.EmbeddingSize");
+        AtLeast(options.FrameSize, 1, "SequenceClassifierOptions.FrameSize");
+        Probability(options.Dropout, "SequenceClassifierOptions.Dropout");
+    }
+
     private static void AtLeast(int value, int minimum, string name)
     {
         if (value < minimum) throw new ArgumentOutOfRangeException(name, value, $"{name} must be at least {minimum}; got {value}.");

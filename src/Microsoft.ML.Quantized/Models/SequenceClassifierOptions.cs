@@ -1,0 +1,52 @@
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// A recurrent sequence classifier: (token embedding | float frames) -> quantized recurrent stack -> the last
+/// layer's hidden state at each sequence's own last step -> dropout -> linear head -> one logit per class,
+/// turned into probabilities by softmax. Binary problems use two classes (softmax over two logits, which is
+/// the sigmoid of their difference): <c>Probabilities[1]</c> is the probability of the positive class.
+/// </summary>
+/// <remarks>
+/// Which input the model reads is decided by the <c>Train</c> overload: token ids (<c>int[][]</c>) go through an
+/// embedding of <see cref="VocabularySize"/> x <see cref="EmbeddingSize"/>; float sequences (<c>float[][]</c>) are
+/// read as consecutive frames of <see cref="FrameSize"/> values, one frame per time step (MNIST's 784 pixels are
+/// 28 steps of 28 with <c>FrameSize = 28</c>, or 784 steps of 1 with <c>FrameSize = 1</c>).
+/// Embedding and head stay float by default, as in Hou et al. 2019 and HitNet.
+/// </remarks>
+public sealed class SequenceClassifierOptions
+{
+    /// <summary>The recurrent stack (cell, sizes, quantizers, slopes, normalization).</summary>
+    public QuantizedRecurrentOptions Recurrent { get; set; } = new();
+
+    /// <summary>Number of classes; labels are in [0, ClassCount). At least 2 (binary = 2). Default 2.</summary>
+    public int ClassCount { get; set; } = 2;
+
+    /// <summary>
+    /// Token inputs: number of token ids (each id in [0, VocabularySize)). 0 (default) takes the largest id in
+    /// the training and validation data + 1. Ignored for float inputs.
+    /// </summary>
+    public int VocabularySize { get; set; }
+
+    /// <summary>Token inputs: embedding width; 0 (default) uses <see cref="QuantizedRecurrentOptions.HiddenSize"/>.</summary>
+    public int EmbeddingSize { get; set; }
+
+    /// <summary>
+    /// Float inputs: values per time step. Every float sequence's length must be a multiple of it. Default 1
+    /// (one value per step). Ignored for token inputs.
+    /// </summary>
+    public int FrameSize { get; set; } = 1;
+
+    /// <summary>Quantize the embedding and the head weights with the recurrent weight quantizer. Default false.</summary>
+    public bool QuantizeEmbeddingAndHead { get; set; }
+
+    /// <summary>Dropout on the final hidden state, before the head (training only), in [0, 1). Default 0.</summary>
+    public double Dropout { get; set; }
+
+    /// <summary>Deep copy.</summary>
+    public SequenceClassifierOptions Clone()
+    {
+        var copy = (SequenceClassifierOptions)MemberwiseClone();
+        copy.Recurrent = Recurrent.Clone();
+        return copy;
+    }
+}
