@@ -22,8 +22,9 @@ public sealed record QuantizerChoice
         var options = new QuantizerOptions { Kind = kind, Bits = bits, PowerOfTwoScale = powerOfTwoScale };
         try
         {
-            // Parse validates exactly what the registry accepts, so choices and model files agree on validity.
-            QuantizerRegistry.Parse(QuantizerRegistry.NameOf(options));
+            // The registry's own checks, so choices and model files agree on validity (BernoulliTernary is activation-only).
+            if (kind == QuantizerKind.BernoulliTernary) QuantizerRegistry.ValidateActivation(options, "QuantizerChoice");
+            else QuantizerRegistry.Validate(options, "QuantizerChoice");
         }
         catch (ArgumentException e)
         {
