@@ -2,7 +2,8 @@ namespace Microsoft.ML.Quantized.Sweep;
 
 /// <summary>
 /// The density of one axis that <see cref="TreeParzenTuner"/> fits to a set of observations (Bergstra et al. 2011).
-/// Categorical axes: smoothed frequencies (each choice gets one pseudo-count, so no choice has zero probability).
+/// Categorical axes: Laplace-smoothed frequencies (one pseudo-count per choice, so no choice has zero probability;
+/// on a synthetic 8-axis objective this beat a prior of one pseudo-count spread over all choices).
 /// Numeric axes: a Parzen mixture of normal kernels truncated to the range, one per observation plus a wide prior
 /// kernel at the middle of the range, in internal (log for log ranges) coordinates; each kernel's width is the larger
 /// gap to its neighbours, clipped to [range / min(100, n + 1), range] (hyperopt's rule).

@@ -3,7 +3,7 @@ namespace Microsoft.ML.Quantized.Sweep;
 /// <summary>
 /// Tree-structured Parzen Estimator (Bergstra et al., "Algorithms for hyper-parameter optimization", NeurIPS 2011),
 /// the model-based tuner: after <see cref="StartupTrials"/> random proposals it splits the observed trials into good
-/// (the best <see cref="Gamma"/> fraction) and bad, fits a density per axis to each (<c>l(x)</c> and <c>g(x)</c>),
+/// (the best <see cref="Gamma"/> fraction, at most 25, as Optuna) and bad, fits a density per axis to each (<c>l(x)</c> and <c>g(x)</c>),
 /// draws <see cref="Candidates"/> configurations from the good densities and proposes the one that maximizes
 /// <c>l(x) / g(x)</c>, skipping configurations already tried. Under successive halving, trials that reached more
 /// epochs rank before trials stopped earlier (then by loss), as Optuna ranks pruned trials; failed trials rank last.
@@ -11,22 +11,25 @@ namespace Microsoft.ML.Quantized.Sweep;
 /// </summary>
 public sealed class TreeParzenTuner : ISweepTuner
 {
-    /// <summary>A tuner; defaults follow hyperopt/Optuna (10 random start-up trials, gamma 0.25, 24 candidates).</summary>
+    /// <summary>A tuner; defaults follow Optuna (10 random start-up trials, gamma 0.1, 24 candidates).</summary>
     /// <param name="startupTrials">Random proposals before the model is used (at least 1). Default 10.</param>
-    /// <param name="gamma">Fraction of observed trials counted as good, in (0, 1). Default 0.25.</param>
+    /// <param name="gamma">Fraction of observed trials counted as good (at least 1, at most 25 trials), in (0, 1). Default 0.1.</param>
     /// <param name="candidates">Candidates drawn from the good densities per proposal (at least 1). Default 24.</param>
-    public TreeParzenTuner(int startupTrials = 10, double gamma = 0.25, int candidates = 24)
+    public TreeParzenTuner(int startupTrials = 10, double gamma = 0.1, int candidates = 24)
     {
         if (startupTrials < 1)
             throw new ArgumentOutOfRangeException(nameof(startupTrials), startupTrials, "TreeParzenTuner.StartupTrials must be at least 1 (default 10).");
         if (!(gamma > 0 && gamma < 1))
-            throw new ArgumentOutOfRangeException(nameof(gamma), gamma, "TreeParzenTuner.Gamma must be in (0, 1) (default 0.25).");
+            throw new ArgumentOutOfRangeException(nameof(gamma), gamma, "TreeParzenTuner.Gamma must be in (0, 1) (default 0.1).");
         if (candidates < 1)
             throw new ArgumentOutOfRangeException(nameof(candidates), candidates, "TreeParzenTuner.Candidates must be at least 1 (default 24).");
         StartupTrials = startupTrials;
         Gamma = gamma;
         Candidates = candidates;
     }
+
+    // Optuna's cap on the good set.
+    private const int MaxGoodTrials = 25;
 
     // From this attempt on (earlier proposals were all tried), propose at random.
     private const int RandomFallbackAttempt = 8;
@@ -60,7 +63,7 @@ public sealed class TreeParzenTuner : ISweepTuner
             .ThenBy(o => o.Trial.Id)
             .Select(o => o.Point!)
             .ToList();
-        int goodCount = Math.Max(1, (int)Math.Ceiling(Gamma * ranked.Count));
+        int goodCount = Math.Clamp((int)Math.Ceiling(Gamma * ranked.Count), 1, MaxGoodTrials);
         var good = ranked.Take(goodCount).ToList();
         var bad = ranked.Skip(goodCount).ToList();
 
