@@ -6,4 +6,5 @@ var root = new RootCommand(
 QuickstartCommand.AddOptionsTo(root);
 root.Subcommands.Add(BenchmarkCommand.Create());
 root.Subcommands.Add(PrepareBrownCommand.Create());
+root.Subcommands.Add(KureCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -19,7 +19,7 @@ internal static class BenchmarkCommand
         var data = new Option<DirectoryInfo>("--data") { Description = "Folder with *train.txt, *valid.txt, *test.txt (one sentence per line).", DefaultValueFactory = _ => new DirectoryInfo("data/brown") };
         var epochs = new Option<int>("--epochs") { Description = "Epochs for every configuration.", DefaultValueFactory = _ => 6 };
         var maxSteps = new Option<int>("--max-steps") { Description = "Cap on steps per epoch (0 = full epochs).", DefaultValueFactory = _ => 0 };
-        var configs = new Option<string>("--configs") { Description = "Comma-separated weight quantizer names (registry names, e.g. none,bc,twn,alt2,uniform4).", DefaultValueFactory = _ => "none,bc,bwn,twn,ttq,alt2,uniform4" };
+        var configs = new Option<string>("--configs") { Description = "Comma-separated weight quantizer names (registry names, e.g. none,bc,twn,alt2,uniform4).", DefaultValueFactory = _ => "none,twn,bc,bwn,ttq,alt2,uniform4" };
         var norms = new Option<string>("--norms") { Description = "Comma-separated normalizations per quantizer: none, layer, weight.", DefaultValueFactory = _ => "none,layer" };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (its word-LM section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
         var command = new System.CommandLine.Command("bench", "Word-LM benchmark on the Brown split: every quantizer without and with layer norm.")
@@ -74,11 +74,11 @@ internal static class BenchmarkCommand
                 var size = model.SizeReport();
                 rows.Add(new Row(quantizerName, normName, evaluation.Perplexity, model.History.Average(h => h.UnitsPerSecond), size, model.UsesFusedKernel));
                 AnsiConsole.MarkupLine($"{Markup.Escape(label)}: test perplexity {evaluation.Perplexity:F1}");
+                WriteSection(output, Render(rows, epochs, maxSteps)); // after every configuration: a long run keeps what it finished
             }
         }
         var markdown = Render(rows, epochs, maxSteps);
         AnsiConsole.WriteLine(markdown);
-        WriteSection(output, markdown);
         AnsiConsole.MarkupLine($"Written to [blue]{Markup.Escape(output.FullName)}[/].");
         return 0;
     }
@@ -105,15 +105,16 @@ internal static class BenchmarkCommand
         return sb.ToString();
     }
 
-    private static void WriteSection(FileInfo output, string markdown)
+    /// <summary>Writes <paramref name="markdown"/> between the section markers of <paramref name="output"/>, replacing what was there.</summary>
+    internal static void WriteSection(FileInfo output, string markdown, string sectionStart = SectionStart, string sectionEnd = SectionEnd)
     {
         output.Directory?.Create();
         var existing = output.Exists ? File.ReadAllText(output.FullName) : "# Benchmarks\n\nEvery figure here comes from a run of the command named in its section, on the machine named there.\n\n";
-        var section = $"{SectionStart}\n{markdown}{SectionEnd}\n";
-        int start = existing.IndexOf(SectionStart, StringComparison.Ordinal);
-        int end = existing.IndexOf(SectionEnd, StringComparison.Ordinal);
+        var section = $"{sectionStart}\n{markdown}{sectionEnd}\n";
+        int start = existing.IndexOf(sectionStart, StringComparison.Ordinal);
+        int end = existing.IndexOf(sectionEnd, StringComparison.Ordinal);
         var updated = start >= 0 && end > start
-            ? existing[..start] + section + existing[(end + SectionEnd.Length)..].TrimStart('\n')
+            ? existing[..start] + section + existing[(end + sectionEnd.Length)..].TrimStart('\n')
             : existing.TrimEnd('\n') + "\n\n" + section;
         File.WriteAllText(output.FullName, updated);
     }

@@ -83,8 +83,82 @@ public sealed class QuantizedLanguageModel : IDisposable
         using var validation = validationTokens is null ? null : new TokenStreamBatcher(validationTokens, EvaluationBatchSize(validationTokens.Length), training.SequenceLength, device);
         using var task = new LanguageModelTask(network, train, validation);
         var fingerprint = JsonSerializer.Serialize(new { options, vocabulary = vocabulary.Count, training.Seed, training.BatchSize, training.SequenceLength, training.Optimizer, training.LearningRate }, Json);
+        if (training.Kure is not null)
+        {
+            task.Regularizer = KurtosisRegularizer.For(network, training.Kure).Loss;
+            fingerprint += " kure " + JsonSerializer.Serialize(training.Kure, Json);
+        }
         var history = TrainingLoop.Run(task, training, fingerprint, progress, cancellationToken);
         return new QuantizedLanguageModel(network, vocabulary, options, history, training.SequenceLength, device);
+    }
+
+    /// <summary>
+    /// Post-training re-quantization: a new model with the same float shadow weights, biases and normalization state
+    /// whose weight quantizer is <paramref name="weights"/> (any kind, bits, step-size multiplier or power-of-two step),
+    /// without retraining. The recurrent weights take the new quantizer, and so do the embedding and decoder when
+    /// <see cref="LanguageModelOptions.QuantizeEmbeddingAndDecoder"/> is set. Learned quantizer state (an LSQ step) is kept
+    /// only when the quantizer is unchanged; otherwise it starts fresh (initialized from max |w| at first use).
+    /// This model is left as it is; dispose the new one separately.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="weights"/> is not a valid weight quantizer (the message names the option).</exception>
+    public QuantizedLanguageModel WithQuantization(QuantizerOptions weights)
+    {
+        var options = Requantization.OptionsWith(_options, weights, nameof(weights));
+        var network = Requantization.Copy(Network, _options, options, _device);
+        return new QuantizedLanguageModel(network, Vocabulary, options, History, SequenceLength, _device);
+    }
+
+    /// <summary>
+    /// KURE fine-tuning (Shkolnik et al. 2020): continues training from this model's weights on <paramref name="trainingText"/>
+    /// with the kurtosis term added to the loss, using Adam at <paramref name="learningRate"/> (the paper's 1e-3), and returns
+    /// a new model of the same configuration (this one is left as it is). Fine-tune a float model, then quantize it after
+    /// training with <see cref="WithQuantization"/> at whatever bit width the target needs.
+    /// </summary>
+    public QuantizedLanguageModel FineTuneWithKure(string trainingText, KureOptions? kure = null, int epochs = 1, double learningRate = 1e-3,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(trainingText);
+        return FineTuneWithKure(Vocabulary.Encode(trainingText, skipUnknownCharacters: true), kure, epochs, learningRate, progress, cancellationToken);
+    }
+
+    /// <summary>KURE fine-tuning on token ids (see <see cref="FineTuneWithKure(string, KureOptions?, int, double, IProgress{TrainingProgress}?, CancellationToken)"/>).</summary>
+    public QuantizedLanguageModel FineTuneWithKure(int[] trainingTokens, KureOptions? kure = null, int epochs = 1, double learningRate = 1e-3,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+        => FineTuneWithKure(trainingTokens, null, kure ?? new KureOptions(), KurtosisFineTuning.Training(epochs, learningRate, SequenceLength), progress, cancellationToken);
+
+    /// <summary>
+    /// KURE fine-tuning with full control of the training run (optimizer, batch, clipping, validation, checkpoints);
+    /// <paramref name="kure"/> replaces <see cref="TrainingOptions.Kure"/>. The history of the new model is this model's
+    /// followed by the fine-tuning epochs.
+    /// </summary>
+    public QuantizedLanguageModel FineTuneWithKure(int[] trainingTokens, int[]? validationTokens, KureOptions kure, TrainingOptions training,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(trainingTokens);
+        ArgumentNullException.ThrowIfNull(kure);
+        ArgumentNullException.ThrowIfNull(training);
+        training = training.Clone();
+        training.Kure = kure.Clone();
+        OptionsValidator.Validate(training);
+        CheckTokens(trainingTokens, Vocabulary.Count, nameof(trainingTokens));
+        if (validationTokens is not null) CheckTokens(validationTokens, Vocabulary.Count, nameof(validationTokens));
+        var device = DeviceResolver.Resolve(training.Device);
+        torch.manual_seed(training.Seed);
+        var network = Requantization.Copy(Network, _options, _options, device);
+        try
+        {
+            using var train = new TokenStreamBatcher(trainingTokens, training.BatchSize, training.SequenceLength, device);
+            using var validation = validationTokens is null ? null : new TokenStreamBatcher(validationTokens, EvaluationBatchSize(validationTokens.Length), training.SequenceLength, device);
+            using var task = new LanguageModelTask(network, train, validation) { Regularizer = KurtosisRegularizer.For(network, training.Kure).Loss };
+            var fingerprint = "kure-fine-tune " + JsonSerializer.Serialize(new { options = _options, vocabulary = Vocabulary.Count, training.Seed, training.BatchSize, training.SequenceLength, training.Optimizer, training.LearningRate, training.Kure }, Json);
+            var history = TrainingLoop.Run(task, training, fingerprint, progress, cancellationToken);
+            return new QuantizedLanguageModel(network, Vocabulary, _options, KurtosisFineTuning.Continue(History, history), training.SequenceLength, device);
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Cross-entropy, perplexity and bits per token of the model on <paramref name="text"/>.</summary>

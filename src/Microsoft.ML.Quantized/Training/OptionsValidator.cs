@@ -20,6 +20,22 @@ internal static class OptionsValidator
         AtLeast(options.MaxStepsPerEpoch, 0, "TrainingOptions.MaxStepsPerEpoch");
         AtLeast(options.ProgressInterval, 1, "TrainingOptions.ProgressInterval");
         DeviceResolver.Resolve(options.Device);
+        if (options.Kure is not null) Validate(options.Kure);
+    }
+
+    /// <summary>KURE: Lambda finite and &gt;= 0, Target in (1, 10], Tensors a combination of the defined flags.</summary>
+    public static void Validate(KureOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options, "KureOptions");
+        if (!double.IsFinite(options.Lambda) || options.Lambda < 0)
+            throw new ArgumentOutOfRangeException("KureOptions.Lambda", options.Lambda,
+                $"KureOptions.Lambda must be zero or a positive finite number; got {options.Lambda}. The paper uses 1.0; 0 turns the term off.");
+        if (!(options.Target > 1 && options.Target <= 10))
+            throw new ArgumentOutOfRangeException("KureOptions.Target", options.Target,
+                $"KureOptions.Target must be in (1, 10] (every distribution has kurtosis >= 1); got {options.Target}. Use 1.8 (uniform), the paper's target.");
+        if ((options.Tensors & ~KurtosisTensors.All) != 0)
+            throw new ArgumentOutOfRangeException("KureOptions.Tensors", options.Tensors,
+                $"KureOptions.Tensors = {(int)options.Tensors} is not a combination of Recurrent, Embedding and Decoder.");
     }
 
     public static void Validate(QuantizedRecurrentOptions options, string name = "QuantizedRecurrentOptions")
@@ -69,8 +85,5 @@ internal static class OptionsValidator
         if (!(value >= 0 && value < 1)) throw new ArgumentOutOfRangeException(name, value, $"{name} must be in [0, 1); got {value}.");
     }
 
-    private static void Slope(double value, string name)
-    {
-        if (!(value > 0 && value <= 4)) throw new ArgumentOutOfRangeException(name, value, $"{name} (HitNet lambda) must be in (0, 4]; got {value}. 1 is the standard activation.");
-    }
+    private static void Slope(double value, string name) => SlopeChecks.Check(value, name);
 }

@@ -64,6 +64,12 @@ public sealed class TrainingOptions
     /// <summary>Report progress every this many steps (the end of each epoch is always reported). Default 50.</summary>
     public int ProgressInterval { get; set; } = 50;
 
+    /// <summary>
+    /// KURE kurtosis regularization (Shkolnik et al. 2020) added to the loss every step, making the trained weights
+    /// robust to post-training quantization at other bit widths and step sizes. Null (default) = off.
+    /// </summary>
+    public KureOptions? Kure { get; set; }
+
     /// <summary>Copies these options.</summary>
     public TrainingOptions Clone() => (TrainingOptions)MemberwiseClone();
 }

@@ -87,6 +87,19 @@ public sealed class QuantizedLanguageModelTests
         Assert.AreEqual(4L * size.ParameterCount, size.Float32Bytes);
     }
 
+    [TestMethod]
+    public void QuantizingEmbeddingAndDecoderShrinksThePackedModel()
+    {
+        var options = TinyCorpus.Model(QuantizerKind.TernaryWeightNet);
+        using var inner = QuantizedLanguageModel.Train(Chars, Train, null, options, WithSteps(TinyCorpus.Training(1), 1));
+        options.QuantizeEmbeddingAndDecoder = true;
+        using var all = QuantizedLanguageModel.Train(Chars, Train, null, options, WithSteps(TinyCorpus.Training(1), 1));
+        long outer = Chars.Count * 16L + Chars.Count * 32L; // embedding + decoder weights
+        Assert.AreEqual(inner.SizeReport().QuantizedParameterCount + outer, all.SizeReport().QuantizedParameterCount);
+        Assert.IsTrue(all.SizeReport().PackedBytes < inner.SizeReport().PackedBytes);
+        Assert.AreEqual(inner.SizeReport().ParameterCount, all.SizeReport().ParameterCount);
+    }
+
     internal static TrainingOptions WithSteps(TrainingOptions options, int steps)
     {
         options.MaxStepsPerEpoch = steps;

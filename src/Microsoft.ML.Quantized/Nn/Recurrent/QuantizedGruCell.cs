@@ -58,9 +58,9 @@ internal sealed class QuantizedGruCell : QuantizedRecurrentCell
         {
             var x = InputAt(projected, t).chunk(3, 1);
             var hh = ProjectHidden(h, weightHh, t).chunk(3, 1);
-            var r = QuantizeActivation(0, Sigmoid(x[0] + hh[0], slopes.InputGate));
-            var z = QuantizeActivation(1, Sigmoid(x[1] + hh[1], slopes.ForgetGate));
-            var n = QuantizeActivation(2, Tanh(x[2] + r * hh[2], slopes.Candidate));
+            var r = QuantizeActivation(0, SlopedSigmoid.Apply(x[0] + hh[0], slopes.InputGate));
+            var z = QuantizeActivation(1, SlopedSigmoid.Apply(x[1] + hh[1], slopes.ForgetGate));
+            var n = QuantizeActivation(2, SlopedTanh.Apply(x[2] + r * hh[2], slopes.Candidate));
             h = QuantizeActivation(3, n + z * (h - n));
             outputs[t] = h;
         }

@@ -69,13 +69,13 @@ internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
         for (int t = 0; t < steps; t++)
         {
             var gates = (InputAt(projected, t) + ProjectHidden(h, weightHh, t)).chunk(4, 1);
-            var i = QuantizeActivation(0, Sigmoid(gates[0], slopes.InputGate));
-            var f = QuantizeActivation(1, Sigmoid(gates[1], slopes.ForgetGate));
-            var g = QuantizeActivation(2, Tanh(gates[2], slopes.Candidate));
-            var o = QuantizeActivation(3, Sigmoid(gates[3], slopes.OutputGate));
+            var i = QuantizeActivation(0, SlopedSigmoid.Apply(gates[0], slopes.InputGate));
+            var f = QuantizeActivation(1, SlopedSigmoid.Apply(gates[1], slopes.ForgetGate));
+            var g = QuantizeActivation(2, SlopedTanh.Apply(gates[2], slopes.Candidate));
+            var o = QuantizeActivation(3, SlopedSigmoid.Apply(gates[3], slopes.OutputGate));
             c = f * c + i * g;
             var cellOut = cellLayerNorm is null ? c : cellLayerNorm.forward(c);
-            h = QuantizeActivation(4, o * Tanh(cellOut, slopes.CellOutput));
+            h = QuantizeActivation(4, o * SlopedTanh.Apply(cellOut, slopes.CellOutput));
             outputs[t] = h;
         }
         return (stack(outputs, 0), h, c);

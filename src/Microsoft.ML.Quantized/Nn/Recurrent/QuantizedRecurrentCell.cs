@@ -163,6 +163,12 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     /// <summary>Testing switch: run the cell loop even where the fused kernel could run.</summary>
     internal bool ForceCellLoop { get; set; }
 
+    /// <summary>
+    /// Diagnostics hook (KURE gate statistics): when set, called after each forward with this cell, the input, h0, c0
+    /// and the output, inside the forward's dispose scope (what it creates dies with it). Null (default) = nothing.
+    /// </summary>
+    internal Action<QuantizedRecurrentCell, Tensor, Tensor, Tensor?, Tensor>? ForwardObserver { get; set; }
+
     /// <summary>True when forward runs the fused libtorch kernel.</summary>
     public bool UsesFusedKernel => !ForceCellLoop
         && (Normalization == RecurrentNormalization.None || Normalization == RecurrentNormalization.Weight)
@@ -190,6 +196,7 @@ internal abstract class QuantizedRecurrentCell : nn.Module
         var (output, h, c) = UsesFusedKernel
             ? RunFused(input, h0, c0, wih, whh)
             : RunLoop(input, h0, c0, wih, whh);
+        ForwardObserver?.Invoke(this, input, h0, c0, output);
         output.MoveToOuterDisposeScope();
         h.MoveToOuterDisposeScope();
         c?.MoveToOuterDisposeScope();
@@ -242,11 +249,6 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     protected Tensor QuantizeActivation(int index, Tensor x)
         => activationQuantizers[index].IsIdentity ? x : activationQuantizers[index].forward(x);
 
-    /// <summary>HitNet's sloped sigmoid, sigmoid(x / lambda); lambda = 1 is the plain sigmoid.</summary>
-    protected static Tensor Sigmoid(Tensor x, double lambda) => lambda == 1.0 ? x.sigmoid() : x.div(lambda).sigmoid();
-
-    /// <summary>HitNet's sloped tanh, tanh(x / lambda); lambda = 1 is the plain tanh.</summary>
-    protected static Tensor Tanh(Tensor x, double lambda) => lambda == 1.0 ? x.tanh() : x.div(lambda).tanh();
 
     private void CheckShapes(Tensor input, Tensor h0, Tensor? c0)
     {

@@ -146,33 +146,6 @@ internal sealed class QuantizedRecurrentStack : nn.Module
     {
         if (inputSize <= 0)
             throw new ArgumentOutOfRangeException(nameof(inputSize), inputSize, $"The recurrent stack's input size must be positive; got {inputSize}.");
-        if (o.HiddenSize <= 0)
-            throw new ArgumentOutOfRangeException(nameof(o.HiddenSize), o.HiddenSize,
-                $"QuantizedRecurrentOptions.HiddenSize must be positive; got {o.HiddenSize}. Try 256.");
-        if (o.Layers <= 0)
-            throw new ArgumentOutOfRangeException(nameof(o.Layers), o.Layers, $"QuantizedRecurrentOptions.Layers must be at least 1; got {o.Layers}.");
-        if (!(o.Dropout >= 0 && o.Dropout < 1))
-            throw new ArgumentOutOfRangeException(nameof(o.Dropout), o.Dropout, $"QuantizedRecurrentOptions.Dropout must be in [0, 1); got {o.Dropout}.");
-        if (o.MaxNormalizedSteps <= 0)
-            throw new ArgumentOutOfRangeException(nameof(o.MaxNormalizedSteps), o.MaxNormalizedSteps,
-                $"QuantizedRecurrentOptions.MaxNormalizedSteps must be at least 1; got {o.MaxNormalizedSteps}. Use the longest sequence length, e.g. 100.");
-        if (!Enum.IsDefined(o.Cell))
-            throw new ArgumentOutOfRangeException(nameof(o.Cell), o.Cell, $"Unknown QuantizedRecurrentOptions.Cell {o.Cell}; use Lstm or Gru.");
-        if (!Enum.IsDefined(o.Normalization))
-            throw new ArgumentOutOfRangeException(nameof(o.Normalization), o.Normalization,
-                $"Unknown QuantizedRecurrentOptions.Normalization {o.Normalization}; use None, Weight, Layer, BatchShared or BatchPerStep.");
-        ArgumentNullException.ThrowIfNull(o.Slopes, "QuantizedRecurrentOptions.Slopes");
-        CheckSlope(o.Slopes.InputGate, nameof(ActivationSlopes.InputGate));
-        CheckSlope(o.Slopes.ForgetGate, nameof(ActivationSlopes.ForgetGate));
-        CheckSlope(o.Slopes.OutputGate, nameof(ActivationSlopes.OutputGate));
-        CheckSlope(o.Slopes.Candidate, nameof(ActivationSlopes.Candidate));
-        CheckSlope(o.Slopes.CellOutput, nameof(ActivationSlopes.CellOutput));
-    }
-
-    private static void CheckSlope(double lambda, string name)
-    {
-        if (!(lambda > 0 && lambda <= 4))
-            throw new ArgumentOutOfRangeException("Slopes." + name, lambda,
-                $"QuantizedRecurrentOptions.Slopes.{name} must be in (0, 4]; got {lambda}. 1 is the standard activation.");
+        OptionsValidator.Validate(o);
     }
 }

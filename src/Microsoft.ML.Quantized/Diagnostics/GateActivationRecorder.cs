@@ -1,0 +1,155 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// Records the distribution of every gate's pre- and post-activation while the recurrent layers run in evaluation
+/// mode, without changing what they compute: it hooks <see cref="QuantizedRecurrentCell.ForwardObserver"/> and
+/// recomputes the gates from each forward's input, initial state and output with the layer's own effective weights,
+/// biases, normalization, slopes and activation quantizers (so the fused kernel and the cell loop are both covered).
+/// Values are folded into streaming moments, never kept. Forwards in training mode are ignored (batch normalization
+/// would update its running statistics twice). Dispose to unhook.
+/// </summary>
+internal sealed class GateActivationRecorder : IDisposable
+{
+    private static readonly string[] LstmGates = { "input", "forget", "candidate", "output", "cell" };
+    private static readonly string[] GruGates = { "reset", "update", "candidate" };
+
+    private readonly QuantizedRecurrentCell[] _layers;
+    private readonly (MomentAccumulator Pre, MomentAccumulator Post)[][] _moments;
+
+    /// <summary>Hooks every layer of <paramref name="layers"/> (which must have no observer yet).</summary>
+    public GateActivationRecorder(IReadOnlyList<QuantizedRecurrentCell> layers)
+    {
+        ArgumentNullException.ThrowIfNull(layers);
+        _layers = layers.ToArray();
+        _moments = new (MomentAccumulator, MomentAccumulator)[_layers.Length][];
+        for (int l = 0; l < _layers.Length; l++)
+        {
+            if (_layers[l].ForwardObserver is not null)
+                throw new InvalidOperationException($"Recurrent layer {l} is already observed; dispose the other recorder first.");
+            int gates = GatesOf(_layers[l]).Length;
+            _moments[l] = Enumerable.Range(0, gates).Select(_ => (new MomentAccumulator(), new MomentAccumulator())).ToArray();
+            int layer = l;
+            _layers[l].ForwardObserver = (cell, input, h0, c0, output) => Observe(layer, cell, input, h0, c0, output);
+        }
+    }
+
+    /// <summary>
+    /// Largest |h recomputed from the recorded gates - h the layer returned| seen so far: ~1e-6 shows the recorded
+    /// gates are the ones the layer computed.
+    /// </summary>
+    public double MaxReconstructionError { get; private set; }
+
+    /// <summary>Forwards recorded.</summary>
+    public int Forwards { get; private set; }
+
+    /// <summary>Statistics per layer and gate, in layer then gate order.</summary>
+    public IReadOnlyList<GateStatistics> Statistics()
+    {
+        var result = new List<GateStatistics>();
+        for (int l = 0; l < _layers.Length; l++)
+        {
+            var names = GatesOf(_layers[l]);
+            for (int g = 0; g < names.Length; g++)
+            {
+                var (pre, post) = _moments[l][g];
+                result.Add(new GateStatistics(l, names[g], pre.Count, pre.Mean, Math.Sqrt(pre.Variance), pre.Kurtosis, post.Kurtosis));
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Unhooks the layers.</summary>
+    public void Dispose()
+    {
+        foreach (var layer in _layers) layer.ForwardObserver = null;
+    }
+
+    private static string[] GatesOf(QuantizedRecurrentCell cell) => cell.HasCellState ? LstmGates : GruGates;
+
+    private void Observe(int layer, QuantizedRecurrentCell cell, Tensor input, Tensor h0, Tensor? c0, Tensor output)
+    {
+        if (cell.training) return;
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var (wih, whh) = cell.EffectiveWeights();
+        long steps = input.shape[0];
+        var previous = steps == 1 ? h0.unsqueeze(0) : cat(new[] { h0.unsqueeze(0), output.narrow(0, 0, steps - 1) }, 0);
+        var x = Project(input, wih, cell.BiasIh, cell.InputLayerNorm, cell.InputBatchNorm);
+        var hh = Project(previous, whh, cell.BiasHh, cell.HiddenLayerNorm, cell.HiddenBatchNorm);
+        var moments = _moments[layer];
+        var s = cell.Slopes;
+        var q = cell.ActivationQuantizers;
+        Tensor rebuilt;
+        if (cell.HasCellState)
+        {
+            var a = (x + hh).chunk(4, 2);
+            var i = Act(a[0], s.InputGate, sigmoid: true);
+            var f = Act(a[1], s.ForgetGate, sigmoid: true);
+            var g = Act(a[2], s.Candidate, sigmoid: false);
+            var o = Act(a[3], s.OutputGate, sigmoid: true);
+            var (iq, fq, gq, oq) = (Quantize(q[0], i), Quantize(q[1], f), Quantize(q[2], g), Quantize(q[3], o));
+            var cells = new Tensor[steps];
+            var c = c0!;
+            for (int t = 0; t < steps; t++)
+            {
+                c = fq[t] * c + iq[t] * gq[t];
+                cells[t] = c;
+            }
+            var cellIn = stack(cells, 0);
+            if (cell is QuantizedLstmCell { CellLayerNorm: { } norm }) cellIn = norm.forward(cellIn);
+            var cellOut = Act(cellIn, s.CellOutput, sigmoid: false);
+            rebuilt = Quantize(q[4], oq * cellOut);
+            Add(moments[0], a[0], i);
+            Add(moments[1], a[1], f);
+            Add(moments[2], a[2], g);
+            Add(moments[3], a[3], o);
+            Add(moments[4], cellIn, cellOut);
+        }
+        else
+        {
+            var xs = x.chunk(3, 2);
+            var hs = hh.chunk(3, 2);
+            var aR = xs[0] + hs[0];
+            var aZ = xs[1] + hs[1];
+            var r = Act(aR, s.InputGate, sigmoid: true);
+            var z = Act(aZ, s.ForgetGate, sigmoid: true);
+            var aN = xs[2] + Quantize(q[0], r) * hs[2];
+            var n = Act(aN, s.Candidate, sigmoid: false);
+            var nq = Quantize(q[2], n);
+            rebuilt = Quantize(q[3], nq + Quantize(q[1], z) * (previous - nq));
+            Add(moments[0], aR, r);
+            Add(moments[1], aZ, z);
+            Add(moments[2], aN, n);
+        }
+        MaxReconstructionError = Math.Max(MaxReconstructionError, (rebuilt - output).abs().max().item<float>());
+        Forwards++;
+    }
+
+    /// <summary>Mirrors the cell's projections: <c>norm(x W^T) + b</c> for every step ([time, batch, G*H]).</summary>
+    private static Tensor Project(Tensor x, Tensor weight, Tensor bias, RecurrentLayerNorm? layerNorm, RecurrentBatchNorm? batchNorm)
+    {
+        if (layerNorm is not null) return layerNorm.forward(x.matmul(weight.t())) + bias;
+        if (batchNorm is null) return nn.functional.linear(x, weight, bias);
+        var raw = x.matmul(weight.t());
+        var steps = new Tensor[raw.shape[0]];
+        for (int t = 0; t < steps.Length; t++) steps[t] = batchNorm.Forward(raw[t], t) + bias;
+        return stack(steps, 0);
+    }
+
+    private static Tensor Act(Tensor a, double slope, bool sigmoid)
+    {
+        var scaled = slope == 1.0 ? a : a / slope;
+        return sigmoid ? scaled.sigmoid() : scaled.tanh();
+    }
+
+    private static Tensor Quantize(Quantizer quantizer, Tensor x) => quantizer.IsIdentity ? x : quantizer.forward(x);
+
+    private static void Add((MomentAccumulator Pre, MomentAccumulator Post) moments, Tensor pre, Tensor post)
+    {
+        moments.Pre.Add(pre);
+        moments.Post.Add(post);
+    }
+}

@@ -1,0 +1,36 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// Kurtosis with population moments, <c>Kurt(x) = mean(((x - mu) / sigma)^4)</c> over all elements: 1.8 for a
+/// uniform distribution, 3 for a Gaussian, 6 for a Laplace; always &gt;= 1. Differentiable (torch ops), so KURE
+/// can back-propagate through it.
+/// </summary>
+internal static class Kurtosis
+{
+    /// <summary>Floor of the squared variance, so a constant tensor gives 0 (and a finite gradient) instead of 0/0.</summary>
+    public const double SquaredVarianceFloor = 1e-30;
+
+    /// <summary>The kurtosis of every element of <paramref name="x"/> as a scalar tensor (graph attached).</summary>
+    public static Tensor Of(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.numel() < 2) throw new ArgumentException($"Kurtosis needs at least 2 values; got {x.numel()}.", nameof(x));
+        using var scope = NewDisposeScope();
+        var flat = x.reshape(-1);
+        var centered = flat - flat.mean();
+        var variance = centered.square().mean();
+        var fourth = centered.square().square().mean();
+        return (fourth / variance.square().clamp_min(SquaredVarianceFloor)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The kurtosis of <paramref name="x"/> as a number (computed in float64, no graph).</summary>
+    public static double Value(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        return Of(x.detach().to_type(ScalarType.Float64)).item<double>();
+    }
+}

@@ -1,0 +1,417 @@
+using System.Text;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Quantized;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+
+[assembly: LoadableClass(QuantizedRecurrentLanguageModelTransformer.Summary, typeof(QuantizedRecurrentLanguageModelTransformer), null,
+    typeof(SignatureLoadModel), QuantizedRecurrentLanguageModelTransformer.UserName, QuantizedRecurrentLanguageModelTransformer.LoaderSignature)]
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// A trained quantized recurrent (LSTM or GRU) language model over a token-key column, as an ML.NET transformer.
+/// It adds two columns: the output column, a <see cref="float"/> vector of the model's hidden size holding the last
+/// layer's final hidden state after reading <c>&lt;eos&gt;</c> and then the row's tokens from a zero state (features
+/// for any downstream ML.NET trainer), and the perplexity column, a <see cref="float"/> holding exp of the mean
+/// cross-entropy of predicting each of the row's tokens from the tokens before it (the first from <c>&lt;eos&gt;</c>
+/// alone): low on text like the training data, high on unusual text, so usable as an anomaly score.
+/// </summary>
+/// <remarks>
+/// Transform is lazy and streams: each cursor reads one row at a time with reused buffers, and the two columns of a
+/// row share one forward pass. The torch model is guarded by a lock, so cursors on several threads and
+/// <c>PredictionEngine</c>s are safe (they take turns). Save it with <c>mlContext.Model.Save</c>; the trained
+/// model travels inside the ML.NET model file in the library's own versioned, checksummed format.
+/// Dispose it (or let the garbage collector) to free the torch tensors.
+/// </remarks>
+public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransformerBase, IDisposable
+{
+    internal const string Summary = "A quantized recurrent language model over a token-key column: final hidden state features and per-row perplexity.";
+    internal const string UserName = "Quantized Recurrent Language Model Transformer";
+    internal const string LoaderSignature = "QuantRnnLmTransformer";
+    private const string ModelStreamName = "QuantizedLanguageModel.bin";
+
+    private readonly QuantizedLanguageModel _model;
+    private readonly TokenKeyMap _keys;
+    private readonly Dictionary<string, int> _idByName;
+    private readonly torch.Device _device;
+    private readonly object _sync = new();
+    private bool _disposed;
+
+    internal QuantizedRecurrentLanguageModelTransformer(IHostEnvironment env, QuantizedLanguageModel model, TokenKeyMap keys,
+        string outputColumnName, string inputColumnName, string perplexityColumnName, bool skipUnknownKeys, bool allowEmptySequences)
+        : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(QuantizedRecurrentLanguageModelTransformer)))
+    {
+        Host.CheckValue(model, nameof(model));
+        Host.CheckNonEmpty(outputColumnName, nameof(outputColumnName));
+        Host.CheckNonEmpty(inputColumnName, nameof(inputColumnName));
+        Host.CheckNonEmpty(perplexityColumnName, nameof(perplexityColumnName));
+        if (model.Vocabulary.Count != keys.VocabularySize)
+            throw Host.Except($"The language model has {model.Vocabulary.Count} tokens but the key map {keys.VocabularySize}: the model file is inconsistent.");
+        _model = model;
+        _keys = keys;
+        OutputColumnName = outputColumnName;
+        InputColumnName = inputColumnName;
+        PerplexityColumnName = perplexityColumnName;
+        SkipUnknownKeys = skipUnknownKeys;
+        AllowEmptySequences = allowEmptySequences;
+        var options = model.Options;
+        HiddenSize = options.Recurrent.HiddenSize;
+        Cell = options.Recurrent.Cell;
+        _device = model.Network.parameters().First().device;
+        model.Network.eval();
+        _idByName = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < model.Vocabulary.Count; i++) _idByName[model.Vocabulary.Tokens[i]] = i;
+    }
+
+    /// <summary>The token-key column read.</summary>
+    public string InputColumnName { get; }
+
+    /// <summary>The hidden-state feature column added (a <see cref="float"/> vector of <see cref="HiddenSize"/>).</summary>
+    public string OutputColumnName { get; }
+
+    /// <summary>The per-row perplexity column added (a <see cref="float"/>).</summary>
+    public string PerplexityColumnName { get; }
+
+    /// <summary>Width of the feature column: the model's hidden size.</summary>
+    public int HiddenSize { get; }
+
+    /// <summary>LSTM or GRU.</summary>
+    public RecurrentCellKind Cell { get; }
+
+    /// <summary>Missing and unknown keys are dropped rather than rejected (see <see cref="QuantizedRecurrentLanguageModelOptions.SkipUnknownKeys"/>).</summary>
+    public bool SkipUnknownKeys { get; }
+
+    /// <summary>Empty rows are scored rather than rejected (see <see cref="QuantizedRecurrentLanguageModelOptions.AllowEmptySequences"/>).</summary>
+    public bool AllowEmptySequences { get; }
+
+    /// <summary>The trained model (vocabulary: the key names seen in training plus <c>&lt;eos&gt;</c>). Owned by this transformer: do not dispose it.</summary>
+    public QuantizedLanguageModel Model => _model;
+
+    /// <summary>Training history, one entry per epoch.</summary>
+    public IReadOnlyList<EpochSummary> History => _model.History;
+
+    /// <summary>The keys of the input column the model knows (seen in training), in token-id order.</summary>
+    public IReadOnlyList<ulong> KnownKeys => _keys.Keys;
+
+    /// <summary>Parameters, bits per quantized weight including scales, packed and float32 bytes.</summary>
+    public ModelSizeReport SizeReport()
+    {
+        lock (_sync) return _model.SizeReport();
+    }
+
+    /// <summary>
+    /// Cross-entropy, perplexity and bits per token over the token column of <paramref name="data"/>: every row is
+    /// read after <c>&lt;eos&gt;</c> from a zero state (as the perplexity column does) and each of its tokens is
+    /// predicted; the mean is over all tokens of all rows. Streams the data.
+    /// </summary>
+    public LanguageModelEvaluation Evaluate(IDataView data)
+    {
+        Host.CheckValue(data, nameof(data));
+        var column = TokenKeyColumn.Check(Host, data.Schema, InputColumnName, _keys.KeyCount);
+        using var cursor = data.GetRowCursor(new[] { column });
+        var scorer = new RowScorer(this, cursor, column);
+        double total = 0;
+        long count = 0;
+        while (cursor.MoveNext())
+        {
+            var (sum, n) = scorer.CrossEntropy();
+            total += sum;
+            count += n;
+        }
+        if (count == 0) throw Host.Except($"Column '{InputColumnName}' of the evaluation data holds no tokens to predict.");
+        return new LanguageModelEvaluation(total / count, count);
+    }
+
+    /// <summary>
+    /// Continues a prompt of keys of the input column with up to <paramref name="length"/> sampled keys; generation
+    /// stops early when the model predicts the end of the row. Temperature 1 samples the model's distribution,
+    /// lower is more conservative, 0 takes the most likely token. The same seed gives the same keys.
+    /// </summary>
+    public uint[] Generate(IEnumerable<uint> promptKeys, int length, double temperature = 1.0, int seed = 0)
+    {
+        Host.CheckValue(promptKeys, nameof(promptKeys));
+        var context = new List<long> { _keys.EndOfSequenceId };
+        int position = 0;
+        foreach (var key in promptKeys)
+        {
+            if (_keys.TryGetId(key, out int id)) context.Add(id);
+            else if (!SkipUnknownKeys) throw Host.ExceptParam(nameof(promptKeys), _keys.UnknownKeyMessage(key, InputColumnName, 0, position));
+            position++;
+        }
+        return GenerateIds(context, length, temperature, seed).Select(id => checked((uint)_keys.Keys[id])).ToArray();
+    }
+
+    /// <summary>
+    /// Continues a text prompt: split into words at whitespace (word models) or into characters (character models,
+    /// whose key names are single characters), matched to the key names; returns the continuation as text (words
+    /// joined by spaces, or characters). Stops early at the end of a row. Unknown words are an error unless
+    /// <see cref="SkipUnknownKeys"/> is set.
+    /// </summary>
+    public string Generate(string prompt, int length, double temperature = 1.0, int seed = 0)
+    {
+        Host.CheckValue(prompt, nameof(prompt));
+        bool characters = _model.Vocabulary.IsCharacterLevel;
+        var context = new List<long> { _keys.EndOfSequenceId };
+        var pieces = characters ? prompt.Select(c => TokenText.CharacterName(c)) : prompt.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        foreach (var piece in pieces)
+        {
+            if (_idByName.TryGetValue(piece, out int id) && id != _keys.EndOfSequenceId) context.Add(id);
+            else if (!SkipUnknownKeys)
+                throw Host.ExceptParam(nameof(prompt), $"The prompt's {(characters ? "character" : "word")} '{piece}' is not a token the model was trained on (column '{InputColumnName}'). Set SkipUnknownKeys = true to drop unknown tokens.");
+        }
+        var ids = GenerateIds(context, length, temperature, seed);
+        var sb = new StringBuilder();
+        foreach (var id in ids)
+        {
+            var name = _model.Vocabulary.Tokens[id];
+            if (characters) sb.Append(TokenText.CharacterOf(name));
+            else
+            {
+                if (sb.Length > 0) sb.Append(' ');
+                sb.Append(name);
+            }
+        }
+        return sb.ToString();
+    }
+
+    private List<int> GenerateIds(List<long> context, int length, double temperature, int seed)
+    {
+        if (length < 0) throw Host.ExceptParam(nameof(length), $"length must be zero or positive; got {length}.");
+        if (!(temperature >= 0) || double.IsInfinity(temperature)) throw Host.ExceptParam(nameof(temperature), $"temperature must be a finite number >= 0; got {temperature}.");
+        lock (_sync)
+        {
+            CheckNotDisposed();
+            return LanguageModelScoring.Generate(_model.Network, _device, context.ToArray(), length, temperature, seed, _keys.EndOfSequenceId);
+        }
+    }
+
+    /// <summary>Frees the torch tensors of the model.</summary>
+    public void Dispose()
+    {
+        lock (_sync)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _model.Dispose();
+        }
+    }
+
+    private void CheckNotDisposed()
+    {
+        if (_disposed) throw new ObjectDisposedException(nameof(QuantizedRecurrentLanguageModelTransformer));
+    }
+
+    // ---- ML.NET plumbing ----
+
+    private static VersionInfo GetVersionInfo() => new(
+        modelSignature: "QRNNLMTF",
+        verWrittenCur: 0x00010001, // initial
+        verReadableCur: 0x00010001,
+        verWeCanReadBack: 0x00010001,
+        loaderSignature: LoaderSignature,
+        loaderAssemblyName: typeof(QuantizedRecurrentLanguageModelTransformer).Assembly.FullName,
+        loaderSignatureAlt: null);
+
+    /// <summary>Writes the transformer into an ML.NET model file.</summary>
+    protected override void SaveModel(ModelSaveContext ctx)
+    {
+        Host.CheckValue(ctx, nameof(ctx));
+        ctx.CheckAtModel();
+        ctx.SetVersionInfo(GetVersionInfo());
+        // *** Binary format ***
+        // string: input column, output column, perplexity column
+        // byte: skip unknown keys, byte: allow empty sequences
+        // token key map: ulong key count, int n, ulong[n] keys
+        // stream QuantizedLanguageModel.bin: the model in the library's checksummed format
+        ctx.SaveNonEmptyString(InputColumnName);
+        ctx.SaveNonEmptyString(OutputColumnName);
+        ctx.SaveNonEmptyString(PerplexityColumnName);
+        ctx.Writer.Write(SkipUnknownKeys);
+        ctx.Writer.Write(AllowEmptySequences);
+        _keys.Save(ctx.Writer);
+        lock (_sync)
+        {
+            CheckNotDisposed();
+            ctx.SaveBinaryStream(ModelStreamName, w =>
+            {
+                w.Flush();
+                _model.Save(w.BaseStream);
+            });
+        }
+    }
+
+    // Factory method for SignatureLoadModel.
+    private static QuantizedRecurrentLanguageModelTransformer Create(IHostEnvironment env, ModelLoadContext ctx)
+    {
+        Contracts.CheckValue(env, nameof(env));
+        var host = env.Register(nameof(QuantizedRecurrentLanguageModelTransformer));
+        host.CheckValue(ctx, nameof(ctx));
+        ctx.CheckAtModel(GetVersionInfo());
+        var input = ctx.LoadNonEmptyString();
+        var output = ctx.LoadNonEmptyString();
+        var perplexity = ctx.LoadNonEmptyString();
+        bool skip = ctx.Reader.ReadBoolean();
+        bool allowEmpty = ctx.Reader.ReadBoolean();
+        TokenKeyMap keys;
+        try
+        {
+            keys = TokenKeyMap.Load(ctx.Reader);
+        }
+        catch (Exception e) when (e is ModelFormatException or EndOfStreamException)
+        {
+            throw host.Except(e, $"The {UserName} in this ML.NET model is damaged: {e.Message}");
+        }
+        QuantizedLanguageModel? model = null;
+        try
+        {
+            if (!ctx.TryLoadBinaryStream(ModelStreamName, r => model = QuantizedLanguageModel.Load(r.BaseStream)))
+                throw host.Except($"The {UserName} in this ML.NET model has no '{ModelStreamName}' stream: the file is damaged or was not written by Microsoft.ML.Quantized.");
+        }
+        catch (ModelFormatException e)
+        {
+            throw host.Except(e, $"The quantized language model inside this ML.NET model could not be read: {e.Message}");
+        }
+        return new QuantizedRecurrentLanguageModelTransformer(host, model!, keys, output, input, perplexity, skip, allowEmpty);
+    }
+
+    /// <summary>Makes the row mapper for <paramref name="schema"/>.</summary>
+    protected override IRowMapper MakeRowMapper(DataViewSchema schema) => new Mapper(this, schema);
+
+    /// <summary>One cursor's reader and scorer: reused buffers, one forward pass per row for both columns.</summary>
+    private sealed class RowScorer
+    {
+        private readonly QuantizedRecurrentLanguageModelTransformer _parent;
+        private readonly DataViewRow _row;
+        private readonly KeyReader _reader;
+        private readonly List<long> _ids = new();
+        private long[] _scored = [];
+        private bool _hasScore;
+        private readonly float[] _hidden;
+        private double _crossEntropySum;
+        private int _count;
+
+        public RowScorer(QuantizedRecurrentLanguageModelTransformer parent, DataViewRow row, DataViewSchema.Column column)
+        {
+            _parent = parent;
+            _row = row;
+            _reader = TokenKeyColumn.CreateReader(row, column);
+            _hidden = new float[parent.HiddenSize];
+        }
+
+        /// <summary>Reads the current row and runs the model unless the same tokens were just scored.</summary>
+        private void Ensure()
+        {
+            var keys = _reader.Read();
+            _ids.Clear();
+            _ids.Add(_parent._keys.EndOfSequenceId);
+            int n = _parent._keys.AppendRow(_parent.Host, keys, _ids, _parent.InputColumnName, _row.Position, _parent.SkipUnknownKeys);
+            if (n == 0 && !_parent.AllowEmptySequences)
+                throw _parent.Host.Except(EmptyRowMessage(_parent.InputColumnName, _row.Position, keys.Length));
+            if (_hasScore && _scored.Length == _ids.Count && SameAsScored()) return;
+            _scored = _ids.ToArray();
+            _hasScore = false;
+            lock (_parent._sync)
+            {
+                _parent.CheckNotDisposed();
+                (_crossEntropySum, _count) = LanguageModelScoring.Score(_parent._model.Network, _parent._device, _scored, _hidden);
+            }
+            _hasScore = true;
+        }
+
+        private bool SameAsScored()
+        {
+            for (int i = 0; i < _scored.Length; i++)
+                if (_scored[i] != _ids[i]) return false;
+            return true;
+        }
+
+        public (double Sum, int Count) CrossEntropy()
+        {
+            Ensure();
+            return (_crossEntropySum, _count);
+        }
+
+        public void GetFeatures(ref VBuffer<float> dst)
+        {
+            Ensure();
+            var editor = VBufferEditor.Create(ref dst, _hidden.Length);
+            _hidden.CopyTo(editor.Values);
+            dst = editor.Commit();
+        }
+
+        public void GetPerplexity(ref float dst)
+        {
+            Ensure();
+            dst = _count == 0 ? float.NaN : (float)Math.Exp(_crossEntropySum / _count);
+        }
+    }
+
+    internal static string EmptyRowMessage(string column, long row, int rawLength) =>
+        $"Column '{column}', row {row}: the token sequence is empty{(rawLength > 0 ? $" after dropping its {rawLength} unknown keys" : "")}. " +
+        "A quantized language model needs at least one token per row; filter such rows out, or set AllowEmptySequences = true.";
+
+    private sealed class Mapper : MapperBase
+    {
+        private readonly QuantizedRecurrentLanguageModelTransformer _owner;
+        private readonly DataViewSchema.Column _input;
+
+        public Mapper(QuantizedRecurrentLanguageModelTransformer parent, DataViewSchema inputSchema)
+            : base(parent.Host.Register(nameof(Mapper)), inputSchema, parent)
+        {
+            _owner = parent;
+            _input = TokenKeyColumn.Check(parent.Host, inputSchema, parent.InputColumnName, parent._keys.KeyCount);
+        }
+
+        protected override DataViewSchema.DetachedColumn[] GetOutputColumnsCore() =>
+        [
+            new DataViewSchema.DetachedColumn(_owner.OutputColumnName, new VectorDataViewType(NumberDataViewType.Single, _owner.HiddenSize)),
+            new DataViewSchema.DetachedColumn(_owner.PerplexityColumnName, NumberDataViewType.Single),
+        ];
+
+        public override Delegate[] CreateGetters(DataViewRow input, Func<int, bool> activeOutput, out Action disposer)
+        {
+            disposer = null!;
+            var getters = new Delegate[2];
+            if (!activeOutput(0) && !activeOutput(1)) return getters;
+            var scorer = new RowScorer(_owner, input, input.Schema[_input.Index]);
+            if (activeOutput(0)) getters[0] = (ValueGetter<VBuffer<float>>)scorer.GetFeatures;
+            if (activeOutput(1)) getters[1] = (ValueGetter<float>)scorer.GetPerplexity;
+            return getters;
+        }
+
+        protected override Delegate MakeGetter(DataViewRow input, int iinfo, Func<int, bool> activeOutput, out Action disposer) =>
+            CreateGetters(input, i => i == iinfo, out disposer)[iinfo];
+
+        protected override Func<int, bool> GetDependenciesCore(Func<int, bool> activeOutput)
+        {
+            bool any = activeOutput(0) || activeOutput(1);
+            int index = _input.Index;
+            return col => any && col == index;
+        }
+
+        protected override void SaveModel(ModelSaveContext ctx) => _owner.SaveModel(ctx);
+    }
+}
+
+/// <summary>Key names of character tokenizers: ML.NET writes control characters and space as control pictures, e.g. "&lt;␠&gt;".</summary>
+internal static class TokenText
+{
+    /// <summary>The name <c>TokenizeIntoCharactersAsKeys</c> gives character <paramref name="c"/>.</summary>
+    public static string CharacterName(char c) => c <= 0x20 ? $"<{(char)(c + 0x2400)}>" : c == '\u007f' ? "<\u2421>" : c.ToString();
+
+    /// <summary>The character a key name stands for, or the name itself when it is not a single character.</summary>
+    public static string CharacterOf(string name)
+    {
+        if (name.Length == 3 && name[0] == '<' && name[2] == '>' && name[1] >= '\u2400' && name[1] <= '\u2421')
+        {
+            char c = name[1] == '\u2421' ? '\u007f' : (char)(name[1] - 0x2400);
+            return c is '\u0002' or '\u0003' ? "" : c.ToString(); // text start/end markers
+        }
+        return name;
+    }
+
+    /// <summary>True when every name stands for one character: the column holds character keys.</summary>
+    public static bool IsCharacterVocabulary(IEnumerable<string> names) => names.All(n => CharacterOf(n).Length <= 1 && n.Length > 0);
+}

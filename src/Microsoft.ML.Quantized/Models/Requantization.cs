@@ -1,0 +1,81 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// Post-training re-quantization: a new network with another weight quantizer and the same float shadow weights,
+/// biases and normalization state, without retraining (KURE's "one model, many bit widths").
+/// </summary>
+/// <remarks>
+/// The state is copied entry by entry, by state-dictionary name, into a network built from the new options (same
+/// shapes by construction). State owned by the <em>weight</em> quantizers (the learned step of <c>uniformK-lsq</c>)
+/// belongs to one quantizer configuration: it is copied only when the old and new weight quantizers have the same
+/// registry name, and otherwise left as the new quantizer creates it (a learned step is then initialized from
+/// <c>max |w| / Qp</c> at its first use, exactly as at the start of training). Activation quantizers do not change,
+/// so their state is copied. A float model re-quantized to float keeps its weights bit for bit; a model trained
+/// without float shadow weights (<see cref="TrainingOptions.KeepFloatShadowWeights"/> = false) starts from its
+/// weights as they lie on the old grid.
+/// </remarks>
+internal static class Requantization
+{
+    /// <summary>A copy of <paramref name="options"/> whose weight quantizer is <paramref name="weights"/> (validated, naming <paramref name="optionName"/>).</summary>
+    public static LanguageModelOptions OptionsWith(LanguageModelOptions options, QuantizerOptions weights, string optionName = "weights")
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (weights is null) throw new ArgumentNullException(optionName, $"{optionName} must not be null; use new QuantizerOptions() for float weights.");
+        QuantizerRegistry.Validate(weights, optionName);
+        var copy = options.Clone();
+        copy.Recurrent.WeightQuantizer = weights.Clone();
+        return copy;
+    }
+
+    /// <summary>
+    /// A new network for <paramref name="options"/> on <paramref name="device"/>, in evaluation mode, holding
+    /// <paramref name="source"/>'s state (see the class remarks for the weight quantizers' state).
+    /// </summary>
+    public static LanguageModelNetwork Copy(LanguageModelNetwork source, LanguageModelOptions sourceOptions, LanguageModelOptions options, Device device)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(sourceOptions);
+        OptionsValidator.Validate(options);
+        bool sameWeightQuantizer = QuantizerRegistry.NameOf(sourceOptions.Recurrent.WeightQuantizer) == QuantizerRegistry.NameOf(options.Recurrent.WeightQuantizer)
+            && sourceOptions.QuantizeEmbeddingAndDecoder == options.QuantizeEmbeddingAndDecoder;
+        var target = new LanguageModelNetwork(source.VocabularySize, options);
+        try
+        {
+            CopyState(source, target, sameWeightQuantizer ? Array.Empty<Quantizer>() : target.WeightMatrices().Select(m => m.Quantizer));
+            target.to(device);
+            target.eval();
+            return target;
+        }
+        catch
+        {
+            target.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Copies every state entry (parameters and buffers) of <paramref name="source"/> into <paramref name="target"/> by name,
+    /// except those owned by the modules in <paramref name="skip"/>, which keep their fresh state.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">An entry to copy is missing from the source or has another shape.</exception>
+    public static void CopyState(nn.Module source, nn.Module target, IEnumerable<nn.Module> skip)
+    {
+        var skipped = new HashSet<nn.Module>(skip, ReferenceEqualityComparer.Instance);
+        var prefixes = target.named_modules().Where(m => skipped.Contains(m.module)).Select(m => m.name + ".").ToList();
+        var from = source.state_dict();
+        using var noGrad = no_grad();
+        foreach (var (name, tensor) in target.state_dict())
+        {
+            if (prefixes.Any(p => name.StartsWith(p, StringComparison.Ordinal))) continue;
+            if (!from.TryGetValue(name, out var value))
+                throw new InvalidOperationException($"Re-quantization: the source model has no state entry '{name}'.");
+            if (!value.shape.SequenceEqual(tensor.shape))
+                throw new InvalidOperationException(
+                    $"Re-quantization: state entry '{name}' is [{string.Join(", ", value.shape)}] in the source and [{string.Join(", ", tensor.shape)}] in the new model.");
+            tensor.copy_(value);
+        }
+    }
+}

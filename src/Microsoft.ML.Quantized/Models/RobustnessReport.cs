@@ -1,0 +1,94 @@
+using System.Globalization;
+using System.Text;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// How one trained model holds up under post-training quantization (KURE, Shkolnik et al. 2020): the metric at float
+/// and at several uniform bit widths, under step sizes a few percent off and rounded to a power of two, and the kurtosis
+/// of each weight tensor and of each gate's activations. Built by <see cref="RobustnessReportBuilder"/>.
+/// </summary>
+/// <param name="MetricName">The metric's name, e.g. <c>perplexity</c>.</param>
+/// <param name="LowerIsBetter">True when a lower metric is better (perplexity, loss).</param>
+/// <param name="TrainedQuantizer">Registry name of the model's own weight quantizer.</param>
+/// <param name="BitWidths">Float first, then the model as trained (when it is not float), then each uniform bit width, ascending.</param>
+/// <param name="PerturbationBits">Bit width of the step-size rows.</param>
+/// <param name="StepSizes">The exact step first, then each step-size multiplier, then the power-of-two step (at <paramref name="PerturbationBits"/>).</param>
+/// <param name="Weights">Statistics of each float weight tensor.</param>
+/// <param name="Gates">Statistics of each gate's pre- and post-activation on the evaluation data (empty when not recorded).</param>
+public sealed record RobustnessReport(
+    string MetricName,
+    bool LowerIsBetter,
+    string TrainedQuantizer,
+    IReadOnlyList<RobustnessReportRow> BitWidths,
+    int PerturbationBits,
+    IReadOnlyList<RobustnessReportRow> StepSizes,
+    IReadOnlyList<WeightStatistics> Weights,
+    IReadOnlyList<GateStatistics> Gates)
+{
+    /// <summary>The float row.</summary>
+    public RobustnessReportRow Float => BitWidths.First(r => r.Bits == 32);
+
+    /// <summary>The uniform row of <paramref name="bits"/> bits, or null when the report has none.</summary>
+    public RobustnessReportRow? AtBits(int bits) => BitWidths.FirstOrDefault(r => r.Bits == bits && r.Label.EndsWith("-bit", StringComparison.Ordinal));
+
+    /// <summary>The report as Markdown tables (same as <see cref="ToMarkdown"/>).</summary>
+    public override string ToString() => ToMarkdown();
+
+    /// <summary>
+    /// The report as Markdown: bit widths, step sizes (with the change against the exact step), weight kurtosis and gate
+    /// kurtosis. <paramref name="headingLevel"/> is the level of the section headings (1-6; default 3).
+    /// </summary>
+    public string ToMarkdown(int headingLevel = 3)
+    {
+        if (headingLevel is < 1 or > 6) throw new ArgumentOutOfRangeException(nameof(headingLevel), headingLevel, "headingLevel must be 1-6.");
+        var h = new string('#', headingLevel);
+        var sb = new StringBuilder();
+        sb.AppendLine($"{h} Post-training quantization ({MetricName}, {(LowerIsBetter ? "lower" : "higher")} is better; trained as `{TrainedQuantizer}`)");
+        sb.AppendLine();
+        sb.AppendLine($"| weights | quantizer | bits | {MetricName} | vs float | weight error |");
+        sb.AppendLine("| --- | --- | ---: | ---: | ---: | ---: |");
+        double floatMetric = Float.Metric;
+        foreach (var r in BitWidths)
+            sb.AppendLine($"| {r.Label} | `{r.Quantizer}` | {r.Bits} | {F(r.Metric)} | {Ratio(r.Metric, floatMetric)} | {Percent(r.WeightError)} |");
+        if (StepSizes.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine($"{h} Step size at {PerturbationBits} bits");
+            sb.AppendLine();
+            sb.AppendLine($"| step | quantizer | {MetricName} | vs exact step | weight error |");
+            sb.AppendLine("| --- | --- | ---: | ---: | ---: |");
+            double exact = StepSizes[0].Metric;
+            foreach (var r in StepSizes)
+                sb.AppendLine($"| {r.Label} | `{r.Quantizer}` | {F(r.Metric)} | {Ratio(r.Metric, exact)} | {Percent(r.WeightError)} |");
+        }
+        if (Weights.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine($"{h} Weight kurtosis (uniform 1.8, Gaussian 3)");
+            sb.AppendLine();
+            sb.AppendLine("| tensor | elements | std | max abs / std | kurtosis |");
+            sb.AppendLine("| --- | ---: | ---: | ---: | ---: |");
+            foreach (var w in Weights)
+                sb.AppendLine($"| `{w.Name}` | {w.Count.ToString(CultureInfo.InvariantCulture)} | {F(w.StdDev)} | {F(w.StdDev > 0 ? w.MaxAbs / w.StdDev : double.NaN)} | {F(w.Kurtosis)} |");
+        }
+        if (Gates.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine($"{h} Gate activation kurtosis (evaluation data)");
+            sb.AppendLine();
+            sb.AppendLine("| layer | gate | values | pre mean | pre std | pre kurtosis | post kurtosis |");
+            sb.AppendLine("| ---: | --- | ---: | ---: | ---: | ---: | ---: |");
+            foreach (var g in Gates)
+                sb.AppendLine($"| {g.Layer} | {g.Gate} | {g.Count.ToString(CultureInfo.InvariantCulture)} | {F(g.PreActivationMean)} | {F(g.PreActivationStdDev)} | {F(g.PreActivationKurtosis)} | {F(g.PostActivationKurtosis)} |");
+        }
+        return sb.ToString();
+    }
+
+    private static string F(double value) => double.IsNaN(value) ? "n/a" : value.ToString(Math.Abs(value) >= 1000 ? "F0" : "0.###", CultureInfo.InvariantCulture);
+
+    private static string Ratio(double value, double reference) =>
+        reference == 0 || !double.IsFinite(reference) || !double.IsFinite(value) ? "n/a" : (value / reference).ToString("0.000", CultureInfo.InvariantCulture) + "x";
+
+    private static string Percent(double value) => value == 0 ? "0" : (100 * value).ToString("0.00", CultureInfo.InvariantCulture) + "%";
+}

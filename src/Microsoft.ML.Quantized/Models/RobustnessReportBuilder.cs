@@ -1,0 +1,147 @@
+using System.Globalization;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// Builds a <see cref="RobustnessReport"/>: scores a trained model at float and after post-training uniform quantization
+/// at each of <see cref="BitWidths"/>, under step sizes scaled by <see cref="StepSizeMultipliers"/> and rounded to a power of
+/// two at <see cref="PerturbationBits"/> (KURE's robustness experiments, Shkolnik et al. 2020), and collects weight and gate
+/// kurtosis. Nothing is retrained; each configuration is a re-quantized copy, disposed after scoring.
+/// </summary>
+public sealed class RobustnessReportBuilder
+{
+    /// <summary>Uniform bit widths to quantize to after training, each 2-8. Default 2, 3, 4, 5, 6, 8.</summary>
+    public IList<int> BitWidths { get; set; } = new List<int> { 2, 3, 4, 5, 6, 8 };
+
+    /// <summary>Bit width of the step-size rows, 2-8. Default 4.</summary>
+    public int PerturbationBits { get; set; } = 4;
+
+    /// <summary>
+    /// Step-size multipliers (see <see cref="QuantizerOptions.StepSizeMultiplier"/>), each finite and &gt; 0. Default
+    /// 0.95, 0.98, 1.02, 1.05 (the paper's +-2% and +-5%).
+    /// </summary>
+    public IList<double> StepSizeMultipliers { get; set; } = new List<double> { 0.95, 0.98, 1.02, 1.05 };
+
+    /// <summary>Add a row with the step rounded up to a power of two. Default true.</summary>
+    public bool IncludePowerOfTwoStep { get; set; } = true;
+
+    /// <summary>Quantize with one step per output row instead of one per tensor. Default false (per tensor).</summary>
+    public bool PerRowScale { get; set; }
+
+    /// <summary>Record gate pre- and post-activation statistics while scoring the model as trained. Default true.</summary>
+    public bool RecordGates { get; set; } = true;
+
+    /// <summary>The report of a language model, scored by perplexity on <paramref name="evaluationText"/>.</summary>
+    public RobustnessReport Build(QuantizedLanguageModel model, string evaluationText)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(evaluationText);
+        return Build(model, model.Vocabulary.Encode(evaluationText, skipUnknownCharacters: true));
+    }
+
+    /// <summary>The report of a language model, scored by perplexity on <paramref name="evaluationTokens"/>.</summary>
+    public RobustnessReport Build(QuantizedLanguageModel model, int[] evaluationTokens)
+    {
+        ArgumentNullException.ThrowIfNull(evaluationTokens);
+        return Build(model, m => m.Evaluate(evaluationTokens).Perplexity, "perplexity", lowerIsBetter: true);
+    }
+
+    /// <summary>The report of a language model with any score, e.g. <c>m =&gt; m.Evaluate(tokens).BitsPerToken</c>.</summary>
+    public RobustnessReport Build(QuantizedLanguageModel model, Func<QuantizedLanguageModel, double> metric, string metricName, bool lowerIsBetter = true)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(metric);
+        return Build(model, new RobustnessReportSubject<QuantizedLanguageModel>(
+            model.Options.Recurrent.WeightQuantizer,
+            (m, q) => m.WithQuantization(q),
+            metric,
+            metricName,
+            lowerIsBetter,
+            m => QuantizationError.Relative(m.Network.WeightMatrices().Where(w => !w.Quantizer.IsIdentity)),
+            m => m.Network.WeightMatrices().Select(w => WeightStatistics.Of(w.Name, w.Weight)).ToList(),
+            m => m.Network.Recurrent.Layers));
+    }
+
+    /// <summary>The report of any model kind described by <paramref name="subject"/>.</summary>
+    internal RobustnessReport Build<TModel>(TModel model, RobustnessReportSubject<TModel> subject) where TModel : IDisposable
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(subject);
+        var bitWidths = Validate(subject.MetricName);
+
+        var trained = subject.TrainedQuantizer;
+        bool trainedFloat = trained.Kind == QuantizerKind.None;
+        IReadOnlyList<GateStatistics> gates = Array.Empty<GateStatistics>();
+        double trainedMetric;
+        using (var recorder = RecordGates && subject.RecurrentLayers is not null ? new GateActivationRecorder(subject.RecurrentLayers(model)) : null)
+        {
+            trainedMetric = subject.Metric(model);
+            if (recorder is not null) gates = recorder.Statistics();
+        }
+        var trainedRow = new RobustnessReportRow(trainedFloat ? "float" : "as trained", QuantizerRegistry.NameOf(trained),
+            QuantizerRegistry.EffectiveBits(trained), trainedMetric, subject.WeightError(model));
+
+        var rows = new List<RobustnessReportRow>();
+        if (!trainedFloat) rows.Add(Measure(model, subject, "float", new QuantizerOptions()));
+        rows.Add(trainedRow);
+        foreach (var bits in bitWidths)
+            rows.Add(Measure(model, subject, $"{bits}-bit", Uniform(bits)));
+
+        var steps = new List<RobustnessReportRow>();
+        var exact = Uniform(PerturbationBits);
+        var exactRow = rows.FirstOrDefault(r => r.Quantizer == QuantizerRegistry.NameOf(exact) && r.Label.EndsWith("-bit", StringComparison.Ordinal))
+            ?? Measure(model, subject, "exact step", exact);
+        steps.Add(exactRow with { Label = "exact step" });
+        foreach (var m in StepSizeMultipliers)
+        {
+            var options = Uniform(PerturbationBits);
+            options.StepSizeMultiplier = m;
+            var change = (m - 1) * 100;
+            steps.Add(Measure(model, subject, $"step {(change >= 0 ? "+" : "")}{change.ToString("0.##", CultureInfo.InvariantCulture)}%", options));
+        }
+        if (IncludePowerOfTwoStep)
+        {
+            var options = Uniform(PerturbationBits);
+            options.PowerOfTwoScale = true;
+            steps.Add(Measure(model, subject, "power-of-two step", options));
+        }
+        return new RobustnessReport(subject.MetricName, subject.LowerIsBetter, QuantizerRegistry.NameOf(trained), rows, PerturbationBits, steps,
+            subject.Weights(model), gates);
+    }
+
+    private QuantizerOptions Uniform(int bits) => new() { Kind = QuantizerKind.Uniform, Bits = bits, PerRowScale = PerRowScale };
+
+    private static RobustnessReportRow Measure<TModel>(TModel model, RobustnessReportSubject<TModel> subject, string label, QuantizerOptions options)
+        where TModel : IDisposable
+    {
+        using var quantized = subject.Requantize(model, options);
+        return new RobustnessReportRow(label, QuantizerRegistry.NameOf(options), QuantizerRegistry.EffectiveBits(options),
+            subject.Metric(quantized), subject.WeightError(quantized));
+    }
+
+    /// <summary>Checks the settings; returns the bit widths sorted and without repeats.</summary>
+    private int[] Validate(string metricName)
+    {
+        if (string.IsNullOrWhiteSpace(metricName))
+            throw new ArgumentException("The metric needs a name, e.g. \"perplexity\".", nameof(metricName));
+        if (BitWidths is null) throw new ArgumentNullException("RobustnessReportBuilder.BitWidths", "RobustnessReportBuilder.BitWidths must not be null; use an empty list for none.");
+        foreach (var bits in BitWidths)
+            CheckBits(bits, "RobustnessReportBuilder.BitWidths");
+        CheckBits(PerturbationBits, "RobustnessReportBuilder.PerturbationBits");
+        if (StepSizeMultipliers is null)
+            throw new ArgumentNullException("RobustnessReportBuilder.StepSizeMultipliers", "RobustnessReportBuilder.StepSizeMultipliers must not be null; use an empty list for none.");
+        foreach (var m in StepSizeMultipliers)
+        {
+            if (!double.IsFinite(m) || m <= 0)
+                throw new ArgumentOutOfRangeException("RobustnessReportBuilder.StepSizeMultipliers", m,
+                    $"RobustnessReportBuilder.StepSizeMultipliers holds {m.ToString(CultureInfo.InvariantCulture)}: each must be finite and > 0 (e.g. 0.95 for a step 5% small).");
+        }
+        return BitWidths.Distinct().Order().ToArray();
+    }
+
+    private static void CheckBits(int bits, string name)
+    {
+        if (bits is < 2 or > 8)
+            throw new ArgumentOutOfRangeException(name, bits, $"{name} holds {bits}: uniform post-training quantization takes 2-8 bits.");
+    }
+}

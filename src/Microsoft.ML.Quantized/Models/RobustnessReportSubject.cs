@@ -1,0 +1,24 @@
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// What <see cref="RobustnessReportBuilder"/> needs to know about a kind of model, so the same report serves language
+/// models and classifiers: how to re-quantize it, how to score it, and where its weights and recurrent layers are.
+/// </summary>
+/// <param name="TrainedQuantizer">The model's own weight quantizer.</param>
+/// <param name="Requantize">A new model with the same float weights and another weight quantizer (disposed after scoring).</param>
+/// <param name="Metric">The score of a model on the evaluation data.</param>
+/// <param name="MetricName">The score's name, e.g. <c>perplexity</c> or <c>accuracy</c>.</param>
+/// <param name="LowerIsBetter">True for losses and perplexities, false for accuracies.</param>
+/// <param name="WeightError">Relative reconstruction error of a model's quantized weights (see <see cref="QuantizationError"/>).</param>
+/// <param name="Weights">Statistics of a model's float weight tensors.</param>
+/// <param name="RecurrentLayers">A model's recurrent layers, for gate statistics; null records none.</param>
+internal sealed record RobustnessReportSubject<TModel>(
+    QuantizerOptions TrainedQuantizer,
+    Func<TModel, QuantizerOptions, TModel> Requantize,
+    Func<TModel, double> Metric,
+    string MetricName,
+    bool LowerIsBetter,
+    Func<TModel, double> WeightError,
+    Func<TModel, IReadOnlyList<WeightStatistics>> Weights,
+    Func<TModel, IReadOnlyList<QuantizedRecurrentCell>>? RecurrentLayers)
+    where TModel : IDisposable;

@@ -1,0 +1,66 @@
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// Threshold ternarization shared by TWN and HitNet's TTQ: <c>q(w) = alpha * sign(w) * 1{|w| &gt; delta}</c>, with
+/// <c>alpha</c> the mean of the kept |w| (the least-squares scale for the chosen support) times the step-size
+/// multiplier, per tensor or per row. Subclasses choose the threshold <c>delta</c>. Identity straight-through
+/// gradient (neither paper clips). Stored as <see cref="CodeLayout.SignedInteger"/> with 2 bits (codes -1, 0, +1)
+/// and one scale per group.
+/// </summary>
+internal abstract class TernaryQuantizer : Quantizer
+{
+    private readonly bool _perRow;
+    private readonly double _multiplier;
+
+    protected TernaryQuantizer(string name, bool perRow, double stepSizeMultiplier) : base(name)
+    {
+        _perRow = perRow;
+        _multiplier = stepSizeMultiplier;
+    }
+
+    /// <summary>The method, for the registry name.</summary>
+    protected abstract QuantizerKind Kind { get; }
+
+    /// <inheritdoc />
+    public override string RegistryName => QuantizerRegistry.NameOf(new QuantizerOptions
+    {
+        Kind = Kind, PerRowScale = _perRow, StepSizeMultiplier = _multiplier,
+    });
+
+    /// <inheritdoc />
+    public override int Bits => 2;
+
+    /// <summary>Thresholds [groups, 1] for grouped absolute weights <paramref name="abs"/> [groups, n].</summary>
+    protected abstract Tensor Threshold(Tensor abs);
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var (codes, alpha) = Quantize(input.detach());
+        var q = (codes * alpha).reshape(input.shape);
+        return QuantizerMath.StraightThrough(q, input).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public override QuantizedWeights Encode(Tensor weight)
+    {
+        using var scope = NewDisposeScope();
+        var w = QuantizerMath.CheckEncodable(weight, RegistryName);
+        var (codes, alpha) = Quantize(w);
+        return QuantizerMath.ToWeights(CodeLayout.SignedInteger, 2, w, _perRow, codes, alpha);
+    }
+
+    private (Tensor Codes, Tensor Alpha) Quantize(Tensor w)
+    {
+        var g = QuantizerMath.Grouped(w, _perRow);
+        var abs = g.abs();
+        var kept = (abs > Threshold(abs)).to_type(g.dtype);
+        var count = kept.sum(new long[] { 1 }, keepdim: true).clamp_min(1.0);
+        var alpha = (abs * kept).sum(new long[] { 1 }, keepdim: true) / count;
+        if (_multiplier != 1.0) alpha = alpha * _multiplier;
+        return (g.sign() * kept, alpha);
+    }
+}

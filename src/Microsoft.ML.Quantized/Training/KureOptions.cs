@@ -1,0 +1,34 @@
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// KURE, kurtosis regularization (Shkolnik et al., "Robust Quantization: One Model to Rule Them All", NeurIPS 2020).
+/// Adds <c>Lambda * mean over tensors of (Kurt(W) - Target)^2</c> to the training loss, where
+/// <c>Kurt(W) = mean(((W - mu) / sigma)^4)</c> with population moments over all elements of the float shadow weight
+/// <c>W</c>. Pushing the weights toward a uniform distribution (kurtosis 1.8) makes one trained model hold up under
+/// post-training quantization to other bit widths and under step sizes that are a few percent off.
+/// Set <see cref="TrainingOptions.Kure"/> to train with it, or fine-tune with
+/// <see cref="QuantizedLanguageModel.FineTuneWithKure(int[], KureOptions?, int, double, IProgress{TrainingProgress}?, CancellationToken)"/>.
+/// </summary>
+public sealed class KureOptions
+{
+    /// <summary>Kurtosis of the uniform distribution, KURE's target (9/5).</summary>
+    public const double UniformKurtosis = 1.8;
+
+    /// <summary>
+    /// Weight of the kurtosis term, a finite number &gt;= 0 (0 turns the term off). Default 1.0, the paper's
+    /// coefficient for its ImageNet models.
+    /// </summary>
+    public double Lambda { get; set; } = 1.0;
+
+    /// <summary>
+    /// Kurtosis the weights are pushed toward, in (1, 10]. Default 1.8 (<see cref="UniformKurtosis"/>, the paper's
+    /// choice); a Gaussian has 3, a Laplace 6. Every distribution has kurtosis &gt;= 1.
+    /// </summary>
+    public double Target { get; set; } = UniformKurtosis;
+
+    /// <summary>Which weight matrices are regularized. Default <see cref="KurtosisTensors.Recurrent"/>.</summary>
+    public KurtosisTensors Tensors { get; set; } = KurtosisTensors.Recurrent;
+
+    /// <summary>Copies these options.</summary>
+    public KureOptions Clone() => (KureOptions)MemberwiseClone();
+}

@@ -1,0 +1,66 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// KURE's loss term (Shkolnik et al. 2020, eq. 4): <c>Lambda * mean over tensors of (Kurt(W) - Target)^2</c> on the
+/// float shadow weights (graph attached, so the optimizer sees its gradient). Plug <see cref="Loss"/> into
+/// <see cref="TrainingTask.Regularizer"/>; the loop adds it to the task loss every step.
+/// </summary>
+internal sealed class KurtosisRegularizer
+{
+    private readonly Tensor[] _weights;
+
+    /// <summary>Regularizes <paramref name="weights"/> (the tensors themselves, not copies) with <paramref name="options"/>.</summary>
+    public KurtosisRegularizer(KureOptions options, IEnumerable<Tensor> weights)
+    {
+        OptionsValidator.Validate(options);
+        ArgumentNullException.ThrowIfNull(weights);
+        Options = options.Clone();
+        _weights = weights.ToArray();
+    }
+
+    /// <summary>The options (a copy).</summary>
+    public KureOptions Options { get; }
+
+    /// <summary>The regularized tensors.</summary>
+    public IReadOnlyList<Tensor> Weights => _weights;
+
+    /// <summary>
+    /// The regularizer of a language model: the weight matrices selected by <see cref="KureOptions.Tensors"/>
+    /// (recurrent <c>layers.*</c>, <c>embedding</c>, <c>decoder.weight</c>).
+    /// </summary>
+    public static KurtosisRegularizer For(LanguageModelNetwork network, KureOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        OptionsValidator.Validate(options);
+        return new KurtosisRegularizer(options, Select(network.WeightMatrices(), options.Tensors).Select(m => m.Weight));
+    }
+
+    /// <summary>The weight matrices of <paramref name="matrices"/> (named as <see cref="LanguageModelNetwork.WeightMatrices"/> names them) that <paramref name="tensors"/> selects.</summary>
+    public static IEnumerable<(string Name, Tensor Weight, Quantizer Quantizer)> Select(
+        IEnumerable<(string Name, Tensor Weight, Quantizer Quantizer)> matrices, KurtosisTensors tensors)
+        => matrices.Where(m => tensors.HasFlag(GroupOf(m.Name)));
+
+    /// <summary>The group a weight matrix belongs to, by name: <c>embedding</c>, <c>decoder.*</c> / <c>head.*</c>, else recurrent.</summary>
+    public static KurtosisTensors GroupOf(string name) =>
+        name == "embedding" ? KurtosisTensors.Embedding
+        : name.StartsWith("decoder", StringComparison.Ordinal) || name.StartsWith("head", StringComparison.Ordinal) ? KurtosisTensors.Decoder
+        : KurtosisTensors.Recurrent;
+
+    /// <summary>The term for the current weights: a scalar in the current dispose scope (0 with no tensors or Lambda 0).</summary>
+    public Tensor Loss()
+    {
+        if (_weights.Length == 0 || Options.Lambda == 0)
+            return _weights.Length == 0 ? zeros(Array.Empty<long>()) : zeros(Array.Empty<long>(), _weights[0].dtype, _weights[0].device);
+        using var scope = NewDisposeScope();
+        Tensor? sum = null;
+        foreach (var w in _weights)
+        {
+            var term = (Kurtosis.Of(w) - Options.Target).square();
+            sum = sum is null ? term : sum + term;
+        }
+        return (sum! * (Options.Lambda / _weights.Length)).MoveToOuterDisposeScope();
+    }
+}

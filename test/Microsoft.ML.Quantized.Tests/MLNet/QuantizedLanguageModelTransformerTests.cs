@@ -1,0 +1,388 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace Microsoft.ML.Quantized.Tests.MLNet;
+
+[TestClass]
+public sealed class QuantizedLanguageModelTransformerTests
+{
+    private static MLContext _ml = null!;
+    private static IDataView _train = null!;
+    private static ITransformer _model = null!;
+
+    public sealed class TextRow
+    {
+        public string Text { get; set; } = "";
+        public bool Label { get; set; }
+    }
+
+    public sealed class Prediction
+    {
+        public float[] Features { get; set; } = [];
+        public float FeaturesPerplexity { get; set; }
+    }
+
+    [ClassInitialize]
+    public static void Fit(TestContext _)
+    {
+        _ml = new MLContext(seed: 3);
+        _train = _ml.Data.LoadFromEnumerable(TinyText.Rows(80));
+        _model = Pipeline(_ml, TinyText.Options()).Fit(_train);
+    }
+
+    [ClassCleanup]
+    public static void Cleanup() => (TransformerOf(_model) as IDisposable)?.Dispose();
+
+    internal static IEstimator<ITransformer> Pipeline(MLContext ml, QuantizedRecurrentLanguageModelOptions options, bool gru = false) =>
+        ml.Transforms.Text.TokenizeIntoWords("Tokens", nameof(TextRow.Text))
+            .Append(ml.Transforms.Conversion.MapValueToKey("Tokens"))
+            .Append(gru ? ml.Transforms.QuantizedGru("Features", "Tokens", options) : ml.Transforms.QuantizedLstm("Features", "Tokens", options));
+
+    internal static QuantizedRecurrentLanguageModelTransformer TransformerOf(ITransformer model) =>
+        model as QuantizedRecurrentLanguageModelTransformer ?? ((IEnumerable<ITransformer>)model).Select(TransformerOfOrNull).Last(t => t is not null)!;
+
+    private static QuantizedRecurrentLanguageModelTransformer? TransformerOfOrNull(ITransformer t) =>
+        t as QuantizedRecurrentLanguageModelTransformer ?? (t is IEnumerable<ITransformer> chain ? chain.Select(TransformerOfOrNull).LastOrDefault(x => x is not null) : null);
+
+    private static (float[][] Features, float[] Perplexity) Outputs(ITransformer model, IDataView data)
+    {
+        var output = model.Transform(data);
+        var features = output.GetColumn<float[]>("Features").ToArray();
+        var perplexity = output.GetColumn<float>("FeaturesPerplexity").ToArray();
+        return (features, perplexity);
+    }
+
+    [TestMethod]
+    public void Transform_adds_a_finite_feature_vector_of_the_hidden_size_and_a_perplexity()
+    {
+        var output = _model.Transform(_train);
+        var features = output.Schema["Features"];
+        Assert.IsTrue(features.Type is VectorDataViewType { Size: TinyText.Hidden } v && v.ItemType == NumberDataViewType.Single, features.Type.ToString());
+        Assert.AreEqual(NumberDataViewType.Single, output.Schema["FeaturesPerplexity"].Type);
+        var (rows, perplexity) = Outputs(_model, _train);
+        Assert.HasCount(80, rows);
+        foreach (var row in rows)
+        {
+            Assert.HasCount(TinyText.Hidden, row);
+            Assert.IsTrue(row.All(float.IsFinite));
+        }
+        Assert.IsTrue(rows.Any(r => r.Any(x => x != 0)), "features are all zero");
+        Assert.IsTrue(perplexity.All(p => float.IsFinite(p) && p >= 1), string.Join(", ", perplexity.Take(5)));
+        // Rows of the same sentence get the same features; different sentences different ones.
+        var texts = _train.GetColumn<string>("Text").ToArray();
+        int a = Array.IndexOf(texts, texts[0], 1), b = Array.FindIndex(texts, t => t != texts[0]);
+        CollectionAssert.AreEqual(rows[0], rows[a]);
+        CollectionAssert.AreNotEqual(rows[0], rows[b]);
+    }
+
+    [TestMethod]
+    public void Perplexity_is_lower_on_in_domain_rows_than_on_shuffled_token_rows()
+    {
+        var inDomain = _ml.Data.LoadFromEnumerable(TinyText.Rows(40, seed: 11));
+        var shuffled = _ml.Data.LoadFromEnumerable(TinyText.ShuffledRows(40, seed: 11));
+        var (_, good) = Outputs(_model, inDomain);
+        var (_, bad) = Outputs(_model, shuffled);
+        double meanGood = good.Average(p => Math.Log(p)), meanBad = bad.Average(p => Math.Log(p));
+        Assert.IsLessThan(meanBad - 0.5, meanGood, $"mean log perplexity in-domain {meanGood:F3}, shuffled {meanBad:F3}");
+        var transformer = TransformerOf(_model);
+        var tokens = new TransformerChain<ITransformer>(((TransformerChain<QuantizedRecurrentLanguageModelTransformer>)_model).Take(2).ToArray());
+        var evalGood = transformer.Evaluate(tokens.Transform(inDomain));
+        var evalBad = transformer.Evaluate(tokens.Transform(shuffled));
+        Assert.IsLessThan(evalBad.Perplexity, evalGood.Perplexity);
+        Assert.AreEqual(evalGood.CrossEntropy / Math.Log(2), evalGood.BitsPerToken, 1e-12);
+    }
+
+    [TestMethod]
+    public void Full_pipeline_with_an_ml_net_trainer_fits_and_predicts()
+    {
+        var ml = new MLContext(seed: 3);
+        var pipeline = Pipeline(ml, TinyText.Options())
+            .Append(ml.Transforms.Concatenate("AllFeatures", "Features", "FeaturesPerplexity"))
+            .AppendCacheCheckpoint(ml) // the trainer makes many passes: run the language model once per row
+            .Append(ml.BinaryClassification.Trainers.LbfgsLogisticRegression("Label", "AllFeatures"));
+        var model = pipeline.Fit(_train);
+        var metrics = ml.BinaryClassification.Evaluate(model.Transform(_train));
+        Assert.IsGreaterThan(0.8, metrics.Accuracy, $"accuracy {metrics.Accuracy}");
+        var engine = ml.Model.CreatePredictionEngine<TextRow, AnimalPrediction>(model);
+        Assert.IsTrue(engine.Predict(new TextRow { Text = "the cat sat on the mat" }).PredictedLabel);
+        Assert.IsFalse(engine.Predict(new TextRow { Text = "we ate the red apple" }).PredictedLabel);
+    }
+
+    public sealed class AnimalPrediction
+    {
+        public bool PredictedLabel { get; set; }
+    }
+
+    [TestMethod]
+    public void Saved_and_loaded_in_a_fresh_MLContext_gives_identical_outputs()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"qlm-{Guid.NewGuid():N}.zip");
+        try
+        {
+            _ml.Model.Save(_model, _train.Schema, path);
+            var fresh = new MLContext();
+            var loaded = fresh.Model.Load(path, out var schema);
+            Assert.AreEqual(_train.Schema.Count, schema.Count);
+            var data = fresh.Data.LoadFromEnumerable(TinyText.Rows(30, seed: 5).Concat(TinyText.ShuffledRows(10, seed: 5)));
+            var (f1, p1) = Outputs(_model, data);
+            var (f2, p2) = Outputs(loaded, data);
+            for (int i = 0; i < f1.Length; i++) CollectionAssert.AreEqual(f1[i], f2[i]);
+            CollectionAssert.AreEqual(p1, p2);
+            var original = TransformerOf(_model);
+            var copy = TransformerOf(loaded);
+            Assert.AreEqual(original.History.Count, copy.History.Count);
+            CollectionAssert.AreEqual(original.KnownKeys.ToArray(), copy.KnownKeys.ToArray());
+            Assert.AreEqual(original.Generate("the cat", 6, temperature: 0), copy.Generate("the cat", 6, temperature: 0));
+            copy.Dispose();
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [TestMethod]
+    public void Damaged_model_stream_gives_a_clear_error()
+    {
+        using var stream = new MemoryStream();
+        _ml.Model.Save(_model, _train.Schema, stream);
+        var bytes = stream.ToArray();
+        // Flip bytes inside the stored language model (the largest entry), then load.
+        using (var zip = new System.IO.Compression.ZipArchive(new MemoryStream(bytes), System.IO.Compression.ZipArchiveMode.Read))
+            Assert.IsTrue(zip.Entries.Any(e => e.FullName.EndsWith("QuantizedLanguageModel.bin", StringComparison.Ordinal)), string.Join(", ", zip.Entries.Select(e => e.FullName)));
+        var damaged = new MemoryStream();
+        using (var source = new System.IO.Compression.ZipArchive(new MemoryStream(bytes), System.IO.Compression.ZipArchiveMode.Read))
+        using (var target = new System.IO.Compression.ZipArchive(damaged, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+        {
+            foreach (var entry in source.Entries)
+            {
+                using var input = entry.Open();
+                var content = new MemoryStream();
+                input.CopyTo(content);
+                var data = content.ToArray();
+                if (entry.FullName.EndsWith("QuantizedLanguageModel.bin", StringComparison.Ordinal)) data[data.Length / 2] ^= 0x5A;
+                using var output = target.CreateEntry(entry.FullName).Open();
+                output.Write(data);
+            }
+        }
+        damaged.Position = 0;
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => new MLContext().Model.Load(damaged, out _));
+        StringAssert.Contains(Flatten(e), "checksum");
+    }
+
+    [TestMethod]
+    public void PredictionEngine_matches_Transform_and_is_safe_across_threads()
+    {
+        var engine = _ml.Model.CreatePredictionEngine<TextRow, Prediction>(_model);
+        var rows = TinyText.Rows(6, seed: 21).ToArray();
+        var (features, perplexity) = Outputs(_model, _ml.Data.LoadFromEnumerable(rows));
+        for (int i = 0; i < rows.Length; i++)
+        {
+            var p = engine.Predict(rows[i]);
+            CollectionAssert.AreEqual(features[i], p.Features);
+            Assert.AreEqual(perplexity[i], p.FeaturesPerplexity);
+        }
+        var results = new float[4][];
+        Parallel.For(0, 4, t =>
+        {
+            var own = _ml.Model.CreatePredictionEngine<TextRow, Prediction>(_model);
+            for (int i = 0; i < 5; i++) results[t] = own.Predict(rows[t]).Features;
+        });
+        for (int t = 0; t < 4; t++) CollectionAssert.AreEqual(features[t], results[t]);
+    }
+
+    [TestMethod]
+    public void Wrong_type_and_missing_column_are_schema_errors_naming_the_column()
+    {
+        var options = TinyText.Options();
+        var wrongType = _ml.Transforms.QuantizedLstm("Features", "Text", options);
+        var e1 = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => wrongType.Fit(_train));
+        StringAssert.Contains(e1.Message, "'Text'");
+        StringAssert.Contains(e1.Message, "Vector<Key>");
+        StringAssert.Contains(e1.Message, "String");
+        var e2 = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => wrongType.GetOutputSchema(ShapeOf(_train.Schema)));
+        StringAssert.Contains(e2.Message, "'Text'");
+        var missing = _ml.Transforms.QuantizedLstm("Features", "NoSuchColumn", options);
+        var e3 = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => missing.Fit(_train));
+        StringAssert.Contains(e3.Message, "NoSuchColumn");
+        var e4 = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => missing.GetOutputSchema(ShapeOf(_train.Schema)));
+        StringAssert.Contains(e4.Message, "NoSuchColumn");
+        // The fitted transformer checks the schema it is applied to as well.
+        var transformer = TransformerOf(_model);
+        var e5 = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => transformer.GetOutputSchema(_train.Schema));
+        StringAssert.Contains(e5.Message, "Tokens");
+    }
+
+    [TestMethod]
+    public void Unknown_words_and_empty_rows_are_errors_naming_column_and_row_unless_allowed()
+    {
+        var data = _ml.Data.LoadFromEnumerable(new[] { new TextRow { Text = "the cat sat on the mat" }, new TextRow { Text = "the zebra sat" } });
+        // ML.NET reads with parallel cursors and wraps a worker's exception: the reason is the inner one.
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => Outputs(_model, data));
+        StringAssert.Contains(Flatten(e), "Column 'Tokens', row 1, token 1");
+        StringAssert.Contains(Flatten(e), "missing value");
+
+        var empty = _ml.Data.LoadFromEnumerable(new[] { new TextRow { Text = "the cat sat" }, new TextRow { Text = "   " } });
+        var e2 = Assert.ThrowsExactly<InvalidOperationException>(() => Outputs(_model, empty));
+        StringAssert.Contains(Flatten(e2), "Column 'Tokens', row 1");
+        StringAssert.Contains(Flatten(e2), "empty");
+
+        var e3 = Assert.ThrowsExactly<InvalidOperationException>(() => Pipeline(_ml, TinyText.Options(epochs: 1)).Fit(
+            _ml.Data.LoadFromEnumerable(TinyText.Rows(20).Append(new TextRow { Text = "" }))));
+        StringAssert.Contains(Flatten(e3), "row 20");
+
+        var lenient = TinyText.Options(epochs: 1);
+        lenient.SkipUnknownKeys = true;
+        lenient.AllowEmptySequences = true;
+        var model = Pipeline(_ml, lenient).Fit(_train);
+        var (_, perplexity) = Outputs(model, _ml.Data.LoadFromEnumerable(new[]
+        {
+            new TextRow { Text = "the zebra sat" }, new TextRow { Text = "zebra" }, new TextRow { Text = "" },
+        }));
+        Assert.IsTrue(float.IsFinite(perplexity[0]));
+        Assert.IsTrue(float.IsNaN(perplexity[1]) && float.IsNaN(perplexity[2]));
+        TransformerOf(model).Dispose();
+    }
+
+    [TestMethod]
+    public void Same_MLContext_seed_gives_the_same_model_and_another_seed_a_different_one()
+    {
+        var options = TinyText.Options(epochs: 1);
+        var rows = TinyText.Rows(40).ToArray();
+        float[] Run(int seed)
+        {
+            var ml = new MLContext(seed: seed);
+            var data = ml.Data.LoadFromEnumerable(rows);
+            var model = Pipeline(ml, options).Fit(data);
+            var features = model.Transform(data).GetColumn<float[]>("Features").First();
+            TransformerOf(model).Dispose();
+            return features;
+        }
+        var a = Run(5);
+        CollectionAssert.AreEqual(a, Run(5));
+        CollectionAssert.AreNotEqual(a, Run(6));
+        options.Seed = 99; // an explicit seed wins over the MLContext's
+        CollectionAssert.AreEqual(Run(1), Run(2));
+    }
+
+    [TestMethod]
+    public void Exposes_history_size_report_generation_and_the_model()
+    {
+        var t = TransformerOf(_model);
+        Assert.AreEqual(TinyText.Epochs, t.History.Count);
+        Assert.IsLessThan(t.History[0].TrainingLoss, t.History[^1].TrainingLoss);
+        Assert.AreEqual(TinyText.Hidden, t.HiddenSize);
+        Assert.AreEqual(RecurrentCellKind.Lstm, t.Cell);
+        Assert.AreEqual("Features", t.OutputColumnName);
+        Assert.AreEqual("FeaturesPerplexity", t.PerplexityColumnName);
+        Assert.AreEqual(t.KnownKeys.Count + 1, t.Model.Vocabulary.Count);
+        Assert.AreEqual("<eos>", t.Model.Vocabulary.Tokens[^1]);
+        Assert.Contains("cat", t.Model.Vocabulary.Tokens);
+        var report = t.SizeReport();
+        Assert.IsGreaterThan(0L, report.PackedBytes);
+        var text = t.Generate("the cat", 8, temperature: 0.5, seed: 4);
+        Assert.AreEqual(text, t.Generate("the cat", 8, temperature: 0.5, seed: 4));
+        Assert.IsTrue(text.Split(' ', StringSplitOptions.RemoveEmptyEntries).All(w => t.Model.Vocabulary.Tokens.Contains(w)), text);
+        var keys = t.Generate(new uint[] { (uint)t.KnownKeys[0] }, 5, temperature: 0);
+        Assert.IsTrue(keys.Length <= 5 && keys.All(k => t.KnownKeys.Contains(k)));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => t.Generate("the zebra", 3));
+    }
+
+    [TestMethod]
+    public void Gru_variant_and_simple_overload_fit_and_transform()
+    {
+        var ml = new MLContext(seed: 1);
+        var log = new List<string>();
+        ml.Log += (_, e) => { lock (log) log.Add(e.Message); };
+        var data = ml.Data.LoadFromEnumerable(TinyText.Rows(30));
+        var pipeline = ml.Transforms.Text.TokenizeIntoWords("Tokens", nameof(TextRow.Text))
+            .Append(ml.Transforms.Conversion.MapValueToKey("Tokens"))
+            .Append(ml.Transforms.QuantizedGru("Features", "Tokens", hiddenSize: 8, weightQuantizer: QuantizerKind.BinaryWeightNet, epochs: 1));
+        var model = pipeline.Fit(data);
+        var t = TransformerOf(model);
+        Assert.AreEqual(RecurrentCellKind.Gru, t.Cell);
+        var features = model.Transform(data).GetColumn<float[]>("Features").ToArray();
+        Assert.IsTrue(features.All(f => f.Length == 8 && f.All(float.IsFinite)));
+        // Training logs through ML.NET's channel, like ML.NET's own trainers.
+        Assert.IsTrue(log.Any(m => m.Contains("QuantizedGru") && m.Contains("Epoch 1/1")), string.Join("\n", log.Where(m => m.Contains("Quantized"))));
+        t.Dispose();
+    }
+
+    [TestMethod]
+    public void Character_keys_train_and_generate_text()
+    {
+        var ml = new MLContext(seed: 2);
+        var data = ml.Data.LoadFromEnumerable(TinyText.Rows(30));
+        var options = TinyText.Options(epochs: 2);
+        var model = ml.Transforms.Text.TokenizeIntoCharactersAsKeys("Chars", nameof(TextRow.Text), useMarkerCharacters: false)
+            .Append(ml.Transforms.QuantizedLstm("Features", "Chars", options)).Fit(data);
+        var t = TransformerOf(model);
+        Assert.IsTrue(t.Model.Vocabulary.IsCharacterLevel);
+        Assert.IsLessThan(40, t.Model.Vocabulary.Count, "only the characters seen become tokens");
+        var text = t.Generate("the ", 10, temperature: 0);
+        Assert.IsTrue(text.All(c => char.IsLetter(c) || c == ' ' || c == '.'), text);
+        var perplexity = model.Transform(data).GetColumn<float>("FeaturesPerplexity").ToArray();
+        Assert.IsTrue(perplexity.All(float.IsFinite));
+        t.Dispose();
+    }
+
+    // SchemaShape.Create is internal to ML.NET; pipelines call it for users.
+    private static SchemaShape ShapeOf(DataViewSchema schema) =>
+        (SchemaShape)typeof(SchemaShape).GetMethod("Create", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!.Invoke(null, [schema])!;
+
+    private static string Flatten(Exception e)
+    {
+        var s = "";
+        for (var x = e; x is not null; x = x.InnerException) s += x.Message + " | ";
+        return s;
+    }
+}
+
+/// <summary>Tiny word data: a few sentence templates; label = the sentence is about an animal.</summary>
+internal static class TinyText
+{
+    public const int Hidden = 24;
+    public const int Epochs = 8;
+
+    private static readonly (string Text, bool Animal)[] Sentences =
+    [
+        ("the cat sat on the mat", true), ("a dog ran to the park", true), ("the bird sang all day", true),
+        ("we ate the red apple", false), ("they drank cold water today", false), ("i baked a warm bread", false),
+    ];
+
+    public static IEnumerable<QuantizedLanguageModelTransformerTests.TextRow> Rows(int count, int seed = 7)
+    {
+        var random = new Random(seed);
+        for (int i = 0; i < count; i++)
+        {
+            var (text, animal) = Sentences[random.Next(Sentences.Length)];
+            yield return new() { Text = text, Label = animal };
+        }
+    }
+
+    public static IEnumerable<QuantizedLanguageModelTransformerTests.TextRow> ShuffledRows(int count, int seed = 7)
+    {
+        var random = new Random(seed + 1000);
+        foreach (var row in Rows(count, seed))
+        {
+            var words = row.Text.Split(' ');
+            string shuffled;
+            do shuffled = string.Join(' ', words.OrderBy(_ => random.Next())); while (shuffled == row.Text);
+            yield return new() { Text = shuffled, Label = row.Label };
+        }
+    }
+
+    public static QuantizedRecurrentLanguageModelOptions Options(int epochs = Epochs) => new()
+    {
+        Model = new LanguageModelOptions
+        {
+            EmbeddingSize = 16,
+            Recurrent = new QuantizedRecurrentOptions { HiddenSize = Hidden, WeightQuantizer = new QuantizerOptions { Kind = QuantizerKind.TernaryWeightNet } },
+        },
+        Training = new TrainingOptions
+        {
+            Epochs = epochs, BatchSize = 4, SequenceLength = 12, Optimizer = OptimizerKind.Adam, LearningRate = 0.01,
+            LearningRateDecay = 1, GradientClipNorm = 1,
+        },
+    };
+}

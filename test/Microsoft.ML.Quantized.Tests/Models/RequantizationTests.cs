@@ -1,0 +1,119 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized.Tests;
+
+[TestClass]
+public sealed class RequantizationTests
+{
+    private static readonly string Train = TinyCorpus.Text(120);
+    private static readonly string Valid = TinyCorpus.Text(20, seed: 13);
+    private static readonly Vocabulary Chars = Vocabulary.FromCharacters(Train + Valid);
+
+    private static QuantizerOptions Uniform(int bits) => new() { Kind = QuantizerKind.Uniform, Bits = bits };
+
+    private static double RecurrentError(QuantizedLanguageModel m) => QuantizationError.Relative(m.Network.Recurrent.QuantizedWeights());
+
+    [TestMethod]
+    public void ReconstructionErrorFallsAsBitsRiseAndShadowWeightsAreShared()
+    {
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(), QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 5));
+        double previous = double.PositiveInfinity;
+        double floatEval = model.Evaluate(Valid).CrossEntropy;
+        for (int bits = 2; bits <= 8; bits++)
+        {
+            using var quantized = model.WithQuantization(Uniform(bits));
+            Assert.AreEqual($"uniform{bits}", quantized.Options.Recurrent.WeightQuantizer.ToString());
+            Assert.IsTrue(quantized.Network.Recurrent.Layers.All(l => l.WeightIhQuantizer.Bits == bits));
+            double error = RecurrentError(quantized);
+            Assert.IsTrue(error < previous, $"{bits} bits: error {error:E3} should be below {previous:E3}");
+            Assert.IsTrue(error > 0);
+            previous = error;
+            AssertSameFloatWeights(model, quantized);
+            Assert.IsTrue(double.IsFinite(quantized.Evaluate(Valid).CrossEntropy));
+        }
+        Assert.IsTrue(previous < 0.02, $"8-bit error {previous:E3}");
+        Assert.AreEqual(floatEval, model.Evaluate(Valid).CrossEntropy, 0.0, "the source model is left as it is");
+    }
+
+    [TestMethod]
+    public void AFloatModelRequantizedToFloatKeepsItsWeightsAndEvaluation()
+    {
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(normalization: RecurrentNormalization.Layer), QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 5));
+        using var copy = model.WithQuantization(new QuantizerOptions());
+        AssertSameFloatWeights(model, copy);
+        foreach (var (name, tensor) in model.Network.state_dict())
+            Assert.IsTrue(Same(tensor, copy.Network.state_dict()[name]), name);
+        Assert.AreEqual(model.Evaluate(Valid).CrossEntropy, copy.Evaluate(Valid).CrossEntropy, 0.0);
+        Assert.AreEqual(0.0, RecurrentError(copy));
+        Assert.AreNotSame(model.Network, copy.Network);
+    }
+
+    [TestMethod]
+    public void StepMultiplierPowerOfTwoAndLearnedStepsAreApplied()
+    {
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(QuantizerKind.TernaryWeightNet), QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 5));
+        using var exact = model.WithQuantization(Uniform(4));
+        var coarseOptions = Uniform(4);
+        coarseOptions.StepSizeMultiplier = 1.05;
+        using var coarse = model.WithQuantization(coarseOptions);
+        var pow2Options = Uniform(4);
+        pow2Options.PowerOfTwoScale = true;
+        using var pow2 = model.WithQuantization(pow2Options);
+        Assert.AreEqual("uniform4@1.05", coarse.Options.Recurrent.WeightQuantizer.ToString());
+        using (var scope = NewDisposeScope())
+        {
+            var w = model.Network.Recurrent.Layers[0].WeightHh;
+            var step = exact.Network.Recurrent.Layers[0].WeightHhQuantizer.Encode(w).Scales.Max();
+            var coarseStep = coarse.Network.Recurrent.Layers[0].WeightHhQuantizer.Encode(w).Scales.Max();
+            var pow2Step = pow2.Network.Recurrent.Layers[0].WeightHhQuantizer.Encode(w).Scales.Max();
+            Assert.AreEqual(1.05 * step, coarseStep, 1e-6);
+            Assert.AreEqual(0.0, Math.Log2(pow2Step) % 1, 1e-9, "power of two");
+            Assert.IsTrue(pow2Step >= step);
+        }
+
+        // A learned step (LSQ) is not carried between configurations: it starts at max |w| / Qp at first use.
+        var lsq = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 3, LearnedScale = true };
+        using var learned = model.WithQuantization(lsq);
+        Assert.IsTrue(double.IsFinite(learned.Evaluate(Valid).CrossEntropy));
+        using var again = learned.WithQuantization(lsq);
+        var s1 = ((UniformQuantizer)learned.Network.Recurrent.Layers[0].WeightIhQuantizer).Step!;
+        var s2 = ((UniformQuantizer)again.Network.Recurrent.Layers[0].WeightIhQuantizer).Step!;
+        Assert.IsTrue(Same(s1, s2), "same quantizer: its learned step is copied");
+        Assert.AreEqual(learned.Evaluate(Valid).CrossEntropy, again.Evaluate(Valid).CrossEntropy, 0.0);
+    }
+
+    [TestMethod]
+    public void BadQuantizersAreRejectedWithTheOptionNamed()
+    {
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(), QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 1));
+        var nine = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.WithQuantization(Uniform(9)));
+        StringAssert.Contains(nine.Message, "weights.Bits = 9");
+        var one = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.WithQuantization(Uniform(1)));
+        StringAssert.Contains(one.Message, "2-8");
+        var btq = Assert.ThrowsExactly<ArgumentException>(() => model.WithQuantization(new QuantizerOptions { Kind = QuantizerKind.BernoulliTernary }));
+        StringAssert.Contains(btq.Message, "activations");
+        var multiplier = new QuantizerOptions { Kind = QuantizerKind.Uniform, StepSizeMultiplier = -1 };
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.WithQuantization(multiplier)).Message, "StepSizeMultiplier");
+        Assert.ThrowsExactly<ArgumentNullException>(() => model.WithQuantization(null!));
+    }
+
+    private static bool Same(Tensor a, Tensor b)
+    {
+        using var scope = NewDisposeScope();
+        return a.shape.SequenceEqual(b.shape) && a.eq(b).all().item<bool>();
+    }
+
+    private static void AssertSameFloatWeights(QuantizedLanguageModel a, QuantizedLanguageModel b)
+    {
+        var left = a.Network.WeightMatrices().ToList();
+        var right = b.Network.WeightMatrices().ToList();
+        Assert.AreEqual(left.Count, right.Count);
+        for (int i = 0; i < left.Count; i++)
+        {
+            Assert.AreEqual(left[i].Name, right[i].Name);
+            Assert.IsTrue(Same(left[i].Weight, right[i].Weight), left[i].Name);
+            Assert.AreNotEqual(left[i].Weight.Handle, right[i].Weight.Handle, "a copy, not the same tensor");
+        }
+    }
+}

@@ -1,0 +1,69 @@
+namespace Microsoft.ML.Quantized.Tests;
+
+[TestClass]
+public sealed class RobustnessReportTests
+{
+    private static readonly string Train = TinyCorpus.Text(160);
+    private static readonly string Valid = TinyCorpus.Text(25, seed: 19);
+    private static readonly Vocabulary Chars = Vocabulary.FromCharacters(Train + Valid);
+
+    [TestMethod]
+    public void ReportOnATinyCharModelHasEveryRowAndSensibleValues()
+    {
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(), QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(2), 12));
+        var report = new RobustnessReportBuilder().Build(model, Valid);
+
+        Assert.AreEqual("perplexity", report.MetricName);
+        CollectionAssert.AreEqual(new[] { "float", "2-bit", "3-bit", "4-bit", "5-bit", "6-bit", "8-bit" }, report.BitWidths.Select(r => r.Label).ToArray());
+        CollectionAssert.AreEqual(new[] { 32, 2, 3, 4, 5, 6, 8 }, report.BitWidths.Select(r => r.Bits).ToArray());
+        CollectionAssert.AreEqual(new[] { "exact step", "step -5%", "step -2%", "step +2%", "step +5%", "power-of-two step" }, report.StepSizes.Select(r => r.Label).ToArray());
+        CollectionAssert.AreEqual(new[] { "uniform4", "uniform4@0.95", "uniform4@0.98", "uniform4@1.02", "uniform4@1.05", "uniform4-pow2" }, report.StepSizes.Select(r => r.Quantizer).ToArray());
+        Assert.IsTrue(report.BitWidths.Concat(report.StepSizes).All(r => double.IsFinite(r.Metric) && r.Metric >= 1));
+        Assert.AreEqual(model.Evaluate(Valid).Perplexity, report.Float.Metric, 1e-9);
+        Assert.IsTrue(report.Float.Metric <= report.AtBits(2)!.Metric, $"float {report.Float.Metric:F3} vs 2-bit {report.AtBits(2)!.Metric:F3}");
+        Assert.IsTrue(report.AtBits(2)!.WeightError > report.AtBits(8)!.WeightError);
+        Assert.AreEqual(report.AtBits(4)!.Metric, report.StepSizes[0].Metric, 0.0);
+
+        CollectionAssert.AreEqual(new[] { "layers.0.weight_ih", "layers.0.weight_hh", "embedding", "decoder.weight" }, report.Weights.Select(w => w.Name).ToArray());
+        Assert.IsTrue(report.Weights.All(w => w.Kurtosis >= 1 && w.Kurtosis < 10));
+        Assert.AreEqual(5, report.Gates.Count, "LSTM: input, forget, candidate, output, cell");
+        Assert.IsTrue(report.Gates.All(g => g.Count > 0 && double.IsFinite(g.PreActivationKurtosis) && double.IsFinite(g.PostActivationKurtosis)));
+        Assert.IsTrue(model.Network.Recurrent.Layers.All(l => l.ForwardObserver is null));
+
+        var markdown = report.ToMarkdown();
+        StringAssert.Contains(markdown, "| 2-bit | `uniform2` | 2 |");
+        StringAssert.Contains(markdown, "| step +5% | `uniform4@1.05` |");
+        StringAssert.Contains(markdown, "`layers.0.weight_hh`");
+        StringAssert.Contains(markdown, "| 0 | forget |");
+        Assert.AreEqual(markdown, report.ToString());
+    }
+
+    [TestMethod]
+    public void AQuantizedGruModelGetsAnAsTrainedRowAndACustomMetric()
+    {
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(QuantizerKind.TernaryWeightNet, cell: RecurrentCellKind.Gru),
+            QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 10));
+        var tokens = Chars.Encode(Valid);
+        var builder = new RobustnessReportBuilder { BitWidths = new List<int> { 8, 3, 3 }, StepSizeMultipliers = new List<double> { 1.1 }, IncludePowerOfTwoStep = false, PerturbationBits = 5 };
+        var report = builder.Build(model, m => m.Evaluate(tokens).BitsPerToken, "bits per character");
+        CollectionAssert.AreEqual(new[] { "float", "as trained", "3-bit", "8-bit" }, report.BitWidths.Select(r => r.Label).ToArray());
+        Assert.AreEqual("twn", report.TrainedQuantizer);
+        Assert.AreEqual(model.Evaluate(tokens).BitsPerToken, report.BitWidths[1].Metric, 1e-12);
+        CollectionAssert.AreEqual(new[] { "uniform5", "uniform5@1.1" }, report.StepSizes.Select(r => r.Quantizer).ToArray());
+        Assert.AreEqual(3, report.Gates.Count, "GRU: reset, update, candidate");
+        StringAssert.Contains(report.ToMarkdown(2), "## Post-training quantization (bits per character");
+    }
+
+    [TestMethod]
+    public void BadSettingsAreRejectedWithTheSettingNamed()
+    {
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(), QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 1));
+        var bits = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new RobustnessReportBuilder { BitWidths = new List<int> { 4, 9 } }.Build(model, Valid));
+        Assert.AreEqual("RobustnessReportBuilder.BitWidths", bits.ParamName);
+        StringAssert.Contains(bits.Message, "2-8");
+        var perturbation = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new RobustnessReportBuilder { PerturbationBits = 1 }.Build(model, Valid));
+        Assert.AreEqual("RobustnessReportBuilder.PerturbationBits", perturbation.ParamName);
+        var multiplier = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new RobustnessReportBuilder { StepSizeMultipliers = new List<double> { 0 } }.Build(model, Valid));
+        Assert.AreEqual("RobustnessReportBuilder.StepSizeMultipliers", multiplier.ParamName);
+    }
+}
