@@ -7,4 +7,5 @@ QuickstartCommand.AddOptionsTo(root);
 root.Subcommands.Add(BenchmarkCommand.Create());
 root.Subcommands.Add(PrepareBrownCommand.Create());
 root.Subcommands.Add(KureCommand.Create());
+root.Subcommands.Add(SweepCommand.Create());
 return await root.Parse(args).InvokeAsync();
