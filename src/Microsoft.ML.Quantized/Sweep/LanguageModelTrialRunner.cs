@@ -61,14 +61,17 @@ public sealed class LanguageModelTrialRunner : ISweepTrialRunner
         training.CheckpointDirectory = context.CheckpointDirectory;
 
         using var trained = QuantizedLanguageModel.Train(_vocabulary, _training, _validation, model, training, null, cancellationToken);
-        var evaluation = trained.Evaluate(_validation);
+        // Training validated after every epoch and kept the best epoch's weights: its validation loss is the model's,
+        // so the validation set is not run a second time.
+        var losses = trained.History.Select(e => e.ValidationLoss).Where(double.IsFinite).ToArray();
+        double crossEntropy = losses.Length > 0 ? losses.Min() : trained.Evaluate(_validation).CrossEntropy;
         var path = Path.Combine(context.CheckpointDirectory, ModelFileName);
         trained.Save(path);
         return new TrialReport(new Dictionary<string, double>
         {
-            [TrialReport.Perplexity] = evaluation.Perplexity,
-            [CrossEntropy] = evaluation.CrossEntropy,
-            [BitsPerToken] = evaluation.BitsPerToken,
+            [TrialReport.Perplexity] = Math.Exp(crossEntropy),
+            [CrossEntropy] = crossEntropy,
+            [BitsPerToken] = crossEntropy / Math.Log(2),
         }, trained.SizeReport().PackedBytes) { ModelPath = path };
     }
 }

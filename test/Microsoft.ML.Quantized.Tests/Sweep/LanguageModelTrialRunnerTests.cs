@@ -13,7 +13,7 @@ public sealed class LanguageModelTrialRunnerTests
         var valid = TinyCorpus.Text(30, seed: 11);
         var chars = Vocabulary.FromCharacters(train + valid);
         var trainingTemplate = TinyCorpus.Training(1);
-        trainingTemplate.MaxStepsPerEpoch = 5;
+        trainingTemplate.MaxStepsPerEpoch = 3;
         var runner = new LanguageModelTrialRunner(chars, chars.Encode(train), chars.Encode(valid), TinyCorpus.Model(), trainingTemplate);
         var space = new QuantizationSearchSpace
         {
