@@ -35,12 +35,16 @@ internal static class SweepPlot
             label.LabelFontColor = ScottPlot.Colors.DarkSlateGray;
         }
 
-        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic
-        {
-            MinorTickGenerator = new ScottPlot.TickGenerators.LogMinorTickGenerator(),
-            IntegerTicksOnly = true,
-            LabelFormatter = x => Math.Pow(10, x).ToString("G4", CultureInfo.InvariantCulture),
-        };
+        // Log-scale x axis: ticks at 1, 2 and 5 times each power of ten in range.
+        var sizes = result.Trials.Where(t => t.PackedBytes > 0).Select(t => t.PackedBytes / 1000.0).DefaultIfEmpty(1).ToArray();
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        for (int decade = (int)Math.Floor(Math.Log10(sizes.Min())); decade <= (int)Math.Ceiling(Math.Log10(sizes.Max())); decade++)
+            foreach (var m in new[] { 1, 2, 5 })
+            {
+                double value = m * Math.Pow(10, decade);
+                ticks.AddMajor(Math.Log10(value), value.ToString("G4", CultureInfo.InvariantCulture));
+            }
+        plot.Axes.Bottom.TickGenerator = ticks;
         plot.Title(title);
         plot.XLabel("packed model size (KB, log scale)");
         plot.YLabel($"validation {result.Objective.Name} (lower is better)");
