@@ -9,4 +9,5 @@ root.Subcommands.Add(PrepareBrownCommand.Create());
 root.Subcommands.Add(KureCommand.Create());
 root.Subcommands.Add(SmnistCommand.Create());
 root.Subcommands.Add(SpamCommand.Create());
+root.Subcommands.Add(SweepCommand.Create());
 return await root.Parse(args).InvokeAsync();

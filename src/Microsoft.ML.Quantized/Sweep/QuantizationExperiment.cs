@@ -1,0 +1,400 @@
+using System.Diagnostics;
+
+namespace Microsoft.ML.Quantized.Sweep;
+
+/// <summary>
+/// Sweeps quantized recurrent configurations, shaped after ML.NET AutoML's <c>AutoMLExperiment</c>: set a search
+/// space, a tuner, a trial runner (which holds the data and trains one configuration), an objective and budgets, then
+/// <see cref="RunAsync"/>. Configurations are proposed in brackets and trained with successive halving over epochs
+/// (<see cref="SetSuccessiveHalving"/>): every trial of a bracket trains to the first epoch budget, the top 1/eta go
+/// on to the next, up to the full budget. Brackets are synchronous, so a sweep is deterministic for a given seed
+/// whatever its parallelism. With <see cref="SetStateFile"/>, the state is saved after every trial run and a killed
+/// sweep resumes where it stopped: finished trials are kept and not run again; a trial interrupted mid-run is rerun
+/// (resuming from its own checkpoint when the runner writes one).
+/// </summary>
+/// <example>
+/// <code>
+/// var result = await new QuantizationExperiment(seed: 1)
+///     .SetSearchSpace(new QuantizationSearchSpace { Cells = [RecurrentCellKind.Gru] })
+///     .SetTuner(new TreeParzenTuner())
+///     .SetTrialRunner(runner)
+///     .SetSuccessiveHalving(minEpochs: 1, maxEpochs: 9)
+///     .SetMaxModelToExplore(45)
+///     .SetTrainingTimeInSeconds(600)
+///     .SetStateFile("sweep.json")
+///     .RunAsync();
+/// Console.WriteLine(result.BestUnderBytes(50_000));
+/// </code>
+/// </example>
+public sealed class QuantizationExperiment
+{
+    // How often a duplicate proposal is answered by asking the tuner again before the space counts as exhausted.
+    private const int MaxProposalAttempts = 64;
+
+    private readonly int _seed;
+    private readonly object _gate = new();
+    private QuantizationSearchSpace _space = new();
+    private ISweepTuner _tuner = new TreeParzenTuner();
+    private ISweepTrialRunner? _runner;
+    private SweepObjective _objective = SweepObjective.MinimizePerplexity;
+    private SuccessiveHalving _schedule = SuccessiveHalving.Single(DefaultEpochs);
+    private ISweepMonitor? _monitor;
+    private int _maxModels;
+    private double _timeSeconds;
+    private int _parallelism = 1;
+    private string? _stateFile;
+    private string? _checkpointRoot;
+
+    /// <summary>Epochs per trial without successive halving, unless <see cref="SetEpochs"/> says otherwise: 6 (as <see cref="TrainingOptions.Epochs"/>).</summary>
+    public const int DefaultEpochs = 6;
+
+    /// <summary>An experiment. <paramref name="seed"/> seeds the tuner and is passed to every trial (default 1).</summary>
+    public QuantizationExperiment(int seed = 1) => _seed = seed;
+
+    /// <summary>The space to search. Default <c>new QuantizationSearchSpace()</c>; validated here and again when the sweep starts.</summary>
+    public QuantizationExperiment SetSearchSpace(QuantizationSearchSpace searchSpace)
+    {
+        ArgumentNullException.ThrowIfNull(searchSpace);
+        searchSpace.Validate();
+        _space = searchSpace;
+        return this;
+    }
+
+    /// <summary>The tuner. Default <see cref="TreeParzenTuner"/> with its defaults.</summary>
+    public QuantizationExperiment SetTuner(ISweepTuner tuner)
+    {
+        _tuner = tuner ?? throw new ArgumentNullException(nameof(tuner));
+        return this;
+    }
+
+    /// <summary>What trains and measures one configuration (required).</summary>
+    public QuantizationExperiment SetTrialRunner(ISweepTrialRunner runner)
+    {
+        _runner = runner ?? throw new ArgumentNullException(nameof(runner));
+        return this;
+    }
+
+    /// <summary>A trial runner as a function (required unless an <see cref="ISweepTrialRunner"/> is set).</summary>
+    public QuantizationExperiment SetTrialRunner(Func<TrialContext, CancellationToken, TrialReport> runner)
+    {
+        ArgumentNullException.ThrowIfNull(runner);
+        _runner = new DelegateTrialRunner(runner);
+        return this;
+    }
+
+    /// <summary>What to optimize. Default <see cref="SweepObjective.MinimizePerplexity"/>.</summary>
+    public QuantizationExperiment SetObjective(SweepObjective objective)
+    {
+        _objective = objective ?? throw new ArgumentNullException(nameof(objective));
+        return this;
+    }
+
+    /// <summary>
+    /// Stop after this many seconds (running trials are cancelled and reported <see cref="TrialStatus.Stopped"/>).
+    /// 0 = no time limit (the default). At least one of the time and trial budgets must be set.
+    /// </summary>
+    public QuantizationExperiment SetTrainingTimeInSeconds(double seconds)
+    {
+        if (!double.IsFinite(seconds) || seconds < 0)
+            throw new ArgumentOutOfRangeException(nameof(seconds), seconds, "SetTrainingTimeInSeconds: the time budget must be zero (no limit) or a positive number of seconds.");
+        _timeSeconds = seconds;
+        return this;
+    }
+
+    /// <summary>
+    /// Stop after this many configurations (trials; a resumed sweep counts the trials of its state file). 0 = no
+    /// limit (the default). At least one of the time and trial budgets must be set.
+    /// </summary>
+    public QuantizationExperiment SetMaxModelToExplore(int maxModels)
+    {
+        if (maxModels < 0)
+            throw new ArgumentOutOfRangeException(nameof(maxModels), maxModels, "SetMaxModelToExplore: the trial budget must be zero (no limit) or positive.");
+        _maxModels = maxModels;
+        return this;
+    }
+
+    /// <summary>
+    /// Trials run at the same time (default 1). Each trial's training is single-model work; on a machine with few cores
+    /// keep this at cores / threads per trial. Results do not depend on it.
+    /// </summary>
+    public QuantizationExperiment SetParallelism(int trials)
+    {
+        if (trials < 1)
+            throw new ArgumentOutOfRangeException(nameof(trials), trials, "SetParallelism: at least 1 trial at a time.");
+        _parallelism = trials;
+        return this;
+    }
+
+    /// <summary>Every trial trains <paramref name="epochs"/> epochs, no early stopping (default <see cref="DefaultEpochs"/>).</summary>
+    public QuantizationExperiment SetEpochs(int epochs)
+    {
+        if (epochs < 1) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "SetEpochs: at least 1 epoch.");
+        _schedule = SuccessiveHalving.Single(epochs);
+        return this;
+    }
+
+    /// <summary>
+    /// Multi-fidelity early stopping: brackets of eta^K configurations train to <paramref name="minEpochs"/>, the top
+    /// 1/<paramref name="reductionFactor"/> continue (from their checkpoints) to eta times more epochs, and so on up to
+    /// <paramref name="maxEpochs"/>. E.g. 1, 9, 3: nine configurations train 1 epoch, three go on to 3, one to 9.
+    /// </summary>
+    public QuantizationExperiment SetSuccessiveHalving(int minEpochs, int maxEpochs, int reductionFactor = 3)
+    {
+        _schedule = new SuccessiveHalving(minEpochs, maxEpochs, reductionFactor);
+        return this;
+    }
+
+    /// <summary>
+    /// Save the sweep state to <paramref name="path"/> (JSON) after every trial run, and resume from it when it
+    /// exists. Default none (nothing saved; a killed sweep starts over).
+    /// </summary>
+    public QuantizationExperiment SetStateFile(string path)
+    {
+        if (string.IsNullOrWhiteSpace(path)) throw new ArgumentException("SetStateFile: give a file path.", nameof(path));
+        _stateFile = path;
+        return this;
+    }
+
+    /// <summary>
+    /// The folder under which each trial gets its own checkpoint folder (<c>trial-0007</c>). Default: next to the
+    /// state file (<c>&lt;state file&gt;.trials</c>), or a new folder under the temporary path without one.
+    /// </summary>
+    public QuantizationExperiment SetCheckpointDirectory(string path)
+    {
+        if (string.IsNullOrWhiteSpace(path)) throw new ArgumentException("SetCheckpointDirectory: give a folder path.", nameof(path));
+        _checkpointRoot = path;
+        return this;
+    }
+
+    /// <summary>Receives running, completed, pruned and failed trials.</summary>
+    public QuantizationExperiment SetMonitor(ISweepMonitor monitor)
+    {
+        _monitor = monitor ?? throw new ArgumentNullException(nameof(monitor));
+        return this;
+    }
+
+    /// <summary>Receives each trial when it completes, is pruned or fails.</summary>
+    public QuantizationExperiment SetMonitor(IProgress<TrialResult> progress)
+    {
+        ArgumentNullException.ThrowIfNull(progress);
+        _monitor = new ProgressMonitor(progress);
+        return this;
+    }
+
+    /// <summary>
+    /// Runs the sweep until the trial budget, the time budget, cancellation or the end of the search space, and returns
+    /// every trial that ran. Cancellation is not an error: the trials finished so far are returned (and saved).
+    /// Throws <see cref="InvalidOperationException"/> when no trial runner or budget is set, or when the state file
+    /// was written by a sweep with another seed, objective or epoch schedule.
+    /// </summary>
+    public Task<SweepResult> RunAsync(CancellationToken cancellationToken = default)
+    {
+        var runner = _runner ?? throw new InvalidOperationException("No trial runner: call SetTrialRunner first.");
+        if (_maxModels == 0 && _timeSeconds == 0)
+            throw new InvalidOperationException("No budget: call SetMaxModelToExplore and/or SetTrainingTimeInSeconds, or the sweep would not end.");
+        _space.Validate();
+        var run = new SweepRun(this, runner, _space.Clone(), _tuner, _objective, _schedule, _monitor, _maxModels, _timeSeconds, _parallelism, _stateFile,
+            _checkpointRoot ?? (_stateFile is null
+                ? Path.Combine(Path.GetTempPath(), "mlq-sweep-" + Guid.NewGuid().ToString("N"))
+                : Path.GetFullPath(_stateFile) + ".trials"));
+        return run.RunAsync(cancellationToken);
+    }
+
+    /// <summary>One run of the experiment: the settings frozen at <see cref="RunAsync"/>.</summary>
+    private sealed class SweepRun(
+        QuantizationExperiment owner, ISweepTrialRunner runner, QuantizationSearchSpace space, ISweepTuner tuner, SweepObjective objective,
+        SuccessiveHalving schedule, ISweepMonitor? monitor, int maxModels, double timeSeconds, int parallelism, string? stateFile, string checkpointRoot)
+    {
+        private readonly object _gate = owner._gate;
+        private readonly int _seed = owner._seed;
+        private SweepState _state = null!;
+
+        public async Task<SweepResult> RunAsync(CancellationToken cancellationToken)
+        {
+            var clock = Stopwatch.StartNew();
+            _state = LoadOrCreateState();
+            using var timeLimit = new CancellationTokenSource();
+            if (timeSeconds > 0) timeLimit.CancelAfter(TimeSpan.FromSeconds(timeSeconds));
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeLimit.Token);
+            var token = linked.Token;
+            SweepStopReason? reason = null;
+
+            // Finish the brackets a killed run left open, then propose new ones.
+            foreach (var bracket in _state.Trials.Where(t => t.Status is null).Select(t => t.Bracket).Distinct().OrderBy(b => b).ToList())
+            {
+                if (token.IsCancellationRequested) break;
+                await RunBracketAsync(_state.Trials.Where(t => t.Bracket == bracket).OrderBy(t => t.Id).ToList(), token).ConfigureAwait(false);
+            }
+            while (!token.IsCancellationRequested)
+            {
+                int remaining = maxModels > 0 ? maxModels - _state.Trials.Count : int.MaxValue;
+                if (remaining <= 0) { reason = SweepStopReason.TrialBudget; break; }
+                int size = Math.Min(schedule.Rungs.Count == 1 ? parallelism : schedule.BracketSize, remaining);
+                var bracket = ProposeBracket(size);
+                if (bracket.Count == 0) { reason = SweepStopReason.SearchSpaceExhausted; break; }
+                await RunBracketAsync(bracket, token).ConfigureAwait(false);
+            }
+            reason ??= cancellationToken.IsCancellationRequested ? SweepStopReason.Cancelled : SweepStopReason.TimeBudget;
+
+            lock (_gate)
+            {
+                Save();
+                var trials = _state.Trials.Where(t => t.HasRun).OrderBy(t => t.Id).Select(t => t.Snapshot()).ToArray();
+                return new SweepResult(trials, objective, reason.Value, clock.Elapsed);
+            }
+        }
+
+        private SweepState LoadOrCreateState()
+        {
+            var fresh = new SweepState { Seed = _seed, Objective = objective.Name, Maximize = objective.HigherIsBetter, Rungs = schedule.Rungs.ToList() };
+            if (stateFile is null) return fresh;
+            var loaded = SweepState.Load(stateFile);
+            if (loaded is null) return fresh;
+            if (loaded.Seed != _seed)
+                throw new InvalidOperationException($"The state file '{stateFile}' belongs to a sweep with seed {loaded.Seed}, not {_seed}. Use the same seed to resume, or another state file.");
+            if (!string.Equals(loaded.Objective, objective.Name, StringComparison.OrdinalIgnoreCase) || loaded.Maximize != objective.HigherIsBetter)
+                throw new InvalidOperationException(
+                    $"The state file '{stateFile}' belongs to a sweep that {(loaded.Maximize ? "maximizes" : "minimizes")} '{loaded.Objective}', not '{objective}'. " +
+                    "Call SetObjective as before to resume, or use another state file.");
+            if (!loaded.Rungs.SequenceEqual(schedule.Rungs))
+                throw new InvalidOperationException(
+                    $"The state file '{stateFile}' was written with the epoch budgets [{string.Join(", ", loaded.Rungs)}], not [{string.Join(", ", schedule.Rungs)}]. " +
+                    "Call SetEpochs or SetSuccessiveHalving as before to resume, or use another state file.");
+            return loaded;
+        }
+
+        private List<TrialState> ProposeBracket(int size)
+        {
+            var tried = _state.Trials.Select(t => t.Configuration.Key).ToHashSet();
+            var history = _state.Trials.Where(t => t.Rungs.Count > 0 || t.Status == TrialStatus.Failed).OrderBy(t => t.Id).Select(t => t.Snapshot()).ToArray();
+            int bracketId = _state.Trials.Count == 0 ? 0 : _state.Trials.Max(t => t.Bracket) + 1;
+            var bracket = new List<TrialState>();
+            for (int j = 0; j < size; j++)
+            {
+                int id = _state.Trials.Count;
+                QuantizationConfiguration? configuration = null;
+                for (int attempt = 0; attempt < MaxProposalAttempts; attempt++)
+                {
+                    var proposal = tuner.Propose(new TunerContext(space, objective, _seed, id, attempt, history, tried));
+                    if (proposal is null) break;
+                    proposal.Validate($"The configuration proposed by {tuner.GetType().Name}");
+                    if (tried.Add(proposal.Key)) { configuration = proposal; break; }
+                }
+                if (configuration is null) break;
+                var trial = new TrialState { Id = id, Bracket = bracketId, Configuration = configuration };
+                _state.Trials.Add(trial);
+                bracket.Add(trial);
+            }
+            lock (_gate) Save();
+            return bracket;
+        }
+
+        /// <summary>Successive halving over one bracket; skips runs whose results the state already holds.</summary>
+        private async Task RunBracketAsync(List<TrialState> bracket, CancellationToken token)
+        {
+            var entering = bracket;
+            for (int rung = 0; rung < schedule.Rungs.Count; rung++)
+            {
+                int epochs = schedule.Rungs[rung];
+                var toRun = entering.Where(t => t.Status != TrialStatus.Failed && t.ResultAt(epochs) is null).ToList();
+                await RunRungAsync(toRun, rung, token).ConfigureAwait(false);
+                if (token.IsCancellationRequested) return;
+
+                var ranked = entering.Where(t => t.Status != TrialStatus.Failed && t.ResultAt(epochs) is not null)
+                    .OrderBy(t => objective.Loss(t.ResultAt(epochs)!.Metric)).ThenBy(t => t.Id).ToList();
+                lock (_gate)
+                {
+                    if (rung == schedule.Rungs.Count - 1)
+                    {
+                        foreach (var t in ranked) Finish(t, TrialStatus.Completed);
+                        Save();
+                        return;
+                    }
+                    int promoted = schedule.Promoted(entering.Count);
+                    foreach (var t in ranked.Skip(promoted)) Finish(t, TrialStatus.Pruned);
+                    Save();
+                    entering = ranked.Take(promoted).ToList();
+                }
+            }
+        }
+
+        private async Task RunRungAsync(List<TrialState> trials, int rung, CancellationToken token)
+        {
+            int next = -1;
+            void Work()
+            {
+                int i;
+                while (!token.IsCancellationRequested && (i = Interlocked.Increment(ref next)) < trials.Count)
+                    RunTrial(trials[i], rung, token);
+            }
+            var workers = Enumerable.Range(0, Math.Min(parallelism, trials.Count))
+                .Select(_ => Task.Factory.StartNew(Work, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default))
+                .ToArray();
+            await Task.WhenAll(workers).ConfigureAwait(false);
+        }
+
+        private void RunTrial(TrialState trial, int rung, CancellationToken token)
+        {
+            int epochs = schedule.Rungs[rung];
+            var context = new TrialContext(trial.Id, trial.Configuration, epochs, rung == 0 ? 0 : schedule.Rungs[rung - 1], rung, schedule.Rungs.Count,
+                Path.Combine(checkpointRoot, FormattableString.Invariant($"trial-{trial.Id:D4}")), _seed);
+            lock (_gate) monitor?.ReportRunningTrial(context);
+            var clock = Stopwatch.StartNew();
+            TrialReport report;
+            double metric;
+            try
+            {
+                report = runner.Run(context, token) ?? throw new InvalidOperationException("The trial runner returned null instead of a TrialReport.");
+                metric = objective.ValueOf(report);
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                lock (_gate)
+                {
+                    trial.Interrupted = true;
+                    trial.Seconds += clock.Elapsed.TotalSeconds;
+                }
+                return;
+            }
+            catch (Exception e)
+            {
+                lock (_gate)
+                {
+                    trial.Seconds += clock.Elapsed.TotalSeconds;
+                    trial.Error = $"{e.GetType().Name}: {e.Message}";
+                    Finish(trial, TrialStatus.Failed);
+                    Save();
+                }
+                return;
+            }
+            lock (_gate)
+            {
+                double seconds = clock.Elapsed.TotalSeconds;
+                trial.Seconds += seconds;
+                trial.Rungs.Add(new RungResult(epochs, metric, report.PackedBytes, seconds, report.Metrics, report.ModelPath));
+                Save();
+            }
+        }
+
+        /// <summary>Sets a final status and tells the monitor (call under the lock).</summary>
+        private void Finish(TrialState trial, TrialStatus status)
+        {
+            if (trial.Status is not null) return; // decided in an earlier run of this sweep
+            trial.Status = status;
+            var result = trial.Snapshot();
+            if (status == TrialStatus.Failed) monitor?.ReportFailedTrial(result);
+            else monitor?.ReportCompletedTrial(result);
+        }
+
+        private void Save()
+        {
+            if (stateFile is not null) _state.Save(stateFile);
+        }
+    }
+
+    /// <summary>Wraps a function as a runner.</summary>
+    private sealed class DelegateTrialRunner(Func<TrialContext, CancellationToken, TrialReport> run) : ISweepTrialRunner
+    {
+        public TrialReport Run(TrialContext context, CancellationToken cancellationToken) => run(context, cancellationToken);
+    }
+}
