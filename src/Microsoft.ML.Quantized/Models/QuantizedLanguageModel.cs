@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,11 +11,7 @@ namespace Microsoft.ML.Quantized;
 public sealed class QuantizedLanguageModel : IDisposable
 {
     private const string Kind = "language-model";
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        Converters = { new JsonStringEnumConverter() },
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
+    private static JsonSerializerOptions Json => ModelFile.HeaderJson;
     private readonly Device _device;
 
     private QuantizedLanguageModel(LanguageModelNetwork network, Vocabulary vocabulary, LanguageModelOptions options,

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -14,11 +13,7 @@ namespace Microsoft.ML.Quantized;
 public sealed class QuantizedSequenceClassifier : IDisposable
 {
     private const string Kind = "sequence-classifier";
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        Converters = { new JsonStringEnumConverter() },
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
+    private static JsonSerializerOptions Json => ModelFile.HeaderJson;
     private readonly SequenceClassifierOptions _options;
     private readonly Device _device;
 

@@ -1,5 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace Microsoft.ML.Quantized;
 
@@ -12,6 +14,13 @@ internal static class ModelFile
 {
     private static readonly byte[] Magic = "MLQZMODL"u8.ToArray();
     public const int FormatVersion = 1;
+
+    /// <summary>JSON settings of every model header: enums by name, NaN and infinities allowed (e.g. no validation loss).</summary>
+    public static JsonSerializerOptions HeaderJson { get; } = new()
+    {
+        Converters = { new JsonStringEnumConverter() },
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
 
     public static string LibraryVersion { get; } =
         typeof(ModelFile).Assembly.GetName().Version?.ToString() ?? "0.0.0.0";
