@@ -12,17 +12,17 @@ namespace Microsoft.ML.Quantized;
 /// Model parameters of the binary quantized sequence classifiers: the score is the log-odds of the positive class
 /// (log P(true) - log P(false), so the default threshold 0 is P = 0.5) and the probability is the network's softmax
 /// probability of the positive class. ML.NET's binary scorer adds <c>Score</c>, <c>Probability</c> and <c>PredictedLabel</c>.
-/// It binds to the schema itself (<c>ISchemaBindableMapper</c>) because ML.NET's probability-producing wrapper only
-/// reads fixed-size float vectors, and these models read token keys or float sequences of any length.
+/// It binds to the schema itself (see <see cref="SequenceClassifierModelParameters"/>) because ML.NET's
+/// probability-producing wrapper only reads fixed-size float vectors.
 /// </summary>
-public sealed class SequenceClassifierBinaryModelParameters : SequenceClassifierModelParameters, IPredictorProducing<float>, IValueMapper, ISchemaBindableMapper
+public sealed class SequenceClassifierBinaryModelParameters : SequenceClassifierModelParameters, IPredictorProducing<float>, IValueMapper
 {
     internal const string UserName = "Quantized Sequence Binary Classifier";
     internal const string LoaderSignature = "QuantSeqBinaryClassifier";
     private const float MinProbability = 1e-30f;
 
     internal SequenceClassifierBinaryModelParameters(IHostEnvironment env, QuantizedSequenceClassifier classifier, ulong keyCount, string featureColumnName)
-        : base(env, nameof(SequenceClassifierBinaryModelParameters), classifier, keyCount, featureColumnName)
+        : base(env, nameof(SequenceClassifierBinaryModelParameters), classifier, keyCount, featureColumnName, binary: true)
     {
         if (classifier.ClassCount != 2) throw Host.Except($"A binary classifier needs 2 classes; this one has {classifier.ClassCount}.");
     }
@@ -39,13 +39,6 @@ public sealed class SequenceClassifierBinaryModelParameters : SequenceClassifier
         var scorer = GetRowScorer<TIn>();
         ValueMapper<TIn, float> map = (in TIn src, ref float score) => score = Score(scorer(src));
         return (ValueMapper<TIn, TOut>)(Delegate)map;
-    }
-
-    ISchemaBoundMapper ISchemaBindableMapper.Bind(IHostEnvironment env, RoleMappedSchema schema)
-    {
-        Contracts.CheckValue(env, nameof(env));
-        env.CheckValue(schema, nameof(schema));
-        return new SequenceClassifierBinaryRowMapper(this, schema, CheckFeature(schema));
     }
 
     /// <summary>Score (log-odds of the positive class) and probability of the positive class from class probabilities.</summary>

@@ -7,18 +7,21 @@ namespace Microsoft.ML.Quantized;
 /// The trained model of a quantized sequence-classifier trainer, as ML.NET model parameters: a
 /// <see cref="QuantizedSequenceClassifier"/> plus what it needs to read the features column (token keys or float
 /// frames). Scoring reads one row at a time; the torch model is guarded by a lock, so cursors on several threads and
-/// <c>PredictionEngine</c>s are safe (they take turns). Saved inside the ML.NET model file in the library's own
+/// <c>PredictionEngine</c>s are safe (they take turns). The model binds to the schema itself (<c>ISchemaBindableMapper</c>),
+/// so it reads token keys and float sequences of any length and its errors name the row. Saved inside the ML.NET model file in the library's own
 /// versioned, checksummed format. Dispose it (or let the garbage collector) to free the torch tensors.
 /// </summary>
-public abstract class SequenceClassifierModelParameters : ICanSaveModel, IDisposable
+public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchemaBindableMapper, IDisposable
 {
     private protected const string ModelStreamName = "QuantizedSequenceClassifier.bin";
     private readonly object _sync = new();
+    private readonly bool _binary;
     private bool _disposed;
 
     private protected SequenceClassifierModelParameters(IHostEnvironment env, string name, QuantizedSequenceClassifier classifier,
-        ulong keyCount, string featureColumnName)
+        ulong keyCount, string featureColumnName, bool binary)
     {
+        _binary = binary;
         Host = Contracts.CheckRef(env, nameof(env)).Register(name);
         Host.CheckValue(classifier, nameof(classifier));
         Classifier = classifier;
@@ -118,6 +121,13 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, IDispos
             frameGetter(ref values);
             return Predict(SequenceClassifierFeatureColumn.Frames(Host, values, FrameSize, feature.Name, input.Position));
         };
+    }
+
+    ISchemaBoundMapper ISchemaBindableMapper.Bind(IHostEnvironment env, RoleMappedSchema schema)
+    {
+        Contracts.CheckValue(env, nameof(env));
+        env.CheckValue(schema, nameof(schema));
+        return new SequenceClassifierRowMapper(this, schema, CheckFeature(schema), _binary);
     }
 
     /// <summary>Checks that <paramref name="schema"/>'s feature column is the type this model reads.</summary>

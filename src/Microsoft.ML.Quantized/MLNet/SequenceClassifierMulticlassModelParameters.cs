@@ -20,7 +20,7 @@ public sealed class SequenceClassifierMulticlassModelParameters : SequenceClassi
     private readonly VectorDataViewType _outputType;
 
     internal SequenceClassifierMulticlassModelParameters(IHostEnvironment env, QuantizedSequenceClassifier classifier, ulong keyCount, string featureColumnName)
-        : base(env, nameof(SequenceClassifierMulticlassModelParameters), classifier, keyCount, featureColumnName)
+        : base(env, nameof(SequenceClassifierMulticlassModelParameters), classifier, keyCount, featureColumnName, binary: false)
     {
         _outputType = new VectorDataViewType(NumberDataViewType.Single, classifier.ClassCount);
     }

@@ -178,6 +178,48 @@ public sealed class QuantizedSequenceTrainerTests
         Assert.IsGreaterThan(positive.Score > 0 ? 0.5f : 0f, positive.Probability);
     }
 
+    public sealed class MulticlassOutput
+    {
+        public float[] Score { get; set; } = [];
+        public uint PredictedLabel { get; set; }
+    }
+
+    [TestMethod]
+    public void PredictionEngine_scores_single_frame_rows()
+    {
+        var engine = _ml.Model.CreatePredictionEngine<FrameRow, MulticlassOutput>(_multiclass);
+        var rows = FrameData.Rows(40, seed: 9).ToList();
+        var batch = _multiclass.Transform(_ml.Data.LoadFromEnumerable(rows)).GetColumn<float[]>("Score").ToArray();
+        for (int i = 0; i < rows.Count; i++)
+        {
+            var one = engine.Predict(rows[i]);
+            CollectionAssert.AreEqual(batch[i], one.Score);
+            Assert.AreEqual((uint)Array.IndexOf(one.Score, one.Score.Max()) + 1, one.PredictedLabel);
+        }
+    }
+
+    [TestMethod]
+    public void Early_stopping_on_validation_data_ends_training_before_the_epoch_limit()
+    {
+        var keys = _ml.Transforms.Conversion.MapValueToKey("Label").Fit(_frameTrain);
+        // Validation labels are noise: the validation loss stops improving once the model fits the training labels.
+        var random = new Random(3);
+        string[] names = ["first", "second", "third"];
+        var noisy = FrameData.Rows(60, seed: 6).Select(r => { r.Label = names[random.Next(3)]; return r; }).ToList();
+        var options = Options(epochs: 30, frameSize: FrameData.FrameSize);
+        options.Training.EarlyStoppingPatience = 1;
+        options.ValidationData = keys.Transform(_ml.Data.LoadFromEnumerable(noisy));
+        var model = _ml.MulticlassClassification.Trainers.QuantizedLstm(options).Fit(keys.Transform(_frameTrain));
+        try
+        {
+            Assert.IsLessThan(30, model.Model.History.Count);
+        }
+        finally
+        {
+            model.Model.Dispose();
+        }
+    }
+
     [TestMethod]
     public void Same_MLContext_seed_gives_the_same_model()
     {
@@ -259,6 +301,12 @@ public sealed class QuantizedSequenceTrainerTests
         // (ML.NET's parallel cursors may wrap it: look through the inner exceptions.)
         var scoring = Assert.Throws<Exception>(() => _binary.Transform(unknown).GetColumn<float>("Score").ToArray());
         StringAssert.Contains(scoring.ToString(), "Column 'Tokens', row 0, token 1: key 0");
+
+        // NaN at scoring (multiclass): the row is named too.
+        var scoreRows = FrameData.Rows(3, seed: 5).ToList();
+        scoreRows[1].Features[7] = float.NaN;
+        scoring = Assert.Throws<Exception>(() => _multiclass.Transform(_ml.Data.LoadFromEnumerable(scoreRows)).GetColumn<float[]>("Score").ToArray());
+        StringAssert.Contains(scoring.ToString(), "Column 'Features', row 1, value 7 (step 2): NaN");
 
         // Missing multiclass label (key 0): a label value the key mapping was not fitted on.
         var keys = _ml.Transforms.Conversion.MapValueToKey("Label").Fit(_frameTrain);
