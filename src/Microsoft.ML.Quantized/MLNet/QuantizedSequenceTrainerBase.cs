@@ -75,6 +75,7 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
         }
         var training = Options.Training.Clone();
         training.Seed = Options.Seed ?? (Env is IHostEnvironmentInternal { Seed: int contextSeed } ? contextSeed : Host.Rand.Next());
+        if (string.Equals(training.Device, "cpu", StringComparison.OrdinalIgnoreCase) && GpuRequested(out string? gpu)) training.Device = gpu!;
 
         var train = Read(ch, input, feature, label, kind, keyCount, "training data");
         Examples? valid = null;
@@ -180,6 +181,20 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
         }
         ch.Trace($"Read {labels.Count} rows of {what}.");
         return new Examples(tokens, frames, labels.ToArray());
+    }
+
+    /// <summary>MLContext.GpuDeviceId asks for a GPU: use it when libtorch has CUDA, else fall back to the CPU if allowed.</summary>
+    private bool GpuRequested(out string? device)
+    {
+        device = null;
+        if (Env is not IHostEnvironmentInternal { GpuDeviceId: int id } env) return false;
+        if (TorchSharp.torch.cuda.is_available())
+        {
+            device = $"cuda:{id}";
+            return true;
+        }
+        if (env.FallbackToCpu) return false;
+        throw Host.Except($"MLContext.GpuDeviceId is {id} but CUDA is not available to TorchSharp: reference TorchSharp-cuda-linux (or -windows), or set MLContext.FallbackToCpu = true.");
     }
 
     private sealed record Examples(List<int[]>? Tokens, List<float[]>? Frames, int[] Labels);

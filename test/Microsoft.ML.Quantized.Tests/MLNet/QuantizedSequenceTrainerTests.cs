@@ -213,10 +213,68 @@ public sealed class QuantizedSequenceTrainerTests
         try
         {
             Assert.IsLessThan(30, model.Model.History.Count);
+            Assert.IsGreaterThanOrEqualTo(2, model.Model.History.Count);
         }
         finally
         {
             model.Model.Dispose();
+        }
+    }
+
+    public sealed class VariableRow
+    {
+        public float[] Features { get; set; } = [];
+        public bool Label { get; set; }
+    }
+
+    [TestMethod]
+    public void Binary_on_variable_length_float_sequences_and_multiclass_on_tokens_train_and_log_to_the_MLContext()
+    {
+        var ml = new MLContext(seed: 2);
+        var log = new List<string>();
+        ml.Log += (_, e) => { lock (log) log.Add(e.Message); };
+        // Label: does the sequence (2 to 6 frames of 2) hold a value above 1?
+        var random = new Random(4);
+        var rows = Enumerable.Range(0, 120).Select(_ =>
+        {
+            var x = Enumerable.Range(0, 2 * (2 + random.Next(5))).Select(_ => (float)random.NextDouble()).ToArray();
+            bool label = random.Next(2) == 1;
+            if (label) x[random.Next(x.Length)] = 1.5f;
+            return new VariableRow { Features = x, Label = label };
+        }).ToList();
+        var data = ml.Data.LoadFromEnumerable(rows);
+        Assert.IsTrue(data.Schema["Features"].Type is VectorDataViewType { Size: 0 });
+        var binary = ml.BinaryClassification.Trainers.QuantizedLstm(Options(epochs: 2, frameSize: 2)).Fit(data);
+        try
+        {
+            Assert.IsTrue(ml.BinaryClassification.Evaluate(binary.Transform(data)).Accuracy > 0);
+        }
+        finally
+        {
+            binary.Model.Dispose();
+        }
+        lock (log)
+        {
+            Assert.IsTrue(log.Any(m => m.Contains("Epoch 2/2")), string.Join("\n", log.TakeLast(5)));
+            Assert.IsTrue(log.Any(m => m.Contains("float frames of 2")));
+        }
+
+        var texts = TextData.Rows(90, seed: 5).Select((r, i) => new { r.Text, Label = (i % 3).ToString() }).ToList();
+        var options = Options(epochs: 2);
+        options.FeatureColumnName = "Tokens";
+        var multi = ml.Transforms.Text.TokenizeIntoWords("Tokens", "Text")
+            .Append(ml.Transforms.Conversion.MapValueToKey("Tokens"))
+            .Append(ml.Transforms.Conversion.MapValueToKey("Label"))
+            .Append(ml.MulticlassClassification.Trainers.QuantizedLstm(options))
+            .Fit(ml.Data.LoadFromEnumerable(texts));
+        try
+        {
+            var metrics = ml.MulticlassClassification.Evaluate(multi.Transform(ml.Data.LoadFromEnumerable(texts)));
+            Assert.IsTrue(double.IsFinite(metrics.LogLoss));
+        }
+        finally
+        {
+            DisposeModel(multi);
         }
     }
 
