@@ -11,7 +11,11 @@ namespace Microsoft.ML.Quantized;
 /// values), so <c>mlContext.MulticlassClassification.Evaluate</c> works unchanged. Create it with
 /// <c>mlContext.MulticlassClassification.Trainers.QuantizedLstm(...)</c> or <c>QuantizedGru(...)</c>.
 /// </summary>
-/// <remarks>Fit copies the sequences into memory. Training logs to the MLContext's log.</remarks>
+/// <remarks>
+/// Fit copies the sequences into memory. Training logs to the MLContext's log. Save the fitted model with
+/// <c>mlContext.Model.Save</c>; the trained network travels inside the ML.NET model file. The transformer's
+/// <c>Model</c> holds torch tensors: dispose it when done (or let the garbage collector).
+/// </remarks>
 public sealed class QuantizedSequenceMulticlassTrainer
     : QuantizedSequenceTrainerBase<MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters>, SequenceClassifierMulticlassModelParameters>
 {

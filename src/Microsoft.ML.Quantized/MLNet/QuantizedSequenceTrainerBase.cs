@@ -82,7 +82,7 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
         if (Options.ValidationData is { } validation)
         {
             var validFeature = SequenceClassifierFeatureColumn.Check(Host, validation.Schema, FeatureColumnName, out var validKind);
-            if (validKind != kind || !validFeature.Type.Equals(feature.Type) && kind == SequenceClassifierInputKind.Tokens)
+            if (validKind != kind || (kind == SequenceClassifierInputKind.Tokens && !validFeature.Type.Equals(feature.Type)))
                 throw Host.ExceptSchemaMismatch(nameof(validation), "feature", FeatureColumnName, feature.Type.ToString(), validFeature.Type.ToString());
             var validLabel = CheckLabel(validation.Schema, out int validClasses);
             if (validClasses != classes)
