@@ -1,0 +1,213 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using Microsoft.ML.Trainers;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// What the binary and multiclass quantized sequence-classifier trainers share: reading the features column (token
+/// keys or float frames) and the label column row by row with ML.NET-style errors, training a
+/// <see cref="QuantizedSequenceClassifier"/> with logging to the MLContext's log, and the output schema.
+/// </summary>
+/// <typeparam name="TTransformer">The prediction transformer the trainer returns.</typeparam>
+/// <typeparam name="TModel">The model parameters it holds.</typeparam>
+public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrainerEstimator<TTransformer, TModel>
+    where TTransformer : ISingleFeaturePredictionTransformer<TModel>
+    where TModel : SequenceClassifierModelParameters
+{
+    private protected QuantizedSequenceTrainerBase(IHostEnvironment env, string name, SequenceClassifierTrainerOptions? options, RecurrentCellKind cell)
+    {
+        Contracts.CheckValue(env, nameof(env));
+        Env = env;
+        Host = env.Register(name);
+        Options = options?.Clone() ?? new SequenceClassifierTrainerOptions();
+        Host.CheckUserArg(Options.Model is not null, nameof(Options.Model), "SequenceClassifierTrainerOptions.Model must not be null.");
+        Host.CheckUserArg(Options.Training is not null, nameof(Options.Training), "SequenceClassifierTrainerOptions.Training must not be null.");
+        Host.CheckNonEmpty(Options.LabelColumnName, nameof(Options.LabelColumnName));
+        Host.CheckNonEmpty(Options.FeatureColumnName, nameof(Options.FeatureColumnName));
+        Host.CheckUserArg(Options.FrameSize >= 1, nameof(Options.FrameSize), $"FrameSize must be at least 1; got {Options.FrameSize}.");
+        Options.Model!.Recurrent.Cell = cell;
+        Options.Model.FrameSize = Options.FrameSize;
+        try
+        {
+            OptionsValidator.Validate(Options.Model);
+            OptionsValidator.Validate(Options.Training!);
+        }
+        catch (ArgumentException e)
+        {
+            throw Host.ExceptUserArg(e.ParamName ?? "options", e.Message);
+        }
+    }
+
+    private protected IHostEnvironment Env { get; }
+
+    private protected IHost Host { get; }
+
+    private protected SequenceClassifierTrainerOptions Options { get; }
+
+    /// <summary>No normalization or caching needed; validation data is supported (<see cref="SequenceClassifierTrainerOptions.ValidationData"/>).</summary>
+    public TrainerInfo Info { get; } = new(normalization: false, caching: false, supportValid: true);
+
+    /// <summary>LSTM or GRU.</summary>
+    public RecurrentCellKind Cell => Options.Model.Recurrent.Cell;
+
+    /// <summary>The label column read.</summary>
+    public string LabelColumnName => Options.LabelColumnName;
+
+    /// <summary>The features column read (token keys or float frames).</summary>
+    public string FeatureColumnName => Options.FeatureColumnName;
+
+    /// <summary>Trains the classifier on <paramref name="input"/> and returns the prediction transformer.</summary>
+    public TTransformer Fit(IDataView input)
+    {
+        Host.CheckValue(input, nameof(input));
+        var feature = SequenceClassifierFeatureColumn.Check(Host, input.Schema, FeatureColumnName, out var kind);
+        var label = CheckLabel(input.Schema, out int classes);
+        ulong keyCount = kind == SequenceClassifierInputKind.Tokens ? ((KeyDataViewType)((VectorDataViewType)feature.Type).ItemType).Count : 0;
+        using var ch = Host.Start("Training");
+
+        var options = Options.Model.Clone();
+        options.ClassCount = classes;
+        if (kind == SequenceClassifierInputKind.Tokens)
+        {
+            if (keyCount > int.MaxValue) throw ch.Except($"Column '{FeatureColumnName}' has {keyCount} key values; at most {int.MaxValue} are supported.");
+            options.VocabularySize = (int)keyCount;
+        }
+        var training = Options.Training.Clone();
+        training.Seed = Options.Seed ?? (Env is IHostEnvironmentInternal { Seed: int contextSeed } ? contextSeed : Host.Rand.Next());
+        if (string.Equals(training.Device, "cpu", StringComparison.OrdinalIgnoreCase) && GpuRequested(out string? gpu)) training.Device = gpu!;
+
+        var train = Read(ch, input, feature, label, kind, keyCount, "training data");
+        Examples? valid = null;
+        if (Options.ValidationData is { } validation)
+        {
+            var validFeature = SequenceClassifierFeatureColumn.Check(Host, validation.Schema, FeatureColumnName, out var validKind);
+            if (validKind != kind || (kind == SequenceClassifierInputKind.Tokens && !validFeature.Type.Equals(feature.Type)))
+                throw Host.ExceptSchemaMismatch(nameof(validation), "feature", FeatureColumnName, feature.Type.ToString(), validFeature.Type.ToString());
+            var validLabel = CheckLabel(validation.Schema, out int validClasses);
+            if (validClasses != classes)
+                throw Host.ExceptSchemaMismatch(nameof(validation), "label", LabelColumnName, label.Type.ToString(), validLabel.Type.ToString());
+            valid = Read(ch, validation, validFeature, validLabel, kind, keyCount, "validation data");
+        }
+        if (train.Labels.Length == 0) throw ch.Except($"The training data has no rows: nothing to train on (columns '{FeatureColumnName}', '{LabelColumnName}').");
+
+        var r = options.Recurrent;
+        ch.Info($"{train.Labels.Length} rows{(valid is null ? "" : $" (+ {valid.Labels.Length} validation rows)")}, {classes} classes, " +
+                (kind == SequenceClassifierInputKind.Tokens ? $"token keys 1..{keyCount}" : $"float frames of {Options.FrameSize}") +
+                $"; {r.Cell} {r.Layers}x{r.HiddenSize}, weights {r.WeightQuantizer.Kind}, activations {r.ActivationQuantizer.Kind}; " +
+                $"{training.Epochs} epochs, batch {training.BatchSize}, {training.Optimizer} at {training.LearningRate:G4}, seed {training.Seed}, device {training.Device}.");
+
+        QuantizedSequenceClassifier classifier;
+        var progress = new ChannelProgress(ch, Options.Progress);
+        try
+        {
+            classifier = kind == SequenceClassifierInputKind.Tokens
+                ? QuantizedSequenceClassifier.Train(train.Tokens!, train.Labels, valid?.Tokens, valid?.Labels, options, training, progress, Options.CancellationToken)
+                : QuantizedSequenceClassifier.Train(train.Frames!, train.Labels, valid?.Frames, valid?.Labels, options, training, progress, Options.CancellationToken);
+        }
+        catch (ArgumentException e)
+        {
+            throw ch.Except(e, $"Training on column '{FeatureColumnName}' failed: {e.Message}");
+        }
+        var last = classifier.History.LastOrDefault();
+        if (last is not null)
+            ch.Info($"Trained: {classifier.History.Count} epochs, training loss {last.TrainingLoss:F4}{(double.IsNaN(last.ValidationLoss) ? "" : $", validation loss {last.ValidationLoss:F4}")}.");
+        TModel model;
+        try
+        {
+            model = CreateModel(classifier, keyCount);
+        }
+        catch
+        {
+            classifier.Dispose();
+            throw;
+        }
+        return MakeTransformer(model, input.Schema);
+    }
+
+    /// <summary>The schema after the transformer: the input plus ML.NET's standard classifier output columns.</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        Host.CheckValue(inputSchema, nameof(inputSchema));
+        SequenceClassifierFeatureColumn.Check(Host, inputSchema, FeatureColumnName);
+        if (!inputSchema.TryFindColumn(LabelColumnName, out var label)) throw Host.ExceptSchemaMismatch(nameof(inputSchema), "label", LabelColumnName);
+        CheckLabel(label);
+        var result = inputSchema.ToDictionary(c => c.Name);
+        foreach (var column in GetOutputColumns(label)) result[column.Name] = column;
+        return new SchemaShape(result.Values);
+    }
+
+    /// <summary>The label column of <paramref name="schema"/>, checked; its number of classes.</summary>
+    private protected abstract DataViewSchema.Column CheckLabel(DataViewSchema schema, out int classes);
+
+    /// <summary>The estimator-side label check.</summary>
+    private protected abstract void CheckLabel(SchemaShape.Column label);
+
+    /// <summary>A reader of the class index (0-based) of the current row's label; errors name the column and the row.</summary>
+    private protected abstract Func<int> MakeLabelReader(DataViewRow row, DataViewSchema.Column label, int classes);
+
+    private protected abstract SchemaShape.Column[] GetOutputColumns(SchemaShape.Column label);
+
+    private protected abstract TModel CreateModel(QuantizedSequenceClassifier classifier, ulong keyCount);
+
+    private protected abstract TTransformer MakeTransformer(TModel model, DataViewSchema trainSchema);
+
+    private Examples Read(IChannel ch, IDataView data, DataViewSchema.Column feature, DataViewSchema.Column label,
+        SequenceClassifierInputKind kind, ulong keyCount, string what)
+    {
+        CheckLabel(data.Schema, out int classes);
+        var labels = new List<int>();
+        var tokens = kind == SequenceClassifierInputKind.Tokens ? new List<int[]>() : null;
+        var frames = kind == SequenceClassifierInputKind.Frames ? new List<float[]>() : null;
+        using var cursor = data.GetRowCursor(new[] { feature, label });
+        var readLabel = MakeLabelReader(cursor, label, classes);
+        var tokenGetter = tokens is null ? null : cursor.GetGetter<VBuffer<uint>>(feature);
+        var frameGetter = frames is null ? null : cursor.GetGetter<VBuffer<float>>(feature);
+        VBuffer<uint> keys = default;
+        VBuffer<float> values = default;
+        while (cursor.MoveNext())
+        {
+            labels.Add(readLabel());
+            if (tokenGetter is not null)
+            {
+                tokenGetter(ref keys);
+                tokens!.Add(SequenceClassifierFeatureColumn.Tokens(Host, keys, keyCount, FeatureColumnName, cursor.Position));
+            }
+            else
+            {
+                frameGetter!(ref values);
+                frames!.Add(SequenceClassifierFeatureColumn.Frames(Host, values, Options.FrameSize, FeatureColumnName, cursor.Position));
+            }
+        }
+        ch.Trace($"Read {labels.Count} rows of {what}.");
+        return new Examples(tokens, frames, labels.ToArray());
+    }
+
+    /// <summary>MLContext.GpuDeviceId asks for a GPU: use it when libtorch has CUDA, else fall back to the CPU if allowed.</summary>
+    private bool GpuRequested(out string? device)
+    {
+        device = null;
+        if (Env is not IHostEnvironmentInternal { GpuDeviceId: int id } env) return false;
+        if (TorchSharp.torch.cuda.is_available())
+        {
+            device = $"cuda:{id}";
+            return true;
+        }
+        if (env.FallbackToCpu) return false;
+        throw Host.Except($"MLContext.GpuDeviceId is {id} but CUDA is not available to TorchSharp: reference TorchSharp-cuda-linux (or -windows), or set MLContext.FallbackToCpu = true.");
+    }
+
+    private sealed record Examples(List<int[]>? Tokens, List<float[]>? Frames, int[] Labels);
+
+    /// <summary>Training progress to ML.NET's log (one line per epoch) and to the caller's <see cref="IProgress{T}"/>.</summary>
+    private sealed class ChannelProgress(IChannel channel, IProgress<TrainingProgress>? inner) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value)
+        {
+            var validation = value.ValidationLoss is double v ? $", validation loss {v:F4}" : "";
+            channel.Info($"Epoch {value.Epoch}/{value.Epochs}, step {value.Step}/{value.StepsPerEpoch}: loss {value.Loss:F4}{validation}, " +
+                         $"learning rate {value.LearningRate:G4}, {value.UnitsPerSecond:F0} examples/s.");
+            inner?.Report(value);
+        }
+    }
+}
