@@ -68,6 +68,86 @@ public static class QuantizedCatalog
         int bits = 0, int epochs = 6)
         => catalog.QuantizedGru(outputColumnName, inputColumnName, SimpleOptions(hiddenSize, layers, weightQuantizer, bits, epochs));
 
+    /// <summary>
+    /// KURE fine-tuning (Shkolnik et al. 2020) of a fitted quantized language model: the estimator's Fit reads the token-key
+    /// column <paramref name="model"/> was trained on, fine-tunes a copy of it with the kurtosis term added to the loss and
+    /// returns a new <see cref="QuantizedRecurrentLanguageModelTransformer"/> of the same kind and columns, whose weights
+    /// hold up better under post-training quantization (<see cref="WithQuantization"/>). <paramref name="model"/> is left as it is.
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="model">The language model to fine-tune (from <c>QuantizedLstm</c> or <c>QuantizedGru</c>).</param>
+    /// <param name="options">KURE term, epochs, learning rate, batch, seed, validation data and progress (the object is copied, not changed).</param>
+    public static KureFineTuneEstimator KureFineTune(this TransformsCatalog catalog, QuantizedRecurrentLanguageModelTransformer model, KureFineTuneOptions options)
+        => new(CatalogUtils.GetEnvironment(catalog), model, options);
+
+    /// <summary>
+    /// KURE fine-tuning with the paper's settings (Adam at 1e-3, target kurtosis 1.8, recurrent weights) and the weight of
+    /// the term and the epochs as arguments; see <see cref="KureFineTune(TransformsCatalog, QuantizedRecurrentLanguageModelTransformer, KureFineTuneOptions)"/>.
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="model">The language model to fine-tune.</param>
+    /// <param name="lambda">Weight of the kurtosis term (<see cref="KureOptions.Lambda"/>). Default 1.0.</param>
+    /// <param name="epochs">Passes over the data. Default 1.</param>
+    public static KureFineTuneEstimator KureFineTune(this TransformsCatalog catalog, QuantizedRecurrentLanguageModelTransformer model, double lambda = 1.0, int epochs = 1)
+        => catalog.KureFineTune(model, new KureFineTuneOptions { Kure = new KureOptions { Lambda = lambda }, Epochs = epochs });
+
+    /// <summary>
+    /// KURE fine-tuning of a model given as an <see cref="ITransformer"/>: it must be a
+    /// <see cref="QuantizedRecurrentLanguageModelTransformer"/>; any other kind is rejected with an error that says so
+    /// (for a fitted pipeline, pass its <c>LastTransformer</c> and fit on the data as that transformer reads it).
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="model">The language model to fine-tune.</param>
+    /// <param name="options">KURE term, epochs, learning rate, batch, seed, validation data and progress.</param>
+    public static KureFineTuneEstimator KureFineTune(this TransformsCatalog catalog, ITransformer model, KureFineTuneOptions options)
+    {
+        var env = CatalogUtils.GetEnvironment(catalog);
+        Microsoft.ML.Runtime.Contracts.CheckValue(env, model, nameof(model));
+        if (model is not QuantizedRecurrentLanguageModelTransformer languageModel)
+            throw Microsoft.ML.Runtime.Contracts.ExceptParam(env, nameof(model), $"KureFineTune fine-tunes a {nameof(QuantizedRecurrentLanguageModelTransformer)} (fitted by QuantizedLstm or QuantizedGru); got a {model.GetType().Name}. " +
+                "For a fitted pipeline (a TransformerChain), pass its LastTransformer and fit on the data with the token column.");
+        return new KureFineTuneEstimator(env, languageModel, options);
+    }
+
+    /// <summary>
+    /// Post-training re-quantization of a fitted language model: a new transformer with the same columns, key map and
+    /// float shadow weights whose weight quantizer is <paramref name="weights"/> (e.g. uniform 2-8 bits), without retraining
+    /// (see <see cref="QuantizedLanguageModel.WithQuantization"/>). <paramref name="transformer"/> is left as it is; dispose the new one separately.
+    /// </summary>
+    /// <param name="transformer">The fitted language model.</param>
+    /// <param name="weights">The new weight quantizer.</param>
+    /// <exception cref="ArgumentException"><paramref name="weights"/> is not a valid weight quantizer (the message names the option).</exception>
+    public static QuantizedRecurrentLanguageModelTransformer WithQuantization(this QuantizedRecurrentLanguageModelTransformer transformer, QuantizerOptions weights)
+    {
+        ArgumentNullException.ThrowIfNull(transformer);
+        var model = transformer.UseModel(m => m.WithQuantization(weights));
+        try
+        {
+            return transformer.WithModel(model);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// How a fitted language model holds up under post-training quantization (KURE's robustness table): perplexity at float,
+    /// as trained, at each uniform bit width and under perturbed step sizes, with weight and gate kurtosis. The token
+    /// column of <paramref name="data"/> is read as training reads it (one stream, <c>&lt;eos&gt;</c> before each row, state
+    /// carried), so the perplexities are stream perplexities, not the per-row mean of the perplexity column.
+    /// </summary>
+    /// <param name="transformer">The fitted language model.</param>
+    /// <param name="data">Evaluation data holding the model's token-key column.</param>
+    /// <param name="builder">Bit widths, step-size multipliers and other settings; null uses <see cref="RobustnessReportBuilder"/>'s defaults.</param>
+    public static RobustnessReport RobustnessReport(this QuantizedRecurrentLanguageModelTransformer transformer, IDataView data, RobustnessReportBuilder? builder = null)
+    {
+        ArgumentNullException.ThrowIfNull(transformer);
+        var tokens = KureTokenStream.Read(transformer.HostForErrors, transformer, data, "evaluation data");
+        return transformer.UseModel(m => (builder ?? new RobustnessReportBuilder()).Build(m, tokens));
+    }
+
     private static QuantizedRecurrentLanguageModelOptions SimpleOptions(int hiddenSize, int layers, QuantizerKind weightQuantizer, int bits, int epochs)
     {
         var options = new QuantizedRecurrentLanguageModelOptions();

@@ -203,6 +203,26 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         if (_disposed) throw new ObjectDisposedException(nameof(QuantizedRecurrentLanguageModelTransformer));
     }
 
+    /// <summary>The key map of the input column (KURE fine-tuning reads data with it).</summary>
+    internal TokenKeyMap Keys => _keys;
+
+    /// <summary>This transformer's host, for errors raised on its behalf.</summary>
+    internal IHost HostForErrors => Host;
+
+    /// <summary>A transformer with these columns, settings and key map around <paramref name="model"/> (which it then owns).</summary>
+    internal QuantizedRecurrentLanguageModelTransformer WithModel(QuantizedLanguageModel model, IHostEnvironment? env = null) =>
+        new(env ?? Host, model, _keys, OutputColumnName, InputColumnName, PerplexityColumnName, SkipUnknownKeys, AllowEmptySequences);
+
+    /// <summary>Runs <paramref name="use"/> on the model under the scoring lock; throws when this transformer is disposed.</summary>
+    internal T UseModel<T>(Func<QuantizedLanguageModel, T> use)
+    {
+        lock (_sync)
+        {
+            CheckNotDisposed();
+            return use(_model);
+        }
+    }
+
     // ---- ML.NET plumbing ----
 
     private static VersionInfo GetVersionInfo() => new(

@@ -1,0 +1,134 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// KURE fine-tuning (Shkolnik et al. 2020) of a fitted <see cref="QuantizedRecurrentLanguageModelTransformer"/>: Fit
+/// reads the token-key column the model was trained on, continues training a copy of the model with the kurtosis term
+/// <c>Lambda * mean (Kurt(W) - Target)^2</c> added to the loss (Adam, the model's BPTT window), and returns a new
+/// transformer of the same kind (LSTM or GRU, same quantizer, columns, key map and settings) whose weights hold up
+/// better under post-training quantization (<see cref="QuantizedCatalog.WithQuantization"/>). The source transformer
+/// is left as it is. Create it with <c>mlContext.Transforms.KureFineTune(...)</c>.
+/// </summary>
+/// <remarks>
+/// Rows are read as the language-model estimator reads them (one stream, <c>&lt;eos&gt;</c> before each row); keys the
+/// model never saw and empty rows follow the model's <see cref="QuantizedRecurrentLanguageModelTransformer.SkipUnknownKeys"/>
+/// and <see cref="QuantizedRecurrentLanguageModelTransformer.AllowEmptySequences"/>. The source transformer does not
+/// score while it is being copied and fine-tuned (they share a lock). The new model's history is the source's
+/// followed by the fine-tuning epochs.
+/// </remarks>
+public sealed class KureFineTuneEstimator : IEstimator<QuantizedRecurrentLanguageModelTransformer>
+{
+    private readonly IHostEnvironment _env;
+    private readonly IHost _host;
+    private readonly QuantizedRecurrentLanguageModelTransformer _model;
+    private readonly KureFineTuneOptions _options;
+
+    internal KureFineTuneEstimator(IHostEnvironment env, QuantizedRecurrentLanguageModelTransformer model, KureFineTuneOptions? options)
+    {
+        Contracts.CheckValue(env, nameof(env));
+        _env = env;
+        _host = env.Register("KureFineTune");
+        _host.CheckValue(model, nameof(model));
+        _model = model;
+        _options = options?.Clone() ?? new KureFineTuneOptions();
+        _host.CheckUserArg(_options.Kure is not null, "KureFineTuneOptions.Kure", "KureFineTuneOptions.Kure must not be null; use new KureOptions() for the paper's settings.");
+        if (_options.Epochs < 1)
+            throw _host.ExceptUserArg("KureFineTuneOptions.Epochs", $"KureFineTuneOptions.Epochs must be at least 1; got {_options.Epochs}.");
+        if (!double.IsFinite(_options.LearningRate) || _options.LearningRate <= 0)
+            throw _host.ExceptUserArg("KureFineTuneOptions.LearningRate", $"KureFineTuneOptions.LearningRate must be a finite number > 0; got {_options.LearningRate}. The paper fine-tunes with Adam at 1e-3.");
+        if (_options.BatchSize < 1)
+            throw _host.ExceptUserArg("KureFineTuneOptions.BatchSize", $"KureFineTuneOptions.BatchSize must be at least 1; got {_options.BatchSize}.");
+        try
+        {
+            OptionsValidator.Validate(_options.Kure!);
+            OptionsValidator.Validate(TrainingOptions(seed: 1));
+        }
+        catch (ArgumentException e)
+        {
+            throw _host.ExceptUserArg(e.ParamName ?? "options", e.Message);
+        }
+    }
+
+    /// <summary>The token-key column read (the model's input column).</summary>
+    public string InputColumnName => _model.InputColumnName;
+
+    /// <summary>The hidden-state feature column the fine-tuned transformer adds.</summary>
+    public string OutputColumnName => _model.OutputColumnName;
+
+    /// <summary>The per-row perplexity column the fine-tuned transformer adds.</summary>
+    public string PerplexityColumnName => _model.PerplexityColumnName;
+
+    /// <summary>Fine-tunes a copy of the model on the token column of <paramref name="input"/>.</summary>
+    public QuantizedRecurrentLanguageModelTransformer Fit(IDataView input)
+    {
+        _host.CheckValue(input, nameof(input));
+        var train = KureTokenStream.Read(_host, _model, input, "fine-tuning data");
+        var valid = _options.ValidationData is { } validation ? KureTokenStream.Read(_host, _model, validation, "validation data") : null;
+        var training = TrainingOptions(_options.Seed ?? (_env is IHostEnvironmentInternal { Seed: int contextSeed } ? contextSeed : _host.Rand.Next()));
+        using var ch = _host.Start("KURE fine-tuning");
+        QuantizedLanguageModel tuned;
+        try
+        {
+            tuned = _model.UseModel(model =>
+            {
+                var device = model.Network.parameters().First().device;
+                training.Device = device.type == DeviceType.CUDA ? $"cuda:{device.index}" : "cpu";
+                ch.Info($"{train.Length} tokens (row separators included); {model.Options.Recurrent.Cell} with weights {model.Options.Recurrent.WeightQuantizer}; " +
+                        $"KURE lambda {_options.Kure.Lambda}, target {_options.Kure.Target}, tensors {_options.Kure.Tensors}; " +
+                        $"{training.Epochs} epochs of Adam at {training.LearningRate:G4}, seed {training.Seed}, device {training.Device}.");
+                return model.FineTuneWithKure(train, valid, _options.Kure, training, new ChannelProgress(ch, _options.Progress), _options.CancellationToken);
+            });
+        }
+        catch (ArgumentException e) when (e.ParamName is "trainingTokens" or "tokens")
+        {
+            throw ch.Except(e, $"Column '{InputColumnName}': {e.Message} Use more data or a smaller KureFineTuneOptions.BatchSize.");
+        }
+        try
+        {
+            var last = tuned.History.LastOrDefault();
+            if (last is not null)
+                ch.Info($"Fine-tuned: training loss {last.TrainingLoss:F4}{(double.IsNaN(last.ValidationLoss) ? "" : $", validation loss {last.ValidationLoss:F4}")}.");
+            return _model.WithModel(tuned, _env);
+        }
+        catch
+        {
+            tuned.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The schema after the fine-tuned transformer: the input plus the feature vector and perplexity columns.</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        _host.CheckValue(inputSchema, nameof(inputSchema));
+        TokenKeyColumn.Check(_host, inputSchema, InputColumnName);
+        var result = inputSchema.ToDictionary(c => c.Name);
+        result[OutputColumnName] = new SchemaShape.Column(OutputColumnName, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false);
+        result[PerplexityColumnName] = new SchemaShape.Column(PerplexityColumnName, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Single, false);
+        return new SchemaShape(result.Values);
+    }
+
+    private TrainingOptions TrainingOptions(int seed)
+    {
+        var training = KurtosisFineTuning.Training(_options.Epochs, _options.LearningRate, _model.Model.SequenceLength);
+        training.BatchSize = _options.BatchSize;
+        training.Kure = _options.Kure.Clone();
+        training.Seed = seed;
+        return training;
+    }
+
+    /// <summary>Fine-tuning progress to ML.NET's log (and to the caller's <see cref="IProgress{T}"/>).</summary>
+    private sealed class ChannelProgress(IChannel channel, IProgress<TrainingProgress>? inner) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value)
+        {
+            var validation = value.ValidationLoss is double v ? $", validation loss {v:F4}" : "";
+            channel.Info($"KURE epoch {value.Epoch}/{value.Epochs}, step {value.Step}/{value.StepsPerEpoch}: loss {value.Loss:F4}{validation}, " +
+                         $"learning rate {value.LearningRate:G4}.");
+            inner?.Report(value);
+        }
+    }
+}
