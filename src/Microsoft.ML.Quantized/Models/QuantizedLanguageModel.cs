@@ -80,7 +80,7 @@ public sealed class QuantizedLanguageModel : IDisposable
         var fingerprint = JsonSerializer.Serialize(new { options, vocabulary = vocabulary.Count, training.Seed, training.BatchSize, training.SequenceLength, training.Optimizer, training.LearningRate }, Json);
         if (training.Kure is not null)
         {
-            task.Regularizer = KurtosisRegularizer.For(network, training.Kure).Loss;
+            task.Regularizer = KurtosisRegularizer.For(network.WeightMatrices(), training.Kure).Loss;
             fingerprint += " kure " + JsonSerializer.Serialize(training.Kure, Json);
         }
         var history = TrainingLoop.Run(task, training, fingerprint, progress, cancellationToken);
@@ -144,7 +144,7 @@ public sealed class QuantizedLanguageModel : IDisposable
         {
             using var train = new TokenStreamBatcher(trainingTokens, training.BatchSize, training.SequenceLength, device);
             using var validation = validationTokens is null ? null : new TokenStreamBatcher(validationTokens, EvaluationBatchSize(validationTokens.Length), training.SequenceLength, device);
-            using var task = new LanguageModelTask(network, train, validation) { Regularizer = KurtosisRegularizer.For(network, training.Kure).Loss };
+            using var task = new LanguageModelTask(network, train, validation) { Regularizer = KurtosisRegularizer.For(network.WeightMatrices(), training.Kure).Loss };
             var fingerprint = "kure-fine-tune " + JsonSerializer.Serialize(new { options = _options, vocabulary = Vocabulary.Count, training.Seed, training.BatchSize, training.SequenceLength, training.Optimizer, training.LearningRate, training.Kure }, Json);
             var history = TrainingLoop.Run(task, training, fingerprint, progress, cancellationToken);
             return new QuantizedLanguageModel(network, Vocabulary, _options, KurtosisFineTuning.Continue(History, history), training.SequenceLength, device);

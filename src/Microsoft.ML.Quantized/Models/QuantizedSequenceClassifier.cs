@@ -113,6 +113,11 @@ public sealed class QuantizedSequenceClassifier : IDisposable
             network.to(device);
             var task = new SequenceClassifierTask(network, train, validation, training.BatchSize, training.Seed, device);
             var fingerprint = JsonSerializer.Serialize(new { kind, options, examples = train.Count, training.Seed, training.BatchSize, training.Optimizer, training.LearningRate }, Json);
+            if (training.Kure is not null)
+            {
+                task.Regularizer = KurtosisRegularizer.For(network.WeightMatrices(), training.Kure).Loss;
+                fingerprint += " kure " + JsonSerializer.Serialize(training.Kure, Json);
+            }
             var history = TrainingLoop.Run(task, training, fingerprint, progress, cancellationToken);
             return new QuantizedSequenceClassifier(network, options, history, device);
         }

@@ -28,14 +28,15 @@ internal sealed class KurtosisRegularizer
     public IReadOnlyList<Tensor> Weights => _weights;
 
     /// <summary>
-    /// The regularizer of a language model: the weight matrices selected by <see cref="KureOptions.Tensors"/>
-    /// (recurrent <c>layers.*</c>, <c>embedding</c>, <c>decoder.weight</c>).
+    /// The regularizer of a model's weight matrices (a language model's or a classifier's <c>WeightMatrices()</c>):
+    /// those selected by <see cref="KureOptions.Tensors"/> (recurrent <c>layers.*</c>, <c>embedding</c>,
+    /// <c>decoder.*</c> / <c>head.*</c>).
     /// </summary>
-    public static KurtosisRegularizer For(LanguageModelNetwork network, KureOptions options)
+    public static KurtosisRegularizer For(IEnumerable<(string Name, Tensor Weight, Quantizer Quantizer)> weightMatrices, KureOptions options)
     {
-        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(weightMatrices);
         OptionsValidator.Validate(options);
-        return new KurtosisRegularizer(options, Select(network.WeightMatrices(), options.Tensors).Select(m => m.Weight));
+        return new KurtosisRegularizer(options, Select(weightMatrices, options.Tensors).Select(m => m.Weight));
     }
 
     /// <summary>The weight matrices of <paramref name="matrices"/> (named as <see cref="LanguageModelNetwork.WeightMatrices"/> names them) that <paramref name="tensors"/> selects.</summary>

@@ -85,6 +85,22 @@ public sealed class SequenceClassifierTests
     }
 
     [TestMethod]
+    public void KureDuringTrainingPullsRecurrentKurtosisTowardTheTarget()
+    {
+        double MeanDistance(TrainingOptions training)
+        {
+            using var model = QuantizedSequenceClassifier.Train(TokenTrain.Sequences[..128], TokenTrain.Labels[..128], null, null,
+                SequenceClassifierTestData.Model(), training);
+            return model.Network.Recurrent.QuantizedWeights().Average(w => Math.Abs(Kurtosis.Value(w.Weight) - 1.8));
+        }
+        var plain = SequenceClassifierTestData.Training(3);
+        var kure = SequenceClassifierTestData.Training(3);
+        kure.Kure = new KureOptions { Lambda = 1.0 };
+        double without = MeanDistance(plain), with = MeanDistance(kure);
+        Assert.IsTrue(with < 0.5 * without, $"KURE should pull kurtosis toward 1.8: mean |kurt - 1.8| {without:F3} without, {with:F3} with");
+    }
+
+    [TestMethod]
     public void SaveAndLoadGiveIdenticalPredictions()
     {
         using var model = QuantizedSequenceClassifier.Train(TokenTrain.Sequences[..96], TokenTrain.Labels[..96], null, null,

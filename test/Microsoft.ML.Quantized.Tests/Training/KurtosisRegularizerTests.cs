@@ -54,12 +54,12 @@ public sealed class KurtosisRegularizerTests
     public void TensorsSelectTheLanguageModelsWeightMatrices()
     {
         using var network = new LanguageModelNetwork(10, TinyCorpus.Model());
-        Assert.AreEqual(2, KurtosisRegularizer.For(network, new KureOptions()).Weights.Count, "weight_ih and weight_hh");
-        Assert.AreEqual(4, KurtosisRegularizer.For(network, new KureOptions { Tensors = KurtosisTensors.All }).Weights.Count);
-        var outer = KurtosisRegularizer.For(network, new KureOptions { Tensors = KurtosisTensors.Embedding | KurtosisTensors.Decoder });
+        Assert.AreEqual(2, KurtosisRegularizer.For(network.WeightMatrices(), new KureOptions()).Weights.Count, "weight_ih and weight_hh");
+        Assert.AreEqual(4, KurtosisRegularizer.For(network.WeightMatrices(), new KureOptions { Tensors = KurtosisTensors.All }).Weights.Count);
+        var outer = KurtosisRegularizer.For(network.WeightMatrices(), new KureOptions { Tensors = KurtosisTensors.Embedding | KurtosisTensors.Decoder });
         CollectionAssert.AreEquivalent(new[] { "embedding", "decoder.weight" },
             network.WeightMatrices().Where(m => outer.Weights.Any(w => w.Handle == m.Weight.Handle)).Select(m => m.Name).ToArray());
-        Assert.AreEqual(0, KurtosisRegularizer.For(network, new KureOptions { Tensors = KurtosisTensors.None }).Weights.Count);
+        Assert.AreEqual(0, KurtosisRegularizer.For(network.WeightMatrices(), new KureOptions { Tensors = KurtosisTensors.None }).Weights.Count);
     }
 
     [TestMethod]
