@@ -59,13 +59,4 @@ internal sealed class LanguageModelNetwork : nn.Module
         yield return ("decoder.weight", decoderWeight, decoderQuantizer);
     }
 
-    /// <summary>Parameters that are not weight matrices (biases, gains, norms), stored as float32.</summary>
-    public long OtherParameterCount
-    {
-        get
-        {
-            var matrices = new HashSet<IntPtr>(WeightMatrices().Select(m => m.Weight.Handle));
-            return parameters().Where(p => !matrices.Contains(p.Handle)).Sum(p => p.numel());
-        }
-    }
 }

@@ -214,11 +214,7 @@ public sealed class QuantizedLanguageModel : IDisposable
     }
 
     /// <summary>Honest size: parameters, bits per quantized weight including scales, packed and float32 bytes.</summary>
-    public ModelSizeReport SizeReport()
-    {
-        var matrices = Network.WeightMatrices().Select(m => PackedMatrix.FromQuantizedWeights(m.Quantizer.Encode(m.Weight))).ToList();
-        return ModelSizeReport.From(matrices, Network.OtherParameterCount);
-    }
+    public ModelSizeReport SizeReport() => ModelSizeReport.Of(Network, Network.WeightMatrices());
 
     /// <summary>Saves the model (options, vocabulary, history, weights) to a versioned, checksummed file.</summary>
     public void Save(string path)

@@ -94,13 +94,4 @@ internal sealed class SequenceClassifierNetwork : nn.Module
         yield return ("head.weight", headWeight, headQuantizer);
     }
 
-    /// <summary>Parameters that are not weight matrices (biases, gains, norms), stored as float32.</summary>
-    public long OtherParameterCount
-    {
-        get
-        {
-            var matrices = new HashSet<IntPtr>(WeightMatrices().Select(m => m.Weight.Handle));
-            return parameters().Where(p => !matrices.Contains(p.Handle)).Sum(p => p.numel());
-        }
-    }
 }
