@@ -102,14 +102,7 @@ public sealed class KureFineTuneEstimator : IEstimator<QuantizedRecurrentLanguag
 
     /// <summary>The schema after the fine-tuned transformer: the input plus the feature vector and perplexity columns.</summary>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
-    {
-        _host.CheckValue(inputSchema, nameof(inputSchema));
-        TokenKeyColumn.Check(_host, inputSchema, InputColumnName);
-        var result = inputSchema.ToDictionary(c => c.Name);
-        result[OutputColumnName] = new SchemaShape.Column(OutputColumnName, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false);
-        result[PerplexityColumnName] = new SchemaShape.Column(PerplexityColumnName, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Single, false);
-        return new SchemaShape(result.Values);
-    }
+        => QuantizedRecurrentLanguageModelEstimator.OutputSchema(_host, inputSchema, InputColumnName, OutputColumnName, PerplexityColumnName);
 
     private TrainingOptions TrainingOptions(int seed)
     {

@@ -111,12 +111,19 @@ public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<Quanti
 
     /// <summary>The schema after the transformer: the input plus the feature vector and perplexity columns.</summary>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+        => OutputSchema(_host, inputSchema, InputColumnName, OutputColumnName, PerplexityColumnName);
+
+    /// <summary>
+    /// The schema after a language-model transformer (shared with <see cref="KureFineTuneEstimator"/>): the input, checked
+    /// for the token-key column, plus the feature vector and perplexity columns.
+    /// </summary>
+    internal static SchemaShape OutputSchema(IExceptionContext ectx, SchemaShape inputSchema, string inputColumnName, string outputColumnName, string perplexityColumnName)
     {
-        _host.CheckValue(inputSchema, nameof(inputSchema));
-        TokenKeyColumn.Check(_host, inputSchema, InputColumnName);
+        ectx.CheckValue(inputSchema, nameof(inputSchema));
+        TokenKeyColumn.Check(ectx, inputSchema, inputColumnName);
         var result = inputSchema.ToDictionary(c => c.Name);
-        result[OutputColumnName] = new SchemaShape.Column(OutputColumnName, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false);
-        result[PerplexityColumnName] = new SchemaShape.Column(PerplexityColumnName, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Single, false);
+        result[outputColumnName] = new SchemaShape.Column(outputColumnName, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false);
+        result[perplexityColumnName] = new SchemaShape.Column(perplexityColumnName, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Single, false);
         return new SchemaShape(result.Values);
     }
 
