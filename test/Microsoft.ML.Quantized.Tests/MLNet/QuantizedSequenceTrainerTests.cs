@@ -402,7 +402,7 @@ internal static class TextData
     }
 }
 
-/// <summary>Vectors of 3 frames of 3 values; the class is the frame holding the maximum.</summary>
+/// <summary>Vectors of 3 frames of 3 values in [0, 1), one raised to [2.5, 3.5); the class is the frame holding it.</summary>
 internal static class FrameData
 {
     public const int FrameSize = 3;
@@ -416,7 +416,7 @@ internal static class FrameData
         {
             int c = random.Next(3);
             var x = Enumerable.Range(0, Length).Select(_ => (float)random.NextDouble()).ToArray();
-            x[c * FrameSize + random.Next(FrameSize)] = 1.2f + (float)random.NextDouble();
+            x[c * FrameSize + random.Next(FrameSize)] = 2.5f + (float)random.NextDouble();
             yield return new() { Features = x, Label = Names[c] };
         }
     }
