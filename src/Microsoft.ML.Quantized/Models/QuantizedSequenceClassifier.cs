@@ -98,7 +98,8 @@ public sealed class QuantizedSequenceClassifier : IDisposable
         return Train(SequenceClassifierInputKind.Frames, options.FrameSize, train, validation, options, training, progress, cancellationToken);
     }
 
-    private static QuantizedSequenceClassifier Train(SequenceClassifierInputKind kind, int inputSize, SequenceClassifierData train, SequenceClassifierData? validation,
+    /// <summary>Trains on checked data; <paramref name="options"/> is already validated (token models: with their vocabulary size).</summary>
+    internal static QuantizedSequenceClassifier Train(SequenceClassifierInputKind kind, int inputSize, SequenceClassifierData train, SequenceClassifierData? validation,
         SequenceClassifierOptions options, TrainingOptions? training, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
         training = training?.Clone() ?? DefaultTrainingOptions();
@@ -250,7 +251,7 @@ public sealed class QuantizedSequenceClassifier : IDisposable
         return result;
     }
 
-    private SequenceClassifierEvaluation Evaluate(SequenceClassifierData data)
+    internal SequenceClassifierEvaluation Evaluate(SequenceClassifierData data)
     {
         var logProbabilities = LogProbabilities(data);
         var labels = data.Labels!;
