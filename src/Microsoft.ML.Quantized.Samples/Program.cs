@@ -10,5 +10,6 @@ root.Subcommands.Add(KureCommand.Create());
 root.Subcommands.Add(SmnistCommand.Create());
 root.Subcommands.Add(SpamCommand.Create());
 root.Subcommands.Add(SweepCommand.Create());
+root.Subcommands.Add(SweepBenchmarkCommand.Create());
 root.Subcommands.Add(LmCommand.Create());
 return await root.Parse(args).InvokeAsync();

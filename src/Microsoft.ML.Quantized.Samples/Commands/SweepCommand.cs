@@ -6,44 +6,64 @@ using Spectre.Console;
 namespace Microsoft.ML.Quantized.Samples.Commands;
 
 /// <summary>
-/// Sweeps quantized character LMs on a slice of the embedded Moby Dick: which weight quantizer, bit width, cell,
-/// normalization, hidden size, learning rate and KURE setting give the best bits per character for their packed size.
-/// TPE with successive halving over epochs (1, 3, 9) within a time budget (default 10 minutes); prints the Pareto front
-/// and writes a PNG plot of BPC against packed size. The sweep state is saved after every trial: run the command again
-/// to resume a killed sweep (<c>--fresh</c> starts over).
+/// Sweeps quantized recurrent configurations: which weight quantizer, bit width, activation quantizer and slope, cell,
+/// normalization, hidden size, learning rate and KURE setting give the best metric for their packed size. Two tasks:
+/// <c>smnist</c> (default) classifies a subset of sequential MNIST (28 steps of 28 pixels; validation accuracy),
+/// <c>moby</c> trains character LMs on a slice of the embedded Moby Dick (validation bits per character). TPE with
+/// successive halving over epochs (1, 3, 9) within a time budget (default 10 minutes); prints the Pareto front and
+/// writes a PNG plot of the metric against packed size. The sweep state is saved after every trial: run the command
+/// again to resume a killed sweep (<c>--fresh</c> starts over).
 /// </summary>
 internal static class SweepCommand
 {
     public static System.CommandLine.Command Create()
     {
+        var task = new Option<string>("--task") { Description = "smnist (sequential MNIST subset; needs build/fetch-data.sh --only mnist) or moby (embedded Moby Dick character LM).", DefaultValueFactory = _ => "smnist" };
         var minutes = new Option<double>("--minutes") { Description = "Time budget of the sweep in minutes.", DefaultValueFactory = _ => 10 };
         var trials = new Option<int>("--trials") { Description = "Most configurations to try (brackets of 9 with successive halving).", DefaultValueFactory = _ => 27 };
         var tuner = new Option<string>("--tuner") { Description = "tpe, random or grid.", DefaultValueFactory = _ => "tpe" };
-        var steps = new Option<int>("--steps-per-epoch") { Description = "Training steps per epoch (batch 32 x 50 characters).", DefaultValueFactory = _ => 20 };
         var maxEpochs = new Option<int>("--max-epochs") { Description = "Full epoch budget (successive halving rungs 1, 3, 9 for 9).", DefaultValueFactory = _ => 9 };
-        var trainChars = new Option<int>("--train-chars") { Description = "Characters of Moby Dick to train on.", DefaultValueFactory = _ => 200_000 };
+        var data = new Option<DirectoryInfo>("--data") { Description = "smnist: folder with the MNIST IDX files.", DefaultValueFactory = _ => new DirectoryInfo("data/mnist") };
+        var trainCount = new Option<int>("--train-count") { Description = "smnist: training images (the first N of the training file); moby: training characters.", DefaultValueFactory = _ => 0 };
+        var validCount = new Option<int>("--valid-count") { Description = "smnist: validation images (after the training ones in the training file).", DefaultValueFactory = _ => 1_000 };
+        var steps = new Option<int>("--steps-per-epoch") { Description = "moby: training steps per epoch (batch 32 x 50 characters).", DefaultValueFactory = _ => 20 };
         var underKb = new Option<double>("--under-kb") { Description = "Also report the best model under this packed size (KB).", DefaultValueFactory = _ => 20 };
         var parallelism = new Option<int>("--parallelism") { Description = "Trials at the same time.", DefaultValueFactory = _ => 1 };
         var seed = new Option<int>("--seed") { Description = "Random seed (tuner and training).", DefaultValueFactory = _ => 1 };
-        var state = new Option<FileInfo>("--state") { Description = "Sweep state file (resumed when it exists).", DefaultValueFactory = _ => new FileInfo("artifacts/sweep/moby-dick.json") };
+        var state = new Option<FileInfo?>("--state") { Description = "Sweep state file, resumed when it exists (default artifacts/sweep/TASK.json)." };
         var fresh = new Option<bool>("--fresh") { Description = "Delete the state file and the trials' checkpoints first." };
-        var plot = new Option<FileInfo>("--plot") { Description = "PNG plot of BPC against packed size.", DefaultValueFactory = _ => new FileInfo("docs/sweep-pareto.png") };
-        var command = new System.CommandLine.Command("sweep", "Sweep quantized char LSTM/GRU configurations on Moby Dick: Pareto front of bits per character vs packed size.")
+        var plot = new Option<FileInfo?>("--plot") { Description = "PNG plot of the metric against packed size (default docs/sweep-TASK.png)." };
+        var command = new System.CommandLine.Command("sweep", "Sweep quantized LSTM/GRU configurations (sequential MNIST or Moby Dick): Pareto front of the metric vs packed size.")
         {
-            minutes, trials, tuner, steps, maxEpochs, trainChars, underKb, parallelism, seed, state, fresh, plot,
+            task, minutes, trials, tuner, maxEpochs, data, trainCount, validCount, steps, underKb, parallelism, seed, state, fresh, plot,
         };
-        command.SetAction((parse, token) => Run(parse.GetValue(minutes), parse.GetValue(trials), parse.GetValue(tuner)!, parse.GetValue(steps),
-            parse.GetValue(maxEpochs), parse.GetValue(trainChars), parse.GetValue(underKb), parse.GetValue(parallelism), parse.GetValue(seed),
-            parse.GetValue(state)!, parse.GetValue(fresh), parse.GetValue(plot)!, token));
+        command.SetAction((parse, token) =>
+        {
+            var taskName = parse.GetValue(task)!.ToLowerInvariant();
+            var sweepTask = taskName switch
+            {
+                "smnist" => SequentialMnist(parse.GetValue(data)!, parse.GetValue(trainCount) is > 0 and var n ? n : 6_000, parse.GetValue(validCount)),
+                "moby" => MobyDick(parse.GetValue(trainCount) is > 0 and var c ? c : 200_000, parse.GetValue(steps)),
+                _ => throw new ArgumentException($"--task '{taskName}': use smnist or moby."),
+            };
+            return Run(sweepTask, parse.GetValue(minutes), parse.GetValue(trials), parse.GetValue(tuner)!, parse.GetValue(maxEpochs), parse.GetValue(underKb),
+                parse.GetValue(parallelism), parse.GetValue(seed), parse.GetValue(state) ?? new FileInfo($"artifacts/sweep/{taskName}.json"), parse.GetValue(fresh),
+                parse.GetValue(plot) ?? new FileInfo($"docs/sweep-{taskName}.png"), token);
+        });
         return command;
     }
 
+    /// <summary>What a sweep trains and how its metric reads.</summary>
+    /// <param name="Description">One line on the data, for the console.</param>
+    /// <param name="Title">The plot's title prefix.</param>
+    /// <param name="MetricLabel">The metric's short name in tables ("BPC", "accuracy").</param>
+    internal sealed record SweepTask(string Description, string Title, string MetricLabel, ISweepTrialRunner Runner, SweepObjective Objective, QuantizationSearchSpace Space);
+
     /// <summary>
-    /// The sample's space: seven weight quantizers and a float baseline, HitNet's ternary activations and slopes, three
-    /// normalizations, both cells, small hidden sizes (the sweep must fit ~10 minutes on 2 cores; slopes other than 1 and
-    /// activation quantizers run the cell loop).
+    /// The weight quantizers both tasks search: a float baseline, 1-bit, ternary, alternating 2/3-bit and uniform 4-bit;
+    /// HitNet's ternary activations and slopes; three normalizations; both cells; KURE off and on.
     /// </summary>
-    internal static QuantizationSearchSpace SearchSpace() => new()
+    private static QuantizationSearchSpace SearchSpace(IList<int> hiddenSizes, SearchRange learningRate) => new()
     {
         WeightQuantizers =
         [
@@ -54,21 +74,33 @@ internal static class SweepCommand
         ActivationSlope = new SearchRange(0.25, 1.0),
         Normalizations = [RecurrentNormalization.None, RecurrentNormalization.Weight, RecurrentNormalization.Layer],
         Cells = [RecurrentCellKind.Lstm, RecurrentCellKind.Gru],
-        HiddenSizes = [32, 64, 128],
-        LearningRate = SearchRange.Log(2e-3, 2e-2),
+        HiddenSizes = hiddenSizes,
+        LearningRate = learningRate,
         UseKure = [false, true],
     };
 
-    private static async Task<int> Run(double minutes, int maxTrials, string tunerName, int steps, int maxEpochs, int trainChars, double underKb,
-        int parallelism, int seed, FileInfo state, bool fresh, FileInfo plot, CancellationToken cancellationToken)
+    /// <summary>Sequential MNIST rows (28 steps of 28 pixels), the first <paramref name="trainCount"/> training images; validation accuracy.</summary>
+    private static SweepTask SequentialMnist(DirectoryInfo data, int trainCount, int validCount)
     {
-        ISweepTuner tuner = tunerName.ToLowerInvariant() switch
+        if (validCount < 1) throw new ArgumentException("--valid-count must be at least 1: the sweep ranks trials by validation accuracy.");
+        if (!data.Exists)
+            throw new DirectoryNotFoundException($"MNIST folder '{data.FullName}' does not exist: run build/fetch-data.sh --only mnist, pass --data DIR, or use --task moby (no download).");
+        var images = IdxReader.ReadImages(Path.Combine(data.FullName, "train-images-idx3-ubyte"), trainCount + validCount);
+        var labels = IdxReader.ReadLabels(Path.Combine(data.FullName, "train-labels-idx1-ubyte"), trainCount + validCount);
+        int n = Math.Min(trainCount, images.Images.Length - 1);
+        var model = new SequenceClassifierOptions { ClassCount = 10, FrameSize = images.Columns };
+        var training = new TrainingOptions
         {
-            "tpe" => new TreeParzenTuner(startupTrials: 9),
-            "random" => new RandomTuner(),
-            "grid" => new GridTuner(),
-            _ => throw new ArgumentException($"--tuner '{tunerName}': use tpe, random or grid."),
+            BatchSize = 50, Optimizer = OptimizerKind.Adam, LearningRateDecay = 1, GradientClipNorm = 1.0, ProgressInterval = 1000,
         };
+        var runner = new SequenceClassifierTrialRunner(images.Images[..n], labels[..n], images.Images[n..], labels[n..], model, training);
+        return new SweepTask($"sequential MNIST ({n:N0} training, {images.Images.Length - n:N0} validation images, {images.Rows} steps of {images.Columns} pixels)",
+            "Sequential MNIST sweep", "accuracy", runner, SweepObjective.MaximizeAccuracy, SearchSpace([32, 64, 128], SearchRange.Log(1e-3, 1e-2)));
+    }
+
+    /// <summary>Character LMs on the first <paramref name="trainChars"/> characters of Moby Dick's training split; validation bits per character.</summary>
+    internal static SweepTask MobyDick(int trainChars, int steps)
+    {
         var text = EmbeddedCorpus.MobyDick();
         var (train, validation, _) = EmbeddedCorpus.Split(text);
         var vocabulary = Vocabulary.FromCharacters(text);
@@ -81,7 +113,20 @@ internal static class SweepCommand
             LearningRateDecay = 1, GradientClipNorm = 1.0, ProgressInterval = 1000,
         };
         var runner = new LanguageModelTrialRunner(vocabulary, trainTokens, validationTokens, model, training);
+        return new SweepTask($"Moby Dick character LM ({trainTokens.Length:N0} training characters, {steps} steps per epoch)", "Moby Dick char LM sweep", "BPC",
+            runner, SweepObjective.Minimize(LanguageModelTrialRunner.BitsPerToken), SearchSpace([32, 64, 128], SearchRange.Log(2e-3, 2e-2)));
+    }
 
+    private static async Task<int> Run(SweepTask task, double minutes, int maxTrials, string tunerName, int maxEpochs, double underKb,
+        int parallelism, int seed, FileInfo state, bool fresh, FileInfo plot, CancellationToken cancellationToken)
+    {
+        ISweepTuner tuner = tunerName.ToLowerInvariant() switch
+        {
+            "tpe" => new TreeParzenTuner(startupTrials: 9),
+            "random" => new RandomTuner(),
+            "grid" => new GridTuner(),
+            _ => throw new ArgumentException($"--tuner '{tunerName}': use tpe, random or grid."),
+        };
         if (fresh)
         {
             if (state.Exists) state.Delete();
@@ -89,20 +134,20 @@ internal static class SweepCommand
             if (trialsFolder.Exists) trialsFolder.Delete(recursive: true);
         }
         AnsiConsole.MarkupLine(
-            $"[bold]Sweep[/]: Moby Dick character LM ({trainTokens.Length:N0} training characters), {Markup.Escape(tunerName)} tuner, successive halving up to {maxEpochs} epochs " +
-            $"of {steps} steps, at most {maxTrials} configurations or {minutes:0.#} minutes. State: [blue]{Markup.Escape(state.FullName)}[/]{(state.Exists ? " (resuming)" : "")}.");
+            $"[bold]Sweep[/]: {Markup.Escape(task.Description)}, {Markup.Escape(tunerName)} tuner, successive halving up to {maxEpochs} epochs, " +
+            $"at most {maxTrials} configurations or {minutes:0.#} minutes. State: [blue]{Markup.Escape(state.FullName)}[/]{(state.Exists ? " (resuming)" : "")}.");
 
         var experiment = new QuantizationExperiment(seed)
-            .SetSearchSpace(SearchSpace())
+            .SetSearchSpace(task.Space)
             .SetTuner(tuner)
-            .SetTrialRunner(runner)
-            .SetObjective(SweepObjective.Minimize(LanguageModelTrialRunner.BitsPerToken))
+            .SetTrialRunner(task.Runner)
+            .SetObjective(task.Objective)
             .SetSuccessiveHalving(1, maxEpochs)
             .SetMaxModelToExplore(maxTrials)
             .SetTrainingTimeInSeconds(minutes * 60)
             .SetParallelism(parallelism)
             .SetStateFile(state.FullName)
-            .SetMonitor(new ConsoleMonitor());
+            .SetMonitor(new ConsoleMonitor(task.MetricLabel));
         SweepResult result;
         try
         {
@@ -114,17 +159,17 @@ internal static class SweepCommand
             return 1;
         }
 
-        PrintSummary(result, underKb);
+        PrintSummary(result, task.MetricLabel, underKb);
         File.WriteAllText(Path.ChangeExtension(state.FullName, ".csv"), result.ToCsv());
         if (result.ParetoFront.Count > 0)
         {
-            SweepPlot.Write(result, plot, $"Moby Dick char LM sweep: {result.Trials.Count} trials, {tunerName}, successive halving 1-{maxEpochs} epochs");
+            SweepPlot.Write(result, plot, $"{task.Title}: {result.Trials.Count} trials, {tunerName}, successive halving 1-{maxEpochs} epochs");
             AnsiConsole.MarkupLine($"Plot: [blue]{Markup.Escape(plot.FullName)}[/]; table: [blue]{Markup.Escape(Path.ChangeExtension(state.FullName, ".csv"))}[/].");
         }
         return 0;
     }
 
-    private static void PrintSummary(SweepResult result, double underKb)
+    private static void PrintSummary(SweepResult result, string metricLabel, double underKb)
     {
         var ci = CultureInfo.InvariantCulture;
         AnsiConsole.MarkupLine(
@@ -132,8 +177,8 @@ internal static class SweepCommand
             $"{result.Trials.Count(t => t.Status == TrialStatus.Completed)} completed, {result.Trials.Count(t => t.Status == TrialStatus.Pruned)} pruned, " +
             $"{result.Trials.Count(t => t.Status == TrialStatus.Failed)} failed, {result.Trials.Count(t => t.Status == TrialStatus.Stopped)} stopped; " +
             $"{result.Trials.Sum(t => t.EpochsUsed)} epochs trained.");
-        var table = new Table().Title("Pareto front: validation bits per character vs packed size").Border(TableBorder.Rounded);
-        foreach (var column in new[] { "trial", "packed", "BPC", "cell", "hidden", "weights", "activations", "slope", "norm", "lr", "KURE" })
+        var table = new Table().Title($"Pareto front: validation {metricLabel} vs packed size").Border(TableBorder.Rounded);
+        foreach (var column in new[] { "trial", "packed", metricLabel, "cell", "hidden", "weights", "activations", "slope", "norm", "lr", "KURE" })
             table.AddColumn(column);
         foreach (var t in result.ParetoFront)
         {
@@ -153,14 +198,14 @@ internal static class SweepCommand
     internal static string Kb(long bytes) => (bytes / 1000.0).ToString("0.0", CultureInfo.InvariantCulture) + " KB";
 
     /// <summary>One line per finished trial.</summary>
-    private sealed class ConsoleMonitor : ISweepMonitor
+    private sealed class ConsoleMonitor(string metricLabel) : ISweepMonitor
     {
         public void ReportRunningTrial(TrialContext context) =>
             AnsiConsole.MarkupLine($"[grey]#{context.TrialId} -> {context.Epochs} epochs: {Markup.Escape(context.Configuration.Key)}[/]");
 
         public void ReportCompletedTrial(TrialResult result) =>
             AnsiConsole.MarkupLine($"#{result.Id} [{(result.Status == TrialStatus.Completed ? "green" : "yellow")}]{result.Status}[/] " +
-                $"BPC {result.Metric.ToString("F3", CultureInfo.InvariantCulture)} at {result.EpochsUsed} epochs, {Kb(result.PackedBytes)}, {result.Duration.TotalSeconds:0}s");
+                $"{metricLabel} {result.Metric.ToString("F3", CultureInfo.InvariantCulture)} at {result.EpochsUsed} epochs, {Kb(result.PackedBytes)}, {result.Duration.TotalSeconds:0}s");
 
         public void ReportFailedTrial(TrialResult result) =>
             AnsiConsole.MarkupLine($"#{result.Id} [red]Failed[/]: {Markup.Escape(result.Error ?? "")}");

@@ -47,7 +47,7 @@ internal static class SweepPlot
         plot.Axes.Bottom.TickGenerator = ticks;
         plot.Title(title);
         plot.XLabel("packed model size (KB, log scale)");
-        plot.YLabel($"validation {result.Objective.Name} (lower is better)");
+        plot.YLabel($"validation {result.Objective.Name} ({(result.Objective.HigherIsBetter ? "higher" : "lower")} is better)");
         plot.ShowLegend(ScottPlot.Alignment.UpperRight);
         path.Directory?.Create();
         plot.SavePng(path.FullName, 1100, 700);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using TorchSharp;
 
 namespace Microsoft.ML.Quantized.Sweep;
 
@@ -114,8 +115,10 @@ public sealed class QuantizationExperiment
     }
 
     /// <summary>
-    /// Trials run at the same time (default 1). Each trial's training is single-model work; on a machine with few cores
-    /// keep this at cores / threads per trial. Results do not depend on it.
+    /// Trials run at the same time (default 1). Results do not depend on it. Above 1, libtorch's intra-op threads are
+    /// shared out for the sweep's duration (<see cref="Environment.ProcessorCount"/> / trials each, at least 1) and
+    /// restored afterwards: oversubscribed libtorch threads spin, and training ran about 10 times slower that way on a
+    /// 2-core machine.
     /// </summary>
     public QuantizationExperiment SetParallelism(int trials)
     {
@@ -320,6 +323,21 @@ public sealed class QuantizationExperiment
 
         private async Task RunRungAsync(List<TrialState> trials, int rung, CancellationToken token)
         {
+            int workerCount = Math.Min(parallelism, trials.Count);
+            int threads = torch.get_num_threads();
+            if (workerCount > 1) torch.set_num_threads(Math.Max(1, Environment.ProcessorCount / workerCount));
+            try
+            {
+                await RunWorkersAsync(trials, rung, workerCount, token).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (workerCount > 1) torch.set_num_threads(threads);
+            }
+        }
+
+        private async Task RunWorkersAsync(List<TrialState> trials, int rung, int workerCount, CancellationToken token)
+        {
             int next = -1;
             void Work()
             {
@@ -327,7 +345,7 @@ public sealed class QuantizationExperiment
                 while (!token.IsCancellationRequested && (i = Interlocked.Increment(ref next)) < trials.Count)
                     RunTrial(trials[i], rung, token);
             }
-            var workers = Enumerable.Range(0, Math.Min(parallelism, trials.Count))
+            var workers = Enumerable.Range(0, workerCount)
                 .Select(_ => Task.Factory.StartNew(Work, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default))
                 .ToArray();
             await Task.WhenAll(workers).ConfigureAwait(false);

@@ -119,6 +119,26 @@ public sealed class QuantizationExperimentTests
     }
 
     [TestMethod]
+    public async Task ParallelTrialsShareLibtorchThreadsAndRestoreThem()
+    {
+        int before = TorchSharp.torch.get_num_threads();
+        var seen = new System.Collections.Concurrent.ConcurrentBag<int>();
+        await new QuantizationExperiment()
+            .SetTuner(new RandomTuner())
+            .SetEpochs(1)
+            .SetMaxModelToExplore(4)
+            .SetParallelism(2)
+            .SetTrialRunner((c, _) =>
+            {
+                seen.Add(TorchSharp.torch.get_num_threads());
+                return SyntheticObjective.Report(c);
+            })
+            .RunAsync();
+        Assert.IsTrue(seen.All(t => t == Math.Max(1, Environment.ProcessorCount / 2)), $"threads seen: {string.Join(", ", seen)} on {Environment.ProcessorCount} cores");
+        Assert.AreEqual(before, TorchSharp.torch.get_num_threads());
+    }
+
+    [TestMethod]
     public async Task TimeBudgetEndsTheSweep()
     {
         var clock = Stopwatch.StartNew();
