@@ -12,4 +12,5 @@ root.Subcommands.Add(SpamCommand.Create());
 root.Subcommands.Add(SweepCommand.Create());
 root.Subcommands.Add(SweepBenchmarkCommand.Create());
 root.Subcommands.Add(LmCommand.Create());
+root.Subcommands.Add(ScoreCommand.Create());
 return await root.Parse(args).InvokeAsync();

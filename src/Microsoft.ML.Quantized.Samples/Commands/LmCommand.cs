@@ -23,15 +23,16 @@ internal static class LmCommand
         var hidden = new System.CommandLine.Option<int>("--hidden") { Description = "LSTM hidden units (the feature width).", DefaultValueFactory = _ => 256 };
         var quantizer = new System.CommandLine.Option<string>("--quantizer") { Description = "Weight quantizer registry name (none, twn, bc, alt2, uniform4, ...).", DefaultValueFactory = _ => "twn" };
         var output = new System.CommandLine.Option<FileInfo>("--out") { Description = "Markdown file to write (its lm section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
+        var save = new System.CommandLine.Option<FileInfo?>("--save") { Description = "Keep the fitted pipeline here as an ML.NET model zip (score rows with it by the score command)." };
         var command = new System.CommandLine.Command("lm", "The QuantizedLstm language-model transform in an ML.NET pipeline on Moby Dick: perplexity, anomaly scores, generation, save/load.")
         {
-            epochs, hidden, quantizer, output,
+            epochs, hidden, quantizer, output, save,
         };
-        command.SetAction(parse => Run(parse.GetValue(epochs), parse.GetValue(hidden), parse.GetValue(quantizer)!, parse.GetValue(output)!));
+        command.SetAction(parse => Run(parse.GetValue(epochs), parse.GetValue(hidden), parse.GetValue(quantizer)!, parse.GetValue(output)!, parse.GetValue(save)));
         return command;
     }
 
-    private static int Run(int epochs, int hidden, string quantizerName, FileInfo output)
+    private static int Run(int epochs, int hidden, string quantizerName, FileInfo output, FileInfo? save)
     {
         var sentences = Regex.Split(EmbeddedCorpus.MobyDick().ToLowerInvariant(), @"(?<=[.!?])\s+")
             .Select(s => Regex.Replace(s, @"\s+", " ").Trim())
@@ -70,13 +71,13 @@ internal static class LmCommand
         var surprising = scored.Where(r => !float.IsNaN(r.FeaturesPerplexity)).OrderByDescending(r => r.FeaturesPerplexity).Take(3).ToList();
         var generated = lm.Generate("call me ishmael", 30, temperature: 0.8, seed: 1);
 
-        var path = Path.Combine(Path.GetTempPath(), $"mlqz-lm-{Environment.ProcessId}.zip");
+        var path = save?.FullName ?? Path.Combine(Path.GetTempPath(), $"mlqz-lm-{Environment.ProcessId}.zip");
         ml.Model.Save(model, train.Schema, path);
         var reloaded = new MLContext(seed: 1).Model.Load(path, out _);
         var again = ml.Data.CreateEnumerable<Scored>(reloaded.Transform(test), reuseRowObject: false).First();
         bool identical = again.Features.SequenceEqual(scored[0].Features) && again.FeaturesPerplexity.Equals(scored[0].FeaturesPerplexity);
         long zipBytes = new FileInfo(path).Length;
-        File.Delete(path);
+        if (save is null) File.Delete(path);
 
         var table = new Table().AddColumns("quantity", "value");
         table.AddRow("test perplexity", $"{evaluation.Perplexity:F1} ({evaluation.TokenCount:N0} tokens)");
@@ -88,6 +89,7 @@ internal static class LmCommand
         AnsiConsole.Write(table);
         AnsiConsole.Write(new Panel(Markup.Escape("call me ishmael " + generated)).Header("generated"));
         foreach (var r in surprising) AnsiConsole.MarkupLine($"[yellow]{r.FeaturesPerplexity,8:F0}[/] {Markup.Escape(Clip(r.Text))}");
+        if (save is not null) AnsiConsole.MarkupLine(Markup.Escape($"Saved the pipeline to {path}; score a tab-separated file with a Text column: score --model {path} --input rows.tsv"));
 
         var markdown = $"""
             ## Language-model transform in an ML.NET pipeline (Moby Dick words)

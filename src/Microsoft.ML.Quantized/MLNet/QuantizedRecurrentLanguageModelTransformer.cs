@@ -268,7 +268,7 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         Contracts.CheckValue(env, nameof(env));
         var host = env.Register(nameof(QuantizedRecurrentLanguageModelTransformer));
         host.CheckValue(ctx, nameof(ctx));
-        ctx.CheckAtModel(GetVersionInfo());
+        ComponentVersion.CheckAtModel(host, ctx, GetVersionInfo(), UserName);
         var input = ctx.LoadNonEmptyString();
         var output = ctx.LoadNonEmptyString();
         var perplexity = ctx.LoadNonEmptyString();

@@ -63,7 +63,7 @@ public sealed class SequenceClassifierBinaryModelParameters : SequenceClassifier
         Contracts.CheckValue(env, nameof(env));
         var host = env.Register(nameof(SequenceClassifierBinaryModelParameters));
         host.CheckValue(ctx, nameof(ctx));
-        ctx.CheckAtModel(GetVersionInfo());
+        ComponentVersion.CheckAtModel(host, ctx, GetVersionInfo(), UserName);
         var (classifier, keyCount, feature) = LoadCore(host, ctx, UserName);
         return new SequenceClassifierBinaryModelParameters(env, classifier, keyCount, feature);
     }

@@ -62,7 +62,7 @@ public sealed class SequenceClassifierMulticlassModelParameters : SequenceClassi
         Contracts.CheckValue(env, nameof(env));
         var host = env.Register(nameof(SequenceClassifierMulticlassModelParameters));
         host.CheckValue(ctx, nameof(ctx));
-        ctx.CheckAtModel(GetVersionInfo());
+        ComponentVersion.CheckAtModel(host, ctx, GetVersionInfo(), UserName);
         var (classifier, keyCount, feature) = LoadCore(host, ctx, UserName);
         return new SequenceClassifierMulticlassModelParameters(env, classifier, keyCount, feature);
     }

@@ -61,7 +61,7 @@ public sealed class QuantizedSequenceTrainerTests
         return options;
     }
 
-    private static IEstimator<ITransformer> BinaryPipeline(MLContext ml, SequenceClassifierTrainerOptions options, bool gru = false)
+    internal static IEstimator<ITransformer> BinaryPipeline(MLContext ml, SequenceClassifierTrainerOptions options, bool gru = false)
     {
         options.FeatureColumnName = "Tokens";
         return ml.Transforms.Text.TokenizeIntoWords("Tokens", nameof(TextRow.Text))
@@ -69,15 +69,17 @@ public sealed class QuantizedSequenceTrainerTests
             .Append(gru ? ml.BinaryClassification.Trainers.QuantizedGru(options) : ml.BinaryClassification.Trainers.QuantizedLstm(options));
     }
 
-    private static IEstimator<ITransformer> MulticlassPipeline(MLContext ml, SequenceClassifierTrainerOptions options, bool gru = false) =>
+    internal static IEstimator<ITransformer> MulticlassPipeline(MLContext ml, SequenceClassifierTrainerOptions options, bool gru = false) =>
         ml.Transforms.Conversion.MapValueToKey("Label")
             .Append(gru ? ml.MulticlassClassification.Trainers.QuantizedGru(options) : ml.MulticlassClassification.Trainers.QuantizedLstm(options));
 
-    private static void DisposeModel(ITransformer? model)
+    /// <summary>Frees the torch tensors of a fitted or loaded chain (quantized transformers and model parameters).</summary>
+    internal static void DisposeModel(ITransformer? model)
     {
         if (model is IEnumerable<ITransformer> chain)
             foreach (var t in chain) DisposeModel(t);
         else if (model is ISingleFeaturePredictionTransformer<SequenceClassifierModelParameters> p) p.Model.Dispose();
+        else (model as IDisposable)?.Dispose();
     }
 
     [TestMethod]

@@ -1,0 +1,33 @@
+using System.IO.Compression;
+
+namespace Microsoft.ML.Quantized.Tests.MLNet;
+
+/// <summary>Rewrites entries of an ML.NET model zip, to test how damaged or foreign model files are refused.</summary>
+internal static class ModelZip
+{
+    /// <summary>A copy of <paramref name="zip"/> with each entry's bytes passed through <paramref name="change"/> (entry name, bytes).</summary>
+    public static byte[] Rewrite(byte[] zip, Func<string, byte[], byte[]> change)
+    {
+        using var result = new MemoryStream();
+        using (var source = new ZipArchive(new MemoryStream(zip), ZipArchiveMode.Read))
+        using (var target = new ZipArchive(result, ZipArchiveMode.Create, leaveOpen: true))
+        {
+            foreach (var entry in source.Entries)
+            {
+                using var content = new MemoryStream();
+                using (var input = entry.Open()) input.CopyTo(content);
+                using var output = target.CreateEntry(entry.FullName).Open();
+                output.Write(change(entry.FullName, content.ToArray()));
+            }
+        }
+        return result.ToArray();
+    }
+
+    /// <summary>The names of the zip's entries.</summary>
+    public static string[] EntryNames(byte[] zip)
+    {
+        using var archive = new ZipArchive(new MemoryStream(zip), ZipArchiveMode.Read);
+        return archive.Entries.Select(e => e.FullName).ToArray();
+    }
+
+}
