@@ -41,10 +41,11 @@ internal sealed class LanguageModelTask : TrainingTask, IDisposable
         return (loss, target.numel());
     }
 
-    public override double? ValidationLoss() => _validation is null ? null : MeanCrossEntropy(_network, _validation);
+    public override double? ValidationLoss(CancellationToken cancellationToken) =>
+        _validation is null ? null : MeanCrossEntropy(_network, _validation, cancellationToken);
 
     /// <summary>Mean cross-entropy (nats per token) over every window, state carried; call under no_grad + eval.</summary>
-    public static double MeanCrossEntropy(LanguageModelNetwork network, TokenStreamBatcher data)
+    public static double MeanCrossEntropy(LanguageModelNetwork network, TokenStreamBatcher data, CancellationToken cancellationToken = default)
     {
         double total = 0;
         long count = 0;
@@ -53,6 +54,7 @@ internal sealed class LanguageModelTask : TrainingTask, IDisposable
         {
             for (int i = 0; i < data.WindowCount; i++)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 using var scope = torch.NewDisposeScope();
                 var (input, target) = data.Window(i);
                 var (logits, next) = network.Forward(input, state);

@@ -62,12 +62,13 @@ internal sealed class SequenceClassifierTask : TrainingTask
         return (nn.functional.cross_entropy(logits, labels!), indices.Length);
     }
 
-    public override double? ValidationLoss() => _validation is null ? null : MeanCrossEntropy(_network, _validation, _device);
+    public override double? ValidationLoss(CancellationToken cancellationToken) =>
+        _validation is null ? null : MeanCrossEntropy(_network, _validation, _device, cancellationToken);
 
     /// <summary>Mean cross-entropy (nats per example) over every example; call under no_grad + eval.</summary>
-    public static double MeanCrossEntropy(SequenceClassifierNetwork network, SequenceClassifierData data, Device device)
+    public static double MeanCrossEntropy(SequenceClassifierNetwork network, SequenceClassifierData data, Device device, CancellationToken cancellationToken = default)
     {
-        var logProbabilities = LogProbabilities(network, data, device);
+        var logProbabilities = LogProbabilities(network, data, device, cancellationToken);
         int classes = network.ClassCount;
         double total = 0;
         for (int i = 0; i < data.Count; i++) total -= logProbabilities[(long)i * classes + data.Labels![i]];
@@ -82,13 +83,14 @@ internal sealed class SequenceClassifierTask : TrainingTask
     /// <see cref="EvaluationBatchSize"/> examples of similar lengths (sorted, so little padding); call under
     /// no_grad + eval.
     /// </summary>
-    public static float[] LogProbabilities(SequenceClassifierNetwork network, SequenceClassifierData data, Device device)
+    public static float[] LogProbabilities(SequenceClassifierNetwork network, SequenceClassifierData data, Device device, CancellationToken cancellationToken = default)
     {
         int classes = network.ClassCount;
         var result = new float[(long)data.Count * classes];
         var byLength = Enumerable.Range(0, data.Count).OrderBy(data.Steps).ToArray();
         for (int start = 0; start < data.Count; start += EvaluationBatchSize)
         {
+            cancellationToken.ThrowIfCancellationRequested();
             using var scope = torch.NewDisposeScope();
             int count = Math.Min(EvaluationBatchSize, data.Count - start);
             var indices = byLength.AsSpan(start, count);

@@ -68,7 +68,7 @@ internal static class TrainingLoop
             using (torch.no_grad())
             {
                 network.eval();
-                validation = task.ValidationLoss();
+                validation = task.ValidationLoss(cancellationToken);
                 network.train();
             }
             double trainLoss = lossSum / Math.Max(1, epochUnits);

@@ -31,6 +31,9 @@ internal abstract class TrainingTask
     /// <summary>Additional loss added to the task loss at every step (KURE); null for none.</summary>
     public Func<Tensor>? Regularizer { get; set; }
 
-    /// <summary>Validation loss (mean per unit) in evaluation mode, or null when there is no validation data.</summary>
-    public abstract double? ValidationLoss();
+    /// <summary>
+    /// Validation loss (mean per unit) in evaluation mode, or null when there is no validation data; observes
+    /// <paramref name="cancellationToken"/> between batches.
+    /// </summary>
+    public abstract double? ValidationLoss(CancellationToken cancellationToken);
 }

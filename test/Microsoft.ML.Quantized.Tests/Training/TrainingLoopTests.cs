@@ -134,6 +134,18 @@ public sealed class TrainingLoopTests
         }
     }
 
+    [TestMethod]
+    public void ValidationObservesCancellationBetweenBatches()
+    {
+        var training = QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 2);
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(), training);
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        using var data = new TokenStreamBatcher(Chars.Encode(Train), 4, 8, torch.CPU);
+        using (torch.no_grad())
+            Assert.ThrowsExactly<OperationCanceledException>(() => LanguageModelTask.MeanCrossEntropy(model.Network, data, cancelled.Token));
+    }
+
     /// <summary>A one-weight model whose loss (or only its gradient) turns NaN at a chosen step.</summary>
     private sealed class PoisonedTask(int poisonStep, bool nanGradientOnly) : TrainingTask
     {
@@ -155,7 +167,7 @@ public sealed class TrainingLoopTests
             return nanGradientOnly ? ((y - y.detach()).sqrt(), 4) : (y * double.NaN, 4);
         }
 
-        public override double? ValidationLoss() => null;
+        public override double? ValidationLoss(CancellationToken cancellationToken) => null;
     }
 
     private sealed class Reporter(Action<TrainingProgress> report) : IProgress<TrainingProgress>
