@@ -61,35 +61,13 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
     public TTransformer Fit(IDataView input)
     {
         Host.CheckValue(input, nameof(input));
-        var feature = SequenceClassifierFeatureColumn.Check(Host, input.Schema, FeatureColumnName, out var kind);
-        var label = CheckLabel(input.Schema, out int classes);
-        ulong keyCount = kind == SequenceClassifierInputKind.Tokens ? ((KeyDataViewType)((VectorDataViewType)feature.Type).ItemType).Count : 0;
         using var ch = Host.Start("Training");
-
-        var options = Options.Model.Clone();
-        options.ClassCount = classes;
-        if (kind == SequenceClassifierInputKind.Tokens)
-        {
-            if (keyCount > int.MaxValue) throw ch.Except($"Column '{FeatureColumnName}' has {keyCount} key values; at most {int.MaxValue} are supported.");
-            options.VocabularySize = (int)keyCount;
-        }
+        var (train, valid, options, kind, keyCount) = Read(ch, input, Options.ValidationData);
+        if (train.Labels.Length == 0) throw ch.Except($"The training data has no rows: nothing to train on (columns '{FeatureColumnName}', '{LabelColumnName}').");
+        int classes = options.ClassCount;
         var training = Options.Training.Clone();
         training.Seed = Options.Seed ?? (Env is IHostEnvironmentInternal { Seed: int contextSeed } ? contextSeed : Host.Rand.Next());
         if (string.Equals(training.Device, "cpu", StringComparison.OrdinalIgnoreCase) && GpuRequested(out string? gpu)) training.Device = gpu!;
-
-        var train = Read(ch, input, feature, label, kind, keyCount, "training data");
-        Examples? valid = null;
-        if (Options.ValidationData is { } validation)
-        {
-            var validFeature = SequenceClassifierFeatureColumn.Check(Host, validation.Schema, FeatureColumnName, out var validKind);
-            if (validKind != kind || (kind == SequenceClassifierInputKind.Tokens && !validFeature.Type.Equals(feature.Type)))
-                throw Host.ExceptSchemaMismatch(nameof(validation), "feature", FeatureColumnName, feature.Type.ToString(), validFeature.Type.ToString());
-            var validLabel = CheckLabel(validation.Schema, out int validClasses);
-            if (validClasses != classes)
-                throw Host.ExceptSchemaMismatch(nameof(validation), "label", LabelColumnName, label.Type.ToString(), validLabel.Type.ToString());
-            valid = Read(ch, validation, validFeature, validLabel, kind, keyCount, "validation data");
-        }
-        if (train.Labels.Length == 0) throw ch.Except($"The training data has no rows: nothing to train on (columns '{FeatureColumnName}', '{LabelColumnName}').");
 
         var r = options.Recurrent;
         ch.Info($"{train.Labels.Length} rows{(valid is null ? "" : $" (+ {valid.Labels.Length} validation rows)")}, {classes} classes, " +
@@ -123,6 +101,64 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
             throw;
         }
         return MakeTransformer(model, input.Schema);
+    }
+
+    /// <summary>
+    /// A sweep trial runner over this trainer's columns: reads <paramref name="training"/> and <paramref name="validation"/>
+    /// once, with the checks and errors of <see cref="Fit"/>, and trains every trial from this trainer's options (the trial
+    /// sets the recurrent configuration, learning rate, KURE, epochs and seed; the validation rows rank the trials).
+    /// Run it with <see cref="Sweep.QuantizationExperiment"/>, then fit the trainer with the configuration you pick, e.g.
+    /// <c>options.Model.Recurrent = result.Best.Configuration.ToRecurrentOptions(options.Model.Recurrent)</c>.
+    /// </summary>
+    public Sweep.SequenceClassifierTrialRunner CreateTrialRunner(IDataView training, IDataView validation)
+    {
+        Host.CheckValue(training, nameof(training));
+        Host.CheckValue(validation, nameof(validation));
+        using var ch = Host.Start("Reading sweep data");
+        var (train, valid, options, kind, _) = Read(ch, training, validation);
+        if (train.Labels.Length == 0) throw ch.Except($"The training data has no rows: nothing to sweep on (columns '{FeatureColumnName}', '{LabelColumnName}').");
+        try
+        {
+            return kind == SequenceClassifierInputKind.Tokens
+                ? new Sweep.SequenceClassifierTrialRunner(train.Tokens!, train.Labels, valid!.Tokens!, valid.Labels, options, Options.Training)
+                : new Sweep.SequenceClassifierTrialRunner(train.Frames!, train.Labels, valid!.Frames!, valid.Labels, options, Options.Training);
+        }
+        catch (ArgumentException e)
+        {
+            throw ch.Except(e, $"The sweep data of column '{FeatureColumnName}' is not usable: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// Checks the columns of <paramref name="input"/> (and of <paramref name="validation"/>, which must match) and reads
+    /// both; returns the model options with the class count and, for token keys, the vocabulary size set.
+    /// </summary>
+    private (Examples Train, Examples? Valid, SequenceClassifierOptions Model, SequenceClassifierInputKind Kind, ulong KeyCount) Read(
+        IChannel ch, IDataView input, IDataView? validation)
+    {
+        var feature = SequenceClassifierFeatureColumn.Check(Host, input.Schema, FeatureColumnName, out var kind);
+        var label = CheckLabel(input.Schema, out int classes);
+        ulong keyCount = kind == SequenceClassifierInputKind.Tokens ? ((KeyDataViewType)((VectorDataViewType)feature.Type).ItemType).Count : 0;
+        var options = Options.Model.Clone();
+        options.ClassCount = classes;
+        if (kind == SequenceClassifierInputKind.Tokens)
+        {
+            if (keyCount > int.MaxValue) throw ch.Except($"Column '{FeatureColumnName}' has {keyCount} key values; at most {int.MaxValue} are supported.");
+            options.VocabularySize = (int)keyCount;
+        }
+        var train = Read(ch, input, feature, label, kind, keyCount, "training data");
+        Examples? valid = null;
+        if (validation is not null)
+        {
+            var validFeature = SequenceClassifierFeatureColumn.Check(Host, validation.Schema, FeatureColumnName, out var validKind);
+            if (validKind != kind || (kind == SequenceClassifierInputKind.Tokens && !validFeature.Type.Equals(feature.Type)))
+                throw Host.ExceptSchemaMismatch(nameof(validation), "feature", FeatureColumnName, feature.Type.ToString(), validFeature.Type.ToString());
+            var validLabel = CheckLabel(validation.Schema, out int validClasses);
+            if (validClasses != classes)
+                throw Host.ExceptSchemaMismatch(nameof(validation), "label", LabelColumnName, label.Type.ToString(), validLabel.Type.ToString());
+            valid = Read(ch, validation, validFeature, validLabel, kind, keyCount, "validation data");
+        }
+        return (train, valid, options, kind, keyCount);
     }
 
     /// <summary>The schema after the transformer: the input plus ML.NET's standard classifier output columns.</summary>

@@ -119,6 +119,43 @@ public sealed class QuantizedSequenceTrainerTests
     }
 
     [TestMethod]
+    public async Task A_trainer_makes_a_sweep_runner_over_its_IDataView_columns()
+    {
+        var featurizer = _ml.Transforms.Text.TokenizeIntoWords("Tokens", nameof(TextRow.Text))
+            .Append(_ml.Transforms.Conversion.MapValueToKey("Tokens")).Fit(_textTrain);
+        var options = Options(epochs: 3);
+        options.FeatureColumnName = "Tokens";
+        var trainer = _ml.BinaryClassification.Trainers.QuantizedGru(options);
+        var runner = trainer.CreateTrialRunner(featurizer.Transform(_textTrain), featurizer.Transform(_textTest));
+        var result = await new Microsoft.ML.Quantized.Sweep.QuantizationExperiment(seed: 1)
+            .SetSearchSpace(new Microsoft.ML.Quantized.Sweep.QuantizationSearchSpace
+            {
+                WeightQuantizers = [Microsoft.ML.Quantized.Sweep.QuantizerChoice.TernaryWeightNet],
+                ActivationQuantizers = [Microsoft.ML.Quantized.Sweep.QuantizerChoice.Float],
+                ActivationSlope = Microsoft.ML.Quantized.Sweep.SearchRange.Fixed(1),
+                Normalizations = [RecurrentNormalization.Weight],
+                Cells = [RecurrentCellKind.Gru],
+                HiddenSizes = [8, 16],
+                LearningRate = Microsoft.ML.Quantized.Sweep.SearchRange.Fixed(1e-2),
+                UseKure = [false],
+            })
+            .SetTuner(new Microsoft.ML.Quantized.Sweep.GridTuner())
+            .SetTrialRunner(runner)
+            .SetObjective(Microsoft.ML.Quantized.Sweep.SweepObjective.MaximizeAuc)
+            .SetEpochs(3)
+            .SetMaxModelToExplore(2)
+            .RunAsync();
+        Assert.AreEqual(2, result.Trials.Count(t => t.Status == Microsoft.ML.Quantized.Sweep.TrialStatus.Completed), string.Join("\n", result.Trials));
+        Assert.IsGreaterThan(0.9, result.Best!.Metric, $"AUC {result.Best.Metric}");
+        Assert.IsGreaterThan(0.8, result.Best.Metrics[Microsoft.ML.Quantized.Sweep.TrialReport.Accuracy]);
+
+        // The trainer's column checks apply: a text column is not a token-key vector.
+        options.FeatureColumnName = nameof(TextRow.Text);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => _ml.BinaryClassification.Trainers.QuantizedGru(options).CreateTrialRunner(_textTrain, _textTest));
+        StringAssert.Contains(e.Message, "Text");
+    }
+
+    [TestMethod]
     public void Estimators_report_ML_NET_classifier_output_columns()
     {
         var binary = BinaryPipeline(_ml, Options()).GetOutputSchema(ShapeOf(_textTrain.Schema)).ToDictionary(c => c.Name);
