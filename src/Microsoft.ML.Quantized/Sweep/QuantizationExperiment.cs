@@ -32,6 +32,9 @@ public sealed class QuantizationExperiment
     // How often a duplicate proposal is answered by asking the tuner again before the space counts as exhausted.
     private const int MaxProposalAttempts = 64;
 
+    // Reruns of a trial after a native libtorch error (see SweepRun.RunWithNativeRetry).
+    private const int NativeErrorRetries = 1;
+
     private readonly int _seed;
     private readonly object _gate = new();
     private QuantizationSearchSpace _space = new();
@@ -362,7 +365,7 @@ public sealed class QuantizationExperiment
             double metric;
             try
             {
-                report = runner.Run(context, token) ?? throw new InvalidOperationException("The trial runner returned null instead of a TrialReport.");
+                report = RunWithNativeRetry(context, token);
                 metric = objective.ValueOf(report);
             }
             catch (OperationCanceledException) when (token.IsCancellationRequested)
@@ -391,6 +394,26 @@ public sealed class QuantizationExperiment
                 trial.Seconds += seconds;
                 trial.Rungs.Add(new RungResult(epochs, metric, report.PackedBytes, seconds, report.Metrics, report.ModelPath));
                 Save();
+            }
+        }
+
+        /// <summary>
+        /// Runs the trial; a native libtorch error (<see cref="System.Runtime.InteropServices.ExternalException"/>) is
+        /// retried once, resuming from the trial's checkpoint. TorchSharp 0.107 lets a temporary Scalar be finalized
+        /// during the native call that uses it ("Unknown scalar type", "Expected false to be true"): a rare, transient
+        /// failure of a healthy configuration that a rerun from the last epoch does not repeat.
+        /// </summary>
+        private TrialReport RunWithNativeRetry(TrialContext context, CancellationToken token)
+        {
+            for (int attempt = 0; ; attempt++)
+            {
+                try
+                {
+                    return runner.Run(context, token) ?? throw new InvalidOperationException("The trial runner returned null instead of a TrialReport.");
+                }
+                catch (System.Runtime.InteropServices.ExternalException) when (attempt < NativeErrorRetries && !token.IsCancellationRequested)
+                {
+                }
             }
         }
 

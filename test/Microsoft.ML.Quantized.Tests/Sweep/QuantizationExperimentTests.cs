@@ -139,6 +139,36 @@ public sealed class QuantizationExperimentTests
     }
 
     [TestMethod]
+    public async Task NativeErrorsAreRetriedOnceOtherErrorsAreNot()
+    {
+        var calls = new System.Collections.Concurrent.ConcurrentDictionary<int, int>();
+        var result = await new QuantizationExperiment()
+            .SetTuner(new RandomTuner())
+            .SetEpochs(1)
+            .SetMaxModelToExplore(3)
+            .SetTrialRunner((c, _) =>
+            {
+                int call = calls.AddOrUpdate(c.TrialId, 1, (_, n) => n + 1);
+                return c.TrialId switch
+                {
+                    0 when call == 1 => throw new System.Runtime.InteropServices.ExternalException("Unknown scalar type."),
+                    1 => throw new System.Runtime.InteropServices.ExternalException("Unknown scalar type."),
+                    2 => throw new InvalidOperationException("a real bug"),
+                    _ => SyntheticObjective.Report(c),
+                };
+            })
+            .RunAsync();
+        var byId = result.Trials.ToDictionary(t => t.Id);
+        Assert.AreEqual(TrialStatus.Completed, byId[0].Status, "a transient native error is retried");
+        Assert.AreEqual(2, calls[0]);
+        Assert.AreEqual(TrialStatus.Failed, byId[1].Status);
+        Assert.AreEqual(2, calls[1], "retried once, then recorded");
+        StringAssert.Contains(byId[1].Error, "Unknown scalar type");
+        Assert.AreEqual(TrialStatus.Failed, byId[2].Status);
+        Assert.AreEqual(1, calls[2], "managed errors are not retried");
+    }
+
+    [TestMethod]
     public async Task TimeBudgetEndsTheSweep()
     {
         var clock = Stopwatch.StartNew();
