@@ -25,7 +25,7 @@ internal static class SpamCommand
         var count = new System.CommandLine.Option<int>("--count") { Description = "Use only the first N emails of a fixed-seed shuffle (0 = all 6,046), for short runs.", DefaultValueFactory = _ => 0 };
         var vocabulary = new System.CommandLine.Option<int>("--vocabulary") { Description = "Vocabulary size (most frequent training words + <unk>).", DefaultValueFactory = _ => 5_000 };
         var maxTokens = new System.CommandLine.Option<int>("--max-tokens") { Description = "Words read from the start of each body.", DefaultValueFactory = _ => 200 };
-        var epochs = new System.CommandLine.Option<int>("--epochs") { Description = "Epochs for every recurrent configuration; the epoch with the best validation log-loss is kept.", DefaultValueFactory = _ => 4 };
+        var epochs = new System.CommandLine.Option<int>("--epochs") { Description = "Epochs for every recurrent configuration; the epoch with the best validation log-loss is kept.", DefaultValueFactory = _ => 8 };
         var hidden = new System.CommandLine.Option<int>("--hidden") { Description = "GRU hidden units.", DefaultValueFactory = _ => 64 };
         var embedding = new System.CommandLine.Option<int>("--embedding") { Description = "Embedding width (0 = the hidden size).", DefaultValueFactory = _ => 0 };
         var configs = new System.CommandLine.Option<string>("--configs") { Description = "Comma-separated configurations: a quantizer registry name, optionally +weight or +layer normalization.", DefaultValueFactory = _ => "none,twn+weight" };
