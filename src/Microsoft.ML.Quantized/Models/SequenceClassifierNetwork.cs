@@ -40,7 +40,8 @@ internal sealed class SequenceClassifierNetwork : nn.Module
         {
             recurrentInput = options.EmbeddingSize > 0 ? options.EmbeddingSize : hidden;
             embedding = new Parameter(torch.empty(inputSize, recurrentInput));
-            embeddingQuantizer = QuantizerRegistry.Create(outerQuantizer, rows: inputSize);
+            var tableQuantizer = options.QuantizeEmbeddingAndHead ? options.EmbeddingQuantizer ?? outerQuantizer : outerQuantizer;
+            embeddingQuantizer = QuantizerRegistry.Create(tableQuantizer, rows: inputSize);
         }
         recurrent = new QuantizedRecurrentStack(nameof(recurrent), recurrentInput, options.Recurrent);
         headWeight = new Parameter(torch.empty(options.ClassCount, hidden));

@@ -39,6 +39,13 @@ public sealed class SequenceClassifierOptions
     /// <summary>Quantize the embedding and the head weights with the recurrent weight quantizer. Default false.</summary>
     public bool QuantizeEmbeddingAndHead { get; set; }
 
+    /// <summary>
+    /// With <see cref="QuantizeEmbeddingAndHead"/>: the embedding's own quantizer, e.g. 1-bit BWN for a large
+    /// vocabulary whose table dominates the size while the recurrent weights stay ternary. Null (default) uses
+    /// <see cref="QuantizedRecurrentOptions.WeightQuantizer"/>; the head always uses that one.
+    /// </summary>
+    public QuantizerOptions? EmbeddingQuantizer { get; set; }
+
     /// <summary>Dropout on the final hidden state, before the head (training only), in [0, 1). Default 0.</summary>
     public double Dropout { get; set; }
 
@@ -47,6 +54,7 @@ public sealed class SequenceClassifierOptions
     {
         var copy = (SequenceClassifierOptions)MemberwiseClone();
         copy.Recurrent = Recurrent.Clone();
+        copy.EmbeddingQuantizer = EmbeddingQuantizer?.Clone();
         return copy;
     }
 }

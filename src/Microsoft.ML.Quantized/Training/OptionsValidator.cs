@@ -74,6 +74,7 @@ internal static class OptionsValidator
         AtLeast(options.EmbeddingSize, 0, "SequenceClassifierOptions.EmbeddingSize");
         AtLeast(options.FrameSize, 1, "SequenceClassifierOptions.FrameSize");
         Probability(options.Dropout, "SequenceClassifierOptions.Dropout");
+        if (options.EmbeddingQuantizer is not null) QuantizerRegistry.Validate(options.EmbeddingQuantizer, "SequenceClassifierOptions.EmbeddingQuantizer");
     }
 
     private static void AtLeast(int value, int minimum, string name)

@@ -302,6 +302,30 @@ public sealed class SequenceClassifierTests
     }
 
     [TestMethod]
+    public void EmbeddingQuantizerPacksTheTableWithItsOwnBitsAndSurvivesSaveLoad()
+    {
+        var options = SequenceClassifierTestData.Model(QuantizerKind.TernaryWeightNet);
+        options.QuantizeEmbeddingAndHead = true;
+        options.EmbeddingQuantizer = new QuantizerOptions { Kind = QuantizerKind.BinaryWeightNet };
+        using var model = QuantizedSequenceClassifier.Train(TokenTrain.Sequences[..32], TokenTrain.Labels[..32], null, null, options, SequenceClassifierTestData.Training(1));
+        var quantizers = model.Network.WeightMatrices().ToDictionary(m => m.Name, m => m.Quantizer);
+        Assert.AreEqual("bwn", quantizers["embedding"].RegistryName);
+        Assert.AreEqual("twn", quantizers["head.weight"].RegistryName, "the head keeps the recurrent weight quantizer");
+
+        using var stream = new MemoryStream();
+        model.Save(stream);
+        stream.Position = 0;
+        using var loaded = QuantizedSequenceClassifier.Load(stream);
+        var expected = model.PredictBatch(TokenTest.Sequences);
+        var actual = loaded.PredictBatch(TokenTest.Sequences);
+        for (int i = 0; i < expected.Length; i++) CollectionAssert.AreEqual(expected[i].Probabilities, actual[i].Probabilities);
+
+        options.EmbeddingQuantizer = new QuantizerOptions { Kind = QuantizerKind.BernoulliTernary };
+        var bad = Assert.ThrowsExactly<ArgumentException>(() => QuantizedSequenceClassifier.Train(TokenTrain.Sequences[..32], TokenTrain.Labels[..32], null, null, options, SequenceClassifierTestData.Training(1)));
+        StringAssert.Contains(bad.Message, "SequenceClassifierOptions.EmbeddingQuantizer");
+    }
+
+    [TestMethod]
     public void AucCountsTiesAsHalf()
     {
         Assert.AreEqual(1.0, SequenceClassifierEvaluation.Auc(new[] { 0.1f, 0.2f, 0.8f, 0.9f }, new[] { 0, 0, 1, 1 }), 1e-12);
