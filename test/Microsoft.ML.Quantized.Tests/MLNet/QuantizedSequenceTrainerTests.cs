@@ -61,7 +61,7 @@ public sealed class QuantizedSequenceTrainerTests
         return options;
     }
 
-    private static IEstimator<ITransformer> BinaryPipeline(MLContext ml, SequenceClassifierTrainerOptions options, bool gru = false)
+    internal static IEstimator<ITransformer> BinaryPipeline(MLContext ml, SequenceClassifierTrainerOptions options, bool gru = false)
     {
         options.FeatureColumnName = "Tokens";
         return ml.Transforms.Text.TokenizeIntoWords("Tokens", nameof(TextRow.Text))
@@ -69,11 +69,11 @@ public sealed class QuantizedSequenceTrainerTests
             .Append(gru ? ml.BinaryClassification.Trainers.QuantizedGru(options) : ml.BinaryClassification.Trainers.QuantizedLstm(options));
     }
 
-    private static IEstimator<ITransformer> MulticlassPipeline(MLContext ml, SequenceClassifierTrainerOptions options, bool gru = false) =>
+    internal static IEstimator<ITransformer> MulticlassPipeline(MLContext ml, SequenceClassifierTrainerOptions options, bool gru = false) =>
         ml.Transforms.Conversion.MapValueToKey("Label")
             .Append(gru ? ml.MulticlassClassification.Trainers.QuantizedGru(options) : ml.MulticlassClassification.Trainers.QuantizedLstm(options));
 
-    private static void DisposeModel(ITransformer? model)
+    internal static void DisposeModel(ITransformer? model)
     {
         if (model is IEnumerable<ITransformer> chain)
             foreach (var t in chain) DisposeModel(t);
