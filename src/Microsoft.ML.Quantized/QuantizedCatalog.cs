@@ -4,7 +4,7 @@ namespace Microsoft.ML.Quantized;
 
 /// <summary>
 /// Entry points of Microsoft.ML.Quantized on ML.NET's catalogs: <c>mlContext.Transforms.QuantizedLstm(...)</c> and
-/// <c>mlContext.Transforms.QuantizedGru(...)</c>; sequence classifiers on <c>mlContext.BinaryClassification.Trainers</c> and <c>mlContext.MulticlassClassification.Trainers</c>.
+/// <c>mlContext.Transforms.QuantizedGru(...)</c>; KURE fine-tuning, <c>mlContext.Transforms.KureFineTune(...)</c>, of either kind of model; sequence classifiers on <c>mlContext.BinaryClassification.Trainers</c> and <c>mlContext.MulticlassClassification.Trainers</c>.
 /// </summary>
 public static class QuantizedCatalog
 {
@@ -92,9 +92,10 @@ public static class QuantizedCatalog
         => catalog.KureFineTune(model, new KureFineTuneOptions { Kure = new KureOptions { Lambda = lambda }, Epochs = epochs });
 
     /// <summary>
-    /// KURE fine-tuning of a model given as an <see cref="ITransformer"/>: it must be a
+    /// KURE fine-tuning of a language model given as an <see cref="ITransformer"/>: it must be a
     /// <see cref="QuantizedRecurrentLanguageModelTransformer"/>; any other kind is rejected with an error that says so
-    /// (for a fitted pipeline, pass its <c>LastTransformer</c> and fit on the data as that transformer reads it).
+    /// (for a fitted pipeline, pass its <c>LastTransformer</c> and fit on the data as that transformer reads it; for a
+    /// classifier, pass its typed prediction transformer to the classifier overloads).
     /// </summary>
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="model">The language model to fine-tune.</param>
@@ -105,9 +106,80 @@ public static class QuantizedCatalog
         Microsoft.ML.Runtime.Contracts.CheckValue(env, model, nameof(model));
         if (model is not QuantizedRecurrentLanguageModelTransformer languageModel)
             throw Microsoft.ML.Runtime.Contracts.ExceptParam(env, nameof(model), $"KureFineTune fine-tunes a {nameof(QuantizedRecurrentLanguageModelTransformer)} (fitted by QuantizedLstm or QuantizedGru); got a {model.GetType().Name}. " +
-                "For a fitted pipeline (a TransformerChain), pass its LastTransformer and fit on the data with the token column.");
+                "For a fitted pipeline (a TransformerChain), pass its LastTransformer and fit on the data with the token column; " +
+                $"for a sequence classifier, pass its {nameof(BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters>)} or {nameof(MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters>)} (cast LastTransformer) to the classifier overloads.");
         return new KureFineTuneEstimator(env, languageModel, options);
     }
+
+    /// <summary>
+    /// KURE fine-tuning (Shkolnik et al. 2020) of a fitted binary quantized sequence classifier (from
+    /// <c>mlContext.BinaryClassification.Trainers.QuantizedLstm</c> or <c>QuantizedGru</c>): the estimator's Fit reads the
+    /// model's features column and the <see cref="bool"/> label <paramref name="labelColumnName"/>, fine-tunes a copy of the
+    /// classifier with the kurtosis term added to the loss and returns a new prediction transformer of the same kind.
+    /// <paramref name="model"/> is left as it is.
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="model">The binary classifier to fine-tune.</param>
+    /// <param name="options">KURE term, epochs, learning rate, batch, seed, validation data and progress (the object is copied, not changed).</param>
+    /// <param name="labelColumnName">The <see cref="bool"/> label column of the fine-tuning data. Default "Label".</param>
+    public static KureClassifierFineTuneEstimator<BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters>, SequenceClassifierBinaryModelParameters> KureFineTune(
+        this TransformsCatalog catalog, BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters> model, KureFineTuneOptions options,
+        string labelColumnName = "Label")
+    {
+        var env = CatalogUtils.GetEnvironment(catalog);
+        Microsoft.ML.Runtime.Contracts.CheckValue(env, model, nameof(model));
+        return new(env, model.Model, labelColumnName, options, (o, cell) => new QuantizedSequenceBinaryTrainer(env, o, cell));
+    }
+
+    /// <summary>
+    /// KURE fine-tuning of a fitted binary sequence classifier with the paper's settings (Adam at 1e-3, target kurtosis 1.8,
+    /// recurrent weights) and the weight of the term and the epochs as arguments; see
+    /// <see cref="KureFineTune(TransformsCatalog, BinaryPredictionTransformer{SequenceClassifierBinaryModelParameters}, KureFineTuneOptions, string)"/>.
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="model">The binary classifier to fine-tune.</param>
+    /// <param name="labelColumnName">The <see cref="bool"/> label column. Default "Label".</param>
+    /// <param name="lambda">Weight of the kurtosis term (<see cref="KureOptions.Lambda"/>). Default 1.0.</param>
+    /// <param name="epochs">Passes over the data. Default 1.</param>
+    public static KureClassifierFineTuneEstimator<BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters>, SequenceClassifierBinaryModelParameters> KureFineTune(
+        this TransformsCatalog catalog, BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters> model,
+        string labelColumnName = "Label", double lambda = 1.0, int epochs = 1)
+        => catalog.KureFineTune(model, new KureFineTuneOptions { Kure = new KureOptions { Lambda = lambda }, Epochs = epochs }, labelColumnName);
+
+    /// <summary>
+    /// KURE fine-tuning (Shkolnik et al. 2020) of a fitted multiclass quantized sequence classifier (from
+    /// <c>mlContext.MulticlassClassification.Trainers.QuantizedLstm</c> or <c>QuantizedGru</c>): the estimator's Fit reads the
+    /// model's features column and the key label <paramref name="labelColumnName"/> (as many classes as the model has),
+    /// fine-tunes a copy of the classifier with the kurtosis term added to the loss and returns a new prediction transformer
+    /// of the same kind. <paramref name="model"/> is left as it is.
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="model">The multiclass classifier to fine-tune.</param>
+    /// <param name="options">KURE term, epochs, learning rate, batch, seed, validation data and progress (the object is copied, not changed).</param>
+    /// <param name="labelColumnName">The key label column of the fine-tuning data. Default "Label".</param>
+    public static KureClassifierFineTuneEstimator<MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters>, SequenceClassifierMulticlassModelParameters> KureFineTune(
+        this TransformsCatalog catalog, MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters> model, KureFineTuneOptions options,
+        string labelColumnName = "Label")
+    {
+        var env = CatalogUtils.GetEnvironment(catalog);
+        Microsoft.ML.Runtime.Contracts.CheckValue(env, model, nameof(model));
+        return new(env, model.Model, labelColumnName, options, (o, cell) => new QuantizedSequenceMulticlassTrainer(env, o, cell));
+    }
+
+    /// <summary>
+    /// KURE fine-tuning of a fitted multiclass sequence classifier with the paper's settings and the weight of the term and
+    /// the epochs as arguments; see
+    /// <see cref="KureFineTune(TransformsCatalog, MulticlassPredictionTransformer{SequenceClassifierMulticlassModelParameters}, KureFineTuneOptions, string)"/>.
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="model">The multiclass classifier to fine-tune.</param>
+    /// <param name="labelColumnName">The key label column. Default "Label".</param>
+    /// <param name="lambda">Weight of the kurtosis term (<see cref="KureOptions.Lambda"/>). Default 1.0.</param>
+    /// <param name="epochs">Passes over the data. Default 1.</param>
+    public static KureClassifierFineTuneEstimator<MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters>, SequenceClassifierMulticlassModelParameters> KureFineTune(
+        this TransformsCatalog catalog, MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters> model,
+        string labelColumnName = "Label", double lambda = 1.0, int epochs = 1)
+        => catalog.KureFineTune(model, new KureFineTuneOptions { Kure = new KureOptions { Lambda = lambda }, Epochs = epochs }, labelColumnName);
 
     /// <summary>
     /// Post-training re-quantization of a fitted language model: a new transformer with the same columns, key map and

@@ -33,23 +33,7 @@ public sealed class KureFineTuneEstimator : IEstimator<QuantizedRecurrentLanguag
         _host = env.Register("KureFineTune");
         _host.CheckValue(model, nameof(model));
         _model = model;
-        _options = options?.Clone() ?? new KureFineTuneOptions();
-        _host.CheckUserArg(_options.Kure is not null, "KureFineTuneOptions.Kure", "KureFineTuneOptions.Kure must not be null; use new KureOptions() for the paper's settings.");
-        if (_options.Epochs < 1)
-            throw _host.ExceptUserArg("KureFineTuneOptions.Epochs", $"KureFineTuneOptions.Epochs must be at least 1; got {_options.Epochs}.");
-        if (!double.IsFinite(_options.LearningRate) || _options.LearningRate <= 0)
-            throw _host.ExceptUserArg("KureFineTuneOptions.LearningRate", $"KureFineTuneOptions.LearningRate must be a finite number > 0; got {_options.LearningRate}. The paper fine-tunes with Adam at 1e-3.");
-        if (_options.BatchSize < 1)
-            throw _host.ExceptUserArg("KureFineTuneOptions.BatchSize", $"KureFineTuneOptions.BatchSize must be at least 1; got {_options.BatchSize}.");
-        try
-        {
-            OptionsValidator.Validate(_options.Kure!);
-            OptionsValidator.Validate(TrainingOptions(seed: 1));
-        }
-        catch (ArgumentException e)
-        {
-            throw _host.ExceptUserArg(e.ParamName ?? "options", e.Message);
-        }
+        _options = KureFineTuneOptions.Checked(_host, options);
     }
 
     /// <summary>The token-key column read (the model's input column).</summary>
@@ -106,9 +90,7 @@ public sealed class KureFineTuneEstimator : IEstimator<QuantizedRecurrentLanguag
 
     private TrainingOptions TrainingOptions(int seed)
     {
-        var training = KurtosisFineTuning.Training(_options.Epochs, _options.LearningRate, _model.Model.SequenceLength);
-        training.BatchSize = _options.BatchSize;
-        training.Kure = _options.Kure.Clone();
+        var training = _options.Training(_model.Model.SequenceLength);
         training.Seed = seed;
         return training;
     }

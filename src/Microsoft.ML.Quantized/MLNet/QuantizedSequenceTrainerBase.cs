@@ -58,11 +58,27 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
     public string FeatureColumnName => Options.FeatureColumnName;
 
     /// <summary>Trains the classifier on <paramref name="input"/> and returns the prediction transformer.</summary>
-    public TTransformer Fit(IDataView input)
+    public TTransformer Fit(IDataView input) => Train(input, null);
+
+    /// <summary>
+    /// KURE fine-tuning of <paramref name="start"/> on <paramref name="input"/> with these options (whose
+    /// <see cref="TrainingOptions.Kure"/> is set): the data is read and checked as <see cref="Fit"/> reads it, and must
+    /// match the model (same feature kind and key count, same number of classes). Returns a new prediction transformer;
+    /// <paramref name="start"/> is left as it is.
+    /// </summary>
+    internal TTransformer FineTune(IDataView input, TModel start)
+    {
+        Host.CheckValue(start, nameof(start));
+        Host.Assert(Options.Training.Kure is not null);
+        return Train(input, start);
+    }
+
+    /// <summary>Trains a new classifier (<paramref name="start"/> null) or fine-tunes a copy of <paramref name="start"/>.</summary>
+    private TTransformer Train(IDataView input, TModel? start)
     {
         Host.CheckValue(input, nameof(input));
-        using var ch = Host.Start("Training");
-        var (train, valid, options, kind, keyCount) = Read(ch, input, Options.ValidationData);
+        using var ch = Host.Start(start is null ? "Training" : "KURE fine-tuning");
+        var (train, valid, options, kind, keyCount) = Read(ch, input, Options.ValidationData, start);
         if (train.Labels.Length == 0) throw ch.Except($"The training data has no rows: nothing to train on (columns '{FeatureColumnName}', '{LabelColumnName}').");
         int classes = options.ClassCount;
         var training = Options.Training.Clone();
@@ -75,17 +91,25 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
                 $"; {r.Cell} {r.Layers}x{r.HiddenSize}, weights {r.WeightQuantizer.Kind}, activations {r.ActivationQuantizer.Kind}; " +
                 $"{training.Epochs} epochs, batch {training.BatchSize}, {training.Optimizer} at {training.LearningRate:G4}, seed {training.Seed}, device {training.Device}.");
 
+        if (start is not null)
+            ch.Info($"KURE fine-tuning: lambda {training.Kure!.Lambda}, target {training.Kure.Target}, tensors {training.Kure.Tensors}.");
+
         QuantizedSequenceClassifier classifier;
         var progress = new ChannelProgress(ch, Options.Progress);
+        var token = Options.CancellationToken;
         try
         {
-            classifier = kind == SequenceClassifierInputKind.Tokens
-                ? QuantizedSequenceClassifier.Train(train.Tokens!, train.Labels, valid?.Tokens, valid?.Labels, options, training, progress, Options.CancellationToken)
-                : QuantizedSequenceClassifier.Train(train.Frames!, train.Labels, valid?.Frames, valid?.Labels, options, training, progress, Options.CancellationToken);
+            classifier = (start, kind) switch
+            {
+                (null, SequenceClassifierInputKind.Tokens) => QuantizedSequenceClassifier.Train(train.Tokens!, train.Labels, valid?.Tokens, valid?.Labels, options, training, progress, token),
+                (null, _) => QuantizedSequenceClassifier.Train(train.Frames!, train.Labels, valid?.Frames, valid?.Labels, options, training, progress, token),
+                (_, SequenceClassifierInputKind.Tokens) => start.UseClassifier(c => c.FineTuneWithKure(train.Tokens!, train.Labels, valid?.Tokens, valid?.Labels, training.Kure!, training, progress, token)),
+                _ => start.UseClassifier(c => c.FineTuneWithKure(train.Frames!, train.Labels, valid?.Frames, valid?.Labels, training.Kure!, training, progress, token)),
+            };
         }
         catch (ArgumentException e)
         {
-            throw ch.Except(e, $"Training on column '{FeatureColumnName}' failed: {e.Message}");
+            throw ch.Except(e, $"{(start is null ? "Training" : "KURE fine-tuning")} on column '{FeatureColumnName}' failed: {e.Message}");
         }
         var last = classifier.History.LastOrDefault();
         if (last is not null)
@@ -115,7 +139,7 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
         Host.CheckValue(training, nameof(training));
         Host.CheckValue(validation, nameof(validation));
         using var ch = Host.Start("Reading sweep data");
-        var (train, valid, options, kind, _) = Read(ch, training, validation);
+        var (train, valid, options, kind, _) = Read(ch, training, validation, start: null);
         if (train.Labels.Length == 0) throw ch.Except($"The training data has no rows: nothing to sweep on (columns '{FeatureColumnName}', '{LabelColumnName}').");
         try
         {
@@ -130,15 +154,17 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
     }
 
     /// <summary>
-    /// Checks the columns of <paramref name="input"/> (and of <paramref name="validation"/>, which must match) and reads
-    /// both; returns the model options with the class count and, for token keys, the vocabulary size set.
+    /// Checks the columns of <paramref name="input"/> (and of <paramref name="validation"/>, which must match; and that
+    /// they fit <paramref name="start"/> when fine-tuning) and reads both; returns the model options with the class count
+    /// and, for token keys, the vocabulary size set.
     /// </summary>
     private (Examples Train, Examples? Valid, SequenceClassifierOptions Model, SequenceClassifierInputKind Kind, ulong KeyCount) Read(
-        IChannel ch, IDataView input, IDataView? validation)
+        IChannel ch, IDataView input, IDataView? validation, TModel? start)
     {
         var feature = SequenceClassifierFeatureColumn.Check(Host, input.Schema, FeatureColumnName, out var kind);
         var label = CheckLabel(input.Schema, out int classes);
         ulong keyCount = kind == SequenceClassifierInputKind.Tokens ? ((KeyDataViewType)((VectorDataViewType)feature.Type).ItemType).Count : 0;
+        if (start is not null) CheckFits(start, kind, keyCount, classes, feature, label);
         var options = Options.Model.Clone();
         options.ClassCount = classes;
         if (kind == SequenceClassifierInputKind.Tokens)
@@ -171,6 +197,18 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
         var result = inputSchema.ToDictionary(c => c.Name);
         foreach (var column in GetOutputColumns(label)) result[column.Name] = column;
         return new SchemaShape(result.Values);
+    }
+
+    /// <summary>Checks that the data read for fine-tuning has the model's feature kind, key count and classes.</summary>
+    private void CheckFits(TModel model, SequenceClassifierInputKind kind, ulong keyCount, int classes, DataViewSchema.Column feature, DataViewSchema.Column label)
+    {
+        if (kind != model.InputKind || keyCount != model.KeyCount)
+        {
+            var expected = model.InputKind == SequenceClassifierInputKind.Tokens ? $"Vector<Key<UInt32, 0-{model.KeyCount - 1}>> (the key type the model was trained on)" : "Vector<Single> (float frames, as the model was trained on)";
+            throw Host.ExceptSchemaMismatch("input", "feature", FeatureColumnName, expected, feature.Type.ToString());
+        }
+        if (classes != model.ClassCount)
+            throw Host.ExceptSchemaMismatch("input", "label", LabelColumnName, $"a label of {model.ClassCount} classes (as the model was trained on)", $"{label.Type} ({classes} classes)");
     }
 
     /// <summary>The label column of <paramref name="schema"/>, checked; its number of classes.</summary>

@@ -140,21 +140,18 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         return feature;
     }
 
-    private float[] Predict(int[] ids)
-    {
-        lock (_sync)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            return Classifier.Predict(ids).Probabilities;
-        }
-    }
+    private float[] Predict(int[] ids) => UseClassifier(c => c.Predict(ids).Probabilities);
 
-    private float[] Predict(float[] frames)
+    private float[] Predict(float[] frames) => UseClassifier(c => c.Predict(frames).Probabilities);
+
+    /// <summary>Runs <paramref name="use"/> on the classifier under the model's lock (scoring waits meanwhile).</summary>
+    /// <exception cref="ObjectDisposedException">These model parameters were disposed.</exception>
+    internal T UseClassifier<T>(Func<QuantizedSequenceClassifier, T> use)
     {
         lock (_sync)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            return Classifier.Predict(frames).Probabilities;
+            return use(Classifier);
         }
     }
 

@@ -105,22 +105,94 @@ public sealed class QuantizedSequenceClassifier : IDisposable
         training = training?.Clone() ?? DefaultTrainingOptions();
         OptionsValidator.Validate(training);
         if (train.Count == 0) throw new ArgumentException("trainingSequences is empty; training needs at least one labelled example.", "trainingSequences");
-        var device = DeviceResolver.Resolve(training.Device);
-
         torch.manual_seed(training.Seed);
         var network = new SequenceClassifierNetwork(kind, inputSize, options);
+        var fingerprint = JsonSerializer.Serialize(new { kind, options, examples = train.Count, training.Seed, training.BatchSize, training.Optimizer, training.LearningRate }, Json);
+        return Run(network, options, train, validation, training, fingerprint, Array.Empty<EpochSummary>(), progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// KURE fine-tuning (Shkolnik et al. 2020) on labelled token sequences: continues training a copy of this model with the
+    /// kurtosis term <paramref name="kure"/> added to the loss and returns a new classifier of the same configuration (this
+    /// one is left as it is), whose weights hold up better under post-training quantization. <paramref name="training"/>
+    /// sets the run (the paper fine-tunes with Adam at 1e-3); <paramref name="kure"/> replaces its
+    /// <see cref="TrainingOptions.Kure"/>. The new model's history is this model's followed by the fine-tuning epochs.
+    /// </summary>
+    /// <exception cref="ArgumentException">Bad options (the message names the option), or an empty sequence, a token outside the vocabulary, a label outside the classes, or counts that differ (the message names the example).</exception>
+    /// <exception cref="InvalidOperationException">This classifier reads float frames, not token ids.</exception>
+    public QuantizedSequenceClassifier FineTuneWithKure(IReadOnlyList<int[]> trainingSequences, int[] trainingLabels,
+        IReadOnlyList<int[]>? validationSequences, int[]? validationLabels, KureOptions kure, TrainingOptions training,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(trainingLabels);
+        CheckValidationPair(validationSequences, validationLabels);
+        var train = TokenData(trainingSequences, trainingLabels, nameof(trainingSequences));
+        var validation = validationSequences is null ? null : TokenData(validationSequences, validationLabels, nameof(validationSequences));
+        return FineTuneWithKure(train, validation, kure, training, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// KURE fine-tuning on labelled float sequences (frames of <see cref="SequenceClassifierOptions.FrameSize"/> values); see
+    /// the token-sequence overload.
+    /// </summary>
+    /// <exception cref="ArgumentException">Bad options (the message names the option), or an empty sequence, a length that is not a multiple of the frame size, NaN or infinity, a label outside the classes, or counts that differ.</exception>
+    /// <exception cref="InvalidOperationException">This classifier reads token ids, not float frames.</exception>
+    public QuantizedSequenceClassifier FineTuneWithKure(IReadOnlyList<float[]> trainingSequences, int[] trainingLabels,
+        IReadOnlyList<float[]>? validationSequences, int[]? validationLabels, KureOptions kure, TrainingOptions training,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(trainingLabels);
+        CheckValidationPair(validationSequences, validationLabels);
+        var train = FrameData(trainingSequences, trainingLabels, nameof(trainingSequences));
+        var validation = validationSequences is null ? null : FrameData(validationSequences, validationLabels, nameof(validationSequences));
+        return FineTuneWithKure(train, validation, kure, training, progress, cancellationToken);
+    }
+
+    private QuantizedSequenceClassifier FineTuneWithKure(SequenceClassifierData train, SequenceClassifierData? validation, KureOptions kure, TrainingOptions training,
+        IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(kure);
+        ArgumentNullException.ThrowIfNull(training);
+        training = training.Clone();
+        training.Kure = kure.Clone();
+        OptionsValidator.Validate(training);
+        if (train.Count == 0) throw new ArgumentException("trainingSequences is empty; fine-tuning needs at least one labelled example.", "trainingSequences");
+        torch.manual_seed(training.Seed);
+        var network = new SequenceClassifierNetwork(InputKind, Network.InputSize, _options);
         try
         {
+            Requantization.CopyState(Network, network, Array.Empty<nn.Module>());
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
+        var fingerprint = "kure-fine-tune " + JsonSerializer.Serialize(new { kind = InputKind, options = _options, examples = train.Count, training.Seed, training.BatchSize, training.Optimizer, training.LearningRate }, Json);
+        return Run(network, _options, train, validation, training, fingerprint, History, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// Trains <paramref name="network"/> (owned from here: disposed if training fails) with <paramref name="training"/>, the
+    /// kurtosis term added when <see cref="TrainingOptions.Kure"/> is set; the new model's history is <paramref name="before"/>
+    /// followed by the epochs run.
+    /// </summary>
+    private static QuantizedSequenceClassifier Run(SequenceClassifierNetwork network, SequenceClassifierOptions options, SequenceClassifierData train,
+        SequenceClassifierData? validation, TrainingOptions training, string fingerprint, IReadOnlyList<EpochSummary> before,
+        IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var device = DeviceResolver.Resolve(training.Device);
             network.to(device);
             var task = new SequenceClassifierTask(network, train, validation, training.BatchSize, training.Seed, device);
-            var fingerprint = JsonSerializer.Serialize(new { kind, options, examples = train.Count, training.Seed, training.BatchSize, training.Optimizer, training.LearningRate }, Json);
             if (training.Kure is not null)
             {
                 task.Regularizer = KurtosisRegularizer.For(network.WeightMatrices(), training.Kure).Loss;
                 fingerprint += " kure " + JsonSerializer.Serialize(training.Kure, Json);
             }
             var history = TrainingLoop.Run(task, training, fingerprint, progress, cancellationToken);
-            return new QuantizedSequenceClassifier(network, options, history, device);
+            return new QuantizedSequenceClassifier(network, options, KurtosisFineTuning.Continue(before, history), device);
         }
         catch
         {

@@ -37,7 +37,7 @@ public sealed class KureFineTuneTests
     private static double[] RecurrentKurtosis(QuantizedRecurrentLanguageModelTransformer t) =>
         KurtosisRegularizer.Select(t.Model.Network.WeightMatrices(), KurtosisTensors.Recurrent).Select(m => Kurtosis.Value(m.Weight)).ToArray();
 
-    private static SchemaShape ShapeOf(DataViewSchema schema) =>
+    internal static SchemaShape ShapeOf(DataViewSchema schema) =>
         (SchemaShape)typeof(SchemaShape).GetMethod("Create", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!.Invoke(null, [schema])!;
 
     private static (float[][] Features, float[] Perplexity) Outputs(ITransformer model, IDataView data)
