@@ -11,7 +11,7 @@ namespace Microsoft.ML.Quantized;
 internal static class Kurtosis
 {
     /// <summary>Floor of the squared variance, so a constant tensor gives 0 (and a finite gradient) instead of 0/0.</summary>
-    public const double SquaredVarianceFloor = 1e-30;
+    public static readonly Scalar SquaredVarianceFloor = 1e-30;
 
     /// <summary>The kurtosis of every element of <paramref name="x"/> as a scalar tensor (graph attached).</summary>
     public static Tensor Of(Tensor x)

@@ -16,7 +16,7 @@ namespace Microsoft.ML.Quantized;
 /// </remarks>
 internal sealed class WeightNorm : nn.Module<Tensor, Tensor>
 {
-    private const double MinSquaredNorm = 1e-24;
+    private static readonly Scalar MinSquaredNorm = 1e-24;
     private readonly Parameter gain;
 
     /// <summary>Creates the normalization for a weight of shape [rows, columns].</summary>
