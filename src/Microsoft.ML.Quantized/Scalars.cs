@@ -8,10 +8,11 @@ namespace Microsoft.ML.Quantized;
 /// <remarks>
 /// TorchSharp 0.107's Scalar-taking tensor methods (<c>mul(Scalar)</c>, <c>clamp</c>, the comparisons, ...) do not keep
 /// their Scalar alive across the native call, and the one-argument <c>add</c> (so <c>a + b</c>) passes a temporary
-/// alpha of 1 (<c>sub</c> has no alpha). A concurrent garbage collection can then finalize an implicit temporary
+/// alpha of 1 (<c>sub</c> has no alpha), and <c>square()</c> is <c>pow(2)</c> with a temporary 2. A concurrent garbage collection can then finalize an implicit temporary
 /// (<c>x * 2.0</c>, <c>a + b</c>) mid-call: "Unknown scalar type", or silently wrong values. Tensor operations in this
 /// library therefore pass only Scalars that outlive the call: these constants, or a <c>using var s = v.ToScalar();</c>
-/// local for runtime values; additions pass <see cref="One"/> as alpha (<c>a.add(b, Scalars.One)</c>).
+/// local for runtime values; additions pass <see cref="One"/> as alpha (<c>a.add(b, Scalars.One)</c>) and squares are
+/// <c>x.pow(Scalars.Two)</c>.
 /// Integer-valued constants are integer Scalars, like TorchSharp's own alpha: valid for every dtype, and on floating
 /// tensors bitwise the same as the double literal.
 /// </remarks>

@@ -24,7 +24,7 @@ public sealed record WeightStatistics(string Name, long Count, double Mean, doub
         var w = weight.detach().reshape(-1).to_type(ScalarType.Float64);
         double mean = w.mean().item<double>();
         using var meanScalar = mean.ToScalar();
-        double std = w.numel() == 0 ? 0 : w.sub(meanScalar).square().mean().sqrt().item<double>();
+        double std = w.numel() == 0 ? 0 : w.sub(meanScalar).pow(Scalars.Two).mean().sqrt().item<double>();
         double kurtosis = w.numel() < 2 ? double.NaN : Microsoft.ML.Quantized.Kurtosis.Value(w);
         double maxAbs = w.numel() == 0 ? 0 : w.abs().max().item<double>();
         return new WeightStatistics(name, w.numel(), mean, std, kurtosis, maxAbs);

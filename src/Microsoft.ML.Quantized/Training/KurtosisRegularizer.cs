@@ -61,7 +61,7 @@ internal sealed class KurtosisRegularizer
         Tensor? sum = null;
         foreach (var w in _weights)
         {
-            var term = Kurtosis.Of(w).sub(target).square();
+            var term = Kurtosis.Of(w).sub(target).pow(Scalars.Two);
             sum = sum is null ? term : sum.add(term, Scalars.One);
         }
         return sum!.mul(weight).MoveToOuterDisposeScope();
