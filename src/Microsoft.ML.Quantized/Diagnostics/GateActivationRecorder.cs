@@ -85,7 +85,7 @@ internal sealed class GateActivationRecorder : IDisposable
         Tensor rebuilt;
         if (cell.HasCellState)
         {
-            var a = (x + hh).chunk(4, 2);
+            var a = x.add(hh, Scalars.One).chunk(4, 2);
             var i = Act(a[0], s.InputGate, sigmoid: true);
             var f = Act(a[1], s.ForgetGate, sigmoid: true);
             var g = Act(a[2], s.Candidate, sigmoid: false);
@@ -95,7 +95,7 @@ internal sealed class GateActivationRecorder : IDisposable
             var c = c0!;
             for (int t = 0; t < steps; t++)
             {
-                c = fq[t] * c + iq[t] * gq[t];
+                c = (fq[t] * c).add(iq[t] * gq[t], Scalars.One);
                 cells[t] = c;
             }
             var cellIn = stack(cells, 0);
@@ -112,14 +112,14 @@ internal sealed class GateActivationRecorder : IDisposable
         {
             var xs = x.chunk(3, 2);
             var hs = hh.chunk(3, 2);
-            var aR = xs[0] + hs[0];
-            var aZ = xs[1] + hs[1];
+            var aR = xs[0].add(hs[0], Scalars.One);
+            var aZ = xs[1].add(hs[1], Scalars.One);
             var r = Act(aR, s.InputGate, sigmoid: true);
             var z = Act(aZ, s.ForgetGate, sigmoid: true);
-            var aN = xs[2] + Quantize(q[0], r) * hs[2];
+            var aN = xs[2].add(Quantize(q[0], r) * hs[2], Scalars.One);
             var n = Act(aN, s.Candidate, sigmoid: false);
             var nq = Quantize(q[2], n);
-            rebuilt = Quantize(q[3], nq + Quantize(q[1], z) * (previous - nq));
+            rebuilt = Quantize(q[3], nq.add(Quantize(q[1], z) * (previous - nq), Scalars.One));
             Add(moments[0], aR, r);
             Add(moments[1], aZ, z);
             Add(moments[2], aN, n);
@@ -131,19 +131,16 @@ internal sealed class GateActivationRecorder : IDisposable
     /// <summary>Mirrors the cell's projections: <c>norm(x W^T) + b</c> for every step ([time, batch, G*H]).</summary>
     private static Tensor Project(Tensor x, Tensor weight, Tensor bias, RecurrentLayerNorm? layerNorm, RecurrentBatchNorm? batchNorm)
     {
-        if (layerNorm is not null) return layerNorm.forward(x.matmul(weight.t())) + bias;
+        if (layerNorm is not null) return layerNorm.forward(x.matmul(weight.t())).add(bias, Scalars.One);
         if (batchNorm is null) return nn.functional.linear(x, weight, bias);
         var raw = x.matmul(weight.t());
         var steps = new Tensor[raw.shape[0]];
-        for (int t = 0; t < steps.Length; t++) steps[t] = batchNorm.Forward(raw[t], t) + bias;
+        for (int t = 0; t < steps.Length; t++) steps[t] = batchNorm.Forward(raw[t], t).add(bias, Scalars.One);
         return stack(steps, 0);
     }
 
     private static Tensor Act(Tensor a, double slope, bool sigmoid)
-    {
-        var scaled = slope == 1.0 ? a : a / slope;
-        return sigmoid ? scaled.sigmoid() : scaled.tanh();
-    }
+        => sigmoid ? SlopedSigmoid.Apply(a, slope) : SlopedTanh.Apply(a, slope);
 
     private static Tensor Quantize(Quantizer quantizer, Tensor x) => quantizer.IsIdentity ? x : quantizer.forward(x);
 

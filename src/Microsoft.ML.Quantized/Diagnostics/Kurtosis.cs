@@ -11,7 +11,7 @@ namespace Microsoft.ML.Quantized;
 internal static class Kurtosis
 {
     /// <summary>Floor of the squared variance, so a constant tensor gives 0 (and a finite gradient) instead of 0/0.</summary>
-    public const double SquaredVarianceFloor = 1e-30;
+    public static readonly Scalar SquaredVarianceFloor = 1e-30;
 
     /// <summary>The kurtosis of every element of <paramref name="x"/> as a scalar tensor (graph attached).</summary>
     public static Tensor Of(Tensor x)
@@ -21,9 +21,9 @@ internal static class Kurtosis
         using var scope = NewDisposeScope();
         var flat = x.reshape(-1);
         var centered = flat - flat.mean();
-        var variance = centered.square().mean();
-        var fourth = centered.square().square().mean();
-        return (fourth / variance.square().clamp_min(SquaredVarianceFloor)).MoveToOuterDisposeScope();
+        var variance = centered.pow(Scalars.Two).mean();
+        var fourth = centered.pow(Scalars.Two).pow(Scalars.Two).mean();
+        return (fourth / variance.pow(Scalars.Two).clamp_min(SquaredVarianceFloor)).MoveToOuterDisposeScope();
     }
 
     /// <summary>The kurtosis of <paramref name="x"/> as a number (computed in float64, no graph).</summary>

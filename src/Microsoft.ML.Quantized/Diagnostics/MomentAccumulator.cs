@@ -38,8 +38,8 @@ internal sealed class MomentAccumulator
         var x = values.detach().reshape(-1).to_type(ScalarType.Float64);
         var mean = x.mean();
         var d = x - mean;
-        var d2 = d.square();
-        var sums = stack(new[] { d2.sum(), (d2 * d).sum(), d2.square().sum() }).cpu().data<double>().ToArray();
+        var d2 = d.pow(Scalars.Two);
+        var sums = stack(new[] { d2.sum(), (d2 * d).sum(), d2.pow(Scalars.Two).sum() }).cpu().data<double>().ToArray();
         Merge(n, mean.cpu().item<double>(), sums[0], sums[1], sums[2]);
     }
 

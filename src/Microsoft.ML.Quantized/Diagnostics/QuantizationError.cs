@@ -22,8 +22,8 @@ internal static class QuantizationError
             var w = weight.detach();
             var q = quantizer.forward(w);
             if (wasTraining) quantizer.train();
-            error += (q - w).to_type(ScalarType.Float64).square().sum().item<double>();
-            norm += w.to_type(ScalarType.Float64).square().sum().item<double>();
+            error += (q - w).to_type(ScalarType.Float64).pow(Scalars.Two).sum().item<double>();
+            norm += w.to_type(ScalarType.Float64).pow(Scalars.Two).sum().item<double>();
         }
         return norm == 0 ? 0 : Math.Sqrt(error / norm);
     }

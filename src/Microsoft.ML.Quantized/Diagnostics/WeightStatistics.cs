@@ -23,7 +23,8 @@ public sealed record WeightStatistics(string Name, long Count, double Mean, doub
         using var noGrad = no_grad();
         var w = weight.detach().reshape(-1).to_type(ScalarType.Float64);
         double mean = w.mean().item<double>();
-        double std = w.numel() == 0 ? 0 : (w - mean).square().mean().sqrt().item<double>();
+        using var meanScalar = mean.ToScalar();
+        double std = w.numel() == 0 ? 0 : w.sub(meanScalar).pow(Scalars.Two).mean().sqrt().item<double>();
         double kurtosis = w.numel() < 2 ? double.NaN : Microsoft.ML.Quantized.Kurtosis.Value(w);
         double maxAbs = w.numel() == 0 ? 0 : w.abs().max().item<double>();
         return new WeightStatistics(name, w.numel(), mean, std, kurtosis, maxAbs);

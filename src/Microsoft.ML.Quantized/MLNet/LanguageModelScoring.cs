@@ -66,7 +66,8 @@ internal static class LanguageModelScoring
     private static int Sample(Tensor logits, double temperature, Generator generator)
     {
         if (temperature == 0) return (int)logits.argmax().item<long>();
-        using var probabilities = nn.functional.softmax(logits.to(torch.float64) / temperature, 0);
+        using var t = temperature.ToScalar();
+        using var probabilities = nn.functional.softmax(logits.to(torch.float64).div(t), 0);
         using var choice = torch.multinomial(probabilities, 1, generator: generator);
         return (int)choice.item<long>();
     }

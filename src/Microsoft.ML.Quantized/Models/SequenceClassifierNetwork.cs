@@ -80,7 +80,7 @@ internal sealed class SequenceClassifierNetwork : nn.Module
         }
         var (output, _) = recurrent.Forward(x, null);
         long batch = output.shape[1], hidden = output.shape[2];
-        var last = (lengths - 1).reshape(1, batch, 1).expand(1, batch, hidden);
+        var last = lengths.sub(Scalars.One).reshape(1, batch, 1).expand(1, batch, hidden);
         var final = output.gather(0, last).squeeze(0);
         if (training && dropout > 0) final = nn.functional.dropout(final, dropout, true);
         var logits = nn.functional.linear(final, headQuantizer.forward(headWeight), headBias);

@@ -83,11 +83,12 @@ internal sealed class AlternatingMultiBitQuantizer : Quantizer
         for (int i = 0; i < k; i++)
         {
             var a = residual.abs().mean(new long[] { 1 }, keepdim: true);
-            var positive = residual >= 0;
-            var b = positive.to_type(g.dtype) * 2 - 1;
+            var positive = residual >= Scalars.Zero;
+            var b = positive.to_type(g.dtype).mul(Scalars.Two).sub(Scalars.One);
             residual = residual - a * b;
             alphaList[i] = a;
-            codes = codes + positive.to_type(ScalarType.Int64) * (1L << i);
+            using var bit = (1L << i).ToScalar();
+            codes = codes.add(positive.to_type(ScalarType.Int64).mul(bit), Scalars.One);
         }
         var alphas = torch.cat(alphaList, 1);
 
@@ -107,15 +108,14 @@ internal sealed class AlternatingMultiBitQuantizer : Quantizer
             // Fix alpha, pick for every weight the nearest of the 2^k sums (binary search on the sorted codebook).
             codes = Nearest(g, Codebook(alphas));
         }
-        if (_multiplier != 1.0) alphas = alphas * _multiplier;
-        return (codes, alphas);
+        return (codes, QuantizerMath.TimesMultiplier(alphas, _multiplier));
     }
 
     /// <summary>Index of the nearest codebook entry for every value of <paramref name="g"/> [groups, n].</summary>
     private static Tensor Nearest(Tensor g, Tensor codebook)
     {
         var (sorted, order) = codebook.sort(1);
-        var boundaries = ((sorted.narrow(1, 1, sorted.shape[1] - 1) + sorted.narrow(1, 0, sorted.shape[1] - 1)) * 0.5).contiguous();
+        var boundaries = sorted.narrow(1, 1, sorted.shape[1] - 1).add(sorted.narrow(1, 0, sorted.shape[1] - 1), Scalars.One).mul(Scalars.Half).contiguous();
         var position = torch.searchsorted(boundaries, g.contiguous());
         return order.gather(1, position);
     }
@@ -129,7 +129,7 @@ internal sealed class AlternatingMultiBitQuantizer : Quantizer
         var planes = BitPlanes(Bits, alphas.dtype, alphas.device); // [2^k, k]
         var book = torch.zeros(alphas.shape[0], planes.shape[0], alphas.dtype, alphas.device);
         for (int i = 0; i < Bits; i++)
-            book = book + alphas.narrow(1, i, 1) * planes.select(1, i).unsqueeze(0);
+            book = book.add(alphas.narrow(1, i, 1) * planes.select(1, i).unsqueeze(0), Scalars.One);
         return book;
     }
 

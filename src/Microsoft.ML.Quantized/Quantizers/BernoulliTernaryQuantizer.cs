@@ -31,14 +31,14 @@ internal sealed class BernoulliTernaryQuantizer : Quantizer
         Tensor q;
         if (training)
         {
-            var a = x.clamp(-1.0, 1.0);
+            var a = x.clamp(Scalars.MinusOne, Scalars.One);
             q = a.sign() * (torch.rand_like(a) < a.abs()).to_type(x.dtype);
         }
         else
         {
             q = Deterministic(x);
         }
-        return QuantizerMath.StraightThrough(q, input, v => v.clamp(-1.0, 1.0)).MoveToOuterDisposeScope();
+        return QuantizerMath.StraightThrough(q, input, v => v.clamp(Scalars.MinusOne, Scalars.One)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />
@@ -49,5 +49,5 @@ internal sealed class BernoulliTernaryQuantizer : Quantizer
         return QuantizerMath.ToWeights(CodeLayout.SignedInteger, 2, w, false, Deterministic(w), torch.ones(1, 1));
     }
 
-    private static Tensor Deterministic(Tensor x) => x.sign() * (x.abs() > 0.5).to_type(x.dtype);
+    private static Tensor Deterministic(Tensor x) => x.sign() * (x.abs() > Scalars.Half).to_type(x.dtype);
 }

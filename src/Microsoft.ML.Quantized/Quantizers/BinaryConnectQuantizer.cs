@@ -24,7 +24,7 @@ internal sealed class BinaryConnectQuantizer : Quantizer
     {
         using var scope = NewDisposeScope();
         var q = QuantizerMath.SignNonZero(input.detach());
-        return QuantizerMath.StraightThrough(q, input, w => w.clamp(-1.0, 1.0)).MoveToOuterDisposeScope();
+        return QuantizerMath.StraightThrough(q, input, w => w.clamp(Scalars.MinusOne, Scalars.One)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />
@@ -32,6 +32,6 @@ internal sealed class BinaryConnectQuantizer : Quantizer
     {
         using var scope = NewDisposeScope();
         var w = QuantizerMath.CheckEncodable(weight, RegistryName);
-        return QuantizerMath.ToWeights(CodeLayout.Sign, 1, w, false, w >= 0, torch.ones(1, 1));
+        return QuantizerMath.ToWeights(CodeLayout.Sign, 1, w, false, w >= Scalars.Zero, torch.ones(1, 1));
     }
 }

@@ -38,7 +38,7 @@ internal sealed class BinaryWeightNetQuantizer : Quantizer
         using var scope = NewDisposeScope();
         var (sign, alpha) = Quantize(input.detach());
         var q = (sign * alpha).reshape(input.shape);
-        return QuantizerMath.StraightThrough(q, input, w => w.clamp(-1.0, 1.0)).MoveToOuterDisposeScope();
+        return QuantizerMath.StraightThrough(q, input, w => w.clamp(Scalars.MinusOne, Scalars.One)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />
@@ -47,7 +47,7 @@ internal sealed class BinaryWeightNetQuantizer : Quantizer
         using var scope = NewDisposeScope();
         var w = QuantizerMath.CheckEncodable(weight, RegistryName);
         var (sign, alpha) = Quantize(w);
-        return QuantizerMath.ToWeights(CodeLayout.Sign, 1, w, _perRow, sign > 0, alpha);
+        return QuantizerMath.ToWeights(CodeLayout.Sign, 1, w, _perRow, sign > Scalars.Zero, alpha);
     }
 
     /// <summary>Grouped signs [groups, n] and alphas [groups, 1].</summary>
@@ -55,7 +55,7 @@ internal sealed class BinaryWeightNetQuantizer : Quantizer
     {
         var g = QuantizerMath.Grouped(w, _perRow);
         var alpha = g.abs().mean(new long[] { 1 }, keepdim: true);
-        if (_multiplier != 1.0) alpha = alpha * _multiplier;
+        alpha = QuantizerMath.TimesMultiplier(alpha, _multiplier);
         return (QuantizerMath.SignNonZero(g), alpha);
     }
 }

@@ -16,12 +16,20 @@ internal static class QuantizerMath
     public static Tensor Grouped(Tensor x, bool perRow) => x.reshape(GroupCount(x, perRow), -1);
 
     /// <summary>sign(x) with sign(0) = +1, in the dtype of <paramref name="x"/>.</summary>
-    public static Tensor SignNonZero(Tensor x) => (x >= 0).to_type(x.dtype) * 2 - 1;
+    public static Tensor SignNonZero(Tensor x) => (x >= Scalars.Zero).to_type(x.dtype).mul(Scalars.Two).sub(Scalars.One);
+
+    /// <summary><paramref name="x"/> times a step-size multiplier; <paramref name="x"/> itself when the multiplier is 1.</summary>
+    public static Tensor TimesMultiplier(Tensor x, double multiplier)
+    {
+        if (multiplier == 1.0) return x;
+        using var m = multiplier.ToScalar();
+        return x.mul(m);
+    }
 
     /// <summary>Replaces zeros, NaN and infinities of a positive scale tensor by 1 (an all-zero group then quantizes to 0).</summary>
     public static Tensor SafeScale(Tensor scale)
     {
-        using var ok = (scale > 0).logical_and(scale.isfinite());
+        using var ok = (scale > Scalars.Zero).logical_and(scale.isfinite());
         return scale.where(ok, 1.0f);
     }
 
@@ -36,7 +44,7 @@ internal static class QuantizerMath
     {
         if (!input.requires_grad || !torch.is_grad_enabled()) return quantized;
         var c = surrogate is null ? input : surrogate(input);
-        return quantized.detach() + (c - c.detach());
+        return quantized.detach().add((c - c.detach()), Scalars.One);
     }
 
     /// <summary>

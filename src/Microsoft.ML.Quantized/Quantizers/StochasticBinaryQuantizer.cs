@@ -29,14 +29,14 @@ internal sealed class StochasticBinaryQuantizer : Quantizer
         Tensor q;
         if (training)
         {
-            var p = ((w + 1) * 0.5).clamp(0.0, 1.0);
-            q = (torch.rand_like(w) < p).to_type(w.dtype) * 2 - 1;
+            var p = w.add(Scalars.One, Scalars.One).mul(Scalars.Half).clamp(Scalars.Zero, Scalars.One);
+            q = (torch.rand_like(w) < p).to_type(w.dtype).mul(Scalars.Two).sub(Scalars.One);
         }
         else
         {
             q = QuantizerMath.SignNonZero(w);
         }
-        return QuantizerMath.StraightThrough(q, input, x => x.clamp(-1.0, 1.0)).MoveToOuterDisposeScope();
+        return QuantizerMath.StraightThrough(q, input, x => x.clamp(Scalars.MinusOne, Scalars.One)).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />
@@ -44,6 +44,6 @@ internal sealed class StochasticBinaryQuantizer : Quantizer
     {
         using var scope = NewDisposeScope();
         var w = QuantizerMath.CheckEncodable(weight, RegistryName);
-        return QuantizerMath.ToWeights(CodeLayout.Sign, 1, w, false, w >= 0, torch.ones(1, 1));
+        return QuantizerMath.ToWeights(CodeLayout.Sign, 1, w, false, w >= Scalars.Zero, torch.ones(1, 1));
     }
 }

@@ -58,9 +58,9 @@ internal abstract class TernaryQuantizer : Quantizer
         var g = QuantizerMath.Grouped(w, _perRow);
         var abs = g.abs();
         var kept = (abs > Threshold(abs)).to_type(g.dtype);
-        var count = kept.sum(new long[] { 1 }, keepdim: true).clamp_min(1.0);
+        var count = kept.sum(new long[] { 1 }, keepdim: true).clamp_min(Scalars.One);
         var alpha = (abs * kept).sum(new long[] { 1 }, keepdim: true) / count;
-        if (_multiplier != 1.0) alpha = alpha * _multiplier;
+        alpha = QuantizerMath.TimesMultiplier(alpha, _multiplier);
         return (g.sign() * kept, alpha);
     }
 }

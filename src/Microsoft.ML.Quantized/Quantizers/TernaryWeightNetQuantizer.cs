@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Quantized;
@@ -9,7 +10,7 @@ namespace Microsoft.ML.Quantized;
 internal sealed class TernaryWeightNetQuantizer : TernaryQuantizer
 {
     /// <summary>The paper's threshold factor: delta = 0.7 * mean |w|.</summary>
-    public const double ThresholdFactor = 0.7;
+    public static readonly Scalar ThresholdFactor = 0.7;
 
     /// <summary>Creates the quantizer.</summary>
     /// <param name="perRow">One threshold and alpha per row (output channel) instead of one per tensor.</param>
@@ -21,5 +22,5 @@ internal sealed class TernaryWeightNetQuantizer : TernaryQuantizer
     protected override QuantizerKind Kind => QuantizerKind.TernaryWeightNet;
 
     /// <inheritdoc />
-    protected override Tensor Threshold(Tensor abs) => abs.mean(new long[] { 1 }, keepdim: true) * ThresholdFactor;
+    protected override Tensor Threshold(Tensor abs) => abs.mean(new long[] { 1 }, keepdim: true).mul(ThresholdFactor);
 }

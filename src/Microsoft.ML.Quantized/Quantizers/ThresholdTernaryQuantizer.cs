@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Quantized;
@@ -35,5 +36,9 @@ internal sealed class ThresholdTernaryQuantizer : TernaryQuantizer
     protected override QuantizerKind Kind => QuantizerKind.ThresholdTernary;
 
     /// <inheritdoc />
-    protected override Tensor Threshold(Tensor abs) => abs.amax(new long[] { 1 }, keepdim: true) * Theta;
+    protected override Tensor Threshold(Tensor abs)
+    {
+        using var theta = Theta.ToScalar();
+        return abs.amax(new long[] { 1 }, keepdim: true).mul(theta);
+    }
 }

@@ -25,6 +25,11 @@ internal sealed class UniformQuantizer : Quantizer
 {
     private readonly QuantizerOptions _options;
     private readonly int _qp;
+    private static readonly Scalar MinStep = 1e-12;
+
+    // Qp = 2^(k-1) - 1 and -Qp for k = 0..8 (entries below 2 bits unused), kept alive for every call (see Scalars).
+    private static readonly Scalar[] PositiveLevels = Enumerable.Range(0, 9).Select(k => ((1 << Math.Max(k - 1, 0)) - 1).ToScalar()).ToArray();
+    private static readonly Scalar[] NegativeLevels = Enumerable.Range(0, 9).Select(k => (1 - (1 << Math.Max(k - 1, 0))).ToScalar()).ToArray();
     private const string StepName = "step";
     private bool _hasStep;
     private bool _stepReady;
@@ -67,22 +72,21 @@ internal sealed class UniformQuantizer : Quantizer
         if (_options.LearnedScale)
         {
             // LSQ: value exactly s * r, gradients as in Esser et al. (grad-scaled step, straight-through rounding).
-            var s = EnsureStep(g).clamp_min(1e-12);
-            var gradScale = 1.0 / Math.Sqrt(g.shape[1] * (double)_qp);
-            var scaled = s * gradScale;
-            var step = s.detach() + (scaled - scaled.detach());
-            if (_options.StepSizeMultiplier != 1.0) step = step * _options.StepSizeMultiplier;
-            var v = (g / step).clamp(-_qp, _qp);
+            var s = EnsureStep(g).clamp_min(MinStep);
+            using var gradScale = (1.0 / Math.Sqrt(g.shape[1] * (double)_qp)).ToScalar();
+            var scaled = s.mul(gradScale);
+            var step = QuantizerMath.TimesMultiplier(s.detach().add((scaled - scaled.detach()), Scalars.One), _options.StepSizeMultiplier);
+            var v = ClampToLevels(g / step);
             var r = Round(v.detach(), stochastic);
-            var rounded = r + (v - v.detach());
+            var rounded = r.add((v - v.detach()), Scalars.One);
             q = rounded * step;
         }
         else
         {
             var w = g.detach();
             var s = FixedStep(w);
-            q = Round((w / s).clamp(-_qp, _qp), stochastic) * s;
-            var limit = s * _qp;
+            q = Round(ClampToLevels(w / s), stochastic) * s;
+            var limit = s.mul(PositiveLevels[Bits]);
             q = QuantizerMath.StraightThrough(q, g, x => x.clamp(-limit, limit));
         }
         return q.reshape(input.shape).MoveToOuterDisposeScope();
@@ -98,22 +102,20 @@ internal sealed class UniformQuantizer : Quantizer
         Tensor s;
         if (_options.LearnedScale)
         {
-            s = EnsureStep(g).detach().clamp_min(1e-12);
-            if (_options.StepSizeMultiplier != 1.0) s = s * _options.StepSizeMultiplier;
+            s = QuantizerMath.TimesMultiplier(EnsureStep(g).detach().clamp_min(MinStep), _options.StepSizeMultiplier);
         }
         else
         {
             s = FixedStep(g);
         }
-        var codes = Round((g / s).clamp(-_qp, _qp), false);
+        var codes = Round(ClampToLevels(g / s), false);
         return QuantizerMath.ToWeights(CodeLayout.SignedInteger, Bits, w, _options.PerRowScale, codes, s);
     }
 
     /// <summary>Step [groups, 1] without learning: max |x| / Qp, times the multiplier, then the power-of-two rounding.</summary>
     private Tensor FixedStep(Tensor g)
     {
-        var s = QuantizerMath.SafeScale(g.abs().amax(new long[] { 1 }, keepdim: true) / _qp);
-        if (_options.StepSizeMultiplier != 1.0) s = s * _options.StepSizeMultiplier;
+        var s = QuantizerMath.TimesMultiplier(InitialStep(g), _options.StepSizeMultiplier);
         if (_options.PowerOfTwoScale) s = PowerOfTwoAtLeast(s);
         return s;
     }
@@ -122,12 +124,18 @@ internal sealed class UniformQuantizer : Quantizer
     internal static Tensor PowerOfTwoAtLeast(Tensor s)
     {
         var p = torch.exp2(torch.ceil(torch.log2(s)));
-        return p.where(p >= s, p * 2);
+        return p.where(p >= s, p.mul(Scalars.Two));
     }
 
     /// <summary>Round half to even, or (stochastic) floor(v + u) clamped back into the levels (float rounding of v + u can reach Qp + 1).</summary>
     private Tensor Round(Tensor v, bool stochastic) =>
-        stochastic ? (v + torch.rand_like(v)).floor().clamp(-_qp, _qp) : v.round();
+        stochastic ? ClampToLevels(v.add(torch.rand_like(v), Scalars.One).floor()) : v.round();
+
+    /// <summary><paramref name="v"/> clamped to [-Qp, Qp].</summary>
+    private Tensor ClampToLevels(Tensor v) => v.clamp(NegativeLevels[Bits], PositiveLevels[Bits]);
+
+    /// <summary>max |x| / Qp per group (all-zero groups 1): the fixed step before the multiplier, and the learned step's start.</summary>
+    private Tensor InitialStep(Tensor g) => QuantizerMath.SafeScale(g.abs().amax(new long[] { 1 }, keepdim: true).div(PositiveLevels[Bits]));
 
     private void CreateStep(long groups, Device device)
     {
@@ -154,7 +162,7 @@ internal sealed class UniformQuantizer : Quantizer
                 // A step loaded from a saved model is nonzero: keep it. A fresh one is zero: initialize it.
                 if (step.abs().max().item<float>() == 0f)
                 {
-                    var init = QuantizerMath.SafeScale(g.detach().abs().amax(new long[] { 1 }, keepdim: true) / _qp);
+                    var init = InitialStep(g.detach());
                     step.copy_(init);
                 }
             }

@@ -56,12 +56,14 @@ internal sealed class KurtosisRegularizer
         if (_weights.Length == 0 || Options.Lambda == 0)
             return _weights.Length == 0 ? zeros(Array.Empty<long>()) : zeros(Array.Empty<long>(), _weights[0].dtype, _weights[0].device);
         using var scope = NewDisposeScope();
+        using var target = Options.Target.ToScalar();
+        using var weight = (Options.Lambda / _weights.Length).ToScalar();
         Tensor? sum = null;
         foreach (var w in _weights)
         {
-            var term = (Kurtosis.Of(w) - Options.Target).square();
-            sum = sum is null ? term : sum + term;
+            var term = Kurtosis.Of(w).sub(target).pow(Scalars.Two);
+            sum = sum is null ? term : sum.add(term, Scalars.One);
         }
-        return (sum! * (Options.Lambda / _weights.Length)).MoveToOuterDisposeScope();
+        return sum!.mul(weight).MoveToOuterDisposeScope();
     }
 }

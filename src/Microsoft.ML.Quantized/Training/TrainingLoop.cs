@@ -48,7 +48,7 @@ internal static class TrainingLoop
                     var (loss, units) = task.TrainingLoss(step);
                     double lossValue = loss.item<float>();
                     if (!double.IsFinite(lossValue)) throw Diverged(network, state, epoch, step, "loss", lossValue);
-                    var total = task.Regularizer is null ? loss : loss + task.Regularizer();
+                    var total = task.Regularizer is null ? loss : loss.add(task.Regularizer(), Scalars.One);
                     total.backward();
                     double gradNorm = options.GradientClipNorm > 0
                         ? torch.nn.utils.clip_grad_norm_(parameters, options.GradientClipNorm)

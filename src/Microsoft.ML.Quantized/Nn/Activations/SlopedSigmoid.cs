@@ -28,7 +28,8 @@ internal sealed class SlopedSigmoid : nn.Module<Tensor, Tensor>
         if (lambda == 1.0) return torch.sigmoid(x);
         SlopeChecks.Check(lambda, nameof(lambda));
         using var scope = NewDisposeScope();
-        return torch.sigmoid(x / lambda).MoveToOuterDisposeScope();
+        using var slope = lambda.ToScalar();
+        return torch.sigmoid(x.div(slope)).MoveToOuterDisposeScope();
     }
 }
 

@@ -28,6 +28,7 @@ internal sealed class SlopedTanh : nn.Module<Tensor, Tensor>
         if (lambda == 1.0) return torch.tanh(x);
         SlopeChecks.Check(lambda, nameof(lambda));
         using var scope = NewDisposeScope();
-        return torch.tanh(x / lambda).MoveToOuterDisposeScope();
+        using var slope = lambda.ToScalar();
+        return torch.tanh(x.div(slope)).MoveToOuterDisposeScope();
     }
 }

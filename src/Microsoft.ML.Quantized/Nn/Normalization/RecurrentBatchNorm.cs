@@ -39,7 +39,8 @@ internal sealed class RecurrentBatchNorm : nn.Module
         Steps = steps;
         Momentum = momentum;
         Epsilon = epsilon;
-        gain = new Parameter(full(features, initialGain));
+        using (var gain0 = initialGain.ToScalar())
+            gain = new Parameter(full(features, gain0));
         bias = new Parameter(zeros(features));
         runningMean = zeros(steps, features);
         runningVar = ones(steps, features);

@@ -16,7 +16,7 @@ namespace Microsoft.ML.Quantized;
 /// </remarks>
 internal sealed class WeightNorm : nn.Module<Tensor, Tensor>
 {
-    private const double MinSquaredNorm = 1e-24;
+    private static readonly Scalar MinSquaredNorm = 1e-24;
     private readonly Parameter gain;
 
     /// <summary>Creates the normalization for a weight of shape [rows, columns].</summary>
@@ -28,7 +28,7 @@ internal sealed class WeightNorm : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"WeightNorm needs a 2-D weight; got shape [{string.Join(", ", initialWeight.shape)}].", nameof(initialWeight));
         using (no_grad())
         {
-            using var squared = initialWeight.detach().square();
+            using var squared = initialWeight.detach().pow(Scalars.Two);
             using var sum = squared.sum(1);
             gain = new Parameter(sum.sqrt());
         }
@@ -42,7 +42,7 @@ internal sealed class WeightNorm : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor weight)
     {
         using var scope = NewDisposeScope();
-        var norm = weight.square().sum(1, keepdim: true).clamp_min(MinSquaredNorm).sqrt();
+        var norm = weight.pow(Scalars.Two).sum(1, keepdim: true).clamp_min(MinSquaredNorm).sqrt();
         return (weight * (gain.unsqueeze(1) / norm)).MoveToOuterDisposeScope();
     }
 }

@@ -58,10 +58,10 @@ internal sealed class QuantizedGruCell : QuantizedRecurrentCell
         {
             var x = InputAt(projected, t).chunk(3, 1);
             var hh = ProjectHidden(h, weightHh, t).chunk(3, 1);
-            var r = QuantizeActivation(0, SlopedSigmoid.Apply(x[0] + hh[0], slopes.InputGate));
-            var z = QuantizeActivation(1, SlopedSigmoid.Apply(x[1] + hh[1], slopes.ForgetGate));
-            var n = QuantizeActivation(2, SlopedTanh.Apply(x[2] + r * hh[2], slopes.Candidate));
-            h = QuantizeActivation(3, n + z * (h - n));
+            var r = QuantizeActivation(0, SlopedSigmoid.Apply(x[0].add(hh[0], Scalars.One), slopes.InputGate));
+            var z = QuantizeActivation(1, SlopedSigmoid.Apply(x[1].add(hh[1], Scalars.One), slopes.ForgetGate));
+            var n = QuantizeActivation(2, SlopedTanh.Apply(x[2].add(r * hh[2], Scalars.One), slopes.Candidate));
+            h = QuantizeActivation(3, n.add(z * (h - n), Scalars.One));
             outputs[t] = h;
         }
         return (stack(outputs, 0), h, null);

@@ -68,12 +68,12 @@ internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
         Tensor h = h0, c = c0!;
         for (int t = 0; t < steps; t++)
         {
-            var gates = (InputAt(projected, t) + ProjectHidden(h, weightHh, t)).chunk(4, 1);
+            var gates = InputAt(projected, t).add(ProjectHidden(h, weightHh, t), Scalars.One).chunk(4, 1);
             var i = QuantizeActivation(0, SlopedSigmoid.Apply(gates[0], slopes.InputGate));
             var f = QuantizeActivation(1, SlopedSigmoid.Apply(gates[1], slopes.ForgetGate));
             var g = QuantizeActivation(2, SlopedTanh.Apply(gates[2], slopes.Candidate));
             var o = QuantizeActivation(3, SlopedSigmoid.Apply(gates[3], slopes.OutputGate));
-            c = f * c + i * g;
+            c = (f * c).add(i * g, Scalars.One);
             var cellOut = cellLayerNorm is null ? c : cellLayerNorm.forward(c);
             h = QuantizeActivation(4, o * SlopedTanh.Apply(cellOut, slopes.CellOutput));
             outputs[t] = h;

@@ -228,20 +228,20 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     /// </summary>
     protected Tensor ProjectInputs(Tensor input, Tensor weightIh)
     {
-        if (inputLayerNorm is not null) return inputLayerNorm.forward(input.matmul(weightIh.t())) + biasIh;
+        if (inputLayerNorm is not null) return inputLayerNorm.forward(input.matmul(weightIh.t())).add(biasIh, Scalars.One);
         if (inputBatchNorm is not null) return input.matmul(weightIh.t());
         return nn.functional.linear(input, weightIh, biasIh);
     }
 
     /// <summary>The input term of step <paramref name="step"/> from <see cref="ProjectInputs"/>, [batch, G*H].</summary>
     protected Tensor InputAt(Tensor projected, int step)
-        => inputBatchNorm is null ? projected[step] : inputBatchNorm.Forward(projected[step], step) + biasIh;
+        => inputBatchNorm is null ? projected[step] : inputBatchNorm.Forward(projected[step], step).add(biasIh, Scalars.One);
 
     /// <summary>The recurrent term of step <paramref name="step"/>: <c>norm(W_h h) + b_hh</c>, [batch, G*H].</summary>
     protected Tensor ProjectHidden(Tensor h, Tensor weightHh, int step)
     {
-        if (hiddenLayerNorm is not null) return hiddenLayerNorm.forward(h.matmul(weightHh.t())) + biasHh;
-        if (hiddenBatchNorm is not null) return hiddenBatchNorm.Forward(h.matmul(weightHh.t()), step) + biasHh;
+        if (hiddenLayerNorm is not null) return hiddenLayerNorm.forward(h.matmul(weightHh.t())).add(biasHh, Scalars.One);
+        if (hiddenBatchNorm is not null) return hiddenBatchNorm.Forward(h.matmul(weightHh.t()), step).add(biasHh, Scalars.One);
         return nn.functional.linear(h, weightHh, biasHh);
     }
 
