@@ -20,7 +20,7 @@ internal static class SweepCommand
     {
         var task = new Option<string>("--task") { Description = "smnist (sequential MNIST subset; needs build/fetch-data.sh --only mnist) or moby (embedded Moby Dick character LM).", DefaultValueFactory = _ => "smnist" };
         var minutes = new Option<double>("--minutes") { Description = "Time budget of the sweep in minutes.", DefaultValueFactory = _ => 10 };
-        var trials = new Option<int>("--trials") { Description = "Most configurations to try (brackets of 9 with successive halving).", DefaultValueFactory = _ => 27 };
+        var trials = new Option<int>("--trials") { Description = "Most configurations to try (brackets of 9 with successive halving).", DefaultValueFactory = _ => 45 };
         var tuner = new Option<string>("--tuner") { Description = "tpe, random or grid.", DefaultValueFactory = _ => "tpe" };
         var maxEpochs = new Option<int>("--max-epochs") { Description = "Full epoch budget (successive halving rungs 1, 3, 9 for 9).", DefaultValueFactory = _ => 9 };
         var data = new Option<DirectoryInfo>("--data") { Description = "smnist: folder with the MNIST IDX files.", DefaultValueFactory = _ => new DirectoryInfo("data/mnist") };

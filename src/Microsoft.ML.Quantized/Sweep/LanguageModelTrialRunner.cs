@@ -51,14 +51,9 @@ public sealed class LanguageModelTrialRunner : ISweepTrialRunner
     public TrialReport Run(TrialContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var configuration = context.Configuration;
         var model = _model.Clone();
-        model.Recurrent = configuration.ToRecurrentOptions(_model.Recurrent);
-        var training = configuration.ToTrainingOptions(_trainingOptions);
-        training.Kure = configuration.UseKure ? Kure.Clone() : null;
-        training.Epochs = context.Epochs;
-        training.Seed = context.Seed;
-        training.CheckpointDirectory = context.CheckpointDirectory;
+        model.Recurrent = context.Configuration.ToRecurrentOptions(_model.Recurrent);
+        var training = context.ToTrainingOptions(_trainingOptions, Kure);
 
         using var trained = QuantizedLanguageModel.Train(_vocabulary, _training, _validation, model, training, null, cancellationToken);
         // Training validated after every epoch and kept the best epoch's weights: its validation loss is the model's,

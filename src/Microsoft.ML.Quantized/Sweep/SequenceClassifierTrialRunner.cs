@@ -38,15 +38,10 @@ public sealed class SequenceClassifierTrialRunner : ISweepTrialRunner
     public SequenceClassifierTrialRunner(IReadOnlyList<int[]> trainingSequences, int[] trainingLabels,
         IReadOnlyList<int[]> validationSequences, int[] validationLabels,
         SequenceClassifierOptions? model = null, TrainingOptions? training = null)
+        : this(SequenceClassifierInputKind.Tokens, model, training, trainingLabels, validationLabels, m =>
+            (SequenceClassifierData.FromTokens(trainingSequences, trainingLabels, m.VocabularySize, m.ClassCount, nameof(trainingSequences), nameof(trainingLabels)),
+             SequenceClassifierData.FromTokens(validationSequences, validationLabels, m.VocabularySize, m.ClassCount, nameof(validationSequences), nameof(validationLabels))))
     {
-        (_model, _trainingOptions) = Templates(model, training);
-        ArgumentNullException.ThrowIfNull(trainingLabels);
-        ArgumentNullException.ThrowIfNull(validationLabels);
-        _kind = SequenceClassifierInputKind.Tokens;
-        _training = SequenceClassifierData.FromTokens(trainingSequences, trainingLabels, _model.VocabularySize, _model.ClassCount, nameof(trainingSequences), nameof(trainingLabels));
-        _validation = SequenceClassifierData.FromTokens(validationSequences, validationLabels, _model.VocabularySize, _model.ClassCount, nameof(validationSequences), nameof(validationLabels));
-        if (_model.VocabularySize == 0) _model.VocabularySize = Math.Max(_training.TokenBound, _validation.TokenBound);
-        CheckCounts();
     }
 
     /// <summary>
@@ -58,14 +53,29 @@ public sealed class SequenceClassifierTrialRunner : ISweepTrialRunner
     public SequenceClassifierTrialRunner(IReadOnlyList<float[]> trainingSequences, int[] trainingLabels,
         IReadOnlyList<float[]> validationSequences, int[] validationLabels,
         SequenceClassifierOptions? model = null, TrainingOptions? training = null)
+        : this(SequenceClassifierInputKind.Frames, model, training, trainingLabels, validationLabels, m =>
+            (SequenceClassifierData.FromFrames(trainingSequences, trainingLabels, m.FrameSize, m.ClassCount, nameof(trainingSequences), nameof(trainingLabels)),
+             SequenceClassifierData.FromFrames(validationSequences, validationLabels, m.FrameSize, m.ClassCount, nameof(validationSequences), nameof(validationLabels))))
     {
-        (_model, _trainingOptions) = Templates(model, training);
+    }
+
+    private SequenceClassifierTrialRunner(SequenceClassifierInputKind kind, SequenceClassifierOptions? model, TrainingOptions? training,
+        int[] trainingLabels, int[] validationLabels, Func<SequenceClassifierOptions, (SequenceClassifierData, SequenceClassifierData)> read)
+    {
         ArgumentNullException.ThrowIfNull(trainingLabels);
         ArgumentNullException.ThrowIfNull(validationLabels);
-        _kind = SequenceClassifierInputKind.Frames;
-        _training = SequenceClassifierData.FromFrames(trainingSequences, trainingLabels, _model.FrameSize, _model.ClassCount, nameof(trainingSequences), nameof(trainingLabels));
-        _validation = SequenceClassifierData.FromFrames(validationSequences, validationLabels, _model.FrameSize, _model.ClassCount, nameof(validationSequences), nameof(validationLabels));
-        CheckCounts();
+        _kind = kind;
+        _model = model?.Clone() ?? new SequenceClassifierOptions();
+        _trainingOptions = training?.Clone() ?? QuantizedSequenceClassifier.DefaultTrainingOptions();
+        OptionsValidator.Validate(_model);
+        OptionsValidator.Validate(_trainingOptions);
+        (_training, _validation) = read(_model);
+        if (_training.Count == 0)
+            throw new ArgumentException("trainingSequences is empty; the sweep needs labelled examples to train on.", "trainingSequences");
+        if (_validation.Count == 0)
+            throw new ArgumentException("validationSequences is empty; the sweep ranks trials by their validation metric.", "validationSequences");
+        if (kind == SequenceClassifierInputKind.Tokens && _model.VocabularySize == 0)
+            _model.VocabularySize = Math.Max(_training.TokenBound, _validation.TokenBound);
     }
 
     /// <summary>KURE settings used for trials with <see cref="QuantizationConfiguration.UseKure"/>. Default <c>new KureOptions()</c>.</summary>
@@ -75,14 +85,9 @@ public sealed class SequenceClassifierTrialRunner : ISweepTrialRunner
     public TrialReport Run(TrialContext context, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var configuration = context.Configuration;
         var model = _model.Clone();
-        model.Recurrent = configuration.ToRecurrentOptions(_model.Recurrent);
-        var training = configuration.ToTrainingOptions(_trainingOptions);
-        training.Kure = configuration.UseKure ? Kure.Clone() : null;
-        training.Epochs = context.Epochs;
-        training.Seed = context.Seed;
-        training.CheckpointDirectory = context.CheckpointDirectory;
+        model.Recurrent = context.Configuration.ToRecurrentOptions(_model.Recurrent);
+        var training = context.ToTrainingOptions(_trainingOptions, Kure);
         OptionsValidator.Validate(model);
 
         int inputSize = _kind == SequenceClassifierInputKind.Tokens ? model.VocabularySize : model.FrameSize;
@@ -97,22 +102,5 @@ public sealed class SequenceClassifierTrialRunner : ISweepTrialRunner
         };
         if (model.ClassCount == 2) metrics[TrialReport.Auc] = evaluation.AreaUnderRocCurve;
         return new TrialReport(metrics, trained.SizeReport().PackedBytes) { ModelPath = path };
-    }
-
-    private static (SequenceClassifierOptions, TrainingOptions) Templates(SequenceClassifierOptions? model, TrainingOptions? training)
-    {
-        var modelCopy = model?.Clone() ?? new SequenceClassifierOptions();
-        var trainingCopy = training?.Clone() ?? QuantizedSequenceClassifier.DefaultTrainingOptions();
-        OptionsValidator.Validate(modelCopy);
-        OptionsValidator.Validate(trainingCopy);
-        return (modelCopy, trainingCopy);
-    }
-
-    private void CheckCounts()
-    {
-        if (_training.Count == 0)
-            throw new ArgumentException("trainingSequences is empty; the sweep needs labelled examples to train on.", "trainingSequences");
-        if (_validation.Count == 0)
-            throw new ArgumentException("validationSequences is empty; the sweep ranks trials by their validation metric.", "validationSequences");
     }
 }

@@ -44,4 +44,20 @@ public sealed class TrialContext
 
     /// <summary>The training seed (the experiment's seed; the same for every trial, so trials differ only by configuration).</summary>
     public int Seed { get; }
+
+    /// <summary>
+    /// What a runner trains this trial with: a copy of <paramref name="template"/> (default <c>new TrainingOptions()</c>)
+    /// with the configuration's learning rate, <see cref="TrainingOptions.Kure"/> = <paramref name="kure"/> (default
+    /// <c>new KureOptions()</c>) when <see cref="QuantizationConfiguration.UseKure"/> and null otherwise, and this
+    /// trial's <see cref="Epochs"/>, <see cref="Seed"/> and <see cref="CheckpointDirectory"/> (so a promoted trial resumes).
+    /// </summary>
+    public TrainingOptions ToTrainingOptions(TrainingOptions? template = null, KureOptions? kure = null)
+    {
+        var training = Configuration.ToTrainingOptions(template);
+        training.Kure = Configuration.UseKure ? kure?.Clone() ?? new KureOptions() : null;
+        training.Epochs = Epochs;
+        training.Seed = Seed;
+        training.CheckpointDirectory = CheckpointDirectory;
+        return training;
+    }
 }
