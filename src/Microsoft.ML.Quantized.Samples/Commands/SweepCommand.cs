@@ -20,11 +20,11 @@ internal static class SweepCommand
     {
         var task = new Option<string>("--task") { Description = "smnist (sequential MNIST subset; needs build/fetch-data.sh --only mnist) or moby (embedded Moby Dick character LM).", DefaultValueFactory = _ => "smnist" };
         var minutes = new Option<double>("--minutes") { Description = "Time budget of the sweep in minutes.", DefaultValueFactory = _ => 10 };
-        var trials = new Option<int>("--trials") { Description = "Most configurations to try (brackets of 9 with successive halving).", DefaultValueFactory = _ => 45 };
+        var trials = new Option<int>("--trials") { Description = "Most configurations to try (brackets of 9 with successive halving).", DefaultValueFactory = _ => 63 };
         var tuner = new Option<string>("--tuner") { Description = "tpe, random or grid.", DefaultValueFactory = _ => "tpe" };
         var maxEpochs = new Option<int>("--max-epochs") { Description = "Full epoch budget (successive halving rungs 1, 3, 9 for 9).", DefaultValueFactory = _ => 9 };
         var data = new Option<DirectoryInfo>("--data") { Description = "smnist: folder with the MNIST IDX files.", DefaultValueFactory = _ => new DirectoryInfo("data/mnist") };
-        var trainCount = new Option<int>("--train-count") { Description = "smnist: training images (the first N of the training file; default 2,000); moby: training characters (default 200,000).", DefaultValueFactory = _ => 0 };
+        var trainCount = new Option<int>("--train-count") { Description = "smnist: training images (the first N of the training file; default 3,000); moby: training characters (default 200,000).", DefaultValueFactory = _ => 0 };
         var validCount = new Option<int>("--valid-count") { Description = "smnist: validation images (after the training ones in the training file).", DefaultValueFactory = _ => 500 };
         var steps = new Option<int>("--steps-per-epoch") { Description = "moby: training steps per epoch (batch 32 x 50 characters).", DefaultValueFactory = _ => 20 };
         var underKb = new Option<double>("--under-kb") { Description = "Also report the best model under this packed size (KB).", DefaultValueFactory = _ => 20 };
@@ -42,7 +42,7 @@ internal static class SweepCommand
             var taskName = parse.GetValue(task)!.ToLowerInvariant();
             var sweepTask = taskName switch
             {
-                "smnist" => SequentialMnist(parse.GetValue(data)!, parse.GetValue(trainCount) is > 0 and var n ? n : 2_000, parse.GetValue(validCount)),
+                "smnist" => SequentialMnist(parse.GetValue(data)!, parse.GetValue(trainCount) is > 0 and var n ? n : 3_000, parse.GetValue(validCount)),
                 "moby" => MobyDick(parse.GetValue(trainCount) is > 0 and var c ? c : 200_000, parse.GetValue(steps)),
                 _ => throw new ArgumentException($"--task '{taskName}': use smnist or moby."),
             };
