@@ -158,16 +158,7 @@ public sealed class QuantizedSequenceClassifier : IDisposable
         OptionsValidator.Validate(training);
         if (train.Count == 0) throw new ArgumentException("trainingSequences is empty; fine-tuning needs at least one labelled example.", "trainingSequences");
         torch.manual_seed(training.Seed);
-        var network = new SequenceClassifierNetwork(InputKind, Network.InputSize, _options);
-        try
-        {
-            Requantization.CopyState(Network, network, Array.Empty<nn.Module>());
-        }
-        catch
-        {
-            network.Dispose();
-            throw;
-        }
+        var network = Requantization.Copy(Network, _options, _options, _device);
         var fingerprint = "kure-fine-tune " + JsonSerializer.Serialize(new { kind = InputKind, options = _options, examples = train.Count, training.Seed, training.BatchSize, training.Optimizer, training.LearningRate }, Json);
         return Run(network, _options, train, validation, training, fingerprint, History, progress, cancellationToken);
     }
@@ -233,6 +224,22 @@ public sealed class QuantizedSequenceClassifier : IDisposable
     {
         ArgumentNullException.ThrowIfNull(labels);
         return Evaluate(FrameData(sequences, labels, nameof(sequences)));
+    }
+
+    /// <summary>
+    /// Post-training re-quantization: a new classifier whose recurrent weights (and head weights, when
+    /// <see cref="SequenceClassifierOptions.QuantizeEmbeddingAndHead"/>) use <paramref name="weights"/> instead, from the
+    /// same float shadow weights, biases and normalization state, without retraining; a separately chosen
+    /// <see cref="SequenceClassifierOptions.EmbeddingQuantizer"/> stays. E.g. <c>new QuantizerOptions { Kind =
+    /// QuantizerKind.Uniform, Bits = 3 }</c>, or a step 5% off with <c>StepSizeMultiplier = 1.05</c>. This model is left as
+    /// it is; dispose the new one.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="weights"/> is not a valid weight quantizer (the message names it).</exception>
+    public QuantizedSequenceClassifier WithQuantization(QuantizerOptions weights)
+    {
+        var options = Requantization.OptionsWith(_options, weights, nameof(weights));
+        var network = Requantization.Copy(Network, _options, options, _device);
+        return new QuantizedSequenceClassifier(network, options, History, _device);
     }
 
     /// <summary>Honest size: parameters, bits per quantized weight including scales, packed and float32 bytes.</summary>

@@ -19,14 +19,34 @@ namespace Microsoft.ML.Quantized;
 /// </remarks>
 internal static class Requantization
 {
+    /// <summary>Checks the new weight quantizer (naming <paramref name="optionName"/>) and returns a copy of it.</summary>
+    public static QuantizerOptions Checked(QuantizerOptions weights, string optionName = "weights")
+    {
+        if (weights is null) throw new ArgumentNullException(optionName, $"{optionName} must not be null; use new QuantizerOptions() for float weights.");
+        QuantizerRegistry.Validate(weights, optionName);
+        return weights.Clone();
+    }
+
     /// <summary>A copy of <paramref name="options"/> whose weight quantizer is <paramref name="weights"/> (validated, naming <paramref name="optionName"/>).</summary>
     public static LanguageModelOptions OptionsWith(LanguageModelOptions options, QuantizerOptions weights, string optionName = "weights")
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (weights is null) throw new ArgumentNullException(optionName, $"{optionName} must not be null; use new QuantizerOptions() for float weights.");
-        QuantizerRegistry.Validate(weights, optionName);
         var copy = options.Clone();
-        copy.Recurrent.WeightQuantizer = weights.Clone();
+        copy.Recurrent.WeightQuantizer = Checked(weights, optionName);
+        OptionsValidator.Validate(copy);
+        return copy;
+    }
+
+    /// <summary>
+    /// A copy of <paramref name="options"/> whose recurrent (and, when quantized, head) weight quantizer is
+    /// <paramref name="weights"/>; a separately chosen <see cref="SequenceClassifierOptions.EmbeddingQuantizer"/> stays.
+    /// </summary>
+    public static SequenceClassifierOptions OptionsWith(SequenceClassifierOptions options, QuantizerOptions weights, string optionName = "weights")
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var copy = options.Clone();
+        copy.Recurrent.WeightQuantizer = Checked(weights, optionName);
+        OptionsValidator.Validate(copy);
         return copy;
     }
 
@@ -38,13 +58,33 @@ internal static class Requantization
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(sourceOptions);
-        OptionsValidator.Validate(options);
-        bool sameWeightQuantizer = QuantizerRegistry.NameOf(sourceOptions.Recurrent.WeightQuantizer) == QuantizerRegistry.NameOf(options.Recurrent.WeightQuantizer)
-            && sourceOptions.QuantizeEmbeddingAndDecoder == options.QuantizeEmbeddingAndDecoder;
-        var target = new LanguageModelNetwork(source.VocabularySize, options);
+        bool sameWeightQuantizer = SameQuantizer(sourceOptions.Recurrent, options.Recurrent) && sourceOptions.QuantizeEmbeddingAndDecoder == options.QuantizeEmbeddingAndDecoder;
+        return Fill(source, new LanguageModelNetwork(source.VocabularySize, options), sameWeightQuantizer, t => t.WeightMatrices().Select(m => m.Quantizer), device);
+    }
+
+    /// <summary>The classifier counterpart of <see cref="Copy(LanguageModelNetwork, LanguageModelOptions, LanguageModelOptions, Device)"/>.</summary>
+    public static SequenceClassifierNetwork Copy(SequenceClassifierNetwork source, SequenceClassifierOptions sourceOptions, SequenceClassifierOptions options, Device device)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentNullException.ThrowIfNull(sourceOptions);
+        return Fill(source, new SequenceClassifierNetwork(source.InputKind, source.InputSize, options), SameQuantizer(sourceOptions.Recurrent, options.Recurrent),
+            t => t.WeightMatrices().Select(m => m.Quantizer), device);
+    }
+
+    private static bool SameQuantizer(QuantizedRecurrentOptions a, QuantizedRecurrentOptions b) =>
+        QuantizerRegistry.NameOf(a.WeightQuantizer) == QuantizerRegistry.NameOf(b.WeightQuantizer);
+
+    /// <summary>
+    /// Copies <paramref name="source"/>'s state into the fresh <paramref name="target"/> (the weight quantizers' own state
+    /// only when <paramref name="sameWeightQuantizer"/>), moves it to <paramref name="device"/> in evaluation mode; disposes
+    /// <paramref name="target"/> on failure.
+    /// </summary>
+    private static T Fill<T>(nn.Module source, T target, bool sameWeightQuantizer, Func<T, IEnumerable<Quantizer>> weightQuantizers, Device device)
+        where T : nn.Module
+    {
         try
         {
-            CopyState(source, target, sameWeightQuantizer ? Array.Empty<Quantizer>() : target.WeightMatrices().Select(m => m.Quantizer));
+            CopyState(source, target, sameWeightQuantizer ? Array.Empty<Quantizer>() : weightQuantizers(target));
             target.to(device);
             target.eval();
             return target;

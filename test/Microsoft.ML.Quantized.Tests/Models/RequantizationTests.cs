@@ -98,6 +98,40 @@ public sealed class RequantizationTests
         Assert.ThrowsExactly<ArgumentNullException>(() => model.WithQuantization(null!));
     }
 
+    [TestMethod]
+    public void ClassifiersRequantizeToEveryBitWidthFromTheSameShadowWeights()
+    {
+        var train = SequenceClassifierTestData.SignOfSum(300, seed: 3);
+        var test = SequenceClassifierTestData.SignOfSum(100, seed: 4);
+        using var model = QuantizedSequenceClassifier.Train(train.Sequences, train.Labels, null, null,
+            SequenceClassifierTestData.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.Layer, RecurrentCellKind.Gru), SequenceClassifierTestData.Training(2));
+        var before = model.Evaluate(test.Sequences, test.Labels);
+        double previous = double.PositiveInfinity;
+        for (int bits = 2; bits <= 8; bits++)
+        {
+            using var quantized = model.WithQuantization(Uniform(bits));
+            Assert.AreEqual($"uniform{bits}", quantized.Options.Recurrent.WeightQuantizer.ToString());
+            double error = QuantizationError.Relative(quantized.Network.Recurrent.QuantizedWeights());
+            Assert.IsTrue(error < previous && error > 0, $"{bits} bits: error {error:E3} should be below {previous:E3}");
+            previous = error;
+            var left = model.Network.WeightMatrices().ToList();
+            var right = quantized.Network.WeightMatrices().ToList();
+            for (int i = 0; i < left.Count; i++) Assert.IsTrue(Same(left[i].Weight, right[i].Weight), left[i].Name);
+            Assert.IsTrue(quantized.Evaluate(test.Sequences, test.Labels).Accuracy > 0.5);
+        }
+        using var same = model.WithQuantization(new QuantizerOptions { Kind = QuantizerKind.TernaryWeightNet });
+        Assert.AreEqual(before, same.Evaluate(test.Sequences, test.Labels), "re-quantized to its own quantizer: the same model");
+        Assert.AreEqual(before, model.Evaluate(test.Sequences, test.Labels), "the source model is left as it is");
+
+        using var saved = new MemoryStream();
+        using var threeBit = model.WithQuantization(Uniform(3));
+        threeBit.Save(saved);
+        saved.Position = 0;
+        using var loaded = QuantizedSequenceClassifier.Load(saved);
+        Assert.AreEqual(threeBit.Evaluate(test.Sequences, test.Labels), loaded.Evaluate(test.Sequences, test.Labels));
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.WithQuantization(Uniform(9))).Message, "weights.Bits = 9");
+    }
+
     private static bool Same(Tensor a, Tensor b)
     {
         using var scope = NewDisposeScope();
