@@ -1,4 +1,5 @@
 using System.Globalization;
+using static TorchSharp.torch;
 
 namespace Microsoft.ML.Quantized;
 
@@ -51,16 +52,44 @@ public sealed class RobustnessReportBuilder
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(metric);
-        return Build(model, new RobustnessReportSubject<QuantizedLanguageModel>(
-            model.Options.Recurrent.WeightQuantizer,
-            (m, q) => m.WithQuantization(q),
-            metric,
-            metricName,
-            lowerIsBetter,
-            m => QuantizationError.Relative(m.Network.WeightMatrices().Where(w => !w.Quantizer.IsIdentity)),
-            m => m.Network.WeightMatrices().Select(w => WeightStatistics.Of(w.Name, w.Weight)).ToList(),
-            m => m.Network.Recurrent.Layers));
+        return Build(model, Subject<QuantizedLanguageModel>(model.Options.Recurrent.WeightQuantizer, (m, q) => m.WithQuantization(q), metric, metricName, lowerIsBetter,
+            m => m.Network.WeightMatrices(), m => m.Network.Recurrent));
     }
+
+    /// <summary>The report of a classifier over token sequences, scored by accuracy on the labelled <paramref name="sequences"/>.</summary>
+    public RobustnessReport Build(QuantizedSequenceClassifier model, IReadOnlyList<int[]> sequences, int[] labels)
+    {
+        ArgumentNullException.ThrowIfNull(sequences);
+        ArgumentNullException.ThrowIfNull(labels);
+        return Build(model, m => m.Evaluate(sequences, labels).Accuracy, "accuracy", lowerIsBetter: false);
+    }
+
+    /// <summary>The report of a classifier over float frames, scored by accuracy on the labelled <paramref name="sequences"/>.</summary>
+    public RobustnessReport Build(QuantizedSequenceClassifier model, IReadOnlyList<float[]> sequences, int[] labels)
+    {
+        ArgumentNullException.ThrowIfNull(sequences);
+        ArgumentNullException.ThrowIfNull(labels);
+        return Build(model, m => m.Evaluate(sequences, labels).Accuracy, "accuracy", lowerIsBetter: false);
+    }
+
+    /// <summary>The report of a classifier with any score, e.g. <c>m =&gt; m.Evaluate(x, y).AreaUnderRocCurve</c>.</summary>
+    public RobustnessReport Build(QuantizedSequenceClassifier model, Func<QuantizedSequenceClassifier, double> metric, string metricName, bool lowerIsBetter = false)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(metric);
+        return Build(model, Subject<QuantizedSequenceClassifier>(model.Options.Recurrent.WeightQuantizer, (m, q) => m.WithQuantization(q), metric, metricName, lowerIsBetter,
+            m => m.Network.WeightMatrices(), m => m.Network.Recurrent));
+    }
+
+    /// <summary>A subject whose weight statistics and gates come from the model's weight matrices and recurrent stack.</summary>
+    private static RobustnessReportSubject<TModel> Subject<TModel>(QuantizerOptions trained, Func<TModel, QuantizerOptions, TModel> requantize,
+        Func<TModel, double> metric, string metricName, bool lowerIsBetter,
+        Func<TModel, IEnumerable<(string Name, Tensor Weight, Quantizer Quantizer)>> weights, Func<TModel, QuantizedRecurrentStack> recurrent)
+        where TModel : IDisposable => new(
+            trained, requantize, metric, metricName, lowerIsBetter,
+            m => QuantizationError.Relative(weights(m).Where(w => !w.Quantizer.IsIdentity)),
+            m => weights(m).Select(w => WeightStatistics.Of(w.Name, w.Weight)).ToList(),
+            m => recurrent(m).Layers);
 
     /// <summary>The report of any model kind described by <paramref name="subject"/>.</summary>
     internal RobustnessReport Build<TModel>(TModel model, RobustnessReportSubject<TModel> subject) where TModel : IDisposable

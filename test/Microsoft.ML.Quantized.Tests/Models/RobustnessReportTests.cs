@@ -39,6 +39,25 @@ public sealed class RobustnessReportTests
     }
 
     [TestMethod]
+    public void AClassifierReportScoresAccuracyAtEveryBitWidth()
+    {
+        var train = SequenceClassifierTestData.SignOfSum(300, seed: 3);
+        var test = SequenceClassifierTestData.SignOfSum(100, seed: 4);
+        using var model = QuantizedSequenceClassifier.Train(train.Sequences, train.Labels, null, null,
+            SequenceClassifierTestData.Model(cell: RecurrentCellKind.Gru), SequenceClassifierTestData.Training(2));
+        var report = new RobustnessReportBuilder().Build(model, test.Sequences, test.Labels);
+
+        Assert.AreEqual("accuracy", report.MetricName);
+        CollectionAssert.AreEqual(new[] { 32, 2, 3, 4, 5, 6, 8 }, report.BitWidths.Select(r => r.Bits).ToArray());
+        Assert.AreEqual(model.Evaluate(test.Sequences, test.Labels).Accuracy, report.Float.Metric, 0.0);
+        Assert.IsTrue(report.BitWidths.Concat(report.StepSizes).All(r => r.Metric is >= 0 and <= 1));
+        Assert.IsTrue(report.AtBits(8)!.Metric > 0.8, $"8-bit accuracy {report.AtBits(8)!.Metric}");
+        Assert.IsTrue(report.AtBits(2)!.WeightError > report.AtBits(8)!.WeightError);
+        Assert.AreEqual(3, report.Gates.Count, "GRU: reset, update, candidate");
+        Assert.IsTrue(report.Weights.Any(w => w.Name.Contains("weight_hh", StringComparison.Ordinal)));
+    }
+
+    [TestMethod]
     public void AQuantizedGruModelGetsAnAsTrainedRowAndACustomMetric()
     {
         using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(QuantizerKind.TernaryWeightNet, cell: RecurrentCellKind.Gru),
