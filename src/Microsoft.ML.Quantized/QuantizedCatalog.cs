@@ -72,7 +72,7 @@ public static class QuantizedCatalog
     /// KURE fine-tuning (Shkolnik et al. 2020) of a fitted quantized language model: the estimator's Fit reads the token-key
     /// column <paramref name="model"/> was trained on, fine-tunes a copy of it with the kurtosis term added to the loss and
     /// returns a new <see cref="QuantizedRecurrentLanguageModelTransformer"/> of the same kind and columns, whose weights
-    /// hold up better under post-training quantization (<see cref="WithQuantization"/>). <paramref name="model"/> is left as it is.
+    /// hold up better under post-training quantization (<see cref="WithQuantization(QuantizedRecurrentLanguageModelTransformer, QuantizerOptions)"/>). <paramref name="model"/> is left as it is.
     /// </summary>
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="model">The language model to fine-tune (from <c>QuantizedLstm</c> or <c>QuantizedGru</c>).</param>
@@ -202,6 +202,35 @@ public static class QuantizedCatalog
             model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Post-training re-quantization of a fitted binary sequence classifier: a new prediction transformer with the same
+    /// columns and float shadow weights whose recurrent (and quantized head) weights use <paramref name="weights"/>, without
+    /// retraining (see <see cref="QuantizedSequenceClassifier.WithQuantization"/>). <paramref name="transformer"/> is left
+    /// as it is; dispose the new model (<c>result.Model.Dispose()</c>) separately.
+    /// </summary>
+    /// <param name="transformer">The fitted classifier.</param>
+    /// <param name="weights">The new weight quantizer.</param>
+    /// <exception cref="ArgumentException"><paramref name="weights"/> is not a valid weight quantizer (the message names the option).</exception>
+    public static BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters> WithQuantization(
+        this BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters> transformer, QuantizerOptions weights)
+    {
+        ArgumentNullException.ThrowIfNull(transformer);
+        var model = transformer.Model.Requantized(weights);
+        return new(model.Env, model, transformer.TrainSchema, transformer.FeatureColumnName);
+    }
+
+    /// <summary>The multiclass counterpart of <see cref="WithQuantization(BinaryPredictionTransformer{SequenceClassifierBinaryModelParameters}, QuantizerOptions)"/>.</summary>
+    /// <param name="transformer">The fitted classifier.</param>
+    /// <param name="weights">The new weight quantizer.</param>
+    /// <exception cref="ArgumentException"><paramref name="weights"/> is not a valid weight quantizer (the message names the option).</exception>
+    public static MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters> WithQuantization(
+        this MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters> transformer, QuantizerOptions weights)
+    {
+        ArgumentNullException.ThrowIfNull(transformer);
+        var model = transformer.Model.Requantized(weights);
+        return new(model.Env, model, transformer.TrainSchema, transformer.FeatureColumnName, transformer._trainLabelColumn);
     }
 
     /// <summary>

@@ -27,6 +27,10 @@ public sealed class SequenceClassifierBinaryModelParameters : SequenceClassifier
         if (classifier.ClassCount != 2) throw Host.Except($"A binary classifier needs 2 classes; this one has {classifier.ClassCount}.");
     }
 
+    /// <summary>These parameters re-quantized after training (see <see cref="QuantizedSequenceClassifier.WithQuantization"/>).</summary>
+    internal SequenceClassifierBinaryModelParameters Requantized(QuantizerOptions weights) =>
+        Requantized(weights, c => new SequenceClassifierBinaryModelParameters(Host, c, KeyCount, FeatureColumnName));
+
     PredictionKind IPredictor.PredictionKind => PredictionKind.BinaryClassification;
 
     DataViewType IValueMapper.InputType => InputType;

@@ -37,6 +37,27 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
 
     private protected IHost Host { get; }
 
+    /// <summary>The environment to build transformers over these parameters with.</summary>
+    internal IHostEnvironment Env => Host;
+
+    /// <summary>
+    /// New parameters of the same kind over <see cref="QuantizedSequenceClassifier.WithQuantization"/> of this classifier
+    /// (same columns and key count), made by <paramref name="create"/>.
+    /// </summary>
+    private protected T Requantized<T>(QuantizerOptions weights, Func<QuantizedSequenceClassifier, T> create)
+    {
+        var classifier = UseClassifier(c => c.WithQuantization(weights));
+        try
+        {
+            return create(classifier);
+        }
+        catch
+        {
+            classifier.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>The trained classifier. Owned by these model parameters: do not dispose it.</summary>
     public QuantizedSequenceClassifier Classifier { get; }
 

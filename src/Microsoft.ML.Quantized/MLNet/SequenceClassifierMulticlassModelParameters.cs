@@ -25,6 +25,10 @@ public sealed class SequenceClassifierMulticlassModelParameters : SequenceClassi
         _outputType = new VectorDataViewType(NumberDataViewType.Single, classifier.ClassCount);
     }
 
+    /// <summary>These parameters re-quantized after training (see <see cref="QuantizedSequenceClassifier.WithQuantization"/>).</summary>
+    internal SequenceClassifierMulticlassModelParameters Requantized(QuantizerOptions weights) =>
+        Requantized(weights, c => new SequenceClassifierMulticlassModelParameters(Host, c, KeyCount, FeatureColumnName));
+
     PredictionKind IPredictor.PredictionKind => PredictionKind.MulticlassClassification;
 
     DataViewType IValueMapper.InputType => InputType;

@@ -156,6 +156,46 @@ public sealed class QuantizedSequenceTrainerTests
     }
 
     [TestMethod]
+    public void Fitted_classifiers_requantize_after_training_as_ML_NET_transformers()
+    {
+        var uniform3 = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 3 };
+        foreach (var (pipeline, test) in new[] { (_binary, _textTest), (_multiclass, _frameTest) })
+        {
+            var chain = ((IEnumerable<ITransformer>)pipeline).ToArray();
+            var data = chain[..^1].Aggregate(test, (d, t) => t.Transform(d));
+            var (original, requantized) = chain[^1] switch
+            {
+                BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters> b => ((ITransformer)b, (ITransformer)b.WithQuantization(uniform3)),
+                MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters> m => (m, m.WithQuantization(uniform3)),
+                var other => throw new AssertFailedException($"unexpected {other}"),
+            };
+            try
+            {
+                var model = ((ISingleFeaturePredictionTransformer<SequenceClassifierModelParameters>)requantized).Model;
+                Assert.AreEqual("uniform3", model.Classifier.Options.Recurrent.WeightQuantizer.ToString());
+                Assert.AreEqual(QuantizerKind.TernaryWeightNet, ((ISingleFeaturePredictionTransformer<SequenceClassifierModelParameters>)original).Model.Classifier.Options.Recurrent.WeightQuantizer.Kind);
+                var scores = ScoresOf(requantized.Transform(data));
+                CollectionAssert.AreNotEqual(ScoresOf(original.Transform(data)), scores, "3-bit weights score differently from ternary ones");
+
+                using var stream = new MemoryStream();
+                _ml.Model.Save(requantized, data.Schema, stream);
+                stream.Position = 0;
+                var loaded = new MLContext().Model.Load(stream, out _);
+                CollectionAssert.AreEqual(scores, ScoresOf(loaded.Transform(data)));
+                DisposeModel(loaded);
+            }
+            finally
+            {
+                DisposeModel(requantized);
+            }
+        }
+    }
+
+    private static float[] ScoresOf(IDataView scored) => scored.Schema["Score"].Type is VectorDataViewType
+        ? scored.GetColumn<float[]>("Score").SelectMany(v => v).ToArray()
+        : scored.GetColumn<float>("Score").ToArray();
+
+    [TestMethod]
     public void Estimators_report_ML_NET_classifier_output_columns()
     {
         var binary = BinaryPipeline(_ml, Options()).GetOutputSchema(ShapeOf(_textTrain.Schema)).ToDictionary(c => c.Name);
