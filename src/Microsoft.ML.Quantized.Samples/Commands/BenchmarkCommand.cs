@@ -33,13 +33,7 @@ internal static class BenchmarkCommand
 
     private static int Run(DirectoryInfo data, int epochs, int maxSteps, string configs, string norms, FileInfo output)
     {
-        string Find(string part) => data.Exists
-            ? data.GetFiles($"*{part}.txt").Select(f => f.FullName).FirstOrDefault()
-              ?? throw new FileNotFoundException($"No *{part}.txt in '{data.FullName}'.")
-            : throw new DirectoryNotFoundException($"Data folder '{data.FullName}' does not exist: run build/fetch-data.sh first, or pass --data DIR.");
-        var train = File.ReadAllText(Find("train"));
-        var valid = File.ReadAllText(Find("valid"));
-        var test = File.ReadAllText(Find("test"));
+        var (train, valid, test) = ReadSplit(data);
         var vocabulary = Vocabulary.FromWords(train, 10_001);
         AnsiConsole.MarkupLine($"Brown word LM: vocabulary {vocabulary.Count:N0}, {vocabulary.Encode(train).Length:N0} training tokens.");
         var training = new TrainingOptions
@@ -103,6 +97,18 @@ internal static class BenchmarkCommand
                           $"{(r.Size.QuantizedParameterCount > 0 ? r.Size.BitsPerQuantizedWeight.ToString("F2") : "32")} | {QuickstartCommand.Bytes(r.Size.PackedBytes)} | {QuickstartCommand.Bytes(r.Size.Float32Bytes)} | {(r.Fused ? "fused" : "loop")} |");
         }
         return sb.ToString();
+    }
+
+    /// <summary>The texts of the <c>*train.txt</c>, <c>*valid.txt</c> and <c>*test.txt</c> files in <paramref name="data"/> (the prepared Brown split).</summary>
+    /// <exception cref="DirectoryNotFoundException"><paramref name="data"/> does not exist (the message says how to fetch it).</exception>
+    /// <exception cref="FileNotFoundException">One of the three files is missing.</exception>
+    internal static (string Train, string Valid, string Test) ReadSplit(DirectoryInfo data)
+    {
+        string Find(string part) => data.Exists
+            ? data.GetFiles($"*{part}.txt").Select(f => f.FullName).FirstOrDefault()
+              ?? throw new FileNotFoundException($"No *{part}.txt in '{data.FullName}'.")
+            : throw new DirectoryNotFoundException($"Data folder '{data.FullName}' does not exist: run build/fetch-data.sh first, or pass --data DIR.");
+        return (File.ReadAllText(Find("train")), File.ReadAllText(Find("valid")), File.ReadAllText(Find("test")));
     }
 
     /// <summary>Writes <paramref name="markdown"/> between the section markers of <paramref name="output"/>, replacing what was there.</summary>

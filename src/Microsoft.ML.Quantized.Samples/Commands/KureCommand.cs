@@ -6,118 +6,125 @@ using Spectre.Console;
 namespace Microsoft.ML.Quantized.Samples.Commands;
 
 /// <summary>
-/// KURE (Shkolnik et al. 2020) on the embedded Moby Dick character LM: trains a float LSTM, fine-tunes two copies for
-/// the same steps with Adam at 1e-3, one without and one with the kurtosis term, then quantizes all three after
-/// training to 4, 3 and 2 bits (uniform, per tensor) and with a 4-bit step 5% off or rounded to a power of two (part a).
-/// Part b: two more copies of the float model are trained quantization-aware at 4 bits (uniform weights, straight-through
-/// estimator) for the same number of steps, without and with the kurtosis term, then re-quantized after training to
-/// 3, 5, 6 and 8 bits. Writes a section of docs/benchmarks.md.
+/// KURE (Shkolnik et al. 2020) on one of three tasks (<c>--task</c>): the embedded Moby Dick character LM (default), sequential
+/// MNIST or the Brown word LM. One flow for all (<see cref="KureTask{TModel}"/> supplies the model kind and data): trains a
+/// float model, fine-tunes two copies for the same steps with Adam at 1e-3, one without and one with the kurtosis term,
+/// then quantizes all three after training to 4, 3 and 2 bits (uniform, per tensor) and with a 4-bit step 5% off or
+/// rounded to a power of two (part a). Part b: two more copies of the float model are trained quantization-aware at
+/// 4 bits (uniform weights, straight-through estimator) for the same number of steps, without and with the kurtosis term,
+/// then re-quantized after training to 3, 5, 6 and 8 bits and to a power-of-two step. Writes the task's section of
+/// docs/benchmarks.md.
 /// </summary>
 internal static class KureCommand
 {
-    private const string SectionStart = "<!-- bench:kure -->";
-    private const string SectionEnd = "<!-- /bench:kure -->";
-
     public static System.CommandLine.Command Create()
     {
-        var steps = new Option<int>("--max-steps") { Description = "Training steps of the float model.", DefaultValueFactory = _ => 400 };
-        var fineTuneSteps = new Option<int>("--fine-tune-steps") { Description = "Fine-tuning steps of each copy (with and without KURE).", DefaultValueFactory = _ => 200 };
-        var qatSteps = new Option<int>("--qat-steps") { Description = "Part b: 4-bit quantization-aware training steps of each copy (with and without KURE), from the float model; 0 skips part b.", DefaultValueFactory = _ => 200 };
-        var hidden = new Option<int>("--hidden") { Description = "LSTM hidden units.", DefaultValueFactory = _ => 256 };
+        var task = new Option<string>("--task") { Description = "moby (embedded Moby Dick character LM), smnist (sequential MNIST; build/fetch-data.sh --only mnist) or brown (Brown word LM 1x300; build/fetch-data.sh --only brown).", DefaultValueFactory = _ => "moby" };
+        var steps = new Option<int?>("--max-steps") { Description = "Training steps of the float model (default: moby 400, smnist 500, brown 1000)." };
+        var fineTuneSteps = new Option<int?>("--fine-tune-steps") { Description = "Fine-tuning steps of each copy, with and without KURE (default: moby 200, smnist 200, brown 250)." };
+        var qatSteps = new Option<int?>("--qat-steps") { Description = "Part b: 4-bit quantization-aware training steps of each copy (with and without KURE), from the float model; 0 skips part b (default: as --fine-tune-steps)." };
+        var hidden = new Option<int?>("--hidden") { Description = "LSTM hidden units (default: moby 256, smnist 128, brown 300)." };
         var lambda = new Option<double>("--lambda") { Description = "KURE coefficient (KureOptions.Lambda).", DefaultValueFactory = _ => 1.0 };
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 1 };
-        var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (its KURE section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
-        var command = new System.CommandLine.Command("kure", "KURE: post-training quantization of a Moby Dick char LSTM fine-tuned without vs with kurtosis regularization.")
+        var data = new Option<DirectoryInfo?>("--data") { Description = "smnist: folder with the MNIST IDX files (default data/mnist); brown: folder with the prepared split (default data/brown). Not used by moby." };
+        var trainCount = new Option<int?>("--train-count") { Description = "smnist only: training images, the first N of the training file (default 10,000); the next 1,000 validate." };
+        var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (the task's KURE section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
+        var command = new System.CommandLine.Command("kure", "KURE: post-training quantization of a model fine-tuned without vs with kurtosis regularization (Moby Dick char LM, sequential MNIST or Brown word LM).")
         {
-            steps, fineTuneSteps, qatSteps, hidden, lambda, seed, output,
+            task, steps, fineTuneSteps, qatSteps, hidden, lambda, seed, data, trainCount, output,
         };
-        command.SetAction(parse => Run(parse.GetValue(steps), parse.GetValue(fineTuneSteps), parse.GetValue(qatSteps), parse.GetValue(hidden),
-            parse.GetValue(lambda), parse.GetValue(seed), parse.GetValue(output)!));
+        command.SetAction(parse => Run(parse.GetValue(task)!, parse.GetValue(steps), parse.GetValue(fineTuneSteps), parse.GetValue(qatSteps), parse.GetValue(hidden),
+            parse.GetValue(lambda), parse.GetValue(seed), parse.GetValue(data), parse.GetValue(trainCount), parse.GetValue(output)!));
         return command;
     }
 
-    private static int Run(int steps, int fineTuneSteps, int qatSteps, int hidden, double lambda, int seed, FileInfo output)
+    private static int Run(string task, int? steps, int? fineTuneSteps, int? qatSteps, int? hidden, double lambda, int seed, DirectoryInfo? data, int? trainCount, FileInfo output)
+    {
+        var name = task.Trim().ToLowerInvariant();
+        if (name == "moby" && data is not null) throw new ArgumentException("--data does not apply to --task moby (the corpus is embedded); use --task smnist or brown.");
+        if (name != "smnist" && trainCount is not null) throw new ArgumentException($"--train-count applies to --task smnist only, not to '{name}'.");
+        if (trainCount < 1) throw new ArgumentException($"--train-count must be at least 1; got {trainCount}.");
+        return name switch
+        {
+            "moby" => Run(LanguageModelKureTask.Moby(hidden ?? 256, seed), steps ?? 400, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, output),
+            "smnist" => Run(new SmnistKureTask(data ?? new DirectoryInfo("data/mnist"), trainCount ?? 10_000, hidden ?? 128, seed),
+                steps ?? 500, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, output),
+            "brown" => Run(LanguageModelKureTask.Brown(data ?? new DirectoryInfo("data/brown"), hidden ?? 300, seed),
+                steps ?? 1000, fineTuneSteps ?? 250, qatSteps ?? fineTuneSteps ?? 250, lambda, output),
+            _ => throw new ArgumentException($"--task '{task}': use moby, smnist or brown."),
+        };
+    }
+
+    /// <summary>The one flow every task runs: float training, fine-tuning without and with KURE, 4-bit QAT copies, reports, tables.</summary>
+    private static int Run<TModel>(KureTask<TModel> task, int steps, int fineTuneSteps, int qatSteps, double lambda, FileInfo output) where TModel : class, IDisposable
     {
         if (steps < 1 || fineTuneSteps < 1 || qatSteps < 0)
             throw new ArgumentException($"--max-steps and --fine-tune-steps must be at least 1 and --qat-steps at least 0; got {steps}, {fineTuneSteps} and {qatSteps}.");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : null;
-        var text = EmbeddedCorpus.MobyDick();
-        var (train, validation, test) = EmbeddedCorpus.Split(text);
-        var vocabulary = Vocabulary.FromCharacters(text);
-        var trainTokens = vocabulary.Encode(train, skipUnknownCharacters: true);
-        var validationTokens = vocabulary.Encode(validation, skipUnknownCharacters: true);
-        var testTokens = vocabulary.Encode(test, skipUnknownCharacters: true);
-        AnsiConsole.MarkupLine($"[bold]KURE[/] on the Moby Dick character LM: LSTM 1x{hidden}, {steps} training steps, {fineTuneSteps} fine-tuning steps per copy" +
+        AnsiConsole.MarkupLine($"[bold]KURE[/] on the {Markup.Escape(task.Title)}: {Markup.Escape(task.Setup(steps))}; {fineTuneSteps} fine-tuning steps per copy" +
                                (qatSteps > 0 ? $", {qatSteps} 4-bit quantization-aware steps per copy." : "."));
 
-        var options = new LanguageModelOptions { EmbeddingSize = 64, Recurrent = new QuantizedRecurrentOptions { HiddenSize = hidden } };
-        var training = new TrainingOptions
-        {
-            Epochs = 1, MaxStepsPerEpoch = steps, BatchSize = 32, SequenceLength = 100,
-            Optimizer = OptimizerKind.Adam, LearningRate = 3e-3, LearningRateDecay = 1, GradientClipNorm = 1.0, Seed = seed,
-        };
-        var fineTuning = training.Clone();
-        fineTuning.MaxStepsPerEpoch = fineTuneSteps;
-        fineTuning.LearningRate = 1e-3; // the paper's fine-tuning rate (Adam)
-
+        var fineTuning = task.FineTuning(fineTuneSteps);
         var builder = new RobustnessReportBuilder { BitWidths = new List<int> { 2, 3, 4 }, StepSizeMultipliers = new List<double> { 0.95, 1.05 } };
-        RobustnessReport Report(QuantizedLanguageModel m) => Timed("robustness report", () => builder.Build(m, x => x.Evaluate(testTokens).BitsPerToken, "test BPC"));
+        RobustnessReport Report(TModel m, RobustnessReportBuilder b) => Timed("robustness report", () => task.Report(m, b));
         T Timed<T>(string what, Func<T> run)
         {
             var result = run();
             AnsiConsole.MarkupLine($"[grey]{Markup.Escape(what)} done at {clock.Elapsed.TotalMinutes:F1} min.[/]");
             return result;
         }
+        TModel FineTune(string title, TModel from, KureOptions kure, TrainingOptions training) =>
+            Timed(title, () => ConsoleProgress.Run(title, p => task.FineTune(from, kure, training, p)));
 
-        using var trained = Timed("float training", () => ConsoleProgress.Run("float", p => QuantizedLanguageModel.Train(vocabulary, trainTokens, validationTokens, options, training, p)));
-        using var plain = Timed("fine-tune, no KURE", () => ConsoleProgress.Run("fine-tune, no KURE", p => trained.FineTuneWithKure(trainTokens, validationTokens, new KureOptions { Lambda = 0 }, fineTuning, p)));
+        using var trained = Timed("float training", () => ConsoleProgress.Run("float", p => task.Train(task.Training(steps), p)));
+        using var plain = FineTune("fine-tune, no KURE", trained, new KureOptions { Lambda = 0 }, fineTuning);
         var kure = new KureOptions { Lambda = lambda };
-        using var regularized = Timed("fine-tune, KURE", () => ConsoleProgress.Run("fine-tune, KURE", p => trained.FineTuneWithKure(trainTokens, validationTokens, kure, fineTuning, p)));
+        using var regularized = FineTune("fine-tune, KURE", trained, kure, fineTuning);
 
         var columns = new (string Name, RobustnessReport Report)[]
         {
-            ("trained", Report(trained)),
-            ("+ fine-tune, no KURE", Report(plain)),
-            ($"+ fine-tune, KURE (lambda {lambda.ToString(CultureInfo.InvariantCulture)})", Report(regularized)),
+            ("trained", Report(trained, builder)),
+            ("+ fine-tune, no KURE", Report(plain, builder)),
+            ($"+ fine-tune, KURE (lambda {lambda.ToString(CultureInfo.InvariantCulture)})", Report(regularized, builder)),
         };
-        var markdown = Render(columns, hidden, steps, fineTuneSteps, load);
+        var markdown = Render(task, columns, steps, fineTuneSteps, load);
         if (qatSteps > 0)
         {
-            var qat = fineTuning.Clone();
-            qat.MaxStepsPerEpoch = qatSteps;
+            var qat = task.FineTuning(qatSteps);
             // Part a covers the step perturbations and the gates; here only the bit widths and the power-of-two step.
             var qatBuilder = new RobustnessReportBuilder { BitWidths = new List<int> { 3, 4, 5, 6, 8 }, StepSizeMultipliers = new List<double>(), RecordGates = false };
-            RobustnessReport QatReport(QuantizedLanguageModel m) => Timed("robustness report", () => qatBuilder.Build(m, x => x.Evaluate(testTokens).BitsPerToken, "test BPC"));
-            using var fourBit = trained.WithQuantization(new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 4 });
-            using var qatPlain = Timed("4-bit QAT, no KURE", () => ConsoleProgress.Run("4-bit QAT, no KURE", p => fourBit.FineTuneWithKure(trainTokens, validationTokens, new KureOptions { Lambda = 0 }, qat, p)));
-            using var qatKure = Timed("4-bit QAT, KURE", () => ConsoleProgress.Run("4-bit QAT, KURE", p => fourBit.FineTuneWithKure(trainTokens, validationTokens, kure, qat, p)));
-            markdown += RenderQat(new[]
+            using var fourBit = task.WithQuantization(trained, new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 4 });
+            using var qatPlain = FineTune("4-bit QAT, no KURE", fourBit, new KureOptions { Lambda = 0 }, qat);
+            using var qatKure = FineTune("4-bit QAT, KURE", fourBit, kure, qat);
+            markdown += RenderQat(task, new[]
             {
-                ("4-bit QAT, no KURE", QatReport(qatPlain)),
-                ($"4-bit QAT, KURE (lambda {lambda.ToString(CultureInfo.InvariantCulture)})", QatReport(qatKure)),
+                ("4-bit QAT, no KURE", Report(qatPlain, qatBuilder)),
+                ($"4-bit QAT, KURE (lambda {lambda.ToString(CultureInfo.InvariantCulture)})", Report(qatKure, qatBuilder)),
             }, steps, qatSteps);
         }
         markdown += $"\nWhole run (training, fine-tuning, every evaluation): {clock.Elapsed.TotalMinutes:F1} minutes.\n";
         AnsiConsole.WriteLine(markdown);
-        BenchmarkCommand.WriteSection(output, markdown, SectionStart, SectionEnd);
+        BenchmarkCommand.WriteSection(output, markdown, task.SectionStart, task.SectionEnd);
         AnsiConsole.MarkupLine($"Written to [blue]{Markup.Escape(output.FullName)}[/].");
         return 0;
     }
 
-    private static string Render((string Name, RobustnessReport Report)[] columns, int hidden, int steps, int fineTuneSteps, string? load)
+    private static string Render<TModel>(KureTask<TModel> task, (string Name, RobustnessReport Report)[] columns, int steps, int fineTuneSteps, string? load)
+        where TModel : class, IDisposable
     {
         var sb = new StringBuilder();
-        sb.AppendLine("## KURE: one float model, many bit widths (Moby Dick character LM)");
+        sb.AppendLine($"## KURE: one float model, many bit widths ({task.Title})");
         sb.AppendLine();
-        sb.AppendLine($"LSTM 1x{hidden}, embedding 64, batch 32, bptt 100, Adam 3e-3, {steps} steps; then two copies fine-tuned {fineTuneSteps} steps " +
+        sb.AppendLine($"{task.Setup(steps)}; then two copies fine-tuned {fineTuneSteps} steps " +
                       "with Adam 1e-3 (the paper's rate), without and with the kurtosis term on the recurrent weights (target 1.8). " +
                       "Every column is then quantized after training, no retraining: uniform symmetric, one step per tensor (max |w| / (2^(b-1) - 1)). " +
-                      $"Test bits per character (lower is better). Machine: {BenchmarkCommand.MachineDescription()}" +
+                      $"{task.MetricSentence}. Machine: {BenchmarkCommand.MachineDescription()}" +
                       (load is null ? ". " : $", 1-minute load average {load} at the start (the cores were shared with other work). ") +
-                      $"Generated by `dotnet run --project src/Microsoft.ML.Quantized.Samples -c Release -- kure` on {DateTime.UtcNow:yyyy-MM-dd}.");
+                      $"Generated by `dotnet run --project src/Microsoft.ML.Quantized.Samples -c Release -- kure{(task.Name == "moby" ? "" : " --task " + task.Name)}` on {DateTime.UtcNow:yyyy-MM-dd}." +
+                      (task.Note.Length > 0 ? " " + task.Note : ""));
         sb.AppendLine();
-        Table(sb, columns, ratioBits: 2);
+        Table(sb, task, columns, ratioBits: [4, 3, 2]);
         sb.AppendLine();
         sb.AppendLine("Weight and gate statistics of the KURE model:");
         sb.AppendLine();
@@ -125,36 +132,45 @@ internal static class KureCommand
         return sb.ToString();
     }
 
-    private static string RenderQat((string Name, RobustnessReport Report)[] columns, int steps, int qatSteps)
+    private static string RenderQat<TModel>(KureTask<TModel> task, (string Name, RobustnessReport Report)[] columns, int steps, int qatSteps)
+        where TModel : class, IDisposable
     {
         var sb = new StringBuilder();
         sb.AppendLine();
-        sb.AppendLine("## KURE: one 4-bit model, other bit widths (Moby Dick character LM)");
+        sb.AppendLine($"## KURE: one 4-bit model, other bit widths ({task.Title})");
         sb.AppendLine();
         sb.AppendLine($"Same data and network as above. Two copies of the float model ({steps} steps) are trained quantization-aware at 4 bits " +
                       $"(uniform symmetric weights, one step per tensor, straight-through estimator) for {qatSteps} steps with Adam 1e-3, " +
                       "without and with the kurtosis term on the recurrent weights (target 1.8); each is then re-quantized after training " +
-                      "to the other bit widths and to a power-of-two 4-bit step, no retraining. Test bits per character (lower is better); same machine and run as above.");
+                      $"to the other bit widths and to a power-of-two 4-bit step, no retraining. {task.MetricSentence}; same machine and run as above.");
         sb.AppendLine();
-        Table(sb, columns, ratioBits: 3);
+        Table(sb, task, columns, ratioBits: [3]);
         return sb.ToString();
     }
 
     /// <summary>
     /// One column per report: the metric at each bit width (the "as trained" row only where no uniform row repeats its
-    /// quantizer), each step-size row, the mean recurrent-weight kurtosis and the metric at <paramref name="ratioBits"/> over float.
+    /// quantizer), each step-size row, the mean recurrent-weight kurtosis, the mean gate kurtosis before and after the
+    /// activation (where every report recorded gates) and the metric at each of <paramref name="ratioBits"/> over float.
     /// </summary>
-    private static void Table(StringBuilder sb, (string Name, RobustnessReport Report)[] columns, int ratioBits)
+    private static void Table<TModel>(StringBuilder sb, KureTask<TModel> task, (string Name, RobustnessReport Report)[] columns, int[] ratioBits)
+        where TModel : class, IDisposable
     {
         sb.AppendLine("| weights | " + string.Join(" | ", columns.Select(c => c.Name)) + " |");
         sb.AppendLine("|---|" + string.Concat(columns.Select(_ => "---:|")));
         var first = columns[0].Report;
         foreach (var row in first.BitWidths.Where(r => r.Label != "as trained" || first.BitWidths.Count(o => o.Quantizer == r.Quantizer) == 1))
-            sb.AppendLine($"| {row.Label} (`{row.Quantizer}`) | " + string.Join(" | ", columns.Select(c => F(c.Report.BitWidths.First(r => r.Label == row.Label).Metric))) + " |");
+            sb.AppendLine($"| {row.Label} (`{row.Quantizer}`) | " + string.Join(" | ", columns.Select(c => task.Format(c.Report.BitWidths.First(r => r.Label == row.Label).Metric))) + " |");
         foreach (var row in first.StepSizes.Skip(1))
-            sb.AppendLine($"| {first.PerturbationBits}-bit, {row.Label} (`{row.Quantizer}`) | " + string.Join(" | ", columns.Select(c => F(c.Report.StepSizes.First(r => r.Label == row.Label).Metric))) + " |");
+            sb.AppendLine($"| {first.PerturbationBits}-bit, {row.Label} (`{row.Quantizer}`) | " + string.Join(" | ", columns.Select(c => task.Format(c.Report.StepSizes.First(r => r.Label == row.Label).Metric))) + " |");
         sb.AppendLine("| mean kurtosis of the recurrent weights | " + string.Join(" | ", columns.Select(c => F(c.Report.Weights.Where(w => w.Name.StartsWith("layers.", StringComparison.Ordinal)).Average(w => w.Kurtosis)))) + " |");
-        sb.AppendLine($"| {ratioBits}-bit BPC / float BPC | " + string.Join(" | ", columns.Select(c => F(c.Report.AtBits(ratioBits)!.Metric / c.Report.Float.Metric))) + " |");
+        if (columns.All(c => c.Report.Gates.Count > 0))
+        {
+            sb.AppendLine("| mean gate kurtosis, pre-activation | " + string.Join(" | ", columns.Select(c => F(c.Report.Gates.Average(g => g.PreActivationKurtosis)))) + " |");
+            sb.AppendLine("| mean gate kurtosis, post-activation | " + string.Join(" | ", columns.Select(c => F(c.Report.Gates.Average(g => g.PostActivationKurtosis)))) + " |");
+        }
+        foreach (var bits in ratioBits)
+            sb.AppendLine($"| {bits}-bit {task.MetricShort} / float {task.MetricShort} | " + string.Join(" | ", columns.Select(c => F(c.Report.AtBits(bits)!.Metric / c.Report.Float.Metric))) + " |");
     }
 
     private static string F(double value) => value.ToString("F3", CultureInfo.InvariantCulture);

@@ -44,19 +44,7 @@ internal static class SmnistCommand
     {
         if (s.TrainCount < 1 || s.ValidCount < 0 || s.TestCount < 1)
             throw new ArgumentException("--train-count and --test-count must be at least 1, --valid-count at least 0.");
-        string InData(string name) => Path.Combine(s.Data.FullName, name);
-        if (!s.Data.Exists)
-            throw new DirectoryNotFoundException($"MNIST folder '{s.Data.FullName}' does not exist: run build/fetch-data.sh --only mnist, or pass --data DIR.");
-        var trainImages = IdxReader.ReadImages(InData("train-images-idx3-ubyte"), s.TrainCount + s.ValidCount);
-        var trainLabels = IdxReader.ReadLabels(InData("train-labels-idx1-ubyte"), s.TrainCount + s.ValidCount);
-        var testImages = IdxReader.ReadImages(InData("t10k-images-idx3-ubyte"), s.TestCount).Images;
-        var testLabels = IdxReader.ReadLabels(InData("t10k-labels-idx1-ubyte"), s.TestCount);
-        int trainCount = Math.Min(s.TrainCount, trainImages.Images.Length);
-        var train = trainImages.Images[..trainCount];
-        var trainY = trainLabels[..trainCount];
-        var valid = s.ValidCount > 0 && trainImages.Images.Length > trainCount ? trainImages.Images[trainCount..] : null;
-        var validY = valid is null ? null : trainLabels[trainCount..];
-        int pixels = trainImages.Rows * trainImages.Columns;
+        var (train, trainY, valid, validY, testImages, testLabels, pixels) = LoadMnist(s.Data, s.TrainCount, s.ValidCount, s.TestCount);
         AnsiConsole.MarkupLine($"Sequential MNIST: {train.Length:N0} train, {valid?.Length ?? 0:N0} validation, {testImages.Length:N0} test images; " +
                                $"{pixels / s.FrameSize} steps of {s.FrameSize} pixel(s); LSTM 1x{s.Hidden}.");
 
@@ -92,6 +80,27 @@ internal static class SmnistCommand
         BenchmarkCommand.WriteSection(s.Output, markdown, SectionStart, SectionEnd);
         AnsiConsole.MarkupLine($"Written to [blue]{Markup.Escape(s.Output.FullName)}[/].");
         return 0;
+    }
+
+    /// <summary>
+    /// Reads the first <paramref name="trainCount"/> training images, the next <paramref name="validCount"/> as validation
+    /// (none when 0 or when the file runs out) and the first <paramref name="testCount"/> test images from the IDX files in
+    /// <paramref name="data"/>.
+    /// </summary>
+    /// <exception cref="DirectoryNotFoundException"><paramref name="data"/> does not exist (the message says how to fetch it).</exception>
+    internal static MnistSplit LoadMnist(DirectoryInfo data, int trainCount, int validCount, int testCount)
+    {
+        if (!data.Exists)
+            throw new DirectoryNotFoundException($"MNIST folder '{data.FullName}' does not exist: run build/fetch-data.sh --only mnist, or pass --data DIR.");
+        string InData(string name) => Path.Combine(data.FullName, name);
+        var trainImages = IdxReader.ReadImages(InData("train-images-idx3-ubyte"), trainCount + validCount);
+        var trainLabels = IdxReader.ReadLabels(InData("train-labels-idx1-ubyte"), trainCount + validCount);
+        var testImages = IdxReader.ReadImages(InData("t10k-images-idx3-ubyte"), testCount).Images;
+        var testLabels = IdxReader.ReadLabels(InData("t10k-labels-idx1-ubyte"), testCount);
+        int n = Math.Min(trainCount, trainImages.Images.Length);
+        var valid = validCount > 0 && trainImages.Images.Length > n ? trainImages.Images[n..] : null;
+        return new MnistSplit(trainImages.Images[..n], trainLabels[..n], valid, valid is null ? null : trainLabels[n..], testImages, testLabels,
+            trainImages.Rows * trainImages.Columns);
     }
 
     internal static (QuantizerOptions Quantizer, RecurrentNormalization Normalization) ParseConfig(string config)
@@ -133,6 +142,9 @@ internal static class SmnistCommand
                           $"{r.ExamplesPerSecond:N0} | {r.Seconds:F0} s | {(r.Fused ? "fused" : "loop")} |");
         return sb.ToString();
     }
+
+    /// <summary>MNIST images (flattened pixels in [0, 1]) and labels: training, optional validation, test; <c>Pixels</c> per image.</summary>
+    internal sealed record MnistSplit(float[][] Train, int[] TrainLabels, float[][]? Valid, int[]? ValidLabels, float[][] Test, int[] TestLabels, int Pixels);
 
     private sealed record Settings(DirectoryInfo Data, int TrainCount, int ValidCount, int TestCount, int Epochs, int Hidden, int FrameSize,
         int Batch, double LearningRate, string Configs, int Seed, FileInfo Output);
