@@ -92,6 +92,9 @@ internal static class SweepBenchmarkCommand
         var gridMinutes = grid.Trials.Sum(t => t.Duration.TotalMinutes);
         var curves = grid.Trials.Where(t => t.Status == TrialStatus.Completed && t.ModelPath is not null)
             .ToDictionary(t => t.Configuration.Key, t => ReadCurve(t.ModelPath!, maxEpochs));
+        if (grid.Trials.FirstOrDefault(t => t.Status == TrialStatus.Failed) is { } failed)
+            throw new InvalidOperationException($"Grid trial {failed.Id} ({failed.Configuration.Key}) failed: {failed.Error}. The table needs every configuration: " +
+                $"delete '{state.FullName}' and its '.trials' folder and run again (failed trials are final in a sweep state).");
         if (curves.Count < gridSize)
             throw new InvalidOperationException($"The grid finished {curves.Count} of {gridSize} configurations ({grid.StopReason}); run the command again to resume it.");
         double best = curves.Values.Min(c => c.BestAfterEpoch[^1]);
