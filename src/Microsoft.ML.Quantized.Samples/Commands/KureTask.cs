@@ -40,6 +40,16 @@ internal abstract class KureTask<TModel> where TModel : class, IDisposable
     /// <summary>The float training recipe for <paramref name="steps"/> optimizer steps.</summary>
     public abstract TrainingOptions Training(int steps);
 
+    /// <summary>
+    /// <paramref name="steps"/> spread over whole passes of data that holds <paramref name="stepsPerEpoch"/> steps: as few
+    /// epochs as fit, equal steps in each (a single epoch stops at the end of the data, so more steps need more epochs).
+    /// </summary>
+    protected static (int Epochs, int StepsPerEpoch) Spread(int steps, int stepsPerEpoch)
+    {
+        int epochs = (steps + stepsPerEpoch - 1) / Math.Max(1, stepsPerEpoch);
+        return (epochs, (steps + epochs - 1) / epochs);
+    }
+
     /// <summary>The fine-tuning recipe: the training recipe with Adam at 1e-3, the paper's fine-tuning rate.</summary>
     public TrainingOptions FineTuning(int steps)
     {
@@ -82,19 +92,25 @@ internal sealed class LanguageModelKureTask : KureTask<QuantizedLanguageModel>
         var text = EmbeddedCorpus.MobyDick();
         var (train, validation, test) = EmbeddedCorpus.Split(text);
         var vocabulary = Vocabulary.FromCharacters(text);
+        var trainTokens = vocabulary.Encode(train, skipUnknownCharacters: true);
         return new LanguageModelKureTask
         {
             Name = "moby", Title = "Moby Dick character LM", MetricShort = "BPC", MetricSentence = "Test bits per character (lower is better)",
             Setup = steps => $"LSTM 1x{hidden}, embedding 64, batch 32, bptt 100, Adam 3e-3, {steps} steps",
             Vocabulary = vocabulary,
-            TrainTokens = vocabulary.Encode(train, skipUnknownCharacters: true),
+            TrainTokens = trainTokens,
             ValidationTokens = vocabulary.Encode(validation, skipUnknownCharacters: true),
             TestTokens = vocabulary.Encode(test, skipUnknownCharacters: true),
             Options = new LanguageModelOptions { EmbeddingSize = 64, Recurrent = new QuantizedRecurrentOptions { HiddenSize = hidden } },
-            Recipe = steps => new TrainingOptions
+            Recipe = steps =>
             {
-                Epochs = 1, MaxStepsPerEpoch = steps, BatchSize = 32, SequenceLength = 100,
-                Optimizer = OptimizerKind.Adam, LearningRate = 3e-3, LearningRateDecay = 1, GradientClipNorm = 1.0, Seed = seed,
+                var (epochs, perEpoch) = Spread(steps, trainTokens.Length / (32 * 100));
+                return new TrainingOptions
+                {
+                    Epochs = epochs, MaxStepsPerEpoch = perEpoch, BatchSize = 32, SequenceLength = 100,
+
+                    Optimizer = OptimizerKind.Adam, LearningRate = 3e-3, LearningRateDecay = 1, GradientClipNorm = 1.0, Seed = seed,
+                };
             },
         };
     }
@@ -119,10 +135,15 @@ internal sealed class LanguageModelKureTask : KureTask<QuantizedLanguageModel>
             TestTokens = vocabulary.Encode(test),
             Perplexity = true,
             Options = new LanguageModelOptions { EmbeddingDropout = 0.5, Recurrent = new QuantizedRecurrentOptions { HiddenSize = hidden, Dropout = 0.5 } },
-            Recipe = steps => new TrainingOptions
+            Recipe = steps =>
             {
-                Epochs = 1, MaxStepsPerEpoch = steps, BatchSize = 20, SequenceLength = 35,
-                Optimizer = OptimizerKind.Sgd, LearningRate = 20, LearningRateDecay = 1, GradientClipNorm = 0.25, Seed = seed,
+                var (epochs, perEpoch) = Spread(steps, trainTokens.Length / (20 * 35));
+                return new TrainingOptions
+                {
+                    Epochs = epochs, MaxStepsPerEpoch = perEpoch, BatchSize = 20, SequenceLength = 35,
+
+                    Optimizer = OptimizerKind.Sgd, LearningRate = 20, LearningRateDecay = 1, GradientClipNorm = 0.25, Seed = seed,
+                };
             },
         };
     }
@@ -185,11 +206,10 @@ internal sealed class SmnistKureTask : KureTask<QuantizedSequenceClassifier>
     /// <summary>Spreads <paramref name="steps"/> over whole passes of the training images: as few epochs as fit, equal steps in each.</summary>
     public override TrainingOptions Training(int steps)
     {
-        int perEpoch = (_data.Train.Length + Batch - 1) / Batch;
-        int epochs = (steps + perEpoch - 1) / perEpoch;
+        var (epochs, perEpoch) = Spread(steps, (_data.Train.Length + Batch - 1) / Batch);
         return new TrainingOptions
         {
-            Epochs = epochs, MaxStepsPerEpoch = (steps + epochs - 1) / epochs, BatchSize = Batch, Optimizer = OptimizerKind.Adam, LearningRate = 1e-3,
+            Epochs = epochs, MaxStepsPerEpoch = perEpoch, BatchSize = Batch, Optimizer = OptimizerKind.Adam, LearningRate = 1e-3,
             LearningRateDecay = 2, GradientClipNorm = 1.0, Seed = _seed, ProgressInterval = 20,
         };
     }
