@@ -140,7 +140,6 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
         Host.CheckValue(validation, nameof(validation));
         using var ch = Host.Start("Reading sweep data");
         var (train, valid, options, kind, _) = Read(ch, training, validation, start: null);
-        if (train.Labels.Length == 0) throw ch.Except($"The training data has no rows: nothing to sweep on (columns '{FeatureColumnName}', '{LabelColumnName}').");
         try
         {
             return kind == SequenceClassifierInputKind.Tokens

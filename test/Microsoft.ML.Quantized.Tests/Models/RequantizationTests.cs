@@ -123,11 +123,8 @@ public sealed class RequantizationTests
         Assert.AreEqual(before, same.Evaluate(test.Sequences, test.Labels), "re-quantized to its own quantizer: the same model");
         Assert.AreEqual(before, model.Evaluate(test.Sequences, test.Labels), "the source model is left as it is");
 
-        using var saved = new MemoryStream();
         using var threeBit = model.WithQuantization(Uniform(3));
-        threeBit.Save(saved);
-        saved.Position = 0;
-        using var loaded = QuantizedSequenceClassifier.Load(saved);
+        using var loaded = SequenceClassifierTestData.SavedAndLoaded(threeBit);
         Assert.AreEqual(threeBit.Evaluate(test.Sequences, test.Labels), loaded.Evaluate(test.Sequences, test.Labels));
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.WithQuantization(Uniform(9))).Message, "weights.Bits = 9");
     }

@@ -52,6 +52,15 @@ internal static class SequenceClassifierTestData
         },
     };
 
+    /// <summary>The model after a save to memory and a load back (dispose it).</summary>
+    public static QuantizedSequenceClassifier SavedAndLoaded(QuantizedSequenceClassifier model)
+    {
+        using var stream = new MemoryStream();
+        model.Save(stream);
+        stream.Position = 0;
+        return QuantizedSequenceClassifier.Load(stream);
+    }
+
     public static TrainingOptions Training(int epochs = 3, int seed = 3) => new()
     {
         Epochs = epochs, BatchSize = 16, Optimizer = OptimizerKind.Adam, LearningRate = 1e-2,

@@ -105,10 +105,7 @@ public sealed class SequenceClassifierTests
     {
         using var model = QuantizedSequenceClassifier.Train(TokenTrain.Sequences[..96], TokenTrain.Labels[..96], null, null,
             SequenceClassifierTestData.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.Layer), SequenceClassifierTestData.Training(1));
-        using var stream = new MemoryStream();
-        model.Save(stream);
-        stream.Position = 0;
-        using var loaded = QuantizedSequenceClassifier.Load(stream);
+        using var loaded = SequenceClassifierTestData.SavedAndLoaded(model);
         var before = model.PredictBatch(TokenTest.Sequences);
         var after = loaded.PredictBatch(TokenTest.Sequences);
         for (int i = 0; i < before.Length; i++)
@@ -312,10 +309,7 @@ public sealed class SequenceClassifierTests
         Assert.AreEqual("bwn", quantizers["embedding"].RegistryName);
         Assert.AreEqual("twn", quantizers["head.weight"].RegistryName, "the head keeps the recurrent weight quantizer");
 
-        using var stream = new MemoryStream();
-        model.Save(stream);
-        stream.Position = 0;
-        using var loaded = QuantizedSequenceClassifier.Load(stream);
+        using var loaded = SequenceClassifierTestData.SavedAndLoaded(model);
         var expected = model.PredictBatch(TokenTest.Sequences);
         var actual = loaded.PredictBatch(TokenTest.Sequences);
         for (int i = 0; i < expected.Length; i++) CollectionAssert.AreEqual(expected[i].Probabilities, actual[i].Probabilities);
