@@ -9,7 +9,7 @@ namespace Microsoft.ML.Quantized.Samples.Commands;
 /// KURE (Shkolnik et al. 2020) on one of three tasks (<c>--task</c>): the embedded Moby Dick character LM (default), sequential
 /// MNIST or the Brown word LM. One flow for all (<see cref="KureTask{TModel}"/> supplies the model kind and data): trains a
 /// float model, fine-tunes two copies for the same steps with Adam at 1e-3, one without and one with the kurtosis term,
-/// then quantizes all three after training to 4, 3 and 2 bits (uniform, per tensor) and with a 4-bit step 5% off or
+/// then quantizes all three after training to 4, 3 and 2 bits (uniform, per tensor, step by <c>--step</c>) and with a 4-bit step 5% off or
 /// rounded to a power of two (part a). Part b: two more copies of the float model are trained quantization-aware at
 /// 4 bits (uniform weights, straight-through estimator) for the same number of steps, without and with the kurtosis term,
 /// then re-quantized after training to 3, 5, 6 and 8 bits and to a power-of-two step. Writes the task's section of
@@ -28,35 +28,44 @@ internal static class KureCommand
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 1 };
         var data = new Option<DirectoryInfo?>("--data") { Description = "smnist: folder with the MNIST IDX files (default data/mnist); brown: folder with the prepared split (default data/brown). Not used by moby." };
         var trainCount = new Option<int?>("--train-count") { Description = "smnist only: training images, the first N of the training file (default 10,000); the next 1,000 validate." };
+        var step = new Option<string>("--step") { Description = "Post-training and quantization-aware step of the uniform quantizer: max (max |w| / (2^(b-1) - 1)) or mse (the step with the least squared error, which clips outliers).", DefaultValueFactory = _ => "mse" };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (the task's KURE section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
         var command = new System.CommandLine.Command("kure", "KURE: post-training quantization of a model fine-tuned without vs with kurtosis regularization (Moby Dick char LM, sequential MNIST or Brown word LM).")
         {
-            task, steps, fineTuneSteps, qatSteps, hidden, lambda, seed, data, trainCount, output,
+            task, steps, fineTuneSteps, qatSteps, hidden, lambda, seed, data, trainCount, step, output,
         };
         command.SetAction(parse => Run(parse.GetValue(task)!, parse.GetValue(steps), parse.GetValue(fineTuneSteps), parse.GetValue(qatSteps), parse.GetValue(hidden),
-            parse.GetValue(lambda), parse.GetValue(seed), parse.GetValue(data), parse.GetValue(trainCount), parse.GetValue(output)!));
+            parse.GetValue(lambda), parse.GetValue(seed), parse.GetValue(data), parse.GetValue(trainCount), parse.GetValue(step)!, parse.GetValue(output)!));
         return command;
     }
 
-    private static int Run(string task, int? steps, int? fineTuneSteps, int? qatSteps, int? hidden, double lambda, int seed, DirectoryInfo? data, int? trainCount, FileInfo output)
+    private static int Run(string task, int? steps, int? fineTuneSteps, int? qatSteps, int? hidden, double lambda, int seed, DirectoryInfo? data, int? trainCount,
+        string step, FileInfo output)
     {
         var name = task.Trim().ToLowerInvariant();
+        bool minimumError = step.Trim().ToLowerInvariant() switch
+        {
+            "max" => false,
+            "mse" => true,
+            _ => throw new ArgumentException($"--step '{step}': use max (max |w| / (2^(b-1) - 1)) or mse (least squared error)."),
+        };
         if (name == "moby" && data is not null) throw new ArgumentException("--data does not apply to --task moby (the corpus is embedded); use --task smnist or brown.");
         if (name != "smnist" && trainCount is not null) throw new ArgumentException($"--train-count applies to --task smnist only, not to '{name}'.");
         if (trainCount < 1) throw new ArgumentException($"--train-count must be at least 1; got {trainCount}.");
         return name switch
         {
-            "moby" => Run(LanguageModelKureTask.Moby(hidden ?? 256, seed), steps ?? 400, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, output),
+            "moby" => Run(LanguageModelKureTask.Moby(hidden ?? 256, seed), steps ?? 400, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, minimumError, output),
             "smnist" => Run(new SmnistKureTask(data ?? new DirectoryInfo("data/mnist"), trainCount ?? 10_000, hidden ?? 128, seed),
-                steps ?? 500, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, output),
+                steps ?? 500, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, minimumError, output),
             "brown" => Run(LanguageModelKureTask.Brown(data ?? new DirectoryInfo("data/brown"), hidden ?? 300, seed),
-                steps ?? 1000, fineTuneSteps ?? 250, qatSteps ?? fineTuneSteps ?? 250, lambda, output),
+                steps ?? 1000, fineTuneSteps ?? 250, qatSteps ?? fineTuneSteps ?? 250, lambda, minimumError, output),
             _ => throw new ArgumentException($"--task '{task}': use moby, smnist or brown."),
         };
     }
 
     /// <summary>The one flow every task runs: float training, fine-tuning without and with KURE, 4-bit QAT copies, reports, tables.</summary>
-    private static int Run<TModel>(KureTask<TModel> task, int steps, int fineTuneSteps, int qatSteps, double lambda, FileInfo output) where TModel : class, IDisposable
+    private static int Run<TModel>(KureTask<TModel> task, int steps, int fineTuneSteps, int qatSteps, double lambda, bool minimumError, FileInfo output)
+        where TModel : class, IDisposable
     {
         if (steps < 1 || fineTuneSteps < 1 || qatSteps < 0)
             throw new ArgumentException($"--max-steps and --fine-tune-steps must be at least 1 and --qat-steps at least 0; got {steps}, {fineTuneSteps} and {qatSteps}.");
@@ -66,7 +75,7 @@ internal static class KureCommand
                                (qatSteps > 0 ? $", {qatSteps} 4-bit quantization-aware steps per copy." : "."));
 
         var fineTuning = task.FineTuning(fineTuneSteps);
-        var builder = new RobustnessReportBuilder { BitWidths = new List<int> { 2, 3, 4 }, StepSizeMultipliers = new List<double> { 0.95, 1.05 } };
+        var builder = new RobustnessReportBuilder { BitWidths = new List<int> { 2, 3, 4 }, StepSizeMultipliers = new List<double> { 0.95, 1.05 }, MinimumErrorStep = minimumError };
         RobustnessReport Report(TModel m, RobustnessReportBuilder b) => Timed("robustness report", () => task.Report(m, b));
         T Timed<T>(string what, Func<T> run)
         {
@@ -88,20 +97,23 @@ internal static class KureCommand
             ("+ fine-tune, no KURE", Report(plain, builder)),
             ($"+ fine-tune, KURE (lambda {lambda.ToString(CultureInfo.InvariantCulture)})", Report(regularized, builder)),
         };
-        var markdown = Render(task, columns, steps, fineTuneSteps, load);
+        var markdown = Render(task, columns, steps, fineTuneSteps, minimumError, load);
         if (qatSteps > 0)
         {
             var qat = task.FineTuning(qatSteps);
             // Part a covers the step perturbations and the gates; here only the bit widths and the power-of-two step.
-            var qatBuilder = new RobustnessReportBuilder { BitWidths = new List<int> { 3, 4, 5, 6, 8 }, StepSizeMultipliers = new List<double>(), RecordGates = false };
-            using var fourBit = task.WithQuantization(trained, new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 4 });
+            var qatBuilder = new RobustnessReportBuilder
+            {
+                BitWidths = new List<int> { 3, 4, 5, 6, 8 }, StepSizeMultipliers = new List<double>(), RecordGates = false, MinimumErrorStep = minimumError,
+            };
+            using var fourBit = task.WithQuantization(trained, new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 4, MinimumErrorStep = minimumError });
             using var qatPlain = FineTune("4-bit QAT, no KURE", fourBit, new KureOptions { Lambda = 0 }, qat);
             using var qatKure = FineTune("4-bit QAT, KURE", fourBit, kure, qat);
             markdown += RenderQat(task, new[]
             {
                 ("4-bit QAT, no KURE", Report(qatPlain, qatBuilder)),
                 ($"4-bit QAT, KURE (lambda {lambda.ToString(CultureInfo.InvariantCulture)})", Report(qatKure, qatBuilder)),
-            }, steps, qatSteps);
+            }, steps, qatSteps, minimumError);
         }
         markdown += $"\nWhole run (training, fine-tuning, every evaluation): {clock.Elapsed.TotalMinutes:F1} minutes.\n";
         AnsiConsole.WriteLine(markdown);
@@ -110,7 +122,7 @@ internal static class KureCommand
         return 0;
     }
 
-    private static string Render<TModel>(KureTask<TModel> task, (string Name, RobustnessReport Report)[] columns, int steps, int fineTuneSteps, string? load)
+    private static string Render<TModel>(KureTask<TModel> task, (string Name, RobustnessReport Report)[] columns, int steps, int fineTuneSteps, bool minimumError, string? load)
         where TModel : class, IDisposable
     {
         var sb = new StringBuilder();
@@ -118,7 +130,7 @@ internal static class KureCommand
         sb.AppendLine();
         sb.AppendLine($"{task.Setup(steps)}; then two copies fine-tuned {fineTuneSteps} steps " +
                       "with Adam 1e-3 (the paper's rate), without and with the kurtosis term on the recurrent weights (target 1.8). " +
-                      "Every column is then quantized after training, no retraining: uniform symmetric, one step per tensor (max |w| / (2^(b-1) - 1)). " +
+                      $"Every column is then quantized after training, no retraining: uniform symmetric, one step per tensor ({StepRule(minimumError)}). " +
                       $"{task.MetricSentence}. Machine: {BenchmarkCommand.MachineDescription()}" +
                       (load is null ? ". " : $", 1-minute load average {load} at the start. ") +
                       $"Generated by `dotnet run --project src/Microsoft.ML.Quantized.Samples -c Release -- {string.Join(' ', Environment.GetCommandLineArgs().Skip(1))}` on {DateTime.UtcNow:yyyy-MM-dd}." +
@@ -132,7 +144,7 @@ internal static class KureCommand
         return sb.ToString();
     }
 
-    private static string RenderQat<TModel>(KureTask<TModel> task, (string Name, RobustnessReport Report)[] columns, int steps, int qatSteps)
+    private static string RenderQat<TModel>(KureTask<TModel> task, (string Name, RobustnessReport Report)[] columns, int steps, int qatSteps, bool minimumError)
         where TModel : class, IDisposable
     {
         var sb = new StringBuilder();
@@ -140,7 +152,7 @@ internal static class KureCommand
         sb.AppendLine($"## KURE: one 4-bit model, other bit widths ({task.Title})");
         sb.AppendLine();
         sb.AppendLine($"Same data and network as above. Two copies of the float model ({steps} steps) are trained quantization-aware at 4 bits " +
-                      $"(uniform symmetric weights, one step per tensor, straight-through estimator) for {qatSteps} steps with Adam 1e-3, " +
+                      $"(uniform symmetric weights, one step per tensor ({StepRule(minimumError)}), straight-through estimator) for {qatSteps} steps with Adam 1e-3, " +
                       "without and with the kurtosis term on the recurrent weights (target 1.8); each is then re-quantized after training " +
                       $"to the other bit widths and to a power-of-two 4-bit step, no retraining. {task.MetricSentence}; same machine and run as above.");
         sb.AppendLine();
@@ -172,6 +184,10 @@ internal static class KureCommand
         foreach (var bits in ratioBits)
             sb.AppendLine($"| {bits}-bit {task.MetricShort} / float {task.MetricShort} | " + string.Join(" | ", columns.Select(c => F(c.Report.AtBits(bits)!.Metric / c.Report.Float.Metric))) + " |");
     }
+
+    private static string StepRule(bool minimumError) => minimumError
+        ? "the step with the least squared error, which clips outliers; `-mse` in the quantizer names"
+        : "max |w| / (2^(b-1) - 1)";
 
     private static string F(double value) => value.ToString("F3", CultureInfo.InvariantCulture);
 }

@@ -29,6 +29,12 @@ public sealed class RobustnessReportBuilder
     /// <summary>Quantize with one step per output row instead of one per tensor. Default false (per tensor).</summary>
     public bool PerRowScale { get; set; }
 
+    /// <summary>
+    /// Quantize with the minimum-squared-error step (<see cref="QuantizerOptions.MinimumErrorStep"/>, which clips outliers)
+    /// instead of <c>max |w| / Qp</c>; the multipliers and the power-of-two row then start from that step. Default false.
+    /// </summary>
+    public bool MinimumErrorStep { get; set; }
+
     /// <summary>Record gate pre- and post-activation statistics while scoring the model as trained. Default true.</summary>
     public bool RecordGates { get; set; } = true;
 
@@ -138,7 +144,7 @@ public sealed class RobustnessReportBuilder
             subject.Weights(model), gates);
     }
 
-    private QuantizerOptions Uniform(int bits) => new() { Kind = QuantizerKind.Uniform, Bits = bits, PerRowScale = PerRowScale };
+    private QuantizerOptions Uniform(int bits) => new() { Kind = QuantizerKind.Uniform, Bits = bits, PerRowScale = PerRowScale, MinimumErrorStep = MinimumErrorStep };
 
     private static RobustnessReportRow Measure<TModel>(TModel model, RobustnessReportSubject<TModel> subject, string label, QuantizerOptions options)
         where TModel : IDisposable

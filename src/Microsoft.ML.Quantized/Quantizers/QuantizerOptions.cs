@@ -38,6 +38,17 @@ public sealed class QuantizerOptions
     public bool LearnedScale { get; set; }
 
     /// <summary>
+    /// Uniform only: choose each group's step to minimize the squared quantization error <c>sum (q(x) - x)^2</c>
+    /// instead of taking <c>max |x| / Qp</c>, so a few outliers are clipped rather than setting the step for every
+    /// other value. The step is searched as a fraction of <c>max |x| / Qp</c> (32 fractions k/32, then 32 finer ones
+    /// around the best, a resolution of 1/512). With <see cref="PowerOfTwoScale"/> the power of two next below or above
+    /// it with the smaller error is taken; with <see cref="LearnedScale"/> it is the learned step's start. The search
+    /// runs at every forward of a fixed step (about 64 passes over the tensor), so quantization-aware training with it is
+    /// slower than with the max step. Default false.
+    /// </summary>
+    public bool MinimumErrorStep { get; set; }
+
+    /// <summary>
     /// Multiplies the step size the quantizer would use (1.0 = unchanged). Used to measure robustness to a
     /// step size that is off by a few percent (KURE). Default 1.
     /// </summary>

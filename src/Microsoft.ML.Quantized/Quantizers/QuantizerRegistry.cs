@@ -7,11 +7,11 @@ namespace Microsoft.ML.Quantized;
 /// Creates quantizers by options or by name; the one place that maps names to implementations.
 /// <para>
 /// Name grammar (lower case): a base name, then optional flags, then an optional step-size multiplier:
-/// <c>base[-sr][-pow2][-lsq][-row][@multiplier]</c>. Bases: <c>none</c>, <c>bc</c>, <c>sbc</c>, <c>bwn</c>,
+/// <c>base[-sr][-pow2][-lsq][-mse][-row][@multiplier]</c>. Bases: <c>none</c>, <c>bc</c>, <c>sbc</c>, <c>bwn</c>,
 /// <c>twn</c>, <c>ttq</c>, <c>btq</c>, <c>alt1</c>..<c>alt4</c>, <c>uniform2</c>..<c>uniform8</c>. Flags:
-/// <c>sr</c> stochastic rounding, <c>pow2</c> power-of-two step, <c>lsq</c> learned step (uniform only),
+/// <c>sr</c> stochastic rounding, <c>pow2</c> power-of-two step, <c>lsq</c> learned step, <c>mse</c> minimum-error step (uniform only),
 /// <c>row</c> per-row scales (methods with a scale). Examples: <c>twn</c>, <c>alt3-row</c>, <c>uniform4-sr</c>,
-/// <c>uniform3-pow2</c>, <c>uniform4-lsq-row</c>, <c>uniform4@1.05</c>.
+/// <c>uniform3-pow2</c>, <c>uniform4-lsq-row</c>, <c>uniform3-mse</c>, <c>uniform4@1.05</c>.
 /// </para>
 /// </summary>
 internal static class QuantizerRegistry
@@ -24,8 +24,8 @@ internal static class QuantizerRegistry
 
     /// <summary>The grammar of names, for error messages.</summary>
     public const string NameGrammar =
-        "base[-sr][-pow2][-lsq][-row][@multiplier] with base none, bc, sbc, bwn, twn, ttq, btq, alt1-alt4 or uniform2-uniform8 " +
-        "(sr, pow2, lsq: uniform only; row: methods with a scale), e.g. twn, alt3-row, uniform4-sr, uniform3-pow2, uniform4@1.05";
+        "base[-sr][-pow2][-lsq][-mse][-row][@multiplier] with base none, bc, sbc, bwn, twn, ttq, btq, alt1-alt4 or uniform2-uniform8 " +
+        "(sr, pow2, lsq, mse: uniform only; row: methods with a scale), e.g. twn, alt3-row, uniform4-sr, uniform3-pow2, uniform3-mse, uniform4@1.05";
 
     /// <summary>Every base name with its default settings (flags and multipliers add to these).</summary>
     public static IReadOnlyList<string> KnownNames { get; } = new[]
@@ -61,6 +61,7 @@ internal static class QuantizerRegistry
         if (options.StochasticRounding) sb.Append("-sr");
         if (options.PowerOfTwoScale) sb.Append("-pow2");
         if (options.LearnedScale) sb.Append("-lsq");
+        if (options.MinimumErrorStep) sb.Append("-mse");
         if (options.PerRowScale && HasScale(options.Kind)) sb.Append("-row");
         if (options.StepSizeMultiplier != 1.0)
             sb.Append('@').Append(options.StepSizeMultiplier.ToString("R", CultureInfo.InvariantCulture));
@@ -114,10 +115,11 @@ internal static class QuantizerRegistry
                 case "sr": options.StochasticRounding = true; break;
                 case "pow2": options.PowerOfTwoScale = true; break;
                 case "lsq": options.LearnedScale = true; break;
+                case "mse": options.MinimumErrorStep = true; break;
                 case "row": options.PerRowScale = true; break;
                 default:
                     throw new ArgumentException(
-                        $"Quantizer name '{name}': unknown flag '-{flag}'. Flags: -sr, -pow2, -lsq, -row. Names: {NameGrammar}.", nameof(name));
+                        $"Quantizer name '{name}': unknown flag '-{flag}'. Flags: -sr, -pow2, -lsq, -mse, -row. Names: {NameGrammar}.", nameof(name));
             }
         }
         if (options.Kind == QuantizerKind.None && (parts.Length > 1 || at >= 0))
@@ -252,6 +254,9 @@ internal static class QuantizerRegistry
         if (options.LearnedScale && kind != QuantizerKind.Uniform)
             throw new ArgumentException(
                 $"{optionName}.LearnedScale = true is only for Uniform, not {kind}. Set it false, or use e.g. 'uniform4-lsq'.", optionName);
+        if (options.MinimumErrorStep && kind != QuantizerKind.Uniform)
+            throw new ArgumentException(
+                $"{optionName}.MinimumErrorStep = true is only for Uniform, not {kind}. Set it false, or use e.g. 'uniform3-mse'.", optionName);
         if (options.LearnedScale && options.PowerOfTwoScale)
             throw new ArgumentException(
                 $"{optionName}: LearnedScale = true cannot be combined with PowerOfTwoScale = true (a learned step is not a power of two). Set one of them false.", optionName);

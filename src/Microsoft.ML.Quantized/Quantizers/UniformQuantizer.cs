@@ -7,16 +7,18 @@ namespace Microsoft.ML.Quantized;
 /// <summary>
 /// <see cref="QuantizerKind.Uniform"/>: symmetric k-bit uniform quantization (k = 2-8) for weights or activations.
 /// Levels <c>-Qp..+Qp</c> with <c>Qp = 2^(k-1) - 1</c>; <c>q(x) = s * round(clamp(x / s, -Qp, Qp))</c> (round half
-/// to even). Step <c>s = max |x| / Qp</c> per tensor or per row (all-zero groups use s = 1), then:
+/// to even). Step <c>s = max |x| / Qp</c> per tensor or per row (all-zero groups use s = 1), or with
+/// <see cref="QuantizerOptions.MinimumErrorStep"/> the fraction of it with the least squared error, then:
 /// <list type="number">
 /// <item>times <see cref="QuantizerOptions.StepSizeMultiplier"/> (applied first, so a multiplier below 1 clips the largest values);</item>
 /// <item>with <see cref="QuantizerOptions.PowerOfTwoScale"/>, rounded up to a power of two, <c>2^ceil(log2 s)</c>, so nothing clips
-/// (beyond what the multiplier clipped) and dequantization is a shift.</item>
+/// (beyond what the multiplier clipped) and dequantization is a shift; with a minimum-error step, the power of two below or
+/// above with the smaller error.</item>
 /// </list>
 /// With <see cref="QuantizerOptions.StochasticRounding"/> training rounds <c>floor(x / s + u)</c>, u ~ U[0, 1), which is
 /// unbiased inside the range (Li et al. 2017); evaluation always rounds to nearest. With
 /// <see cref="QuantizerOptions.LearnedScale"/> the step is a parameter (LSQ, Esser et al. 2020) initialized to
-/// <c>max |x| / Qp</c> at the first forward (or <see cref="Encode"/>); its gradient is LSQ's
+/// <c>max |x| / Qp</c> (or the minimum-error step) at the first forward (or <see cref="Encode"/>); its gradient is LSQ's
 /// (<c>round(x/s) - x/s</c> inside the range, <c>+-Qp</c> outside) times <c>1 / sqrt(n * Qp)</c>, n = values per group;
 /// the multiplier then scales the learned step. The input's straight-through gradient is 1 inside the clip range
 /// <c>[-Qp s, Qp s]</c> and 0 outside. Stored as <see cref="CodeLayout.SignedInteger"/> with k bits.
@@ -33,6 +35,10 @@ internal sealed class UniformQuantizer : Quantizer
     private const string StepName = "step";
     private bool _hasStep;
     private bool _stepReady;
+
+    // A minimum-error step sorts the tensor; the last one is reused while the input is exactly the same (evaluation, reports).
+    private Tensor? _minimumErrorInput;
+    private Tensor? _minimumErrorStep;
 
     /// <summary>Creates the quantizer; <paramref name="options"/> must already be valid (see <see cref="QuantizerRegistry.Validate"/>).</summary>
     /// <param name="options">Kind Uniform and its settings.</param>
@@ -112,12 +118,45 @@ internal sealed class UniformQuantizer : Quantizer
         return QuantizerMath.ToWeights(CodeLayout.SignedInteger, Bits, w, _options.PerRowScale, codes, s);
     }
 
-    /// <summary>Step [groups, 1] without learning: max |x| / Qp, times the multiplier, then the power-of-two rounding.</summary>
+    /// <summary>Step [groups, 1] without learning: the initial step, times the multiplier, then the power-of-two rounding.</summary>
     private Tensor FixedStep(Tensor g)
     {
+        if (_options.MinimumErrorStep) return CachedMinimumErrorStep(g);
         var s = QuantizerMath.TimesMultiplier(InitialStep(g), _options.StepSizeMultiplier);
         if (_options.PowerOfTwoScale) s = PowerOfTwoAtLeast(s);
         return s;
+    }
+
+    /// <summary>
+    /// The minimum-error step of <paramref name="g"/> (a pure function of its values), reused when the last input had exactly
+    /// the same values, shape and device; the result belongs to the current dispose scope.
+    /// </summary>
+    private Tensor CachedMinimumErrorStep(Tensor g)
+    {
+        var values = g.detach();
+        bool hit = _minimumErrorInput is not null && _minimumErrorInput.device_type == values.device_type && _minimumErrorInput.device_index == values.device_index
+                   && _minimumErrorInput.dtype == values.dtype && _minimumErrorInput.shape.SequenceEqual(values.shape) && _minimumErrorInput.allclose(values, 0, 0);
+        if (!hit)
+        {
+            var step = MinimumErrorStep.Of(values, _qp, _options.StepSizeMultiplier, _options.PowerOfTwoScale);
+            _minimumErrorInput?.Dispose();
+            _minimumErrorStep?.Dispose();
+            _minimumErrorInput = values.clone().DetachFromDisposeScope();
+            _minimumErrorStep = step.DetachFromDisposeScope();
+        }
+        return _minimumErrorStep!.alias();
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _minimumErrorInput?.Dispose();
+            _minimumErrorStep?.Dispose();
+            _minimumErrorInput = _minimumErrorStep = null;
+        }
+        base.Dispose(disposing);
     }
 
     /// <summary>Smallest power of two &gt;= s (elementwise, s &gt; 0).</summary>
@@ -134,8 +173,13 @@ internal sealed class UniformQuantizer : Quantizer
     /// <summary><paramref name="v"/> clamped to [-Qp, Qp].</summary>
     private Tensor ClampToLevels(Tensor v) => v.clamp(NegativeLevels[Bits], PositiveLevels[Bits]);
 
-    /// <summary>max |x| / Qp per group (all-zero groups 1): the fixed step before the multiplier, and the learned step's start.</summary>
-    private Tensor InitialStep(Tensor g) => QuantizerMath.SafeScale(g.abs().amax(new long[] { 1 }, keepdim: true).div(PositiveLevels[Bits]));
+    /// <summary>
+    /// max |x| / Qp per group (all-zero groups 1), or with <see cref="QuantizerOptions.MinimumErrorStep"/> the fraction of it
+    /// with the least squared error: the fixed step before the multiplier, and the learned step's start.
+    /// </summary>
+    private Tensor InitialStep(Tensor g) => _options.MinimumErrorStep
+        ? MinimumErrorStep.Of(g, _qp, 1.0, false)
+        : QuantizerMath.SafeScale(g.abs().amax(new long[] { 1 }, keepdim: true).div(PositiveLevels[Bits]));
 
     private void CreateStep(long groups, Device device)
     {

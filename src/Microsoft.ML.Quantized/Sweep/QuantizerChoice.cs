@@ -77,15 +77,15 @@ public sealed record QuantizerChoice
 
     /// <summary>
     /// Parses a registry name (<c>bc</c>, <c>twn</c>, <c>alt3</c>, <c>uniform4-pow2</c>, ...). Flags other than
-    /// <c>-pow2</c> (per-row scales, stochastic rounding, learned steps, step multipliers) are not search choices
+    /// <c>-pow2</c> (per-row scales, stochastic rounding, learned or minimum-error steps, step multipliers) are not search choices
     /// and are rejected with <see cref="ArgumentException"/>.
     /// </summary>
     public static QuantizerChoice Parse(string name)
     {
         var options = QuantizerRegistry.Parse(name);
-        if (options.PerRowScale || options.StochasticRounding || options.LearnedScale || options.StepSizeMultiplier != 1.0)
+        if (options.PerRowScale || options.StochasticRounding || options.LearnedScale || options.MinimumErrorStep || options.StepSizeMultiplier != 1.0)
             throw new ArgumentException(
-                $"Quantizer choice '{name}': a sweep choice is a method, a bit width and optionally -pow2; '-row', '-sr', '-lsq' and '@multiplier' are not searched. " +
+                $"Quantizer choice '{name}': a sweep choice is a method, a bit width and optionally -pow2; '-row', '-sr', '-lsq', '-mse' and '@multiplier' are not searched. " +
                 "Set them on the trial runner's template options instead.", nameof(name));
         return new QuantizerChoice(options.Kind, options.Bits, options.PowerOfTwoScale);
     }

@@ -71,6 +71,14 @@ public sealed class RobustnessReportTests
         CollectionAssert.AreEqual(new[] { "uniform5", "uniform5@1.1" }, report.StepSizes.Select(r => r.Quantizer).ToArray());
         Assert.AreEqual(3, report.Gates.Count, "GRU: reset, update, candidate");
         StringAssert.Contains(report.ToMarkdown(2), "## Post-training quantization (bits per character");
+
+        builder.MinimumErrorStep = true;
+        builder.RecordGates = false;
+        var clipped = builder.Build(model, m => m.Evaluate(tokens).BitsPerToken, "bits per character");
+        CollectionAssert.AreEqual(new[] { "none", "twn", "uniform3-mse", "uniform8-mse" }, clipped.BitWidths.Select(r => r.Quantizer).ToArray());
+        CollectionAssert.AreEqual(new[] { "uniform5-mse", "uniform5-mse@1.1" }, clipped.StepSizes.Select(r => r.Quantizer).ToArray());
+        Assert.IsLessThanOrEqualTo(report.AtBits(3)!.WeightError, clipped.AtBits(3)!.WeightError, "the least-error step never has a larger weight error");
+        Assert.AreEqual(0, clipped.Gates.Count);
     }
 
     [TestMethod]

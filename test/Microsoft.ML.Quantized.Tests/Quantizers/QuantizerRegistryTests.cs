@@ -5,8 +5,8 @@ namespace Microsoft.ML.Quantized.Tests.Quantizers;
 [TestClass]
 public sealed class QuantizerRegistryTests
 {
-    private static QuantizerOptions O(QuantizerKind kind, int bits = 0, bool row = false, bool sr = false, bool pow2 = false, bool lsq = false, double m = 1) =>
-        new() { Kind = kind, Bits = bits, PerRowScale = row, StochasticRounding = sr, PowerOfTwoScale = pow2, LearnedScale = lsq, StepSizeMultiplier = m };
+    private static QuantizerOptions O(QuantizerKind kind, int bits = 0, bool row = false, bool sr = false, bool pow2 = false, bool lsq = false, double m = 1, bool mse = false) =>
+        new() { Kind = kind, Bits = bits, PerRowScale = row, StochasticRounding = sr, PowerOfTwoScale = pow2, LearnedScale = lsq, StepSizeMultiplier = m, MinimumErrorStep = mse };
 
     [TestMethod]
     public void NameOf_CanonicalNames()
@@ -50,6 +50,7 @@ public sealed class QuantizerRegistryTests
                 configs.Add(O(QuantizerKind.Uniform, bits, row, pow2: true, m: 1.05));
                 configs.Add(O(QuantizerKind.Uniform, bits, row, lsq: true, sr: bits % 2 == 0));
                 configs.Add(O(QuantizerKind.Uniform, bits, row, sr: true, pow2: true, m: 0.95));
+                configs.Add(O(QuantizerKind.Uniform, bits, row, pow2: bits % 2 == 1, lsq: bits % 2 == 0, mse: true));
             }
 
         Assert.IsGreaterThan(80, configs.Count);
@@ -64,6 +65,7 @@ public sealed class QuantizerRegistryTests
             Assert.AreEqual(options.StochasticRounding, parsed.StochasticRounding, name);
             Assert.AreEqual(options.PowerOfTwoScale, parsed.PowerOfTwoScale, name);
             Assert.AreEqual(options.LearnedScale, parsed.LearnedScale, name);
+            Assert.AreEqual(options.MinimumErrorStep, parsed.MinimumErrorStep, name);
             Assert.AreEqual(options.StepSizeMultiplier, parsed.StepSizeMultiplier, 0, name);
             Assert.AreEqual(name, QuantizerRegistry.Create(options).RegistryName, name);
         }
@@ -76,6 +78,7 @@ public sealed class QuantizerRegistryTests
             Assert.AreEqual(name, QuantizerRegistry.NameOf(QuantizerRegistry.Parse(name)));
         Assert.AreEqual("uniform4-sr-lsq-row".Length, QuantizerRegistry.NameOf(QuantizerRegistry.Parse(" Uniform4-ROW-lsq-sr ")).Length);
         Assert.AreEqual("uniform4-sr-lsq-row", QuantizerRegistry.NameOf(QuantizerRegistry.Parse("uniform4-row-lsq-sr")));
+        Assert.AreEqual("uniform3-pow2-mse-row", QuantizerRegistry.NameOf(QuantizerRegistry.Parse("uniform3-row-mse-pow2")));
     }
 
     [TestMethod]
@@ -96,6 +99,7 @@ public sealed class QuantizerRegistryTests
         Bad("bc-row", "'-row'");
         Bad("twn-sr", "StochasticRounding");
         Bad("uniform4-lsq-pow2", "PowerOfTwoScale");
+        Bad("twn-mse", "MinimumErrorStep");
         Bad("uniform4@0", "StepSizeMultiplier = 0");
         Bad("uniform4@-1", "StepSizeMultiplier = -1");
         Bad("bc@1.1", "StepSizeMultiplier = 1.1");

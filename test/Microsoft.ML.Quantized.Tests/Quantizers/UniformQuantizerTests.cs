@@ -7,11 +7,11 @@ namespace Microsoft.ML.Quantized.Tests.Quantizers;
 [TestClass]
 public sealed class UniformQuantizerTests
 {
-    private static UniformQuantizer Uniform(int bits, bool perRow = false, bool sr = false, bool pow2 = false, bool lsq = false, double multiplier = 1) =>
+    private static UniformQuantizer Uniform(int bits, bool perRow = false, bool sr = false, bool pow2 = false, bool lsq = false, double multiplier = 1, bool mse = false) =>
         new(new QuantizerOptions
         {
             Kind = QuantizerKind.Uniform, Bits = bits, PerRowScale = perRow, StochasticRounding = sr,
-            PowerOfTwoScale = pow2, LearnedScale = lsq, StepSizeMultiplier = multiplier,
+            PowerOfTwoScale = pow2, LearnedScale = lsq, StepSizeMultiplier = multiplier, MinimumErrorStep = mse,
         });
 
     [TestMethod]
@@ -82,6 +82,64 @@ public sealed class UniformQuantizerTests
         }
         // The multiplier applies before the rounding: 0.4 * 1.3 = 0.52 -> 1.
         AreClose(new float[] { 1f }, Uniform(3, pow2: true, multiplier: 1.3).Encode(w).Scales, 0);
+    }
+
+    [TestMethod]
+    public void MinimumErrorStep_ClipsAnOutlier_HandComputed()
+    {
+        using var scope = torch.NewDisposeScope();
+        // 2 bits (levels -s, 0, s): twenty 1s and one 3. The max step 3 rounds every 1 to 0: error 20. Any step in
+        // (2/3, 2) codes all values 1: error 20 (s - 1)^2 + (3 - s)^2, least at s = 46/42 = 1.0952 (error 3.8095).
+        var w = torch.tensor(Enumerable.Repeat(1f, 20).Append(3f).ToArray()).reshape(1, 21);
+        var step = Uniform(2, mse: true).Encode(w).Scales[0];
+        Assert.AreEqual(46.0 / 42.0, step, 3.0 / 512, "the search's resolution is max / 512");
+        var q = Uniform(2, mse: true).forward(w);
+        Assert.AreEqual(3.8095, q.sub(w).pow(2).sum().item<float>(), 0.002);
+        AreClose(new float[] { 3f }, Uniform(2).Encode(w).Scales, 0, "without the flag the step stays max |w| / Qp");
+
+        // With a power-of-two step the neighbour with the smaller error: 1 (error (3 - 1)^2 = 4), not 2 (error 20 + 1 = 21);
+        // the max rule rounds 3 up to 4 (error 20 + 1 = 21).
+        AreClose(new float[] { 1f }, Uniform(2, pow2: true, mse: true).Encode(w).Scales, 0);
+        AreClose(new float[] { 4f }, Uniform(2, pow2: true).Encode(w).Scales, 0);
+        // The multiplier scales the chosen step; a learned step starts from it.
+        Assert.AreEqual(step * 1.05, Uniform(2, mse: true, multiplier: 1.05).Encode(w).Scales[0], 1e-6);
+        Assert.AreEqual(step, Uniform(2, lsq: true, mse: true).Encode(w).Scales[0], 1e-7);
+
+        // One instance reuses its search for unchanged values and searches again when they change in place.
+        var quantizer = Uniform(2, mse: true);
+        Assert.AreEqual(step, quantizer.Encode(w).Scales[0], 0);
+        Assert.AreEqual(step, quantizer.Encode(w).Scales[0], 0);
+        using (torch.no_grad()) w.mul_(2);
+        Assert.AreEqual(2 * step, quantizer.Encode(w).Scales[0], 1e-6);
+    }
+
+    [TestMethod]
+    public void MinimumErrorStep_MatchesABruteForceSearch_AndNeverLosesToTheMaxStep()
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(3);
+        // Gaussian rows with one large outlier each: the max step wastes most levels on the outlier.
+        var w = torch.randn(6, 200);
+        w[torch.TensorIndex.Colon, 0] = torch.tensor(new float[] { 12f, -9f, 6f, 15f, -4f, 3f });
+        foreach (var bits in new[] { 2, 3, 4, 6 })
+            foreach (var perRow in new[] { false, true })
+            {
+                var qp = (1 << (bits - 1)) - 1;
+                var rows = Values(w).Chunk(200).ToArray();
+                var groups = perRow ? rows : new[] { rows.SelectMany(r => r).ToArray() };
+                var steps = Uniform(bits, perRow, mse: true).Encode(w).Scales;
+                for (int i = 0; i < groups.Length; i++)
+                {
+                    var max = groups[i].Max(Math.Abs) / qp;
+                    double Error(double s) => groups[i].Sum(x => Math.Pow(s * Math.Clamp(Math.Round(x / s, MidpointRounding.ToEven), -qp, qp) - x, 2));
+                    // Reference: every step r * max with r = k / 2048 (four times finer than the search).
+                    var best = Enumerable.Range(1, 2048).Min(k => Error(max * k / 2048.0));
+                    var found = Error(steps[i]);
+                    var label = $"{bits} bits, group {i} of {groups.Length}";
+                    Assert.IsLessThanOrEqualTo(Error(max) * (1 + 1e-6), found, label + ": never worse than the max step");
+                    Assert.IsLessThanOrEqualTo(best * 1.02, found, label + ": within 2% of the brute-force least error");
+                }
+            }
     }
 
     [TestMethod]
