@@ -13,4 +13,13 @@ root.Subcommands.Add(SweepCommand.Create());
 root.Subcommands.Add(SweepBenchmarkCommand.Create());
 root.Subcommands.Add(LmCommand.Create());
 root.Subcommands.Add(ScoreCommand.Create());
-return await root.Parse(args).InvokeAsync();
+try
+{
+    return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException)
+{
+    // Bad options or missing/damaged input: one line naming what was wrong and what to do, no stack trace.
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 1;
+}

@@ -9,7 +9,7 @@ namespace Microsoft.ML.Quantized.Samples.Commands;
 /// KURE (Shkolnik et al. 2020) on one of three tasks (<c>--task</c>): the embedded Moby Dick character LM (default), sequential
 /// MNIST or the Brown word LM. One flow for all (<see cref="KureTask{TModel}"/> supplies the model kind and data): trains a
 /// float model, fine-tunes two copies for the same steps with Adam at 1e-3, one without and one with the kurtosis term,
-/// then quantizes all three after training to 4, 3 and 2 bits (uniform, per tensor, step by <c>--step</c>) and with a 4-bit step 5% off or
+/// then quantizes all three after training to 4, 3 and 2 bits (uniform, per tensor, under both step rules: max |w| and least squared error) and with a 4-bit step 5% off or
 /// rounded to a power of two (part a). Part b: two more copies of the float model are trained quantization-aware at
 /// 4 bits (uniform weights, straight-through estimator) for the same number of steps, without and with the kurtosis term,
 /// then re-quantized after training to 3, 5, 6 and 8 bits and to a power-of-two step. Writes the task's section of
@@ -28,7 +28,7 @@ internal static class KureCommand
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 1 };
         var data = new Option<DirectoryInfo?>("--data") { Description = "smnist: folder with the MNIST IDX files (default data/mnist); brown: folder with the prepared split (default data/brown). Not used by moby." };
         var trainCount = new Option<int?>("--train-count") { Description = "smnist only: training images, the first N of the training file (default 10,000); the next 1,000 validate." };
-        var step = new Option<string>("--step") { Description = "Post-training and quantization-aware step of the uniform quantizer: max (max |w| / (2^(b-1) - 1)) or mse (the step with the least squared error, which clips outliers).", DefaultValueFactory = _ => "mse" };
+        var step = new Option<string>("--qat-step") { Description = "Part b: step rule of the 4-bit quantization-aware training: max (max |w| / (2^(b-1) - 1)) or mse (the step with the least squared error, which clips outliers). Reports use both rules.", DefaultValueFactory = _ => "max" };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (the task's KURE section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
         var command = new System.CommandLine.Command("kure", "KURE: post-training quantization of a model fine-tuned without vs with kurtosis regularization (Moby Dick char LM, sequential MNIST or Brown word LM).")
         {
@@ -47,11 +47,16 @@ internal static class KureCommand
         {
             "max" => false,
             "mse" => true,
-            _ => throw new ArgumentException($"--step '{step}': use max (max |w| / (2^(b-1) - 1)) or mse (least squared error)."),
+            _ => throw new ArgumentException($"--qat-step '{step}': use max (max |w| / (2^(b-1) - 1)) or mse (least squared error)."),
         };
         if (name == "moby" && data is not null) throw new ArgumentException("--data does not apply to --task moby (the corpus is embedded); use --task smnist or brown.");
         if (name != "smnist" && trainCount is not null) throw new ArgumentException($"--train-count applies to --task smnist only, not to '{name}'.");
         if (trainCount < 1) throw new ArgumentException($"--train-count must be at least 1; got {trainCount}.");
+        if (steps < 1 || fineTuneSteps < 1 || qatSteps < 0)
+            throw new ArgumentException($"--max-steps and --fine-tune-steps must be at least 1 and --qat-steps at least 0; got {steps}, {fineTuneSteps} and {qatSteps}.");
+        if (hidden < 1) throw new ArgumentException($"--hidden must be at least 1; got {hidden}.");
+        if (!double.IsFinite(lambda) || lambda <= 0)
+            throw new ArgumentException($"--lambda must be a finite number > 0 (the paper uses 1.0); got {lambda.ToString(CultureInfo.InvariantCulture)}.");
         return name switch
         {
             "moby" => Run(LanguageModelKureTask.Moby(hidden ?? 256, seed), steps ?? 400, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, minimumError, output),
@@ -67,16 +72,20 @@ internal static class KureCommand
     private static int Run<TModel>(KureTask<TModel> task, int steps, int fineTuneSteps, int qatSteps, double lambda, bool minimumError, FileInfo output)
         where TModel : class, IDisposable
     {
-        if (steps < 1 || fineTuneSteps < 1 || qatSteps < 0)
-            throw new ArgumentException($"--max-steps and --fine-tune-steps must be at least 1 and --qat-steps at least 0; got {steps}, {fineTuneSteps} and {qatSteps}.");
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : null;
         AnsiConsole.MarkupLine($"[bold]KURE[/] on the {Markup.Escape(task.Title)}: {Markup.Escape(task.Setup(steps))}; {fineTuneSteps} fine-tuning steps per copy" +
                                (qatSteps > 0 ? $", {qatSteps} 4-bit quantization-aware steps per copy." : "."));
 
         var fineTuning = task.FineTuning(fineTuneSteps);
-        var builder = new RobustnessReportBuilder { BitWidths = new List<int> { 2, 3, 4 }, StepSizeMultipliers = new List<double> { 0.95, 1.05 }, MinimumErrorStep = minimumError };
-        RobustnessReport Report(TModel m, RobustnessReportBuilder b) => Timed("robustness report", () => task.Report(m, b));
+        // Every model is reported under both step rules; gates are recorded once (they do not depend on the rule).
+        RobustnessReportBuilder Builder(bool mse, List<int> bits, List<double> multipliers, bool gates) =>
+            new() { BitWidths = bits, StepSizeMultipliers = multipliers, MinimumErrorStep = mse, RecordGates = gates && !mse };
+        RobustnessReport[] Reports(TModel m, List<int> bits, List<double> multipliers, bool gates) =>
+            Timed("robustness reports", () => new[] { false, true }.Select(mse => task.Report(m, Builder(mse, bits, multipliers, gates))).ToArray());
+        RobustnessReport[] PartA(TModel m) => Reports(m, [2, 3, 4], [0.95, 1.05], gates: true);
+        // Part b: the bit widths and the power-of-two step only.
+        RobustnessReport[] PartB(TModel m) => Reports(m, [3, 4, 5, 6, 8], [], gates: false);
         T Timed<T>(string what, Func<T> run)
         {
             var result = run();
@@ -91,28 +100,23 @@ internal static class KureCommand
         var kure = new KureOptions { Lambda = lambda };
         using var regularized = FineTune("fine-tune, KURE", trained, kure, fineTuning);
 
-        var columns = new (string Name, RobustnessReport Report)[]
+        var columns = new (string Name, RobustnessReport[] Reports)[]
         {
-            ("trained", Report(trained, builder)),
-            ("+ fine-tune, no KURE", Report(plain, builder)),
-            ($"+ fine-tune, KURE (lambda {lambda.ToString(CultureInfo.InvariantCulture)})", Report(regularized, builder)),
+            ("trained", PartA(trained)),
+            ("+ fine-tune, no KURE", PartA(plain)),
+            ($"+ fine-tune, KURE (lambda {lambda.ToString(CultureInfo.InvariantCulture)})", PartA(regularized)),
         };
-        var markdown = Render(task, columns, steps, fineTuneSteps, minimumError, load);
+        var markdown = Render(task, columns, steps, fineTuneSteps, load);
         if (qatSteps > 0)
         {
             var qat = task.FineTuning(qatSteps);
-            // Part a covers the step perturbations and the gates; here only the bit widths and the power-of-two step.
-            var qatBuilder = new RobustnessReportBuilder
-            {
-                BitWidths = new List<int> { 3, 4, 5, 6, 8 }, StepSizeMultipliers = new List<double>(), RecordGates = false, MinimumErrorStep = minimumError,
-            };
             using var fourBit = task.WithQuantization(trained, new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 4, MinimumErrorStep = minimumError });
             using var qatPlain = FineTune("4-bit QAT, no KURE", fourBit, new KureOptions { Lambda = 0 }, qat);
             using var qatKure = FineTune("4-bit QAT, KURE", fourBit, kure, qat);
             markdown += RenderQat(task, new[]
             {
-                ("4-bit QAT, no KURE", Report(qatPlain, qatBuilder)),
-                ($"4-bit QAT, KURE (lambda {lambda.ToString(CultureInfo.InvariantCulture)})", Report(qatKure, qatBuilder)),
+                ("4-bit QAT, no KURE", PartB(qatPlain)),
+                ($"4-bit QAT, KURE (lambda {lambda.ToString(CultureInfo.InvariantCulture)})", PartB(qatKure)),
             }, steps, qatSteps, minimumError);
         }
         markdown += $"\nWhole run (training, fine-tuning, every evaluation): {clock.Elapsed.TotalMinutes:F1} minutes.\n";
@@ -122,7 +126,7 @@ internal static class KureCommand
         return 0;
     }
 
-    private static string Render<TModel>(KureTask<TModel> task, (string Name, RobustnessReport Report)[] columns, int steps, int fineTuneSteps, bool minimumError, string? load)
+    private static string Render<TModel>(KureTask<TModel> task, (string Name, RobustnessReport[] Reports)[] columns, int steps, int fineTuneSteps, string? load)
         where TModel : class, IDisposable
     {
         var sb = new StringBuilder();
@@ -130,7 +134,8 @@ internal static class KureCommand
         sb.AppendLine();
         sb.AppendLine($"{task.Setup(steps)}; then two copies fine-tuned {fineTuneSteps} steps " +
                       "with Adam 1e-3 (the paper's rate), without and with the kurtosis term on the recurrent weights (target 1.8). " +
-                      $"Every column is then quantized after training, no retraining: uniform symmetric, one step per tensor ({StepRule(minimumError)}). " +
+                      "Every column is then quantized after training, no retraining: uniform symmetric, one step per tensor, either max |w| / (2^(b-1) - 1) " +
+                      "(every weight in range) or the step with the least squared error (`-mse` in the quantizer names: clips outliers). " +
                       $"{task.MetricSentence}. Machine: {BenchmarkCommand.MachineDescription()}" +
                       (load is null ? ". " : $", 1-minute load average {load} at the start. ") +
                       $"Generated by `dotnet run --project src/Microsoft.ML.Quantized.Samples -c Release -- {string.Join(' ', Environment.GetCommandLineArgs().Skip(1))}` on {DateTime.UtcNow:yyyy-MM-dd}." +
@@ -140,11 +145,11 @@ internal static class KureCommand
         sb.AppendLine();
         sb.AppendLine("Weight and gate statistics of the KURE model:");
         sb.AppendLine();
-        sb.Append(columns[^1].Report.ToMarkdown(3).Split("### Weight kurtosis", 2) is { Length: 2 } parts ? "### Weight kurtosis" + parts[1] : "");
+        sb.Append(columns[^1].Reports[0].ToMarkdown(3).Split("### Weight kurtosis", 2) is { Length: 2 } parts ? "### Weight kurtosis" + parts[1] : "");
         return sb.ToString();
     }
 
-    private static string RenderQat<TModel>(KureTask<TModel> task, (string Name, RobustnessReport Report)[] columns, int steps, int qatSteps, bool minimumError)
+    private static string RenderQat<TModel>(KureTask<TModel> task, (string Name, RobustnessReport[] Reports)[] columns, int steps, int qatSteps, bool minimumError)
         where TModel : class, IDisposable
     {
         var sb = new StringBuilder();
@@ -154,35 +159,47 @@ internal static class KureCommand
         sb.AppendLine($"Same data and network as above. Two copies of the float model ({steps} steps) are trained quantization-aware at 4 bits " +
                       $"(uniform symmetric weights, one step per tensor ({StepRule(minimumError)}), straight-through estimator) for {qatSteps} steps with Adam 1e-3, " +
                       "without and with the kurtosis term on the recurrent weights (target 1.8); each is then re-quantized after training " +
-                      $"to the other bit widths and to a power-of-two 4-bit step, no retraining. {task.MetricSentence}; same machine and run as above.");
+                      $"to the other bit widths and to a power-of-two 4-bit step under both step rules, no retraining. {task.MetricSentence}; same machine and run as above.");
         sb.AppendLine();
         Table(sb, task, columns, ratioBits: [3]);
         return sb.ToString();
     }
 
     /// <summary>
-    /// One column per report: the metric at each bit width (the "as trained" row only where no uniform row repeats its
-    /// quantizer), each step-size row, the mean recurrent-weight kurtosis, the mean gate kurtosis before and after the
-    /// activation (where every report recorded gates) and the metric at each of <paramref name="ratioBits"/> over float.
+    /// One column per model, one block of rows per step rule (each column holds one report per rule, in the same order):
+    /// the metric at each bit width (float and "as trained" once, the latter only where no uniform row repeats its
+    /// quantizer), each step-size row, then the mean recurrent-weight kurtosis, the mean gate kurtosis before and after the
+    /// activation (where the first reports recorded gates) and, per rule, the metric at each of <paramref name="ratioBits"/>
+    /// over float.
     /// </summary>
-    private static void Table<TModel>(StringBuilder sb, KureTask<TModel> task, (string Name, RobustnessReport Report)[] columns, int[] ratioBits)
+    private static void Table<TModel>(StringBuilder sb, KureTask<TModel> task, (string Name, RobustnessReport[] Reports)[] columns, int[] ratioBits)
         where TModel : class, IDisposable
     {
         sb.AppendLine("| weights | " + string.Join(" | ", columns.Select(c => c.Name)) + " |");
         sb.AppendLine("|---|" + string.Concat(columns.Select(_ => "---:|")));
-        var first = columns[0].Report;
-        foreach (var row in first.BitWidths.Where(r => r.Label != "as trained" || first.BitWidths.Count(o => o.Quantizer == r.Quantizer) == 1))
-            sb.AppendLine($"| {row.Label} (`{row.Quantizer}`) | " + string.Join(" | ", columns.Select(c => task.Format(c.Report.BitWidths.First(r => r.Label == row.Label).Metric))) + " |");
-        foreach (var row in first.StepSizes.Skip(1))
-            sb.AppendLine($"| {first.PerturbationBits}-bit, {row.Label} (`{row.Quantizer}`) | " + string.Join(" | ", columns.Select(c => task.Format(c.Report.StepSizes.First(r => r.Label == row.Label).Metric))) + " |");
-        sb.AppendLine("| mean kurtosis of the recurrent weights | " + string.Join(" | ", columns.Select(c => F(c.Report.Weights.Where(w => w.Name.StartsWith("layers.", StringComparison.Ordinal)).Average(w => w.Kurtosis)))) + " |");
-        if (columns.All(c => c.Report.Gates.Count > 0))
+        string Cells(Func<RobustnessReport, string> cell, int rule = 0) => string.Join(" | ", columns.Select(c => cell(c.Reports[rule])));
+        int rules = columns[0].Reports.Length;
+        for (int rule = 0; rule < rules; rule++)
         {
-            sb.AppendLine("| mean gate kurtosis, pre-activation | " + string.Join(" | ", columns.Select(c => F(c.Report.Gates.Average(g => g.PreActivationKurtosis)))) + " |");
-            sb.AppendLine("| mean gate kurtosis, post-activation | " + string.Join(" | ", columns.Select(c => F(c.Report.Gates.Average(g => g.PostActivationKurtosis)))) + " |");
+            var first = columns[0].Reports[rule];
+            bool Shown(RobustnessReportRow r) => r.Bits == 32 || r.Label == "as trained"
+                ? rule == 0 && (r.Label != "as trained" || first.BitWidths.Count(o => o.Quantizer == r.Quantizer) == 1)
+                : true;
+            foreach (var row in first.BitWidths.Where(Shown))
+                sb.AppendLine($"| {row.Label} (`{row.Quantizer}`) | " + Cells(r => task.Format(r.BitWidths.First(o => o.Label == row.Label).Metric), rule) + " |");
+            foreach (var row in first.StepSizes.Skip(1))
+                sb.AppendLine($"| {first.PerturbationBits}-bit, {row.Label} (`{row.Quantizer}`) | " + Cells(r => task.Format(r.StepSizes.First(o => o.Label == row.Label).Metric), rule) + " |");
         }
-        foreach (var bits in ratioBits)
-            sb.AppendLine($"| {bits}-bit {task.MetricShort} / float {task.MetricShort} | " + string.Join(" | ", columns.Select(c => F(c.Report.AtBits(bits)!.Metric / c.Report.Float.Metric))) + " |");
+        sb.AppendLine("| mean kurtosis of the recurrent weights | " + Cells(r => F(r.Weights.Where(w => w.Name.StartsWith("layers.", StringComparison.Ordinal)).Average(w => w.Kurtosis))) + " |");
+        if (columns.All(c => c.Reports[0].Gates.Count > 0))
+        {
+            sb.AppendLine("| mean gate kurtosis, pre-activation | " + Cells(r => F(r.Gates.Average(g => g.PreActivationKurtosis))) + " |");
+            sb.AppendLine("| mean gate kurtosis, post-activation | " + Cells(r => F(r.Gates.Average(g => g.PostActivationKurtosis))) + " |");
+        }
+        for (int rule = 0; rule < rules; rule++)
+            foreach (var bits in ratioBits)
+                sb.AppendLine($"| {bits}-bit {task.MetricShort} / float {task.MetricShort} (`{columns[0].Reports[rule].AtBits(bits)!.Quantizer}`) | " +
+                              Cells(r => F(r.AtBits(bits)!.Metric / r.Float.Metric), rule) + " |");
     }
 
     private static string StepRule(bool minimumError) => minimumError

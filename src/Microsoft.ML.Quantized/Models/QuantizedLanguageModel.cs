@@ -242,7 +242,7 @@ public sealed class QuantizedLanguageModel : IDisposable
     public static QuantizedLanguageModel Load(Stream stream, string device = "cpu")
     {
         var (json, payload) = ModelFile.Read(stream, Kind);
-        var header = JsonSerializer.Deserialize<Header>(json, Json) ?? throw new ModelFormatException("The language-model file has an empty header.");
+        var header = ModelFile.ReadHeader<Header>(json, Kind);
         var vocabulary = Vocabulary.FromTokens(header.Tokens, header.CharacterLevel);
         var torchDevice = DeviceResolver.Resolve(device);
         var network = new LanguageModelNetwork(vocabulary.Count, header.Options);

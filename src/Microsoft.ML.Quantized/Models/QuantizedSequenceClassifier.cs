@@ -274,7 +274,7 @@ public sealed class QuantizedSequenceClassifier : IDisposable
     {
         ArgumentNullException.ThrowIfNull(stream);
         var (json, payload) = ModelFile.Read(stream, Kind);
-        var header = JsonSerializer.Deserialize<Header>(json, Json) ?? throw new ModelFormatException("The sequence-classifier file has an empty header.");
+        var header = ModelFile.ReadHeader<Header>(json, Kind);
         var torchDevice = DeviceResolver.Resolve(device);
         int inputSize = header.InputKind == SequenceClassifierInputKind.Tokens ? header.Options.VocabularySize : header.Options.FrameSize;
         var network = new SequenceClassifierNetwork(header.InputKind, inputSize, header.Options);

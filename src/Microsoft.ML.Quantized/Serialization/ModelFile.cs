@@ -15,12 +15,34 @@ internal static class ModelFile
     private static readonly byte[] Magic = "MLQZMODL"u8.ToArray();
     public const int FormatVersion = 1;
 
-    /// <summary>JSON settings of every model header: enums by name, NaN and infinities allowed (e.g. no validation loss).</summary>
+    /// <summary>
+    /// JSON settings of every model header: enums by name, NaN and infinities allowed (e.g. no validation loss), and a
+    /// member this build does not know is an error (a newer library's setting must not be dropped silently).
+    /// </summary>
     public static JsonSerializerOptions HeaderJson { get; } = new()
     {
         Converters = { new JsonStringEnumConverter() },
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
     };
+
+    /// <summary>
+    /// Parses the JSON header of a <paramref name="kind"/> model read by <see cref="Read"/>.
+    /// </summary>
+    /// <exception cref="ModelFormatException">The header is empty, malformed, or holds a setting this library does not know.</exception>
+    public static T ReadHeader<T>(string json, string kind) where T : class
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<T>(json, HeaderJson) ?? throw new ModelFormatException($"The '{kind}' model file has an empty header.");
+        }
+        catch (JsonException e)
+        {
+            throw new ModelFormatException(
+                $"The '{kind}' model header cannot be read by Microsoft.ML.Quantized {LibraryVersion}: {e.Message} " +
+                "A newer library version may have saved a setting this one does not know; load the model with that version.", e);
+        }
+    }
 
     public static string LibraryVersion { get; } =
         typeof(ModelFile).Assembly.GetName().Version?.ToString() ?? "0.0.0.0";

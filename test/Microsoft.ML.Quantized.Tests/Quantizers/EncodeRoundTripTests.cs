@@ -13,7 +13,7 @@ public sealed class EncodeRoundTripTests
         "alt1", "alt2", "alt3", "alt4", "alt2-row", "alt3-row", "alt2@1.05",
         "uniform2", "uniform3", "uniform4", "uniform5", "uniform6", "uniform7", "uniform8", "uniform4-row",
         "uniform4-sr", "uniform3-pow2", "uniform3-pow2-row", "uniform4-lsq", "uniform4-lsq-row", "uniform4@1.05",
-        "uniform4-sr-row@0.95", "btq",
+        "uniform4-sr-row@0.95", "uniform3-mse", "uniform2-mse-row", "uniform4-pow2-mse", "uniform4-lsq-mse", "uniform3-mse@1.05", "btq",
     };
 
     [TestMethod]
@@ -46,7 +46,7 @@ public sealed class EncodeRoundTripTests
         using var scope = torch.NewDisposeScope();
         torch.manual_seed(77);
         var w = (torch.randn(5, 7) * 0.5).requires_grad_(true);
-        foreach (var name in new[] { "bc", "bwn-row", "twn", "ttq-row", "alt3", "uniform4", "uniform3-pow2-row", "uniform4-lsq" })
+        foreach (var name in new[] { "bc", "bwn-row", "twn", "ttq-row", "alt3", "uniform4", "uniform3-pow2-row", "uniform4-lsq", "uniform3-mse-row" })
         {
             var quantizer = Create(name);
             quantizer.train();

@@ -13,7 +13,6 @@ namespace Microsoft.ML.Quantized.Tests.Samples;
 [TestClass]
 public sealed class ScoreCommandTests
 {
-    private static readonly string SamplesDll = Path.Combine(AppContext.BaseDirectory, "Microsoft.ML.Quantized.Samples.dll");
     private string _folder = "";
 
     [TestInitialize]
@@ -125,26 +124,7 @@ public sealed class ScoreCommandTests
         return lines[1..].Select(line => line.Split('\t')).ToArray();
     }
 
-    private static (int ExitCode, string Output) Run(params string[] arguments)
-    {
-        Assert.IsTrue(File.Exists(SamplesDll), $"{SamplesDll} is not built next to the tests");
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        start.ArgumentList.Add(SamplesDll);
-        foreach (var argument in arguments) start.ArgumentList.Add(argument);
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEnd();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail("the score command did not finish within 2 minutes");
-        }
-        return (process.ExitCode, error + output.Result);
-    }
+    private static (int ExitCode, string Output) Run(params string[] arguments) => SamplesCli.Run(arguments);
 
     private static float[] Floats(string field) => field.Split(' ').Select(x => float.Parse(x, CultureInfo.InvariantCulture)).ToArray();
 

@@ -48,4 +48,30 @@ public sealed class ModelFileTests
         var error = Assert.ThrowsExactly<ModelFormatException>(() => ModelFile.Read(stream, "language-model"));
         StringAssert.Contains(error.Message, "'sequence-classifier' model, not a 'language-model'");
     }
+
+    [TestMethod]
+    public void AHeaderWithASettingThisLibraryDoesNotKnowIsRefused_NotDropped()
+    {
+        var text = TinyCorpus.Text(40);
+        using var model = QuantizedLanguageModel.Train(Vocabulary.FromCharacters(text), text, null, TinyCorpus.Model(QuantizerKind.Uniform),
+            QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 1));
+        using var saved = new MemoryStream();
+        model.Save(saved);
+        saved.Position = 0;
+        var (header, payload) = ModelFile.Read(saved, "language-model");
+        StringAssert.Contains(header, "\"WeightQuantizer\":{");
+
+        // What a newer library with one more quantizer setting would write.
+        using var newer = new MemoryStream();
+        ModelFile.Write(newer, "language-model", header.Replace("\"WeightQuantizer\":{", "\"WeightQuantizer\":{\"FutureSetting\":true,"), payload);
+        newer.Position = 0;
+        var error = Assert.ThrowsExactly<ModelFormatException>(() => QuantizedLanguageModel.Load(newer));
+        StringAssert.Contains(error.Message, "'language-model' model header cannot be read");
+        StringAssert.Contains(error.Message, "FutureSetting");
+        StringAssert.Contains(error.Message, "load the model with that version");
+
+        saved.Position = 0;
+        using var loaded = QuantizedLanguageModel.Load(saved);
+        Assert.AreEqual("uniform4", loaded.Options.Recurrent.WeightQuantizer.ToString());
+    }
 }
