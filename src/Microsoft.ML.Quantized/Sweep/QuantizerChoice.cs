@@ -4,11 +4,11 @@ using System.Text.Json.Serialization;
 namespace Microsoft.ML.Quantized.Sweep;
 
 /// <summary>
-/// One quantizer a sweep can pick: the method, its bit width and (uniform only) a power-of-two step. Only valid
+/// One quantizer a sweep can pick: the method, its bit width and (uniform only) a power-of-two and/or least-error step. Only valid
 /// method/bit-width pairs can be created (1-bit: BinaryConnect, StochasticBinary, BinaryWeightNet; 2-bit codes:
 /// TernaryWeightNet, ThresholdTernary, BernoulliTernary; AlternatingMultiBit 1-4; Uniform 2-8), so a search space
 /// built from these never proposes an impossible model. Written and parsed as the <c>QuantizerRegistry</c> name
-/// (<c>bc</c>, <c>twn</c>, <c>alt3</c>, <c>uniform4-pow2</c>, ...).
+/// (<c>bc</c>, <c>twn</c>, <c>alt3</c>, <c>uniform4-pow2</c>, <c>uniform3-mse</c>, ...).
 /// </summary>
 [JsonConverter(typeof(QuantizerChoiceJsonConverter))]
 public sealed record QuantizerChoice
@@ -17,9 +17,9 @@ public sealed record QuantizerChoice
     /// Creates a choice; <paramref name="bits"/> 0 takes the method's own width. Throws
     /// <see cref="ArgumentException"/> for a pair that does not exist (e.g. BinaryConnect with 2 bits).
     /// </summary>
-    public QuantizerChoice(QuantizerKind kind, int bits = 0, bool powerOfTwoScale = false)
+    public QuantizerChoice(QuantizerKind kind, int bits = 0, bool powerOfTwoScale = false, bool minimumErrorStep = false)
     {
-        var options = new QuantizerOptions { Kind = kind, Bits = bits, PowerOfTwoScale = powerOfTwoScale };
+        var options = new QuantizerOptions { Kind = kind, Bits = bits, PowerOfTwoScale = powerOfTwoScale, MinimumErrorStep = minimumErrorStep };
         try
         {
             // The registry's own checks, so choices and model files agree on validity (BernoulliTernary is activation-only).
@@ -29,11 +29,12 @@ public sealed record QuantizerChoice
         catch (ArgumentException e)
         {
             throw new ArgumentException(
-                $"QuantizerChoice({kind}, bits: {bits}, powerOfTwoScale: {powerOfTwoScale}) is not a valid quantizer: {e.Message}", nameof(bits), e);
+                $"QuantizerChoice({kind}, bits: {bits}, powerOfTwoScale: {powerOfTwoScale}, minimumErrorStep: {minimumErrorStep}) is not a valid quantizer: {e.Message}", nameof(bits), e);
         }
         Kind = kind;
         Bits = QuantizerRegistry.EffectiveBits(options);
         PowerOfTwoScale = powerOfTwoScale;
+        MinimumErrorStep = minimumErrorStep;
     }
 
     /// <summary>The method.</summary>
@@ -44,6 +45,9 @@ public sealed record QuantizerChoice
 
     /// <summary>Uniform only: the step size is a power of two.</summary>
     public bool PowerOfTwoScale { get; }
+
+    /// <summary>Uniform only: the step with the least squared error (<see cref="QuantizerOptions.MinimumErrorStep"/>).</summary>
+    public bool MinimumErrorStep { get; }
 
     /// <summary>The registry name, e.g. <c>twn</c>, <c>alt3</c>, <c>uniform4-pow2</c>.</summary>
     public string Name => QuantizerRegistry.NameOf(ToOptions());
@@ -72,22 +76,23 @@ public sealed record QuantizerChoice
     /// <summary>Alternating multi-bit quantization with <paramref name="bits"/> binary bases (1-4).</summary>
     public static QuantizerChoice Alternating(int bits) => new(QuantizerKind.AlternatingMultiBit, bits);
 
-    /// <summary>k-bit uniform quantization (2-8 bits), optionally with a power-of-two step.</summary>
-    public static QuantizerChoice Uniform(int bits, bool powerOfTwoScale = false) => new(QuantizerKind.Uniform, bits, powerOfTwoScale);
+    /// <summary>k-bit uniform quantization (2-8 bits), optionally with a power-of-two and/or least-squared-error step.</summary>
+    public static QuantizerChoice Uniform(int bits, bool powerOfTwoScale = false, bool minimumErrorStep = false) =>
+        new(QuantizerKind.Uniform, bits, powerOfTwoScale, minimumErrorStep);
 
     /// <summary>
-    /// Parses a registry name (<c>bc</c>, <c>twn</c>, <c>alt3</c>, <c>uniform4-pow2</c>, ...). Flags other than
-    /// <c>-pow2</c> (per-row scales, stochastic rounding, learned or minimum-error steps, step multipliers) are not search choices
+    /// Parses a registry name (<c>bc</c>, <c>twn</c>, <c>alt3</c>, <c>uniform4-pow2</c>, <c>uniform3-mse</c>, ...). Flags other than
+    /// <c>-pow2</c> and <c>-mse</c> (per-row scales, stochastic rounding, learned steps, step multipliers) are not search choices
     /// and are rejected with <see cref="ArgumentException"/>.
     /// </summary>
     public static QuantizerChoice Parse(string name)
     {
         var options = QuantizerRegistry.Parse(name);
-        if (options.PerRowScale || options.StochasticRounding || options.LearnedScale || options.MinimumErrorStep || options.StepSizeMultiplier != 1.0)
+        if (options.PerRowScale || options.StochasticRounding || options.LearnedScale || options.StepSizeMultiplier != 1.0)
             throw new ArgumentException(
-                $"Quantizer choice '{name}': a sweep choice is a method, a bit width and optionally -pow2; '-row', '-sr', '-lsq', '-mse' and '@multiplier' are not searched. " +
+                $"Quantizer choice '{name}': a sweep choice is a method, a bit width and optionally -pow2 and -mse; '-row', '-sr', '-lsq' and '@multiplier' are not searched. " +
                 "Set them on the trial runner's template options instead.", nameof(name));
-        return new QuantizerChoice(options.Kind, options.Bits, options.PowerOfTwoScale);
+        return new QuantizerChoice(options.Kind, options.Bits, options.PowerOfTwoScale, options.MinimumErrorStep);
     }
 
     /// <summary>New <see cref="QuantizerOptions"/> for this choice (per-tensor scale, deterministic rounding).</summary>
@@ -96,6 +101,7 @@ public sealed record QuantizerChoice
         Kind = Kind,
         Bits = Kind == QuantizerKind.None ? 0 : Bits,
         PowerOfTwoScale = PowerOfTwoScale,
+        MinimumErrorStep = MinimumErrorStep,
     };
 
     /// <summary>The registry name.</summary>

@@ -57,6 +57,12 @@ public sealed class QuantizationSearchSpaceTests
         var row = Assert.ThrowsExactly<ArgumentException>(() => QuantizerChoice.Parse("twn-row"));
         StringAssert.Contains(row.Message, "-row");
         Assert.AreEqual(QuantizerChoice.Uniform(3, powerOfTwoScale: true), QuantizerChoice.Parse("uniform3-pow2"));
+        var leastError = QuantizerChoice.Parse("uniform3-mse");
+        Assert.AreEqual(QuantizerChoice.Uniform(3, minimumErrorStep: true), leastError);
+        Assert.IsTrue(leastError.ToOptions().MinimumErrorStep);
+        Assert.AreEqual("uniform3-pow2-mse", QuantizerChoice.Uniform(3, powerOfTwoScale: true, minimumErrorStep: true).Name);
+        var mse = Assert.ThrowsExactly<ArgumentException>(() => new QuantizerChoice(QuantizerKind.TernaryWeightNet, minimumErrorStep: true));
+        StringAssert.Contains(mse.Message, "MinimumErrorStep");
         Assert.AreEqual(QuantizerChoice.Uniform(4), new QuantizerChoice(QuantizerKind.Uniform), "bits 0 = the method's own width");
     }
 
