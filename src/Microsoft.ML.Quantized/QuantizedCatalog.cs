@@ -245,7 +245,7 @@ public static class QuantizedCatalog
     public static RobustnessReport RobustnessReport(this QuantizedRecurrentLanguageModelTransformer transformer, IDataView data, RobustnessReportBuilder? builder = null)
     {
         ArgumentNullException.ThrowIfNull(transformer);
-        var tokens = KureTokenStream.Read(transformer.HostForErrors, transformer, data, "evaluation data");
+        var tokens = TokenIdStream.Read(transformer.HostForErrors, transformer, data, "evaluation data");
         return transformer.UseModel(m => (builder ?? new RobustnessReportBuilder()).Build(m, tokens));
     }
 

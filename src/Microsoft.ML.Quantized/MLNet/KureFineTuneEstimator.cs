@@ -49,8 +49,8 @@ public sealed class KureFineTuneEstimator : IEstimator<QuantizedRecurrentLanguag
     public QuantizedRecurrentLanguageModelTransformer Fit(IDataView input)
     {
         _host.CheckValue(input, nameof(input));
-        var train = KureTokenStream.Read(_host, _model, input, "fine-tuning data");
-        var valid = _options.ValidationData is { } validation ? KureTokenStream.Read(_host, _model, validation, "validation data") : null;
+        var train = TokenIdStream.Read(_host, _model, input, "fine-tuning data");
+        var valid = _options.ValidationData is { } validation ? TokenIdStream.Read(_host, _model, validation, "validation data") : null;
         var training = TrainingOptions(_options.Seed ?? (_env is IHostEnvironmentInternal { Seed: int contextSeed } ? contextSeed : _host.Rand.Next()));
         using var ch = _host.Start("KURE fine-tuning");
         QuantizedLanguageModel tuned;

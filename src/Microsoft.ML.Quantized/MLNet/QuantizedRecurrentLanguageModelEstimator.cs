@@ -68,7 +68,7 @@ public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<Quanti
 
         // Pass 1: the training rows as raw keys, 0 standing for <eos>; the keys that occur.
         var observed = new HashSet<ulong>();
-        var raw = ReadStream(input, column, observed, known: null, out long rows);
+        var raw = ReadTrainingStream(input, column, observed, out long rows);
         if (observed.Count == 0)
             throw ch.Except($"Column '{InputColumnName}' of the training data holds no tokens ({rows} rows): nothing to train on.");
         var keys = observed.Order().ToArray();
@@ -76,10 +76,7 @@ public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<Quanti
         var trainIds = ToIds(raw, map);
         int[]? validIds = null;
         if (_options.ValidationData is { } validation)
-        {
-            var validColumn = TokenKeyColumn.Check(_host, validation.Schema, InputColumnName, keyCount);
-            validIds = ToIds(ReadStream(validation, validColumn, null, map, out _), map);
-        }
+            validIds = TokenIdStream.Read(_host, validation, InputColumnName, map, _options.SkipUnknownKeys, _options.AllowEmptySequences, "validation data");
 
         var names = TokenKeyColumn.KeyNames(column);
         var tokens = UniqueNames(keys.Select(names).Append(Vocabulary.EndOfSentenceToken).ToList());
@@ -128,10 +125,10 @@ public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<Quanti
     }
 
     /// <summary>
-    /// Reads every row's keys into one stream: 0 (for &lt;eos&gt;) before each row and at the end. Training
-    /// (<paramref name="known"/> null) records the keys it meets; validation checks them against <paramref name="known"/>.
+    /// Reads every training row's keys into one stream, 0 (for &lt;eos&gt;) before each row and at the end, and records the
+    /// keys that occur in <paramref name="observed"/> (the key map is built from them, so ids come after this pass).
     /// </summary>
-    private List<ulong> ReadStream(IDataView data, DataViewSchema.Column column, HashSet<ulong>? observed, TokenKeyMap? known, out long rows)
+    private List<ulong> ReadTrainingStream(IDataView data, DataViewSchema.Column column, HashSet<ulong> observed, out long rows)
     {
         var stream = new List<ulong>();
         rows = 0;
@@ -147,15 +144,13 @@ public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<Quanti
             for (int i = 0; i < keys.Length; i++)
             {
                 ulong key = keys[i];
-                bool ok = key != 0 && key <= probe.KeyCount && (known is null || known.TryGetId(key, out _));
-                if (!ok)
+                if (key == 0 || key > probe.KeyCount)
                 {
                     if (_options.SkipUnknownKeys) continue;
-                    throw _host.Except((known ?? probe).UnknownKeyMessage(key, InputColumnName, cursor.Position, i) +
-                        (known is null ? "" : " (validation data)"));
+                    throw _host.Except(probe.UnknownKeyMessage(key, InputColumnName, cursor.Position, i));
                 }
                 stream.Add(key);
-                observed?.Add(key);
+                observed.Add(key);
             }
             if (stream.Count == start + 1)
             {

@@ -233,6 +233,21 @@ public sealed class QuantizedLanguageModelTransformerTests
     }
 
     [TestMethod]
+    public void Validation_words_the_keys_do_not_know_are_errors_naming_the_validation_data_unless_skipped()
+    {
+        var keys = _ml.Transforms.Text.TokenizeIntoWords("Tokens", nameof(TextRow.Text)).Append(_ml.Transforms.Conversion.MapValueToKey("Tokens")).Fit(_train);
+        var options = TinyText.Options(epochs: 1);
+        options.ValidationData = keys.Transform(_ml.Data.LoadFromEnumerable(new[] { new TextRow { Text = "the cat sat" }, new TextRow { Text = "the zebra sat" } }));
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => _ml.Transforms.QuantizedLstm("Features", "Tokens", options).Fit(keys.Transform(_train)));
+        StringAssert.Contains(Flatten(e), "Column 'Tokens', row 1, token 1: key 0, a missing value");
+        StringAssert.Contains(Flatten(e), "(validation data)");
+
+        options.SkipUnknownKeys = true;
+        using var model = _ml.Transforms.QuantizedLstm("Features", "Tokens", options).Fit(keys.Transform(_train));
+        Assert.IsTrue(double.IsFinite(model.History[^1].ValidationLoss), "validated on the known words");
+    }
+
+    [TestMethod]
     public void Same_MLContext_seed_gives_the_same_model_and_another_seed_a_different_one()
     {
         var options = TinyText.Options(epochs: 1);

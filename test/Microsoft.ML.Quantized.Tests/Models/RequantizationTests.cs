@@ -84,6 +84,25 @@ public sealed class RequantizationTests
     }
 
     [TestMethod]
+    public void ALeastErrorStepModelHasSmallerWeightErrorAndSavesAndLoadsIdentically()
+    {
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(), QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 5));
+        var options = Uniform(3);
+        options.MinimumErrorStep = true;
+        using var clipped = model.WithQuantization(options);
+        using var plain = model.WithQuantization(Uniform(3));
+        Assert.AreEqual("uniform3-mse", clipped.Options.Recurrent.WeightQuantizer.ToString());
+        Assert.IsLessThanOrEqualTo(RecurrentError(plain), RecurrentError(clipped));
+
+        using var stream = new MemoryStream();
+        clipped.Save(stream);
+        stream.Position = 0;
+        using var loaded = QuantizedLanguageModel.Load(stream);
+        Assert.AreEqual("uniform3-mse", loaded.Options.Recurrent.WeightQuantizer.ToString());
+        Assert.AreEqual(clipped.Evaluate(Valid).CrossEntropy, loaded.Evaluate(Valid).CrossEntropy, 0.0);
+    }
+
+    [TestMethod]
     public void BadQuantizersAreRejectedWithTheOptionNamed()
     {
         using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(), QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 1));
