@@ -37,6 +37,7 @@ internal sealed class UniformQuantizer : Quantizer
     private bool _stepReady;
 
     // A minimum-error step sorts the tensor; the last one is reused while the input is exactly the same (evaluation, reports).
+    // Like the rest of a torch module, not for concurrent forwards (the ML.NET transformers take a lock around the model).
     private Tensor? _minimumErrorInput;
     private Tensor? _minimumErrorStep;
 
