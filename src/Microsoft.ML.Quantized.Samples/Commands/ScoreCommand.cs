@@ -18,7 +18,7 @@ namespace Microsoft.ML.Quantized.Samples.Commands;
 /// line per row and one field per column; vector values are separated by single spaces; key values are written as
 /// their names when the column has them (e.g. the predicted label of a multiclass trainer), else as numbers.
 /// A missing, damaged or foreign model file, unreadable input or an unknown column is a one-line error on standard
-/// error and exit code 1.
+/// error and exit code 1; with <c>--out</c>, a run that fails writes nothing (rows go to a temporary file first).
 /// </remarks>
 internal static class ScoreCommand
 {
@@ -56,11 +56,7 @@ internal static class ScoreCommand
             var scored = model.Transform(Read(ml, inputSchema, inputFile));
             var chosen = columnNames is { Length: > 0 } ? columnNames.Select(name => Column(scored.Schema, name)).ToArray() : Added(scored.Schema, inputSchema);
             if (outputFile is null) Write(scored, chosen, Console.Out);
-            else
-            {
-                using var writer = new StreamWriter(outputFile.FullName);
-                Write(scored, chosen, writer);
-            }
+            else WriteFile(scored, chosen, outputFile);
             return 0;
         }
         catch (Exception e) when (IsUsageError(e))
@@ -70,6 +66,25 @@ internal static class ScoreCommand
         finally
         {
             Dispose(model);
+        }
+    }
+
+    /// <summary>
+    /// Writes the rows to a temporary file beside <paramref name="file"/> and moves it into place only when every row was
+    /// scored, so a run that fails on some row leaves no partial output (and an earlier output untouched).
+    /// </summary>
+    private static void WriteFile(IDataView scored, DataViewSchema.Column[] chosen, FileInfo file)
+    {
+        var temporary = file.FullName + ".partial";
+        try
+        {
+            using (var writer = new StreamWriter(temporary))
+                Write(scored, chosen, writer);
+            File.Move(temporary, file.FullName, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temporary);
         }
     }
 

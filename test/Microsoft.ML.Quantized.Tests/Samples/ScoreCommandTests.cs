@@ -110,6 +110,32 @@ public sealed class ScoreCommandTests
         Assert.DoesNotContain("   at ", error, "no stack trace");
     }
 
+    [TestMethod]
+    public void A_run_that_fails_on_a_row_leaves_no_partial_output()
+    {
+        var ml = new MLContext(seed: 3);
+        var train = ml.Data.LoadFromEnumerable(TinyText.Rows(40));
+        var model = QuantizedLanguageModelTransformerTests.Pipeline(ml, TinyText.Options(epochs: 1)).Fit(train);
+        try
+        {
+            string modelPath = Path.Combine(_folder, "model.zip"), input = Path.Combine(_folder, "input.tsv"), output = Path.Combine(_folder, "output.tsv");
+            ml.Model.Save(model, train.Schema, modelPath);
+            // Row 0 scores; row 1 holds a word the key mapping never saw (a missing key), which the model rejects.
+            File.WriteAllLines(input, ["Text", TinyText.Rows(1).Single().Text, "zebra"]);
+            File.WriteAllText(output, "earlier output");
+            var (code, error) = SamplesCli.Run("score", "--model", modelPath, "--input", input, "--out", output);
+            Assert.AreEqual(1, code, error);
+            StringAssert.StartsWith(error, $"error: Cannot score '{input}'");
+            StringAssert.Contains(error, "row 1, token 0");
+            Assert.AreEqual("earlier output", File.ReadAllText(output), "the earlier output is left as it was");
+            Assert.IsFalse(File.Exists(output + ".partial"), "no partial file left behind");
+        }
+        finally
+        {
+            QuantizedSequenceTrainerTests.DisposeModel(model);
+        }
+    }
+
     /// <summary>Saves <paramref name="model"/>, scores the input lines with it in a child process and returns the output rows' fields.</summary>
     private string[][] Score(MLContext ml, ITransformer model, DataViewSchema inputSchema, string[] inputLines, params string[] columns)
     {
