@@ -20,8 +20,8 @@ internal static class KureCommand
     public static System.CommandLine.Command Create()
     {
         var task = new Option<string>("--task") { Description = "moby (embedded Moby Dick character LM), smnist (sequential MNIST; build/fetch-data.sh --only mnist) or brown (Brown word LM 1x300; build/fetch-data.sh --only brown).", DefaultValueFactory = _ => "moby" };
-        var steps = new Option<int?>("--max-steps") { Description = "Training steps of the float model (default: moby 400, smnist 500, brown 1000)." };
-        var fineTuneSteps = new Option<int?>("--fine-tune-steps") { Description = "Fine-tuning steps of each copy, with and without KURE (default: moby 200, smnist 200, brown 250)." };
+        var steps = new Option<int?>("--max-steps") { Description = "Training steps of the float model (default: moby 400, smnist 2000, brown 1000)." };
+        var fineTuneSteps = new Option<int?>("--fine-tune-steps") { Description = "Fine-tuning steps of each copy, with and without KURE (default: moby 200, smnist 300, brown 250)." };
         var qatSteps = new Option<int?>("--qat-steps") { Description = "Part b: 4-bit quantization-aware training steps of each copy (with and without KURE), from the float model; 0 skips part b (default: as --fine-tune-steps)." };
         var hidden = new Option<int?>("--hidden") { Description = "LSTM hidden units (default: moby 256, smnist 128, brown 300)." };
         var lambda = new Option<double>("--lambda") { Description = "KURE coefficient (KureOptions.Lambda).", DefaultValueFactory = _ => 1.0 };
@@ -61,7 +61,7 @@ internal static class KureCommand
         {
             "moby" => Run(LanguageModelKureTask.Moby(hidden ?? 256, seed), steps ?? 400, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, minimumError, output),
             "smnist" => Run(new SmnistKureTask(data ?? new DirectoryInfo("data/mnist"), trainCount ?? 10_000, hidden ?? 128, seed),
-                steps ?? 500, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, minimumError, output),
+                steps ?? 2000, fineTuneSteps ?? 300, qatSteps ?? fineTuneSteps ?? 300, lambda, minimumError, output),
             "brown" => Run(LanguageModelKureTask.Brown(data ?? new DirectoryInfo("data/brown"), hidden ?? 300, seed),
                 steps ?? 1000, fineTuneSteps ?? 250, qatSteps ?? fineTuneSteps ?? 250, lambda, minimumError, output),
             _ => throw new ArgumentException($"--task '{task}': use moby, smnist or brown."),
