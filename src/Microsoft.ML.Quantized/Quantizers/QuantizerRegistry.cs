@@ -154,7 +154,8 @@ internal static class QuantizerRegistry
 
     /// <summary>
     /// Checks an activation quantizer: only <see cref="QuantizerKind.None"/>, <see cref="QuantizerKind.BernoulliTernary"/>
-    /// and <see cref="QuantizerKind.Uniform"/> (no learned per-row step: rows of an activation are batch entries).
+    /// and <see cref="QuantizerKind.Uniform"/> (no learned per-row step: rows of an activation are batch entries; a
+    /// minimum-error step only as a learned step's start).
     /// Throws <see cref="ArgumentException"/> naming the option, the value and the fix.
     /// </summary>
     public static void ValidateActivation(QuantizerOptions options, string optionName)
@@ -164,6 +165,10 @@ internal static class QuantizerRegistry
             throw new ArgumentException(
                 $"{optionName}.Kind = {options.Kind} ('{NameOf(options)}') is a weight quantizer. " +
                 "Activations take None, BernoulliTernary ('btq') or Uniform ('uniform2'-'uniform8').", optionName);
+        if (options.MinimumErrorStep && !options.LearnedScale)
+            throw new ArgumentException(
+                $"{optionName}: MinimumErrorStep = true ('{NameOf(options)}') would search a new step for every activation tensor (a sort per forward). " +
+                "Use it for weights, or with LearnedScale = true (e.g. 'uniform4-lsq-mse') to start a learned step from it.", optionName);
         if (options.LearnedScale && options.PerRowScale)
             throw new ArgumentException(
                 $"{optionName}: LearnedScale = true with PerRowScale = true is not valid for activations (their rows are batch " +

@@ -144,7 +144,7 @@ public sealed class QuantizerRegistryTests
     [TestMethod]
     public void ValidateActivation_AllowsOnlyNoneBtqUniform()
     {
-        foreach (var name in new[] { "none", "btq", "uniform2", "uniform4-sr", "uniform4-lsq", "uniform3-pow2" })
+        foreach (var name in new[] { "none", "btq", "uniform2", "uniform4-sr", "uniform4-lsq", "uniform3-pow2", "uniform4-lsq-mse" })
             QuantizerRegistry.ValidateActivation(QuantizerRegistry.Parse(name), "ActivationQuantizer");
         foreach (var name in new[] { "bc", "sbc", "bwn", "twn", "ttq", "alt2" })
         {
@@ -155,6 +155,10 @@ public sealed class QuantizerRegistryTests
         var lsqRow = Assert.ThrowsExactly<ArgumentException>(() =>
             QuantizerRegistry.ValidateActivation(QuantizerRegistry.Parse("uniform4-lsq-row"), "ActivationQuantizer"));
         StringAssert.Contains(lsqRow.Message, "PerRowScale");
+        var mse = Assert.ThrowsExactly<ArgumentException>(() =>
+            QuantizerRegistry.ValidateActivation(QuantizerRegistry.Parse("uniform4-mse"), "ActivationQuantizer"));
+        StringAssert.Contains(mse.Message, "MinimumErrorStep");
+        StringAssert.Contains(mse.Message, "uniform4-lsq-mse");
     }
 
     [TestMethod]
