@@ -56,8 +56,12 @@ internal sealed class AlternatingMultiBitQuantizer : Quantizer
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var (codes, alphas) = Quantize(input.detach());
-        var q = Codebook(alphas).gather(1, codes).reshape(input.shape);
+        // The alternating least-squares fit depends only on the values: reused while they do not change (evaluation).
+        var q = Reused(input, w =>
+        {
+            var (codes, alphas) = Quantize(w);
+            return Codebook(alphas).gather(1, codes).reshape(w.shape);
+        });
         return QuantizerMath.StraightThrough(q, input).MoveToOuterDisposeScope();
     }
 

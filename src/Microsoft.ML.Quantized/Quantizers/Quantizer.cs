@@ -25,4 +25,47 @@ internal abstract class Quantizer : nn.Module<Tensor, Tensor>
 
     /// <summary>Integer codes and scales that decode to <c>forward(weight)</c> in evaluation mode (2-D weights).</summary>
     public abstract QuantizedWeights Encode(Tensor weight);
+
+    // The last input of Reused and its result, both detached and owned by this module.
+    private Tensor? _reusedInput;
+    private Tensor? _reusedResult;
+
+    /// <summary>
+    /// <paramref name="compute"/> of <paramref name="input"/> (detached), reused while the input stays bit-identical (values,
+    /// shape, dtype, device; checked with one comparison): for expensive searches whose result depends only on the input's
+    /// values, such as a least-squares fit of the weights, which in evaluation are the same at every forward. The result is
+    /// detached and belongs to the current dispose scope. Like the rest of a torch module, not for concurrent calls (the
+    /// ML.NET transformers take a lock around the model).
+    /// </summary>
+    protected Tensor Reused(Tensor input, Func<Tensor, Tensor> compute)
+    {
+        var values = input.detach();
+        var last = _reusedInput;
+        bool same = last is not null && last.device_type == values.device_type && last.device_index == values.device_index
+                    && last.dtype == values.dtype && last.shape.SequenceEqual(values.shape) && last.allclose(values, 0, 0);
+        if (!same)
+        {
+            Tensor result;
+            using (var scope = NewDisposeScope())
+            using (no_grad())
+                result = compute(values).detach().MoveToOuterDisposeScope();
+            _reusedInput?.Dispose();
+            _reusedResult?.Dispose();
+            _reusedInput = values.clone().DetachFromDisposeScope();
+            _reusedResult = result.DetachFromDisposeScope();
+        }
+        return _reusedResult!.alias();
+    }
+
+    /// <inheritdoc />
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _reusedInput?.Dispose();
+            _reusedResult?.Dispose();
+            _reusedInput = _reusedResult = null;
+        }
+        base.Dispose(disposing);
+    }
 }

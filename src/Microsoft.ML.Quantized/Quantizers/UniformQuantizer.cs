@@ -36,11 +36,6 @@ internal sealed class UniformQuantizer : Quantizer
     private bool _hasStep;
     private bool _stepReady;
 
-    // A minimum-error step sorts the tensor; the last one is reused while the input is exactly the same (evaluation, reports).
-    // Like the rest of a torch module, not for concurrent forwards (the ML.NET transformers take a lock around the model).
-    private Tensor? _minimumErrorInput;
-    private Tensor? _minimumErrorStep;
-
     /// <summary>Creates the quantizer; <paramref name="options"/> must already be valid (see <see cref="QuantizerRegistry.Validate"/>).</summary>
     /// <param name="options">Kind Uniform and its settings.</param>
     /// <param name="rows">
@@ -122,42 +117,11 @@ internal sealed class UniformQuantizer : Quantizer
     /// <summary>Step [groups, 1] without learning: the initial step, times the multiplier, then the power-of-two rounding.</summary>
     private Tensor FixedStep(Tensor g)
     {
-        if (_options.MinimumErrorStep) return CachedMinimumErrorStep(g);
+        // The search sorts the tensor: reused while the values do not change (evaluation, reports).
+        if (_options.MinimumErrorStep) return Reused(g, x => MinimumErrorStep.Of(x, _qp, _options.StepSizeMultiplier, _options.PowerOfTwoScale));
         var s = QuantizerMath.TimesMultiplier(InitialStep(g), _options.StepSizeMultiplier);
         if (_options.PowerOfTwoScale) s = PowerOfTwoAtLeast(s);
         return s;
-    }
-
-    /// <summary>
-    /// The minimum-error step of <paramref name="g"/> (a pure function of its values), reused when the last input had exactly
-    /// the same values, shape and device; the result belongs to the current dispose scope.
-    /// </summary>
-    private Tensor CachedMinimumErrorStep(Tensor g)
-    {
-        var values = g.detach();
-        bool hit = _minimumErrorInput is not null && _minimumErrorInput.device_type == values.device_type && _minimumErrorInput.device_index == values.device_index
-                   && _minimumErrorInput.dtype == values.dtype && _minimumErrorInput.shape.SequenceEqual(values.shape) && _minimumErrorInput.allclose(values, 0, 0);
-        if (!hit)
-        {
-            var step = MinimumErrorStep.Of(values, _qp, _options.StepSizeMultiplier, _options.PowerOfTwoScale);
-            _minimumErrorInput?.Dispose();
-            _minimumErrorStep?.Dispose();
-            _minimumErrorInput = values.clone().DetachFromDisposeScope();
-            _minimumErrorStep = step.DetachFromDisposeScope();
-        }
-        return _minimumErrorStep!.alias();
-    }
-
-    /// <inheritdoc />
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            _minimumErrorInput?.Dispose();
-            _minimumErrorStep?.Dispose();
-            _minimumErrorInput = _minimumErrorStep = null;
-        }
-        base.Dispose(disposing);
     }
 
     /// <summary>Smallest power of two &gt;= s (elementwise, s &gt; 0).</summary>

@@ -22,6 +22,22 @@ public sealed class AlternatingMultiBitTests
     }
 
     [TestMethod]
+    public void TheFitIsReusedForUnchangedWeights_AndRedoneWhenTheyChangeInPlace()
+    {
+        using var scope = torch.NewDisposeScope();
+        var w = Matrix(1, 4, 3f, 1f, -1f, -3f);
+        var quantizer = new AlternatingMultiBitQuantizer(bits: 2);
+        AreClose(new float[] { 3, 1, -1, -3 }, quantizer.forward(w), 1e-6);
+        AreClose(new float[] { 3, 1, -1, -3 }, quantizer.forward(w), 1e-6);
+        using (torch.no_grad()) w.mul_(2);
+        AreClose(new float[] { 6, 2, -2, -6 }, quantizer.forward(w), 1e-6);
+        // The reused values still carry the straight-through gradient to the live weights.
+        var live = Matrix(1, 4, 6f, 2f, -2f, -6f).requires_grad_(true);
+        quantizer.forward(live).sum().backward();
+        AreClose(new float[] { 1, 1, 1, 1 }, live.grad!, 0);
+    }
+
+    [TestMethod]
     public void OneBase_IsBinaryWeightNet()
     {
         using var scope = torch.NewDisposeScope();
