@@ -28,19 +28,20 @@ internal static class KureCommand
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 1 };
         var data = new Option<DirectoryInfo?>("--data") { Description = "smnist: folder with the MNIST IDX files (default data/mnist); brown: folder with the prepared split (default data/brown). Not used by moby." };
         var trainCount = new Option<int?>("--train-count") { Description = "smnist only: training images, the first N of the training file (default 10,000); the next 1,000 validate." };
+        var testTokens = new Option<int>("--test-tokens") { Description = "moby and brown: score the first N test tokens (0 = the whole test set). Fewer tokens make the many evaluations faster.", DefaultValueFactory = _ => 0 };
         var step = new Option<string>("--qat-step") { Description = "Part b: step rule of the 4-bit quantization-aware training: max (max |w| / (2^(b-1) - 1)) or mse (the step with the least squared error, which clips outliers). Reports use both rules.", DefaultValueFactory = _ => "max" };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (the task's KURE section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
         var command = new System.CommandLine.Command("kure", "KURE: post-training quantization of a model fine-tuned without vs with kurtosis regularization (Moby Dick char LM, sequential MNIST or Brown word LM).")
         {
-            task, steps, fineTuneSteps, qatSteps, hidden, lambda, seed, data, trainCount, step, output,
+            task, steps, fineTuneSteps, qatSteps, hidden, lambda, seed, data, trainCount, testTokens, step, output,
         };
         command.SetAction(parse => Run(parse.GetValue(task)!, parse.GetValue(steps), parse.GetValue(fineTuneSteps), parse.GetValue(qatSteps), parse.GetValue(hidden),
-            parse.GetValue(lambda), parse.GetValue(seed), parse.GetValue(data), parse.GetValue(trainCount), parse.GetValue(step)!, parse.GetValue(output)!));
+            parse.GetValue(lambda), parse.GetValue(seed), parse.GetValue(data), parse.GetValue(trainCount), parse.GetValue(testTokens), parse.GetValue(step)!, parse.GetValue(output)!));
         return command;
     }
 
     private static int Run(string task, int? steps, int? fineTuneSteps, int? qatSteps, int? hidden, double lambda, int seed, DirectoryInfo? data, int? trainCount,
-        string step, FileInfo output)
+        int testTokens, string step, FileInfo output)
     {
         var name = task.Trim().ToLowerInvariant();
         bool minimumError = step.Trim().ToLowerInvariant() switch
@@ -52,6 +53,8 @@ internal static class KureCommand
         if (name == "moby" && data is not null) throw new ArgumentException("--data does not apply to --task moby (the corpus is embedded); use --task smnist or brown.");
         if (name != "smnist" && trainCount is not null) throw new ArgumentException($"--train-count applies to --task smnist only, not to '{name}'.");
         if (trainCount < 1) throw new ArgumentException($"--train-count must be at least 1; got {trainCount}.");
+        if (testTokens < 0) throw new ArgumentException($"--test-tokens must be 0 (the whole test set) or more; got {testTokens}.");
+        if (name == "smnist" && testTokens != 0) throw new ArgumentException("--test-tokens applies to --task moby and brown (sMNIST scores all 10,000 test images).");
         if (steps < 1 || fineTuneSteps < 1 || qatSteps < 0)
             throw new ArgumentException($"--max-steps and --fine-tune-steps must be at least 1 and --qat-steps at least 0; got {steps}, {fineTuneSteps} and {qatSteps}.");
         if (hidden < 1) throw new ArgumentException($"--hidden must be at least 1; got {hidden}.");
@@ -59,10 +62,10 @@ internal static class KureCommand
             throw new ArgumentException($"--lambda must be a finite number > 0 (the paper uses 1.0); got {lambda.ToString(CultureInfo.InvariantCulture)}.");
         return name switch
         {
-            "moby" => Run(LanguageModelKureTask.Moby(hidden ?? 256, seed), steps ?? 400, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, minimumError, output),
+            "moby" => Run(LanguageModelKureTask.Moby(hidden ?? 256, seed, testTokens), steps ?? 400, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, minimumError, output),
             "smnist" => Run(new SmnistKureTask(data ?? new DirectoryInfo("data/mnist"), trainCount ?? 10_000, hidden ?? 128, seed),
                 steps ?? 2000, fineTuneSteps ?? 300, qatSteps ?? fineTuneSteps ?? 300, lambda, minimumError, output),
-            "brown" => Run(LanguageModelKureTask.Brown(data ?? new DirectoryInfo("data/brown"), hidden ?? 300, seed),
+            "brown" => Run(LanguageModelKureTask.Brown(data ?? new DirectoryInfo("data/brown"), hidden ?? 300, seed, testTokens),
                 steps ?? 1000, fineTuneSteps ?? 250, qatSteps ?? fineTuneSteps ?? 250, lambda, minimumError, output),
             _ => throw new ArgumentException($"--task '{task}': use moby, smnist or brown."),
         };

@@ -85,22 +85,24 @@ internal sealed class LanguageModelKureTask : KureTask<QuantizedLanguageModel>
 
     /// <summary>
     /// The embedded Moby Dick character LM: LSTM 1x<paramref name="hidden"/>, embedding 64, batch 32, bptt 100, Adam 3e-3,
-    /// clip 1.0; test bits per character.
+    /// clip 1.0; test bits per character on the first <paramref name="testTokens"/> test characters (0 = all).
     /// </summary>
-    public static LanguageModelKureTask Moby(int hidden, int seed)
+    public static LanguageModelKureTask Moby(int hidden, int seed, int testTokens)
     {
         var text = EmbeddedCorpus.MobyDick();
         var (train, validation, test) = EmbeddedCorpus.Split(text);
         var vocabulary = Vocabulary.FromCharacters(text);
         var trainTokens = vocabulary.Encode(train, skipUnknownCharacters: true);
+        var testSet = vocabulary.Encode(test, skipUnknownCharacters: true);
         return new LanguageModelKureTask
         {
-            Name = "moby", Title = "Moby Dick character LM", MetricShort = "BPC", MetricSentence = "Test bits per character (lower is better)",
+            Name = "moby", Title = "Moby Dick character LM", MetricShort = "BPC",
+            MetricSentence = $"Test bits per character{Scored(testSet, testTokens, "characters")} (lower is better)",
             Setup = steps => $"LSTM 1x{hidden}, embedding 64, batch 32, bptt 100, Adam 3e-3, {steps} steps",
             Vocabulary = vocabulary,
             TrainTokens = trainTokens,
             ValidationTokens = vocabulary.Encode(validation, skipUnknownCharacters: true),
-            TestTokens = vocabulary.Encode(test, skipUnknownCharacters: true),
+            TestTokens = First(testSet, testTokens),
             Options = new LanguageModelOptions { EmbeddingSize = 64, Recurrent = new QuantizedRecurrentOptions { HiddenSize = hidden } },
             Recipe = steps =>
             {
@@ -117,22 +119,25 @@ internal sealed class LanguageModelKureTask : KureTask<QuantizedLanguageModel>
 
     /// <summary>
     /// The Brown word LM (the <c>bench</c> recipe): LSTM 1x<paramref name="hidden"/>, embedding = hidden, vocabulary 10k +
-    /// <c>&lt;unk&gt;</c>, dropout 0.5, batch 20, bptt 35, SGD lr 20, clip 0.25; test perplexity.
+    /// <c>&lt;unk&gt;</c>, dropout 0.5, batch 20, bptt 35, SGD lr 20, clip 0.25; test perplexity on the first
+    /// <paramref name="testTokens"/> test tokens (0 = all).
     /// </summary>
-    public static LanguageModelKureTask Brown(DirectoryInfo data, int hidden, int seed)
+    public static LanguageModelKureTask Brown(DirectoryInfo data, int hidden, int seed, int testTokens)
     {
         var (train, validation, test) = BenchmarkCommand.ReadSplit(data);
         var vocabulary = Vocabulary.FromWords(train, 10_001);
         var trainTokens = vocabulary.Encode(train);
+        var testSet = vocabulary.Encode(test);
         return new LanguageModelKureTask
         {
-            Name = "brown", Title = "Brown word LM", MetricShort = "perplexity", MetricSentence = "Test perplexity (lower is better)",
+            Name = "brown", Title = "Brown word LM", MetricShort = "perplexity",
+            MetricSentence = $"Test perplexity{Scored(testSet, testTokens, "tokens")} (lower is better)",
             Setup = steps => $"Brown split (vocabulary {vocabulary.Count:N0}), LSTM 1x{hidden}, embedding {hidden}, dropout 0.5, batch 20, bptt 35, " +
                              $"SGD lr 20, clip 0.25, {steps} steps (one epoch is {trainTokens.Length / (20 * 35):N0})",
             Vocabulary = vocabulary,
             TrainTokens = trainTokens,
             ValidationTokens = vocabulary.Encode(validation),
-            TestTokens = vocabulary.Encode(test),
+            TestTokens = First(testSet, testTokens),
             Perplexity = true,
             Options = new LanguageModelOptions { EmbeddingDropout = 0.5, Recurrent = new QuantizedRecurrentOptions { HiddenSize = hidden, Dropout = 0.5 } },
             Recipe = steps =>
@@ -147,6 +152,13 @@ internal sealed class LanguageModelKureTask : KureTask<QuantizedLanguageModel>
             },
         };
     }
+
+    /// <summary>The first <paramref name="count"/> tokens; all of them when <paramref name="count"/> is 0 or not smaller.</summary>
+    private static int[] First(int[] tokens, int count) => count <= 0 || count >= tokens.Length ? tokens : tokens[..count];
+
+    /// <summary>" on the first N of M test units" when <see cref="First"/> cuts, else empty.</summary>
+    private static string Scored(int[] tokens, int count, string units) =>
+        count <= 0 || count >= tokens.Length ? "" : $" on the first {count:N0} of {tokens.Length:N0} test {units}";
 
     /// <inheritdoc/>
     public override string Format(double metric) => metric.ToString(Perplexity ? "F1" : "F3", CultureInfo.InvariantCulture);

@@ -13,6 +13,8 @@ public sealed class KureCommandTests
     [DataRow("--qat-steps -1", "error: --max-steps and --fine-tune-steps must be at least 1 and --qat-steps at least 0;")]
     [DataRow("--lambda -1", "error: --lambda must be a finite number > 0 (the paper uses 1.0); got -1.")]
     [DataRow("--hidden 0", "error: --hidden must be at least 1; got 0.")]
+    [DataRow("--test-tokens -5", "error: --test-tokens must be 0 (the whole test set) or more; got -5.")]
+    [DataRow("--task smnist --test-tokens 100", "error: --test-tokens applies to --task moby and brown")]
     [DataRow("--task smnist --data /no/such/folder", "error: MNIST folder '/no/such/folder' does not exist: run build/fetch-data.sh --only mnist, or pass --data DIR.")]
     [DataRow("--task brown --data /no/such/folder", "error: Data folder '/no/such/folder' does not exist: run build/fetch-data.sh first, or pass --data DIR.")]
     public void Bad_options_fail_fast_with_one_line(string options, string expected)
