@@ -29,26 +29,26 @@ internal static class KureCommand
         var data = new Option<DirectoryInfo?>("--data") { Description = "smnist: folder with the MNIST IDX files (default data/mnist); brown: folder with the prepared split (default data/brown). Not used by moby." };
         var trainCount = new Option<int?>("--train-count") { Description = "smnist only: training images, the first N of the training file (default 10,000); the next 1,000 validate." };
         var testTokens = new Option<int>("--test-tokens") { Description = "moby and brown: score the first N test tokens (0 = the whole test set). Fewer tokens make the many evaluations faster.", DefaultValueFactory = _ => 0 };
-        var step = new Option<string>("--qat-step") { Description = "Part b: step rule of the 4-bit quantization-aware training: max (max |w| / (2^(b-1) - 1)) or mse (the step with the least squared error, which clips outliers). Reports use both rules.", DefaultValueFactory = _ => "max" };
+        var qatStep = new Option<string>("--qat-step") { Description = "Part b: step rule of the 4-bit quantization-aware training: max (max |w| / (2^(b-1) - 1)) or mse (the step with the least squared error, which clips outliers). Reports use both rules.", DefaultValueFactory = _ => "max" };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (the task's KURE section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
         var command = new System.CommandLine.Command("kure", "KURE: post-training quantization of a model fine-tuned without vs with kurtosis regularization (Moby Dick char LM, sequential MNIST or Brown word LM).")
         {
-            task, steps, fineTuneSteps, qatSteps, hidden, lambda, seed, data, trainCount, testTokens, step, output,
+            task, steps, fineTuneSteps, qatSteps, hidden, lambda, seed, data, trainCount, testTokens, qatStep, output,
         };
         command.SetAction(parse => Run(parse.GetValue(task)!, parse.GetValue(steps), parse.GetValue(fineTuneSteps), parse.GetValue(qatSteps), parse.GetValue(hidden),
-            parse.GetValue(lambda), parse.GetValue(seed), parse.GetValue(data), parse.GetValue(trainCount), parse.GetValue(testTokens), parse.GetValue(step)!, parse.GetValue(output)!));
+            parse.GetValue(lambda), parse.GetValue(seed), parse.GetValue(data), parse.GetValue(trainCount), parse.GetValue(testTokens), parse.GetValue(qatStep)!, parse.GetValue(output)!));
         return command;
     }
 
     private static int Run(string task, int? steps, int? fineTuneSteps, int? qatSteps, int? hidden, double lambda, int seed, DirectoryInfo? data, int? trainCount,
-        int testTokens, string step, FileInfo output)
+        int testTokens, string qatStep, FileInfo output)
     {
         var name = task.Trim().ToLowerInvariant();
-        bool minimumError = step.Trim().ToLowerInvariant() switch
+        bool minimumError = qatStep.Trim().ToLowerInvariant() switch
         {
             "max" => false,
             "mse" => true,
-            _ => throw new ArgumentException($"--qat-step '{step}': use max (max |w| / (2^(b-1) - 1)) or mse (least squared error)."),
+            _ => throw new ArgumentException($"--qat-step '{qatStep}': use max (max |w| / (2^(b-1) - 1)) or mse (least squared error)."),
         };
         if (name == "moby" && data is not null) throw new ArgumentException("--data does not apply to --task moby (the corpus is embedded); use --task smnist or brown.");
         if (name != "smnist" && trainCount is not null) throw new ArgumentException($"--train-count applies to --task smnist only, not to '{name}'.");
@@ -183,9 +183,10 @@ internal static class KureCommand
         for (int rule = 0; rule < rules; rule++)
         {
             var first = columns[0].Reports[rule];
-            bool Shown(RobustnessReportRow r) => r.Bits == 32 || r.Label == "as trained"
-                ? rule == 0 && (r.Label != "as trained" || first.BitWidths.Count(o => o.Quantizer == r.Quantizer) == 1)
-                : true;
+            // Uniform rows in every block; float once; "as trained" once, and only where no uniform row repeats its quantizer.
+            bool Shown(RobustnessReportRow r) =>
+                r.Label == "as trained" ? rule == 0 && first.BitWidths.Count(o => o.Quantizer == r.Quantizer) == 1
+                : r.Bits != 32 || rule == 0;
             foreach (var row in first.BitWidths.Where(Shown))
                 sb.AppendLine($"| {row.Label} (`{row.Quantizer}`) | " + Cells(r => task.Format(r.BitWidths.First(o => o.Label == row.Label).Metric), rule) + " |");
             foreach (var row in first.StepSizes.Skip(1))

@@ -48,11 +48,11 @@ internal abstract class Quantizer : nn.Module<Tensor, Tensor>
             Tensor result;
             using (var scope = NewDisposeScope())
             using (no_grad())
-                result = compute(values).detach().MoveToOuterDisposeScope();
+                result = compute(values).detach().DetachFromDisposeScope();
             _reusedInput?.Dispose();
             _reusedResult?.Dispose();
             _reusedInput = values.clone().DetachFromDisposeScope();
-            _reusedResult = result.DetachFromDisposeScope();
+            _reusedResult = result;
         }
         return _reusedResult!.alias();
     }
