@@ -8,12 +8,13 @@ namespace Microsoft.ML.Quantized.Samples.Commands;
 /// <summary>
 /// KURE (Shkolnik et al. 2020) on one of three tasks (<c>--task</c>): the embedded Moby Dick character LM (default), sequential
 /// MNIST or the Brown word LM. One flow for all (<see cref="KureTask{TModel}"/> supplies the model kind and data): trains a
-/// float model, fine-tunes two copies for the same steps with Adam at 1e-3, one without and one with the kurtosis term,
-/// then quantizes all three after training to 4, 3 and 2 bits (uniform, per tensor, under both step rules: max |w| and least squared error) and with a 4-bit step 5% off or
-/// rounded to a power of two (part a). Part b: two more copies of the float model are trained quantization-aware at
-/// 4 bits (uniform weights, straight-through estimator) for the same number of steps, without and with the kurtosis term,
-/// then re-quantized after training to 3, 5, 6 and 8 bits and to a power-of-two step. Writes the task's section of
-/// docs/benchmarks.md.
+/// float model, fine-tunes three copies for the same steps with Adam at 1e-3 (without the kurtosis term, with it per
+/// tensor as in the paper, with it per row), then quantizes the float model and the three copies after training to 4, 3
+/// and 2 bits (uniform, one step per tensor or, with <c>--row-steps</c>, per row; under both step rules: max |w| and least
+/// squared error) and with a 4-bit step 5% off or rounded to a power of two (part a). Part b: three more copies of the
+/// float model are trained quantization-aware at 4 bits (uniform weights, straight-through estimator) for the same number
+/// of steps, with the same three kurtosis settings, then re-quantized after training to 3, 5, 6 and 8 bits and to a
+/// power-of-two step. Writes the task's section of docs/benchmarks.md.
 /// </summary>
 internal static class KureCommand
 {
@@ -30,18 +31,19 @@ internal static class KureCommand
         var trainCount = new Option<int?>("--train-count") { Description = "smnist only: training images, the first N of the training file (default 10,000); the next 1,000 validate." };
         var testTokens = new Option<int>("--test-tokens") { Description = "moby and brown: score the first N test tokens (0 = the whole test set). Fewer tokens make the many evaluations faster.", DefaultValueFactory = _ => 0 };
         var qatStep = new Option<string>("--qat-step") { Description = "Part b: step rule of the 4-bit quantization-aware training: max (max |w| / (2^(b-1) - 1)) or mse (the step with the least squared error, which clips outliers). Reports use both rules.", DefaultValueFactory = _ => "max" };
+        var rowSteps = new Option<bool>("--row-steps") { Description = "Quantize with one step per weight row (QuantizerOptions.PerRowScale) instead of one per tensor, in every report and in part b's training." };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (the task's KURE section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
         var command = new System.CommandLine.Command("kure", "KURE: post-training quantization of a model fine-tuned without vs with kurtosis regularization (Moby Dick char LM, sequential MNIST or Brown word LM).")
         {
-            task, steps, fineTuneSteps, qatSteps, hidden, lambda, seed, data, trainCount, testTokens, qatStep, output,
+            task, steps, fineTuneSteps, qatSteps, hidden, lambda, seed, data, trainCount, testTokens, qatStep, rowSteps, output,
         };
         command.SetAction(parse => Run(parse.GetValue(task)!, parse.GetValue(steps), parse.GetValue(fineTuneSteps), parse.GetValue(qatSteps), parse.GetValue(hidden),
-            parse.GetValue(lambda), parse.GetValue(seed), parse.GetValue(data), parse.GetValue(trainCount), parse.GetValue(testTokens), parse.GetValue(qatStep)!, parse.GetValue(output)!));
+            parse.GetValue(lambda), parse.GetValue(seed), parse.GetValue(data), parse.GetValue(trainCount), parse.GetValue(testTokens), parse.GetValue(qatStep)!, parse.GetValue(rowSteps), parse.GetValue(output)!));
         return command;
     }
 
     private static int Run(string task, int? steps, int? fineTuneSteps, int? qatSteps, int? hidden, double lambda, int seed, DirectoryInfo? data, int? trainCount,
-        int testTokens, string qatStep, FileInfo output)
+        int testTokens, string qatStep, bool rowSteps, FileInfo output)
     {
         var name = task.Trim().ToLowerInvariant();
         bool minimumError = qatStep.Trim().ToLowerInvariant() switch
@@ -60,19 +62,20 @@ internal static class KureCommand
         if (hidden < 1) throw new ArgumentException($"--hidden must be at least 1; got {hidden}.");
         if (!double.IsFinite(lambda) || lambda <= 0)
             throw new ArgumentException($"--lambda must be a finite number > 0 (the paper uses 1.0); got {lambda.ToString(CultureInfo.InvariantCulture)}.");
+        var qat = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 4, MinimumErrorStep = minimumError, PerRowScale = rowSteps };
         return name switch
         {
-            "moby" => Run(LanguageModelKureTask.Moby(hidden ?? 256, seed, testTokens), steps ?? 400, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, minimumError, output),
+            "moby" => Run(LanguageModelKureTask.Moby(hidden ?? 256, seed, testTokens), steps ?? 400, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, qat, output),
             "smnist" => Run(new SmnistKureTask(data ?? new DirectoryInfo("data/mnist"), trainCount ?? 10_000, hidden ?? 128, seed),
-                steps ?? 2000, fineTuneSteps ?? 300, qatSteps ?? fineTuneSteps ?? 300, lambda, minimumError, output),
+                steps ?? 2000, fineTuneSteps ?? 300, qatSteps ?? fineTuneSteps ?? 300, lambda, qat, output),
             "brown" => Run(LanguageModelKureTask.Brown(data ?? new DirectoryInfo("data/brown"), hidden ?? 300, seed, testTokens),
-                steps ?? 1000, fineTuneSteps ?? 250, qatSteps ?? fineTuneSteps ?? 250, lambda, minimumError, output),
+                steps ?? 1000, fineTuneSteps ?? 250, qatSteps ?? fineTuneSteps ?? 250, lambda, qat, output),
             _ => throw new ArgumentException($"--task '{task}': use moby, smnist or brown."),
         };
     }
 
     /// <summary>The one flow every task runs: float training, fine-tuning without and with KURE, 4-bit QAT copies, reports, tables.</summary>
-    private static int Run<TModel>(KureTask<TModel> task, int steps, int fineTuneSteps, int qatSteps, double lambda, bool minimumError, FileInfo output)
+    private static int Run<TModel>(KureTask<TModel> task, int steps, int fineTuneSteps, int qatSteps, double lambda, QuantizerOptions qat, FileInfo output)
         where TModel : class, IDisposable
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -80,10 +83,9 @@ internal static class KureCommand
         AnsiConsole.MarkupLine($"[bold]KURE[/] on the {Markup.Escape(task.Title)}: {Markup.Escape(task.Setup(steps))}; {fineTuneSteps} fine-tuning steps per copy" +
                                (qatSteps > 0 ? $", {qatSteps} 4-bit quantization-aware steps per copy." : "."));
 
-        var fineTuning = task.FineTuning(fineTuneSteps);
         // Every model is reported under both step rules; gates are recorded once (they do not depend on the rule).
         RobustnessReportBuilder Builder(bool mse, List<int> bits, List<double> multipliers, bool gates) =>
-            new() { BitWidths = bits, StepSizeMultipliers = multipliers, MinimumErrorStep = mse, RecordGates = gates && !mse };
+            new() { BitWidths = bits, StepSizeMultipliers = multipliers, MinimumErrorStep = mse, PerRowScale = qat.PerRowScale, RecordGates = gates && !mse };
         RobustnessReport[] Reports(TModel m, List<int> bits, List<double> multipliers, bool gates) =>
             Timed("robustness reports", () => new[] { false, true }.Select(mse => task.Report(m, Builder(mse, bits, multipliers, gates))).ToArray());
         RobustnessReport[] PartA(TModel m) => Reports(m, [2, 3, 4], [0.95, 1.05], gates: true);
@@ -95,71 +97,72 @@ internal static class KureCommand
             AnsiConsole.MarkupLine($"[grey]{Markup.Escape(what)} done at {clock.Elapsed.TotalMinutes:F1} min.[/]");
             return result;
         }
-        TModel FineTune(string title, TModel from, KureOptions kure, TrainingOptions training) =>
-            Timed(title, () => ConsoleProgress.Run(title, p => task.FineTune(from, kure, training, p)));
+        // The three fine-tunings of each part: no kurtosis term, the paper's term per tensor, the term per row.
+        var variants = new (string Name, KureOptions Kure)[]
+        {
+            ("no KURE", new KureOptions { Lambda = 0 }),
+            (Kure(lambda, perRow: false), new KureOptions { Lambda = lambda }),
+            (Kure(lambda, perRow: true), new KureOptions { Lambda = lambda, PerRow = true }),
+        };
+        (string Name, RobustnessReport[] Reports)[] FineTuned(string prefix, TModel from, TrainingOptions training, Func<TModel, RobustnessReport[]> report) =>
+            variants.Select(v =>
+            {
+                using var model = Timed($"{prefix}{v.Name}", () => ConsoleProgress.Run($"{prefix}{v.Name}", p => task.FineTune(from, v.Kure, training, p)));
+                return ($"{prefix}{v.Name}", report(model));
+            }).ToArray();
 
         using var trained = Timed("float training", () => ConsoleProgress.Run("float", p => task.Train(task.Training(steps), p)));
-        using var plain = FineTune("fine-tune, no KURE", trained, new KureOptions { Lambda = 0 }, fineTuning);
-        var kure = new KureOptions { Lambda = lambda };
-        using var regularized = FineTune("fine-tune, KURE", trained, kure, fineTuning);
-
-        var columns = new (string Name, RobustnessReport[] Reports)[]
-        {
-            ("trained", PartA(trained)),
-            ("+ fine-tune, no KURE", PartA(plain)),
-            ($"+ fine-tune, KURE (lambda {lambda.ToString(CultureInfo.InvariantCulture)})", PartA(regularized)),
-        };
-        var markdown = Render(task, columns, steps, fineTuneSteps, load);
+        var columns = FineTuned(FineTunePrefix, trained, task.FineTuning(fineTuneSteps), PartA).Prepend(("trained", PartA(trained))).ToArray();
+        var markdown = Render(task, columns, steps, fineTuneSteps, qat.PerRowScale, load);
         if (qatSteps > 0)
         {
-            var qat = task.FineTuning(qatSteps);
-            using var fourBit = task.WithQuantization(trained, new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 4, MinimumErrorStep = minimumError });
-            using var qatPlain = FineTune("4-bit QAT, no KURE", fourBit, new KureOptions { Lambda = 0 }, qat);
-            using var qatKure = FineTune("4-bit QAT, KURE", fourBit, kure, qat);
-            markdown += RenderQat(task, new[]
-            {
-                ("4-bit QAT, no KURE", PartB(qatPlain)),
-                ($"4-bit QAT, KURE (lambda {lambda.ToString(CultureInfo.InvariantCulture)})", PartB(qatKure)),
-            }, steps, qatSteps, minimumError);
+            using var fourBit = task.WithQuantization(trained, qat);
+            markdown += RenderQat(task, FineTuned("4-bit QAT, ", fourBit, task.FineTuning(qatSteps), PartB), steps, qatSteps, qat);
         }
         markdown += $"\nWhole run (training, fine-tuning, every evaluation): {clock.Elapsed.TotalMinutes:F1} minutes.\n";
         AnsiConsole.WriteLine(markdown);
-        BenchmarkCommand.WriteSection(output, markdown, task.SectionStart, task.SectionEnd);
+        var section = task.Section(qat.PerRowScale);
+        BenchmarkCommand.WriteSection(output, markdown, $"<!-- bench:{section} -->", $"<!-- /bench:{section} -->");
         AnsiConsole.MarkupLine($"Written to [blue]{Markup.Escape(output.FullName)}[/].");
         return 0;
     }
 
-    private static string Render<TModel>(KureTask<TModel> task, (string Name, RobustnessReport[] Reports)[] columns, int steps, int fineTuneSteps, string? load)
+    private static string Render<TModel>(KureTask<TModel> task, (string Name, RobustnessReport[] Reports)[] columns, int steps, int fineTuneSteps, bool rowSteps, string? load)
         where TModel : class, IDisposable
     {
         var sb = new StringBuilder();
         sb.AppendLine($"## KURE: one float model, many bit widths ({task.Title})");
         sb.AppendLine();
-        sb.AppendLine($"{task.Setup(steps)}; then two copies fine-tuned {fineTuneSteps} steps " +
-                      "with Adam 1e-3 (the paper's rate), without and with the kurtosis term on the recurrent weights (target 1.8). " +
-                      "Every column is then quantized after training, no retraining: uniform symmetric, one step per tensor, either max |w| / (2^(b-1) - 1) " +
+        sb.AppendLine($"{task.Setup(steps)}; then three copies fine-tuned {fineTuneSteps} steps " +
+                      $"with Adam 1e-3 (the paper's rate): {Variants}. " +
+                      $"Every column is then quantized after training, no retraining: uniform symmetric, {StepScope(rowSteps)}, either max |w| / (2^(b-1) - 1) " +
                       "(every weight in range) or the step with the least squared error (`-mse` in the quantizer names: clips outliers). " +
                       $"{task.MetricSentence}. {BenchmarkCommand.Provenance(load)}" +
                       (task.Note.Length > 0 ? " " + task.Note : ""));
         sb.AppendLine();
         Table(sb, task, columns, ratioBits: [4, 3, 2]);
         sb.AppendLine();
-        sb.AppendLine("Weight and gate statistics of the KURE model:");
-        sb.AppendLine();
-        sb.Append(columns[^1].Reports[0].ToMarkdown(3).Split("### Weight kurtosis", 2) is { Length: 2 } parts ? "### Weight kurtosis" + parts[1] : "");
+        // The weight and gate statistics of the two KURE models (the last two columns).
+        foreach (var (name, reports) in columns[^2..])
+        {
+            sb.AppendLine($"### Weight and gate statistics after fine-tuning with {name[FineTunePrefix.Length..]}");
+            sb.AppendLine();
+            sb.Append(reports[0].ToMarkdown(4).Split("#### Weight kurtosis", 2) is { Length: 2 } parts ? "#### Weight kurtosis" + parts[1] : "");
+            sb.AppendLine();
+        }
         return sb.ToString();
     }
 
-    private static string RenderQat<TModel>(KureTask<TModel> task, (string Name, RobustnessReport[] Reports)[] columns, int steps, int qatSteps, bool minimumError)
+    private static string RenderQat<TModel>(KureTask<TModel> task, (string Name, RobustnessReport[] Reports)[] columns, int steps, int qatSteps, QuantizerOptions qat)
         where TModel : class, IDisposable
     {
         var sb = new StringBuilder();
         sb.AppendLine();
         sb.AppendLine($"## KURE: one 4-bit model, other bit widths ({task.Title})");
         sb.AppendLine();
-        sb.AppendLine($"Same data and network as above. Two copies of the float model ({steps} steps) are trained quantization-aware at 4 bits " +
-                      $"(uniform symmetric weights, one step per tensor ({StepRule(minimumError)}), straight-through estimator) for {qatSteps} steps with Adam 1e-3, " +
-                      "without and with the kurtosis term on the recurrent weights (target 1.8); each is then re-quantized after training " +
+        sb.AppendLine($"Same data and network as above. Three copies of the float model ({steps} steps) are trained quantization-aware at 4 bits " +
+                      $"(uniform symmetric weights, {StepScope(qat.PerRowScale)} ({StepRule(qat.MinimumErrorStep)}), straight-through estimator) for {qatSteps} steps with Adam 1e-3, " +
+                      $"{Variants}; each is then re-quantized after training " +
                       $"to the other bit widths and to a power-of-two 4-bit step under both step rules, no retraining. {task.MetricSentence}; same machine and run as above.");
         sb.AppendLine();
         Table(sb, task, columns, ratioBits: [3]);
@@ -192,7 +195,10 @@ internal static class KureCommand
             foreach (var row in first.StepSizes.Skip(1))
                 sb.AppendLine($"| {first.PerturbationBits}-bit, {row.Label} (`{row.Quantizer}`) | " + Cells(r => task.Format(r.StepSizes.First(o => o.Label == row.Label).Metric), rule) + " |");
         }
-        sb.AppendLine("| mean kurtosis of the recurrent weights | " + Cells(r => F(r.Weights.Where(w => w.Name.StartsWith("layers.", StringComparison.Ordinal)).Average(w => w.Kurtosis))) + " |");
+        IEnumerable<WeightStatistics> Recurrent(RobustnessReport r) => r.Weights.Where(w => w.Name.StartsWith("layers.", StringComparison.Ordinal));
+        sb.AppendLine("| mean kurtosis of the recurrent weights | " + Cells(r => F(Recurrent(r).Average(w => w.Kurtosis))) + " |");
+        sb.AppendLine("| mean row kurtosis of the recurrent weights | " + Cells(r => F(Recurrent(r).Average(w => w.MeanRowKurtosis))) + " |");
+        sb.AppendLine("| largest max abs / std of a recurrent weight | " + Cells(r => F(Recurrent(r).Max(w => w.MaxAbs / w.StdDev))) + " |");
         if (columns.All(c => c.Reports[0].Gates.Count > 0))
         {
             sb.AppendLine("| mean gate kurtosis, pre-activation | " + Cells(r => F(r.Gates.Average(g => g.PreActivationKurtosis))) + " |");
@@ -203,6 +209,19 @@ internal static class KureCommand
                 sb.AppendLine($"| {bits}-bit {task.MetricShort} / float {task.MetricShort} (`{columns[0].Reports[rule].AtBits(bits)!.Quantizer}`) | " +
                               Cells(r => F(r.AtBits(bits)!.Metric / r.Float.Metric), rule) + " |");
     }
+
+    /// <summary>A KURE column's name, e.g. <c>KURE (lambda 1)</c> or <c>KURE per row (lambda 1)</c>.</summary>
+    private static string Kure(double lambda, bool perRow) =>
+        $"KURE{(perRow ? " per row" : "")} (lambda {lambda.ToString(CultureInfo.InvariantCulture)})";
+
+    /// <summary>How part a's fine-tuned columns start: <c>+ fine-tune, KURE (lambda 1)</c>.</summary>
+    private const string FineTunePrefix = "+ fine-tune, ";
+
+    /// <summary>The three fine-tunings in a sentence.</summary>
+    private const string Variants = "without the kurtosis term, with it on each recurrent weight tensor (the paper's form, target 1.8), " +
+                                    "and with it on each row of those tensors (`KureOptions.PerRow`: one output unit's weights)";
+
+    private static string StepScope(bool rowSteps) => rowSteps ? "one step per weight row (`-row`)" : "one step per tensor";
 
     private static string StepRule(bool minimumError) => minimumError
         ? "the step with the least squared error, which clips outliers; `-mse` in the quantizer names"

@@ -28,11 +28,11 @@ internal abstract class KureTask<TModel> where TModel : class, IDisposable
     /// <summary>A sentence after the machine line (e.g. a data set's attribution), or empty.</summary>
     public string Note { get; init; } = "";
 
-    /// <summary>Section markers in docs/benchmarks.md.</summary>
-    public string SectionStart => Name == "moby" ? "<!-- bench:kure -->" : $"<!-- bench:kure-{Name} -->";
-
-    /// <summary>Closing section marker in docs/benchmarks.md.</summary>
-    public string SectionEnd => Name == "moby" ? "<!-- /bench:kure -->" : $"<!-- /bench:kure-{Name} -->";
+    /// <summary>
+    /// The task's section name in docs/benchmarks.md (<c>kure</c>, <c>kure-smnist</c>, <c>kure-brown</c>), with <c>-rows</c>
+    /// for a run with one step per weight row, so both kinds of run keep their own section.
+    /// </summary>
+    public string Section(bool rowSteps) => (Name == "moby" ? "kure" : $"kure-{Name}") + (rowSteps ? "-rows" : "");
 
     /// <summary>Formats a metric value for the tables.</summary>
     public abstract string Format(double metric);

@@ -18,11 +18,28 @@ internal static class Kurtosis
     {
         ArgumentNullException.ThrowIfNull(x);
         if (x.numel() < 2) throw new ArgumentException($"Kurtosis needs at least 2 values; got {x.numel()}.", nameof(x));
+        return OfRowsOf(x.reshape(1, -1)).reshape(Array.Empty<long>());
+    }
+
+    /// <summary>
+    /// The kurtosis of each row of a matrix <paramref name="x"/> (each output unit's weights), a vector with one value per
+    /// row (graph attached).
+    /// </summary>
+    public static Tensor OfRows(Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (x.dim() != 2) throw new ArgumentException($"Row kurtosis needs a matrix; got a tensor of shape [{string.Join(", ", x.shape)}].", nameof(x));
+        if (x.shape[1] < 2) throw new ArgumentException($"Row kurtosis needs at least 2 values per row; got {x.shape[1]}.", nameof(x));
+        return OfRowsOf(x);
+    }
+
+    private static Tensor OfRowsOf(Tensor x)
+    {
         using var scope = NewDisposeScope();
-        var flat = x.reshape(-1);
-        var centered = flat - flat.mean();
-        var variance = centered.pow(Scalars.Two).mean();
-        var fourth = centered.pow(Scalars.Two).pow(Scalars.Two).mean();
+        var centered = x - x.mean([1L], keepdim: true);
+        var squared = centered.pow(Scalars.Two);
+        var variance = squared.mean([1L]);
+        var fourth = squared.pow(Scalars.Two).mean([1L]);
         return (fourth / variance.pow(Scalars.Two).clamp_min(SquaredVarianceFloor)).MoveToOuterDisposeScope();
     }
 

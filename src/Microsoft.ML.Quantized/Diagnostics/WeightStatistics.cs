@@ -13,7 +13,12 @@ namespace Microsoft.ML.Quantized;
 /// <param name="StdDev">Population standard deviation.</param>
 /// <param name="Kurtosis">Population kurtosis.</param>
 /// <param name="MaxAbs">Largest magnitude.</param>
-public sealed record WeightStatistics(string Name, long Count, double Mean, double StdDev, double Kurtosis, double MaxAbs)
+/// <param name="MeanRowKurtosis">
+/// Mean over the rows of a matrix (one output unit's weights each) of the row's kurtosis, what
+/// <see cref="KureOptions.PerRow"/> regularizes; NaN for a tensor that is not a matrix with at least 2 columns. Rows of
+/// different scales pool into a tensor kurtosis above their mean.
+/// </param>
+public sealed record WeightStatistics(string Name, long Count, double Mean, double StdDev, double Kurtosis, double MaxAbs, double MeanRowKurtosis)
 {
     /// <summary>The statistics of <paramref name="weight"/> (computed in float64, no graph).</summary>
     internal static WeightStatistics Of(string name, Tensor weight)
@@ -21,12 +26,14 @@ public sealed record WeightStatistics(string Name, long Count, double Mean, doub
         ArgumentNullException.ThrowIfNull(weight);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var w = weight.detach().reshape(-1).to_type(ScalarType.Float64);
+        var matrix = weight.detach().to_type(ScalarType.Float64);
+        var w = matrix.reshape(-1);
         double mean = w.mean().item<double>();
         using var meanScalar = mean.ToScalar();
         double std = w.numel() == 0 ? 0 : w.sub(meanScalar).pow(Scalars.Two).mean().sqrt().item<double>();
         double kurtosis = w.numel() < 2 ? double.NaN : Microsoft.ML.Quantized.Kurtosis.Value(w);
         double maxAbs = w.numel() == 0 ? 0 : w.abs().max().item<double>();
-        return new WeightStatistics(name, w.numel(), mean, std, kurtosis, maxAbs);
+        double rowKurtosis = matrix.dim() == 2 && matrix.shape[1] >= 2 ? Microsoft.ML.Quantized.Kurtosis.OfRows(matrix).mean().item<double>() : double.NaN;
+        return new WeightStatistics(name, w.numel(), mean, std, kurtosis, maxAbs, rowKurtosis);
     }
 }

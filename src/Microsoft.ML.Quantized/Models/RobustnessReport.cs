@@ -67,10 +67,10 @@ public sealed record RobustnessReport(
             sb.AppendLine();
             sb.AppendLine($"{h} Weight kurtosis (uniform 1.8, Gaussian 3)");
             sb.AppendLine();
-            sb.AppendLine("| tensor | elements | std | max abs / std | kurtosis |");
-            sb.AppendLine("| --- | ---: | ---: | ---: | ---: |");
+            sb.AppendLine("| tensor | elements | std | max abs / std | kurtosis | mean row kurtosis |");
+            sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: |");
             foreach (var w in Weights)
-                sb.AppendLine($"| `{w.Name}` | {w.Count.ToString(CultureInfo.InvariantCulture)} | {F(w.StdDev)} | {F(w.StdDev > 0 ? w.MaxAbs / w.StdDev : double.NaN)} | {F(w.Kurtosis)} |");
+                sb.AppendLine($"| `{w.Name}` | {w.Count.ToString(CultureInfo.InvariantCulture)} | {F(w.StdDev)} | {F(w.StdDev > 0 ? w.MaxAbs / w.StdDev : double.NaN)} | {F(w.Kurtosis)} | {F(w.MeanRowKurtosis)} |");
         }
         if (Gates.Count > 0)
         {

@@ -4,7 +4,8 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
-/// KURE's loss term (Shkolnik et al. 2020, eq. 4): <c>Lambda * mean over tensors of (Kurt(W) - Target)^2</c> on the
+/// KURE's loss term (Shkolnik et al. 2020, eq. 4): <c>Lambda * mean over tensors of (Kurt(W) - Target)^2</c> (with
+/// <see cref="KureOptions.PerRow"/>, of the mean over each matrix's rows) on the
 /// float shadow weights (graph attached, so the optimizer sees its gradient). Plug <see cref="Loss"/> into
 /// <see cref="TrainingTask.Regularizer"/>; the loop adds it to the task loss every step.
 /// </summary>
@@ -61,7 +62,9 @@ internal sealed class KurtosisRegularizer
         Tensor? sum = null;
         foreach (var w in _weights)
         {
-            var term = Kurtosis.Of(w).sub(target).pow(Scalars.Two);
+            var term = Options.PerRow && w.dim() == 2
+                ? Kurtosis.OfRows(w).sub(target).pow(Scalars.Two).mean()
+                : Kurtosis.Of(w).sub(target).pow(Scalars.Two);
             sum = sum is null ? term : sum.add(term, Scalars.One);
         }
         return sum!.mul(weight).MoveToOuterDisposeScope();

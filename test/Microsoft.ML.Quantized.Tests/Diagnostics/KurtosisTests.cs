@@ -33,6 +33,17 @@ public sealed class KurtosisTests
     }
 
     [TestMethod]
+    public void RowKurtosisHasOneValuePerRowAndRejectsNonMatrices()
+    {
+        using var scope = NewDisposeScope();
+        var rows = torch.tensor(new float[] { -1, 1, -1, 1, -2, 0, 0, 2, 5, 5, 5, 5 }).reshape(3, 4);
+        CollectionAssert.AreEqual(new[] { 1f, 2f, 0f }, Kurtosis.OfRows(rows).data<float>().ToArray(), "two-point 1, {-2,0,0,2} 2, constant 0");
+        Assert.AreEqual(Kurtosis.Value(rows[1]), Kurtosis.OfRows(rows)[1].item<float>(), 1e-6, "a row's value is that row's kurtosis");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => Kurtosis.OfRows(torch.ones(8))).Message, "needs a matrix; got a tensor of shape [8]");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => Kurtosis.OfRows(torch.ones(4, 1))).Message, "at least 2 values per row");
+    }
+
+    [TestMethod]
     public void KurtosisIsDifferentiableAndScaleInvariant()
     {
         using var scope = NewDisposeScope();
@@ -80,5 +91,10 @@ public sealed class KurtosisTests
         Assert.AreEqual(Math.Sqrt(2), stats.StdDev, 1e-9);
         Assert.AreEqual(2.0, stats.MaxAbs, 0.0);
         Assert.AreEqual(2.0, stats.Kurtosis, 1e-9); // mean(x^4) = 8, var^2 = 4
+        Assert.IsTrue(double.IsNaN(stats.MeanRowKurtosis), "a vector has no rows");
+        // Rows {-1,1,-1,1} (kurtosis 1) and {-2,0,0,2} (2): mean row kurtosis 1.5; pooled (variance 1.5, mean fourth power 4.5) the tensor's is 2.
+        var matrix = WeightStatistics.Of("m", torch.tensor(new float[] { -1, 1, -1, 1, -2, 0, 0, 2 }).reshape(2, 4));
+        Assert.AreEqual(1.5, matrix.MeanRowKurtosis, 1e-9);
+        Assert.AreEqual(2.0, matrix.Kurtosis, 1e-9);
     }
 }

@@ -25,4 +25,44 @@ public sealed class KureCommandTests
         Assert.DoesNotContain("   at ", output, "no stack trace");
         Assert.DoesNotContain("Written to", output, "nothing written");
     }
+
+    [TestMethod]
+    public void A_tiny_run_writes_its_section_with_the_three_fine_tunings_and_both_kure_models_statistics_and_row_steps_their_own()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"kure-{Guid.NewGuid():N}.md");
+        File.WriteAllText(file, "before\n<!-- bench:kure -->\nold\n<!-- /bench:kure -->\nafter\n");
+        try
+        {
+            var (code, output) = SamplesCli.Run(["kure", "--hidden", "8", "--max-steps", "2", "--fine-tune-steps", "1", "--qat-steps", "1",
+                "--test-tokens", "300", "--out", file]);
+            Assert.AreEqual(0, code, output);
+            var text = File.ReadAllText(file);
+            StringAssert.StartsWith(text, "before\n<!-- bench:kure -->\n## KURE: one float model, many bit widths (Moby Dick character LM)");
+            StringAssert.EndsWith(text, "<!-- /bench:kure -->\nafter\n");
+            Assert.DoesNotContain("old", text);
+            StringAssert.Contains(text, "| weights | trained | + fine-tune, no KURE | + fine-tune, KURE (lambda 1) | + fine-tune, KURE per row (lambda 1) |");
+            StringAssert.Contains(text, "| weights | 4-bit QAT, no KURE | 4-bit QAT, KURE (lambda 1) | 4-bit QAT, KURE per row (lambda 1) |");
+            StringAssert.Contains(text, "### Weight and gate statistics after fine-tuning with KURE (lambda 1)");
+            StringAssert.Contains(text, "### Weight and gate statistics after fine-tuning with KURE per row (lambda 1)");
+            StringAssert.Contains(text, "| mean row kurtosis of the recurrent weights |");
+            StringAssert.Contains(text, "on the first 300 of");
+            StringAssert.Contains(text, "| 3-bit (`uniform3`) |");
+
+            // One step per row: its own section after the first, row quantizers in both parts.
+            (code, output) = SamplesCli.Run(["kure", "--hidden", "8", "--max-steps", "2", "--fine-tune-steps", "1", "--qat-steps", "1",
+                "--test-tokens", "300", "--row-steps", "--out", file]);
+            Assert.AreEqual(0, code, output);
+            var rows = File.ReadAllText(file);
+            StringAssert.StartsWith(rows, text.TrimEnd('\n'), "the per-tensor section is kept");
+            StringAssert.EndsWith(rows, "<!-- /bench:kure-rows -->\n");
+            var section = rows[rows.IndexOf("<!-- bench:kure-rows -->", StringComparison.Ordinal)..];
+            StringAssert.Contains(section, "uniform symmetric, one step per weight row (`-row`)");
+            StringAssert.Contains(section, "| 3-bit (`uniform3-row`) |");
+            StringAssert.Contains(section, "| 5-bit (`uniform5-mse-row`) |");
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
 }

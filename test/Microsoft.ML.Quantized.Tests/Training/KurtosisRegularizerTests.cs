@@ -51,6 +51,48 @@ public sealed class KurtosisRegularizerTests
     }
 
     [TestMethod]
+    public void PerRowLossIsTheMeanOverRowsAndOneVectorIsOneRow()
+    {
+        using var scope = NewDisposeScope();
+        var matrix = torch.tensor(new float[] { -1, 1, -1, 1, -2, 0, 0, 2 }).reshape(2, 4); // row kurtosis 1 and 2
+        var vector = torch.tensor(new float[] { -2, 0, 0, 2 });
+        var kure = new KureOptions { Lambda = 0.5, PerRow = true };
+        Assert.AreEqual(0.5 * ((0.64 + 0.04) / 2 + 0.04) / 2, new KurtosisRegularizer(kure, new[] { matrix, vector }).Loss().item<float>(), 1e-5);
+        // Per tensor the rows pool into one distribution: {-1,1,-1,1,-2,0,0,2} has variance 1.5 and mean fourth power 4.5, kurtosis 2.
+        Assert.AreEqual(0.5 * 0.04, new KurtosisRegularizer(new KureOptions { Lambda = 0.5 }, new[] { matrix }).Loss().item<float>(), 1e-5);
+    }
+
+    [TestMethod]
+    public void PerRowTermSeesAnOutlierThatThePerTensorTermBarelyNotices()
+    {
+        // A 256x1024 uniform matrix (U(-1, 1): variance 1/3, mean fourth power 1/5) with one weight a at 14 standard
+        // deviations: the tensor's kurtosis barely moves (about 1.94, near the target), its row's is about 27.7, and the
+        // gradient on the outlier is about 95 times larger per row (0.021 vs 2.0).
+        using var scope = NewDisposeScope();
+        using var generator = new Generator(11);
+        var w = (torch.rand(new long[] { 256, 1024 }, generator: generator) * 2 - 1).requires_grad_(false);
+        w[3, 7] = torch.tensor(14 / Math.Sqrt(3));
+        w.requires_grad_();
+        (double Loss, double OutlierGradient) Term(bool perRow)
+        {
+            w.grad?.zero_();
+            var loss = new KurtosisRegularizer(new KureOptions { PerRow = perRow }, new[] { w }).Loss();
+            loss.backward();
+            return (loss.item<float>(), w.grad![3, 7].item<float>());
+        }
+        var tensor = Term(perRow: false);
+        var rows = Term(perRow: true);
+        double a2 = 196.0 / 3, a4 = a2 * a2;
+        double Expected(int n) => ((n - 1) / 5.0 + a4) / n / Math.Pow(((n - 1) / 3.0 + a2) / n, 2);
+        Assert.AreEqual(1.94, Expected(256 * 1024), 0.01);
+        Assert.AreEqual(27.7, Expected(1024), 0.1);
+        Assert.AreEqual(Math.Pow(Expected(256 * 1024) - 1.8, 2), tensor.Loss, 0.01, "(tensor kurtosis - 1.8)^2");
+        Assert.AreEqual(Math.Pow(Expected(1024) - 1.8, 2) / 256, rows.Loss, 0.1 * rows.Loss, "one row of 256 far from 1.8, the others near it");
+        Assert.IsTrue(tensor.OutlierGradient > 0 && rows.OutlierGradient > 50 * tensor.OutlierGradient,
+            $"the gradient pulling the outlier in: per tensor {tensor.OutlierGradient:G3}, per row {rows.OutlierGradient:G3}");
+    }
+
+    [TestMethod]
     public void TensorsSelectTheLanguageModelsWeightMatrices()
     {
         using var network = new LanguageModelNetwork(10, TinyCorpus.Model());
