@@ -131,7 +131,7 @@ internal static class KureCommand
         where TModel : class, IDisposable
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"## KURE: one float model, many bit widths ({task.Title})");
+        sb.AppendLine($"## KURE: one float model, many bit widths ({task.Title}{(rowSteps ? ", one step per row" : "")})");
         sb.AppendLine();
         sb.AppendLine($"{task.Setup(steps)}; then three copies fine-tuned {fineTuneSteps} steps " +
                       $"with Adam 1e-3 (the paper's rate): {Variants}. " +
@@ -158,7 +158,7 @@ internal static class KureCommand
     {
         var sb = new StringBuilder();
         sb.AppendLine();
-        sb.AppendLine($"## KURE: one 4-bit model, other bit widths ({task.Title})");
+        sb.AppendLine($"## KURE: one 4-bit model, other bit widths ({task.Title}{(qat.PerRowScale ? ", one step per row" : "")})");
         sb.AppendLine();
         sb.AppendLine($"Same data and network as above. Three copies of the float model ({steps} steps) are trained quantization-aware at 4 bits " +
                       $"(uniform symmetric weights, {StepScope(qat.PerRowScale)} ({StepRule(qat.MinimumErrorStep)}), straight-through estimator) for {qatSteps} steps with Adam 1e-3, " +

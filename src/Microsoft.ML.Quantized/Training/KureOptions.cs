@@ -4,7 +4,7 @@ namespace Microsoft.ML.Quantized;
 /// KURE, kurtosis regularization (Shkolnik et al., "Robust Quantization: One Model to Rule Them All", NeurIPS 2020).
 /// Adds <c>Lambda * mean over tensors of (Kurt(W) - Target)^2</c> to the training loss, where
 /// <c>Kurt(W) = mean(((W - mu) / sigma)^4)</c> with population moments over all elements of the float shadow weight
-/// <c>W</c>. Pushing the weights toward a uniform distribution (kurtosis 1.8) makes one trained model hold up under
+/// <c>W</c> (or, with <see cref="PerRow"/>, of each of its rows). Pushing the weights toward a uniform distribution (kurtosis 1.8) makes one trained model hold up under
 /// post-training quantization to other bit widths and under step sizes that are a few percent off.
 /// Set <see cref="TrainingOptions.Kure"/> to train with it, or fine-tune with
 /// <see cref="QuantizedLanguageModel.FineTuneWithKure(int[], KureOptions?, int, double, IProgress{TrainingProgress}?, CancellationToken)"/>.
@@ -33,9 +33,11 @@ public sealed class KureOptions
     /// Regularize each row of a weight matrix (one output unit's weights) on its own: the term of a tensor is then the mean
     /// over its rows of <c>(Kurt(row) - Target)^2</c>. Default false, the paper's one kurtosis per tensor. A few outliers
     /// barely move a large tensor's kurtosis (one weight at 14 standard deviations adds 14^4 / n, about 0.1 for a
-    /// 1200x300 matrix) yet they set its max-based step; within a row of 300 they weigh 1,200 times more, so the
-    /// per-row term removes them where the per-tensor one reaches its target around them. Suits per-row steps
-    /// (<see cref="QuantizerOptions.PerRowScale"/>) and matrices whose gate blocks differ in scale.
+    /// 1200x300 matrix) yet they set its max-based step; within a row their share is as many times larger as the matrix
+    /// has rows, so the per-row term works on them where the per-tensor one reaches its target around them (by making
+    /// the rows bimodal). Measured in docs/benchmarks.md (the samples' <c>kure</c> command): under one max step per
+    /// tensor it is the form that helps the Brown word LM at 3 bits; the per-tensor form does better on the Moby Dick
+    /// character LM and sequential MNIST at 3 bits.
     /// </summary>
     public bool PerRow { get; set; }
 

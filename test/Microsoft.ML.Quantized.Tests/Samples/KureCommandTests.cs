@@ -56,6 +56,7 @@ public sealed class KureCommandTests
             StringAssert.StartsWith(rows, text.TrimEnd('\n'), "the per-tensor section is kept");
             StringAssert.EndsWith(rows, "<!-- /bench:kure-rows -->\n");
             var section = rows[rows.IndexOf("<!-- bench:kure-rows -->", StringComparison.Ordinal)..];
+            StringAssert.Contains(section, "## KURE: one float model, many bit widths (Moby Dick character LM, one step per row)");
             StringAssert.Contains(section, "uniform symmetric, one step per weight row (`-row`)");
             StringAssert.Contains(section, "| 3-bit (`uniform3-row`) |");
             StringAssert.Contains(section, "| 5-bit (`uniform5-mse-row`) |");
