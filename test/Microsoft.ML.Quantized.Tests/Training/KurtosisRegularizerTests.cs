@@ -137,5 +137,12 @@ public sealed class KurtosisRegularizerTests
         double p = Mean(plain), k = Mean(kure);
         Assert.IsTrue(k > p + 0.2, $"mean recurrent kurtosis: without KURE {p:F3}, with target 3 {k:F3}");
         Assert.IsTrue(double.IsFinite(kure.History[0].TrainingLoss));
+
+        // Per row: each row's kurtosis moves, measured as the mean row kurtosis.
+        training.Kure = new KureOptions { Lambda = 1, Target = 3.0, PerRow = true };
+        using var rows = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(), training);
+        double MeanRow(QuantizedLanguageModel m) => m.Network.Recurrent.QuantizedWeights().Average(w => WeightStatistics.Of("w", w.Weight).MeanRowKurtosis);
+        double pr = MeanRow(plain), r = MeanRow(rows);
+        Assert.IsTrue(r > pr + 0.2, $"mean row kurtosis of the recurrent weights: without KURE {pr:F3}, per row with target 3 {r:F3}");
     }
 }
