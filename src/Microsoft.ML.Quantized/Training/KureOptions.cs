@@ -31,7 +31,8 @@ public sealed class KureOptions
 
     /// <summary>
     /// Regularize each row of a weight matrix (one output unit's weights) on its own: the term of a tensor is then the mean
-    /// over its rows of <c>(Kurt(row) - Target)^2</c>. Default false, the paper's one kurtosis per tensor. A few outliers
+    /// over its rows of <c>(Kurt(row) - Target)^2</c> (a vector or a one-column matrix counts as one row). Default false,
+    /// the paper's one kurtosis per tensor. A few outliers
     /// barely move a large tensor's kurtosis (one weight at 14 standard deviations adds 14^4 / n, about 0.1 for a
     /// 1200x300 matrix) yet they set its max-based step; within a row their share is as many times larger as the matrix
     /// has rows, so the per-row term works on them where the per-tensor one reaches its target around them (by making

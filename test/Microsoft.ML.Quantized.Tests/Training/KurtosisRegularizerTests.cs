@@ -58,6 +58,8 @@ public sealed class KurtosisRegularizerTests
         var vector = torch.tensor(new float[] { -2, 0, 0, 2 });
         var kure = new KureOptions { Lambda = 0.5, PerRow = true };
         Assert.AreEqual(0.5 * ((0.64 + 0.04) / 2 + 0.04) / 2, new KurtosisRegularizer(kure, new[] { matrix, vector }).Loss().item<float>(), 1e-5);
+        var column = vector.reshape(4, 1); // a layer with one input: one row, not four one-value rows
+        Assert.AreEqual(0.5 * 0.04, new KurtosisRegularizer(kure, new[] { column }).Loss().item<float>(), 1e-5);
         // Per tensor the rows pool into one distribution: {-1,1,-1,1,-2,0,0,2} has variance 1.5 and mean fourth power 4.5, kurtosis 2.
         Assert.AreEqual(0.5 * 0.04, new KurtosisRegularizer(new KureOptions { Lambda = 0.5 }, new[] { matrix }).Loss().item<float>(), 1e-5);
     }
