@@ -113,7 +113,7 @@ internal static class KureCommand
 
         using var trained = Timed("float training", () => ConsoleProgress.Run("float", p => task.Train(task.Training(steps), p)));
         var columns = FineTuned(FineTunePrefix, trained, task.FineTuning(fineTuneSteps), PartA).Prepend(("trained", PartA(trained))).ToArray();
-        var markdown = Render(task, columns, steps, fineTuneSteps, qat.PerRowScale, load);
+        var markdown = Render(task, columns, steps, fineTuneSteps, qat, load);
         if (qatSteps > 0)
         {
             using var fourBit = task.WithQuantization(trained, qat);
@@ -127,15 +127,15 @@ internal static class KureCommand
         return 0;
     }
 
-    private static string Render<TModel>(KureTask<TModel> task, (string Name, RobustnessReport[] Reports)[] columns, int steps, int fineTuneSteps, bool rowSteps, string? load)
+    private static string Render<TModel>(KureTask<TModel> task, (string Name, RobustnessReport[] Reports)[] columns, int steps, int fineTuneSteps, QuantizerOptions qat, string? load)
         where TModel : class, IDisposable
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"## KURE: one float model, many bit widths ({task.Title}{(rowSteps ? ", one step per row" : "")})");
+        sb.AppendLine($"## KURE: one float model, many bit widths ({task.Title}{(qat.PerRowScale ? ", one step per row" : "")})");
         sb.AppendLine();
         sb.AppendLine($"{task.Setup(steps)}; then three copies fine-tuned {fineTuneSteps} steps " +
                       $"with Adam 1e-3 (the paper's rate): {Variants}. " +
-                      $"Every column is then quantized after training, no retraining: uniform symmetric, {StepScope(rowSteps)}, either max |w| / (2^(b-1) - 1) " +
+                      $"Every column is then quantized after training, no retraining: uniform symmetric, {StepScope(qat.PerRowScale)}, either max |w| / (2^(b-1) - 1) " +
                       "(every weight in range) or the step with the least squared error (`-mse` in the quantizer names: clips outliers). " +
                       $"{task.MetricSentence}. {BenchmarkCommand.Provenance(load)}" +
                       (task.Note.Length > 0 ? " " + task.Note : ""));

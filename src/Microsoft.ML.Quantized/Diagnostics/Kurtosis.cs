@@ -33,6 +33,9 @@ internal static class Kurtosis
         return OfRowsOf(x);
     }
 
+    /// <summary>Whether <paramref name="x"/> has rows of their own: a matrix with at least 2 columns (else it is one row).</summary>
+    public static bool HasRows(Tensor x) => x.dim() == 2 && x.shape[1] >= 2;
+
     private static Tensor OfRowsOf(Tensor x)
     {
         using var scope = NewDisposeScope();

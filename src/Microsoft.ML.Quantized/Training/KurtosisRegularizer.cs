@@ -63,7 +63,7 @@ internal sealed class KurtosisRegularizer
         foreach (var w in _weights)
         {
             // A vector, or a one-column matrix (a layer with a single input, e.g. pixel-by-pixel MNIST), is one row.
-            var term = Options.PerRow && w.dim() == 2 && w.shape[1] >= 2
+            var term = Options.PerRow && Kurtosis.HasRows(w)
                 ? Kurtosis.OfRows(w).sub(target).pow(Scalars.Two).mean()
                 : Kurtosis.Of(w).sub(target).pow(Scalars.Two);
             sum = sum is null ? term : sum.add(term, Scalars.One);
