@@ -14,7 +14,8 @@ namespace Microsoft.ML.Quantized.Samples.Commands;
 /// squared error) and with a 4-bit step 5% off or rounded to a power of two (part a). Part b: three more copies of the
 /// float model are trained quantization-aware at 4 bits (uniform weights, straight-through estimator) for the same number
 /// of steps, with the same three kurtosis settings, then re-quantized after training to 3, 5, 6 and 8 bits and to a
-/// power-of-two step. Writes the task's section of docs/benchmarks.md.
+/// power-of-two step. Writes the task's section of docs/benchmarks.md. With <c>--lambda-sweep</c>, parts a and b give way to
+/// <see cref="KureLambdaSweep"/> (its own section).
 /// </summary>
 internal static class KureCommand
 {
@@ -32,18 +33,40 @@ internal static class KureCommand
         var testTokens = new Option<int>("--test-tokens") { Description = "moby and brown: score the first N test tokens (0 = the whole test set). Fewer tokens make the many evaluations faster.", DefaultValueFactory = _ => 0 };
         var qatStep = new Option<string>("--qat-step") { Description = "Part b: step rule of the 4-bit quantization-aware training: max (max |w| / (2^(b-1) - 1)) or mse (the step with the least squared error, which clips outliers). Reports use both rules.", DefaultValueFactory = _ => "max" };
         var rowSteps = new Option<bool>("--row-steps") { Description = "Quantize with one step per weight row (QuantizerOptions.PerRowScale) instead of one per tensor, in every report and in part b's training." };
+        var lambdaSweep = new Option<string?>("--lambda-sweep") { Description = $"Instead of parts a and b: fine-tune copies without KURE and with it at each of these comma-separated lambdas, per tensor and per row, and score each at float, 4 and 3 bits (e.g. {KureLambdaSweep.DefaultLambdas}). Writes the task's -lambda section." };
+        var fineTuneSeeds = new Option<int?>("--fine-tune-seeds") { Description = "With --lambda-sweep: fine-tune every copy under this many seeds (--seed, --seed + 1, ...) to show the noise (default 2)." };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (the task's KURE section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
         var command = new System.CommandLine.Command("kure", "KURE: post-training quantization of a model fine-tuned without vs with kurtosis regularization (Moby Dick char LM, sequential MNIST or Brown word LM).")
         {
-            task, steps, fineTuneSteps, qatSteps, hidden, lambda, seed, data, trainCount, testTokens, qatStep, rowSteps, output,
+            task, steps, fineTuneSteps, qatSteps, hidden, lambda, seed, data, trainCount, testTokens, qatStep, rowSteps, lambdaSweep, fineTuneSeeds, output,
         };
-        command.SetAction(parse => Run(parse.GetValue(task)!, parse.GetValue(steps), parse.GetValue(fineTuneSteps), parse.GetValue(qatSteps), parse.GetValue(hidden),
-            parse.GetValue(lambda), parse.GetValue(seed), parse.GetValue(data), parse.GetValue(trainCount), parse.GetValue(testTokens), parse.GetValue(qatStep)!, parse.GetValue(rowSteps), parse.GetValue(output)!));
+        command.SetAction(parse =>
+        {
+            var sweep = Sweep(parse.GetValue(lambdaSweep), parse.GetValue(fineTuneSeeds),
+                new Option[] { lambda, qatStep }.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).Concat(parse.GetValue(qatSteps) is null ? [] : [qatSteps.Name]));
+            return Run(parse.GetValue(task)!, parse.GetValue(steps), parse.GetValue(fineTuneSteps), parse.GetValue(qatSteps), parse.GetValue(hidden),
+                parse.GetValue(lambda), parse.GetValue(seed), parse.GetValue(data), parse.GetValue(trainCount), parse.GetValue(testTokens), parse.GetValue(qatStep)!,
+                parse.GetValue(rowSteps), sweep, parse.GetValue(output)!);
+        });
         return command;
     }
 
+    /// <summary>The lambda sweep's settings, or null without <c>--lambda-sweep</c>; <paramref name="partOptions"/> are the given options that only parts a and b use.</summary>
+    private static (double[] Lambdas, int Seeds)? Sweep(string? lambdas, int? seeds, IEnumerable<string> partOptions)
+    {
+        if (lambdas is null)
+        {
+            if (seeds is not null) throw new ArgumentException("--fine-tune-seeds applies to --lambda-sweep only.");
+            return null;
+        }
+        if (partOptions.FirstOrDefault() is { } option)
+            throw new ArgumentException($"{option} does not apply to --lambda-sweep, which fine-tunes at each of its own lambdas and runs no quantization-aware training.");
+        if (seeds < 1) throw new ArgumentException($"--fine-tune-seeds must be at least 1; got {seeds}.");
+        return (KureLambdaSweep.ParseLambdas(lambdas), seeds ?? 2);
+    }
+
     private static int Run(string task, int? steps, int? fineTuneSteps, int? qatSteps, int? hidden, double lambda, int seed, DirectoryInfo? data, int? trainCount,
-        int testTokens, string qatStep, bool rowSteps, FileInfo output)
+        int testTokens, string qatStep, bool rowSteps, (double[] Lambdas, int Seeds)? sweep, FileInfo output)
     {
         var name = task.Trim().ToLowerInvariant();
         bool minimumError = qatStep.Trim().ToLowerInvariant() switch
@@ -65,23 +88,27 @@ internal static class KureCommand
         var qat = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 4, MinimumErrorStep = minimumError, PerRowScale = rowSteps };
         return name switch
         {
-            "moby" => Run(LanguageModelKureTask.Moby(hidden ?? 256, seed, testTokens), steps ?? 400, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, qat, output),
+            "moby" => Run(LanguageModelKureTask.Moby(hidden ?? 256, seed, testTokens), steps ?? 400, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, qat, sweep, output),
             "smnist" => Run(new SmnistKureTask(data ?? new DirectoryInfo("data/mnist"), trainCount ?? 10_000, hidden ?? 128, seed),
-                steps ?? 2000, fineTuneSteps ?? 300, qatSteps ?? fineTuneSteps ?? 300, lambda, qat, output),
+                steps ?? 2000, fineTuneSteps ?? 300, qatSteps ?? fineTuneSteps ?? 300, lambda, qat, sweep, output),
             "brown" => Run(LanguageModelKureTask.Brown(data ?? new DirectoryInfo("data/brown"), hidden ?? 300, seed, testTokens),
-                steps ?? 1000, fineTuneSteps ?? 250, qatSteps ?? fineTuneSteps ?? 250, lambda, qat, output),
+                steps ?? 1000, fineTuneSteps ?? 250, qatSteps ?? fineTuneSteps ?? 250, lambda, qat, sweep, output),
             _ => throw new ArgumentException($"--task '{task}': use moby, smnist or brown."),
         };
     }
 
     /// <summary>The one flow every task runs: float training, fine-tuning without and with KURE, 4-bit QAT copies, reports, tables.</summary>
-    private static int Run<TModel>(KureTask<TModel> task, int steps, int fineTuneSteps, int qatSteps, double lambda, QuantizerOptions qat, FileInfo output)
+    private static int Run<TModel>(KureTask<TModel> task, int steps, int fineTuneSteps, int qatSteps, double lambda, QuantizerOptions qat,
+        (double[] Lambdas, int Seeds)? sweep, FileInfo output)
         where TModel : class, IDisposable
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var load = BenchmarkCommand.LoadAverage();
         AnsiConsole.MarkupLine($"[bold]KURE[/] on the {Markup.Escape(task.Title)}: {Markup.Escape(task.Setup(steps))}; {fineTuneSteps} fine-tuning steps per copy" +
-                               (qatSteps > 0 ? $", {qatSteps} 4-bit quantization-aware steps per copy." : "."));
+                               (sweep is { } s ? $", lambdas {string.Join(", ", s.Lambdas.Select(l => l.ToString(CultureInfo.InvariantCulture)))}, {s.Seeds} seed(s) each."
+                                   : qatSteps > 0 ? $", {qatSteps} 4-bit quantization-aware steps per copy." : "."));
+        string WholeRun() => $"\nWhole run (training, fine-tuning, every evaluation): {clock.Elapsed.TotalMinutes:F1} minutes.\n";
+        void Done(string what) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(what)} done at {clock.Elapsed.TotalMinutes:F1} min.[/]");
 
         // Every model is reported under both step rules; gates are recorded once (they do not depend on the rule).
         RobustnessReportBuilder Builder(bool mse, List<int> bits, List<double> multipliers, bool gates) =>
@@ -94,7 +121,7 @@ internal static class KureCommand
         T Timed<T>(string what, Func<T> run)
         {
             var result = run();
-            AnsiConsole.MarkupLine($"[grey]{Markup.Escape(what)} done at {clock.Elapsed.TotalMinutes:F1} min.[/]");
+            Done(what);
             return result;
         }
         // The three fine-tunings of each part: no kurtosis term, the paper's term per tensor, the term per row.
@@ -112,6 +139,11 @@ internal static class KureCommand
             }).ToArray();
 
         using var trained = Timed("float training", () => ConsoleProgress.Run("float", p => task.Train(task.Training(steps), p)));
+        if (sweep is { } settings)
+        {
+            var swept = KureLambdaSweep.Run(task, trained, steps, fineTuneSteps, settings.Lambdas, settings.Seeds, qat.PerRowScale, load, Done);
+            return Write(swept + WholeRun(), task.Section(qat.PerRowScale) + "-lambda", output);
+        }
         var columns = FineTuned(FineTunePrefix, trained, task.FineTuning(fineTuneSteps), PartA).Prepend(("trained", PartA(trained))).ToArray();
         var markdown = Render(task, columns, steps, fineTuneSteps, qat, load);
         if (qatSteps > 0)
@@ -119,9 +151,13 @@ internal static class KureCommand
             using var fourBit = task.WithQuantization(trained, qat);
             markdown += RenderQat(task, FineTuned("4-bit QAT, ", fourBit, task.FineTuning(qatSteps), PartB), steps, qatSteps, qat);
         }
-        markdown += $"\nWhole run (training, fine-tuning, every evaluation): {clock.Elapsed.TotalMinutes:F1} minutes.\n";
+        return Write(markdown + WholeRun(), task.Section(qat.PerRowScale), output);
+    }
+
+    /// <summary>Prints <paramref name="markdown"/> and writes it as <paramref name="section"/> of <paramref name="output"/>.</summary>
+    private static int Write(string markdown, string section, FileInfo output)
+    {
         AnsiConsole.WriteLine(markdown);
-        var section = task.Section(qat.PerRowScale);
         BenchmarkCommand.WriteSection(output, markdown, $"<!-- bench:{section} -->", $"<!-- /bench:{section} -->");
         AnsiConsole.MarkupLine($"Written to [blue]{Markup.Escape(output.FullName)}[/].");
         return 0;
@@ -195,10 +231,9 @@ internal static class KureCommand
             foreach (var row in first.StepSizes.Skip(1))
                 sb.AppendLine($"| {first.PerturbationBits}-bit, {row.Label} (`{row.Quantizer}`) | " + Cells(r => task.Format(r.StepSizes.First(o => o.Label == row.Label).Metric), rule) + " |");
         }
-        IEnumerable<WeightStatistics> Recurrent(RobustnessReport r) => r.Weights.Where(w => w.Name.StartsWith("layers.", StringComparison.Ordinal));
-        sb.AppendLine("| mean kurtosis of the recurrent weights | " + Cells(r => F(Recurrent(r).Average(w => w.Kurtosis))) + " |");
-        sb.AppendLine("| mean row kurtosis of the recurrent weights | " + Cells(r => F(Recurrent(r).Average(w => w.MeanRowKurtosis))) + " |");
-        sb.AppendLine("| largest max abs / std of a recurrent weight | " + Cells(r => F(Recurrent(r).Max(w => w.MaxAbs / w.StdDev))) + " |");
+        sb.AppendLine("| mean kurtosis of the recurrent weights | " + Cells(r => F(RecurrentWeights(r).Average(w => w.Kurtosis))) + " |");
+        sb.AppendLine("| mean row kurtosis of the recurrent weights | " + Cells(r => F(RecurrentWeights(r).Average(w => w.MeanRowKurtosis))) + " |");
+        sb.AppendLine("| largest max abs / std of a recurrent weight | " + Cells(r => F(RecurrentWeights(r).Max(w => w.MaxAbs / w.StdDev))) + " |");
         if (columns.All(c => c.Reports[0].Gates.Count > 0))
         {
             sb.AppendLine("| mean gate kurtosis, pre-activation | " + Cells(r => F(r.Gates.Average(g => g.PreActivationKurtosis))) + " |");
@@ -209,6 +244,10 @@ internal static class KureCommand
                 sb.AppendLine($"| {bits}-bit {task.MetricShort} / float {task.MetricShort} (`{columns[0].Reports[rule].AtBits(bits)!.Quantizer}`) | " +
                               Cells(r => F(r.AtBits(bits)!.Metric / r.Float.Metric), rule) + " |");
     }
+
+    /// <summary>The statistics of the report's recurrent weight tensors (the ones KURE regularizes by default).</summary>
+    internal static IEnumerable<WeightStatistics> RecurrentWeights(RobustnessReport report) =>
+        report.Weights.Where(w => w.Name.StartsWith("layers.", StringComparison.Ordinal));
 
     /// <summary>A KURE column's name, e.g. <c>KURE (lambda 1)</c> or <c>KURE per row (lambda 1)</c>.</summary>
     private static string Kure(double lambda, bool perRow) =>

@@ -16,6 +16,14 @@ public sealed class KureCommandTests
     [DataRow("--test-tokens -5", "error: --test-tokens must be 0 (the whole test set) or more; got -5.")]
     [DataRow("--task smnist --test-tokens 100", "error: --test-tokens applies to --task moby and brown")]
     [DataRow("--task smnist --data /no/such/folder", "error: MNIST folder '/no/such/folder' does not exist: run build/fetch-data.sh --only mnist, or pass --data DIR.")]
+    [DataRow("--lambda-sweep 0.1 --lambda 2", "error: --lambda does not apply to --lambda-sweep, which fine-tunes at each of its own lambdas")]
+    [DataRow("--lambda-sweep 0.1 --qat-steps 3", "error: --qat-steps does not apply to --lambda-sweep,")]
+    [DataRow("--lambda-sweep 0.1 --qat-step mse", "error: --qat-step does not apply to --lambda-sweep,")]
+    [DataRow("--fine-tune-seeds 2", "error: --fine-tune-seeds applies to --lambda-sweep only.")]
+    [DataRow("--lambda-sweep 0.1 --fine-tune-seeds 0", "error: --fine-tune-seeds must be at least 1; got 0.")]
+    [DataRow("--lambda-sweep 0.1,x", "error: --lambda-sweep holds 'x': each lambda must be a finite number > 0, e.g. 0.03,0.1,0.3,1.")]
+    [DataRow("--lambda-sweep 0.1,-1", "error: --lambda-sweep holds '-1': each lambda must be a finite number > 0")]
+    [DataRow("--lambda-sweep ,", "error: --lambda-sweep needs at least one lambda, e.g. 0.03,0.1,0.3,1.")]
     [DataRow("--task brown --data /no/such/folder", "error: Data folder '/no/such/folder' does not exist: run build/fetch-data.sh first, or pass --data DIR.")]
     public void Bad_options_fail_fast_with_one_line(string options, string expected)
     {
@@ -60,6 +68,38 @@ public sealed class KureCommandTests
             StringAssert.Contains(section, "uniform symmetric, one step per weight row (`-row`)");
             StringAssert.Contains(section, "| 3-bit (`uniform3-row`) |");
             StringAssert.Contains(section, "| 5-bit (`uniform5-mse-row`) |");
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [TestMethod]
+    public void A_tiny_lambda_sweep_writes_its_own_section_with_one_row_per_form_and_lambda_and_the_seed_spread()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"kure-lambda-{Guid.NewGuid():N}.md");
+        File.WriteAllText(file, "before\n<!-- bench:kure -->\nkept\n<!-- /bench:kure -->\n");
+        try
+        {
+            var (code, output) = SamplesCli.Run(["kure", "--hidden", "8", "--max-steps", "2", "--fine-tune-steps", "5", "--test-tokens", "300",
+                "--lambda-sweep", "0.1, 1", "--out", file]);
+            Assert.AreEqual(0, code, output);
+            var text = File.ReadAllText(file);
+            StringAssert.StartsWith(text, "before\n<!-- bench:kure -->\nkept\n<!-- /bench:kure -->\n", "parts a and b's section is kept");
+            var section = text[text.IndexOf("<!-- bench:kure-lambda -->", StringComparison.Ordinal)..];
+            StringAssert.Contains(section, "## KURE: lambda sweep (Moby Dick character LM)");
+            StringAssert.Contains(section, "each under 2 fine-tuning seeds (1, 2;");
+            StringAssert.EndsWith(section, "<!-- /bench:kure-lambda -->\n");
+            var rows = section.Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal)).Skip(1).Select(l => l.Split(" | ")).ToArray();
+            CollectionAssert.AreEqual(new[] { "| no KURE", "| KURE per tensor", "| KURE per tensor", "| KURE per row", "| KURE per row" }, rows.Select(r => r[0]).ToArray());
+            CollectionAssert.AreEqual(new[] { "0", "0.1", "1", "0.1", "1" }, rows.Select(r => r[1]).ToArray());
+            // Moby Dick has no dropout and a language model's batches come in order: both seeds fine-tune the same copy.
+            foreach (var row in rows)
+                StringAssert.EndsWith(row[2], " ± 0.000", string.Join(" | ", row));
+            // The kurtosis term did its work: the paper's form at lambda 1 ends nearer 1.8 than plain fine-tuning (column 8: mean kurtosis).
+            double Kurtosis(string[] row) => double.Parse(row[7].Split(" ± ")[0], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.IsLessThan(Math.Abs(Kurtosis(rows[0]) - 1.8), Math.Abs(Kurtosis(rows[2]) - 1.8), section);
         }
         finally
         {
