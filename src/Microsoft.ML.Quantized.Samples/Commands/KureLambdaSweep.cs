@@ -12,17 +12,17 @@ namespace Microsoft.ML.Quantized.Samples.Commands;
 /// </summary>
 internal static class KureLambdaSweep
 {
-    /// <summary>The lambdas swept when <c>--lambda-sweep</c> is given without values.</summary>
-    public const string DefaultLambdas = "0.03,0.1,0.3,1";
+    /// <summary>The lambda list the error messages and the option's description give as an example.</summary>
+    public const string ExampleLambdas = "0.03,0.1,0.3,1";
 
     /// <summary>Parses a comma-separated list of lambdas, each finite and &gt; 0, in the order given.</summary>
     public static double[] ParseLambdas(string text)
     {
         var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (parts.Length == 0) throw new ArgumentException($"--lambda-sweep needs at least one lambda, e.g. {DefaultLambdas}.");
+        if (parts.Length == 0) throw new ArgumentException($"--lambda-sweep needs at least one lambda, e.g. {ExampleLambdas}.");
         return parts.Select(p => double.TryParse(p, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) && v > 0
             ? v
-            : throw new ArgumentException($"--lambda-sweep holds '{p}': each lambda must be a finite number > 0, e.g. {DefaultLambdas}.")).Distinct().ToArray();
+            : throw new ArgumentException($"--lambda-sweep holds '{p}': each lambda must be a finite number > 0, e.g. {ExampleLambdas}.")).Distinct().ToArray();
     }
 
     /// <summary>
@@ -52,7 +52,7 @@ internal static class KureLambdaSweep
             return report;
         }).ToArray())).ToArray();
 
-        var first = task.Training(steps).Seed;
+        var first = task.FineTuning(fineTuneSteps).Seed;
         var sb = new StringBuilder();
         sb.AppendLine($"## KURE: lambda sweep ({task.Title}{(rowSteps ? ", one step per row" : "")})");
         sb.AppendLine();
@@ -75,14 +75,12 @@ internal static class KureLambdaSweep
                 return values.Length == 1 ? format(values[0]) : $"{format(values.Average())} ± {format(spread)}";
             }
             sb.AppendLine($"| {form} | {(lambda > 0 ? F(lambda) : "0")} | {Cell(r => r.Float.Metric, task.Format)} | {Cell(r => r.AtBits(4)!.Metric, task.Format)} | " +
-                          $"{Cell(r => r.AtBits(3)!.Metric, task.Format)} | {Cell(r => r.AtBits(4)!.Metric / r.Float.Metric, F3)} | " +
-                          $"{Cell(r => r.AtBits(3)!.Metric / r.Float.Metric, F3)} | {Cell(r => KureCommand.RecurrentWeights(r).Average(w => w.Kurtosis), F3)} | " +
-                          $"{Cell(r => KureCommand.RecurrentWeights(r).Average(w => w.MeanRowKurtosis), F3)} | {Cell(r => KureCommand.RecurrentWeights(r).Max(w => w.MaxAbs / w.StdDev), F3)} |");
+                          $"{Cell(r => r.AtBits(3)!.Metric, task.Format)} | {Cell(r => r.AtBits(4)!.Metric / r.Float.Metric, KureCommand.F)} | " +
+                          $"{Cell(r => r.AtBits(3)!.Metric / r.Float.Metric, KureCommand.F)} | {Cell(r => KureCommand.RecurrentWeights(r).Average(w => w.Kurtosis), KureCommand.F)} | " +
+                          $"{Cell(r => KureCommand.RecurrentWeights(r).Average(w => w.MeanRowKurtosis), KureCommand.F)} | {Cell(r => KureCommand.RecurrentWeights(r).Max(w => w.MaxAbs / w.StdDev), KureCommand.F)} |");
         }
         return sb.ToString();
     }
 
     private static string F(double value) => value.ToString(CultureInfo.InvariantCulture);
-
-    private static string F3(double value) => value.ToString("F3", CultureInfo.InvariantCulture);
 }

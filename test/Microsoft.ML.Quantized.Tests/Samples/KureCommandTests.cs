@@ -37,14 +37,9 @@ public sealed class KureCommandTests
     [TestMethod]
     public void A_tiny_run_writes_its_section_with_the_three_fine_tunings_and_both_kure_models_statistics_and_row_steps_their_own()
     {
-        var file = Path.Combine(Path.GetTempPath(), $"kure-{Guid.NewGuid():N}.md");
-        File.WriteAllText(file, "before\n<!-- bench:kure -->\nold\n<!-- /bench:kure -->\nafter\n");
-        try
+        WithMarkdownFile("before\n<!-- bench:kure -->\nold\n<!-- /bench:kure -->\nafter\n", file =>
         {
-            var (code, output) = SamplesCli.Run(["kure", "--hidden", "8", "--max-steps", "2", "--fine-tune-steps", "1", "--qat-steps", "1",
-                "--test-tokens", "300", "--out", file]);
-            Assert.AreEqual(0, code, output);
-            var text = File.ReadAllText(file);
+            var text = TinyRun(file, "--fine-tune-steps", "1", "--qat-steps", "1");
             StringAssert.StartsWith(text, "before\n<!-- bench:kure -->\n## KURE: one float model, many bit widths (Moby Dick character LM)");
             StringAssert.EndsWith(text, "<!-- /bench:kure -->\nafter\n");
             Assert.DoesNotContain("old", text);
@@ -57,10 +52,7 @@ public sealed class KureCommandTests
             StringAssert.Contains(text, "| 3-bit (`uniform3`) |");
 
             // One step per row: its own section after the first, row quantizers in both parts.
-            (code, output) = SamplesCli.Run(["kure", "--hidden", "8", "--max-steps", "2", "--fine-tune-steps", "1", "--qat-steps", "1",
-                "--test-tokens", "300", "--row-steps", "--out", file]);
-            Assert.AreEqual(0, code, output);
-            var rows = File.ReadAllText(file);
+            var rows = TinyRun(file, "--fine-tune-steps", "1", "--qat-steps", "1", "--row-steps");
             StringAssert.StartsWith(rows, text.TrimEnd('\n'), "the per-tensor section is kept");
             StringAssert.EndsWith(rows, "<!-- /bench:kure-rows -->\n");
             var section = rows[rows.IndexOf("<!-- bench:kure-rows -->", StringComparison.Ordinal)..];
@@ -68,24 +60,15 @@ public sealed class KureCommandTests
             StringAssert.Contains(section, "uniform symmetric, one step per weight row (`-row`)");
             StringAssert.Contains(section, "| 3-bit (`uniform3-row`) |");
             StringAssert.Contains(section, "| 5-bit (`uniform5-mse-row`) |");
-        }
-        finally
-        {
-            File.Delete(file);
-        }
+        });
     }
 
     [TestMethod]
     public void A_tiny_lambda_sweep_writes_its_own_section_with_one_row_per_form_and_lambda_and_the_seed_spread()
     {
-        var file = Path.Combine(Path.GetTempPath(), $"kure-lambda-{Guid.NewGuid():N}.md");
-        File.WriteAllText(file, "before\n<!-- bench:kure -->\nkept\n<!-- /bench:kure -->\n");
-        try
+        WithMarkdownFile("before\n<!-- bench:kure -->\nkept\n<!-- /bench:kure -->\n", file =>
         {
-            var (code, output) = SamplesCli.Run(["kure", "--hidden", "8", "--max-steps", "2", "--fine-tune-steps", "5", "--test-tokens", "300",
-                "--lambda-sweep", "0.1, 1", "--out", file]);
-            Assert.AreEqual(0, code, output);
-            var text = File.ReadAllText(file);
+            var text = TinyRun(file, "--fine-tune-steps", "5", "--lambda-sweep", "0.1, 1");
             StringAssert.StartsWith(text, "before\n<!-- bench:kure -->\nkept\n<!-- /bench:kure -->\n", "parts a and b's section is kept");
             var section = text[text.IndexOf("<!-- bench:kure-lambda -->", StringComparison.Ordinal)..];
             StringAssert.Contains(section, "## KURE: lambda sweep (Moby Dick character LM)");
@@ -100,10 +83,32 @@ public sealed class KureCommandTests
             // The kurtosis term did its work: the paper's form at lambda 1 ends nearer 1.8 than plain fine-tuning (column 8: mean kurtosis).
             double Kurtosis(string[] row) => double.Parse(row[7].Split(" ± ")[0], System.Globalization.CultureInfo.InvariantCulture);
             Assert.IsLessThan(Math.Abs(Kurtosis(rows[0]) - 1.8), Math.Abs(Kurtosis(rows[2]) - 1.8), section);
+        });
+    }
+
+    /// <summary>Runs <paramref name="test"/> on a temporary Markdown file that starts as <paramref name="markdown"/>, then deletes it.</summary>
+    private static void WithMarkdownFile(string markdown, Action<string> test)
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"kure-{Guid.NewGuid():N}.md");
+        File.WriteAllText(file, markdown);
+        try
+        {
+            test(file);
         }
         finally
         {
             File.Delete(file);
         }
+    }
+
+    /// <summary>
+    /// A tiny <c>kure</c> run on the embedded Moby Dick (hidden 8, 2 float steps, 300 test characters) writing to
+    /// <paramref name="file"/>; asserts it succeeds and returns the file's text.
+    /// </summary>
+    private static string TinyRun(string file, params string[] options)
+    {
+        var (code, output) = SamplesCli.Run(["kure", "--hidden", "8", "--max-steps", "2", "--test-tokens", "300", .. options, "--out", file]);
+        Assert.AreEqual(0, code, output);
+        return File.ReadAllText(file);
     }
 }
