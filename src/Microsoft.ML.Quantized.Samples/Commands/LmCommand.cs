@@ -49,7 +49,7 @@ internal static class LmCommand
         var prep = ml.Transforms.Text.TokenizeIntoWords("Tokens", "Text", new[] { ' ', ',', ';', ':', '"', '(', ')' })
             .Append(ml.Transforms.Conversion.MapValueToKey("Tokens", maximumNumberOfKeys: 10_000))
             .Fit(train);
-        var options = new QuantizedRecurrentLanguageModelOptions { ValidationData = prep.Transform(valid), SkipUnknownKeys = true, AllowEmptySequences = true };
+        var options = new QuantizedRecurrentLanguageModelOptions { ValidationData = prep.Transform(valid) };
         options.Model.Recurrent.HiddenSize = hidden;
         options.Model.Recurrent.Dropout = 0.3;
         options.Model.EmbeddingDropout = 0.3;

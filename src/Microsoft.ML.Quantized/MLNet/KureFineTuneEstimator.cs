@@ -14,8 +14,7 @@ namespace Microsoft.ML.Quantized;
 /// </summary>
 /// <remarks>
 /// Rows are read as the language-model estimator reads them (one stream, <c>&lt;eos&gt;</c> before each row); keys the
-/// model never saw and empty rows follow the model's <see cref="QuantizedRecurrentLanguageModelTransformer.SkipUnknownKeys"/>
-/// and <see cref="QuantizedRecurrentLanguageModelTransformer.AllowEmptySequences"/>. The source transformer does not
+/// model never saw and empty rows follow the model's <see cref="QuantizedRecurrentLanguageModelTransformer.UnknownTokens"/>. The source transformer does not
 /// score while it is being copied and fine-tuned (they share a lock). The new model's history is the source's
 /// followed by the fine-tuning epochs.
 /// </remarks>

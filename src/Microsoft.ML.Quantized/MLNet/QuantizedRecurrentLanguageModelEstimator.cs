@@ -12,7 +12,9 @@ namespace Microsoft.ML.Quantized;
 /// Rows are read in order and joined into one token stream with <c>&lt;eos&gt;</c> before each row (and at the
 /// end), which is then trained with truncated backpropagation through time (<see cref="TrainingOptions.SequenceLength"/>
 /// steps, <see cref="TrainingOptions.BatchSize"/> parallel streams). The vocabulary is the keys that occur in the
-/// training rows plus <c>&lt;eos&gt;</c>, named by the column's KeyValues annotation (or "k1", "k2", ... without one).
+/// training rows (by default those seen at least <see cref="QuantizedRecurrentLanguageModelOptions.MinimumTokenCount"/>
+/// times, plus <c>&lt;unk&gt;</c> for every other key: see <see cref="QuantizedRecurrentLanguageModelOptions.UnknownTokens"/>)
+/// plus <c>&lt;eos&gt;</c>, named by the column's KeyValues annotation (or "k1", "k2", ... without one).
 /// Fit copies the token ids into memory (4 bytes a token). Training logs to the MLContext's log.
 /// </remarks>
 public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<QuantizedRecurrentLanguageModelTransformer>
@@ -37,6 +39,8 @@ public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<Quanti
         PerplexityColumnName = string.IsNullOrEmpty(_options.PerplexityColumnName) ? OutputColumnName + "Perplexity" : _options.PerplexityColumnName;
         if (PerplexityColumnName == OutputColumnName)
             throw _host.ExceptUserArg(nameof(_options.PerplexityColumnName), $"The perplexity column must differ from the output column '{OutputColumnName}'.");
+        _host.CheckUserArg(Enum.IsDefined(_options.UnknownTokens), nameof(_options.UnknownTokens), $"UnknownTokens must be MapToUnknown, Skip or Strict; got {(int)_options.UnknownTokens}.");
+        _host.CheckUserArg(_options.MinimumTokenCount >= 1, nameof(_options.MinimumTokenCount), $"MinimumTokenCount must be at least 1; got {_options.MinimumTokenCount}.");
         try
         {
             OptionsValidator.Validate(_options.Model);
@@ -66,26 +70,32 @@ public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<Quanti
         var cell = _options.Model.Recurrent.Cell;
         using var ch = _host.Start(cell == RecurrentCellKind.Lstm ? "Training quantized LSTM language model" : "Training quantized GRU language model");
 
-        // Pass 1: the training rows as raw keys, 0 standing for <eos>; the keys that occur.
-        var observed = new HashSet<ulong>();
-        var raw = ReadTrainingStream(input, column, observed, out long rows);
-        if (observed.Count == 0)
-            throw ch.Except($"Column '{InputColumnName}' of the training data holds no tokens ({rows} rows): nothing to train on.");
-        var keys = observed.Order().ToArray();
-        var map = new TokenKeyMap(keyCount, keys);
-        var trainIds = ToIds(raw, map);
+        // The training rows' keys (every key the column holds), then the key map from their counts.
+        var (stream, rowLengths, counts) = ReadTrainingRows(input, column);
+        var map = TokenKeyMap.FromCounts(keyCount, counts, _options.UnknownTokens, _options.MinimumTokenCount);
+        if (map.Keys.Length == 0)
+            throw ch.Except(counts.Count == 0
+                ? $"Column '{InputColumnName}' of the training data holds no tokens ({rowLengths.Count} rows): nothing to train on."
+                : $"Column '{InputColumnName}': no key occurs at least MinimumTokenCount = {_options.MinimumTokenCount} times in the training data, so every token would be <unk>; lower MinimumTokenCount or use more data.");
+        var trainIds = ToIds(stream, rowLengths, map);
         int[]? validIds = null;
         if (_options.ValidationData is { } validation)
-            validIds = TokenIdStream.Read(_host, validation, InputColumnName, map, _options.SkipUnknownKeys, _options.AllowEmptySequences, "validation data");
+            validIds = TokenIdStream.Read(_host, validation, InputColumnName, map, "validation data");
 
         var names = TokenKeyColumn.KeyNames(column);
-        var tokens = UniqueNames(keys.Select(names).Append(Vocabulary.EndOfSentenceToken).ToList());
-        var vocabulary = Vocabulary.FromTokens(tokens, TokenText.IsCharacterVocabulary(tokens.Take(tokens.Count - 1)));
+        var keyNames = map.Keys.Select(names).ToList();
+        var specials = map.HasUnknown ? new[] { Vocabulary.UnknownToken, Vocabulary.EndOfSentenceToken } : new[] { Vocabulary.EndOfSentenceToken };
+        var tokens = UniqueNames(keyNames, specials);
+        var vocabulary = Vocabulary.FromTokens(tokens.Concat(specials).ToList(), TokenText.IsCharacterVocabulary(keyNames));
+        long unknownTokens = map.HasUnknown ? trainIds.LongCount(id => id == map.UnknownId) : 0;
+        if (map.HasUnknown)
+            ch.Info($"{map.Keys.Length} keys seen at least {_options.MinimumTokenCount} times are known; {counts.Count - map.Keys.Length} rarer keys and missing keys " +
+                    $"({unknownTokens} training tokens) are trained as {Vocabulary.UnknownToken}.");
 
         var training = _options.Training.Clone();
         training.Seed = _options.Seed ?? (_env is IHostEnvironmentInternal { Seed: int contextSeed } ? contextSeed : _host.Rand.Next());
         if (string.Equals(training.Device, "cpu", StringComparison.OrdinalIgnoreCase) && GpuRequested(out string? gpu)) training.Device = gpu!;
-        ch.Info($"{rows} rows, {trainIds.Length} tokens (row separators included), vocabulary {vocabulary.Count} ({keys.Length} keys of {keyCount} + <eos>); " +
+        ch.Info($"{rowLengths.Count} rows, {trainIds.Length} tokens (row separators included), vocabulary {vocabulary.Count} ({map.Keys.Length} keys of {keyCount}{(map.HasUnknown ? " + <unk>" : "")} + <eos>); " +
                 $"{cell} {_options.Model.Recurrent.Layers}x{_options.Model.Recurrent.HiddenSize}, weights {_options.Model.Recurrent.WeightQuantizer}, " +
                 $"activations {_options.Model.Recurrent.ActivationQuantizer}; {training.Epochs} epochs, seed {training.Seed}, device {training.Device}.");
 
@@ -102,8 +112,7 @@ public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<Quanti
         var last = model.History.LastOrDefault();
         if (last is not null)
             ch.Info($"Trained: {model.History.Count} epochs, training loss {last.TrainingLoss:F4}{(double.IsNaN(last.ValidationLoss) ? "" : $", validation loss {last.ValidationLoss:F4}")}.");
-        return new QuantizedRecurrentLanguageModelTransformer(_host, model, map, OutputColumnName, InputColumnName, PerplexityColumnName,
-            _options.SkipUnknownKeys, _options.AllowEmptySequences);
+        return new QuantizedRecurrentLanguageModelTransformer(_host, model, map, OutputColumnName, InputColumnName, PerplexityColumnName);
     }
 
     /// <summary>The schema after the transformer: the input plus the feature vector and perplexity columns.</summary>
@@ -125,65 +134,74 @@ public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<Quanti
     }
 
     /// <summary>
-    /// Reads every training row's keys into one stream, 0 (for &lt;eos&gt;) before each row and at the end, and records the
-    /// keys that occur in <paramref name="observed"/> (the key map is built from them, so ids come after this pass).
+    /// Reads every training row's keys (0 for a missing or out-of-range key) into one stream, with each row's length, and
+    /// counts the valid keys. <see cref="UnknownTokenHandling.Skip"/> drops missing keys and rows left empty;
+    /// <see cref="UnknownTokenHandling.Strict"/> rejects both, naming the row; <see cref="UnknownTokenHandling.MapToUnknown"/>
+    /// keeps missing keys (they train <c>&lt;unk&gt;</c>) and drops empty rows.
     /// </summary>
-    private List<ulong> ReadTrainingStream(IDataView data, DataViewSchema.Column column, HashSet<ulong> observed, out long rows)
+    private (List<ulong> Keys, List<int> RowLengths, Dictionary<ulong, long> Counts) ReadTrainingRows(IDataView data, DataViewSchema.Column column)
     {
         var stream = new List<ulong>();
-        rows = 0;
+        var rowLengths = new List<int>();
+        var counts = new Dictionary<ulong, long>();
+        var probe = new TokenKeyMap(TokenKeyColumn.KeyCount(column), [], UnknownTokenHandling.Strict);
         using var cursor = data.GetRowCursor(new[] { column });
         var reader = TokenKeyColumn.CreateReader(cursor, column);
-        var probe = new TokenKeyMap(TokenKeyColumn.KeyCount(column), []);
         while (cursor.MoveNext())
         {
-            rows++;
+            _host.CheckAlive();
             var keys = reader.Read();
             int start = stream.Count;
-            stream.Add(0);
             for (int i = 0; i < keys.Length; i++)
             {
                 ulong key = keys[i];
                 if (key == 0 || key > probe.KeyCount)
                 {
-                    if (_options.SkipUnknownKeys) continue;
-                    throw _host.Except(probe.UnknownKeyMessage(key, InputColumnName, cursor.Position, i));
+                    if (_options.UnknownTokens == UnknownTokenHandling.Skip) continue;
+                    if (_options.UnknownTokens == UnknownTokenHandling.Strict) throw _host.Except(probe.UnknownKeyMessage(key, InputColumnName, cursor.Position, i));
+                    key = 0;
                 }
+                else counts[key] = counts.GetValueOrDefault(key) + 1;
                 stream.Add(key);
-                observed.Add(key);
             }
-            if (stream.Count == start + 1)
+            if (stream.Count == start)
             {
-                if (!_options.AllowEmptySequences)
+                if (_options.UnknownTokens == UnknownTokenHandling.Strict)
                     throw _host.Except(QuantizedRecurrentLanguageModelTransformer.EmptyRowMessage(InputColumnName, cursor.Position, keys.Length));
-                stream.RemoveAt(start);
+                continue;
             }
+            rowLengths.Add(stream.Count - start);
         }
-        stream.Add(0);
-        return stream;
+        return (stream, rowLengths, counts);
     }
 
-    private static int[] ToIds(List<ulong> stream, TokenKeyMap map)
+    /// <summary>The training token ids: <c>&lt;eos&gt;</c> before each row and at the end, keys through the map.</summary>
+    private static int[] ToIds(List<ulong> keys, List<int> rowLengths, TokenKeyMap map)
     {
-        var ids = new int[stream.Count];
-        for (int i = 0; i < ids.Length; i++)
+        var ids = new int[keys.Count + rowLengths.Count + 1];
+        int k = 0, j = 0;
+        foreach (int length in rowLengths)
         {
-            if (stream[i] == 0) ids[i] = map.EndOfSequenceId;
-            else if (!map.TryGetId(stream[i], out ids[i])) throw new InvalidOperationException($"Key {stream[i]} is missing from the key map.");
+            ids[j++] = map.EndOfSequenceId;
+            for (int end = k + length; k < end; k++)
+                ids[j++] = map.TryGetId(keys[k], out int id) ? id : map.UnknownId; // only MapToUnknown keeps keys the map lacks
         }
+        ids[j] = map.EndOfSequenceId;
         return ids;
     }
 
-    private static List<string> UniqueNames(List<string> names)
+    /// <summary>The key names made unique (a repeat gets "#2", "#3", ...), none equal to one of <paramref name="reserved"/>.</summary>
+    private static List<string> UniqueNames(List<string> names, IEnumerable<string> reserved)
     {
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        for (int i = 0; i < names.Count; i++)
+        var seen = new HashSet<string>(reserved, StringComparer.Ordinal);
+        var unique = new List<string>(names.Count);
+        foreach (var original in names)
         {
-            var name = names[i];
-            for (int k = 2; !seen.Add(name); k++) name = $"{names[i]}#{k}";
-            names[i] = name;
+            var name = original;
+            for (int k = 2; !seen.Add(name); k++) name = $"{original}#{k}";
+            unique.Add(name);
         }
-        return names;
+        return unique;
     }
 
     /// <summary>MLContext.GpuDeviceId asks for a GPU: use it when libtorch has CUDA, else fall back to the CPU if allowed.</summary>

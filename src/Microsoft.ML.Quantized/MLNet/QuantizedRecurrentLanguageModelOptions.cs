@@ -42,17 +42,20 @@ public sealed class QuantizedRecurrentLanguageModelOptions
     public IDataView? ValidationData { get; set; }
 
     /// <summary>
-    /// Drop missing keys (key 0, e.g. words that <c>MapValueToKey</c> did not know) and keys never seen in training
-    /// from the sequences, in training and in scoring. Default false: such a key is an error naming the column and the row.
+    /// What happens to a token key the model has no embedding for (a word unseen in training, key 0 from
+    /// <c>MapValueToKey</c>) and to a row with no tokens. Default <see cref="UnknownTokenHandling.MapToUnknown"/>: such
+    /// keys read and predict a learned <c>&lt;unk&gt;</c> token, and an empty row gets the state after the row
+    /// separator and a perplexity of NaN. <see cref="UnknownTokenHandling.Strict"/> makes either an error naming the
+    /// column and the row.
     /// </summary>
-    public bool SkipUnknownKeys { get; set; }
+    public UnknownTokenHandling UnknownTokens { get; set; } = UnknownTokenHandling.MapToUnknown;
 
     /// <summary>
-    /// Accept rows whose sequence is empty (after <see cref="SkipUnknownKeys"/>): training skips them; scoring gives
-    /// them the state after the start token and a perplexity of NaN. Default false: an empty row is an error naming
-    /// the column and the row.
+    /// With <see cref="UnknownTokenHandling.MapToUnknown"/>: training keys seen fewer times than this are trained as
+    /// <c>&lt;unk&gt;</c> (rare words stand in for the unseen words it will meet) and get no token of their own. At
+    /// least 1 (1 = every training key is known and <c>&lt;unk&gt;</c> is never trained). Default 2.
     /// </summary>
-    public bool AllowEmptySequences { get; set; }
+    public int MinimumTokenCount { get; set; } = 2;
 
     /// <summary>
     /// Receives training progress (as well as ML.NET's log, which gets one line per epoch and every

@@ -37,10 +37,16 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
     private readonly Dictionary<string, int> _idByName;
     private readonly torch.Device _device;
     private readonly object _sync = new();
+    private readonly bool? _allowEmptyRowsOfFirstFormat;
     private bool _disposed;
 
+    /// <summary>
+    /// A transformer over <paramref name="model"/> (which it then owns). <paramref name="allowEmptyRowsOfFirstFormat"/>: for a
+    /// model of the first format, which stored whether empty rows were allowed; null (newer models) allows them unless
+    /// <paramref name="keys"/> is strict.
+    /// </summary>
     internal QuantizedRecurrentLanguageModelTransformer(IHostEnvironment env, QuantizedLanguageModel model, TokenKeyMap keys,
-        string outputColumnName, string inputColumnName, string perplexityColumnName, bool skipUnknownKeys, bool allowEmptySequences)
+        string outputColumnName, string inputColumnName, string perplexityColumnName, bool? allowEmptyRowsOfFirstFormat = null)
         : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(QuantizedRecurrentLanguageModelTransformer)))
     {
         Host.CheckValue(model, nameof(model));
@@ -54,8 +60,7 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         OutputColumnName = outputColumnName;
         InputColumnName = inputColumnName;
         PerplexityColumnName = perplexityColumnName;
-        SkipUnknownKeys = skipUnknownKeys;
-        AllowEmptySequences = allowEmptySequences;
+        _allowEmptyRowsOfFirstFormat = allowEmptyRowsOfFirstFormat;
         var options = model.Options;
         HiddenSize = options.Recurrent.HiddenSize;
         Cell = options.Recurrent.Cell;
@@ -80,11 +85,12 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
     /// <summary>LSTM or GRU.</summary>
     public RecurrentCellKind Cell { get; }
 
-    /// <summary>Missing and unknown keys are dropped rather than rejected (see <see cref="QuantizedRecurrentLanguageModelOptions.SkipUnknownKeys"/>).</summary>
-    public bool SkipUnknownKeys { get; }
-
-    /// <summary>Empty rows are scored rather than rejected (see <see cref="QuantizedRecurrentLanguageModelOptions.AllowEmptySequences"/>).</summary>
-    public bool AllowEmptySequences { get; }
+    /// <summary>
+    /// What scoring does with a key the model has no token for and with an empty row (see
+    /// <see cref="QuantizedRecurrentLanguageModelOptions.UnknownTokens"/>). Models saved before this setting existed
+    /// report <see cref="UnknownTokenHandling.Skip"/> if they were trained to skip unknown keys, else <see cref="UnknownTokenHandling.Strict"/>.
+    /// </summary>
+    public UnknownTokenHandling UnknownTokens => _keys.UnknownTokens;
 
     /// <summary>The trained model (vocabulary: the key names seen in training plus <c>&lt;eos&gt;</c>). Owned by this transformer: do not dispose it.</summary>
     public QuantizedLanguageModel Model => _model;
@@ -92,7 +98,7 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
     /// <summary>Training history, one entry per epoch.</summary>
     public IReadOnlyList<EpochSummary> History => _model.History;
 
-    /// <summary>The keys of the input column the model knows (seen in training), in token-id order.</summary>
+    /// <summary>The keys of the input column the model knows (seen in training often enough), in token-id order; any other key is <c>&lt;unk&gt;</c> (see <see cref="UnknownTokens"/>).</summary>
     public IReadOnlyList<ulong> KnownKeys => _keys.Keys;
 
     /// <summary>Parameters, bits per quantized weight including scales, packed and float32 bytes.</summary>
@@ -127,39 +133,35 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
     /// <summary>
     /// Continues a prompt of keys of the input column with up to <paramref name="length"/> sampled keys; generation
     /// stops early when the model predicts the end of the row. Temperature 1 samples the model's distribution,
-    /// lower is more conservative, 0 takes the most likely token. The same seed gives the same keys.
+    /// lower is more conservative, 0 takes the most likely token. The same seed gives the same keys. Prompt keys the
+    /// model does not know are treated as <see cref="UnknownTokens"/> says; a sampled <c>&lt;unk&gt;</c> is key 0 (missing).
     /// </summary>
     public uint[] Generate(IEnumerable<uint> promptKeys, int length, double temperature = 1.0, int seed = 0)
     {
         Host.CheckValue(promptKeys, nameof(promptKeys));
-        var context = new List<long> { _keys.EndOfSequenceId };
-        int position = 0;
-        foreach (var key in promptKeys)
-        {
-            if (_keys.TryGetId(key, out int id)) context.Add(id);
-            else if (!SkipUnknownKeys) throw Host.ExceptParam(nameof(promptKeys), _keys.UnknownKeyMessage(key, InputColumnName, 0, position));
-            position++;
-        }
-        return GenerateIds(context, length, temperature, seed).Select(id => checked((uint)_keys.Keys[id])).ToArray();
+        var context = new List<int> { _keys.EndOfSequenceId };
+        _keys.AppendRow(Host, promptKeys.Select(k => (ulong)k).ToArray(), context, InputColumnName, 0, "prompt");
+        return GenerateIds(context, length, temperature, seed).Select(id => checked((uint)_keys.KeyOf(id))).ToArray();
     }
 
     /// <summary>
     /// Continues a text prompt: split into words at whitespace (word models) or into characters (character models,
     /// whose key names are single characters), matched to the key names; returns the continuation as text (words
-    /// joined by spaces, or characters). Stops early at the end of a row. Unknown words are an error unless
-    /// <see cref="SkipUnknownKeys"/> is set.
+    /// joined by spaces, or characters). Stops early at the end of a row. Words the model does not know are treated as
+    /// <see cref="UnknownTokens"/> says (a sampled <c>&lt;unk&gt;</c> appears as <c>&lt;unk&gt;</c>).
     /// </summary>
     public string Generate(string prompt, int length, double temperature = 1.0, int seed = 0)
     {
         Host.CheckValue(prompt, nameof(prompt));
         bool characters = _model.Vocabulary.IsCharacterLevel;
-        var context = new List<long> { _keys.EndOfSequenceId };
+        var context = new List<int> { _keys.EndOfSequenceId };
         var pieces = characters ? prompt.Select(c => TokenText.CharacterName(c)) : prompt.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
         foreach (var piece in pieces)
         {
-            if (_idByName.TryGetValue(piece, out int id) && id != _keys.EndOfSequenceId) context.Add(id);
-            else if (!SkipUnknownKeys)
-                throw Host.ExceptParam(nameof(prompt), $"The prompt's {(characters ? "character" : "word")} '{piece}' is not a token the model was trained on (column '{InputColumnName}'). Set SkipUnknownKeys = true to drop unknown tokens.");
+            if (_idByName.TryGetValue(piece, out int id) && id < _keys.Keys.Length) context.Add(id);
+            else if (_keys.HasUnknown) context.Add(_keys.UnknownId);
+            else if (_keys.UnknownTokens == UnknownTokenHandling.Strict)
+                throw Host.ExceptParam(nameof(prompt), $"The prompt's {(characters ? "character" : "word")} '{piece}' is not a token the model was trained on (column '{InputColumnName}'), and the model was trained with UnknownTokens = Strict.");
         }
         var ids = GenerateIds(context, length, temperature, seed);
         var sb = new StringBuilder();
@@ -176,14 +178,14 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         return sb.ToString();
     }
 
-    private List<int> GenerateIds(List<long> context, int length, double temperature, int seed)
+    private List<int> GenerateIds(List<int> context, int length, double temperature, int seed)
     {
         if (length < 0) throw Host.ExceptParam(nameof(length), $"length must be zero or positive; got {length}.");
         if (!(temperature >= 0) || double.IsInfinity(temperature)) throw Host.ExceptParam(nameof(temperature), $"temperature must be a finite number >= 0; got {temperature}.");
         lock (_sync)
         {
             CheckNotDisposed();
-            return LanguageModelScoring.Generate(_model.Network, _device, context.ToArray(), length, temperature, seed, _keys.EndOfSequenceId);
+            return LanguageModelScoring.Generate(_model.Network, _device, context.Select(id => (long)id).ToArray(), length, temperature, seed, _keys.EndOfSequenceId);
         }
     }
 
@@ -206,12 +208,15 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
     /// <summary>The key map of the input column (KURE fine-tuning reads data with it).</summary>
     internal TokenKeyMap Keys => _keys;
 
+    /// <summary>Whether a row with no tokens scores (state after the separator, perplexity NaN) rather than failing.</summary>
+    internal bool AllowsEmptyRows => _allowEmptyRowsOfFirstFormat ?? _keys.UnknownTokens != UnknownTokenHandling.Strict;
+
     /// <summary>This transformer's host, for errors raised on its behalf.</summary>
     internal IHost HostForErrors => Host;
 
     /// <summary>A transformer with these columns, settings and key map around <paramref name="model"/> (which it then owns).</summary>
     internal QuantizedRecurrentLanguageModelTransformer WithModel(QuantizedLanguageModel model, IHostEnvironment? env = null) =>
-        new(env ?? Host, model, _keys, OutputColumnName, InputColumnName, PerplexityColumnName, SkipUnknownKeys, AllowEmptySequences);
+        new(env ?? Host, model, _keys, OutputColumnName, InputColumnName, PerplexityColumnName, _allowEmptyRowsOfFirstFormat);
 
     /// <summary>Runs <paramref name="use"/> on the model under the scoring lock; throws when this transformer is disposed.</summary>
     internal T UseModel<T>(Func<QuantizedLanguageModel, T> use)
@@ -227,9 +232,9 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "QRNNLMTF",
-        verWrittenCur: 0x00010001, // initial
-        verReadableCur: 0x00010001,
-        verWeCanReadBack: 0x00010001,
+        verWrittenCur: 0x00010002, // <unk>: the key map ends with its unknown-token handling; no skip/allow-empty flags
+        verReadableCur: 0x00010002,
+        verWeCanReadBack: 0x00010001, // initial
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(QuantizedRecurrentLanguageModelTransformer).Assembly.FullName,
         loaderSignatureAlt: null);
@@ -242,14 +247,13 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         ctx.SetVersionInfo(GetVersionInfo());
         // *** Binary format ***
         // string: input column, output column, perplexity column
-        // byte: skip unknown keys, byte: allow empty sequences
-        // token key map: ulong key count, int n, ulong[n] keys
+        // token key map: ulong key count, int n, ulong[n] keys, byte unknown-token handling
+        //   (format 0x00010001: two bytes, skip unknown keys and allow empty sequences, before a map without the handling byte;
+        //   a model loaded from it is saved in the current format, where empty rows follow the handling)
         // stream QuantizedLanguageModel.bin: the model in the library's checksummed format
         ctx.SaveNonEmptyString(InputColumnName);
         ctx.SaveNonEmptyString(OutputColumnName);
         ctx.SaveNonEmptyString(PerplexityColumnName);
-        ctx.Writer.Write(SkipUnknownKeys);
-        ctx.Writer.Write(AllowEmptySequences);
         _keys.Save(ctx.Writer);
         lock (_sync)
         {
@@ -272,12 +276,18 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         var input = ctx.LoadNonEmptyString();
         var output = ctx.LoadNonEmptyString();
         var perplexity = ctx.LoadNonEmptyString();
-        bool skip = ctx.Reader.ReadBoolean();
-        bool allowEmpty = ctx.Reader.ReadBoolean();
+        bool firstFormat = ctx.Header.ModelVerWritten < 0x00010002;
+        bool? allowEmpty = null;
         TokenKeyMap keys;
         try
         {
-            keys = TokenKeyMap.Load(ctx.Reader);
+            if (firstFormat)
+            {
+                bool skip = ctx.Reader.ReadBoolean();
+                allowEmpty = ctx.Reader.ReadBoolean();
+                keys = TokenKeyMap.Load(ctx.Reader, skip ? UnknownTokenHandling.Skip : UnknownTokenHandling.Strict);
+            }
+            else keys = TokenKeyMap.Load(ctx.Reader);
         }
         catch (Exception e) when (e is ModelFormatException or EndOfStreamException)
         {
@@ -293,7 +303,7 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         {
             throw host.Except(e, $"The quantized language model inside this ML.NET model could not be read: {e.Message}");
         }
-        return new QuantizedRecurrentLanguageModelTransformer(host, model!, keys, output, input, perplexity, skip, allowEmpty);
+        return new QuantizedRecurrentLanguageModelTransformer(host, model!, keys, output, input, perplexity, allowEmpty);
     }
 
     /// <summary>Makes the row mapper for <paramref name="schema"/>.</summary>
@@ -305,7 +315,7 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         private readonly QuantizedRecurrentLanguageModelTransformer _parent;
         private readonly DataViewRow _row;
         private readonly KeyReader _reader;
-        private readonly List<long> _ids = new();
+        private readonly List<int> _ids = new();
         private long[] _scored = [];
         private bool _hasScore;
         private readonly float[] _hidden;
@@ -326,11 +336,11 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
             var keys = _reader.Read();
             _ids.Clear();
             _ids.Add(_parent._keys.EndOfSequenceId);
-            int n = _parent._keys.AppendRow(_parent.Host, keys, _ids, _parent.InputColumnName, _row.Position, _parent.SkipUnknownKeys);
-            if (n == 0 && !_parent.AllowEmptySequences)
+            int n = _parent._keys.AppendRow(_parent.Host, keys, _ids, _parent.InputColumnName, _row.Position);
+            if (n == 0 && !_parent.AllowsEmptyRows)
                 throw _parent.Host.Except(EmptyRowMessage(_parent.InputColumnName, _row.Position, keys.Length));
             if (_hasScore && _scored.Length == _ids.Count && SameAsScored()) return;
-            _scored = _ids.ToArray();
+            _scored = _ids.Select(id => (long)id).ToArray();
             _hasScore = false;
             lock (_parent._sync)
             {
@@ -370,7 +380,7 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
 
     internal static string EmptyRowMessage(string column, long row, int rawLength) =>
         $"Column '{column}', row {row}: the token sequence is empty{(rawLength > 0 ? $" after dropping its {rawLength} unknown keys" : "")}. " +
-        "A quantized language model needs at least one token per row; filter such rows out, or set AllowEmptySequences = true.";
+        "This model was trained with UnknownTokens = Strict, which needs at least one known token per row; filter such rows out, or train with UnknownTokens = MapToUnknown (the default) or Skip.";
 
     private sealed class Mapper : MapperBase
     {

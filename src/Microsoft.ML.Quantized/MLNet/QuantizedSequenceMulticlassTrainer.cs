@@ -70,8 +70,8 @@ public sealed class QuantizedSequenceMulticlassTrainer
         ];
     }
 
-    private protected override SequenceClassifierMulticlassModelParameters CreateModel(QuantizedSequenceClassifier classifier, ulong keyCount) =>
-        new(Env, classifier, keyCount, FeatureColumnName);
+    private protected override SequenceClassifierMulticlassModelParameters CreateModel(QuantizedSequenceClassifier classifier, TokenKeyMap? keys, float[] classPrior) =>
+        new(Env, classifier, keys, classPrior, FeatureColumnName);
 
     private protected override MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters> MakeTransformer(
         SequenceClassifierMulticlassModelParameters model, DataViewSchema trainSchema) =>

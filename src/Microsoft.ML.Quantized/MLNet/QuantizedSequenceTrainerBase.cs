@@ -26,6 +26,8 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
         Host.CheckNonEmpty(Options.LabelColumnName, nameof(Options.LabelColumnName));
         Host.CheckNonEmpty(Options.FeatureColumnName, nameof(Options.FeatureColumnName));
         Host.CheckUserArg(Options.FrameSize >= 1, nameof(Options.FrameSize), $"FrameSize must be at least 1; got {Options.FrameSize}.");
+        Host.CheckUserArg(Enum.IsDefined(Options.UnknownTokens), nameof(Options.UnknownTokens), $"UnknownTokens must be MapToUnknown, Skip or Strict; got {(int)Options.UnknownTokens}.");
+        Host.CheckUserArg(Options.MinimumTokenCount >= 1, nameof(Options.MinimumTokenCount), $"MinimumTokenCount must be at least 1; got {Options.MinimumTokenCount}.");
         Options.Model!.Recurrent.Cell = cell;
         Options.Model.FrameSize = Options.FrameSize;
         try
@@ -78,7 +80,7 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
     {
         Host.CheckValue(input, nameof(input));
         using var ch = Host.Start(start is null ? "Training" : "KURE fine-tuning");
-        var (train, valid, options, kind, keyCount) = Read(ch, input, Options.ValidationData, start);
+        var (train, valid, options, kind, keys) = Read(ch, input, Options.ValidationData, start);
         if (train.Labels.Length == 0) throw ch.Except($"The training data has no rows: nothing to train on (columns '{FeatureColumnName}', '{LabelColumnName}').");
         int classes = options.ClassCount;
         var training = Options.Training.Clone();
@@ -87,7 +89,7 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
 
         var r = options.Recurrent;
         ch.Info($"{train.Labels.Length} rows{(valid is null ? "" : $" (+ {valid.Labels.Length} validation rows)")}, {classes} classes, " +
-                (kind == SequenceClassifierInputKind.Tokens ? $"token keys 1..{keyCount}" : $"float frames of {Options.FrameSize}") +
+                (keys is not null ? $"token keys 1..{keys.KeyCount} ({keys.Keys.Length} known{(keys.HasUnknown ? " + <unk>" : "")})" : $"float frames of {Options.FrameSize}") +
                 $"; {r.Cell} {r.Layers}x{r.HiddenSize}, weights {r.WeightQuantizer.Kind}, activations {r.ActivationQuantizer.Kind}; " +
                 $"{training.Epochs} epochs, batch {training.BatchSize}, {training.Optimizer} at {training.LearningRate:G4}, seed {training.Seed}, device {training.Device}.");
 
@@ -117,7 +119,7 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
         TModel model;
         try
         {
-            model = CreateModel(classifier, keyCount);
+            model = CreateModel(classifier, keys, SequenceClassifierModelParameters.PriorOf(train.Labels, classes));
         }
         catch
         {
@@ -155,23 +157,30 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
     /// <summary>
     /// Checks the columns of <paramref name="input"/> (and of <paramref name="validation"/>, which must match; and that
     /// they fit <paramref name="start"/> when fine-tuning) and reads both; returns the model options with the class count
-    /// and, for token keys, the vocabulary size set.
+    /// and, for token keys, the key map (counted on <paramref name="input"/>, or <paramref name="start"/>'s) and the
+    /// vocabulary size set.
     /// </summary>
-    private (Examples Train, Examples? Valid, SequenceClassifierOptions Model, SequenceClassifierInputKind Kind, ulong KeyCount) Read(
+    private (Examples Train, Examples? Valid, SequenceClassifierOptions Model, SequenceClassifierInputKind Kind, TokenKeyMap? Keys) Read(
         IChannel ch, IDataView input, IDataView? validation, TModel? start)
     {
         var feature = SequenceClassifierFeatureColumn.Check(Host, input.Schema, FeatureColumnName, out var kind);
         var label = CheckLabel(input.Schema, out int classes);
         ulong keyCount = kind == SequenceClassifierInputKind.Tokens ? ((KeyDataViewType)((VectorDataViewType)feature.Type).ItemType).Count : 0;
         if (start is not null) CheckFits(start, kind, keyCount, classes, feature, label);
+        if (keyCount > int.MaxValue) throw ch.Except($"Column '{FeatureColumnName}' has {keyCount} key values; at most {int.MaxValue} are supported.");
         var options = Options.Model.Clone();
         options.ClassCount = classes;
+        var trainRows = ReadRows(ch, input, feature, label, kind, "training data");
+        TokenKeyMap? keys = null;
         if (kind == SequenceClassifierInputKind.Tokens)
         {
-            if (keyCount > int.MaxValue) throw ch.Except($"Column '{FeatureColumnName}' has {keyCount} key values; at most {int.MaxValue} are supported.");
-            options.VocabularySize = (int)keyCount;
+            keys = start?.Keys ?? TokenKeyMap.FromCounts(keyCount, CountKeys(trainRows.Keys!, keyCount), Options.UnknownTokens, Options.MinimumTokenCount);
+            if (keys.Keys.Length == 0)
+                throw ch.Except($"Column '{FeatureColumnName}': no key occurs at least {(keys.HasUnknown ? Options.MinimumTokenCount : 1)} time(s) in the training data, so the model would know no token; " +
+                                "lower MinimumTokenCount or use more data.");
+            options.VocabularySize = keys.Count;
         }
-        var train = Read(ch, input, feature, label, kind, keyCount, "training data");
+        var train = ToExamples(trainRows, keys, "training data");
         Examples? valid = null;
         if (validation is not null)
         {
@@ -181,9 +190,9 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
             var validLabel = CheckLabel(validation.Schema, out int validClasses);
             if (validClasses != classes)
                 throw Host.ExceptSchemaMismatch(nameof(validation), "label", LabelColumnName, label.Type.ToString(), validLabel.Type.ToString());
-            valid = Read(ch, validation, validFeature, validLabel, kind, keyCount, "validation data");
+            valid = ToExamples(ReadRows(ch, validation, validFeature, validLabel, kind, "validation data"), keys, "validation data");
         }
-        return (train, valid, options, kind, keyCount);
+        return (train, valid, options, kind, keys);
     }
 
     /// <summary>The schema after the transformer: the input plus ML.NET's standard classifier output columns.</summary>
@@ -221,39 +230,82 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
 
     private protected abstract SchemaShape.Column[] GetOutputColumns(SchemaShape.Column label);
 
-    private protected abstract TModel CreateModel(QuantizedSequenceClassifier classifier, ulong keyCount);
+    private protected abstract TModel CreateModel(QuantizedSequenceClassifier classifier, TokenKeyMap? keys, float[] classPrior);
 
     private protected abstract TTransformer MakeTransformer(TModel model, DataViewSchema trainSchema);
 
-    private Examples Read(IChannel ch, IDataView data, DataViewSchema.Column feature, DataViewSchema.Column label,
-        SequenceClassifierInputKind kind, ulong keyCount, string what)
+    /// <summary>
+    /// Reads the rows of <paramref name="data"/>: labels, and the raw keys (token features) or checked float frames, with
+    /// each row's position for errors.
+    /// </summary>
+    private Rows ReadRows(IChannel ch, IDataView data, DataViewSchema.Column feature, DataViewSchema.Column label, SequenceClassifierInputKind kind, string what)
     {
         CheckLabel(data.Schema, out int classes);
-        var labels = new List<int>();
-        var tokens = kind == SequenceClassifierInputKind.Tokens ? new List<int[]>() : null;
-        var frames = kind == SequenceClassifierInputKind.Frames ? new List<float[]>() : null;
+        var rows = new Rows(kind == SequenceClassifierInputKind.Tokens ? new List<ulong[]>() : null, kind == SequenceClassifierInputKind.Frames ? new List<float[]>() : null, new List<int>(), new List<long>());
         using var cursor = data.GetRowCursor(new[] { feature, label });
         var readLabel = MakeLabelReader(cursor, label, classes);
-        var tokenGetter = tokens is null ? null : cursor.GetGetter<VBuffer<uint>>(feature);
-        var frameGetter = frames is null ? null : cursor.GetGetter<VBuffer<float>>(feature);
+        var tokenGetter = rows.Keys is null ? null : cursor.GetGetter<VBuffer<uint>>(feature);
+        var frameGetter = rows.Frames is null ? null : cursor.GetGetter<VBuffer<float>>(feature);
         VBuffer<uint> keys = default;
         VBuffer<float> values = default;
         while (cursor.MoveNext())
         {
-            labels.Add(readLabel());
+            Host.CheckAlive();
+            rows.Labels.Add(readLabel());
+            rows.Positions.Add(cursor.Position);
             if (tokenGetter is not null)
             {
                 tokenGetter(ref keys);
-                tokens!.Add(SequenceClassifierFeatureColumn.Tokens(Host, keys, keyCount, FeatureColumnName, cursor.Position));
+                var row = new ulong[keys.Length];
+                int i = 0;
+                foreach (var key in keys.DenseValues()) row[i++] = key;
+                rows.Keys!.Add(row);
             }
             else
             {
                 frameGetter!(ref values);
-                frames!.Add(SequenceClassifierFeatureColumn.Frames(Host, values, Options.FrameSize, FeatureColumnName, cursor.Position));
+                rows.Frames!.Add(SequenceClassifierFeatureColumn.Frames(Host, values, Options.FrameSize, FeatureColumnName, cursor.Position));
             }
         }
-        ch.Trace($"Read {labels.Count} rows of {what}.");
-        return new Examples(tokens, frames, labels.ToArray());
+        ch.Trace($"Read {rows.Labels.Count} rows of {what}.");
+        return rows;
+    }
+
+    /// <summary>
+    /// The examples of <paramref name="rows"/>: token keys through <paramref name="keys"/> (a row left with no token is
+    /// dropped, or an error when the map is strict), frames as they are.
+    /// </summary>
+    private Examples ToExamples(Rows rows, TokenKeyMap? keys, string what)
+    {
+        if (rows.Frames is not null) return new Examples(null, rows.Frames, rows.Labels.ToArray());
+        var tokens = new List<int[]>(rows.Keys!.Count);
+        var labels = new List<int>(rows.Keys.Count);
+        var ids = new List<int>();
+        for (int r = 0; r < rows.Keys.Count; r++)
+        {
+            ids.Clear();
+            keys!.AppendRow(Host, rows.Keys[r], ids, FeatureColumnName, rows.Positions[r], what);
+            if (ids.Count == 0)
+            {
+                if (keys.UnknownTokens == UnknownTokenHandling.Strict)
+                    throw Host.Except($"Column '{FeatureColumnName}', row {rows.Positions[r]} ({what}): the token sequence is empty. The trainer's UnknownTokens = Strict needs at least one token per row; " +
+                                      "filter such rows out, or use UnknownTokens = MapToUnknown (the default) or Skip, which leave them out of training.");
+                continue;
+            }
+            tokens.Add(ids.ToArray());
+            labels.Add(rows.Labels[r]);
+        }
+        return new Examples(tokens, null, labels.ToArray());
+    }
+
+    /// <summary>Occurrences of each valid key (1..<paramref name="keyCount"/>) in <paramref name="rows"/>.</summary>
+    private static Dictionary<ulong, long> CountKeys(List<ulong[]> rows, ulong keyCount)
+    {
+        var counts = new Dictionary<ulong, long>();
+        foreach (var row in rows)
+            foreach (var key in row)
+                if (key >= 1 && key <= keyCount) counts[key] = counts.GetValueOrDefault(key) + 1;
+        return counts;
     }
 
     /// <summary>MLContext.GpuDeviceId asks for a GPU: use it when libtorch has CUDA, else fall back to the CPU if allowed.</summary>
@@ -269,6 +321,8 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
         if (env.FallbackToCpu) return false;
         throw Host.Except($"MLContext.GpuDeviceId is {id} but CUDA is not available to TorchSharp: reference TorchSharp-cuda-linux (or -windows), or set MLContext.FallbackToCpu = true.");
     }
+
+    private sealed record Rows(List<ulong[]>? Keys, List<float[]>? Frames, List<int> Labels, List<long> Positions);
 
     private sealed record Examples(List<int[]>? Tokens, List<float[]>? Frames, int[] Labels);
 

@@ -21,15 +21,15 @@ public sealed class SequenceClassifierBinaryModelParameters : SequenceClassifier
     internal const string LoaderSignature = "QuantSeqBinaryClassifier";
     private const float MinProbability = 1e-30f;
 
-    internal SequenceClassifierBinaryModelParameters(IHostEnvironment env, QuantizedSequenceClassifier classifier, ulong keyCount, string featureColumnName)
-        : base(env, nameof(SequenceClassifierBinaryModelParameters), classifier, keyCount, featureColumnName, binary: true)
+    internal SequenceClassifierBinaryModelParameters(IHostEnvironment env, QuantizedSequenceClassifier classifier, TokenKeyMap? keys, float[] classPrior, string featureColumnName)
+        : base(env, nameof(SequenceClassifierBinaryModelParameters), classifier, keys, classPrior, featureColumnName, binary: true)
     {
         if (classifier.ClassCount != 2) throw Host.Except($"A binary classifier needs 2 classes; this one has {classifier.ClassCount}.");
     }
 
     /// <summary>These parameters re-quantized after training (see <see cref="QuantizedSequenceClassifier.WithQuantization"/>).</summary>
     internal SequenceClassifierBinaryModelParameters Requantized(QuantizerOptions weights) =>
-        Requantized(weights, c => new SequenceClassifierBinaryModelParameters(Host, c, KeyCount, FeatureColumnName));
+        Requantized(weights, c => new SequenceClassifierBinaryModelParameters(Host, c, Keys, ClassPrior, FeatureColumnName));
 
     PredictionKind IPredictor.PredictionKind => PredictionKind.BinaryClassification;
 
@@ -52,9 +52,9 @@ public sealed class SequenceClassifierBinaryModelParameters : SequenceClassifier
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "QSEQBINC",
-        verWrittenCur: 0x00010001, // initial
-        verReadableCur: 0x00010001,
-        verWeCanReadBack: 0x00010001,
+        verWrittenCur: FormatVersion,
+        verReadableCur: FormatVersion,
+        verWeCanReadBack: FirstFormatVersion,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(SequenceClassifierBinaryModelParameters).Assembly.FullName,
         loaderSignatureAlt: null);
@@ -68,7 +68,7 @@ public sealed class SequenceClassifierBinaryModelParameters : SequenceClassifier
         var host = env.Register(nameof(SequenceClassifierBinaryModelParameters));
         host.CheckValue(ctx, nameof(ctx));
         ComponentVersion.CheckAtModel(host, ctx, GetVersionInfo(), UserName);
-        var (classifier, keyCount, feature) = LoadCore(host, ctx, UserName);
-        return new SequenceClassifierBinaryModelParameters(env, classifier, keyCount, feature);
+        var (classifier, keys, prior, feature) = LoadCore(host, ctx, UserName);
+        return new SequenceClassifierBinaryModelParameters(env, classifier, keys, prior, feature);
     }
 }

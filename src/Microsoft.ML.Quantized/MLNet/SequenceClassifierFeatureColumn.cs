@@ -5,8 +5,8 @@ namespace Microsoft.ML.Quantized;
 
 /// <summary>
 /// The features column of the quantized sequence classifiers: either a vector of <see cref="uint"/> keys (token
-/// sequences, e.g. <c>TokenizeIntoWords</c> then <c>MapValueToKey</c>; key k is token id k - 1, key 0 is missing and
-/// an error) or a vector of <see cref="float"/> read as consecutive frames of a frame size (one frame per step).
+/// sequences, e.g. <c>TokenizeIntoWords</c> then <c>MapValueToKey</c>, read through the model's <see cref="TokenKeyMap"/>)
+/// or a vector of <see cref="float"/> read as consecutive frames of a frame size (one frame per step).
 /// Checks the type and turns one row's value into the core classifier's input with ML.NET-style errors.
 /// </summary>
 internal static class SequenceClassifierFeatureColumn
@@ -38,21 +38,22 @@ internal static class SequenceClassifierFeatureColumn
         if (!ok) throw ectx.ExceptSchemaMismatch(nameof(schema), "feature", name, ExpectedType, column.GetTypeString());
     }
 
-    /// <summary>Token ids of one row's keys (key k -> id k - 1); errors name the column, the row and the value.</summary>
-    public static int[] Tokens(IExceptionContext ectx, in VBuffer<uint> keys, ulong keyCount, string column, long? row)
+    /// <summary>
+    /// Token ids of one row's keys through <paramref name="keys"/>: keys it does not know become <c>&lt;unk&gt;</c>, are
+    /// dropped, or are an error, as its <see cref="TokenKeyMap.UnknownTokens"/> says. The result may be empty unless the
+    /// map is strict, which rejects an empty row. Errors name the column, the row and the value.
+    /// </summary>
+    public static int[] Tokens(IExceptionContext ectx, in VBuffer<uint> keys, TokenKeyMap map, string column, long? row)
     {
-        if (keys.Length == 0) throw ectx.Except($"{Where(column, row)}: the token sequence is empty. A sequence classifier needs at least one token per row; filter such rows out.");
-        var ids = new int[keys.Length];
+        var values = new ulong[keys.Length];
         int i = 0;
-        foreach (var key in keys.DenseValues())
-        {
-            if (key == 0)
-                throw ectx.Except($"{Where(column, row)}, token {i}: key 0, a missing value (MapValueToKey gives it to values it was not fitted on). " +
-                                  "Fit the key mapping on the training data, or remove unknown tokens before the classifier.");
-            if (key > keyCount) throw ectx.Except($"{Where(column, row)}, token {i}: key {key}, outside the column's key range 1..{keyCount}.");
-            ids[i++] = (int)(key - 1);
-        }
-        return ids;
+        foreach (var key in keys.DenseValues()) values[i++] = key;
+        var ids = new List<int>(values.Length);
+        map.AppendRow(ectx, values, ids, column, row);
+        if (ids.Count == 0 && map.UnknownTokens == UnknownTokenHandling.Strict)
+            throw ectx.Except($"{Where(column, row)}: the token sequence is empty. This model was trained with UnknownTokens = Strict, which needs at least one token per row; " +
+                              "filter such rows out, or train with UnknownTokens = MapToUnknown (the default) or Skip.");
+        return ids.ToArray();
     }
 
     /// <summary>One row's float values, checked to be finite, non-empty and a whole number of frames.</summary>

@@ -18,19 +18,30 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
     private readonly bool _binary;
     private bool _disposed;
 
+    /// <summary>
+    /// Parameters over <paramref name="classifier"/> (which they then own). <paramref name="keys"/> maps token keys to the
+    /// classifier's ids (null for float frames); <paramref name="classPrior"/> is the class distribution of the training
+    /// labels, the output for a row with no tokens.
+    /// </summary>
     private protected SequenceClassifierModelParameters(IHostEnvironment env, string name, QuantizedSequenceClassifier classifier,
-        ulong keyCount, string featureColumnName, bool binary)
+        TokenKeyMap? keys, float[] classPrior, string featureColumnName, bool binary)
     {
         _binary = binary;
         Host = Contracts.CheckRef(env, nameof(env)).Register(name);
         Host.CheckValue(classifier, nameof(classifier));
+        Host.CheckValue(classPrior, nameof(classPrior));
         Classifier = classifier;
-        KeyCount = keyCount;
+        Keys = keys;
+        ClassPrior = classPrior;
         FeatureColumnName = featureColumnName;
-        if (InputKind == SequenceClassifierInputKind.Tokens && (keyCount == 0 || keyCount > (ulong)classifier.Options.VocabularySize))
-            throw Host.Except($"The key count {keyCount} does not fit the classifier's vocabulary of {classifier.Options.VocabularySize}: the model is inconsistent.");
-        InputType = InputKind == SequenceClassifierInputKind.Tokens
-            ? new VectorDataViewType(new KeyDataViewType(typeof(uint), keyCount))
+        if ((InputKind == SequenceClassifierInputKind.Tokens) != (keys is not null))
+            throw Host.Except($"A classifier of {InputKind} needs {(keys is null ? "a" : "no")} token key map: the model is inconsistent.");
+        if (keys is not null && (keys.KeyCount == 0 || keys.Count > classifier.Options.VocabularySize))
+            throw Host.Except($"The key map's {keys.Count} token ids do not fit the classifier's vocabulary of {classifier.Options.VocabularySize}: the model is inconsistent.");
+        if (classPrior.Length != classifier.ClassCount)
+            throw Host.Except($"The class prior has {classPrior.Length} values for {classifier.ClassCount} classes: the model is inconsistent.");
+        InputType = keys is not null
+            ? new VectorDataViewType(new KeyDataViewType(typeof(uint), keys.KeyCount))
             : new VectorDataViewType(NumberDataViewType.Single);
         classifier.Network.eval();
     }
@@ -70,8 +81,21 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
     /// <summary>Float features: values per time step.</summary>
     public int FrameSize => Classifier.Options.FrameSize;
 
-    /// <summary>Token features: the key count of the features column's key type (keys 1..KeyCount are token ids 0..KeyCount-1); 0 for float features.</summary>
-    public ulong KeyCount { get; }
+    /// <summary>Token features: the key count of the features column's key type; 0 for float features.</summary>
+    public ulong KeyCount => Keys?.KeyCount ?? 0;
+
+    /// <summary>
+    /// Token features: what scoring does with a key the model has no token for and with a row with no tokens (see
+    /// <see cref="SequenceClassifierTrainerOptions.UnknownTokens"/>). Models saved before this setting existed report
+    /// <see cref="UnknownTokenHandling.Strict"/>.
+    /// </summary>
+    public UnknownTokenHandling UnknownTokens => Keys?.UnknownTokens ?? UnknownTokenHandling.Strict;
+
+    /// <summary>Token features: the map from keys to the classifier's token ids (null for float features).</summary>
+    internal TokenKeyMap? Keys { get; }
+
+    /// <summary>The class distribution of the training labels: the probabilities given to a row with no tokens.</summary>
+    internal float[] ClassPrior { get; }
 
     /// <summary>Training history, one entry per epoch.</summary>
     public IReadOnlyList<EpochSummary> History => Classifier.History;
@@ -110,7 +134,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         {
             Host.Check(typeof(TSrc) == typeof(VBuffer<uint>), $"The features of this model are {InputType}, read as VBuffer<uint>, not {typeof(TSrc).Name}.");
             RowScorer<VBuffer<uint>> tokens = (in VBuffer<uint> src) =>
-                Predict(SequenceClassifierFeatureColumn.Tokens(Host, src, KeyCount, FeatureColumnName, null));
+                Predict(SequenceClassifierFeatureColumn.Tokens(Host, src, Keys!, FeatureColumnName, null));
             return (RowScorer<TSrc>)(Delegate)tokens;
         }
         Host.Check(typeof(TSrc) == typeof(VBuffer<float>), $"The features of this model are {InputType}, read as VBuffer<float>, not {typeof(TSrc).Name}.");
@@ -132,7 +156,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
             return () =>
             {
                 getter(ref keys);
-                return Predict(SequenceClassifierFeatureColumn.Tokens(Host, keys, KeyCount, feature.Name, input.Position));
+                return Predict(SequenceClassifierFeatureColumn.Tokens(Host, keys, Keys!, feature.Name, input.Position));
             };
         }
         var frameGetter = input.GetGetter<VBuffer<float>>(feature);
@@ -161,7 +185,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         return feature;
     }
 
-    private float[] Predict(int[] ids) => UseClassifier(c => c.Predict(ids).Probabilities);
+    private float[] Predict(int[] ids) => ids.Length == 0 ? (float[])ClassPrior.Clone() : UseClassifier(c => c.Predict(ids).Probabilities);
 
     private float[] Predict(float[] frames) => UseClassifier(c => c.Predict(frames).Probabilities);
 
@@ -188,9 +212,15 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         // *** Binary format ***
         // ulong: key count of the token features (0 for float features)
         // string: features column name
+        // token features: the token key map (ulong key count, int n, ulong[n] keys, byte unknown-token handling)
+        // int classes, float[classes]: the class prior
+        //   (format 0x00010001 had neither the map, its keys being 1..key count, strict, nor the prior)
         // stream QuantizedSequenceClassifier.bin: the classifier in the library's checksummed format
         ctx.Writer.Write(KeyCount);
         ctx.SaveNonEmptyString(FeatureColumnName);
+        Keys?.Save(ctx.Writer);
+        ctx.Writer.Write(ClassPrior.Length);
+        foreach (float p in ClassPrior) ctx.Writer.Write(p);
         lock (_sync)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -202,11 +232,39 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         }
     }
 
+    /// <summary>The version of the binary format, shared by the binary and multiclass parameters.</summary>
+    private protected const uint FormatVersion = 0x00010002; // <unk>: token key map and class prior
+
+    /// <summary>The first version of the binary format (keys 1..key count as ids 0.., strict, no prior).</summary>
+    private protected const uint FirstFormatVersion = 0x00010001;
+
     /// <summary>Reads what <see cref="ICanSaveModel.Save"/> wrote after the version header.</summary>
-    private protected static (QuantizedSequenceClassifier Classifier, ulong KeyCount, string FeatureColumnName) LoadCore(IHost host, ModelLoadContext ctx, string userName)
+    private protected static (QuantizedSequenceClassifier Classifier, TokenKeyMap? Keys, float[] ClassPrior, string FeatureColumnName) LoadCore(IHost host, ModelLoadContext ctx, string userName)
     {
         ulong keyCount = ctx.Reader.ReadUInt64();
         string feature = ctx.LoadNonEmptyString();
+        TokenKeyMap? keys = null;
+        float[]? prior = null;
+        try
+        {
+            if (ctx.Header.ModelVerWritten < FormatVersion)
+            {
+                if (keyCount > 0) keys = new TokenKeyMap(keyCount, Enumerable.Range(1, checked((int)keyCount)).Select(k => (ulong)k).ToArray(), UnknownTokenHandling.Strict);
+            }
+            else
+            {
+                if (keyCount > 0) keys = TokenKeyMap.Load(ctx.Reader);
+                if (keys is not null && keys.KeyCount != keyCount) throw new ModelFormatException($"the token key map is for {keys.KeyCount} keys, the features column for {keyCount}.");
+                int classes = ctx.Reader.ReadInt32();
+                if (classes < 2 || classes > 1 << 20) throw new ModelFormatException($"the class prior has {classes} classes.");
+                prior = new float[classes];
+                for (int c = 0; c < classes; c++) prior[c] = ctx.Reader.ReadSingle();
+            }
+        }
+        catch (Exception e) when (e is ModelFormatException or EndOfStreamException or OverflowException)
+        {
+            throw host.Except(e, $"The {userName} in this ML.NET model is damaged: {e.Message}");
+        }
         QuantizedSequenceClassifier? classifier = null;
         try
         {
@@ -217,6 +275,18 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         {
             throw host.Except(e, $"The quantized sequence classifier inside this ML.NET model could not be read: {e.Message}");
         }
-        return (classifier!, keyCount, feature);
+        return (classifier!, keys, prior ?? UniformPrior(classifier!.ClassCount), feature);
+    }
+
+    /// <summary>The prior of a first-format model, which stored none (it never scores an empty row: it is strict).</summary>
+    private static float[] UniformPrior(int classes) => Enumerable.Repeat(1f / classes, classes).ToArray();
+
+    /// <summary>The class distribution of <paramref name="labels"/> (class indices in [0, <paramref name="classes"/>)).</summary>
+    internal static float[] PriorOf(IReadOnlyList<int> labels, int classes)
+    {
+        var prior = new float[classes];
+        foreach (int label in labels) prior[label]++;
+        for (int c = 0; c < classes; c++) prior[c] /= Math.Max(1, labels.Count);
+        return prior;
     }
 }

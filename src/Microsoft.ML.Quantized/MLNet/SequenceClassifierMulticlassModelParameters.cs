@@ -19,15 +19,15 @@ public sealed class SequenceClassifierMulticlassModelParameters : SequenceClassi
     internal const string LoaderSignature = "QuantSeqMultiClassifier";
     private readonly VectorDataViewType _outputType;
 
-    internal SequenceClassifierMulticlassModelParameters(IHostEnvironment env, QuantizedSequenceClassifier classifier, ulong keyCount, string featureColumnName)
-        : base(env, nameof(SequenceClassifierMulticlassModelParameters), classifier, keyCount, featureColumnName, binary: false)
+    internal SequenceClassifierMulticlassModelParameters(IHostEnvironment env, QuantizedSequenceClassifier classifier, TokenKeyMap? keys, float[] classPrior, string featureColumnName)
+        : base(env, nameof(SequenceClassifierMulticlassModelParameters), classifier, keys, classPrior, featureColumnName, binary: false)
     {
         _outputType = new VectorDataViewType(NumberDataViewType.Single, classifier.ClassCount);
     }
 
     /// <summary>These parameters re-quantized after training (see <see cref="QuantizedSequenceClassifier.WithQuantization"/>).</summary>
     internal SequenceClassifierMulticlassModelParameters Requantized(QuantizerOptions weights) =>
-        Requantized(weights, c => new SequenceClassifierMulticlassModelParameters(Host, c, KeyCount, FeatureColumnName));
+        Requantized(weights, c => new SequenceClassifierMulticlassModelParameters(Host, c, Keys, ClassPrior, FeatureColumnName));
 
     PredictionKind IPredictor.PredictionKind => PredictionKind.MulticlassClassification;
 
@@ -51,9 +51,9 @@ public sealed class SequenceClassifierMulticlassModelParameters : SequenceClassi
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "QSEQMCLS",
-        verWrittenCur: 0x00010001, // initial
-        verReadableCur: 0x00010001,
-        verWeCanReadBack: 0x00010001,
+        verWrittenCur: FormatVersion,
+        verReadableCur: FormatVersion,
+        verWeCanReadBack: FirstFormatVersion,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(SequenceClassifierMulticlassModelParameters).Assembly.FullName,
         loaderSignatureAlt: null);
@@ -67,7 +67,7 @@ public sealed class SequenceClassifierMulticlassModelParameters : SequenceClassi
         var host = env.Register(nameof(SequenceClassifierMulticlassModelParameters));
         host.CheckValue(ctx, nameof(ctx));
         ComponentVersion.CheckAtModel(host, ctx, GetVersionInfo(), UserName);
-        var (classifier, keyCount, feature) = LoadCore(host, ctx, UserName);
-        return new SequenceClassifierMulticlassModelParameters(env, classifier, keyCount, feature);
+        var (classifier, keys, prior, feature) = LoadCore(host, ctx, UserName);
+        return new SequenceClassifierMulticlassModelParameters(env, classifier, keys, prior, feature);
     }
 }

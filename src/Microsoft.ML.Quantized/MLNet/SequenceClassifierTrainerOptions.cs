@@ -7,7 +7,7 @@ namespace Microsoft.ML.Quantized;
 /// </summary>
 /// <remarks>
 /// The features column is either a vector of keys (token sequences of any length, e.g. <c>TokenizeIntoWords</c> then
-/// <c>MapValueToKey</c>: key k is token k, 0 = missing is an error) or a float vector read as frames of
+/// <c>MapValueToKey</c>; keys unseen in training read a learned <c>&lt;unk&gt;</c>, see <see cref="UnknownTokens"/>) or a float vector read as frames of
 /// <see cref="FrameSize"/> values (sequential MNIST: 784 steps of 1 or 28 steps of 28). The label column is
 /// <see cref="bool"/> for binary classification and a key (e.g. from <c>MapValueToKey</c>) for multiclass
 /// classification, whose key count is the number of classes. The catalog methods set the cell (LSTM or GRU),
@@ -42,6 +42,21 @@ public sealed class SequenceClassifierTrainerOptions
     /// step). Ignored for token features.
     /// </summary>
     public int FrameSize { get; set; } = 1;
+
+    /// <summary>
+    /// Token features: what happens to a key the model has no embedding for (a word unseen in training, key 0 from
+    /// <c>MapValueToKey</c>) and to a row with no tokens. Default <see cref="UnknownTokenHandling.MapToUnknown"/>: such
+    /// keys read a learned <c>&lt;unk&gt;</c> embedding, and a row with no tokens gets the class frequencies of the
+    /// training labels. <see cref="UnknownTokenHandling.Strict"/> makes either an error naming the column and the row.
+    /// </summary>
+    public UnknownTokenHandling UnknownTokens { get; set; } = UnknownTokenHandling.MapToUnknown;
+
+    /// <summary>
+    /// Token features, with <see cref="UnknownTokenHandling.MapToUnknown"/>: training keys seen fewer times than this are
+    /// trained as <c>&lt;unk&gt;</c> (rare words stand in for the unseen words it will meet) and get no embedding of their
+    /// own. At least 1 (1 = every training key is known and <c>&lt;unk&gt;</c> is never trained). Default 2.
+    /// </summary>
+    public int MinimumTokenCount { get; set; } = 2;
 
     /// <summary>
     /// Optional validation data with the same columns: its loss is computed after every epoch and drives the

@@ -10,11 +10,13 @@ internal static class TokenIdStream
 {
     /// <summary>
     /// The token ids of column <paramref name="columnName"/> of <paramref name="data"/>. Keys missing from
-    /// <paramref name="keys"/> are dropped when <paramref name="skipUnknownKeys"/>, else rejected; rows left empty are
-    /// dropped when <paramref name="allowEmptySequences"/>, else rejected. Errors name the column, the row and
-    /// <paramref name="role"/> (e.g. "validation data"); ML.NET schema errors name the column when it is missing or of another type.
+    /// <paramref name="keys"/> become <c>&lt;unk&gt;</c>, are dropped or are rejected, as the map's
+    /// <see cref="TokenKeyMap.UnknownTokens"/> says; rows left empty are dropped unless <paramref name="keys"/> is
+    /// strict (or, for a model of the first format, <paramref name="allowEmptyRows"/> says otherwise). Errors name the
+    /// column, the row and <paramref name="role"/> (e.g. "validation data"); ML.NET schema errors name the column when
+    /// it is missing or of another type.
     /// </summary>
-    public static int[] Read(IExceptionContext ectx, IDataView data, string columnName, TokenKeyMap keys, bool skipUnknownKeys, bool allowEmptySequences, string role)
+    public static int[] Read(IExceptionContext ectx, IDataView data, string columnName, TokenKeyMap keys, string role, bool? allowEmptyRows = null)
     {
         ectx.CheckValue(data, nameof(data));
         var column = TokenKeyColumn.Check(ectx, data.Schema, columnName, keys.KeyCount);
@@ -28,15 +30,10 @@ internal static class TokenIdStream
                 var row = reader.Read();
                 int start = ids.Count;
                 ids.Add(keys.EndOfSequenceId);
-                for (int i = 0; i < row.Length; i++)
-                {
-                    if (keys.TryGetId(row[i], out int id)) ids.Add(id);
-                    else if (!skipUnknownKeys) throw ectx.Except($"{keys.UnknownKeyMessage(row[i], columnName, cursor.Position, i)} ({role})");
-                }
-                int appended = ids.Count - start - 1;
+                int appended = keys.AppendRow(ectx, row, ids, columnName, cursor.Position, role);
                 if (appended == 0)
                 {
-                    if (!allowEmptySequences)
+                    if (!(allowEmptyRows ?? keys.UnknownTokens != UnknownTokenHandling.Strict))
                         throw ectx.Except(QuantizedRecurrentLanguageModelTransformer.EmptyRowMessage(columnName, cursor.Position, row.Length) + $" ({role})");
                     ids.RemoveAt(start);
                 }
@@ -50,5 +47,5 @@ internal static class TokenIdStream
 
     /// <summary>The token ids a fitted language-model transformer reads from <paramref name="data"/>, with its own key map and settings.</summary>
     public static int[] Read(IExceptionContext ectx, QuantizedRecurrentLanguageModelTransformer model, IDataView data, string role) =>
-        Read(ectx, data, model.InputColumnName, model.Keys, model.SkipUnknownKeys, model.AllowEmptySequences, role);
+        Read(ectx, data, model.InputColumnName, model.Keys, role, model.AllowsEmptyRows);
 }

@@ -201,50 +201,105 @@ public sealed class QuantizedLanguageModelTransformerTests
         StringAssert.Contains(e5.Message, "Tokens");
     }
 
+    private IDataView Texts(params string[] texts) => _ml.Data.LoadFromEnumerable(texts.Select(t => new TextRow { Text = t }));
+
     [TestMethod]
-    public void Unknown_words_and_empty_rows_are_errors_naming_column_and_row_unless_allowed()
+    public void By_default_unseen_words_read_one_unk_token_and_an_empty_row_scores_NaN()
     {
-        var data = _ml.Data.LoadFromEnumerable(new[] { new TextRow { Text = "the cat sat on the mat" }, new TextRow { Text = "the zebra sat" } });
+        Assert.AreEqual(UnknownTokenHandling.MapToUnknown, TransformerOf(_model).UnknownTokens);
+        Assert.AreEqual(Vocabulary.UnknownToken, TransformerOf(_model).Model.Vocabulary.Tokens[^2], "<unk> comes before <eos>");
+        var (features, perplexity) = Outputs(_model, Texts("the zebra sat", "the giraffe sat", "the cat sat", "zebra", "", "the cat sat on the mat"));
+        CollectionAssert.AreEqual(features[0], features[1], "two unseen words are the same <unk> token");
+        Assert.AreEqual(perplexity[0], perplexity[1]);
+        CollectionAssert.AreNotEqual(features[0], features[2], "<unk> is not the seen word");
+        Assert.IsTrue(float.IsFinite(perplexity[0]) && float.IsFinite(perplexity[3]), $"{perplexity[0]}, {perplexity[3]}");
+        Assert.IsTrue(float.IsNaN(perplexity[4]), "no token to predict");
+        Assert.IsTrue(features[4].Any(x => x != 0), "the state after the row separator");
+        Assert.IsTrue(perplexity[0] > perplexity[5], $"an unseen word costs more than a training sentence: {perplexity[0]} vs {perplexity[5]}");
+    }
+
+    [TestMethod]
+    public void Strict_mode_makes_unknown_words_and_empty_rows_errors_naming_column_and_row()
+    {
+        var strict = TinyText.Options(epochs: 1);
+        strict.UnknownTokens = UnknownTokenHandling.Strict;
+        var model = Pipeline(_ml, strict).Fit(_train);
         // ML.NET reads with parallel cursors and wraps a worker's exception: the reason is the inner one.
-        var e = Assert.ThrowsExactly<InvalidOperationException>(() => Outputs(_model, data));
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => Outputs(model, Texts("the cat sat on the mat", "the zebra sat")));
         StringAssert.Contains(Flatten(e), "Column 'Tokens', row 1, token 1");
         StringAssert.Contains(Flatten(e), "missing value");
+        StringAssert.Contains(Flatten(e), "UnknownTokens = Strict");
 
-        var empty = _ml.Data.LoadFromEnumerable(new[] { new TextRow { Text = "the cat sat" }, new TextRow { Text = "   " } });
-        var e2 = Assert.ThrowsExactly<InvalidOperationException>(() => Outputs(_model, empty));
+        var e2 = Assert.ThrowsExactly<InvalidOperationException>(() => Outputs(model, Texts("the cat sat", "   ")));
         StringAssert.Contains(Flatten(e2), "Column 'Tokens', row 1");
         StringAssert.Contains(Flatten(e2), "empty");
+        TransformerOf(model).Dispose();
 
-        var e3 = Assert.ThrowsExactly<InvalidOperationException>(() => Pipeline(_ml, TinyText.Options(epochs: 1)).Fit(
+        var e3 = Assert.ThrowsExactly<InvalidOperationException>(() => Pipeline(_ml, strict).Fit(
             _ml.Data.LoadFromEnumerable(TinyText.Rows(20).Append(new TextRow { Text = "" }))));
         StringAssert.Contains(Flatten(e3), "row 20");
+    }
 
-        var lenient = TinyText.Options(epochs: 1);
-        lenient.SkipUnknownKeys = true;
-        lenient.AllowEmptySequences = true;
-        var model = Pipeline(_ml, lenient).Fit(_train);
-        var (_, perplexity) = Outputs(model, _ml.Data.LoadFromEnumerable(new[]
-        {
-            new TextRow { Text = "the zebra sat" }, new TextRow { Text = "zebra" }, new TextRow { Text = "" },
-        }));
-        Assert.IsTrue(float.IsFinite(perplexity[0]));
-        Assert.IsTrue(float.IsNaN(perplexity[1]) && float.IsNaN(perplexity[2]));
+    [TestMethod]
+    public void Skip_mode_drops_unknown_words_and_a_scoring_pass_survives_rows_with_none_left()
+    {
+        var skip = TinyText.Options(epochs: 1);
+        skip.UnknownTokens = UnknownTokenHandling.Skip;
+        var model = Pipeline(_ml, skip).Fit(_train);
+        Assert.IsFalse(TransformerOf(model).Model.Vocabulary.Tokens.Contains(Vocabulary.UnknownToken));
+        var (features, perplexity) = Outputs(model, Texts("the zebra sat", "the sat", "zebra", ""));
+        CollectionAssert.AreEqual(features[1], features[0], "the unknown word is dropped");
+        Assert.AreEqual(perplexity[1], perplexity[0]);
+        Assert.IsTrue(float.IsNaN(perplexity[2]) && float.IsNaN(perplexity[3]));
+        CollectionAssert.AreEqual(features[3], features[2], "both are the state after the row separator alone");
+
+        // A long scoring pass in which every 7th row has no known word: every row comes out, those with NaN.
+        var rows = Enumerable.Range(0, 300).Select(i => i % 7 == 3 ? "zebra giraffe" : "the cat sat on the mat").ToArray();
+        var (_, all) = Outputs(model, Texts(rows));
+        Assert.HasCount(300, all);
+        Assert.AreEqual(rows.Count(r => r.StartsWith("zebra")), all.Count(float.IsNaN));
         TransformerOf(model).Dispose();
     }
 
     [TestMethod]
-    public void Validation_words_the_keys_do_not_know_are_errors_naming_the_validation_data_unless_skipped()
+    public void Training_words_seen_fewer_than_MinimumTokenCount_times_are_trained_as_unk()
+    {
+        // "ocelot" occurs once in training: by default it is <unk>, so it reads like a word never seen at all.
+        var data = _ml.Data.LoadFromEnumerable(TinyText.Rows(60).Append(new TextRow { Text = "the ocelot sat on the mat" }));
+        var options = TinyText.Options(epochs: 2);
+        var model = Pipeline(_ml, options).Fit(data);
+        var (features, _) = Outputs(model, Texts("the ocelot sat", "the zebra sat"));
+        CollectionAssert.AreEqual(features[1], features[0]);
+        var lm = TransformerOf(model);
+        Assert.IsFalse(lm.Model.Vocabulary.Tokens.Contains("ocelot"));
+        Assert.IsTrue(lm.Model.Vocabulary.Tokens.Contains("sat"));
+        lm.Dispose();
+
+        options.MinimumTokenCount = 1;
+        var everyWord = Pipeline(_ml, options).Fit(data);
+        var (own, _) = Outputs(everyWord, Texts("the ocelot sat", "the zebra sat"));
+        CollectionAssert.AreNotEqual(own[1], own[0], "with MinimumTokenCount 1 the word has a token of its own");
+        Assert.IsTrue(TransformerOf(everyWord).Model.Vocabulary.Tokens.Contains("ocelot"));
+        TransformerOf(everyWord).Dispose();
+
+        options.MinimumTokenCount = 0;
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Pipeline(_ml, options));
+        StringAssert.Contains(e.Message, "MinimumTokenCount must be at least 1");
+    }
+
+    [TestMethod]
+    public void Validation_words_the_keys_do_not_know_read_unk_by_default_and_are_errors_naming_the_validation_data_in_strict_mode()
     {
         var keys = _ml.Transforms.Text.TokenizeIntoWords("Tokens", nameof(TextRow.Text)).Append(_ml.Transforms.Conversion.MapValueToKey("Tokens")).Fit(_train);
         var options = TinyText.Options(epochs: 1);
-        options.ValidationData = keys.Transform(_ml.Data.LoadFromEnumerable(new[] { new TextRow { Text = "the cat sat" }, new TextRow { Text = "the zebra sat" } }));
+        options.ValidationData = keys.Transform(Texts("the cat sat", "the zebra sat"));
+        using (var model = _ml.Transforms.QuantizedLstm("Features", "Tokens", options).Fit(keys.Transform(_train)))
+            Assert.IsTrue(double.IsFinite(model.History[^1].ValidationLoss), "validated with the unseen word as <unk>");
+
+        options.UnknownTokens = UnknownTokenHandling.Strict;
         var e = Assert.ThrowsExactly<InvalidOperationException>(() => _ml.Transforms.QuantizedLstm("Features", "Tokens", options).Fit(keys.Transform(_train)));
         StringAssert.Contains(Flatten(e), "Column 'Tokens', row 1, token 1: key 0, a missing value");
         StringAssert.Contains(Flatten(e), "(validation data)");
-
-        options.SkipUnknownKeys = true;
-        using var model = _ml.Transforms.QuantizedLstm("Features", "Tokens", options).Fit(keys.Transform(_train));
-        Assert.IsTrue(double.IsFinite(model.History[^1].ValidationLoss), "validated on the known words");
     }
 
     [TestMethod]
@@ -278,7 +333,7 @@ public sealed class QuantizedLanguageModelTransformerTests
         Assert.AreEqual(RecurrentCellKind.Lstm, t.Cell);
         Assert.AreEqual("Features", t.OutputColumnName);
         Assert.AreEqual("FeaturesPerplexity", t.PerplexityColumnName);
-        Assert.AreEqual(t.KnownKeys.Count + 1, t.Model.Vocabulary.Count);
+        Assert.AreEqual(t.KnownKeys.Count + 2, t.Model.Vocabulary.Count, "the known keys, <unk> and <eos>");
         Assert.AreEqual("<eos>", t.Model.Vocabulary.Tokens[^1]);
         Assert.Contains("cat", t.Model.Vocabulary.Tokens);
         var report = t.SizeReport();
@@ -288,7 +343,7 @@ public sealed class QuantizedLanguageModelTransformerTests
         Assert.IsTrue(text.Split(' ', StringSplitOptions.RemoveEmptyEntries).All(w => t.Model.Vocabulary.Tokens.Contains(w)), text);
         var keys = t.Generate(new uint[] { (uint)t.KnownKeys[0] }, 5, temperature: 0);
         Assert.IsTrue(keys.Length <= 5 && keys.All(k => t.KnownKeys.Contains(k)));
-        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => t.Generate("the zebra", 3));
+        Assert.AreEqual(t.Generate("the giraffe", 6, temperature: 0.5, seed: 1), t.Generate("the zebra", 6, temperature: 0.5, seed: 1), "unseen prompt words are both <unk>");
     }
 
     [TestMethod]

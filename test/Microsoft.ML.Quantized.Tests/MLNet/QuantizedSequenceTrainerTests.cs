@@ -412,6 +412,52 @@ public sealed class QuantizedSequenceTrainerTests
     }
 
     [TestMethod]
+    public void Unseen_words_read_one_unk_token_and_a_row_without_tokens_gets_the_training_class_prior()
+    {
+        var rows = Outputs(_binary, "the zebra was good", "the giraffe was good", "a zebra film was awful", "   ");
+        Assert.AreEqual(rows[0].Score, rows[1].Score, "two unseen words are the same <unk> token");
+        Assert.IsTrue(rows[0].PredictedLabel && !rows[2].PredictedLabel, "the sentiment word still decides");
+        // No token at all: the class frequencies of the training labels, counted here from the same rows.
+        var labels = TextData.Rows(240, seed: 1).Select(r => r.Label).ToArray();
+        float positive = (float)labels.Count(l => l) / labels.Length;
+        Assert.AreEqual(positive, rows[3].Probability, 1e-6f);
+        Assert.AreEqual(MathF.Log(positive) - MathF.Log(1 - positive), rows[3].Score, 1e-5f);
+        var parameters = ((ISingleFeaturePredictionTransformer<SequenceClassifierBinaryModelParameters>)((IEnumerable<ITransformer>)_binary).Last()).Model;
+        Assert.AreEqual(UnknownTokenHandling.MapToUnknown, parameters.UnknownTokens);
+
+        // Multiclass on tokens, trained with MapValueToKey fitted on the training part only, scored on text with new words.
+        var train = TextData.Rows(90, seed: 5).Select((r, i) => new { r.Text, Label = r.Label ? "pos" : "neg" }).ToList();
+        var options = Options(epochs: 3);
+        options.FeatureColumnName = "Tokens";
+        var multi = _ml.Transforms.Text.TokenizeIntoWords("Tokens", "Text")
+            .Append(_ml.Transforms.Conversion.MapValueToKey("Tokens"))
+            .Append(_ml.Transforms.Conversion.MapValueToKey("Label"))
+            .Append(_ml.MulticlassClassification.Trainers.QuantizedLstm(options))
+            .Fit(_ml.Data.LoadFromEnumerable(train));
+        try
+        {
+            var scored = multi.Transform(_ml.Data.LoadFromEnumerable(new[]
+            {
+                new { Text = "the zebra was good", Label = "pos" }, new { Text = "the giraffe was good", Label = "pos" }, new { Text = "", Label = "neg" },
+            }));
+            var scores = scored.GetColumn<float[]>("Score").ToArray();
+            CollectionAssert.AreEqual(scores[0], scores[1]);
+            // Classes are in key order of first appearance in the training labels.
+            var first = train[0].Label;
+            float firstShare = (float)train.Count(r => r.Label == first) / train.Count;
+            Assert.AreEqual(firstShare, scores[2][0], 1e-6f);
+            Assert.AreEqual(1 - firstShare, scores[2][1], 1e-6f);
+        }
+        finally
+        {
+            DisposeModel(multi);
+        }
+    }
+
+    private static BinaryOutput[] Outputs(ITransformer model, params string[] texts) =>
+        _ml.Data.CreateEnumerable<BinaryOutput>(model.Transform(_ml.Data.LoadFromEnumerable(texts.Select(t => new TextRow { Text = t }))), reuseRowObject: false).ToArray();
+
+    [TestMethod]
     public void Bad_inputs_are_errors_naming_the_column_row_and_value()
     {
         // NaN in a float sequence.
@@ -426,18 +472,21 @@ public sealed class QuantizedSequenceTrainerTests
         StringAssert.Contains(e.Message, "Column 'Features', row 0");
         StringAssert.Contains(e.Message, "frame size 4");
 
-        // Empty token sequence.
+        // Strict mode: an empty token sequence in training, an unknown word (key 0) at scoring.
+        var strict = Options(epochs: 1);
+        strict.UnknownTokens = UnknownTokenHandling.Strict;
         var texts = TextData.Rows(20, seed: 4).ToList();
         texts[2].Text = "   ";
-        e = Assert.Throws<InvalidOperationException>(() => BinaryPipeline(_ml, Options()).Fit(_ml.Data.LoadFromEnumerable(texts)));
+        e = Assert.Throws<InvalidOperationException>(() => BinaryPipeline(_ml, strict).Fit(_ml.Data.LoadFromEnumerable(texts)));
         StringAssert.Contains(e.Message, "Column 'Tokens', row 2");
         StringAssert.Contains(e.Message, "empty");
-
-        // Unknown word at scoring: key 0.
+        var strictModel = BinaryPipeline(_ml, strict).Fit(_textTrain);
         var unknown = _ml.Data.LoadFromEnumerable(new[] { new TextRow { Text = "the zebra was good" } });
         // (ML.NET's parallel cursors may wrap it: look through the inner exceptions.)
-        var scoring = Assert.Throws<Exception>(() => _binary.Transform(unknown).GetColumn<float>("Score").ToArray());
+        var scoring = Assert.Throws<Exception>(() => strictModel.Transform(unknown).GetColumn<float>("Score").ToArray());
         StringAssert.Contains(scoring.ToString(), "Column 'Tokens', row 0, token 1: key 0");
+        StringAssert.Contains(scoring.ToString(), "UnknownTokens = Strict");
+        DisposeModel(strictModel);
 
         // NaN at scoring (multiclass): the row is named too.
         var scoreRows = FrameData.Rows(3, seed: 5).ToList();

@@ -115,12 +115,14 @@ public sealed class ScoreCommandTests
     {
         var ml = new MLContext(seed: 3);
         var train = ml.Data.LoadFromEnumerable(TinyText.Rows(40));
-        var model = QuantizedLanguageModelTransformerTests.Pipeline(ml, TinyText.Options(epochs: 1)).Fit(train);
+        var options = TinyText.Options(epochs: 1);
+        options.UnknownTokens = UnknownTokenHandling.Strict;
+        var model = QuantizedLanguageModelTransformerTests.Pipeline(ml, options).Fit(train);
         try
         {
             string modelPath = Path.Combine(_folder, "model.zip"), input = Path.Combine(_folder, "input.tsv"), output = Path.Combine(_folder, "output.tsv");
             ml.Model.Save(model, train.Schema, modelPath);
-            // Row 0 scores; row 1 holds a word the key mapping never saw (a missing key), which the model rejects.
+            // Row 0 scores; row 1 holds a word the key mapping never saw (a missing key), which the strict model rejects.
             File.WriteAllLines(input, ["Text", TinyText.Rows(1).Single().Text, "zebra"]);
             File.WriteAllText(output, "earlier output");
             var (code, error) = SamplesCli.Run("score", "--model", modelPath, "--input", input, "--out", output);
