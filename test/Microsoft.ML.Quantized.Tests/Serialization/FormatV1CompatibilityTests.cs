@@ -9,8 +9,7 @@
 //   binary-gru-twn-batchperstep                    binary QuantizedGru on token keys, TWN, per-step batch norm (5 steps)
 //   multiclass-lstm-alt2-weightnorm                3-class QuantizedLstm on token keys, alt2, weight norm
 //   multiclass-frames-lstm-uniform3row-layernorm   3-class QuantizedLstm on float frames (4 x 2), uniform3-row, layer norm
-// What the fixtures are made from, and the command that rewrites them (FormatV1FixtureWriter, skipped unless
-// QUANTIZED_WRITE_FORMAT_FIXTURES=1), are in FormatV1Fixtures.cs. Do not regenerate them to make these tests pass: a
+// What the fixtures are made from is in FormatV1Fixtures.cs. Do not regenerate them to make these tests pass: a
 // difference means the current build reads or scores old model files differently.
 //
 // The tests check:
@@ -159,7 +158,7 @@ public sealed class FormatV1CompatibilityTests
                 foreach (var key in keys[row])
                 {
                     if (idOfKey.TryGetValue(key, out int id)) ids.Add(id);
-                    else if (lm.SkipUnknownKeys) dropped++;
+                    else if (lm.UnknownTokens == UnknownTokenHandling.Skip) dropped++;
                     else Assert.Fail($"{name}: row {row} holds key {key}, unknown to the model, which does not skip unknown keys");
                 }
                 var states = RecurrentOutputs(network.Recurrent, embedding, ids.ToArray(), frames: null, frameSize: 0);
@@ -294,7 +293,7 @@ public sealed class FormatV1CompatibilityTests
             Assert.AreEqual(RecurrentCellKind.Lstm, a.Cell);
             Assert.AreEqual(8, a.HiddenSize);
             Assert.AreEqual(("Tokens", "Features", "FeaturesPerplexity"), (a.InputColumnName, a.OutputColumnName, a.PerplexityColumnName));
-            Assert.IsFalse(a.SkipUnknownKeys);
+            Assert.AreEqual(UnknownTokenHandling.Strict, a.UnknownTokens, "the first format had no <unk>: its strict models stay strict");
             Assert.AreEqual(RecurrentNormalization.BatchShared, a.Model.Options.Recurrent.Normalization);
             Assert.AreEqual("twn", a.Model.Options.Recurrent.WeightQuantizer.ToString());
             Assert.HasCount(6, a.History);
@@ -302,7 +301,7 @@ public sealed class FormatV1CompatibilityTests
             var b = Find<QuantizedRecurrentLanguageModelTransformer>(gru);
             Assert.AreEqual(RecurrentCellKind.Gru, b.Cell);
             Assert.AreEqual(16, b.HiddenSize);
-            Assert.IsTrue(b.SkipUnknownKeys);
+            Assert.AreEqual(UnknownTokenHandling.Skip, b.UnknownTokens);
             var recurrent = b.Model.Options.Recurrent;
             Assert.AreEqual("uniform4-lsq", recurrent.WeightQuantizer.ToString());
             Assert.AreEqual("btq", recurrent.ActivationQuantizer.ToString());

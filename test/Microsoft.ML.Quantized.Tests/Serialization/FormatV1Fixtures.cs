@@ -1,13 +1,9 @@
 // The format-v1 fixtures: five tiny ML.NET model zips saved by the build of 2026-12 (model file format version 1,
 // component versions 0x00010001), their input rows and the outputs that build computed, committed under
 // TestData/format-v1/. FormatV1CompatibilityTests loads them with the current build and compares; this file holds the
-// fixture catalogue, the pipelines and data that made them, and the writer that regenerates them.
-//
-// Regenerate (only on purpose: the point of the files is that they were written by an OLD build):
-//     QUANTIZED_WRITE_FORMAT_FIXTURES=1 OMP_NUM_THREADS=1 dotnet test test/Microsoft.ML.Quantized.Tests/Microsoft.ML.Quantized.Tests.csproj \
-//         -c Release --filter "FullyQualifiedName~FormatV1FixtureWriter"
-// Without the variable the writer is reported as skipped (MSTest condition attribute), never as a pass, so CI never
-// rewrites the fixtures. A new format gets a new folder (format-v2/...) written by its own build; format-v1 stays.
+// fixture catalogue and the pipelines and data that made them. The writer that made them (FormatV1FixtureWriter.cs, run
+// with QUANTIZED_WRITE_FORMAT_FIXTURES=1) is in commit 8850813; it was removed since later builds write later formats. A new
+// format gets a new folder (format-v2/...) written by its own build; format-v1 stays.
 
 using System.Globalization;
 using System.Runtime.CompilerServices;
@@ -207,7 +203,7 @@ internal static class FormatV1Fixtures
                         },
                     },
                     Training = LmTraining(),
-                    SkipUnknownKeys = true,
+                    UnknownTokens = UnknownTokenHandling.Skip, // written as SkipUnknownKeys = true by the first format's build
                 };
                 return tokens.Append(ml.Transforms.QuantizedGru("Features", "Tokens", options));
             }
