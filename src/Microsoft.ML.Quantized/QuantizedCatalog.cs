@@ -86,9 +86,9 @@ public static class QuantizedCatalog
     /// </summary>
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="model">The language model to fine-tune.</param>
-    /// <param name="lambda">Weight of the kurtosis term (<see cref="KureOptions.Lambda"/>). Default 1.0.</param>
+    /// <param name="lambda">Weight of the kurtosis term (<see cref="KureOptions.Lambda"/>). Default 0.01 (<see cref="KureOptions.DefaultLambda"/>).</param>
     /// <param name="epochs">Passes over the data. Default 1.</param>
-    public static KureFineTuneEstimator KureFineTune(this TransformsCatalog catalog, QuantizedRecurrentLanguageModelTransformer model, double lambda = 1.0, int epochs = 1)
+    public static KureFineTuneEstimator KureFineTune(this TransformsCatalog catalog, QuantizedRecurrentLanguageModelTransformer model, double lambda = KureOptions.DefaultLambda, int epochs = 1)
         => catalog.KureFineTune(model, new KureFineTuneOptions { Kure = new KureOptions { Lambda = lambda }, Epochs = epochs });
 
     /// <summary>
@@ -139,11 +139,11 @@ public static class QuantizedCatalog
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="model">The binary classifier to fine-tune.</param>
     /// <param name="labelColumnName">The <see cref="bool"/> label column. Default "Label".</param>
-    /// <param name="lambda">Weight of the kurtosis term (<see cref="KureOptions.Lambda"/>). Default 1.0.</param>
+    /// <param name="lambda">Weight of the kurtosis term (<see cref="KureOptions.Lambda"/>). Default 0.01 (<see cref="KureOptions.DefaultLambda"/>).</param>
     /// <param name="epochs">Passes over the data. Default 1.</param>
     public static KureClassifierFineTuneEstimator<BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters>, SequenceClassifierBinaryModelParameters> KureFineTune(
         this TransformsCatalog catalog, BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters> model,
-        string labelColumnName = "Label", double lambda = 1.0, int epochs = 1)
+        string labelColumnName = "Label", double lambda = KureOptions.DefaultLambda, int epochs = 1)
         => catalog.KureFineTune(model, new KureFineTuneOptions { Kure = new KureOptions { Lambda = lambda }, Epochs = epochs }, labelColumnName);
 
     /// <summary>
@@ -174,11 +174,11 @@ public static class QuantizedCatalog
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="model">The multiclass classifier to fine-tune.</param>
     /// <param name="labelColumnName">The key label column. Default "Label".</param>
-    /// <param name="lambda">Weight of the kurtosis term (<see cref="KureOptions.Lambda"/>). Default 1.0.</param>
+    /// <param name="lambda">Weight of the kurtosis term (<see cref="KureOptions.Lambda"/>). Default 0.01 (<see cref="KureOptions.DefaultLambda"/>).</param>
     /// <param name="epochs">Passes over the data. Default 1.</param>
     public static KureClassifierFineTuneEstimator<MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters>, SequenceClassifierMulticlassModelParameters> KureFineTune(
         this TransformsCatalog catalog, MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters> model,
-        string labelColumnName = "Label", double lambda = 1.0, int epochs = 1)
+        string labelColumnName = "Label", double lambda = KureOptions.DefaultLambda, int epochs = 1)
         => catalog.KureFineTune(model, new KureFineTuneOptions { Kure = new KureOptions { Lambda = lambda }, Epochs = epochs }, labelColumnName);
 
     /// <summary>

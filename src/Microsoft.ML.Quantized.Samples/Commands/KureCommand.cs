@@ -26,7 +26,7 @@ internal static class KureCommand
         var fineTuneSteps = new Option<int?>("--fine-tune-steps") { Description = "Fine-tuning steps of each copy, with and without KURE (default: moby 200, smnist 300, brown 250)." };
         var qatSteps = new Option<int?>("--qat-steps") { Description = "Part b: 4-bit quantization-aware training steps of each copy (with and without KURE), from the float model; 0 skips part b (default: as --fine-tune-steps)." };
         var hidden = new Option<int?>("--hidden") { Description = "LSTM hidden units (default: moby 256, smnist 128, brown 300)." };
-        var lambda = new Option<double>("--lambda") { Description = "KURE coefficient (KureOptions.Lambda).", DefaultValueFactory = _ => 1.0 };
+        var lambda = new Option<double>("--lambda") { Description = "KURE coefficient (KureOptions.Lambda; default its default).", DefaultValueFactory = _ => KureOptions.DefaultLambda };
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 1 };
         var data = new Option<DirectoryInfo?>("--data") { Description = "smnist: folder with the MNIST IDX files (default data/mnist); brown: folder with the prepared split (default data/brown). Not used by moby." };
         var trainCount = new Option<int?>("--train-count") { Description = "smnist only: training images, the first N of the training file (default 10,000); the next 1,000 validate." };

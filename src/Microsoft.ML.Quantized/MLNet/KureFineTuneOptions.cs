@@ -11,7 +11,7 @@ namespace Microsoft.ML.Quantized;
 /// </summary>
 public sealed class KureFineTuneOptions
 {
-    /// <summary>The kurtosis term: weight, target and which tensors. Default <c>new KureOptions()</c> (lambda 1.0, target 1.8, recurrent weights).</summary>
+    /// <summary>The kurtosis term: weight, target and which tensors. Default <c>new KureOptions()</c> (lambda 0.01, target 1.8, recurrent weights).</summary>
     public KureOptions Kure { get; set; } = new();
 
     /// <summary>Passes over the fine-tuning data, at least 1. Default 1.</summary>

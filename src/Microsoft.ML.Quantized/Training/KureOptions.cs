@@ -15,13 +15,16 @@ public sealed class KureOptions
     public const double UniformKurtosis = 1.8;
 
     /// <summary>
-    /// Weight of the kurtosis term, a finite number &gt;= 0 (0 turns the term off). Default 1.0, the paper's
-    /// coefficient for its ImageNet models. Measured on the Brown word LM (docs/benchmarks.md, the samples'
-    /// <c>kure --lambda-sweep</c>): a short fine-tune at 0.003-0.01 keeps float perplexity within 0.3 % and makes the
-    /// per-tensor max-step 4- and 3-bit models clearly better than without the term, where 1.0 costs 1.4 % at float and
-    /// loses at 4 bits; sweep it for a new task.
+    /// Weight of the kurtosis term, a finite number &gt;= 0 (0 turns the term off). Default 0.01 (<see cref="DefaultLambda"/>):
+    /// on this library's language models the paper's 1.0 (chosen for ImageNet CNNs) costs float accuracy and loses at
+    /// 4 bits, while 0.01 keeps float within a fraction of a percent and gives the best 4- and 3-bit models
+    /// (docs/benchmarks.md, KURE lambda sections). The best value depends on the task: measure it with the samples'
+    /// <c>kure --lambda-sweep</c>.
     /// </summary>
-    public double Lambda { get; set; } = 1.0;
+    public double Lambda { get; set; } = DefaultLambda;
+
+    /// <summary>The default <see cref="Lambda"/>, 0.01: the value this library's measurements support (docs/benchmarks.md).</summary>
+    public const double DefaultLambda = 0.01;
 
     /// <summary>
     /// Kurtosis the weights are pushed toward, in (1, 10]. Default 1.8 (<see cref="UniformKurtosis"/>, the paper's

@@ -12,7 +12,7 @@ public sealed class KureClassifierFineTuneTests
     private static BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters> _binary = null!, _binaryTuned = null!;
     private static MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters> _multiclass = null!, _multiclassTuned = null!;
 
-    private static KureFineTuneOptions FastOptions() => new() { Epochs = 3, LearningRate = 1e-2, BatchSize = 8 };
+    private static KureFineTuneOptions FastOptions() => new() { Kure = new KureOptions { Lambda = 1.0 }, Epochs = 3, LearningRate = 1e-2, BatchSize = 8 };
 
     [ClassInitialize]
     public static void Fit(TestContext _)

@@ -43,10 +43,10 @@ public sealed class KureCommandTests
             StringAssert.StartsWith(text, "before\n<!-- bench:kure -->\n## KURE: one float model, many bit widths (Moby Dick character LM)");
             StringAssert.EndsWith(text, "<!-- /bench:kure -->\nafter\n");
             Assert.DoesNotContain("old", text);
-            StringAssert.Contains(text, "| weights | trained | + fine-tune, no KURE | + fine-tune, KURE (lambda 1) | + fine-tune, KURE per row (lambda 1) |");
-            StringAssert.Contains(text, "| weights | 4-bit QAT, no KURE | 4-bit QAT, KURE (lambda 1) | 4-bit QAT, KURE per row (lambda 1) |");
-            StringAssert.Contains(text, "### Weight and gate statistics after fine-tuning with KURE (lambda 1)");
-            StringAssert.Contains(text, "### Weight and gate statistics after fine-tuning with KURE per row (lambda 1)");
+            StringAssert.Contains(text, "| weights | trained | + fine-tune, no KURE | + fine-tune, KURE (lambda 0.01) | + fine-tune, KURE per row (lambda 0.01) |");
+            StringAssert.Contains(text, "| weights | 4-bit QAT, no KURE | 4-bit QAT, KURE (lambda 0.01) | 4-bit QAT, KURE per row (lambda 0.01) |");
+            StringAssert.Contains(text, "### Weight and gate statistics after fine-tuning with KURE (lambda 0.01)");
+            StringAssert.Contains(text, "### Weight and gate statistics after fine-tuning with KURE per row (lambda 0.01)");
             StringAssert.Contains(text, "| mean row kurtosis of the recurrent weights |");
             StringAssert.Contains(text, "on the first 300 of");
             StringAssert.Contains(text, "| 3-bit (`uniform3`) |");

@@ -16,7 +16,7 @@ public sealed class KurtosisRegularizerTests
         torch.manual_seed(5);
         var w = new Parameter(torch.randn(64, 64));
         double before = Kurtosis.Value(w);
-        var regularizer = new KurtosisRegularizer(new KureOptions(), new Tensor[] { w });
+        var regularizer = new KurtosisRegularizer(new KureOptions { Lambda = 1.0 }, new Tensor[] { w });
         using var optimizer = torch.optim.Adam(new[] { w }, 0.01);
         double firstLoss = double.NaN, lastLoss = double.NaN;
         for (int step = 0; step < 300; step++)
@@ -78,7 +78,7 @@ public sealed class KurtosisRegularizerTests
         (double Loss, double OutlierGradient) Term(bool perRow)
         {
             w.grad?.zero_();
-            var loss = new KurtosisRegularizer(new KureOptions { PerRow = perRow }, new[] { w }).Loss();
+            var loss = new KurtosisRegularizer(new KureOptions { Lambda = 1.0, PerRow = perRow }, new[] { w }).Loss();
             loss.backward();
             return (loss.item<float>(), w.grad![3, 7].item<float>());
         }
