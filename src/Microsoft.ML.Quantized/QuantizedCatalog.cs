@@ -35,7 +35,7 @@ public static class QuantizedCatalog
     /// <param name="bits">Bits per weight; 0 (default) takes the quantizer's own width.</param>
     /// <param name="epochs">Passes over the data. Default 6; the other training settings are <see cref="TrainingOptions"/>'s defaults.</param>
     public static QuantizedRecurrentLanguageModelEstimator QuantizedLstm(this TransformsCatalog catalog, string outputColumnName,
-        string? inputColumnName = null, int hiddenSize = 128, int layers = 1, QuantizerKind weightQuantizer = QuantizerKind.TernaryWeightNet,
+        string? inputColumnName = null, int hiddenSize = EstimatorDefaults.HiddenSize, int layers = EstimatorDefaults.Layers, QuantizerKind weightQuantizer = EstimatorDefaults.WeightQuantizer,
         int bits = 0, int epochs = 6)
         => catalog.QuantizedLstm(outputColumnName, inputColumnName, SimpleOptions(hiddenSize, layers, weightQuantizer, bits, epochs));
 
@@ -64,7 +64,7 @@ public static class QuantizedCatalog
     /// <param name="bits">Bits per weight; 0 (default) takes the quantizer's own width.</param>
     /// <param name="epochs">Passes over the data. Default 6; the other training settings are <see cref="TrainingOptions"/>'s defaults.</param>
     public static QuantizedRecurrentLanguageModelEstimator QuantizedGru(this TransformsCatalog catalog, string outputColumnName,
-        string? inputColumnName = null, int hiddenSize = 128, int layers = 1, QuantizerKind weightQuantizer = QuantizerKind.TernaryWeightNet,
+        string? inputColumnName = null, int hiddenSize = EstimatorDefaults.HiddenSize, int layers = EstimatorDefaults.Layers, QuantizerKind weightQuantizer = EstimatorDefaults.WeightQuantizer,
         int bits = 0, int epochs = 6)
         => catalog.QuantizedGru(outputColumnName, inputColumnName, SimpleOptions(hiddenSize, layers, weightQuantizer, bits, epochs));
 
@@ -252,11 +252,7 @@ public static class QuantizedCatalog
     private static QuantizedRecurrentLanguageModelOptions SimpleOptions(int hiddenSize, int layers, QuantizerKind weightQuantizer, int bits, int epochs)
     {
         var options = new QuantizedRecurrentLanguageModelOptions();
-        options.Model.Recurrent.HiddenSize = hiddenSize;
-        options.Model.Recurrent.Layers = layers;
-        options.Model.Recurrent.WeightQuantizer = new QuantizerOptions { Kind = weightQuantizer, Bits = bits };
-        // Quantized weights train well with in-cell normalization (Hou et al. 2019); weight norm keeps the fused kernel.
-        if (weightQuantizer != QuantizerKind.None) options.Model.Recurrent.Normalization = RecurrentNormalization.Weight;
+        EstimatorDefaults.With(options.Model.Recurrent, hiddenSize, layers, weightQuantizer, bits);
         options.Training.Epochs = epochs;
         return options;
     }
@@ -288,8 +284,8 @@ public static class QuantizedCatalog
     /// <param name="bits">Bits per weight; 0 (default) takes the quantizer's own width.</param>
     /// <param name="epochs">Passes over the data. Default 10; the other settings are <see cref="QuantizedSequenceClassifier.DefaultTrainingOptions"/>.</param>
     public static QuantizedSequenceBinaryTrainer QuantizedLstm(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog,
-        string labelColumnName = "Label", string featureColumnName = "Features", int frameSize = 1, int hiddenSize = 128, int layers = 1,
-        QuantizerKind weightQuantizer = QuantizerKind.TernaryWeightNet, int bits = 0, int epochs = 10)
+        string labelColumnName = "Label", string featureColumnName = "Features", int frameSize = 1, int hiddenSize = EstimatorDefaults.HiddenSize, int layers = EstimatorDefaults.Layers,
+        QuantizerKind weightQuantizer = EstimatorDefaults.WeightQuantizer, int bits = 0, int epochs = 10)
         => catalog.QuantizedLstm(ClassifierOptions(labelColumnName, featureColumnName, frameSize, hiddenSize, layers, weightQuantizer, bits, epochs));
 
     /// <summary>
@@ -316,8 +312,8 @@ public static class QuantizedCatalog
     /// <param name="bits">Bits per weight; 0 (default) takes the quantizer's own width.</param>
     /// <param name="epochs">Passes over the data. Default 10; the other settings are <see cref="QuantizedSequenceClassifier.DefaultTrainingOptions"/>.</param>
     public static QuantizedSequenceBinaryTrainer QuantizedGru(this BinaryClassificationCatalog.BinaryClassificationTrainers catalog,
-        string labelColumnName = "Label", string featureColumnName = "Features", int frameSize = 1, int hiddenSize = 128, int layers = 1,
-        QuantizerKind weightQuantizer = QuantizerKind.TernaryWeightNet, int bits = 0, int epochs = 10)
+        string labelColumnName = "Label", string featureColumnName = "Features", int frameSize = 1, int hiddenSize = EstimatorDefaults.HiddenSize, int layers = EstimatorDefaults.Layers,
+        QuantizerKind weightQuantizer = EstimatorDefaults.WeightQuantizer, int bits = 0, int epochs = 10)
         => catalog.QuantizedGru(ClassifierOptions(labelColumnName, featureColumnName, frameSize, hiddenSize, layers, weightQuantizer, bits, epochs));
 
     /// <summary>
@@ -345,8 +341,8 @@ public static class QuantizedCatalog
     /// <param name="bits">Bits per weight; 0 (default) takes the quantizer's own width.</param>
     /// <param name="epochs">Passes over the data. Default 10; the other settings are <see cref="QuantizedSequenceClassifier.DefaultTrainingOptions"/>.</param>
     public static QuantizedSequenceMulticlassTrainer QuantizedLstm(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
-        string labelColumnName = "Label", string featureColumnName = "Features", int frameSize = 1, int hiddenSize = 128, int layers = 1,
-        QuantizerKind weightQuantizer = QuantizerKind.TernaryWeightNet, int bits = 0, int epochs = 10)
+        string labelColumnName = "Label", string featureColumnName = "Features", int frameSize = 1, int hiddenSize = EstimatorDefaults.HiddenSize, int layers = EstimatorDefaults.Layers,
+        QuantizerKind weightQuantizer = EstimatorDefaults.WeightQuantizer, int bits = 0, int epochs = 10)
         => catalog.QuantizedLstm(ClassifierOptions(labelColumnName, featureColumnName, frameSize, hiddenSize, layers, weightQuantizer, bits, epochs));
 
     /// <summary>
@@ -373,18 +369,15 @@ public static class QuantizedCatalog
     /// <param name="bits">Bits per weight; 0 (default) takes the quantizer's own width.</param>
     /// <param name="epochs">Passes over the data. Default 10; the other settings are <see cref="QuantizedSequenceClassifier.DefaultTrainingOptions"/>.</param>
     public static QuantizedSequenceMulticlassTrainer QuantizedGru(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
-        string labelColumnName = "Label", string featureColumnName = "Features", int frameSize = 1, int hiddenSize = 128, int layers = 1,
-        QuantizerKind weightQuantizer = QuantizerKind.TernaryWeightNet, int bits = 0, int epochs = 10)
+        string labelColumnName = "Label", string featureColumnName = "Features", int frameSize = 1, int hiddenSize = EstimatorDefaults.HiddenSize, int layers = EstimatorDefaults.Layers,
+        QuantizerKind weightQuantizer = EstimatorDefaults.WeightQuantizer, int bits = 0, int epochs = 10)
         => catalog.QuantizedGru(ClassifierOptions(labelColumnName, featureColumnName, frameSize, hiddenSize, layers, weightQuantizer, bits, epochs));
 
     private static SequenceClassifierTrainerOptions ClassifierOptions(string labelColumnName, string featureColumnName, int frameSize,
         int hiddenSize, int layers, QuantizerKind weightQuantizer, int bits, int epochs)
     {
         var options = new SequenceClassifierTrainerOptions { LabelColumnName = labelColumnName, FeatureColumnName = featureColumnName, FrameSize = frameSize };
-        options.Model.Recurrent.HiddenSize = hiddenSize;
-        options.Model.Recurrent.Layers = layers;
-        options.Model.Recurrent.WeightQuantizer = new QuantizerOptions { Kind = weightQuantizer, Bits = bits };
-        if (weightQuantizer != QuantizerKind.None) options.Model.Recurrent.Normalization = RecurrentNormalization.Weight;
+        EstimatorDefaults.With(options.Model.Recurrent, hiddenSize, layers, weightQuantizer, bits);
         options.Training.Epochs = epochs;
         return options;
     }

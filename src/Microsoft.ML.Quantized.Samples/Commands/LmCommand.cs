@@ -54,7 +54,7 @@ internal static class LmCommand
         options.Model.Recurrent.Dropout = 0.3;
         options.Model.EmbeddingDropout = 0.3;
         options.Model.Recurrent.WeightQuantizer = QuantizerRegistry.Parse(quantizerName);
-        if (options.Model.Recurrent.WeightQuantizer.Kind != QuantizerKind.None) options.Model.Recurrent.Normalization = RecurrentNormalization.Weight;
+        options.Model.Recurrent.Normalization = options.Model.Recurrent.WeightQuantizer.Kind != QuantizerKind.None ? RecurrentNormalization.Weight : RecurrentNormalization.None;
         options.Training.Epochs = epochs;
         var clock = Stopwatch.StartNew();
         var lm = ConsoleProgress.Run($"QuantizedLstm ({quantizerName})", progress =>

@@ -40,6 +40,8 @@ public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<Quanti
         if (PerplexityColumnName == OutputColumnName)
             throw _host.ExceptUserArg(nameof(_options.PerplexityColumnName), $"The perplexity column must differ from the output column '{OutputColumnName}'.");
         _host.CheckUserArg(Enum.IsDefined(_options.UnknownTokens), nameof(_options.UnknownTokens), $"UnknownTokens must be MapToUnknown, Skip or Strict; got {(int)_options.UnknownTokens}.");
+        _host.CheckUserArg(_options.Training!.Seed == new TrainingOptions().Seed, "Training.Seed",
+            $"Training.Seed ({_options.Training.Seed}) is not read on the ML.NET path: set QuantizedRecurrentLanguageModelOptions.Seed, or create the MLContext with a seed.");
         _host.CheckUserArg(_options.MinimumTokenCount >= 1, nameof(_options.MinimumTokenCount), $"MinimumTokenCount must be at least 1; got {_options.MinimumTokenCount}.");
         try
         {

@@ -4,8 +4,9 @@ namespace Microsoft.ML.Quantized;
 /// Options of <see cref="QuantizedRecurrentLanguageModelEstimator"/>: the network (<see cref="Model"/>: cell, hidden
 /// size, layers, weight and activation quantizers and bits, slopes, normalization, embedding), how it is trained
 /// (<see cref="Training"/>: epochs, batch size, BPTT window, optimizer, learning rate, device, checkpoint folder)
-/// and the ML.NET-specific settings below. The core option classes are reused as they are; their documented
-/// defaults apply (an LSTM of 256 units, float weights, 6 epochs of SGD at learning rate 20: the PTB recipe).
+/// and the ML.NET-specific settings below. The network defaults to the catalog overloads' defaults: one layer of 128
+/// units, ternary weights (TWN) with weight normalization; training to <see cref="TrainingOptions"/>'s (6 epochs of SGD
+/// at learning rate 20: the PTB recipe).
 /// </summary>
 /// <remarks>
 /// <see cref="QuantizedCatalog"/>'s <c>QuantizedLstm</c> and <c>QuantizedGru</c> set
@@ -14,11 +15,12 @@ namespace Microsoft.ML.Quantized;
 public sealed class QuantizedRecurrentLanguageModelOptions
 {
     /// <summary>The network: recurrent stack (cell, <c>HiddenSize</c>, <c>Layers</c>, <c>WeightQuantizer</c>,
-    /// <c>ActivationQuantizer</c>, <c>Slopes</c>, <c>Normalization</c>), embedding width and dropout.</summary>
-    public LanguageModelOptions Model { get; set; } = new();
+    /// <c>ActivationQuantizer</c>, <c>Slopes</c>, <c>Normalization</c>), embedding width and dropout. Default: 1 x 128,
+    /// ternary (TWN) weights, weight normalization; the other settings are <see cref="LanguageModelOptions"/>' defaults.</summary>
+    public LanguageModelOptions Model { get; set; } = new() { Recurrent = EstimatorDefaults.Recurrent() };
 
     /// <summary>Training: epochs, batch size, BPTT window, optimizer, learning rate and schedule, clipping, device,
-    /// checkpoint folder. <see cref="TrainingOptions.Seed"/> is not used here: see <see cref="Seed"/>.</summary>
+    /// checkpoint folder. <see cref="TrainingOptions.Seed"/> is not read here (a value other than its default is rejected): see <see cref="Seed"/>.</summary>
     public TrainingOptions Training { get; set; } = new();
 
     /// <summary>

@@ -27,6 +27,8 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
         Host.CheckNonEmpty(Options.FeatureColumnName, nameof(Options.FeatureColumnName));
         Host.CheckUserArg(Options.FrameSize >= 1, nameof(Options.FrameSize), $"FrameSize must be at least 1; got {Options.FrameSize}.");
         Host.CheckUserArg(Enum.IsDefined(Options.UnknownTokens), nameof(Options.UnknownTokens), $"UnknownTokens must be MapToUnknown, Skip or Strict; got {(int)Options.UnknownTokens}.");
+        Host.CheckUserArg(Options.Training!.Seed == new TrainingOptions().Seed, "Training.Seed",
+            $"Training.Seed ({Options.Training.Seed}) is not read on the ML.NET path: set SequenceClassifierTrainerOptions.Seed, or create the MLContext with a seed.");
         Host.CheckUserArg(Options.MinimumTokenCount >= 1, nameof(Options.MinimumTokenCount), $"MinimumTokenCount must be at least 1; got {Options.MinimumTokenCount}.");
         Options.Model!.Recurrent.Cell = cell;
         Options.Model.FrameSize = Options.FrameSize;

@@ -19,15 +19,16 @@ public sealed class SequenceClassifierTrainerOptions
     /// <summary>
     /// The network: recurrent stack (<c>HiddenSize</c>, <c>Layers</c>, <c>WeightQuantizer</c>, <c>ActivationQuantizer</c>,
     /// <c>Normalization</c>, ...), embedding width, dropout. Its <c>ClassCount</c>, <c>VocabularySize</c>,
-    /// <c>FrameSize</c> and <c>Recurrent.Cell</c> are set by the trainer. Defaults: <see cref="SequenceClassifierOptions"/>'s.
+    /// <c>FrameSize</c> and <c>Recurrent.Cell</c> are set by the trainer. Default: 1 x 128, ternary (TWN) weights, weight
+    /// normalization (as the catalog overloads); the other settings are <see cref="SequenceClassifierOptions"/>' defaults.
     /// </summary>
-    public SequenceClassifierOptions Model { get; set; } = new();
+    public SequenceClassifierOptions Model { get; set; } = new() { Recurrent = EstimatorDefaults.Recurrent() };
 
     /// <summary>
     /// Training: epochs, batch size, optimizer, learning rate and schedule, clipping, early stopping
     /// (<see cref="TrainingOptions.EarlyStoppingPatience"/>, which needs <see cref="ValidationData"/>), device.
     /// Default <see cref="QuantizedSequenceClassifier.DefaultTrainingOptions"/> (Adam, 2e-3, batch 32, 10 epochs).
-    /// <see cref="TrainingOptions.Seed"/> is not used here: see <see cref="Seed"/>.
+    /// <see cref="TrainingOptions.Seed"/> is not read here (a value other than its default is rejected): see <see cref="Seed"/>.
     /// </summary>
     public TrainingOptions Training { get; set; } = QuantizedSequenceClassifier.DefaultTrainingOptions();
 

@@ -303,6 +303,27 @@ public sealed class QuantizedLanguageModelTransformerTests
     }
 
     [TestMethod]
+    public void The_argument_and_options_overloads_train_the_same_model_by_default()
+    {
+        var ml = new MLContext(seed: 4);
+        var data = ml.Data.LoadFromEnumerable(TinyText.Rows(30));
+        var keys = ml.Transforms.Text.TokenizeIntoWords("Tokens", nameof(TextRow.Text)).Append(ml.Transforms.Conversion.MapValueToKey("Tokens")).Fit(data);
+        var tokens = keys.Transform(data);
+        var options = new QuantizedRecurrentLanguageModelOptions();
+        options.Training.Epochs = 1;
+        using var simple = ml.Transforms.QuantizedLstm("Features", "Tokens", epochs: 1).Fit(tokens);
+        using var full = ml.Transforms.QuantizedLstm("Features", "Tokens", options).Fit(tokens);
+        Assert.AreEqual(128, full.HiddenSize);
+        Assert.AreEqual("twn", full.Model.Options.Recurrent.WeightQuantizer.ToString());
+        Assert.AreEqual(RecurrentNormalization.Weight, full.Model.Options.Recurrent.Normalization);
+        CollectionAssert.AreEqual(simple.Transform(tokens).GetColumn<float[]>("Features").First(), full.Transform(tokens).GetColumn<float[]>("Features").First());
+
+        options.Training.Seed = 9;
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.QuantizedLstm("Features", "Tokens", options));
+        StringAssert.Contains(e.Message, "Training.Seed (9) is not read on the ML.NET path");
+    }
+
+    [TestMethod]
     public void Same_MLContext_seed_gives_the_same_model_and_another_seed_a_different_one()
     {
         var options = TinyText.Options(epochs: 1);

@@ -358,6 +358,33 @@ public sealed class QuantizedSequenceTrainerTests
     }
 
     [TestMethod]
+    public void The_argument_and_options_overloads_train_the_same_classifier_by_default()
+    {
+        var ml = new MLContext(seed: 4);
+        var data = ml.Data.LoadFromEnumerable(TextData.Rows(48, seed: 6));
+        var keys = ml.Transforms.Text.TokenizeIntoWords("Tokens", nameof(TextRow.Text)).Append(ml.Transforms.Conversion.MapValueToKey("Tokens")).Fit(data);
+        var tokens = keys.Transform(data);
+        var options = new SequenceClassifierTrainerOptions { FeatureColumnName = "Tokens" };
+        options.Training.Epochs = 1;
+        var simple = ml.BinaryClassification.Trainers.QuantizedGru(featureColumnName: "Tokens", epochs: 1).Fit(tokens);
+        var full = ml.BinaryClassification.Trainers.QuantizedGru(options).Fit(tokens);
+        try
+        {
+            var recurrent = full.Model.Classifier.Options.Recurrent;
+            Assert.AreEqual((128, "twn", RecurrentNormalization.Weight), (recurrent.HiddenSize, recurrent.WeightQuantizer.ToString(), recurrent.Normalization));
+            CollectionAssert.AreEqual(simple.Transform(tokens).GetColumn<float>("Score").ToArray(), full.Transform(tokens).GetColumn<float>("Score").ToArray());
+        }
+        finally
+        {
+            simple.Model.Dispose();
+            full.Model.Dispose();
+        }
+        options.Training.Seed = 9;
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.BinaryClassification.Trainers.QuantizedGru(options));
+        StringAssert.Contains(e.Message, "Training.Seed (9) is not read on the ML.NET path");
+    }
+
+    [TestMethod]
     public void Same_MLContext_seed_gives_the_same_model()
     {
         var data = _ml.Data.LoadFromEnumerable(TextData.Rows(64, seed: 3));
