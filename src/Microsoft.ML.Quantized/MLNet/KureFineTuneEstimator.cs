@@ -50,7 +50,7 @@ public sealed class KureFineTuneEstimator : IEstimator<QuantizedRecurrentLanguag
         _host.CheckValue(input, nameof(input));
         var train = TokenIdStream.Read(_host, _model, input, "fine-tuning data");
         var valid = _options.ValidationData is { } validation ? TokenIdStream.Read(_host, _model, validation, "validation data") : null;
-        var training = TrainingOptions(_options.Seed ?? (_env is IHostEnvironmentInternal { Seed: int contextSeed } ? contextSeed : _host.Rand.Next()));
+        var training = TrainingOptions(HostTraining.Seed(_env, _host, _options.Seed));
         using var ch = _host.Start("KURE fine-tuning");
         QuantizedLanguageModel tuned;
         try
@@ -62,7 +62,9 @@ public sealed class KureFineTuneEstimator : IEstimator<QuantizedRecurrentLanguag
                 ch.Info($"{train.Length} tokens (row separators included); {model.Options.Recurrent.Cell} with weights {model.Options.Recurrent.WeightQuantizer}; " +
                         $"KURE lambda {_options.Kure.Lambda}, target {_options.Kure.Target}, tensors {_options.Kure.Tensors}; " +
                         $"{training.Epochs} epochs of Adam at {training.LearningRate:G4}, seed {training.Seed}, device {training.Device}.");
-                return model.FineTuneWithKure(train, valid, _options.Kure, training, new ChannelProgress(ch, _options.Progress), _options.CancellationToken);
+                using var progress = new ChannelProgress(_host, ch, _options.Progress, "KURE ", null);
+                using var cancellation = new HostCancellation(_host, _options.CancellationToken);
+                return model.FineTuneWithKure(train, valid, _options.Kure, training, cancellation.Observe(progress), cancellation.Token);
             });
         }
         catch (ArgumentException e) when (e.ParamName is "trainingTokens" or "tokens")
@@ -92,17 +94,5 @@ public sealed class KureFineTuneEstimator : IEstimator<QuantizedRecurrentLanguag
         var training = _options.Training(_model.Model.SequenceLength);
         training.Seed = seed;
         return training;
-    }
-
-    /// <summary>Fine-tuning progress to ML.NET's log (and to the caller's <see cref="IProgress{T}"/>).</summary>
-    private sealed class ChannelProgress(IChannel channel, IProgress<TrainingProgress>? inner) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value)
-        {
-            var validation = value.ValidationLoss is double v ? $", validation loss {v:F4}" : "";
-            channel.Info($"KURE epoch {value.Epoch}/{value.Epochs}, step {value.Step}/{value.StepsPerEpoch}: loss {value.Loss:F4}{validation}, " +
-                         $"learning rate {value.LearningRate:G4}.");
-            inner?.Report(value);
-        }
     }
 }

@@ -95,8 +95,8 @@ public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<Quanti
                     $"({unknownTokens} training tokens) are trained as {Vocabulary.UnknownToken}.");
 
         var training = _options.Training.Clone();
-        training.Seed = _options.Seed ?? (_env is IHostEnvironmentInternal { Seed: int contextSeed } ? contextSeed : _host.Rand.Next());
-        if (string.Equals(training.Device, "cpu", StringComparison.OrdinalIgnoreCase) && GpuRequested(out string? gpu)) training.Device = gpu!;
+        training.Seed = HostTraining.Seed(_env, _host, _options.Seed);
+        training.Device = HostTraining.Device(_env, _host, training.Device);
         ch.Info($"{rowLengths.Count} rows, {trainIds.Length} tokens (row separators included), vocabulary {vocabulary.Count} ({map.Keys.Length} keys of {keyCount}{(map.HasUnknown ? " + <unk>" : "")} + <eos>); " +
                 $"{cell} {_options.Model.Recurrent.Layers}x{_options.Model.Recurrent.HiddenSize}, weights {_options.Model.Recurrent.WeightQuantizer}, " +
                 $"activations {_options.Model.Recurrent.ActivationQuantizer}; {training.Epochs} epochs, seed {training.Seed}, device {training.Device}.");
@@ -104,8 +104,9 @@ public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<Quanti
         QuantizedLanguageModel model;
         try
         {
-            model = QuantizedLanguageModel.Train(vocabulary, trainIds, validIds, _options.Model, training,
-                new ChannelProgress(ch, _options.Progress), _options.CancellationToken);
+            using var progress = new ChannelProgress(_host, ch, _options.Progress, "", "tokens");
+            using var cancellation = new HostCancellation(_host, _options.CancellationToken);
+            model = QuantizedLanguageModel.Train(vocabulary, trainIds, validIds, _options.Model, training, cancellation.Observe(progress), cancellation.Token);
         }
         catch (ArgumentException e) when (e.ParamName is "trainingTokens" or "tokens")
         {
@@ -204,31 +205,5 @@ public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<Quanti
             unique.Add(name);
         }
         return unique;
-    }
-
-    /// <summary>MLContext.GpuDeviceId asks for a GPU: use it when libtorch has CUDA, else fall back to the CPU if allowed.</summary>
-    private bool GpuRequested(out string? device)
-    {
-        device = null;
-        if (_env is not IHostEnvironmentInternal { GpuDeviceId: int id } env) return false;
-        if (TorchSharp.torch.cuda.is_available())
-        {
-            device = $"cuda:{id}";
-            return true;
-        }
-        if (env.FallbackToCpu) return false;
-        throw _host.Except($"MLContext.GpuDeviceId is {id} but CUDA is not available to TorchSharp: reference TorchSharp-cuda-linux (or -windows), or set MLContext.FallbackToCpu = true.");
-    }
-
-    /// <summary>Training progress to ML.NET's log (and to the caller's <see cref="IProgress{T}"/>).</summary>
-    private sealed class ChannelProgress(IChannel channel, IProgress<TrainingProgress>? inner) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value)
-        {
-            var validation = value.ValidationLoss is double v ? $", validation loss {v:F4}" : "";
-            channel.Info($"Epoch {value.Epoch}/{value.Epochs}, step {value.Step}/{value.StepsPerEpoch}: loss {value.Loss:F4}{validation}, " +
-                         $"learning rate {value.LearningRate:G4}, {value.UnitsPerSecond:F0} tokens/s.");
-            inner?.Report(value);
-        }
     }
 }

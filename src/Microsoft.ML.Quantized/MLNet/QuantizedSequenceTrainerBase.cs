@@ -86,8 +86,8 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
         if (train.Labels.Length == 0) throw ch.Except($"The training data has no rows: nothing to train on (columns '{FeatureColumnName}', '{LabelColumnName}').");
         int classes = options.ClassCount;
         var training = Options.Training.Clone();
-        training.Seed = Options.Seed ?? (Env is IHostEnvironmentInternal { Seed: int contextSeed } ? contextSeed : Host.Rand.Next());
-        if (string.Equals(training.Device, "cpu", StringComparison.OrdinalIgnoreCase) && GpuRequested(out string? gpu)) training.Device = gpu!;
+        training.Seed = HostTraining.Seed(Env, Host, Options.Seed);
+        training.Device = HostTraining.Device(Env, Host, training.Device);
 
         var r = options.Recurrent;
         ch.Info($"{train.Labels.Length} rows{(valid is null ? "" : $" (+ {valid.Labels.Length} validation rows)")}, {classes} classes, " +
@@ -99,8 +99,10 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
             ch.Info($"KURE fine-tuning: lambda {training.Kure!.Lambda}, target {training.Kure.Target}, tensors {training.Kure.Tensors}.");
 
         QuantizedSequenceClassifier classifier;
-        var progress = new ChannelProgress(ch, Options.Progress);
-        var token = Options.CancellationToken;
+        using var channelProgress = new ChannelProgress(Host, ch, Options.Progress, start is null ? "" : "KURE ", "examples");
+        using var cancellation = new HostCancellation(Host, Options.CancellationToken);
+        var progress = cancellation.Observe(channelProgress);
+        var token = cancellation.Token;
         try
         {
             classifier = (start, kind) switch
@@ -310,33 +312,7 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
         return counts;
     }
 
-    /// <summary>MLContext.GpuDeviceId asks for a GPU: use it when libtorch has CUDA, else fall back to the CPU if allowed.</summary>
-    private bool GpuRequested(out string? device)
-    {
-        device = null;
-        if (Env is not IHostEnvironmentInternal { GpuDeviceId: int id } env) return false;
-        if (TorchSharp.torch.cuda.is_available())
-        {
-            device = $"cuda:{id}";
-            return true;
-        }
-        if (env.FallbackToCpu) return false;
-        throw Host.Except($"MLContext.GpuDeviceId is {id} but CUDA is not available to TorchSharp: reference TorchSharp-cuda-linux (or -windows), or set MLContext.FallbackToCpu = true.");
-    }
-
     private sealed record Rows(List<ulong[]>? Keys, List<float[]>? Frames, List<int> Labels, List<long> Positions);
 
     private sealed record Examples(List<int[]>? Tokens, List<float[]>? Frames, int[] Labels);
-
-    /// <summary>Training progress to ML.NET's log (one line per epoch) and to the caller's <see cref="IProgress{T}"/>.</summary>
-    private sealed class ChannelProgress(IChannel channel, IProgress<TrainingProgress>? inner) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value)
-        {
-            var validation = value.ValidationLoss is double v ? $", validation loss {v:F4}" : "";
-            channel.Info($"Epoch {value.Epoch}/{value.Epochs}, step {value.Step}/{value.StepsPerEpoch}: loss {value.Loss:F4}{validation}, " +
-                         $"learning rate {value.LearningRate:G4}, {value.UnitsPerSecond:F0} examples/s.");
-            inner?.Report(value);
-        }
-    }
 }

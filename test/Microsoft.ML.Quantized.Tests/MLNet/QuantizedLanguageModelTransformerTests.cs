@@ -324,6 +324,45 @@ public sealed class QuantizedLanguageModelTransformerTests
     }
 
     [TestMethod]
+    public void MLContext_CancelExecution_stops_Fit_of_the_LM_and_the_classifier_and_KURE_fine_tuning()
+    {
+        // CancelExecution is internal to ML.NET (AutoML calls it); it reaches trainers through the host.
+        var cancel = typeof(MLContext).GetMethod("CancelExecution", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Public)!;
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(TinyText.Rows(40));
+        var options = TinyText.Options(epochs: 5000);
+        options.Training.ProgressInterval = 1;
+        int reports = 0;
+        options.Progress = new SynchronousProgress(_ => { if (Interlocked.Increment(ref reports) == 1) cancel.Invoke(ml, null); });
+        Assert.ThrowsExactly<OperationCanceledException>(() => Pipeline(ml, options).Fit(data));
+        Assert.AreEqual(1, reports, "the step after the call is not taken");
+
+        var ml2 = new MLContext(seed: 1);
+        var tokens = _ml.Transforms.Text.TokenizeIntoWords("Tokens", nameof(TextRow.Text)).Append(_ml.Transforms.Conversion.MapValueToKey("Tokens")).Fit(_train).Transform(_train);
+        int kureReports = 0;
+        var kure = new KureFineTuneOptions { Epochs = 5000, Progress = new SynchronousProgress(_ => { if (Interlocked.Increment(ref kureReports) == 1) cancel.Invoke(ml2, null); }) };
+        Assert.ThrowsExactly<OperationCanceledException>(() => ml2.Transforms.KureFineTune(TransformerOf(_model), kure).Fit(tokens));
+        Assert.AreEqual(1, kureReports);
+
+        var ml3 = new MLContext(seed: 1);
+        var classifier = new SequenceClassifierTrainerOptions { FeatureColumnName = "Tokens" };
+        classifier.Training.Epochs = 5000;
+        classifier.Training.ProgressInterval = 1;
+        int classifierReports = 0;
+        classifier.Progress = new SynchronousProgress(_ => { if (Interlocked.Increment(ref classifierReports) == 1) cancel.Invoke(ml3, null); });
+        var labelled = ml3.Data.LoadFromEnumerable(TinyText.Rows(40));
+        Assert.ThrowsExactly<OperationCanceledException>(() => ml3.Transforms.Text.TokenizeIntoWords("Tokens", nameof(TextRow.Text))
+            .Append(ml3.Transforms.Conversion.MapValueToKey("Tokens")).Append(ml3.BinaryClassification.Trainers.QuantizedGru(classifier)).Fit(labelled));
+        Assert.AreEqual(1, classifierReports);
+    }
+
+    /// <summary>An <see cref="IProgress{T}"/> that calls back on the reporting thread (Progress{T} posts to the thread pool).</summary>
+    private sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+
+    [TestMethod]
     public void Same_MLContext_seed_gives_the_same_model_and_another_seed_a_different_one()
     {
         var options = TinyText.Options(epochs: 1);
