@@ -11,11 +11,12 @@ namespace Microsoft.ML.Quantized;
 internal static class ComponentVersion
 {
     /// <summary>
-    /// Checks the version of the component <paramref name="ctx"/> is at against <paramref name="version"/> (throwing
+    /// Checks that the loaded ML.NET is supported, then the version of the component <paramref name="ctx"/> is at against <paramref name="version"/> (throwing
     /// a clear error for a newer or older format), then does ML.NET's own checks (<c>ctx.CheckAtModel</c>).
     /// </summary>
     public static void CheckAtModel(IHost host, ModelLoadContext ctx, VersionInfo version, string userName)
     {
+        SupportedMLNet.Check(host);
         var header = ctx.Header;
         if (header.ModelSignature == version.ModelSignature && header.ModelVerReadable <= header.ModelVerWritten)
         {

@@ -29,6 +29,7 @@ public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<Quanti
         Contracts.CheckValue(env, nameof(env));
         _env = env;
         _host = env.Register(cell == RecurrentCellKind.Lstm ? "QuantizedLstm" : "QuantizedGru");
+        SupportedMLNet.Check(_host);
         _host.CheckNonEmpty(outputColumnName, nameof(outputColumnName));
         OutputColumnName = outputColumnName;
         InputColumnName = string.IsNullOrEmpty(inputColumnName) ? outputColumnName : inputColumnName;

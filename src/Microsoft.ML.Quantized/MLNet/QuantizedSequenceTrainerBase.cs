@@ -20,6 +20,7 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
         Contracts.CheckValue(env, nameof(env));
         Env = env;
         Host = env.Register(name);
+        SupportedMLNet.Check(Host);
         Options = options?.Clone() ?? new SequenceClassifierTrainerOptions();
         Host.CheckUserArg(Options.Model is not null, nameof(Options.Model), "SequenceClassifierTrainerOptions.Model must not be null.");
         Host.CheckUserArg(Options.Training is not null, nameof(Options.Training), "SequenceClassifierTrainerOptions.Training must not be null.");
