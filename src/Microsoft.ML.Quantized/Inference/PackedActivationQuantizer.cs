@@ -4,11 +4,11 @@ namespace Microsoft.ML.Quantized;
 /// An activation quantizer (gate outputs, hidden state) in its evaluation form, applied in place to one vector.
 /// <list type="bullet">
 /// <item><see cref="ActivationQuantization.BernoulliTernary"/>: the deterministic <c>sign(x) * 1{|x| &gt; 0.5}</c>
-/// (<see cref="BernoulliTernaryQuantizer"/> draws at random only in training).</item>
+/// (<c>BernoulliTernaryQuantizer</c> draws at random only in training).</item>
 /// <item><see cref="ActivationQuantization.Uniform"/> with a learned step: <c>s</c> is fixed (the learned step, clamped to
 /// at least 1e-12, times the step-size multiplier).</item>
 /// <item><see cref="ActivationQuantization.Uniform"/> without one: the step is computed from each vector, as
-/// <see cref="UniformQuantizer"/> computes it from each activation tensor: <c>s = max |x| / Qp</c> (1 when that is 0 or
+/// <c>UniformQuantizer</c> computes it from each activation tensor: <c>s = max |x| / Qp</c> (1 when that is 0 or
 /// not finite), times the multiplier, then, with a power-of-two step, rounded up to one. The engine scores one sequence at
 /// a time, so "each tensor" is this sequence's vector (libtorch, given a batch, takes the maximum over the batch).</item>
 /// </list>
@@ -97,7 +97,7 @@ internal sealed class PackedActivationQuantizer
         return PowerOfTwoStep ? PowerOfTwoAtLeast(step) : step;
     }
 
-    /// <summary>The smallest power of two &gt;= <paramref name="step"/> (as <see cref="UniformQuantizer.PowerOfTwoAtLeast"/>).</summary>
+    /// <summary>The smallest power of two &gt;= <paramref name="step"/> (as <c>UniformQuantizer.PowerOfTwoAtLeast</c>).</summary>
     internal static float PowerOfTwoAtLeast(float step)
     {
         float p = MathF.ScaleB(1f, (int)MathF.Ceiling(MathF.Log2(step)));

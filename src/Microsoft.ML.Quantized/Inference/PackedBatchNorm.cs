@@ -5,7 +5,7 @@ namespace Microsoft.ML.Quantized;
 /// map <c>x * scale + shift</c> with <c>scale = gain / sqrt(running_var + epsilon)</c> and
 /// <c>shift = bias - running_mean * scale</c> (folded the way libtorch's evaluation kernel folds them). One set when the
 /// statistics are shared across time; else set t serves step t, and steps past the last set reuse the last one (as
-/// <see cref="RecurrentBatchNorm"/> does).
+/// <c>RecurrentBatchNorm</c> does).
 /// </summary>
 /// <remarks>Fields: int32 sets, int32 features, scale and shift (float arrays of <c>sets * features</c> values, set-major).</remarks>
 internal sealed class PackedBatchNorm : PackedNormalization

@@ -1,7 +1,7 @@
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
-/// A GRU layer in evaluation form (<see cref="QuantizedGruCell"/>; PyTorch convention, gate order r, z, n):
+/// A GRU layer in evaluation form (<c>QuantizedGruCell</c>; PyTorch convention, gate order r, z, n):
 /// <code>
 /// x~ = norm(W_ih x) + b_ih        h~ = norm(W_hh h) + b_hh
 /// r = Q0(s((x~_r + h~_r) / l_r))   z = Q1(s((x~_z + h~_z) / l_z))   n = Q2(tanh((x~_n + r * h~_n) / l_n))

@@ -3,7 +3,7 @@ namespace Microsoft.ML.Quantized;
 /// <summary>
 /// A recurrent language model in its packed, immutable, libtorch-free evaluation form: embedding table -> recurrent
 /// stack -> decoder logits, every weight matrix as it is stored (<see cref="PackedMatrix"/>: low-bit codes and scales, or
-/// float32 where the model keeps float). Built by <see cref="PackedModelEncoder"/>; scored by
+/// float32 where the model keeps float). Built by <c>PackedModelEncoder</c>; scored by
 /// <see cref="LanguageModelScorer"/>.
 /// <para>
 /// Serialized form (<see cref="Write"/>, little-endian; see <see cref="PackedModelWriter"/>):

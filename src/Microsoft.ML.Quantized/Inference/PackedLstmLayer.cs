@@ -1,7 +1,7 @@
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
-/// An LSTM layer in evaluation form (<see cref="QuantizedLstmCell"/>; gate order i, f, g, o):
+/// An LSTM layer in evaluation form (<c>QuantizedLstmCell</c>; gate order i, f, g, o):
 /// <code>
 /// a = norm(W_ih x) + b_ih + norm(W_hh h) + b_hh
 /// i = Q0(s(a_i / l_i))   f = Q1(s(a_f / l_f))   g = Q2(tanh(a_g / l_g))   o = Q3(s(a_o / l_o))

@@ -394,6 +394,10 @@ internal sealed class PackedMatrix
         long valueCount = layout == CodeLayout.Float ? count : 0;
         if (codeLength > Array.MaxLength || valueCount > Array.MaxLength / 4 || count > int.MaxValue)
             throw new InvalidDataException($"Corrupt packed matrix: shape {rows} x {columns} is too large.");
+        long payload = codeLength + 4 * (scaleCount + valueCount) + 4;
+        if (reader.BaseStream.CanSeek && reader.BaseStream.Length - reader.BaseStream.Position < payload)
+            throw new InvalidDataException(
+                $"Packed matrix is truncated: {rows} x {columns} ({layout}, {bits} bits) needs {payload} more bytes; the stream has {reader.BaseStream.Length - reader.BaseStream.Position}.");
 
         uint crc = Crc32.Update(Crc32.Initial, header);
         var codes = new byte[codeLength];

@@ -3,7 +3,7 @@ namespace Microsoft.ML.Quantized;
 /// <summary>
 /// One recurrent layer in evaluation form, what LSTM and GRU share: the input and recurrent products
 /// (<see cref="PackedProjection"/>, G gate blocks of H rows each, PyTorch gate order), the HitNet slopes of the
-/// nonlinearities (<see cref="ActivationSlopes"/>) and one activation quantizer per quantized activation. Immutable: a
+/// nonlinearities (<c>ActivationSlopes</c>) and one activation quantizer per quantized activation. Immutable: a
 /// step reads and writes only the <see cref="RecurrentStackState"/> it is given.
 /// </summary>
 /// <remarks>
@@ -18,7 +18,7 @@ internal abstract class PackedRecurrentLayer
     /// <param name="gates">Gate blocks G.</param>
     /// <param name="input">norm(W_ih x) + b_ih.</param>
     /// <param name="hidden">norm(W_hh h) + b_hh.</param>
-    /// <param name="slopes">One slope per nonlinearity, each in (0, 4].</param>
+    /// <param name="slopes">One slope per nonlinearity, each positive and finite.</param>
     /// <param name="activations">One quantizer per quantized activation.</param>
     /// <param name="slopeCount">Nonlinearities of the cell.</param>
     /// <param name="activationCount">Quantized activations of the cell.</param>
@@ -37,8 +37,8 @@ internal abstract class PackedRecurrentLayer
         if (slopes.Length != slopeCount)
             throw new ArgumentException($"A {Cell} layer takes {slopeCount} slopes; got {slopes.Length}.", nameof(slopes));
         foreach (float slope in slopes)
-            if (!(slope > 0 && slope <= SlopeChecks.MaxLambda))
-                throw new ArgumentOutOfRangeException(nameof(slopes), slope, $"Slopes must lie in (0, {SlopeChecks.MaxLambda}].");
+            if (!(slope > 0 && float.IsFinite(slope)))
+                throw new ArgumentOutOfRangeException(nameof(slopes), slope, "Slopes must be positive and finite.");
         if (activations.Count != activationCount || activations.Any(a => a is null))
             throw new ArgumentException($"A {Cell} layer takes {activationCount} activation quantizers; got {activations.Count}.", nameof(activations));
         Input = input;

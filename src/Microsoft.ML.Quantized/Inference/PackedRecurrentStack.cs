@@ -3,8 +3,8 @@ namespace Microsoft.ML.Quantized;
 /// <summary>
 /// A quantized LSTM or GRU stack in its packed, immutable, libtorch-free evaluation form: layers of
 /// <see cref="PackedLstmLayer"/> or <see cref="PackedGruLayer"/>, layer l + 1 reading layer l's hidden state (dropout is
-/// the identity in evaluation). Built from a trained <see cref="QuantizedRecurrentStack"/> by
-/// <see cref="PackedModelEncoder"/>; run one time step at a time with <see cref="Step"/> on a
+/// the identity in evaluation). Built from a trained <c>QuantizedRecurrentStack</c> by
+/// <c>PackedModelEncoder</c>; run one time step at a time with <see cref="Step"/> on a
 /// <see cref="RecurrentStackState"/>, which holds everything that changes. Any number of states (threads) can run one
 /// stack at once.
 /// </summary>

@@ -4,7 +4,7 @@ namespace Microsoft.ML.Quantized;
 /// A recurrent sequence classifier in its packed, immutable, libtorch-free evaluation form: (token embedding | float
 /// frames) -> recurrent stack -> the last layer's hidden state at the sequence's last step -> linear head -> class logits
 /// (softmax gives the probabilities). Weight matrices as stored (<see cref="PackedMatrix"/>). Built by
-/// <see cref="PackedModelEncoder"/>; scored by <see cref="SequenceClassifierScorer"/>.
+/// <c>PackedModelEncoder</c>; scored by <see cref="SequenceClassifierScorer"/>.
 /// <para>
 /// Serialized form (<see cref="Write"/>, little-endian; see <see cref="PackedModelWriter"/>):
 /// <list type="table">

@@ -3,7 +3,7 @@ namespace Microsoft.ML.Quantized;
 /// <summary>
 /// The managed scoring engine of a <see cref="PackedSequenceClassifier"/>: class probabilities (softmax of the head's
 /// logits at the sequence's last step) of a token-id or float-frame sequence, as
-/// <see cref="QuantizedSequenceClassifier.Predict(int[])"/> computes them with libtorch. Holds only per-sequence state and
+/// <c>QuantizedSequenceClassifier.Predict(int[])</c> computes them with libtorch. Holds only per-sequence state and
 /// scratch; the model is shared and immutable, so create one scorer per thread. A scorer itself is not safe for concurrent
 /// use.
 /// </summary>
