@@ -104,7 +104,7 @@ internal static class PackedModelEncoder
         => PackedBatchNorm.Fold(Floats(norm.Gain), Floats(norm.Bias), Floats(norm.RunningMean), Floats(norm.RunningVar), (float)norm.Epsilon);
 
     /// <summary>An activation quantizer's evaluation form.</summary>
-    private static PackedActivationQuantizer Activation(Quantizer quantizer)
+    public static PackedActivationQuantizer Activation(Quantizer quantizer)
     {
         if (quantizer.IsIdentity) return PackedActivationQuantizer.None;
         switch (quantizer)
