@@ -12,8 +12,8 @@ internal sealed class RecurrentStackState
     private readonly float[] _inputGates;
     private readonly float[] _hiddenGates;
 
-    /// <summary>Creates a zero state for <paramref name="stack"/>.</summary>
-    public RecurrentStackState(PackedRecurrentStack stack, ScoringKernels kernels)
+    /// <summary>Creates a zero state for <paramref name="stack"/> (see <see cref="PackedRecurrentStack.CreateState"/>).</summary>
+    internal RecurrentStackState(PackedRecurrentStack stack, ScoringKernels kernels)
     {
         ArgumentNullException.ThrowIfNull(stack);
         ArgumentNullException.ThrowIfNull(kernels);
