@@ -131,37 +131,52 @@ internal sealed class PackedMatrix
     {
         if (Layout == CodeLayout.Float) return (float[])_values!.Clone();
         var result = new float[Rows * Columns];
-        var codes = new int[Columns];
-        for (int r = 0; r < Rows; r++)
-        {
-            BitPacking.UnpackRow(RowCodes(r), Bits, codes);
-            int g = PerRow ? r : 0;
-            var dst = result.AsSpan(r * Columns, Columns);
-            switch (Layout)
-            {
-                case CodeLayout.Sign:
-                    float s = _scales[g];
-                    for (int c = 0; c < Columns; c++) dst[c] = (codes[c] & 1) == 1 ? s : -s;
-                    break;
-                case CodeLayout.SignedInteger:
-                    float si = _scales[g];
-                    for (int c = 0; c < Columns; c++) dst[c] = si * SignExtend(codes[c], Bits);
-                    break;
-                default:
-                    for (int c = 0; c < Columns; c++)
-                    {
-                        float v = 0f;
-                        for (int b = 0; b < Bits; b++)
-                        {
-                            float sb = _scales[g * Bits + b];
-                            v += ((codes[c] >> b) & 1) == 1 ? sb : -sb;
-                        }
-                        dst[c] = v;
-                    }
-                    break;
-            }
-        }
+        for (int r = 0; r < Rows; r++) DecodeRow(r, result.AsSpan(r * Columns, Columns));
         return result;
+    }
+
+    /// <summary>
+    /// Decodes row <paramref name="row"/> into <paramref name="destination"/> (Columns long); bit-identical to that row of
+    /// <see cref="Decode"/>. An embedding lookup.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="row"/> is not in [0, Rows).</exception>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is not Columns long.</exception>
+    public void DecodeRow(int row, Span<float> destination)
+    {
+        if ((uint)row >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(row), row, $"Row must be in [0, {Rows}).");
+        if (destination.Length != Columns)
+            throw new ArgumentException($"Destination has length {destination.Length}; the matrix has {Columns} columns.", nameof(destination));
+        if (Layout == CodeLayout.Float)
+        {
+            _values.AsSpan(row * Columns, Columns).CopyTo(destination);
+            return;
+        }
+        var rowCodes = RowCodes(row);
+        int g = PerRow ? row : 0;
+        switch (Layout)
+        {
+            case CodeLayout.Sign:
+                float s = _scales[g];
+                for (int c = 0; c < Columns; c++) destination[c] = ((rowCodes[c >> 3] >> (c & 7)) & 1) == 1 ? s : -s;
+                break;
+            case CodeLayout.SignedInteger:
+                float si = _scales[g];
+                for (int c = 0; c < Columns; c++) destination[c] = si * SignExtend(BitPacking.Get(rowCodes, Bits, c), Bits);
+                break;
+            default:
+                for (int c = 0; c < Columns; c++)
+                {
+                    int code = BitPacking.Get(rowCodes, Bits, c);
+                    float v = 0f;
+                    for (int b = 0; b < Bits; b++)
+                    {
+                        float sb = _scales[g * Bits + b];
+                        v += ((code >> b) & 1) == 1 ? sb : -sb;
+                    }
+                    destination[c] = v;
+                }
+                break;
+        }
     }
 
     /// <summary>
@@ -379,6 +394,10 @@ internal sealed class PackedMatrix
         long valueCount = layout == CodeLayout.Float ? count : 0;
         if (codeLength > Array.MaxLength || valueCount > Array.MaxLength / 4 || count > int.MaxValue)
             throw new InvalidDataException($"Corrupt packed matrix: shape {rows} x {columns} is too large.");
+        long payload = codeLength + 4 * (scaleCount + valueCount) + 4;
+        if (reader.BaseStream.CanSeek && reader.BaseStream.Length - reader.BaseStream.Position < payload)
+            throw new InvalidDataException(
+                $"Packed matrix is truncated: {rows} x {columns} ({layout}, {bits} bits) needs {payload} more bytes; the stream has {reader.BaseStream.Length - reader.BaseStream.Position}.");
 
         uint crc = Crc32.Update(Crc32.Initial, header);
         var codes = new byte[codeLength];
@@ -514,33 +533,6 @@ internal sealed class PackedMatrix
             if (n == 0)
                 throw new InvalidDataException($"Packed matrix is truncated: the stream ended while reading the {what} ({total} of {destination.Length} bytes).");
             total += n;
-        }
-    }
-
-    /// <summary>CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as in zip and PNG.</summary>
-    private static class Crc32
-    {
-        public const uint Initial = 0xFFFFFFFFu;
-        private static readonly uint[] Table = BuildTable();
-
-        public static uint Update(uint crc, ReadOnlySpan<byte> data)
-        {
-            foreach (byte b in data) crc = Table[(crc ^ b) & 0xFF] ^ (crc >> 8);
-            return crc;
-        }
-
-        public static uint Finish(uint crc) => ~crc;
-
-        private static uint[] BuildTable()
-        {
-            var table = new uint[256];
-            for (uint i = 0; i < 256; i++)
-            {
-                uint c = i;
-                for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-                table[i] = c;
-            }
-            return table;
         }
     }
 }

@@ -40,6 +40,12 @@ internal sealed class LanguageModelNetwork : nn.Module
 
     public QuantizedRecurrentStack Recurrent => recurrent;
 
+    /// <summary>The embedding table [vocab, embedding] (float shadow weights) and its quantizer.</summary>
+    internal (Tensor Weight, Quantizer Quantizer) Embedding => (embedding, embeddingQuantizer);
+
+    /// <summary>The decoder weight [vocab, hidden] (float shadow weights), its bias [vocab] and its quantizer.</summary>
+    internal (Tensor Weight, Tensor Bias, Quantizer Quantizer) Decoder => (decoderWeight, decoderBias, decoderQuantizer);
+
     /// <summary>tokens [time, batch] int64 → logits [time, batch, vocab] and the final state.</summary>
     public (Tensor Logits, RecurrentState State) Forward(Tensor tokens, RecurrentState? state)
     {

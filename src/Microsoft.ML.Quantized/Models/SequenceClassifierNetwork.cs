@@ -65,6 +65,12 @@ internal sealed class SequenceClassifierNetwork : nn.Module
 
     public QuantizedRecurrentStack Recurrent => recurrent;
 
+    /// <summary>The embedding table [vocab, embedding] (float shadow weights) and its quantizer; null for frame input.</summary>
+    internal (Tensor Weight, Quantizer Quantizer)? Embedding => embedding is null ? null : (embedding, embeddingQuantizer!);
+
+    /// <summary>The head weight [classes, hidden] (float shadow weights), its bias [classes] and its quantizer.</summary>
+    internal (Tensor Weight, Tensor Bias, Quantizer Quantizer) Head => (headWeight, headBias, headQuantizer);
+
     /// <summary>
     /// input: tokens [time, batch] int64 or frames [time, batch, frame] float32; lengths [batch] int64 in
     /// [1, time] (steps of each sequence). Returns logits [batch, classes].

@@ -66,6 +66,32 @@ internal sealed record QuantizedWeights(
         return result;
     }
 
+    /// <summary>
+    /// The same weights with row r multiplied by <paramref name="multipliers"/>[r], for folding a per-row factor (weight
+    /// normalization's <c>g / ||Q(W)||_row</c>) into the stored form: the codes stay, the scales become per row (each
+    /// group's scales times its row's multiplier); Float values are multiplied directly.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="multipliers"/> is not Rows long.</exception>
+    public QuantizedWeights ScaleRows(ReadOnlySpan<float> multipliers)
+    {
+        if (multipliers.Length != Rows)
+            throw new ArgumentException($"Expected {Rows} row multipliers, got {multipliers.Length}.", nameof(multipliers));
+        if (Layout == CodeLayout.Float)
+        {
+            var values = new float[FloatValues!.Length];
+            for (int r = 0; r < Rows; r++)
+                for (int c = 0; c < Columns; c++)
+                    values[r * Columns + c] = FloatValues[r * Columns + c] * multipliers[r];
+            return this with { FloatValues = values };
+        }
+        int perGroup = ScalesPerGroup;
+        var scales = new float[Rows * perGroup];
+        for (int r = 0; r < Rows; r++)
+            for (int b = 0; b < perGroup; b++)
+                scales[r * perGroup + b] = Scales[(PerRow ? r : 0) * perGroup + b] * multipliers[r];
+        return this with { PerRow = true, Scales = scales };
+    }
+
     /// <summary>Bits needed to store this matrix: codes plus float32 scales.</summary>
     public long StorageBits => Layout == CodeLayout.Float
         ? 32L * Rows * Columns

@@ -58,6 +58,9 @@ internal sealed class UniformQuantizer : Quantizer
     /// <inheritdoc />
     public override int Bits { get; }
 
+    /// <summary>The settings this quantizer was created with (a copy).</summary>
+    public QuantizerOptions Options => _options.Clone();
+
     /// <summary>Largest code magnitude, 2^(bits-1) - 1.</summary>
     public int MaxLevel => _qp;
 

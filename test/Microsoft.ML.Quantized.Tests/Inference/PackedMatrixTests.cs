@@ -140,6 +140,43 @@ public sealed class PackedMatrixTests
     }
 
     [TestMethod]
+    public void DecodeRow_EqualsThatRowOfDecode_EveryLayout()
+    {
+        var rng = new Random(5);
+        foreach (var (layout, bits, perRow) in Configurations())
+        {
+            var m = PackedMatrix.FromQuantizedWeights(RandomWeights(layout, bits, 4, 13, perRow, rng));
+            var all = m.Decode();
+            var row = new float[13];
+            for (int r = 0; r < 4; r++)
+            {
+                m.DecodeRow(r, row);
+                CollectionAssert.AreEqual(all.AsSpan(r * 13, 13).ToArray(), row, $"{layout} {bits} bits, per row {perRow}, row {r}");
+            }
+            Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => m.DecodeRow(4, row));
+            Assert.ThrowsExactly<ArgumentException>(() => m.DecodeRow(0, new float[12]));
+        }
+    }
+
+    [TestMethod]
+    public void ScaleRows_MultipliesEachDecodedRow_EveryLayout()
+    {
+        var rng = new Random(6);
+        float[] multipliers = [0.5f, 2f, -1f, 3f];
+        foreach (var (layout, bits, perRow) in Configurations())
+        {
+            var w = RandomWeights(layout, bits, 4, 9, perRow, rng);
+            var scaled = w.ScaleRows(multipliers);
+            Assert.IsTrue(layout == CodeLayout.Float || scaled.PerRow, "scales become per row");
+            var before = w.DecodeAll();
+            var after = scaled.DecodeAll();
+            float tolerance = 1e-6f * Math.Max(1f, after.Max(Math.Abs)); // float rounding of the scale products
+            for (int i = 0; i < before.Length; i++)
+                Assert.AreEqual(before[i] * multipliers[i / 9], after[i], tolerance, $"{layout} {bits} bits, per row {perRow}, weight {i}");
+        }
+    }
+
+    [TestMethod]
     public void MultiplyVector_WrongLengths_Throw()
     {
         var m = PackedMatrix.FromQuantizedWeights(RandomWeights(CodeLayout.Sign, 1, 3, 4, true, new Random(1)));

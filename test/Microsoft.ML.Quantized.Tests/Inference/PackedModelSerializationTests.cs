@@ -1,0 +1,153 @@
+using static Microsoft.ML.Quantized.Tests.Inference.EngineTestModels;
+
+namespace Microsoft.ML.Quantized.Tests.Inference;
+
+/// <summary>
+/// Write/Read of the packed language model and classifier: a round trip scores bit-identically and writes the same bytes
+/// again; every single flipped bit, every truncation, a foreign magic and another format version are rejected with a
+/// <see cref="ModelFormatException"/> (and nothing else).
+/// </summary>
+[TestClass]
+public sealed class PackedModelSerializationTests
+{
+    [TestMethod]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep, "uniform3-lsq-row", "uniform4-pow2@0.9", 2)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer, "alt2-row", "btq", 1)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, "bwn", "uniform3-lsq", 1)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Weight, "none", "none", 2)]
+    public void LanguageModel_RoundTrip_ScoresBitIdentically(RecurrentCellKind cell, RecurrentNormalization normalization, string weights, string activations, int layers)
+    {
+        using var network = LanguageModel(Recurrent(cell, normalization, weights, activations, mixedSlopes: true, layers), seed: 3);
+        var packed = PackedModelEncoder.Encode(network);
+        var bytes = Bytes(packed.Write);
+        var loaded = PackedLanguageModel.Read(Reader(bytes));
+        CollectionAssert.AreEqual(bytes, Bytes(loaded.Write), "writing the loaded model gives the same bytes");
+
+        var ids = Ids(4, 9);
+        var (before, after) = (new LanguageModelScorer(packed), new LanguageModelScorer(loaded));
+        var (h1, h2) = (new float[Hidden], new float[Hidden]);
+        Assert.AreEqual(before.Score(ids, h1), after.Score(ids, h2));
+        CollectionAssert.AreEqual(h1, h2);
+        var (l1, l2) = (new float[VocabularySize], new float[VocabularySize]);
+        before.Reset();
+        after.Reset();
+        foreach (int id in ids)
+        {
+            before.Step(id, l1);
+            after.Step(id, l2);
+            CollectionAssert.AreEqual(l1, l2);
+        }
+    }
+
+    [TestMethod]
+    [DataRow(SequenceClassifierInputKind.Tokens)]
+    [DataRow(SequenceClassifierInputKind.Frames)]
+    public void Classifier_RoundTrip_ScoresBitIdentically(SequenceClassifierInputKind kind)
+    {
+        using var network = Classifier(kind, TwoLayerClassifierOptions(), seed: 6);
+        var packed = PackedModelEncoder.Encode(network);
+        var bytes = Bytes(packed.Write);
+        var loaded = PackedSequenceClassifier.Read(Reader(bytes));
+        CollectionAssert.AreEqual(bytes, Bytes(loaded.Write));
+        Assert.AreEqual(kind, loaded.InputKind);
+
+        var (p1, p2) = (new float[3], new float[3]);
+        var (before, after) = (new SequenceClassifierScorer(packed), new SequenceClassifierScorer(loaded));
+        if (kind == SequenceClassifierInputKind.Tokens)
+        {
+            int[] tokens = [3, 1, 4, 1, 5, 9];
+            before.Predict(tokens, p1);
+            after.Predict(tokens, p2);
+        }
+        else
+        {
+            var frames = Enumerable.Range(0, 5 * FrameSize).Select(i => MathF.Sin(i)).ToArray();
+            before.Predict(frames, p1);
+            after.Predict(frames, p2);
+        }
+        CollectionAssert.AreEqual(p1, p2);
+    }
+
+    [TestMethod]
+    public void LanguageModel_EveryFlippedBit_IsRejected()
+    {
+        using var network = LanguageModel(Recurrent(RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep, "twn", "uniform3-lsq", true, 2), seed: 5);
+        var bytes = Bytes(PackedModelEncoder.Encode(network).Write);
+        AssertEveryFlipRejected(bytes, b => PackedLanguageModel.Read(Reader(b)));
+    }
+
+    [TestMethod]
+    public void Classifier_EveryFlippedBit_IsRejected()
+    {
+        using var network = Classifier(SequenceClassifierInputKind.Tokens, TwoLayerClassifierOptions(), seed: 6);
+        var bytes = Bytes(PackedModelEncoder.Encode(network).Write);
+        AssertEveryFlipRejected(bytes, b => PackedSequenceClassifier.Read(Reader(b)));
+    }
+
+    [TestMethod]
+    public void EveryTruncation_IsRejected()
+    {
+        using var network = LanguageModel(Recurrent(RecurrentCellKind.Gru, RecurrentNormalization.Layer, "uniform4", "btq"), seed: 5);
+        var bytes = Bytes(PackedModelEncoder.Encode(network).Write);
+        for (int length = 0; length < bytes.Length; length++)
+        {
+            var e = Assert.ThrowsExactly<ModelFormatException>(() => PackedLanguageModel.Read(Reader(bytes[..length])), $"truncated to {length} of {bytes.Length} bytes");
+            Assert.IsTrue(e.Message.Contains("truncated") || e.Message.Contains("damaged"), $"truncated to {length}: {e.Message}");
+        }
+    }
+
+    [TestMethod]
+    public void ForeignOrNewerStreams_GetAClearMessage()
+    {
+        using var network = LanguageModel(Recurrent(RecurrentCellKind.Lstm, RecurrentNormalization.None, "bc"), seed: 5);
+        var bytes = Bytes(PackedModelEncoder.Encode(network).Write);
+
+        var e = Assert.ThrowsExactly<ModelFormatException>(() => PackedSequenceClassifier.Read(Reader(bytes)));
+        StringAssert.Contains(e.Message, "Not a packed sequence classifier");
+
+        var newer = (byte[])bytes.Clone();
+        newer[4] = PackedLanguageModel.FormatVersion + 1;
+        e = Assert.ThrowsExactly<ModelFormatException>(() => PackedLanguageModel.Read(Reader(newer)));
+        StringAssert.Contains(e.Message, $"format version {PackedLanguageModel.FormatVersion + 1}");
+
+        var damagedBias = (byte[])bytes.Clone();
+        damagedBias[^6] ^= 0x01; // inside the decoder bias, just before the checksum
+        e = Assert.ThrowsExactly<ModelFormatException>(() => PackedLanguageModel.Read(Reader(damagedBias)));
+        StringAssert.Contains(e.Message, "checksum");
+    }
+
+    private static SequenceClassifierOptions TwoLayerClassifierOptions() => new()
+    {
+        Recurrent = Recurrent(RecurrentCellKind.Gru, RecurrentNormalization.BatchShared, "ttq-row", "btq", mixedSlopes: true, layers: 2),
+        ClassCount = 3,
+        QuantizeEmbeddingAndHead = true,
+    };
+
+    /// <summary>Flips bit (i mod 8) of byte i, for every i; each damaged stream must raise <see cref="ModelFormatException"/>.</summary>
+    private static void AssertEveryFlipRejected(byte[] bytes, Action<byte[]> read)
+    {
+        var damaged = (byte[])bytes.Clone();
+        for (int i = 0; i < bytes.Length; i++)
+        {
+            damaged[i] ^= (byte)(1 << (i % 8));
+            try
+            {
+                read(damaged);
+                Assert.Fail($"flipping bit {i % 8} of byte {i} of {bytes.Length} went unnoticed");
+            }
+            catch (ModelFormatException)
+            {
+            }
+            damaged[i] = bytes[i];
+        }
+    }
+
+    private static byte[] Bytes(Action<BinaryWriter> write)
+    {
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true)) write(writer);
+        return stream.ToArray();
+    }
+
+    private static BinaryReader Reader(byte[] bytes) => new(new MemoryStream(bytes));
+}
