@@ -59,7 +59,7 @@ internal sealed class LanguageModelScorer
     /// Reads <paramref name="ids"/> from the zero state (ids[0] is the <c>&lt;eos&gt;</c> separator that starts every row)
     /// and returns the summed cross-entropy (nats) of predicting ids[1..] from their prefixes and how many tokens that is
     /// (ids.Length - 1); writes the last layer's final hidden state to <paramref name="hidden"/>. The same answer as
-    /// <c>LanguageModelScoring.Score</c> on the torch network, to float rounding.
+    /// the libtorch evaluation forward of the network it was packed from, to float rounding.
     /// </summary>
     /// <exception cref="ArgumentException"><paramref name="ids"/> is empty or <paramref name="hidden"/> has the wrong length.</exception>
     /// <exception cref="ArgumentOutOfRangeException">An id is outside the vocabulary.</exception>

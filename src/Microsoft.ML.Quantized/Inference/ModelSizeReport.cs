@@ -13,6 +13,7 @@ public sealed record ModelSizeReport
     {
         QuantizedParameterCount = quantizedParameterCount;
         FloatParameterCount = floatParameterCount;
+        QuantizedPayloadBytes = quantizedPayloadBytes;
         ParameterCount = quantizedParameterCount + floatParameterCount;
         BitsPerQuantizedWeight = quantizedParameterCount == 0 ? 0.0 : 8.0 * quantizedPayloadBytes / quantizedParameterCount;
         PackedBytes = packedBytes;
@@ -35,6 +36,9 @@ public sealed record ModelSizeReport
     /// (it is in <see cref="PackedBytes"/>). 0 when nothing is quantized.
     /// </summary>
     public double BitsPerQuantizedWeight { get; }
+
+    /// <summary>Bytes of the quantized tensors' codes (row padding included) and scales, without matrix headers.</summary>
+    internal long QuantizedPayloadBytes { get; }
 
     /// <summary>Bytes of the packed model: every packed matrix (header, codes, scales) + 4 bytes per float32 parameter.</summary>
     public long PackedBytes { get; }

@@ -116,7 +116,17 @@ public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<Quanti
         var last = model.History.LastOrDefault();
         if (last is not null)
             ch.Info($"Trained: {model.History.Count} epochs, training loss {last.TrainingLoss:F4}{(double.IsNaN(last.ValidationLoss) ? "" : $", validation loss {last.ValidationLoss:F4}")}.");
-        return new QuantizedRecurrentLanguageModelTransformer(_host, model, map, OutputColumnName, InputColumnName, PerplexityColumnName);
+        LanguageModelParts parts;
+        try
+        {
+            parts = LanguageModelParts.From(model);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        return new QuantizedRecurrentLanguageModelTransformer(_host, parts, map, OutputColumnName, InputColumnName, PerplexityColumnName, _options.KeepTrainingWeights);
     }
 
     /// <summary>The schema after the transformer: the input plus the feature vector and perplexity columns.</summary>

@@ -60,6 +60,14 @@ public sealed class QuantizedRecurrentLanguageModelOptions
     public int MinimumTokenCount { get; set; } = 2;
 
     /// <summary>
+    /// Save the float training ("shadow") weights into the model file beside the packed weights, so that a loaded model
+    /// can be KURE fine-tuned or re-quantized. Default false: the saved model holds only the packed low-bit weights it
+    /// scores with (a ternary model's recurrent weights take about 2 bits each instead of 32); the transformer Fit returns
+    /// can still be fine-tuned and re-quantized before it is saved.
+    /// </summary>
+    public bool KeepTrainingWeights { get; set; }
+
+    /// <summary>
     /// Receives training progress (as well as ML.NET's log, which gets one line per epoch and every
     /// <see cref="TrainingOptions.ProgressInterval"/> steps). Default null.
     /// </summary>

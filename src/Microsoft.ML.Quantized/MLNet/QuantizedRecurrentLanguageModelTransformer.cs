@@ -3,7 +3,6 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Quantized;
 using Microsoft.ML.Runtime;
-using TorchSharp;
 
 [assembly: LoadableClass(QuantizedRecurrentLanguageModelTransformer.Summary, typeof(QuantizedRecurrentLanguageModelTransformer), null,
     typeof(SignatureLoadModel), QuantizedRecurrentLanguageModelTransformer.UserName, QuantizedRecurrentLanguageModelTransformer.LoaderSignature)]
@@ -20,54 +19,53 @@ namespace Microsoft.ML.Quantized;
 /// </summary>
 /// <remarks>
 /// Transform is lazy and streams: each cursor reads one row at a time with reused buffers, and the two columns of a
-/// row share one forward pass. The torch model is guarded by a lock, so cursors on several threads and
-/// <c>PredictionEngine</c>s are safe (they take turns). Save it with <c>mlContext.Model.Save</c>; the trained
-/// model travels inside the ML.NET model file in the library's own versioned, checksummed format.
-/// Dispose it (or let the garbage collector) to free the torch tensors.
+/// row share one pass of the managed scoring engine over the packed (low-bit) weights. Each cursor and
+/// <c>PredictionEngine</c> has its own engine state and the weights are shared and immutable, so they score in parallel
+/// without locks. Save it with <c>mlContext.Model.Save</c>: the model file holds the packed weights (and the float
+/// training weights only with <see cref="QuantizedRecurrentLanguageModelOptions.KeepTrainingWeights"/>). After Fit, or
+/// when loaded with its training weights, it also holds the torch model (<see cref="Model"/>) that KURE fine-tuning and
+/// re-quantization start from; dispose it (or let the garbage collector) to free those tensors.
 /// </remarks>
 public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransformerBase, IDisposable
 {
     internal const string Summary = "A quantized recurrent language model over a token-key column: final hidden state features and per-row perplexity.";
     internal const string UserName = "Quantized Recurrent Language Model Transformer";
     internal const string LoaderSignature = "QuantRnnLmTransformer";
-    private const string ModelStreamName = "QuantizedLanguageModel.bin";
+    private const uint FirstFormat = 0x00010001, UnknownTokenFormat = 0x00010002, PackedFormat = 0x00010003;
 
-    private readonly QuantizedLanguageModel _model;
+    private readonly LanguageModelParts _parts;
     private readonly TokenKeyMap _keys;
     private readonly Dictionary<string, int> _idByName;
-    private readonly torch.Device _device;
     private readonly object _sync = new();
     private readonly bool? _allowEmptyRowsOfFirstFormat;
     private bool _disposed;
 
     /// <summary>
-    /// A transformer over <paramref name="model"/> (which it then owns). <paramref name="allowEmptyRowsOfFirstFormat"/>: for a
-    /// model of the first format, which stored whether empty rows were allowed; null (newer models) allows them unless
-    /// <paramref name="keys"/> is strict.
+    /// A transformer over <paramref name="parts"/> (which it then owns). <paramref name="keepTrainingWeights"/>: saving
+    /// writes the float training weights too. <paramref name="allowEmptyRowsOfFirstFormat"/>: for a model of the first
+    /// format, which stored whether empty rows were allowed; null (newer models) allows them unless <paramref name="keys"/> is strict.
     /// </summary>
-    internal QuantizedRecurrentLanguageModelTransformer(IHostEnvironment env, QuantizedLanguageModel model, TokenKeyMap keys,
-        string outputColumnName, string inputColumnName, string perplexityColumnName, bool? allowEmptyRowsOfFirstFormat = null)
+    internal QuantizedRecurrentLanguageModelTransformer(IHostEnvironment env, LanguageModelParts parts, TokenKeyMap keys,
+        string outputColumnName, string inputColumnName, string perplexityColumnName, bool keepTrainingWeights, bool? allowEmptyRowsOfFirstFormat = null)
         : base(Contracts.CheckRef(env, nameof(env)).Register(nameof(QuantizedRecurrentLanguageModelTransformer)))
     {
-        Host.CheckValue(model, nameof(model));
+        Host.CheckValue(parts, nameof(parts));
         Host.CheckNonEmpty(outputColumnName, nameof(outputColumnName));
         Host.CheckNonEmpty(inputColumnName, nameof(inputColumnName));
         Host.CheckNonEmpty(perplexityColumnName, nameof(perplexityColumnName));
-        if (model.Vocabulary.Count != keys.VocabularySize)
-            throw Host.Except($"The language model has {model.Vocabulary.Count} tokens but the key map {keys.VocabularySize}: the model file is inconsistent.");
-        _model = model;
+        if (parts.Vocabulary.Count != keys.VocabularySize)
+            throw Host.Except($"The language model has {parts.Vocabulary.Count} tokens but the key map {keys.VocabularySize}: the model file is inconsistent.");
+        _parts = parts;
+        KeepTrainingWeights = keepTrainingWeights;
         _keys = keys;
         OutputColumnName = outputColumnName;
         InputColumnName = inputColumnName;
         PerplexityColumnName = perplexityColumnName;
         _allowEmptyRowsOfFirstFormat = allowEmptyRowsOfFirstFormat;
-        var options = model.Options;
-        HiddenSize = options.Recurrent.HiddenSize;
-        Cell = options.Recurrent.Cell;
-        _device = model.Network.parameters().First().device;
-        model.Network.eval();
+        HiddenSize = parts.Options.Recurrent.HiddenSize;
+        Cell = parts.Options.Recurrent.Cell;
         _idByName = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (int i = 0; i < model.Vocabulary.Count; i++) _idByName[model.Vocabulary.Tokens[i]] = i;
+        for (int i = 0; i < parts.Vocabulary.Count; i++) _idByName[parts.Vocabulary.Tokens[i]] = i;
     }
 
     /// <summary>The token-key column read.</summary>
@@ -92,20 +90,31 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
     /// </summary>
     public UnknownTokenHandling UnknownTokens => _keys.UnknownTokens;
 
-    /// <summary>The trained model (vocabulary: the key names seen in training plus <c>&lt;eos&gt;</c>). Owned by this transformer: do not dispose it.</summary>
-    public QuantizedLanguageModel Model => _model;
+    /// <summary>
+    /// The trained torch model with its float training weights, which KURE fine-tuning and re-quantization start from.
+    /// Present after Fit, and after loading a model saved with <see cref="QuantizedRecurrentLanguageModelOptions.KeepTrainingWeights"/>;
+    /// owned by this transformer (do not dispose it). Scoring never uses it.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The model was saved without its training weights (see <see cref="HasTrainingWeights"/>).</exception>
+    public QuantizedLanguageModel Model => _parts.Trainable ?? throw new InvalidOperationException(NoTrainingWeightsMessage);
+
+    /// <summary>Whether <see cref="Model"/> (the float training weights) is here: after Fit, or loaded from a model saved with them.</summary>
+    public bool HasTrainingWeights => _parts.Trainable is not null;
+
+    /// <summary>Whether saving writes the float training weights too (<see cref="QuantizedRecurrentLanguageModelOptions.KeepTrainingWeights"/>).</summary>
+    public bool KeepTrainingWeights { get; }
+
+    /// <summary>The tokens: the names of the known keys, <c>&lt;unk&gt;</c> when <see cref="UnknownTokens"/> maps to one, and <c>&lt;eos&gt;</c>.</summary>
+    public Vocabulary Vocabulary => _parts.Vocabulary;
 
     /// <summary>Training history, one entry per epoch.</summary>
-    public IReadOnlyList<EpochSummary> History => _model.History;
+    public IReadOnlyList<EpochSummary> History => _parts.History;
 
     /// <summary>The keys of the input column the model knows (seen in training often enough), in token-id order; any other key is <c>&lt;unk&gt;</c> (see <see cref="UnknownTokens"/>).</summary>
     public IReadOnlyList<ulong> KnownKeys => _keys.Keys;
 
     /// <summary>Parameters, bits per quantized weight including scales, packed and float32 bytes.</summary>
-    public ModelSizeReport SizeReport()
-    {
-        lock (_sync) return _model.SizeReport();
-    }
+    public ModelSizeReport SizeReport() => _parts.SizeReport;
 
     /// <summary>
     /// Cross-entropy, perplexity and bits per token over the token column of <paramref name="data"/>: every row is
@@ -118,6 +127,7 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         var column = TokenKeyColumn.Check(Host, data.Schema, InputColumnName, _keys.KeyCount);
         using var cursor = data.GetRowCursor(new[] { column });
         var scorer = new RowScorer(this, cursor, column);
+        // Rows are scored by the packed model's engine, like Transform.
         double total = 0;
         long count = 0;
         while (cursor.MoveNext())
@@ -140,7 +150,7 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
     {
         Host.CheckValue(promptKeys, nameof(promptKeys));
         var context = new List<int> { _keys.EndOfSequenceId };
-        _keys.AppendRow(Host, promptKeys.Select(k => (ulong)k).ToArray(), context, InputColumnName, 0, "prompt");
+        _keys.AppendRow(Host, promptKeys.Select(k => (ulong)k).ToArray(), context, InputColumnName, null, "prompt");
         return GenerateIds(context, length, temperature, seed).Select(id => checked((uint)_keys.KeyOf(id))).ToArray();
     }
 
@@ -153,7 +163,7 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
     public string Generate(string prompt, int length, double temperature = 1.0, int seed = 0)
     {
         Host.CheckValue(prompt, nameof(prompt));
-        bool characters = _model.Vocabulary.IsCharacterLevel;
+        bool characters = Vocabulary.IsCharacterLevel;
         var context = new List<int> { _keys.EndOfSequenceId };
         var pieces = characters ? prompt.Select(c => TokenText.CharacterName(c)) : prompt.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
         foreach (var piece in pieces)
@@ -167,7 +177,7 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         var sb = new StringBuilder();
         foreach (var id in ids)
         {
-            var name = _model.Vocabulary.Tokens[id];
+            var name = Vocabulary.Tokens[id];
             if (characters) sb.Append(TokenText.CharacterOf(name));
             else
             {
@@ -182,21 +192,18 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
     {
         if (length < 0) throw Host.ExceptParam(nameof(length), $"length must be zero or positive; got {length}.");
         if (!(temperature >= 0) || double.IsInfinity(temperature)) throw Host.ExceptParam(nameof(temperature), $"temperature must be a finite number >= 0; got {temperature}.");
-        lock (_sync)
-        {
-            CheckNotDisposed();
-            return LanguageModelScoring.Generate(_model.Network, _device, context.Select(id => (long)id).ToArray(), length, temperature, seed, _keys.EndOfSequenceId);
-        }
+        CheckNotDisposed();
+        return LanguageModelSampling.Generate(new LanguageModelScorer(_parts.Packed), context, length, temperature, seed, _keys.EndOfSequenceId);
     }
 
-    /// <summary>Frees the torch tensors of the model.</summary>
+    /// <summary>Frees the torch tensors of the training model, if there is one.</summary>
     public void Dispose()
     {
         lock (_sync)
         {
             if (_disposed) return;
             _disposed = true;
-            _model.Dispose();
+            _parts.Dispose();
         }
     }
 
@@ -216,25 +223,32 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
 
     /// <summary>A transformer with these columns, settings and key map around <paramref name="model"/> (which it then owns).</summary>
     internal QuantizedRecurrentLanguageModelTransformer WithModel(QuantizedLanguageModel model, IHostEnvironment? env = null) =>
-        new(env ?? Host, model, _keys, OutputColumnName, InputColumnName, PerplexityColumnName, _allowEmptyRowsOfFirstFormat);
+        new(env ?? Host, LanguageModelParts.From(model), _keys, OutputColumnName, InputColumnName, PerplexityColumnName, KeepTrainingWeights, _allowEmptyRowsOfFirstFormat);
 
-    /// <summary>Runs <paramref name="use"/> on the model under the scoring lock; throws when this transformer is disposed.</summary>
+    /// <summary>
+    /// Runs <paramref name="use"/> on the training model under this transformer's lock (fine-tuning and re-quantization
+    /// take turns; scoring does not wait). Throws when this transformer is disposed or has no training weights.
+    /// </summary>
     internal T UseModel<T>(Func<QuantizedLanguageModel, T> use)
     {
         lock (_sync)
         {
             CheckNotDisposed();
-            return use(_model);
+            return use(Model);
         }
     }
+
+    internal const string NoTrainingWeightsMessage =
+        "This language model was saved without its float training weights, so it can score but not be fine-tuned or re-quantized. " +
+        "Train with QuantizedRecurrentLanguageModelOptions.KeepTrainingWeights = true, or fine-tune the transformer Fit returns, before saving.";
 
     // ---- ML.NET plumbing ----
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "QRNNLMTF",
-        verWrittenCur: 0x00010002, // <unk>: the key map ends with its unknown-token handling; no skip/allow-empty flags
-        verReadableCur: 0x00010002,
-        verWeCanReadBack: 0x00010001, // initial
+        verWrittenCur: PackedFormat, // packed weights scored by the managed engine; float training weights optional
+        verReadableCur: PackedFormat,
+        verWeCanReadBack: FirstFormat, // then UnknownTokenFormat: the key map ends with its unknown-token handling
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(QuantizedRecurrentLanguageModelTransformer).Assembly.FullName,
         loaderSignatureAlt: null);
@@ -250,19 +264,20 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         // token key map: ulong key count, int n, ulong[n] keys, byte unknown-token handling
         //   (format 0x00010001: two bytes, skip unknown keys and allow empty sequences, before a map without the handling byte;
         //   a model loaded from it is saved in the current format, where empty rows follow the handling)
-        // stream QuantizedLanguageModel.bin: the model in the library's checksummed format
+        // byte: keep training weights (from 0x00010003)
+        // stream LanguageModel.json: options, tokens, history, size (from 0x00010003)
+        // stream PackedLanguageModel.bin: the packed model (PackedLanguageModel's checksummed format; from 0x00010003)
+        // stream QuantizedLanguageModel.bin: the torch model in the library's checksummed format (the only model stream
+        //   before 0x00010003; from then on only with keep training weights)
         ctx.SaveNonEmptyString(InputColumnName);
         ctx.SaveNonEmptyString(OutputColumnName);
         ctx.SaveNonEmptyString(PerplexityColumnName);
         _keys.Save(ctx.Writer);
+        ctx.Writer.Write(KeepTrainingWeights);
         lock (_sync)
         {
             CheckNotDisposed();
-            ctx.SaveBinaryStream(ModelStreamName, w =>
-            {
-                w.Flush();
-                _model.Save(w.BaseStream);
-            });
+            _parts.Save(ctx, KeepTrainingWeights);
         }
     }
 
@@ -276,7 +291,8 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         var input = ctx.LoadNonEmptyString();
         var output = ctx.LoadNonEmptyString();
         var perplexity = ctx.LoadNonEmptyString();
-        bool firstFormat = ctx.Header.ModelVerWritten < 0x00010002;
+        uint format = ctx.Header.ModelVerWritten;
+        bool firstFormat = format < UnknownTokenFormat;
         bool? allowEmpty = null;
         TokenKeyMap keys;
         try
@@ -293,17 +309,17 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         {
             throw host.Except(e, $"The {UserName} in this ML.NET model is damaged: {e.Message}");
         }
-        QuantizedLanguageModel? model = null;
+        bool keepTrainingWeights = format >= PackedFormat ? ctx.Reader.ReadBoolean() : true;
+        LanguageModelParts parts;
         try
         {
-            if (!ctx.TryLoadBinaryStream(ModelStreamName, r => model = QuantizedLanguageModel.Load(r.BaseStream)))
-                throw host.Except($"The {UserName} in this ML.NET model has no '{ModelStreamName}' stream: the file is damaged or was not written by Microsoft.ML.Quantized.");
+            parts = LanguageModelParts.Load(ctx, trainingStreamOnly: format < PackedFormat);
         }
         catch (ModelFormatException e)
         {
             throw host.Except(e, $"The quantized language model inside this ML.NET model could not be read: {e.Message}");
         }
-        return new QuantizedRecurrentLanguageModelTransformer(host, model!, keys, output, input, perplexity, allowEmpty);
+        return new QuantizedRecurrentLanguageModelTransformer(host, parts, keys, output, input, perplexity, keepTrainingWeights, allowEmpty);
     }
 
     /// <summary>Makes the row mapper for <paramref name="schema"/>.</summary>
@@ -316,7 +332,8 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         private readonly DataViewRow _row;
         private readonly KeyReader _reader;
         private readonly List<int> _ids = new();
-        private long[] _scored = [];
+        private readonly LanguageModelScorer _engine;
+        private int[] _scored = [];
         private bool _hasScore;
         private readonly float[] _hidden;
         private double _crossEntropySum;
@@ -328,6 +345,7 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
             _row = row;
             _reader = TokenKeyColumn.CreateReader(row, column);
             _hidden = new float[parent.HiddenSize];
+            _engine = new LanguageModelScorer(parent._parts.Packed);
         }
 
         /// <summary>Reads the current row and runs the model unless the same tokens were just scored.</summary>
@@ -340,13 +358,9 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
             if (n == 0 && !_parent.AllowsEmptyRows)
                 throw _parent.Host.Except(EmptyRowMessage(_parent.InputColumnName, _row.Position, keys.Length));
             if (_hasScore && _scored.Length == _ids.Count && SameAsScored()) return;
-            _scored = _ids.Select(id => (long)id).ToArray();
+            _scored = _ids.ToArray();
             _hasScore = false;
-            lock (_parent._sync)
-            {
-                _parent.CheckNotDisposed();
-                (_crossEntropySum, _count) = LanguageModelScoring.Score(_parent._model.Network, _parent._device, _scored, _hidden);
-            }
+            (_crossEntropySum, _count) = _engine.Score(_scored, _hidden);
             _hasScore = true;
         }
 

@@ -54,9 +54,9 @@ public sealed class ModelCompatibilityTests
     [TestMethod]
     public void A_component_saved_in_a_newer_format_names_the_versions_and_what_to_do()
     {
-        var error = LoadError(WithComponentVersion(_languageModel, "QRNNLMTF", 0x00010003));
-        StringAssert.Contains(error, $"The Quantized Recurrent Language Model Transformer in this ML.NET model was saved by Microsoft.ML.Quantized {ModelFile.LibraryVersion} in format 0x00010003, newer than");
-        StringAssert.Contains(error, $"this Microsoft.ML.Quantized ({ModelFile.LibraryVersion}) reads, 0x00010001 to 0x00010002");
+        var error = LoadError(WithComponentVersion(_languageModel, "QRNNLMTF", 0x00010004));
+        StringAssert.Contains(error, $"The Quantized Recurrent Language Model Transformer in this ML.NET model was saved by Microsoft.ML.Quantized {ModelFile.LibraryVersion} in format 0x00010004, newer than");
+        StringAssert.Contains(error, $"this Microsoft.ML.Quantized ({ModelFile.LibraryVersion}) reads, 0x00010001 to 0x00010003");
         StringAssert.Contains(error, "Load the model with Microsoft.ML.Quantized");
     }
 

@@ -30,4 +30,10 @@ internal static class ModelZip
         return archive.Entries.Select(e => e.FullName).ToArray();
     }
 
+    /// <summary>The uncompressed length of every entry whose name ends with <paramref name="suffix"/>, summed.</summary>
+    public static long EntryLength(byte[] zip, string suffix)
+    {
+        using var archive = new ZipArchive(new MemoryStream(zip), ZipArchiveMode.Read);
+        return archive.Entries.Where(e => e.FullName.EndsWith(suffix, StringComparison.Ordinal)).Sum(e => e.Length);
+    }
 }

@@ -142,19 +142,94 @@ public sealed class QuantizedLanguageModelTransformerTests
     }
 
     [TestMethod]
+    public void The_saved_model_holds_the_packed_weights_and_no_float_training_weights_unless_asked()
+    {
+        using var stream = new MemoryStream();
+        _ml.Model.Save(_model, _train.Schema, stream);
+        var bytes = stream.ToArray();
+        var names = ModelZip.EntryNames(bytes);
+        Assert.IsFalse(names.Any(n => n.EndsWith("QuantizedLanguageModel.bin", StringComparison.Ordinal)), string.Join(", ", names));
+        var lm = TransformerOf(_model);
+        // The packed stream is the size report's packed bytes plus the stream's own framing (magic, sizes, settings, checksums).
+        long packed = ModelZip.EntryLength(bytes, "PackedLanguageModel.bin");
+        Assert.IsTrue(packed >= lm.SizeReport().PackedBytes && packed < lm.SizeReport().PackedBytes + 1024, $"{packed} vs {lm.SizeReport().PackedBytes}");
+
+        var loadedChain = new MLContext().Model.Load(new MemoryStream(bytes), out _);
+        var loaded = TransformerOf(loadedChain);
+        Assert.IsFalse(loaded.HasTrainingWeights);
+        Assert.IsTrue(lm.HasTrainingWeights, "the transformer Fit returns keeps them in memory");
+        Assert.AreEqual(lm.SizeReport(), loaded.SizeReport());
+        CollectionAssert.AreEqual(lm.History.Select(h => h.TrainingLoss).ToArray(), loaded.History.Select(h => h.TrainingLoss).ToArray());
+        var data = Texts("the cat sat on the mat", "a dog ran to the park", "the zebra sat");
+        var (expected, expectedPerplexity) = Outputs(_model, data);
+        var (actual, actualPerplexity) = Outputs(loadedChain, data);
+        for (int i = 0; i < expected.Length; i++) CollectionAssert.AreEqual(expected[i], actual[i]);
+        CollectionAssert.AreEqual(expectedPerplexity, actualPerplexity);
+        Assert.AreEqual(lm.Generate("the cat", 6, temperature: 0.8, seed: 2), loaded.Generate("the cat", 6, temperature: 0.8, seed: 2));
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => loaded.Model);
+        StringAssert.Contains(e.Message, "saved without its float training weights");
+        var tokens = _ml.Transforms.Text.TokenizeIntoWords("Tokens", nameof(TextRow.Text)).Append(_ml.Transforms.Conversion.MapValueToKey("Tokens")).Fit(_train).Transform(_train);
+        var fineTune = Assert.ThrowsExactly<InvalidOperationException>(() => new MLContext().Transforms.KureFineTune(loaded).Fit(tokens));
+        StringAssert.Contains(Flatten(fineTune), "KeepTrainingWeights");
+        loaded.Dispose();
+
+        var keep = TinyText.Options(epochs: 1);
+        keep.KeepTrainingWeights = true;
+        var kept = Pipeline(_ml, keep).Fit(_train);
+        using var keptStream = new MemoryStream();
+        _ml.Model.Save(kept, _train.Schema, keptStream);
+        Assert.IsTrue(ModelZip.EntryNames(keptStream.ToArray()).Any(n => n.EndsWith("QuantizedLanguageModel.bin", StringComparison.Ordinal)));
+        var keptLoaded = TransformerOf(new MLContext().Model.Load(new MemoryStream(keptStream.ToArray()), out _));
+        Assert.IsTrue(keptLoaded.HasTrainingWeights && keptLoaded.KeepTrainingWeights);
+        Assert.AreEqual(TransformerOf(kept).Model.Vocabulary.Count, keptLoaded.Model.Vocabulary.Count);
+        keptLoaded.Dispose();
+        TransformerOf(kept).Dispose();
+    }
+
+    [TestMethod]
+    public void The_engine_scores_a_trained_model_as_the_libtorch_forward_does()
+    {
+        // The transformer scores with the managed engine; the torch network it was packed from is the independent reference.
+        var lm = TransformerOf(_model);
+        var rows = TinyText.Rows(30, seed: 9).Concat(TinyText.ShuffledRows(30, seed: 9)).ToArray();
+        var (features, perplexity) = Outputs(_model, _ml.Data.LoadFromEnumerable(rows));
+        var network = lm.Model.Network;
+        var device = TorchSharp.torch.CPU;
+        var hidden = new float[lm.HiddenSize];
+        double total = 0, engineTotal = 0;
+        int count = 0;
+        for (int r = 0; r < rows.Length; r++)
+        {
+            var ids = new List<long> { lm.Keys.EndOfSequenceId };
+            foreach (var word in rows[r].Text.Split(' ')) ids.Add(lm.Vocabulary.IdOf(word));
+            var (sum, n) = LanguageModelScoring.Score(network, device, ids.ToArray(), hidden);
+            for (int i = 0; i < hidden.Length; i++) Assert.AreEqual(hidden[i], features[r][i], 1e-5, $"row {r}, feature {i}");
+            Assert.AreEqual(Math.Exp(sum / n), perplexity[r], 1e-4 * Math.Exp(sum / n), $"row {r}");
+            total += sum;
+            engineTotal += Math.Log(perplexity[r]) * n;
+            count += n;
+        }
+        // The data set's perplexity agrees to 4 significant digits.
+        Assert.AreEqual(Math.Exp(total / count), Math.Exp(engineTotal / count), 5e-5 * Math.Exp(total / count));
+        Assert.AreEqual(Math.Exp(total / count), lm.Evaluate(_ml.Transforms.Text.TokenizeIntoWords("Tokens", nameof(TextRow.Text))
+            .Append(_ml.Transforms.Conversion.MapValueToKey("Tokens")).Fit(_train).Transform(_ml.Data.LoadFromEnumerable(rows))).Perplexity, 5e-5 * Math.Exp(total / count));
+    }
+
+    [TestMethod]
     public void Damaged_model_stream_gives_a_clear_error()
     {
         using var stream = new MemoryStream();
         _ml.Model.Save(_model, _train.Schema, stream);
         var bytes = stream.ToArray();
-        // Flip bytes inside the stored language model (the largest entry), then load.
-        Assert.IsTrue(ModelZip.EntryNames(bytes).Any(e => e.EndsWith("QuantizedLanguageModel.bin", StringComparison.Ordinal)), string.Join(", ", ModelZip.EntryNames(bytes)));
+        // Flip a byte inside the stored packed model (the largest entry), then load.
+        Assert.IsTrue(ModelZip.EntryNames(bytes).Any(e => e.EndsWith("PackedLanguageModel.bin", StringComparison.Ordinal)), string.Join(", ", ModelZip.EntryNames(bytes)));
         var damaged = new MemoryStream(ModelZip.Rewrite(bytes, (name, data) =>
         {
-            if (name.EndsWith("QuantizedLanguageModel.bin", StringComparison.Ordinal)) data[data.Length / 2] ^= 0x5A;
+            if (name.EndsWith("PackedLanguageModel.bin", StringComparison.Ordinal)) data[data.Length / 2] ^= 0x5A;
             return data;
         }));
         var e = Assert.ThrowsExactly<InvalidOperationException>(() => new MLContext().Model.Load(damaged, out _));
+        StringAssert.Contains(Flatten(e), "The quantized language model inside this ML.NET model could not be read");
         StringAssert.Contains(Flatten(e), "checksum");
     }
 
