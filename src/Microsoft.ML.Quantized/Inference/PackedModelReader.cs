@@ -45,8 +45,9 @@ internal sealed class PackedModelReader
                     $"Not a {what}: expected magic '{System.Text.Encoding.ASCII.GetString(magic)}', found bytes {Convert.ToHexString(found)}.");
             byte foundVersion = r.ReadByte("format version");
             if (foundVersion != version)
-                throw new ModelFormatException(
-                    $"The {what} has format version {foundVersion}; this build reads version {version}. Save it again with this version of the library.");
+                throw new ModelFormatException(foundVersion > version
+                    ? $"The {what} has format version {foundVersion}, newer than version {version}, which this library reads; load it with the Microsoft.ML.Quantized that saved it, or a later one."
+                    : $"The {what} has format version {foundVersion}, older than version {version}, which this library reads; load it with the Microsoft.ML.Quantized that saved it, or retrain it.");
             var model = body(r);
             Span<byte> stored = stackalloc byte[4];
             ReadExactly(reader, stored, r, "checksum");

@@ -54,6 +54,7 @@ public sealed class KureClassifierFineTuneEstimator<TTransformer, TModel> : IEst
             Seed = checkedOptions.Seed,
             Progress = checkedOptions.Progress,
             CancellationToken = checkedOptions.CancellationToken,
+            KeepTrainingWeights = model.KeepTrainingWeights,
         }, classifierOptions.Recurrent.Cell);
     }
 

@@ -59,8 +59,8 @@ public sealed class QuantizedSequenceBinaryTrainer
             new SchemaShape(AnnotationUtils.GetTrainerOutputAnnotation())),
     ];
 
-    private protected override SequenceClassifierBinaryModelParameters CreateModel(QuantizedSequenceClassifier classifier, TokenKeyMap? keys, float[] classPrior) =>
-        new(Env, classifier, keys, classPrior, FeatureColumnName);
+    private protected override SequenceClassifierBinaryModelParameters CreateModel(SequenceClassifierParts parts, TokenKeyMap? keys, float[] classPrior) =>
+        new(Env, parts, keys, classPrior, FeatureColumnName, Options.KeepTrainingWeights);
 
     private protected override BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters> MakeTransformer(
         SequenceClassifierBinaryModelParameters model, DataViewSchema trainSchema) =>

@@ -70,8 +70,8 @@ public sealed class QuantizedSequenceMulticlassTrainer
         ];
     }
 
-    private protected override SequenceClassifierMulticlassModelParameters CreateModel(QuantizedSequenceClassifier classifier, TokenKeyMap? keys, float[] classPrior) =>
-        new(Env, classifier, keys, classPrior, FeatureColumnName);
+    private protected override SequenceClassifierMulticlassModelParameters CreateModel(SequenceClassifierParts parts, TokenKeyMap? keys, float[] classPrior) =>
+        new(Env, parts, keys, classPrior, FeatureColumnName, Options.KeepTrainingWeights);
 
     private protected override MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters> MakeTransformer(
         SequenceClassifierMulticlassModelParameters model, DataViewSchema trainSchema) =>

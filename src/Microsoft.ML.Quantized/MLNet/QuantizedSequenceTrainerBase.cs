@@ -124,7 +124,7 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
         TModel model;
         try
         {
-            model = CreateModel(classifier, keys, SequenceClassifierModelParameters.PriorOf(train.Labels, classes));
+            model = CreateModel(SequenceClassifierParts.From(classifier), keys, SequenceClassifierModelParameters.PriorOf(train.Labels, classes));
         }
         catch
         {
@@ -235,7 +235,7 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
 
     private protected abstract SchemaShape.Column[] GetOutputColumns(SchemaShape.Column label);
 
-    private protected abstract TModel CreateModel(QuantizedSequenceClassifier classifier, TokenKeyMap? keys, float[] classPrior);
+    private protected abstract TModel CreateModel(SequenceClassifierParts parts, TokenKeyMap? keys, float[] classPrior);
 
     private protected abstract TTransformer MakeTransformer(TModel model, DataViewSchema trainSchema);
 

@@ -21,15 +21,15 @@ public sealed class SequenceClassifierBinaryModelParameters : SequenceClassifier
     internal const string LoaderSignature = "QuantSeqBinaryClassifier";
     private const float MinProbability = 1e-30f;
 
-    internal SequenceClassifierBinaryModelParameters(IHostEnvironment env, QuantizedSequenceClassifier classifier, TokenKeyMap? keys, float[] classPrior, string featureColumnName)
-        : base(env, nameof(SequenceClassifierBinaryModelParameters), classifier, keys, classPrior, featureColumnName, binary: true)
+    internal SequenceClassifierBinaryModelParameters(IHostEnvironment env, SequenceClassifierParts parts, TokenKeyMap? keys, float[] classPrior, string featureColumnName, bool keepTrainingWeights)
+        : base(env, nameof(SequenceClassifierBinaryModelParameters), parts, keys, classPrior, featureColumnName, keepTrainingWeights, binary: true)
     {
-        if (classifier.ClassCount != 2) throw Host.Except($"A binary classifier needs 2 classes; this one has {classifier.ClassCount}.");
+        if (parts.ClassCount != 2) throw Host.Except($"A binary classifier needs 2 classes; this one has {parts.ClassCount}.");
     }
 
     /// <summary>These parameters re-quantized after training (see <see cref="QuantizedSequenceClassifier.WithQuantization"/>).</summary>
     internal SequenceClassifierBinaryModelParameters Requantized(QuantizerOptions weights) =>
-        Requantized(weights, c => new SequenceClassifierBinaryModelParameters(Host, c, Keys, ClassPrior, FeatureColumnName));
+        Requantized(weights, c => new SequenceClassifierBinaryModelParameters(Host, c, Keys, ClassPrior, FeatureColumnName, KeepTrainingWeights));
 
     PredictionKind IPredictor.PredictionKind => PredictionKind.BinaryClassification;
 
@@ -68,7 +68,7 @@ public sealed class SequenceClassifierBinaryModelParameters : SequenceClassifier
         var host = env.Register(nameof(SequenceClassifierBinaryModelParameters));
         host.CheckValue(ctx, nameof(ctx));
         ComponentVersion.CheckAtModel(host, ctx, GetVersionInfo(), UserName);
-        var (classifier, keys, prior, feature) = LoadCore(host, ctx, UserName);
-        return new SequenceClassifierBinaryModelParameters(env, classifier, keys, prior, feature);
+        var (parts, keys, prior, feature, keep) = LoadCore(host, ctx, UserName);
+        return new SequenceClassifierBinaryModelParameters(env, parts, keys, prior, feature, keep);
     }
 }

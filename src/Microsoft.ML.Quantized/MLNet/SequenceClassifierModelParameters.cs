@@ -4,46 +4,50 @@ using Microsoft.ML.Runtime;
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
-/// The trained model of a quantized sequence-classifier trainer, as ML.NET model parameters: a
-/// <see cref="QuantizedSequenceClassifier"/> plus what it needs to read the features column (token keys or float
-/// frames). Scoring reads one row at a time; the torch model is guarded by a lock, so cursors on several threads and
-/// <c>PredictionEngine</c>s are safe (they take turns). The model binds to the schema itself (<c>ISchemaBindableMapper</c>),
-/// so it reads token keys and float sequences of any length and its errors name the row. Saved inside the ML.NET model file in the library's own
-/// versioned, checksummed format. Dispose it (or let the garbage collector) to free the torch tensors.
+/// The trained model of a quantized sequence-classifier trainer, as ML.NET model parameters: the packed (low-bit)
+/// classifier the managed engine scores with, plus what it needs to read the features column (token keys through the
+/// trained key map, or float frames). Each cursor and <c>PredictionEngine</c> has its own engine state and the weights
+/// are shared and immutable, so they score in parallel without locks. The model binds to the schema itself
+/// (<c>ISchemaBindableMapper</c>), so it reads token keys and float sequences of any length and its errors name the row.
+/// Saved inside the ML.NET model file as the packed model (and the float training weights only with
+/// <see cref="SequenceClassifierTrainerOptions.KeepTrainingWeights"/>). After Fit, or when loaded with its training
+/// weights, it also holds the torch classifier (<see cref="Classifier"/>) that KURE fine-tuning and re-quantization start
+/// from; dispose it (or let the garbage collector) to free those tensors.
 /// </summary>
 public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchemaBindableMapper, IDisposable
 {
-    private protected const string ModelStreamName = "QuantizedSequenceClassifier.bin";
+    private readonly SequenceClassifierParts _parts;
     private readonly object _sync = new();
     private readonly bool _binary;
     private bool _disposed;
 
     /// <summary>
-    /// Parameters over <paramref name="classifier"/> (which they then own). <paramref name="keys"/> maps token keys to the
+    /// Parameters over <paramref name="parts"/> (which they then own). <paramref name="keys"/> maps token keys to the
     /// classifier's ids (null for float frames); <paramref name="classPrior"/> is the class distribution of the training
-    /// labels, the output for a row with no tokens.
+    /// labels, the output for a row with no tokens; <paramref name="keepTrainingWeights"/>: saving writes the float
+    /// training weights too.
     /// </summary>
-    private protected SequenceClassifierModelParameters(IHostEnvironment env, string name, QuantizedSequenceClassifier classifier,
-        TokenKeyMap? keys, float[] classPrior, string featureColumnName, bool binary)
+    private protected SequenceClassifierModelParameters(IHostEnvironment env, string name, SequenceClassifierParts parts,
+        TokenKeyMap? keys, float[] classPrior, string featureColumnName, bool keepTrainingWeights, bool binary)
     {
         _binary = binary;
         Host = Contracts.CheckRef(env, nameof(env)).Register(name);
-        Host.CheckValue(classifier, nameof(classifier));
+        Host.CheckValue(parts, nameof(parts));
         Host.CheckValue(classPrior, nameof(classPrior));
-        Classifier = classifier;
+        _parts = parts;
         Keys = keys;
         ClassPrior = classPrior;
         FeatureColumnName = featureColumnName;
+        KeepTrainingWeights = keepTrainingWeights;
         if ((InputKind == SequenceClassifierInputKind.Tokens) != (keys is not null))
             throw Host.Except($"A classifier of {InputKind} needs {(keys is null ? "a" : "no")} token key map: the model is inconsistent.");
-        if (keys is not null && (keys.KeyCount == 0 || keys.Count > classifier.Options.VocabularySize))
-            throw Host.Except($"The key map's {keys.Count} token ids do not fit the classifier's vocabulary of {classifier.Options.VocabularySize}: the model is inconsistent.");
-        if (classPrior.Length != classifier.ClassCount)
-            throw Host.Except($"The class prior has {classPrior.Length} values for {classifier.ClassCount} classes: the model is inconsistent.");
+        if (keys is not null && (keys.KeyCount == 0 || keys.Count > parts.Packed.InputSize))
+            throw Host.Except($"The key map's {keys.Count} token ids do not fit the classifier's vocabulary of {parts.Packed.InputSize}: the model is inconsistent.");
+        if (classPrior.Length != parts.ClassCount)
+            throw Host.Except($"The class prior has {classPrior.Length} values for {parts.ClassCount} classes: the model is inconsistent.");
         InputType = keys is not null
             ? new VectorDataViewType(new KeyDataViewType(typeof(uint), keys.KeyCount))
             : new VectorDataViewType(NumberDataViewType.Single);
-        classifier.Network.eval();
     }
 
     private protected IHost Host { get; }
@@ -55,31 +59,57 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
     /// New parameters of the same kind over <see cref="QuantizedSequenceClassifier.WithQuantization"/> of this classifier
     /// (same columns and key count), made by <paramref name="create"/>.
     /// </summary>
-    private protected T Requantized<T>(QuantizerOptions weights, Func<QuantizedSequenceClassifier, T> create)
+    private protected T Requantized<T>(QuantizerOptions weights, Func<SequenceClassifierParts, T> create)
     {
-        var classifier = UseClassifier(c => c.WithQuantization(weights));
+        var parts = UseClassifier(c =>
+        {
+            var requantized = c.WithQuantization(weights);
+            try
+            {
+                return SequenceClassifierParts.From(requantized);
+            }
+            catch
+            {
+                requantized.Dispose();
+                throw;
+            }
+        });
         try
         {
-            return create(classifier);
+            return create(parts);
         }
         catch
         {
-            classifier.Dispose();
+            parts.Dispose();
             throw;
         }
     }
 
-    /// <summary>The trained classifier. Owned by these model parameters: do not dispose it.</summary>
-    public QuantizedSequenceClassifier Classifier { get; }
+    /// <summary>
+    /// The trained torch classifier with its float training weights, which KURE fine-tuning and re-quantization start
+    /// from. Present after Fit, and after loading a model saved with <see cref="SequenceClassifierTrainerOptions.KeepTrainingWeights"/>;
+    /// owned by these model parameters (do not dispose it). Scoring never uses it.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The model was saved without its training weights (see <see cref="HasTrainingWeights"/>).</exception>
+    public QuantizedSequenceClassifier Classifier => _parts.Trainable ?? throw new InvalidOperationException(NoTrainingWeightsMessage);
+
+    /// <summary>Whether <see cref="Classifier"/> (the float training weights) is here: after Fit, or loaded from a model saved with them.</summary>
+    public bool HasTrainingWeights => _parts.Trainable is not null;
+
+    /// <summary>Whether saving writes the float training weights too (<see cref="SequenceClassifierTrainerOptions.KeepTrainingWeights"/>).</summary>
+    public bool KeepTrainingWeights { get; }
+
+    /// <summary>The parts these parameters score with (the KURE estimator reads the options from them).</summary>
+    internal SequenceClassifierParts Parts => _parts;
 
     /// <summary>Whether the features column holds token keys or float frames.</summary>
-    public SequenceClassifierInputKind InputKind => Classifier.InputKind;
+    public SequenceClassifierInputKind InputKind => _parts.InputKind;
 
     /// <summary>Number of classes.</summary>
-    public int ClassCount => Classifier.ClassCount;
+    public int ClassCount => _parts.ClassCount;
 
     /// <summary>Float features: values per time step.</summary>
-    public int FrameSize => Classifier.Options.FrameSize;
+    public int FrameSize => _parts.Options.FrameSize;
 
     /// <summary>Token features: the key count of the features column's key type; 0 for float features.</summary>
     public ulong KeyCount => Keys?.KeyCount ?? 0;
@@ -98,7 +128,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
     internal float[] ClassPrior { get; }
 
     /// <summary>Training history, one entry per epoch.</summary>
-    public IReadOnlyList<EpochSummary> History => Classifier.History;
+    public IReadOnlyList<EpochSummary> History => _parts.History;
 
     /// <summary>Name of the features column trained on (used in error messages).</summary>
     public string FeatureColumnName { get; }
@@ -107,19 +137,16 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
     private protected DataViewType InputType { get; }
 
     /// <summary>Parameters, bits per quantized weight including scales, packed and float32 bytes.</summary>
-    public ModelSizeReport SizeReport()
-    {
-        lock (_sync) return Classifier.SizeReport();
-    }
+    public ModelSizeReport SizeReport() => _parts.SizeReport;
 
-    /// <summary>Frees the torch tensors of the model.</summary>
+    /// <summary>Frees the torch tensors of the training classifier, if there is one.</summary>
     public void Dispose()
     {
         lock (_sync)
         {
             if (_disposed) return;
             _disposed = true;
-            Classifier.Dispose();
+            _parts.Dispose();
         }
         GC.SuppressFinalize(this);
     }
@@ -134,12 +161,12 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         {
             Host.Check(typeof(TSrc) == typeof(VBuffer<uint>), $"The features of this model are {InputType}, read as VBuffer<uint>, not {typeof(TSrc).Name}.");
             RowScorer<VBuffer<uint>> tokens = (in VBuffer<uint> src) =>
-                Predict(SequenceClassifierFeatureColumn.Tokens(Host, src, Keys!, FeatureColumnName, null));
+                Predict(new SequenceClassifierScorer(_parts.Packed), SequenceClassifierFeatureColumn.Tokens(Host, src, Keys!, FeatureColumnName, null));
             return (RowScorer<TSrc>)(Delegate)tokens;
         }
         Host.Check(typeof(TSrc) == typeof(VBuffer<float>), $"The features of this model are {InputType}, read as VBuffer<float>, not {typeof(TSrc).Name}.");
         RowScorer<VBuffer<float>> frames = (in VBuffer<float> src) =>
-            Predict(SequenceClassifierFeatureColumn.Frames(Host, src, FrameSize, FeatureColumnName, null));
+            Predict(new SequenceClassifierScorer(_parts.Packed), SequenceClassifierFeatureColumn.Frames(Host, src, FrameSize, FeatureColumnName, null));
         return (RowScorer<TSrc>)(Delegate)frames;
     }
 
@@ -149,6 +176,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
     /// </summary>
     internal Func<float[]> CreateRowScorer(DataViewRow input, DataViewSchema.Column feature)
     {
+        var engine = new SequenceClassifierScorer(_parts.Packed);
         if (InputKind == SequenceClassifierInputKind.Tokens)
         {
             var getter = input.GetGetter<VBuffer<uint>>(feature);
@@ -156,7 +184,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
             return () =>
             {
                 getter(ref keys);
-                return Predict(SequenceClassifierFeatureColumn.Tokens(Host, keys, Keys!, feature.Name, input.Position));
+                return Predict(engine, SequenceClassifierFeatureColumn.Tokens(Host, keys, Keys!, feature.Name, input.Position));
             };
         }
         var frameGetter = input.GetGetter<VBuffer<float>>(feature);
@@ -164,7 +192,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         return () =>
         {
             frameGetter(ref values);
-            return Predict(SequenceClassifierFeatureColumn.Frames(Host, values, FrameSize, feature.Name, input.Position));
+            return Predict(engine, SequenceClassifierFeatureColumn.Frames(Host, values, FrameSize, feature.Name, input.Position));
         };
     }
 
@@ -185,12 +213,24 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         return feature;
     }
 
-    private float[] Predict(int[] ids) => ids.Length == 0 ? (float[])ClassPrior.Clone() : UseClassifier(c => c.Predict(ids).Probabilities);
+    private float[] Predict(SequenceClassifierScorer engine, int[] ids)
+    {
+        if (ids.Length == 0) return (float[])ClassPrior.Clone();
+        var probabilities = new float[ClassCount];
+        engine.Predict(ids, probabilities);
+        return probabilities;
+    }
 
-    private float[] Predict(float[] frames) => UseClassifier(c => c.Predict(frames).Probabilities);
+    private float[] Predict(SequenceClassifierScorer engine, float[] frames)
+    {
+        var probabilities = new float[ClassCount];
+        engine.Predict(frames, probabilities);
+        return probabilities;
+    }
 
-    /// <summary>Runs <paramref name="use"/> on the classifier under the model's lock (scoring waits meanwhile).</summary>
+    /// <summary>Runs <paramref name="use"/> on the training classifier under the model's lock (fine-tuning and re-quantization take turns; scoring does not wait).</summary>
     /// <exception cref="ObjectDisposedException">These model parameters were disposed.</exception>
+    /// <exception cref="InvalidOperationException">They have no training weights.</exception>
     internal T UseClassifier<T>(Func<QuantizedSequenceClassifier, T> use)
     {
         lock (_sync)
@@ -215,31 +255,35 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         // token features: the token key map (ulong key count, int n, ulong[n] keys, byte unknown-token handling)
         // int classes, float[classes]: the class prior
         //   (format 0x00010001 had neither the map, its keys being 1..key count, strict, nor the prior)
-        // stream QuantizedSequenceClassifier.bin: the classifier in the library's checksummed format
+        // byte: keep training weights (from 0x00010003)
+        // stream SequenceClassifier.json: options, history, size (from 0x00010003)
+        // stream PackedSequenceClassifier.bin: the packed classifier (PackedSequenceClassifier's checksummed format; from 0x00010003)
+        // stream QuantizedSequenceClassifier.bin: the torch classifier in the library's checksummed format (the only model
+        //   stream before 0x00010003; from then on only with keep training weights)
         ctx.Writer.Write(KeyCount);
         ctx.SaveNonEmptyString(FeatureColumnName);
         Keys?.Save(ctx.Writer);
         ctx.Writer.Write(ClassPrior.Length);
         foreach (float p in ClassPrior) ctx.Writer.Write(p);
+        ctx.Writer.Write(KeepTrainingWeights);
         lock (_sync)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            ctx.SaveBinaryStream(ModelStreamName, w =>
-            {
-                w.Flush();
-                Classifier.Save(w.BaseStream);
-            });
+            _parts.Save(ctx, KeepTrainingWeights);
         }
     }
 
     /// <summary>The version of the binary format, shared by the binary and multiclass parameters.</summary>
-    private protected const uint FormatVersion = 0x00010002; // <unk>: token key map and class prior
+    private protected const uint FormatVersion = 0x00010003; // packed weights scored by the managed engine; float training weights optional
+
+    /// <summary>The format that added the token key map and the class prior (<c>&lt;unk&gt;</c>).</summary>
+    private const uint UnknownTokenFormat = 0x00010002;
 
     /// <summary>The first version of the binary format (keys 1..key count as ids 0.., strict, no prior).</summary>
     private protected const uint FirstFormatVersion = 0x00010001;
 
     /// <summary>Reads what <see cref="ICanSaveModel.Save"/> wrote after the version header.</summary>
-    private protected static (QuantizedSequenceClassifier Classifier, TokenKeyMap? Keys, float[] ClassPrior, string FeatureColumnName) LoadCore(IHost host, ModelLoadContext ctx, string userName)
+    private protected static (SequenceClassifierParts Parts, TokenKeyMap? Keys, float[] ClassPrior, string FeatureColumnName, bool KeepTrainingWeights) LoadCore(IHost host, ModelLoadContext ctx, string userName)
     {
         ulong keyCount = ctx.Reader.ReadUInt64();
         string feature = ctx.LoadNonEmptyString();
@@ -247,7 +291,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         float[]? prior = null;
         try
         {
-            if (ctx.Header.ModelVerWritten < FormatVersion)
+            if (ctx.Header.ModelVerWritten < UnknownTokenFormat)
             {
                 if (keyCount > 0) keys = new TokenKeyMap(keyCount, Enumerable.Range(1, checked((int)keyCount)).Select(k => (ulong)k).ToArray(), UnknownTokenHandling.Strict);
             }
@@ -265,17 +309,18 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         {
             throw host.Except(e, $"The {userName} in this ML.NET model is damaged: {e.Message}");
         }
-        QuantizedSequenceClassifier? classifier = null;
+        bool packedFormat = ctx.Header.ModelVerWritten >= FormatVersion;
+        bool keep = !packedFormat || ctx.Reader.ReadBoolean();
+        SequenceClassifierParts parts;
         try
         {
-            if (!ctx.TryLoadBinaryStream(ModelStreamName, r => classifier = QuantizedSequenceClassifier.Load(r.BaseStream)))
-                throw host.Except($"The {userName} in this ML.NET model has no '{ModelStreamName}' stream: the file is damaged or was not written by Microsoft.ML.Quantized.");
+            parts = SequenceClassifierParts.Load(ctx, trainingStreamOnly: !packedFormat);
         }
         catch (ModelFormatException e)
         {
             throw host.Except(e, $"The quantized sequence classifier inside this ML.NET model could not be read: {e.Message}");
         }
-        return (classifier!, keys, prior ?? UniformPrior(classifier!.ClassCount), feature);
+        return (parts, keys, prior ?? UniformPrior(parts.ClassCount), feature, keep);
     }
 
     /// <summary>The prior of a first-format model, which stored none (it never scores an empty row: it is strict).</summary>
@@ -289,4 +334,8 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         for (int c = 0; c < classes; c++) prior[c] /= Math.Max(1, labels.Count);
         return prior;
     }
+
+    internal const string NoTrainingWeightsMessage =
+        "This sequence classifier was saved without its float training weights, so it can score but not be fine-tuned or re-quantized. " +
+        "Train with SequenceClassifierTrainerOptions.KeepTrainingWeights = true, or fine-tune the model Fit returns, before saving.";
 }

@@ -19,15 +19,15 @@ public sealed class SequenceClassifierMulticlassModelParameters : SequenceClassi
     internal const string LoaderSignature = "QuantSeqMultiClassifier";
     private readonly VectorDataViewType _outputType;
 
-    internal SequenceClassifierMulticlassModelParameters(IHostEnvironment env, QuantizedSequenceClassifier classifier, TokenKeyMap? keys, float[] classPrior, string featureColumnName)
-        : base(env, nameof(SequenceClassifierMulticlassModelParameters), classifier, keys, classPrior, featureColumnName, binary: false)
+    internal SequenceClassifierMulticlassModelParameters(IHostEnvironment env, SequenceClassifierParts parts, TokenKeyMap? keys, float[] classPrior, string featureColumnName, bool keepTrainingWeights)
+        : base(env, nameof(SequenceClassifierMulticlassModelParameters), parts, keys, classPrior, featureColumnName, keepTrainingWeights, binary: false)
     {
-        _outputType = new VectorDataViewType(NumberDataViewType.Single, classifier.ClassCount);
+        _outputType = new VectorDataViewType(NumberDataViewType.Single, parts.ClassCount);
     }
 
     /// <summary>These parameters re-quantized after training (see <see cref="QuantizedSequenceClassifier.WithQuantization"/>).</summary>
     internal SequenceClassifierMulticlassModelParameters Requantized(QuantizerOptions weights) =>
-        Requantized(weights, c => new SequenceClassifierMulticlassModelParameters(Host, c, Keys, ClassPrior, FeatureColumnName));
+        Requantized(weights, c => new SequenceClassifierMulticlassModelParameters(Host, c, Keys, ClassPrior, FeatureColumnName, KeepTrainingWeights));
 
     PredictionKind IPredictor.PredictionKind => PredictionKind.MulticlassClassification;
 
@@ -67,7 +67,7 @@ public sealed class SequenceClassifierMulticlassModelParameters : SequenceClassi
         var host = env.Register(nameof(SequenceClassifierMulticlassModelParameters));
         host.CheckValue(ctx, nameof(ctx));
         ComponentVersion.CheckAtModel(host, ctx, GetVersionInfo(), UserName);
-        var (classifier, keys, prior, feature) = LoadCore(host, ctx, UserName);
-        return new SequenceClassifierMulticlassModelParameters(env, classifier, keys, prior, feature);
+        var (parts, keys, prior, feature, keep) = LoadCore(host, ctx, UserName);
+        return new SequenceClassifierMulticlassModelParameters(env, parts, keys, prior, feature, keep);
     }
 }

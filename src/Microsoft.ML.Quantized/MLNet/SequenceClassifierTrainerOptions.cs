@@ -60,6 +60,13 @@ public sealed class SequenceClassifierTrainerOptions
     public int MinimumTokenCount { get; set; } = 2;
 
     /// <summary>
+    /// Save the float training ("shadow") weights into the model file beside the packed weights, so that a loaded model
+    /// can be KURE fine-tuned or re-quantized. Default false: the saved model holds only the packed low-bit weights it
+    /// scores with; the model Fit returns can still be fine-tuned and re-quantized before it is saved.
+    /// </summary>
+    public bool KeepTrainingWeights { get; set; }
+
+    /// <summary>
     /// Optional validation data with the same columns: its loss is computed after every epoch and drives the
     /// learning-rate decay and early stopping of <see cref="Training"/>. Default null.
     /// </summary>

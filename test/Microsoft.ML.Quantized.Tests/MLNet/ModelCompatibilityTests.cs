@@ -70,19 +70,19 @@ public sealed class ModelCompatibilityTests
     }
 
     [TestMethod]
-    public void A_quantized_model_stream_of_another_format_version_names_both_versions()
+    public void A_packed_model_stream_of_another_format_version_names_both_versions()
     {
-        // A well-formed stream (valid checksum) as a future library writing format version 2 would store it.
+        // The packed classifier as a future library writing its format version 2 would store it: magic "QPSC", then the version byte.
         var zip = ModelZip.Rewrite(_binary, (name, data) =>
         {
-            if (!name.EndsWith("QuantizedSequenceClassifier.bin", StringComparison.Ordinal)) return data;
-            BitConverter.TryWriteBytes(data.AsSpan(8), 2);
-            SHA256.HashData(data.AsSpan(0, data.Length - 32)).CopyTo(data, data.Length - 32);
+            if (!name.EndsWith("PackedSequenceClassifier.bin", StringComparison.Ordinal)) return data;
+            Assert.AreEqual("QPSC", Encoding.ASCII.GetString(data, 0, 4));
+            data[4] = 2;
             return data;
         });
         var error = LoadError(zip);
         StringAssert.Contains(error, "The quantized sequence classifier inside this ML.NET model could not be read");
-        StringAssert.Contains(error, $"format version 2 (written by Microsoft.ML.Quantized {ModelFile.LibraryVersion}); this library ({ModelFile.LibraryVersion}) reads format version 1");
+        StringAssert.Contains(error, "has format version 2, newer than version 1, which this library reads");
     }
 
     [TestMethod]

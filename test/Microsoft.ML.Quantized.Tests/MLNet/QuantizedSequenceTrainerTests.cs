@@ -246,6 +246,104 @@ public sealed class QuantizedSequenceTrainerTests
         }
     }
 
+    private static SequenceClassifierBinaryModelParameters BinaryParameters(ITransformer model) =>
+        ((ISingleFeaturePredictionTransformer<SequenceClassifierBinaryModelParameters>)((IEnumerable<ITransformer>)model).Last()).Model;
+
+    [TestMethod]
+    public void The_saved_classifier_holds_the_packed_weights_and_no_float_training_weights_unless_asked()
+    {
+        using var stream = new MemoryStream();
+        _ml.Model.Save(_binary, _textTrain.Schema, stream);
+        var bytes = stream.ToArray();
+        var names = ModelZip.EntryNames(bytes);
+        Assert.IsFalse(names.Any(n => n.EndsWith("QuantizedSequenceClassifier.bin", StringComparison.Ordinal)), string.Join(", ", names));
+        var trained = BinaryParameters(_binary);
+        long packed = ModelZip.EntryLength(bytes, "PackedSequenceClassifier.bin");
+        Assert.IsTrue(packed >= trained.SizeReport().PackedBytes && packed < trained.SizeReport().PackedBytes + 1024, $"{packed} vs {trained.SizeReport().PackedBytes}");
+
+        var loaded = new MLContext().Model.Load(new MemoryStream(bytes), out _);
+        var parameters = BinaryParameters(loaded);
+        try
+        {
+            Assert.IsFalse(parameters.HasTrainingWeights);
+            Assert.AreEqual(trained.SizeReport(), parameters.SizeReport());
+            var e = Assert.ThrowsExactly<InvalidOperationException>(() => parameters.Classifier);
+            StringAssert.Contains(e.Message, "saved without its float training weights");
+            var requantize = Assert.ThrowsExactly<InvalidOperationException>(() =>
+                ((BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters>)((IEnumerable<ITransformer>)loaded).Last()).WithQuantization(new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 3 }));
+            StringAssert.Contains(requantize.Message, "KeepTrainingWeights");
+            CollectionAssert.AreEqual(_binary.Transform(_textTest).GetColumn<float>("Score").ToArray(), loaded.Transform(_textTest).GetColumn<float>("Score").ToArray());
+        }
+        finally
+        {
+            DisposeModel(loaded);
+        }
+
+        var keep = Options(epochs: 1);
+        keep.KeepTrainingWeights = true;
+        var kept = BinaryPipeline(_ml, keep).Fit(_textTrain);
+        using var keptStream = new MemoryStream();
+        _ml.Model.Save(kept, _textTrain.Schema, keptStream);
+        var keptLoaded = new MLContext().Model.Load(new MemoryStream(keptStream.ToArray()), out _);
+        try
+        {
+            Assert.IsTrue(ModelZip.EntryNames(keptStream.ToArray()).Any(n => n.EndsWith("QuantizedSequenceClassifier.bin", StringComparison.Ordinal)));
+            Assert.IsTrue(BinaryParameters(keptLoaded).HasTrainingWeights && BinaryParameters(keptLoaded).KeepTrainingWeights);
+            Assert.AreEqual(2, BinaryParameters(keptLoaded).Classifier.ClassCount);
+        }
+        finally
+        {
+            DisposeModel(kept);
+            DisposeModel(keptLoaded);
+        }
+    }
+
+    [TestMethod]
+    public void The_engine_scores_a_trained_classifier_as_the_libtorch_forward_does()
+    {
+        // Token classifier (binary) and frame classifier (multiclass): the transformers score with the managed engine; the
+        // torch classifier they were packed from is the independent reference.
+        var binary = BinaryParameters(_binary);
+        var scored = _binary.Transform(_textTest).GetColumn<float>("Probability").ToArray();
+        var keys = ((IEnumerable<ITransformer>)_binary).Take(2).Aggregate(_textTest, (data, t) => t.Transform(data)).GetColumn<uint[]>("Tokens").ToArray();
+        int agree = 0;
+        for (int r = 0; r < keys.Length; r++)
+        {
+            var ids = new List<int>();
+            binary.Keys!.AppendRow(new MLContext(), keys[r].Select(k => (ulong)k).ToArray(), ids, "Tokens", r);
+            float torch = binary.Classifier.Predict(ids.ToArray()).Probabilities[1];
+            Assert.AreEqual(torch, scored[r], 1e-5f, $"row {r}");
+            if ((torch > 0.5f) == (scored[r] > 0.5f)) agree++;
+        }
+        Assert.AreEqual(keys.Length, agree, "every prediction agrees");
+
+        var multiclass = ((ISingleFeaturePredictionTransformer<SequenceClassifierMulticlassModelParameters>)((IEnumerable<ITransformer>)_multiclass).Last()).Model;
+        var frames = FrameData.Rows(120, seed: 2).ToArray();
+        var scores = _multiclass.Transform(_frameTest).GetColumn<float[]>("Score").ToArray();
+        for (int r = 0; r < frames.Length; r++)
+        {
+            var torch = multiclass.Classifier.Predict(frames[r].Features).Probabilities;
+            for (int c = 0; c < torch.Length; c++) Assert.AreEqual(torch[c], scores[r][c], 1e-5f, $"row {r}, class {c}");
+        }
+    }
+
+    [TestMethod]
+    public void Prediction_engines_on_several_threads_give_what_one_gives()
+    {
+        var rows = TextData.Rows(64, seed: 8).ToArray();
+        var single = _ml.Model.CreatePredictionEngine<TextRow, BinaryOutput>(_binary);
+        var expected = rows.Select(r => single.Predict(r).Score).ToArray();
+        var results = new float[4][];
+        Parallel.For(0, 4, new ParallelOptions { MaxDegreeOfParallelism = 4 }, t =>
+        {
+            var engine = _ml.Model.CreatePredictionEngine<TextRow, BinaryOutput>(_binary);
+            results[t] = Enumerable.Range(0, rows.Length).Select(i => engine.Predict(rows[(i + 16 * t) % rows.Length]).Score).ToArray();
+        });
+        for (int t = 0; t < 4; t++)
+            for (int i = 0; i < rows.Length; i++)
+                Assert.AreEqual(expected[(i + 16 * t) % rows.Length], results[t][i], $"thread {t}, row {i}");
+    }
+
     [TestMethod]
     public void PredictionEngine_scores_single_rows()
     {
