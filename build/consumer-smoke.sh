@@ -2,7 +2,8 @@
 # The package as an app meets it: packs Microsoft.ML.Quantized into a local feed, then for Microsoft.ML 5.0.1 and 6.0.0
 # builds a fresh console app from the example in the package's README (src/Microsoft.ML.Quantized/PACKAGE.md, the
 # C# block under "Train, save, load and score", compiled as written), runs it (train -> save -> load in a fresh
-# MLContext -> evaluate -> PredictionEngine on a sentence with an unseen word) and checks what it prints.
+# MLContext -> evaluate -> PredictionEngine on a sentence with an unseen word) and checks what it prints. Then a
+# scoring-only app without any libtorch package loads the saved zip and must print the same answer without libtorch.
 # Usage: build/consumer-smoke.sh [ML.NET versions...]   (default: 5.0.1 6.0.0)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -54,6 +55,60 @@ XML
   echo "$out" | tail -3
   grep -qE '^test accuracy [0-9.]+ ?%, AUC [0-9.]+$' <<<"$out" || { echo "consumer-smoke: no evaluation line (Microsoft.ML $mlnet)" >&2; exit 1; }
   grep -qE "^'the cinematography was superb': positive = True, P = 0\.[5-9]" <<<"$out" || { echo "consumer-smoke: the unseen-word sentence was not scored positive (Microsoft.ML $mlnet)" >&2; exit 1; }
-  loaded="$(cd "$app" && find bin -name 'Microsoft.ML.Data.dll' | head -1)"
-  echo "consumer-smoke: Microsoft.ML $mlnet OK ($loaded)"
+  echo "consumer-smoke: Microsoft.ML $mlnet OK"
+  trained_line="$(grep -E "^'the cinematography was superb'" <<<"$out")"
+  last_app="$app"
 done
+
+# A scoring-only app: the package and Microsoft.ML, no libtorch package. It loads the zip the last app saved and scores
+# the same sentence; its output folder holds no libtorch, and libtorch is never mapped into the process.
+score="$WORK/score-only"
+mkdir -p "$score"
+cp "$last_app/nuget.config" "$score/"
+cat > "$score/ScoreOnly.csproj" <<XML
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup>
+    <OutputType>Exe</OutputType>
+    <TargetFramework>net10.0</TargetFramework>
+    <Nullable>enable</Nullable>
+    <ImplicitUsings>enable</ImplicitUsings>
+    <TreatWarningsAsErrors>true</TreatWarningsAsErrors>
+    <ManagePackageVersionsCentrally>false</ManagePackageVersionsCentrally>
+  </PropertyGroup>
+  <ItemGroup>
+    <PackageReference Include="Microsoft.ML.Quantized" Version="$PACKAGE_VERSION" />
+    <PackageReference Include="Microsoft.ML" Version="${VERSIONS[-1]}" />
+  </ItemGroup>
+</Project>
+XML
+cat > "$score/Program.cs" <<'CS'
+using Microsoft.ML;
+
+var ml = new MLContext();
+var model = ml.Model.Load(args[0], out _);
+var engine = ml.Model.CreatePredictionEngine<Review, Prediction>(model);
+var p = engine.Predict(new Review { Text = "the cinematography was superb" });
+Console.WriteLine($"'the cinematography was superb': positive = {p.PredictedLabel}, P = {p.Probability:F3}");
+bool mapped = File.ReadLines("/proc/self/maps").Any(l => l.Contains("libtorch", StringComparison.Ordinal));
+Console.WriteLine($"libtorch mapped: {mapped}; peak working set {File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmHWM", StringComparison.Ordinal))}");
+
+public sealed class Review
+{
+    public string Text { get; set; } = "";
+    public bool Label { get; set; }
+}
+
+public sealed class Prediction
+{
+    public bool PredictedLabel { get; set; }
+    public float Probability { get; set; }
+}
+CS
+echo "=== scoring-only app (no libtorch package) ==="
+(cd "$score" && dotnet build -c Release -v quiet -nologo >/dev/null) || { echo "consumer-smoke: the scoring-only app does not build" >&2; exit 1; }
+if find "$score/bin" -name 'libtorch*' | grep -q .; then echo "consumer-smoke: libtorch in the scoring-only app's output" >&2; exit 1; fi
+scored="$(cd "$score" && dotnet bin/Release/net10.0/ScoreOnly.dll "$last_app/sentiment.zip" 2>&1)" || { echo "$scored"; echo "consumer-smoke: the scoring-only app failed" >&2; exit 1; }
+echo "$scored"
+grep -qxF "$trained_line" <<<"$scored" || { echo "consumer-smoke: the scoring-only app's answer differs from the training app's ($trained_line)" >&2; exit 1; }
+grep -q '^libtorch mapped: False' <<<"$scored" || { echo "consumer-smoke: libtorch was mapped while scoring" >&2; exit 1; }
+echo "consumer-smoke: scoring-only app OK (no libtorch in its output or its process)"
