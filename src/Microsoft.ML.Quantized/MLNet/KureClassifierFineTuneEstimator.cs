@@ -25,6 +25,8 @@ public sealed class KureClassifierFineTuneEstimator<TTransformer, TModel> : IEst
 {
     private readonly TModel _model;
     private readonly QuantizedSequenceTrainerBase<TTransformer, TModel> _trainer;
+    private readonly IReadOnlyList<double> _lambdas;
+    private readonly QuantizerOptions _searchQuantizer;
 
     /// <param name="env">The ML.NET environment.</param>
     /// <param name="model">The classifier to fine-tune.</param>
@@ -39,6 +41,8 @@ public sealed class KureClassifierFineTuneEstimator<TTransformer, TModel> : IEst
         host.CheckValue(model, nameof(model));
         host.CheckNonEmpty(labelColumnName, nameof(labelColumnName));
         var checkedOptions = KureFineTuneOptions.Checked(host, options);
+        _lambdas = checkedOptions.Lambdas;
+        _searchQuantizer = checkedOptions.SearchQuantizer;
         var (classifierOptions, device) = model.UseClassifier(c => (c.Options, c.Network.parameters().First().device));
         var training = checkedOptions.Training(new TrainingOptions().SequenceLength); // classifiers read whole sequences: the window is unused
         training.Device = device.type == DeviceType.CUDA ? $"cuda:{device.index}" : "cpu";
@@ -65,7 +69,7 @@ public sealed class KureClassifierFineTuneEstimator<TTransformer, TModel> : IEst
     public string LabelColumnName => _trainer.LabelColumnName;
 
     /// <summary>Fine-tunes a copy of the classifier on the features and label columns of <paramref name="input"/>.</summary>
-    public TTransformer Fit(IDataView input) => _trainer.FineTune(input, _model);
+    public TTransformer Fit(IDataView input) => _trainer.FineTune(input, _model, _lambdas, _searchQuantizer);
 
     /// <summary>The schema after the fine-tuned transformer: the input plus ML.NET's classifier output columns.</summary>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema) => _trainer.GetOutputSchema(inputSchema);

@@ -60,11 +60,17 @@ public sealed class KureFineTuneEstimator : IEstimator<QuantizedRecurrentLanguag
                 var device = model.Network.parameters().First().device;
                 training.Device = device.type == DeviceType.CUDA ? $"cuda:{device.index}" : "cpu";
                 ch.Info($"{train.Length} tokens (row separators included); {model.Options.Recurrent.Cell} with weights {model.Options.Recurrent.WeightQuantizer}; " +
-                        $"KURE lambda {_options.Kure.Lambda}, target {_options.Kure.Target}, tensors {_options.Kure.Tensors}; " +
+                        $"KURE lambda {string.Join(" or ", _options.Lambdas)}, target {_options.Kure.Target}, tensors {_options.Kure.Tensors}; " +
                         $"{training.Epochs} epochs of Adam at {training.LearningRate:G4}, seed {training.Seed}, device {training.Device}.");
                 using var progress = new ChannelProgress(_host, ch, _options.Progress, "KURE ", null);
                 using var cancellation = new HostCancellation(_host, _options.CancellationToken);
-                return model.FineTuneWithKure(train, valid, _options.Kure, training, cancellation.Observe(progress), cancellation.Token);
+                return KureLambdaSearch.Choose(ch, _options.Lambdas, $"validation cross-entropy at {_options.SearchQuantizer}",
+                    lambda => model.FineTuneWithKure(train, valid, WithLambda(_options.Kure, lambda), training, cancellation.Observe(progress), cancellation.Token),
+                    tuned =>
+                    {
+                        using var quantized = tuned.WithQuantization(_options.SearchQuantizer);
+                        return quantized.Evaluate(valid!).CrossEntropy;
+                    });
             });
         }
         catch (ArgumentException e) when (e.ParamName is "trainingTokens" or "tokens")
@@ -88,6 +94,13 @@ public sealed class KureFineTuneEstimator : IEstimator<QuantizedRecurrentLanguag
     /// <summary>The schema after the fine-tuned transformer: the input plus the feature vector and perplexity columns.</summary>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
         => QuantizedRecurrentLanguageModelEstimator.OutputSchema(_host, inputSchema, InputColumnName, OutputColumnName, PerplexityColumnName);
+
+    private static KureOptions WithLambda(KureOptions kure, double lambda)
+    {
+        var copy = kure.Clone();
+        copy.Lambda = lambda;
+        return copy;
+    }
 
     private TrainingOptions TrainingOptions(int seed)
     {

@@ -5,9 +5,10 @@ namespace Microsoft.ML.Quantized;
 /// <summary>
 /// Options of <see cref="KureFineTuneEstimator"/> and <see cref="KureClassifierFineTuneEstimator{TTransformer, TModel}"/>:
 /// KURE fine-tuning (Shkolnik et al., "Robust Quantization: One Model to Rule Them All", NeurIPS 2020) of a fitted
-/// <see cref="QuantizedRecurrentLanguageModelTransformer"/> or quantized sequence classifier. The defaults
-/// are the paper's: Adam at learning rate 1e-3, <see cref="KureOptions.Lambda"/> 1.0, <see cref="KureOptions.Target"/>
-/// 1.8 (uniform), here for one epoch.
+/// <see cref="QuantizedRecurrentLanguageModelTransformer"/> or quantized sequence classifier. The defaults are the
+/// paper's (Adam at learning rate 1e-3, <see cref="KureOptions.Target"/> 1.8, the uniform distribution's kurtosis), here
+/// for one epoch, except <see cref="KureOptions.Lambda"/>: 0.01, which this library's measurements support (the paper's
+/// 1.0 over-regularizes its language models), or a short search over <see cref="LambdaCandidates"/>.
 /// </summary>
 public sealed class KureFineTuneOptions
 {
@@ -35,6 +36,21 @@ public sealed class KureFineTuneOptions
     /// <summary>Optional validation data with the same columns (token column; or features and label): its loss is computed after every epoch. Default null.</summary>
     public IDataView? ValidationData { get; set; }
 
+    /// <summary>
+    /// Lambdas to choose from, each finite and &gt;= 0. When set, Fit fine-tunes one copy of the model per candidate
+    /// (with <see cref="Kure"/>'s other settings), quantizes each after training with <see cref="SearchQuantizer"/>, and
+    /// keeps the one whose quantized copy has the lowest loss on <see cref="ValidationData"/> (required then); the
+    /// MLContext's log names each candidate's loss and the choice. Default null: fine-tune once with
+    /// <see cref="KureOptions.Lambda"/>. E.g. <c>[0.003, 0.01, 0.03, 0.1]</c>.
+    /// </summary>
+    public double[]? LambdaCandidates { get; set; }
+
+    /// <summary>
+    /// The post-training quantizer a lambda search scores each candidate under. Default 4-bit uniform with one max step
+    /// per tensor (<c>uniform4</c>), a setting where KURE's effect shows (docs/benchmarks.md).
+    /// </summary>
+    public QuantizerOptions SearchQuantizer { get; set; } = new() { Kind = QuantizerKind.Uniform, Bits = 4 };
+
     /// <summary>Receives fine-tuning progress (as well as ML.NET's log). Default null.</summary>
     public IProgress<TrainingProgress>? Progress { get; set; }
 
@@ -55,9 +71,18 @@ public sealed class KureFineTuneOptions
             throw ectx.ExceptUserArg("KureFineTuneOptions.LearningRate", $"KureFineTuneOptions.LearningRate must be a finite number > 0; got {copy.LearningRate}. The paper fine-tunes with Adam at 1e-3.");
         if (copy.BatchSize < 1)
             throw ectx.ExceptUserArg("KureFineTuneOptions.BatchSize", $"KureFineTuneOptions.BatchSize must be at least 1; got {copy.BatchSize}.");
+        if (copy.LambdaCandidates is { } candidates)
+        {
+            if (candidates.Length == 0 || candidates.Any(l => !double.IsFinite(l) || l < 0))
+                throw ectx.ExceptUserArg("KureFineTuneOptions.LambdaCandidates", $"KureFineTuneOptions.LambdaCandidates must hold at least one finite lambda >= 0; got [{string.Join(", ", candidates)}].");
+            if (copy.ValidationData is null)
+                throw ectx.ExceptUserArg("KureFineTuneOptions.ValidationData", "A lambda search (KureFineTuneOptions.LambdaCandidates) scores each candidate on KureFineTuneOptions.ValidationData: set it.");
+        }
+        ectx.CheckUserArg(copy.SearchQuantizer is not null, "KureFineTuneOptions.SearchQuantizer", "KureFineTuneOptions.SearchQuantizer must not be null.");
         try
         {
             OptionsValidator.Validate(copy.Kure!);
+            if (copy.LambdaCandidates is not null) Requantization.Checked(copy.SearchQuantizer!, "KureFineTuneOptions.SearchQuantizer");
         }
         catch (ArgumentException e)
         {
@@ -65,6 +90,9 @@ public sealed class KureFineTuneOptions
         }
         return copy;
     }
+
+    /// <summary>The lambdas to fine-tune with: the candidates, or <see cref="Kure"/>'s own.</summary>
+    internal IReadOnlyList<double> Lambdas => LambdaCandidates ?? [Kure.Lambda];
 
     /// <summary>
     /// The fine-tuning run these options describe (Adam, no decay; see <see cref="KurtosisFineTuning.Training"/>) with
@@ -83,6 +111,8 @@ public sealed class KureFineTuneOptions
     {
         var copy = (KureFineTuneOptions)MemberwiseClone();
         copy.Kure = Kure?.Clone()!;
+        copy.LambdaCandidates = (double[]?)LambdaCandidates?.Clone();
+        copy.SearchQuantizer = SearchQuantizer?.Clone()!;
         return copy;
     }
 }

@@ -63,7 +63,7 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
     public string FeatureColumnName => Options.FeatureColumnName;
 
     /// <summary>Trains the classifier on <paramref name="input"/> and returns the prediction transformer.</summary>
-    public TTransformer Fit(IDataView input) => Train(input, null);
+    public TTransformer Fit(IDataView input) => Train(input, null, null);
 
     /// <summary>
     /// KURE fine-tuning of <paramref name="start"/> on <paramref name="input"/> with these options (whose
@@ -71,15 +71,22 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
     /// match the model (same feature kind and key count, same number of classes). Returns a new prediction transformer;
     /// <paramref name="start"/> is left as it is.
     /// </summary>
-    internal TTransformer FineTune(IDataView input, TModel start)
+    /// <remarks>
+    /// With several <paramref name="lambdas"/>, one copy is fine-tuned per lambda and the one whose copy quantized with
+    /// <paramref name="searchQuantizer"/> has the lowest validation log-loss is kept (validation data is required then).
+    /// </remarks>
+    internal TTransformer FineTune(IDataView input, TModel start, IReadOnlyList<double> lambdas, QuantizerOptions searchQuantizer)
     {
         Host.CheckValue(start, nameof(start));
         Host.Assert(Options.Training.Kure is not null);
-        return Train(input, start);
+        return Train(input, start, new LambdaSearch(lambdas, searchQuantizer));
     }
 
+    /// <summary>The lambdas a KURE fine-tuning tries and the quantizer it scores them under.</summary>
+    private sealed record LambdaSearch(IReadOnlyList<double> Lambdas, QuantizerOptions Quantizer);
+
     /// <summary>Trains a new classifier (<paramref name="start"/> null) or fine-tunes a copy of <paramref name="start"/>.</summary>
-    private TTransformer Train(IDataView input, TModel? start)
+    private TTransformer Train(IDataView input, TModel? start, LambdaSearch? search)
     {
         Host.CheckValue(input, nameof(input));
         using var ch = Host.Start(start is null ? "Training" : "KURE fine-tuning");
@@ -97,7 +104,7 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
                 $"{training.Epochs} epochs, batch {training.BatchSize}, {training.Optimizer} at {training.LearningRate:G4}, seed {training.Seed}, device {training.Device}.");
 
         if (start is not null)
-            ch.Info($"KURE fine-tuning: lambda {training.Kure!.Lambda}, target {training.Kure.Target}, tensors {training.Kure.Tensors}.");
+            ch.Info($"KURE fine-tuning: lambda {string.Join(" or ", search!.Lambdas)}, target {training.Kure!.Target}, tensors {training.Kure.Tensors}.");
 
         QuantizedSequenceClassifier classifier;
         using var channelProgress = new ChannelProgress(Host, ch, Options.Progress, start is null ? "" : "KURE ", "examples");
@@ -110,8 +117,22 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
             {
                 (null, SequenceClassifierInputKind.Tokens) => QuantizedSequenceClassifier.Train(train.Tokens!, train.Labels, valid?.Tokens, valid?.Labels, options, training, progress, token),
                 (null, _) => QuantizedSequenceClassifier.Train(train.Frames!, train.Labels, valid?.Frames, valid?.Labels, options, training, progress, token),
-                (_, SequenceClassifierInputKind.Tokens) => start.UseClassifier(c => c.FineTuneWithKure(train.Tokens!, train.Labels, valid?.Tokens, valid?.Labels, training.Kure!, training, progress, token)),
-                _ => start.UseClassifier(c => c.FineTuneWithKure(train.Frames!, train.Labels, valid?.Frames, valid?.Labels, training.Kure!, training, progress, token)),
+                _ => start.UseClassifier(c => KureLambdaSearch.Choose(ch, search!.Lambdas, $"validation log-loss at {search.Quantizer}",
+                    lambda =>
+                    {
+                        var kure = training.Kure!.Clone();
+                        kure.Lambda = lambda;
+                        return kind == SequenceClassifierInputKind.Tokens
+                            ? c.FineTuneWithKure(train.Tokens!, train.Labels, valid?.Tokens, valid?.Labels, kure, training, progress, token)
+                            : c.FineTuneWithKure(train.Frames!, train.Labels, valid?.Frames, valid?.Labels, kure, training, progress, token);
+                    },
+                    tuned =>
+                    {
+                        using var quantized = tuned.WithQuantization(search.Quantizer);
+                        return kind == SequenceClassifierInputKind.Tokens
+                            ? quantized.Evaluate(valid!.Tokens!, valid.Labels).LogLoss
+                            : quantized.Evaluate(valid!.Frames!, valid.Labels).LogLoss;
+                    })),
             };
         }
         catch (ArgumentException e)

@@ -65,6 +65,54 @@ public sealed class KureClassifierFineTuneTests
     }
 
     [TestMethod]
+    public void A_lambda_search_keeps_the_candidate_whose_quantized_copy_has_the_lowest_validation_log_loss()
+    {
+        var valid = Prefix(_textChain).Transform(_ml.Data.LoadFromEnumerable(TextData.Rows(60, seed: 9)));
+        var quantizer = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 3 };
+        KureFineTuneOptions Options(double[]? candidates, double lambda)
+        {
+            var options = FastOptions();
+            options.Seed = 4;
+            options.ValidationData = valid;
+            options.LambdaCandidates = candidates;
+            options.SearchQuantizer = quantizer;
+            options.Kure = new KureOptions { Lambda = lambda };
+            return options;
+        }
+        double[] lambdas = [0, 1];
+        var single = lambdas.Select(l => _ml.Transforms.KureFineTune(_binary, Options(null, l)).Fit(_textKeys)).ToArray();
+        var losses = single.Select(t =>
+        {
+            var quantized = t.WithQuantization(quantizer);
+            try
+            {
+                return _ml.BinaryClassification.Evaluate(quantized.Transform(valid)).LogLoss;
+            }
+            finally
+            {
+                quantized.Model.Dispose();
+            }
+        }).ToArray();
+        int best = losses[0] <= losses[1] ? 0 : 1;
+
+        var log = new List<string>();
+        var ml = new MLContext(seed: 7);
+        ml.Log += (_, e) => { lock (log) log.Add(e.Message); };
+        var searched = ml.Transforms.KureFineTune(_binary, Options(lambdas, 0.5)).Fit(_textKeys);
+        try
+        {
+            CollectionAssert.AreEqual(single[best].Transform(valid).GetColumn<float>("Score").ToArray(), searched.Transform(valid).GetColumn<float>("Score").ToArray(),
+                $"losses {losses[0]:F4}, {losses[1]:F4}");
+            lock (log) Assert.IsTrue(log.Any(m => m.Contains($"kept lambda {lambdas[best]} ", StringComparison.Ordinal)), string.Join("\n", log.Where(m => m.Contains("lambda"))));
+        }
+        finally
+        {
+            searched.Model.Dispose();
+            foreach (var t in single) t.Model.Dispose();
+        }
+    }
+
+    [TestMethod]
     public void Fine_tuning_a_binary_classifier_moves_recurrent_kurtosis_toward_the_target_and_keeps_its_kind()
     {
         double before = Distance(_binary.Model), after = Distance(_binaryTuned.Model);

@@ -47,6 +47,49 @@ public sealed class KureFineTuneTests
     }
 
     [TestMethod]
+    public void A_lambda_search_keeps_the_candidate_whose_quantized_copy_has_the_lowest_validation_loss()
+    {
+        var valid = _tokenizer.Transform(_ml.Data.LoadFromEnumerable(TinyText.Rows(30, seed: 12)));
+        var quantizer = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 3 };
+        KureFineTuneOptions Options(double[]? candidates, double lambda)
+        {
+            var options = FastOptions();
+            options.Seed = 5;
+            options.ValidationData = valid;
+            options.LambdaCandidates = candidates;
+            options.SearchQuantizer = quantizer;
+            options.Kure = new KureOptions { Lambda = lambda };
+            return options;
+        }
+        // Each candidate alone, with the same seed; scored here the way the search says it scores them.
+        double[] lambdas = [0, 1];
+        var single = lambdas.Select(l => _ml.Transforms.KureFineTune(_model, Options(null, l)).Fit(_tokens)).ToArray();
+        var losses = single.Select(t =>
+        {
+            using var quantized = t.WithQuantization(quantizer);
+            return quantized.Evaluate(valid).CrossEntropy;
+        }).ToArray();
+        int best = losses[0] <= losses[1] ? 0 : 1;
+
+        var log = new List<string>();
+        var ml = new MLContext(seed: 3);
+        ml.Log += (_, e) => { lock (log) log.Add(e.Message); };
+        using var searched = ml.Transforms.KureFineTune(_model, Options(lambdas, 0.5)).Fit(_tokens);
+        CollectionAssert.AreEqual(Outputs(single[best], _tokens).Features[0], Outputs(searched, _tokens).Features[0], $"losses {losses[0]:F4}, {losses[1]:F4}");
+        lock (log) Assert.IsTrue(log.Any(m => m.Contains($"kept lambda {lambdas[best]} ", StringComparison.Ordinal)), string.Join("\n", log.Where(m => m.Contains("lambda"))));
+        foreach (var t in single) t.Dispose();
+
+        var noValidation = FastOptions();
+        noValidation.LambdaCandidates = [0.01, 0.1];
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => _ml.Transforms.KureFineTune(_model, noValidation));
+        StringAssert.Contains(e.Message, "ValidationData");
+        noValidation.LambdaCandidates = [0.01, -1];
+        noValidation.ValidationData = valid;
+        e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => _ml.Transforms.KureFineTune(_model, noValidation));
+        StringAssert.Contains(e.Message, "LambdaCandidates must hold at least one finite lambda >= 0; got [0.01, -1]");
+    }
+
+    [TestMethod]
     public void Fine_tuning_moves_recurrent_kurtosis_toward_the_target_and_keeps_kind_and_columns()
     {
         double Distance(QuantizedRecurrentLanguageModelTransformer t) => RecurrentKurtosis(t).Average(k => Math.Abs(k - KureOptions.UniformKurtosis));
