@@ -9,7 +9,7 @@ internal sealed class LanguageModelNetwork : nn.Module
 {
     private readonly Parameter embedding;
     private readonly Quantizer embeddingQuantizer;
-    private readonly Dropout embeddingDropout;
+    private readonly double embeddingDropout;
     private readonly QuantizedRecurrentStack recurrent;
     private readonly Parameter decoderWeight;
     private readonly Parameter decoderBias;
@@ -21,7 +21,7 @@ internal sealed class LanguageModelNetwork : nn.Module
         int embeddingSize = options.EmbeddingSize > 0 ? options.EmbeddingSize : hidden;
         VocabularySize = vocabularySize;
         embedding = new Parameter(torch.empty(vocabularySize, embeddingSize));
-        embeddingDropout = nn.Dropout(options.EmbeddingDropout);
+        embeddingDropout = options.EmbeddingDropout;
         recurrent = new QuantizedRecurrentStack(nameof(recurrent), embeddingSize, options.Recurrent);
         decoderWeight = new Parameter(torch.empty(vocabularySize, hidden));
         decoderBias = new Parameter(torch.zeros(vocabularySize));
@@ -30,8 +30,9 @@ internal sealed class LanguageModelNetwork : nn.Module
         decoderQuantizer = QuantizerRegistry.Create(outerQuantizer, rows: vocabularySize);
         using (torch.no_grad())
         {
-            embedding.uniform_(-0.1, 0.1);
-            decoderWeight.uniform_(-0.1, 0.1);
+            var generator = TrainingRandom.For(embedding.device);
+            embedding.uniform_(-0.1, 0.1, generator: generator);
+            decoderWeight.uniform_(-0.1, 0.1, generator: generator);
         }
         RegisterComponents();
     }
@@ -52,7 +53,7 @@ internal sealed class LanguageModelNetwork : nn.Module
         using var scope = torch.NewDisposeScope();
         var table = embeddingQuantizer.forward(embedding);
         var embedded = table.index_select(0, tokens.reshape(-1)).reshape(tokens.shape[0], tokens.shape[1], -1);
-        var (hidden, next) = recurrent.Forward(embeddingDropout.forward(embedded), state);
+        var (hidden, next) = recurrent.Forward(training && embeddingDropout > 0 ? TrainingRandom.Dropout(embedded, embeddingDropout) : embedded, state);
         var logits = nn.functional.linear(hidden, decoderQuantizer.forward(decoderWeight), decoderBias);
         return (logits.MoveToOuterDisposeScope(), next.MoveToOuterDisposeScope());
     }

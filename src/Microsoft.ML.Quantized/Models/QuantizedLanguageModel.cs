@@ -71,7 +71,7 @@ public sealed class QuantizedLanguageModel : IDisposable
         if (validationTokens is not null) CheckTokens(validationTokens, vocabulary.Count, nameof(validationTokens));
         var device = DeviceResolver.Resolve(training.Device);
 
-        torch.manual_seed(training.Seed);
+        using var random = TrainingRandom.Use(training.Seed);
         var network = new LanguageModelNetwork(vocabulary.Count, options);
         network.to(device);
         using var train = new TokenStreamBatcher(trainingTokens, training.BatchSize, training.SequenceLength, device);
@@ -138,7 +138,7 @@ public sealed class QuantizedLanguageModel : IDisposable
         CheckTokens(trainingTokens, Vocabulary.Count, nameof(trainingTokens));
         if (validationTokens is not null) CheckTokens(validationTokens, Vocabulary.Count, nameof(validationTokens));
         var device = DeviceResolver.Resolve(training.Device);
-        torch.manual_seed(training.Seed);
+        using var random = TrainingRandom.Use(training.Seed);
         var network = Requantization.Copy(Network, _options, _options, device);
         try
         {

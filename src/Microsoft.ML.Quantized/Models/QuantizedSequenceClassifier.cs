@@ -105,7 +105,7 @@ public sealed class QuantizedSequenceClassifier : IDisposable
         training = training?.Clone() ?? DefaultTrainingOptions();
         OptionsValidator.Validate(training);
         if (train.Count == 0) throw new ArgumentException("trainingSequences is empty; training needs at least one labelled example.", "trainingSequences");
-        torch.manual_seed(training.Seed);
+        using var random = TrainingRandom.Use(training.Seed);
         var network = new SequenceClassifierNetwork(kind, inputSize, options);
         var fingerprint = JsonSerializer.Serialize(new { kind, options, examples = train.Count, training.Seed, training.BatchSize, training.Optimizer, training.LearningRate }, Json);
         return Run(network, options, train, validation, training, fingerprint, Array.Empty<EpochSummary>(), progress, cancellationToken);
@@ -157,7 +157,7 @@ public sealed class QuantizedSequenceClassifier : IDisposable
         training.Kure = kure.Clone();
         OptionsValidator.Validate(training);
         if (train.Count == 0) throw new ArgumentException("trainingSequences is empty; fine-tuning needs at least one labelled example.", "trainingSequences");
-        torch.manual_seed(training.Seed);
+        using var random = TrainingRandom.Use(training.Seed);
         var network = Requantization.Copy(Network, _options, _options, _device);
         var fingerprint = "kure-fine-tune " + JsonSerializer.Serialize(new { kind = InputKind, options = _options, examples = train.Count, training.Seed, training.BatchSize, training.Optimizer, training.LearningRate }, Json);
         return Run(network, _options, train, validation, training, fingerprint, History, progress, cancellationToken);

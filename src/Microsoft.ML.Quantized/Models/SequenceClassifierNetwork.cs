@@ -49,9 +49,9 @@ internal sealed class SequenceClassifierNetwork : nn.Module
         headQuantizer = QuantizerRegistry.Create(outerQuantizer, rows: options.ClassCount);
         using (torch.no_grad())
         {
-            embedding?.uniform_(-0.1, 0.1);
+            embedding?.uniform_(-0.1, 0.1, generator: TrainingRandom.For(embedding.device));
             double bound = 1.0 / Math.Sqrt(hidden); // nn.Linear's default range
-            headWeight.uniform_(-bound, bound);
+            headWeight.uniform_(-bound, bound, generator: TrainingRandom.For(headWeight.device));
         }
         RegisterComponents();
     }
@@ -88,7 +88,7 @@ internal sealed class SequenceClassifierNetwork : nn.Module
         long batch = output.shape[1], hidden = output.shape[2];
         var last = lengths.sub(Scalars.One).reshape(1, batch, 1).expand(1, batch, hidden);
         var final = output.gather(0, last).squeeze(0);
-        if (training && dropout > 0) final = nn.functional.dropout(final, dropout, true);
+        if (training && dropout > 0) final = TrainingRandom.Dropout(final, dropout);
         var logits = nn.functional.linear(final, headQuantizer.forward(headWeight), headBias);
         return logits.MoveToOuterDisposeScope();
     }

@@ -10,7 +10,7 @@ namespace Microsoft.ML.Quantized;
 /// <c>sign(x) * 1{|x| &gt; 0.5}</c> (the most likely ternary value). Straight-through gradient: the identity inside
 /// [-1, 1], 0 outside. Works on tensors of any shape; <see cref="Encode"/> (2-D only) stores the evaluation rule as
 /// <see cref="CodeLayout.SignedInteger"/> with 2 bits and scale 1. Random draws use torch's generator
-/// (<c>torch.manual_seed</c> makes them repeatable).
+/// (the training run's own generator, <see cref="TrainingRandom"/>, makes them repeatable).
 /// </summary>
 internal sealed class BernoulliTernaryQuantizer : Quantizer
 {
@@ -32,7 +32,7 @@ internal sealed class BernoulliTernaryQuantizer : Quantizer
         if (training)
         {
             var a = x.clamp(Scalars.MinusOne, Scalars.One);
-            q = a.sign() * (torch.rand_like(a) < a.abs()).to_type(x.dtype);
+            q = a.sign() * (TrainingRandom.RandLike(a) < a.abs()).to_type(x.dtype);
         }
         else
         {

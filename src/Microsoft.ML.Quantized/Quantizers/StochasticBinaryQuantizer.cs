@@ -8,7 +8,7 @@ namespace Microsoft.ML.Quantized;
 /// in training <c>q(w) = +1</c> with probability <c>hard_sigmoid(w) = clamp((w + 1) / 2, 0, 1)</c>, else -1, so
 /// E[q(w)] = w on [-1, 1]; in evaluation the deterministic sign (sign(0) = +1). Straight-through gradient clipped
 /// to |w| &lt;= 1. No scale; stored as <see cref="CodeLayout.Sign"/> with scale 1 (the evaluation rule).
-/// Random draws use torch's generator, so <c>torch.manual_seed</c> makes them repeatable.
+/// Random draws use the training run's own generator (<see cref="TrainingRandom"/>), so the run's seed makes them repeatable.
 /// </summary>
 internal sealed class StochasticBinaryQuantizer : Quantizer
 {
@@ -30,7 +30,7 @@ internal sealed class StochasticBinaryQuantizer : Quantizer
         if (training)
         {
             var p = w.add(Scalars.One, Scalars.One).mul(Scalars.Half).clamp(Scalars.Zero, Scalars.One);
-            q = (torch.rand_like(w) < p).to_type(w.dtype).mul(Scalars.Two).sub(Scalars.One);
+            q = (TrainingRandom.RandLike(w) < p).to_type(w.dtype).mul(Scalars.Two).sub(Scalars.One);
         }
         else
         {

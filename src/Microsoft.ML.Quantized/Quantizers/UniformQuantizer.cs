@@ -136,7 +136,7 @@ internal sealed class UniformQuantizer : Quantizer
 
     /// <summary>Round half to even, or (stochastic) floor(v + u) clamped back into the levels (float rounding of v + u can reach Qp + 1).</summary>
     private Tensor Round(Tensor v, bool stochastic) =>
-        stochastic ? ClampToLevels(v.add(torch.rand_like(v), Scalars.One).floor()) : v.round();
+        stochastic ? ClampToLevels(v.add(TrainingRandom.RandLike(v), Scalars.One).floor()) : v.round();
 
     /// <summary><paramref name="v"/> clamped to [-Qp, Qp].</summary>
     private Tensor ClampToLevels(Tensor v) => v.clamp(NegativeLevels[Bits], PositiveLevels[Bits]);

@@ -33,7 +33,7 @@ internal static class TrainingLoop
         for (int epoch = state.EpochsDone + 1; epoch <= options.Epochs && !state.Stopped; epoch++)
         {
             SetLearningRate(optimizer, state.LearningRate);
-            torch.manual_seed(EpochSeed(options.Seed, epoch));
+            TrainingRandom.Reseed(EpochSeed(options.Seed, epoch));
             network.train();
             task.BeginEpoch(epoch);
             var epochClock = Stopwatch.StartNew();

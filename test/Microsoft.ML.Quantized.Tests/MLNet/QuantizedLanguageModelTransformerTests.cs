@@ -438,6 +438,31 @@ public sealed class QuantizedLanguageModelTransformerTests
     }
 
     [TestMethod]
+    public void Two_fits_at_once_with_the_same_seed_give_the_model_one_fit_alone_gives()
+    {
+        // Each run draws from its own generators (initialization, dropout, stochastic rounding), not libtorch's global one.
+        var rows = TinyText.Rows(40).ToArray();
+        float[] Fit()
+        {
+            var ml = new MLContext(seed: 6);
+            var data = ml.Data.LoadFromEnumerable(rows);
+            var options = TinyText.Options(epochs: 2);
+            options.Model.EmbeddingDropout = 0.3;
+            options.Model.Recurrent.Dropout = 0.3;
+            options.Model.Recurrent.Layers = 2;
+            options.Model.Recurrent.WeightQuantizer = QuantizerRegistry.Parse("uniform3-sr");
+            var model = Pipeline(ml, options).Fit(data);
+            try { return model.Transform(data).GetColumn<float[]>("Features").First(); }
+            finally { TransformerOf(model).Dispose(); }
+        }
+        var alone = Fit();
+        var together = new float[2][];
+        Parallel.For(0, 2, new ParallelOptions { MaxDegreeOfParallelism = 2 }, i => together[i] = Fit());
+        CollectionAssert.AreEqual(alone, together[0]);
+        CollectionAssert.AreEqual(alone, together[1]);
+    }
+
+    [TestMethod]
     public void Same_MLContext_seed_gives_the_same_model_and_another_seed_a_different_one()
     {
         var options = TinyText.Options(epochs: 1);

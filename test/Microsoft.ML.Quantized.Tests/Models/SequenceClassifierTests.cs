@@ -191,7 +191,9 @@ public sealed class SequenceClassifierTests
             var a = straight.PredictBatch(TokenTest.Sequences);
             var b = resumed.PredictBatch(TokenTest.Sequences);
             for (int i = 0; i < a.Length; i++) CollectionAssert.AreEqual(a[i].Probabilities, b[i].Probabilities, $"sequence {i}");
-            CollectionAssert.AreEqual(a[0].Probabilities, straight.Predict(TokenTest.Sequences[0]).Probabilities, "dropout is off when predicting");
+            // Dropout is off when predicting: one sequence alone scores as in a batch, to float rounding (a batch sums in another order).
+            var alone = straight.Predict(TokenTest.Sequences[0]).Probabilities;
+            for (int c = 0; c < alone.Length; c++) Assert.AreEqual(a[0].Probabilities[c], alone[c], 1e-6f, "dropout is off when predicting");
         }
         finally
         {

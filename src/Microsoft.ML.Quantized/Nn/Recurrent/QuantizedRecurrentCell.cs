@@ -57,10 +57,11 @@ internal abstract class QuantizedRecurrentCell : nn.Module
 
         using (no_grad())
         {
-            weightIh = new Parameter(empty(rows, inputSize).uniform_(-bound, bound));
-            weightHh = new Parameter(empty(rows, HiddenSize).uniform_(-bound, bound));
-            biasIh = new Parameter(empty(rows).uniform_(-bound, bound));
-            biasHh = new Parameter(empty(rows).uniform_(-bound, bound));
+            var generator = TrainingRandom.For(CPU);
+            weightIh = new Parameter(empty(rows, inputSize).uniform_(-bound, bound, generator: generator));
+            weightHh = new Parameter(empty(rows, HiddenSize).uniform_(-bound, bound, generator: generator));
+            biasIh = new Parameter(empty(rows).uniform_(-bound, bound, generator: generator));
+            biasHh = new Parameter(empty(rows).uniform_(-bound, bound, generator: generator));
         }
         register_parameter("weight_ih", weightIh);
         register_parameter("weight_hh", weightHh);

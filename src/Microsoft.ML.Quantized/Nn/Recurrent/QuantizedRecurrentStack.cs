@@ -129,7 +129,7 @@ internal sealed class QuantizedRecurrentStack : nn.Module
     }
 
     private Tensor Dropout(Tensor x)
-        => training && options.Dropout > 0 ? nn.functional.dropout(x, options.Dropout, true) : x;
+        => training && options.Dropout > 0 ? TrainingRandom.Dropout(x, options.Dropout) : x;
 
     private void CheckState(RecurrentState state, long batch, bool lstm)
     {
