@@ -16,7 +16,8 @@ namespace Microsoft.ML.Quantized.Sweep;
 /// (resuming from its own checkpoint when the runner writes one). Without a state file or
 /// <see cref="SetCheckpointDirectory"/>, the trials' checkpoints and models go to a new temporary folder that is deleted
 /// when the sweep ends (completed, cancelled or failed); the models of the Pareto front, the best one included, are kept in
-/// memory in the result (<see cref="TrialResult.OpenModel"/>).
+/// memory in the result (<see cref="TrialResult.OpenModel"/>; a model file holds the float weights, 4 bytes a parameter,
+/// so set a checkpoint folder for large models with a long front).
 /// ML.NET users create it with <c>mlContext.Quantized().CreateExperiment()</c>, which takes the MLContext's seed, logs
 /// to its log and stops when <c>MLContext.CancelExecution()</c> is called; a runner made by a trainer's or estimator's
 /// <c>CreateTrialRunner</c> turns a trial into the transformer <c>Fit</c> returns
