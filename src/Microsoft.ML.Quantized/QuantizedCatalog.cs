@@ -4,10 +4,23 @@ namespace Microsoft.ML.Quantized;
 
 /// <summary>
 /// Entry points of Microsoft.ML.Quantized on ML.NET's catalogs: <c>mlContext.Transforms.QuantizedLstm(...)</c> and
-/// <c>mlContext.Transforms.QuantizedGru(...)</c>; KURE fine-tuning, <c>mlContext.Transforms.KureFineTune(...)</c>, of either kind of model; sequence classifiers on <c>mlContext.BinaryClassification.Trainers</c> and <c>mlContext.MulticlassClassification.Trainers</c>.
+/// <c>mlContext.Transforms.QuantizedGru(...)</c>; KURE fine-tuning, <c>mlContext.Transforms.KureFineTune(...)</c>, of either kind of model; sequence classifiers on <c>mlContext.BinaryClassification.Trainers</c> and <c>mlContext.MulticlassClassification.Trainers</c>;
+/// quantization sweeps, <c>mlContext.Quantized().CreateExperiment()</c>.
 /// </summary>
 public static class QuantizedCatalog
 {
+    /// <summary>
+    /// Quantization sweeps on this MLContext: <c>mlContext.Quantized().CreateExperiment()</c> gives a
+    /// <see cref="Sweep.QuantizationExperiment"/> with the MLContext's seed, log and cancellation (the counterpart of
+    /// AutoML's <c>mlContext.Auto().CreateExperiment()</c>).
+    /// </summary>
+    /// <param name="mlContext">The ML.NET context.</param>
+    public static QuantizedSweepCatalog Quantized(this MLContext mlContext)
+    {
+        Microsoft.ML.Runtime.Contracts.CheckValue(mlContext, nameof(mlContext));
+        return new QuantizedSweepCatalog(mlContext);
+    }
+
     /// <summary>
     /// Trains a quantized LSTM language model on a token-key column (<c>TokenizeIntoWords</c> then <c>MapValueToKey</c>,
     /// or <c>TokenizeIntoCharactersAsKeys</c>). The fitted transformer adds <paramref name="outputColumnName"/>, the

@@ -68,37 +68,17 @@ public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<Quanti
     public QuantizedRecurrentLanguageModelTransformer Fit(IDataView input)
     {
         _host.CheckValue(input, nameof(input));
-        var column = TokenKeyColumn.Check(_host, input.Schema, InputColumnName);
-        ulong keyCount = TokenKeyColumn.KeyCount(column);
         var cell = _options.Model.Recurrent.Cell;
         using var ch = _host.Start(cell == RecurrentCellKind.Lstm ? "Training quantized LSTM language model" : "Training quantized GRU language model");
-
-        // The training rows' keys (every key the column holds), then the key map from their counts.
-        var (stream, rowLengths, counts) = ReadTrainingRows(input, column);
-        var map = TokenKeyMap.FromCounts(keyCount, counts, _options.UnknownTokens, _options.MinimumTokenCount);
-        if (map.Keys.Length == 0)
-            throw ch.Except(counts.Count == 0
-                ? $"Column '{InputColumnName}' of the training data holds no tokens ({rowLengths.Count} rows): nothing to train on."
-                : $"Column '{InputColumnName}': no key occurs at least MinimumTokenCount = {_options.MinimumTokenCount} times in the training data, so every token would be <unk>; lower MinimumTokenCount or use more data.");
-        var trainIds = ToIds(stream, rowLengths, map);
+        var (map, vocabulary, trainIds, rows, keyCount) = ReadTraining(ch, input);
         int[]? validIds = null;
         if (_options.ValidationData is { } validation)
             validIds = TokenIdStream.Read(_host, validation, InputColumnName, map, "validation data");
 
-        var names = TokenKeyColumn.KeyNames(column);
-        var keyNames = map.Keys.Select(names).ToList();
-        var specials = map.HasUnknown ? new[] { Vocabulary.UnknownToken, Vocabulary.EndOfSentenceToken } : new[] { Vocabulary.EndOfSentenceToken };
-        var tokens = UniqueNames(keyNames, specials);
-        var vocabulary = Vocabulary.FromTokens(tokens.Concat(specials).ToList(), TokenText.IsCharacterVocabulary(keyNames));
-        long unknownTokens = map.HasUnknown ? trainIds.LongCount(id => id == map.UnknownId) : 0;
-        if (map.HasUnknown)
-            ch.Info($"{map.Keys.Length} keys seen at least {_options.MinimumTokenCount} times are known; {counts.Count - map.Keys.Length} rarer keys and missing keys " +
-                    $"({unknownTokens} training tokens) are trained as {Vocabulary.UnknownToken}.");
-
         var training = _options.Training.Clone();
         training.Seed = HostTraining.Seed(_env, _host, _options.Seed);
         training.Device = HostTraining.Device(_env, _host, training.Device);
-        ch.Info($"{rowLengths.Count} rows, {trainIds.Length} tokens (row separators included), vocabulary {vocabulary.Count} ({map.Keys.Length} keys of {keyCount}{(map.HasUnknown ? " + <unk>" : "")} + <eos>); " +
+        ch.Info($"{rows} rows, {trainIds.Length} tokens (row separators included), vocabulary {vocabulary.Count} ({map.Keys.Length} keys of {keyCount}{(map.HasUnknown ? " + <unk>" : "")} + <eos>); " +
                 $"{cell} {_options.Model.Recurrent.Layers}x{_options.Model.Recurrent.HiddenSize}, weights {_options.Model.Recurrent.WeightQuantizer}, " +
                 $"activations {_options.Model.Recurrent.ActivationQuantizer}; {training.Epochs} epochs, seed {training.Seed}, device {training.Device}.");
 
@@ -127,6 +107,89 @@ public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<Quanti
             throw;
         }
         return new QuantizedRecurrentLanguageModelTransformer(_host, parts, map, OutputColumnName, InputColumnName, PerplexityColumnName, _options.KeepTrainingWeights);
+    }
+
+    /// <summary>
+    /// A sweep trial runner over this estimator's token-key column: reads <paramref name="training"/> as <see cref="Fit"/>
+    /// does (the key map from its keys, with <see cref="QuantizedRecurrentLanguageModelOptions.UnknownTokens"/> and
+    /// <see cref="QuantizedRecurrentLanguageModelOptions.MinimumTokenCount"/>; <c>&lt;eos&gt;</c> before each row) and
+    /// <paramref name="validation"/> through that map (it takes the place of
+    /// <see cref="QuantizedRecurrentLanguageModelOptions.ValidationData"/>, which is not read), once, with the checks and
+    /// errors of <see cref="Fit"/>; every trial trains from this estimator's options: the trial sets the recurrent
+    /// configuration, learning rate, KURE (<see cref="TrainingOptions.Kure"/> of the options when set, else
+    /// <c>new KureOptions()</c>, for trials that use it), epochs and seed (the experiment's; use
+    /// <c>mlContext.Quantized().CreateExperiment()</c> for the MLContext's). Trials are ranked by validation perplexity
+    /// (<see cref="Sweep.SweepObjective.MinimizePerplexity"/>, the experiment's default). Turn the trial you pick into the
+    /// transformer <see cref="Fit"/> returns (same key map and columns) with
+    /// <see cref="Sweep.TransformerTrialRunner{TTransformer}.CreateTransformer"/>.
+    /// </summary>
+    public Sweep.TransformerTrialRunner<QuantizedRecurrentLanguageModelTransformer> CreateTrialRunner(IDataView training, IDataView validation)
+    {
+        _host.CheckValue(training, nameof(training));
+        _host.CheckValue(validation, nameof(validation));
+        using var ch = _host.Start("Reading sweep data");
+        var (map, vocabulary, trainIds, rows, keyCount) = ReadTraining(ch, training);
+        var validIds = TokenIdStream.Read(_host, validation, InputColumnName, map, "validation data");
+        var trainingOptions = _options.Training.Clone();
+        trainingOptions.Device = HostTraining.Device(_env, _host, trainingOptions.Device);
+        ch.Info($"Sweep data: {rows} rows, {trainIds.Length} training and {validIds.Length} validation tokens (row separators included), " +
+                $"vocabulary {vocabulary.Count} ({map.Keys.Length} keys of {keyCount}{(map.HasUnknown ? " + <unk>" : "")} + <eos>).");
+        Sweep.LanguageModelTrialRunner runner;
+        try
+        {
+            runner = new Sweep.LanguageModelTrialRunner(vocabulary, trainIds, validIds, _options.Model, trainingOptions) { Kure = _options.Training.Kure?.Clone() ?? new KureOptions() };
+        }
+        catch (ArgumentException e)
+        {
+            throw ch.Except(e, $"The sweep data of column '{InputColumnName}' is not usable: {e.Message}");
+        }
+        string device = trainingOptions.Device;
+        return new Sweep.TransformerTrialRunner<QuantizedRecurrentLanguageModelTransformer>(runner, stream =>
+        {
+            var model = QuantizedLanguageModel.Load(stream, device);
+            try
+            {
+                if (!model.Vocabulary.Tokens.SequenceEqual(vocabulary.Tokens, StringComparer.Ordinal))
+                    throw new ArgumentException($"The trial's language model has a vocabulary of {model.Vocabulary.Count} tokens that is not this trial runner's ({vocabulary.Count}): " +
+                                                "it was trained by another runner or on other data.", "trial");
+                return new QuantizedRecurrentLanguageModelTransformer(_host, model, map, OutputColumnName, InputColumnName, PerplexityColumnName);
+            }
+            catch
+            {
+                model.Dispose();
+                throw;
+            }
+        });
+    }
+
+    /// <summary>
+    /// Reads the token column of the training data as <see cref="Fit"/> trains on it: the key map from the keys' counts,
+    /// the vocabulary (key names, then <c>&lt;unk&gt;</c> when the map has one, then <c>&lt;eos&gt;</c>) and the token ids.
+    /// </summary>
+    private (TokenKeyMap Map, Vocabulary Vocabulary, int[] TrainIds, int Rows, ulong KeyCount) ReadTraining(IChannel ch, IDataView input)
+    {
+        var column = TokenKeyColumn.Check(_host, input.Schema, InputColumnName);
+        ulong keyCount = TokenKeyColumn.KeyCount(column);
+
+        // The training rows' keys (every key the column holds), then the key map from their counts.
+        var (stream, rowLengths, counts) = ReadTrainingRows(input, column);
+        var map = TokenKeyMap.FromCounts(keyCount, counts, _options.UnknownTokens, _options.MinimumTokenCount);
+        if (map.Keys.Length == 0)
+            throw ch.Except(counts.Count == 0
+                ? $"Column '{InputColumnName}' of the training data holds no tokens ({rowLengths.Count} rows): nothing to train on."
+                : $"Column '{InputColumnName}': no key occurs at least MinimumTokenCount = {_options.MinimumTokenCount} times in the training data, so every token would be <unk>; lower MinimumTokenCount or use more data.");
+        var trainIds = ToIds(stream, rowLengths, map);
+
+        var names = TokenKeyColumn.KeyNames(column);
+        var keyNames = map.Keys.Select(names).ToList();
+        var specials = map.HasUnknown ? new[] { Vocabulary.UnknownToken, Vocabulary.EndOfSentenceToken } : new[] { Vocabulary.EndOfSentenceToken };
+        var tokens = UniqueNames(keyNames, specials);
+        var vocabulary = Vocabulary.FromTokens(tokens.Concat(specials).ToList(), TokenText.IsCharacterVocabulary(keyNames));
+        long unknownTokens = map.HasUnknown ? trainIds.LongCount(id => id == map.UnknownId) : 0;
+        if (map.HasUnknown)
+            ch.Info($"{map.Keys.Length} keys seen at least {_options.MinimumTokenCount} times are known; {counts.Count - map.Keys.Length} rarer keys and missing keys " +
+                    $"({unknownTokens} training tokens) are trained as {Vocabulary.UnknownToken}.");
+        return (map, vocabulary, trainIds, rowLengths.Count, keyCount);
     }
 
     /// <summary>The schema after the transformer: the input plus the feature vector and perplexity columns.</summary>

@@ -157,26 +157,68 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
 
     /// <summary>
     /// A sweep trial runner over this trainer's columns: reads <paramref name="training"/> and <paramref name="validation"/>
-    /// once, with the checks and errors of <see cref="Fit"/>, and trains every trial from this trainer's options (the trial
-    /// sets the recurrent configuration, learning rate, KURE, epochs and seed; the validation rows rank the trials).
-    /// Run it with <see cref="Sweep.QuantizationExperiment"/>, then fit the trainer with the configuration you pick, e.g.
-    /// <c>options.Model.Recurrent = result.Best.Configuration.ToRecurrentOptions(options.Model.Recurrent)</c>.
+    /// once, with the checks and errors of <see cref="Fit"/> (token keys through the key map <see cref="Fit"/> would build
+    /// from <paramref name="training"/>: <see cref="SequenceClassifierTrainerOptions.UnknownTokens"/> and
+    /// <see cref="SequenceClassifierTrainerOptions.MinimumTokenCount"/> apply), and trains every trial from this trainer's
+    /// options: the trial sets the recurrent configuration, learning rate, KURE (<see cref="TrainingOptions.Kure"/> of the
+    /// options when set, else <c>new KureOptions()</c>, for trials that use it), epochs and seed (the experiment's; use
+    /// <c>mlContext.Quantized().CreateExperiment()</c> for the MLContext's); the validation rows rank the trials. Run it with
+    /// a <see cref="Sweep.QuantizationExperiment"/>, then turn the trial you pick into the prediction transformer
+    /// <see cref="Fit"/> returns with <see cref="Sweep.TransformerTrialRunner{TTransformer}.CreateTransformer"/>
+    /// (same key map, class prior and columns; <paramref name="training"/>'s schema is its training schema).
     /// </summary>
-    public Sweep.SequenceClassifierTrialRunner CreateTrialRunner(IDataView training, IDataView validation)
+    public Sweep.TransformerTrialRunner<TTransformer> CreateTrialRunner(IDataView training, IDataView validation)
     {
         Host.CheckValue(training, nameof(training));
         Host.CheckValue(validation, nameof(validation));
         using var ch = Host.Start("Reading sweep data");
-        var (train, valid, options, kind, _) = Read(ch, training, validation, start: null);
+        var (train, valid, options, kind, keys) = Read(ch, training, validation, start: null);
+        var trainingOptions = Options.Training.Clone();
+        trainingOptions.Device = HostTraining.Device(Env, Host, trainingOptions.Device);
+        var kure = Options.Training.Kure?.Clone() ?? new KureOptions();
+        Sweep.SequenceClassifierTrialRunner runner;
         try
         {
-            return kind == SequenceClassifierInputKind.Tokens
-                ? new Sweep.SequenceClassifierTrialRunner(train.Tokens!, train.Labels, valid!.Tokens!, valid.Labels, options, Options.Training)
-                : new Sweep.SequenceClassifierTrialRunner(train.Frames!, train.Labels, valid!.Frames!, valid.Labels, options, Options.Training);
+            runner = kind == SequenceClassifierInputKind.Tokens
+                ? new Sweep.SequenceClassifierTrialRunner(train.Tokens!, train.Labels, valid!.Tokens!, valid.Labels, options, trainingOptions) { Kure = kure }
+                : new Sweep.SequenceClassifierTrialRunner(train.Frames!, train.Labels, valid!.Frames!, valid.Labels, options, trainingOptions) { Kure = kure };
         }
         catch (ArgumentException e)
         {
             throw ch.Except(e, $"The sweep data of column '{FeatureColumnName}' is not usable: {e.Message}");
+        }
+        var prior = SequenceClassifierModelParameters.PriorOf(train.Labels, options.ClassCount);
+        var schema = training.Schema;
+        string device = trainingOptions.Device;
+        return new Sweep.TransformerTrialRunner<TTransformer>(runner, stream => TransformerOfTrial(stream, device, kind, options, keys, prior, schema));
+    }
+
+    /// <summary>
+    /// The prediction transformer over a sweep trial's saved classifier, with the key map, class prior and training schema
+    /// of the data the runner read; <see cref="ArgumentException"/> when the classifier does not fit them.
+    /// </summary>
+    private TTransformer TransformerOfTrial(Stream stream, string device, SequenceClassifierInputKind kind, SequenceClassifierOptions options,
+        TokenKeyMap? keys, float[] prior, DataViewSchema schema)
+    {
+        var classifier = QuantizedSequenceClassifier.Load(stream, device);
+        try
+        {
+            string? mismatch =
+                classifier.InputKind != kind ? $"it reads {classifier.InputKind}, this runner's data {kind}"
+                : classifier.ClassCount != options.ClassCount ? $"it has {classifier.ClassCount} classes, this runner's label {options.ClassCount}"
+                : kind == SequenceClassifierInputKind.Tokens && classifier.Options.VocabularySize != options.VocabularySize
+                    ? $"it has {classifier.Options.VocabularySize} token ids, this runner's key map {options.VocabularySize}"
+                : kind == SequenceClassifierInputKind.Frames && classifier.Options.FrameSize != options.FrameSize
+                    ? $"it reads frames of {classifier.Options.FrameSize}, this runner {options.FrameSize}"
+                : null;
+            if (mismatch is not null)
+                throw new ArgumentException($"The trial's classifier does not fit the data of this trial runner ({mismatch}): it was trained by another runner or on other data.", "trial");
+            return MakeTransformer(CreateModel(classifier, keys, prior), schema);
+        }
+        catch
+        {
+            classifier.Dispose();
+            throw;
         }
     }
 

@@ -6,7 +6,9 @@ namespace Microsoft.ML.Quantized.Sweep;
 /// <see cref="QuantizationConfiguration.UseKure"/>), epoch budget, seed and checkpoint folder. A promoted trial resumes
 /// from its checkpoint. Reports <c>perplexity</c>, <c>cross-entropy</c> and <c>bits-per-token</c> on the validation
 /// tokens and the packed size; saves the model as <c>model.qlm</c> in the trial's folder
-/// (<see cref="TrialResult.ModelPath"/>, load it with <see cref="QuantizedLanguageModel.Load(string, string)"/>).
+/// (<see cref="TrialResult.ModelPath"/>; load it with <see cref="QuantizedLanguageModel.Load(Stream, string)"/> from
+/// <see cref="TrialResult.OpenModel"/>, which also reads the models a sweep in a temporary folder keeps in memory). ML.NET
+/// users get one over a token-key column from the estimator: <c>mlContext.Transforms.QuantizedLstm(...).CreateTrialRunner(train, valid)</c>.
 /// </summary>
 public sealed class LanguageModelTrialRunner : ISweepTrialRunner
 {

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Globalization;
+using Microsoft.ML.Runtime;
 using TorchSharp;
 
 namespace Microsoft.ML.Quantized.Sweep;
@@ -11,7 +13,15 @@ namespace Microsoft.ML.Quantized.Sweep;
 /// on to the next, up to the full budget. Brackets are synchronous, so a sweep is deterministic for a given seed
 /// whatever its parallelism. With <see cref="SetStateFile"/>, the state is saved after every trial run and a killed
 /// sweep resumes where it stopped: finished trials are kept and not run again; a trial interrupted mid-run is rerun
-/// (resuming from its own checkpoint when the runner writes one).
+/// (resuming from its own checkpoint when the runner writes one). Without a state file or
+/// <see cref="SetCheckpointDirectory"/>, the trials' checkpoints and models go to a new temporary folder that is deleted
+/// when the sweep ends (completed, cancelled or failed); the models of the Pareto front, the best one included, are kept in
+/// memory in the result (<see cref="TrialResult.OpenModel"/>; a model file holds the float weights, 4 bytes a parameter,
+/// so set a checkpoint folder for large models with a long front).
+/// ML.NET users create it with <c>mlContext.Quantized().CreateExperiment()</c>, which takes the MLContext's seed, logs
+/// to its log and stops when <c>MLContext.CancelExecution()</c> is called; a runner made by a trainer's or estimator's
+/// <c>CreateTrialRunner</c> turns a trial into the transformer <c>Fit</c> returns
+/// (<see cref="TransformerTrialRunner{TTransformer}.CreateTransformer"/>).
 /// </summary>
 /// <example>
 /// <code>
@@ -48,12 +58,28 @@ public sealed class QuantizationExperiment
     private int _parallelism = 1;
     private string? _stateFile;
     private string? _checkpointRoot;
+    private readonly IHost? _host;
 
     /// <summary>Epochs per trial without successive halving, unless <see cref="SetEpochs"/> says otherwise: 6 (as <see cref="TrainingOptions.Epochs"/>).</summary>
     public const int DefaultEpochs = 6;
 
     /// <summary>An experiment. <paramref name="seed"/> seeds the tuner and is passed to every trial (default 1).</summary>
     public QuantizationExperiment(int seed = 1) => _seed = seed;
+
+    /// <summary>
+    /// An experiment bound to an ML.NET environment (<c>mlContext.Quantized().CreateExperiment()</c>): the MLContext's
+    /// seed (or one drawn from it when it has none), its log, and its cancellation.
+    /// </summary>
+    internal QuantizationExperiment(IHostEnvironment env)
+    {
+        Contracts.CheckValue(env, nameof(env));
+        _host = env.Register(nameof(QuantizationExperiment));
+        SupportedMLNet.Check(_host);
+        _seed = HostTraining.Seed(env, _host, null);
+    }
+
+    /// <summary>The seed of the tuner and of every trial.</summary>
+    public int Seed => _seed;
 
     /// <summary>The space to search. Default <c>new QuantizationSearchSpace()</c>; validated here and again when the sweep starts.</summary>
     public QuantizationExperiment SetSearchSpace(QuantizationSearchSpace searchSpace)
@@ -162,8 +188,10 @@ public sealed class QuantizationExperiment
     }
 
     /// <summary>
-    /// The folder under which each trial gets its own checkpoint folder (<c>trial-0007</c>). Default: next to the
-    /// state file (<c>&lt;state file&gt;.trials</c>), or a new folder under the temporary path without one.
+    /// The folder under which each trial gets its own checkpoint folder (<c>trial-0007</c>) with its model file; it is
+    /// kept after the sweep, so every trial's <see cref="TrialResult.ModelPath"/> stays valid. Default: next to the state
+    /// file (<c>&lt;state file&gt;.trials</c>, also kept); without a state file, a new folder under the temporary path that
+    /// is deleted when the sweep ends (the Pareto-front models are then kept in memory: <see cref="TrialResult.OpenModel"/>).
     /// </summary>
     public QuantizationExperiment SetCheckpointDirectory(string path)
     {
@@ -189,7 +217,9 @@ public sealed class QuantizationExperiment
 
     /// <summary>
     /// Runs the sweep until the trial budget, the time budget, cancellation or the end of the search space, and returns
-    /// every trial that ran. Cancellation is not an error: the trials finished so far are returned (and saved).
+    /// every trial that ran. Cancellation is not an error: the trials finished so far are returned (and saved); an
+    /// experiment from <c>mlContext.Quantized().CreateExperiment()</c> is also cancelled by <c>MLContext.CancelExecution()</c>.
+    /// A sweep without a state file or checkpoint folder deletes its temporary folder before it returns or throws.
     /// Throws <see cref="InvalidOperationException"/> when no trial runner or budget is set, or when the state file
     /// was written by a sweep with another seed, objective or epoch schedule.
     /// </summary>
@@ -199,23 +229,86 @@ public sealed class QuantizationExperiment
         if (_maxModels == 0 && _timeSeconds == 0)
             throw new InvalidOperationException("No budget: call SetMaxModelToExplore and/or SetTrainingTimeInSeconds, or the sweep would not end.");
         _space.Validate();
-        var run = new SweepRun(this, runner, _space.Clone(), _tuner, _objective, _schedule, _monitor, _maxModels, _timeSeconds, _parallelism, _stateFile,
-            _checkpointRoot ?? (_stateFile is null
-                ? Path.Combine(Path.GetTempPath(), "mlq-sweep-" + Guid.NewGuid().ToString("N"))
-                : Path.GetFullPath(_stateFile) + ".trials"));
+        return _host is null ? Start(runner, _monitor, cancellationToken) : RunOnHostAsync(_host, runner, cancellationToken);
+    }
+
+    /// <summary>Freezes the settings into a run and starts it.</summary>
+    private Task<SweepResult> Start(ISweepTrialRunner runner, ISweepMonitor? monitor, CancellationToken cancellationToken)
+    {
+        bool temporary = _checkpointRoot is null && _stateFile is null;
+        var root = _checkpointRoot ?? (temporary
+            ? Path.Combine(Path.GetTempPath(), "mlq-sweep-" + Guid.NewGuid().ToString("N"))
+            : Path.GetFullPath(_stateFile!) + ".trials");
+        var run = new SweepRun(this, runner, _space.Clone(), _tuner, _objective, _schedule, monitor, _maxModels, _timeSeconds, _parallelism, _stateFile,
+            root, temporary);
         return run.RunAsync(cancellationToken);
+    }
+
+    /// <summary>The run of an experiment bound to an ML.NET host: logged to its channel, cancelled with it.</summary>
+    private async Task<SweepResult> RunOnHostAsync(IHost host, ISweepTrialRunner runner, CancellationToken cancellationToken)
+    {
+        using var ch = host.Start("Quantization sweep");
+        using var cancellation = new HostCancellation(host, cancellationToken);
+        var ci = CultureInfo.InvariantCulture;
+        ch.Info(string.Format(ci, "Sweep: {0} ({1}), epochs [{2}], seed {3}, budget {4} trials / {5} s, {6} trial(s) at a time{7}.",
+            _objective.Name, _objective.HigherIsBetter ? "maximize" : "minimize", string.Join(", ", _schedule.Rungs), _seed,
+            _maxModels == 0 ? "no limit of" : _maxModels.ToString(ci), _timeSeconds == 0 ? "no limit" : _timeSeconds.ToString(ci), _parallelism,
+            _stateFile is null ? "" : $", state file '{_stateFile}'"));
+        var result = await Start(runner, new ChannelMonitor(ch, _monitor), cancellation.Token).ConfigureAwait(false);
+        ch.Info($"Sweep ended ({result.StopReason}) after {result.Trials.Count} trials in {result.Elapsed.TotalSeconds.ToString("F1", ci)} s; " +
+                (result.Best is { } best ? $"best: {best}" : "no trial completed") + ".");
+        return result;
     }
 
     /// <summary>One run of the experiment: the settings frozen at <see cref="RunAsync"/>.</summary>
     private sealed class SweepRun(
         QuantizationExperiment owner, ISweepTrialRunner runner, QuantizationSearchSpace space, ISweepTuner tuner, SweepObjective objective,
-        SuccessiveHalving schedule, ISweepMonitor? monitor, int maxModels, double timeSeconds, int parallelism, string? stateFile, string checkpointRoot)
+        SuccessiveHalving schedule, ISweepMonitor? monitor, int maxModels, double timeSeconds, int parallelism, string? stateFile, string checkpointRoot,
+        bool temporaryRoot)
     {
         private readonly object _gate = owner._gate;
         private readonly int _seed = owner._seed;
         private SweepState _state = null!;
 
         public async Task<SweepResult> RunAsync(CancellationToken cancellationToken)
+        {
+            if (!temporaryRoot) return await RunTrialsAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return KeepModelsInMemory(await RunTrialsAsync(cancellationToken).ConfigureAwait(false));
+            }
+            finally
+            {
+                DeleteTemporaryFolder();
+            }
+        }
+
+        /// <summary>
+        /// The result with the model files of the Pareto front (the best trial and every <see cref="SweepResult.BestUnderBytes"/>
+        /// answer are on it) read into memory and every model path cleared, before the temporary folder is deleted.
+        /// </summary>
+        private SweepResult KeepModelsInMemory(SweepResult result)
+        {
+            var keep = result.ParetoFront.Select(t => t.Id).ToHashSet();
+            var trials = result.Trials
+                .Select(t => t.WithoutModelFile(keep.Contains(t.Id) && t.ModelPath is { } path && File.Exists(path) ? File.ReadAllBytes(path) : null))
+                .ToArray();
+            return new SweepResult(trials, result.Objective, result.StopReason, result.Elapsed);
+        }
+
+        /// <summary>Deletes the sweep's own temporary folder (best effort: a file another process holds open is left).</summary>
+        private void DeleteTemporaryFolder()
+        {
+            try
+            {
+                if (Directory.Exists(checkpointRoot)) Directory.Delete(checkpointRoot, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+
+        private async Task<SweepResult> RunTrialsAsync(CancellationToken cancellationToken)
         {
             var clock = Stopwatch.StartNew();
             _state = LoadOrCreateState();
@@ -430,6 +523,28 @@ public sealed class QuantizationExperiment
         private void Save()
         {
             if (stateFile is not null) _state.Save(stateFile);
+        }
+    }
+
+    /// <summary>Logs the trials to an ML.NET channel and passes them on to the user's monitor, if any.</summary>
+    private sealed class ChannelMonitor(IChannel channel, ISweepMonitor? inner) : ISweepMonitor
+    {
+        public void ReportRunningTrial(TrialContext context)
+        {
+            channel.Info($"Trial #{context.TrialId}: training to {context.Epochs} epochs{(context.Rung > 0 ? $" (rung {context.Rung + 1} of {context.RungCount})" : "")}: {context.Configuration.Key}.");
+            inner?.ReportRunningTrial(context);
+        }
+
+        public void ReportCompletedTrial(TrialResult result)
+        {
+            channel.Info($"Trial {result}.");
+            inner?.ReportCompletedTrial(result);
+        }
+
+        public void ReportFailedTrial(TrialResult result)
+        {
+            channel.Warning($"Trial {result}.");
+            inner?.ReportFailedTrial(result);
         }
     }
 

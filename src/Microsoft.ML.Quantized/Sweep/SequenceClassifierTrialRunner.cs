@@ -6,7 +6,9 @@ namespace Microsoft.ML.Quantized.Sweep;
 /// (<see cref="TrainingOptions.Kure"/> = <see cref="Kure"/> when <see cref="QuantizationConfiguration.UseKure"/>),
 /// epoch budget, seed and checkpoint folder; a promoted trial resumes from its checkpoint. Reports <c>accuracy</c>,
 /// <c>log-loss</c> and, for two classes, <c>auc</c> on the validation set, and the packed size; saves the model as
-/// <c>model.qsc</c> in the trial's folder (load it with <see cref="QuantizedSequenceClassifier.Load(string, string)"/>).
+/// <c>model.qsc</c> in the trial's folder (load it with <see cref="QuantizedSequenceClassifier.Load(Stream, string)"/> from
+/// <see cref="TrialResult.OpenModel"/>, or from <see cref="TrialResult.ModelPath"/> when the sweep keeps its files). ML.NET
+/// users get one over their columns from the trainer: <c>trainer.CreateTrialRunner(train, valid)</c>.
 /// Optimize with <see cref="SweepObjective.MaximizeAccuracy"/> or <see cref="SweepObjective.MaximizeAuc"/>.
 /// </summary>
 /// <remarks>

@@ -13,7 +13,10 @@ public sealed class TrialResult
         Rungs = rungs;
         Error = error;
         Duration = TimeSpan.FromSeconds(seconds);
+        _seconds = seconds;
     }
+
+    private readonly double _seconds;
 
     /// <summary>Trial id, 0-based, in proposal order.</summary>
     public int Id { get; }
@@ -42,8 +45,40 @@ public sealed class TrialResult
     /// <summary>Epochs trained (the last rung reached); 0 when none finished.</summary>
     public int EpochsUsed => Rungs.Count == 0 ? 0 : Rungs[^1].Epochs;
 
-    /// <summary>Where the runner saved the model of the last rung, if it did.</summary>
+    /// <summary>
+    /// Where the runner saved the model of the last rung, if it did. Null when it did not, and also when the sweep ran in
+    /// its own temporary folder (no <see cref="QuantizationExperiment.SetStateFile"/> or
+    /// <see cref="QuantizationExperiment.SetCheckpointDirectory"/>), which is deleted when the sweep ends: then the models
+    /// of <see cref="SweepResult.ParetoFront"/> (which holds <see cref="SweepResult.Best"/>) are kept in memory instead;
+    /// read them with <see cref="OpenModel"/>.
+    /// </summary>
     public string? ModelPath => Rungs.Count == 0 ? null : Rungs[^1].ModelPath;
+
+    /// <summary>
+    /// Opens the trial's saved model for reading (e.g. for <see cref="QuantizedSequenceClassifier.Load(Stream, string)"/>,
+    /// <see cref="QuantizedLanguageModel.Load(Stream, string)"/> or <c>TransformerTrialRunner.CreateTransformer</c>): the copy
+    /// kept in memory when the sweep's temporary folder was deleted, else the file at <see cref="ModelPath"/>. Null when the
+    /// trial has no saved model (it failed, its runner saved none, or it was neither best nor on the Pareto front of a sweep
+    /// that ran in a temporary folder). Dispose the stream.
+    /// </summary>
+    /// <exception cref="IOException">The file at <see cref="ModelPath"/> can no longer be read (e.g. it was deleted).</exception>
+    public Stream? OpenModel()
+    {
+        if (_model is not null) return new MemoryStream(_model, writable: false);
+        return ModelPath is { } path ? File.OpenRead(path) : null;
+    }
+
+    /// <summary>Whether the model is held in memory (its temporary file was deleted).</summary>
+    internal bool HasModelInMemory => _model is not null;
+
+    /// <summary>
+    /// This trial with its model held in memory (<paramref name="model"/>, the bytes of its model file) and no model path
+    /// (its folder is about to be deleted); or, with <paramref name="model"/> null, with no model at all.
+    /// </summary>
+    internal TrialResult WithoutModelFile(byte[]? model) =>
+        new(Id, Bracket, Configuration, Status, Rungs.Select(r => r with { ModelPath = null }).ToArray(), Error, _seconds) { _model = model };
+
+    private byte[]? _model;
 
     /// <summary>Why the trial failed (exception type and message); null otherwise.</summary>
     public string? Error { get; }
