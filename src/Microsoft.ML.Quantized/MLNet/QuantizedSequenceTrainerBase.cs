@@ -213,7 +213,7 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
                 : null;
             if (mismatch is not null)
                 throw new ArgumentException($"The trial's classifier does not fit the data of this trial runner ({mismatch}): it was trained by another runner or on other data.", "trial");
-            return MakeTransformer(CreateModel(classifier, keys, prior), schema);
+            return MakeTransformer(CreateModel(SequenceClassifierParts.From(classifier), keys, prior), schema);
         }
         catch
         {
