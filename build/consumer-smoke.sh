@@ -19,19 +19,14 @@ awk '/^## Train, save, load and score/ { section = 1 } section && /^```csharp/ {
   "$ROOT/src/Microsoft.ML.Quantized/PACKAGE.md" > "$WORK/Program.cs"
 [[ -s "$WORK/Program.cs" ]] || { echo "consumer-smoke: no example found in PACKAGE.md" >&2; exit 1; }
 
-for mlnet in "${VERSIONS[@]}"; do
-  app="$WORK/app-$mlnet"
-  mkdir -p "$app"
-  cp "$WORK/Program.cs" "$app/Program.cs"
-  cat > "$app/nuget.config" <<XML
-<configuration>
-  <packageSources>
-    <add key="smoke" value="$WORK/feed" />
-  </packageSources>
-</configuration>
-XML
-  # As the package page says: the package, Microsoft.ML, and one CPU libtorch. Warnings are errors, as in many production apps.
-  cat > "$app/SmokeApp.csproj" <<XML
+# new_app DIR NAME MLNET [EXTRA_PACKAGE]: a console app outside the repository (so its Directory.Build.props and central
+# package versions do not apply) referencing the package from the local feed and Microsoft.ML MLNET, with warnings as
+# errors, as in many production apps.
+new_app() {
+  local dir=$1 name=$2 mlnet=$3 extra=${4:-}
+  mkdir -p "$dir"
+  printf '<configuration>\n  <packageSources>\n    <add key="smoke" value="%s" />\n  </packageSources>\n</configuration>\n' "$WORK/feed" > "$dir/nuget.config"
+  cat > "$dir/$name.csproj" <<XML
 <Project Sdk="Microsoft.NET.Sdk">
   <PropertyGroup>
     <OutputType>Exe</OutputType>
@@ -45,11 +40,17 @@ XML
   <ItemGroup>
     <PackageReference Include="Microsoft.ML.Quantized" Version="$PACKAGE_VERSION" />
     <PackageReference Include="Microsoft.ML" Version="$mlnet" />
-    <PackageReference Include="libtorch-cpu-linux-x64" Version="2.10.0" />
+    $extra
   </ItemGroup>
 </Project>
 XML
-  # Outside the repository, so its Directory.Build.props and central package versions do not apply.
+}
+
+for mlnet in "${VERSIONS[@]}"; do
+  app="$WORK/app-$mlnet"
+  # As the package page says: the package, Microsoft.ML, and one CPU libtorch.
+  new_app "$app" SmokeApp "$mlnet" '<PackageReference Include="libtorch-cpu-linux-x64" Version="2.10.0" />'
+  cp "$WORK/Program.cs" "$app/Program.cs"
   echo "=== consumer app on Microsoft.ML $mlnet ==="
   out="$(cd "$app" && OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} dotnet run -c Release 2>&1)" || { echo "$out"; echo "consumer-smoke: the app on Microsoft.ML $mlnet failed" >&2; exit 1; }
   echo "$out" | tail -3
@@ -63,24 +64,7 @@ done
 # A scoring-only app: the package and Microsoft.ML, no libtorch package. It loads the zip the last app saved and scores
 # the same sentence; its output folder holds no libtorch, and libtorch is never mapped into the process.
 score="$WORK/score-only"
-mkdir -p "$score"
-cp "$last_app/nuget.config" "$score/"
-cat > "$score/ScoreOnly.csproj" <<XML
-<Project Sdk="Microsoft.NET.Sdk">
-  <PropertyGroup>
-    <OutputType>Exe</OutputType>
-    <TargetFramework>net10.0</TargetFramework>
-    <Nullable>enable</Nullable>
-    <ImplicitUsings>enable</ImplicitUsings>
-    <TreatWarningsAsErrors>true</TreatWarningsAsErrors>
-    <ManagePackageVersionsCentrally>false</ManagePackageVersionsCentrally>
-  </PropertyGroup>
-  <ItemGroup>
-    <PackageReference Include="Microsoft.ML.Quantized" Version="$PACKAGE_VERSION" />
-    <PackageReference Include="Microsoft.ML" Version="${VERSIONS[-1]}" />
-  </ItemGroup>
-</Project>
-XML
+new_app "$score" ScoreOnly "${VERSIONS[-1]}"
 cat > "$score/Program.cs" <<'CS'
 using Microsoft.ML;
 
