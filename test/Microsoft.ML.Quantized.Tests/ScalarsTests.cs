@@ -34,7 +34,7 @@ public sealed class ScalarsTests
             new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 3, StochasticRounding = true },
             new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 4, LearnedScale = true, PerRowScale = true, StepSizeMultiplier = 0.9 },
             new QuantizerOptions { Kind = QuantizerKind.BernoulliTernary },
-        }.Select(o => QuantizerRegistry.Create(o, weight.shape[0])).ToArray();
+        }.Select(o => QuantizerFactory.Create(o, weight.shape[0])).ToArray();
 
         var options = new QuantizedRecurrentOptions
         {

@@ -16,6 +16,18 @@ internal static class PackedModelEncoder
 {
     private const float MinRowNorm = 1e-12f; // WeightNorm clamps the squared norm at 1e-24
 
+    /// <summary>
+    /// The report of a network: each weight matrix packed as its quantizer encodes it, and every other parameter
+    /// (biases, gains, norms, learned steps) counted as float32.
+    /// </summary>
+    public static ModelSizeReport SizeReport(nn.Module network, IEnumerable<(string Name, Tensor Weight, Quantizer Quantizer)> weightMatrices)
+    {
+        var matrices = weightMatrices.ToList();
+        var handles = new HashSet<IntPtr>(matrices.Select(m => m.Weight.Handle));
+        long others = network.parameters().Where(p => !handles.Contains(p.Handle)).Sum(p => p.numel());
+        return ModelSizeReport.From(matrices.Select(m => PackedMatrix.FromQuantizedWeights(m.Quantizer.Encode(m.Weight))), others);
+    }
+
     /// <summary>Packs a language model: embedding, recurrent stack, decoder.</summary>
     public static PackedLanguageModel Encode(LanguageModelNetwork network)
     {

@@ -104,7 +104,7 @@ public sealed class KureFineTuneEstimator : IEstimator<QuantizedRecurrentLanguag
 
     private TrainingOptions TrainingOptions(int seed)
     {
-        var training = _options.Training(_model.Model.SequenceLength);
+        var training = _options.Training(_model.UseModel(m => m.SequenceLength));
         training.Seed = seed;
         return training;
     }

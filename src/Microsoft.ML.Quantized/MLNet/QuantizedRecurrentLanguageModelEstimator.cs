@@ -99,7 +99,7 @@ public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<Quanti
         LanguageModelParts parts;
         try
         {
-            parts = LanguageModelParts.From(model);
+            parts = TrainedModelParts.Of(model);
         }
         catch
         {
@@ -152,7 +152,7 @@ public sealed class QuantizedRecurrentLanguageModelEstimator : IEstimator<Quanti
                 if (!model.Vocabulary.Tokens.SequenceEqual(vocabulary.Tokens, StringComparer.Ordinal))
                     throw new ArgumentException($"The trial's language model has a vocabulary of {model.Vocabulary.Count} tokens that is not this trial runner's ({vocabulary.Count}): " +
                                                 "it was trained by another runner or on other data.", "trial");
-                return new QuantizedRecurrentLanguageModelTransformer(_host, LanguageModelParts.From(model), map, OutputColumnName, InputColumnName, PerplexityColumnName, _options.KeepTrainingWeights);
+                return new QuantizedRecurrentLanguageModelTransformer(_host, TrainedModelParts.Of(model), map, OutputColumnName, InputColumnName, PerplexityColumnName, _options.KeepTrainingWeights);
             }
             catch
             {

@@ -145,7 +145,7 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
         TModel model;
         try
         {
-            model = CreateModel(SequenceClassifierParts.From(classifier), keys, SequenceClassifierModelParameters.PriorOf(train.Labels, classes));
+            model = CreateModel(TrainedModelParts.Of(classifier), keys, SequenceClassifierModelParameters.PriorOf(train.Labels, classes));
         }
         catch
         {
@@ -213,7 +213,7 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
                 : null;
             if (mismatch is not null)
                 throw new ArgumentException($"The trial's classifier does not fit the data of this trial runner ({mismatch}): it was trained by another runner or on other data.", "trial");
-            return MakeTransformer(CreateModel(SequenceClassifierParts.From(classifier), keys, prior), schema);
+            return MakeTransformer(CreateModel(TrainedModelParts.Of(classifier), keys, prior), schema);
         }
         catch
         {

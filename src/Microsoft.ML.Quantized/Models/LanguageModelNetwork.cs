@@ -26,8 +26,8 @@ internal sealed class LanguageModelNetwork : nn.Module
         decoderWeight = new Parameter(torch.empty(vocabularySize, hidden));
         decoderBias = new Parameter(torch.zeros(vocabularySize));
         var outerQuantizer = options.QuantizeEmbeddingAndDecoder ? options.Recurrent.WeightQuantizer : new QuantizerOptions();
-        embeddingQuantizer = QuantizerRegistry.Create(outerQuantizer, rows: vocabularySize);
-        decoderQuantizer = QuantizerRegistry.Create(outerQuantizer, rows: vocabularySize);
+        embeddingQuantizer = QuantizerFactory.Create(outerQuantizer, rows: vocabularySize);
+        decoderQuantizer = QuantizerFactory.Create(outerQuantizer, rows: vocabularySize);
         using (torch.no_grad())
         {
             var generator = TrainingRandom.For(embedding.device);

@@ -8,7 +8,7 @@ namespace Microsoft.ML.Quantized;
 /// A trained quantized recurrent language model (word or character level): evaluate perplexity or bits per
 /// character, generate text, report its packed size, save and load. Holds its own torch state; dispose it.
 /// </summary>
-public sealed class QuantizedLanguageModel : IDisposable
+public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
 {
     private const string Kind = "language-model";
     private static JsonSerializerOptions Json => ModelFile.HeaderJson;
@@ -214,7 +214,7 @@ public sealed class QuantizedLanguageModel : IDisposable
     }
 
     /// <summary>Honest size: parameters, bits per quantized weight including scales, packed and float32 bytes.</summary>
-    public ModelSizeReport SizeReport() => ModelSizeReport.Of(Network, Network.WeightMatrices());
+    public ModelSizeReport SizeReport() => PackedModelEncoder.SizeReport(Network, Network.WeightMatrices());
 
     /// <summary>Saves the model (options, vocabulary, history, weights) to a versioned, checksummed file.</summary>
     public void Save(string path)

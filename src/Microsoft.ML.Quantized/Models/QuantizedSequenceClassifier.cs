@@ -10,7 +10,7 @@ namespace Microsoft.ML.Quantized;
 /// torch state; dispose it.
 /// </summary>
 /// <remarks>See <see cref="SequenceClassifierOptions"/> for the network and how inputs are read.</remarks>
-public sealed class QuantizedSequenceClassifier : IDisposable
+public sealed class QuantizedSequenceClassifier : IDisposable, ITrainingWeights
 {
     private const string Kind = "sequence-classifier";
     private static JsonSerializerOptions Json => ModelFile.HeaderJson;
@@ -243,7 +243,7 @@ public sealed class QuantizedSequenceClassifier : IDisposable
     }
 
     /// <summary>Honest size: parameters, bits per quantized weight including scales, packed and float32 bytes.</summary>
-    public ModelSizeReport SizeReport() => ModelSizeReport.Of(Network, Network.WeightMatrices());
+    public ModelSizeReport SizeReport() => PackedModelEncoder.SizeReport(Network, Network.WeightMatrices());
 
     /// <summary>Saves the model (options, input kind, history, weights) to a versioned, checksummed file.</summary>
     public void Save(string path)

@@ -41,12 +41,12 @@ internal sealed class SequenceClassifierNetwork : nn.Module
             recurrentInput = options.EmbeddingSize > 0 ? options.EmbeddingSize : hidden;
             embedding = new Parameter(torch.empty(inputSize, recurrentInput));
             var tableQuantizer = options.QuantizeEmbeddingAndHead ? options.EmbeddingQuantizer ?? outerQuantizer : outerQuantizer;
-            embeddingQuantizer = QuantizerRegistry.Create(tableQuantizer, rows: inputSize);
+            embeddingQuantizer = QuantizerFactory.Create(tableQuantizer, rows: inputSize);
         }
         recurrent = new QuantizedRecurrentStack(nameof(recurrent), recurrentInput, options.Recurrent);
         headWeight = new Parameter(torch.empty(options.ClassCount, hidden));
         headBias = new Parameter(torch.zeros(options.ClassCount));
-        headQuantizer = QuantizerRegistry.Create(outerQuantizer, rows: options.ClassCount);
+        headQuantizer = QuantizerFactory.Create(outerQuantizer, rows: options.ClassCount);
         using (torch.no_grad())
         {
             embedding?.uniform_(-0.1, 0.1, generator: TrainingRandom.For(embedding.device));

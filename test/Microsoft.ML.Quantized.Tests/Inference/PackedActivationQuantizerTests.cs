@@ -25,7 +25,7 @@ public sealed class PackedActivationQuantizerTests
     {
         manual_seed(4);
         using var scope = NewDisposeScope();
-        using var quantizer = QuantizerRegistry.Create(QuantizerRegistry.Parse(name));
+        using var quantizer = QuantizerFactory.Create(QuantizerRegistry.Parse(name));
         quantizer.train();
         quantizer.forward(randn(1, 37)); // initializes a learned step from the first activations
         quantizer.eval();
@@ -77,7 +77,7 @@ public sealed class PackedActivationQuantizerTests
     [TestMethod]
     public void WeightQuantizerAsActivation_IsNotSupported()
     {
-        using var twn = QuantizerRegistry.Create("twn");
+        using var twn = QuantizerFactory.Create("twn");
         StringAssert.Contains(Assert.ThrowsExactly<NotSupportedException>(() => PackedModelEncoder.Activation(twn)).Message, "twn");
     }
 }

@@ -48,14 +48,14 @@ public sealed class KureClassifierFineTuneTests
     private static TransformerChain<ITransformer> Prefix(TransformerChain<ITransformer> chain) => new(chain.Take(chain.Count() - 1).ToArray());
 
     private static double[] RecurrentKurtosis(SequenceClassifierModelParameters model) =>
-        KurtosisRegularizer.Select(model.Classifier.Network.WeightMatrices(), KurtosisTensors.Recurrent).Select(m => Kurtosis.Value(m.Weight)).ToArray();
+        KurtosisRegularizer.Select(model.GetTrainingClassifier().Network.WeightMatrices(), KurtosisTensors.Recurrent).Select(m => Kurtosis.Value(m.Weight)).ToArray();
 
     private static double Distance(SequenceClassifierModelParameters model) => RecurrentKurtosis(model).Average(k => Math.Abs(k - KureOptions.UniformKurtosis));
 
     private static void AssertSameKind(SequenceClassifierModelParameters source, SequenceClassifierModelParameters tuned)
     {
-        Assert.AreEqual(source.Classifier.Options.Recurrent.Cell, tuned.Classifier.Options.Recurrent.Cell);
-        Assert.AreEqual(source.Classifier.Options.Recurrent.WeightQuantizer.ToString(), tuned.Classifier.Options.Recurrent.WeightQuantizer.ToString());
+        Assert.AreEqual(source.GetTrainingClassifier().Options.Recurrent.Cell, tuned.GetTrainingClassifier().Options.Recurrent.Cell);
+        Assert.AreEqual(source.GetTrainingClassifier().Options.Recurrent.WeightQuantizer.ToString(), tuned.GetTrainingClassifier().Options.Recurrent.WeightQuantizer.ToString());
         Assert.AreEqual(source.InputKind, tuned.InputKind);
         Assert.AreEqual(source.KeyCount, tuned.KeyCount);
         Assert.AreEqual(source.FeatureColumnName, tuned.FeatureColumnName);
@@ -129,7 +129,7 @@ public sealed class KureClassifierFineTuneTests
         double before = Distance(_multiclass.Model), after = Distance(_multiclassTuned.Model);
         Assert.IsLessThan(before / 2, after, $"|Kurt - 1.8|: before {before:F3} ({string.Join(", ", RecurrentKurtosis(_multiclass.Model).Select(k => k.ToString("F3")))}), after {after:F3}");
         AssertSameKind(_multiclass.Model, _multiclassTuned.Model);
-        Assert.AreEqual(RecurrentCellKind.Gru, _multiclassTuned.Model.Classifier.Options.Recurrent.Cell);
+        Assert.AreEqual(RecurrentCellKind.Gru, _multiclassTuned.Model.GetTrainingClassifier().Options.Recurrent.Cell);
         var scored = _multiclassTuned.Transform(_frameKeys);
         Assert.IsTrue(scored.Schema["PredictedLabel"].Type is KeyDataViewType { Count: 3 }, scored.Schema["PredictedLabel"].Type.ToString());
         foreach (var s in scored.GetColumn<float[]>("Score")) Assert.AreEqual(1.0, s.Sum(), 1e-4);

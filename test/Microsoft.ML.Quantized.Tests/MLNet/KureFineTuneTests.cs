@@ -35,7 +35,7 @@ public sealed class KureFineTuneTests
     }
 
     private static double[] RecurrentKurtosis(QuantizedRecurrentLanguageModelTransformer t) =>
-        KurtosisRegularizer.Select(t.Model.Network.WeightMatrices(), KurtosisTensors.Recurrent).Select(m => Kurtosis.Value(m.Weight)).ToArray();
+        KurtosisRegularizer.Select(t.GetTrainingModel().Network.WeightMatrices(), KurtosisTensors.Recurrent).Select(m => Kurtosis.Value(m.Weight)).ToArray();
 
     internal static SchemaShape ShapeOf(DataViewSchema schema) =>
         (SchemaShape)typeof(SchemaShape).GetMethod("Create", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!.Invoke(null, [schema])!;
@@ -100,7 +100,7 @@ public sealed class KureFineTuneTests
         Assert.AreEqual(_model.OutputColumnName, _tuned.OutputColumnName);
         Assert.AreEqual(_model.PerplexityColumnName, _tuned.PerplexityColumnName);
         CollectionAssert.AreEqual(_model.KnownKeys.ToArray(), _tuned.KnownKeys.ToArray());
-        Assert.AreEqual(_model.Model.Options.Recurrent.WeightQuantizer.ToString(), _tuned.Model.Options.Recurrent.WeightQuantizer.ToString());
+        Assert.AreEqual(_model.GetTrainingModel().Options.Recurrent.WeightQuantizer.ToString(), _tuned.GetTrainingModel().Options.Recurrent.WeightQuantizer.ToString());
         Assert.AreEqual(_model.History.Count + 3, _tuned.History.Count);
         Assert.AreEqual(TinyText.Epochs, _model.History.Count, "the source model is left as it is");
         var (features, perplexity) = Outputs(_tuned, _tokens);
@@ -139,13 +139,13 @@ public sealed class KureFineTuneTests
         for (int bits = 2; bits <= 8; bits++)
         {
             using var quantized = _tuned.WithQuantization(new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = bits });
-            Assert.AreEqual($"uniform{bits}", quantized.Model.Options.Recurrent.WeightQuantizer.ToString());
+            Assert.AreEqual($"uniform{bits}", quantized.GetTrainingModel().Options.Recurrent.WeightQuantizer.ToString());
             Assert.AreEqual(_tuned.OutputColumnName, quantized.OutputColumnName);
             var (f, p) = Outputs(quantized, _tokens);
             Assert.IsTrue(f.All(r => r.All(float.IsFinite)) && p.All(float.IsFinite), $"{bits} bits: non-finite output");
             Assert.IsTrue(p.Zip(p0).Any(x => x.First != x.Second), $"{bits} bits: perplexity unchanged");
         }
-        Assert.AreEqual("twn", _tuned.Model.Options.Recurrent.WeightQuantizer.ToString(), "the source is left as it is");
+        Assert.AreEqual("twn", _tuned.GetTrainingModel().Options.Recurrent.WeightQuantizer.ToString(), "the source is left as it is");
         var bad = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => _tuned.WithQuantization(new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 9 }));
         StringAssert.Contains(bad.Message, "weights");
 

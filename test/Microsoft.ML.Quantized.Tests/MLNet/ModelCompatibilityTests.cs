@@ -88,8 +88,8 @@ public sealed class ModelCompatibilityTests
     [TestMethod]
     public void Another_library_version_that_wrote_the_same_formats_loads()
     {
-        var current = Encoding.Unicode.GetBytes($"Microsoft.ML.Quantized, Version={ModelFile.LibraryVersion}");
-        var other = Encoding.Unicode.GetBytes("Microsoft.ML.Quantized, Version=9.9.9.9");
+        var current = Encoding.Unicode.GetBytes($"Microsoft.ML.Quantized.Runtime, Version={ModelFile.LibraryVersion}");
+        var other = Encoding.Unicode.GetBytes("Microsoft.ML.Quantized.Runtime, Version=9.9.9.9");
         Assert.HasCount(current.Length, other);
         bool found = false;
         var zip = ModelZip.Rewrite(_binary, (_, data) =>

@@ -166,7 +166,7 @@ public sealed class QuantizedLanguageModelTransformerTests
         for (int i = 0; i < expected.Length; i++) CollectionAssert.AreEqual(expected[i], actual[i]);
         CollectionAssert.AreEqual(expectedPerplexity, actualPerplexity);
         Assert.AreEqual(lm.Generate("the cat", 6, temperature: 0.8, seed: 2), loaded.Generate("the cat", 6, temperature: 0.8, seed: 2));
-        var e = Assert.ThrowsExactly<InvalidOperationException>(() => loaded.Model);
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => loaded.GetTrainingModel());
         StringAssert.Contains(e.Message, "saved without its float training weights");
         var tokens = _ml.Transforms.Text.TokenizeIntoWords("Tokens", nameof(TextRow.Text)).Append(_ml.Transforms.Conversion.MapValueToKey("Tokens")).Fit(_train).Transform(_train);
         var fineTune = Assert.ThrowsExactly<InvalidOperationException>(() => new MLContext().Transforms.KureFineTune(loaded).Fit(tokens));
@@ -181,7 +181,7 @@ public sealed class QuantizedLanguageModelTransformerTests
         Assert.IsTrue(ModelZip.EntryNames(keptStream.ToArray()).Any(n => n.EndsWith("QuantizedLanguageModel.bin", StringComparison.Ordinal)));
         var keptLoaded = TransformerOf(new MLContext().Model.Load(new MemoryStream(keptStream.ToArray()), out _));
         Assert.IsTrue(keptLoaded.HasTrainingWeights && keptLoaded.KeepTrainingWeights);
-        Assert.AreEqual(TransformerOf(kept).Model.Vocabulary.Count, keptLoaded.Model.Vocabulary.Count);
+        Assert.AreEqual(TransformerOf(kept).GetTrainingModel().Vocabulary.Count, keptLoaded.GetTrainingModel().Vocabulary.Count);
         keptLoaded.Dispose();
         TransformerOf(kept).Dispose();
     }
@@ -193,7 +193,7 @@ public sealed class QuantizedLanguageModelTransformerTests
         var lm = TransformerOf(_model);
         var rows = TinyText.Rows(30, seed: 9).Concat(TinyText.ShuffledRows(30, seed: 9)).ToArray();
         var (features, perplexity) = Outputs(_model, _ml.Data.LoadFromEnumerable(rows));
-        var network = lm.Model.Network;
+        var network = lm.GetTrainingModel().Network;
         var device = TorchSharp.torch.CPU;
         var hidden = new float[lm.HiddenSize];
         double total = 0, engineTotal = 0;
@@ -282,7 +282,7 @@ public sealed class QuantizedLanguageModelTransformerTests
     public void By_default_unseen_words_read_one_unk_token_and_an_empty_row_scores_NaN()
     {
         Assert.AreEqual(UnknownTokenHandling.MapToUnknown, TransformerOf(_model).UnknownTokens);
-        Assert.AreEqual(Vocabulary.UnknownToken, TransformerOf(_model).Model.Vocabulary.Tokens[^2], "<unk> comes before <eos>");
+        Assert.AreEqual(Vocabulary.UnknownToken, TransformerOf(_model).GetTrainingModel().Vocabulary.Tokens[^2], "<unk> comes before <eos>");
         var (features, perplexity) = Outputs(_model, Texts("the zebra sat", "the giraffe sat", "the cat sat", "zebra", "", "the cat sat on the mat"));
         CollectionAssert.AreEqual(features[0], features[1], "two unseen words are the same <unk> token");
         Assert.AreEqual(perplexity[0], perplexity[1]);
@@ -321,7 +321,7 @@ public sealed class QuantizedLanguageModelTransformerTests
         var skip = TinyText.Options(epochs: 1);
         skip.UnknownTokens = UnknownTokenHandling.Skip;
         var model = Pipeline(_ml, skip).Fit(_train);
-        Assert.IsFalse(TransformerOf(model).Model.Vocabulary.Tokens.Contains(Vocabulary.UnknownToken));
+        Assert.IsFalse(TransformerOf(model).GetTrainingModel().Vocabulary.Tokens.Contains(Vocabulary.UnknownToken));
         var (features, perplexity) = Outputs(model, Texts("the zebra sat", "the sat", "zebra", ""));
         CollectionAssert.AreEqual(features[1], features[0], "the unknown word is dropped");
         Assert.AreEqual(perplexity[1], perplexity[0]);
@@ -346,15 +346,15 @@ public sealed class QuantizedLanguageModelTransformerTests
         var (features, _) = Outputs(model, Texts("the ocelot sat", "the zebra sat"));
         CollectionAssert.AreEqual(features[1], features[0]);
         var lm = TransformerOf(model);
-        Assert.IsFalse(lm.Model.Vocabulary.Tokens.Contains("ocelot"));
-        Assert.IsTrue(lm.Model.Vocabulary.Tokens.Contains("sat"));
+        Assert.IsFalse(lm.GetTrainingModel().Vocabulary.Tokens.Contains("ocelot"));
+        Assert.IsTrue(lm.GetTrainingModel().Vocabulary.Tokens.Contains("sat"));
         lm.Dispose();
 
         options.MinimumTokenCount = 1;
         var everyWord = Pipeline(_ml, options).Fit(data);
         var (own, _) = Outputs(everyWord, Texts("the ocelot sat", "the zebra sat"));
         CollectionAssert.AreNotEqual(own[1], own[0], "with MinimumTokenCount 1 the word has a token of its own");
-        Assert.IsTrue(TransformerOf(everyWord).Model.Vocabulary.Tokens.Contains("ocelot"));
+        Assert.IsTrue(TransformerOf(everyWord).GetTrainingModel().Vocabulary.Tokens.Contains("ocelot"));
         TransformerOf(everyWord).Dispose();
 
         options.MinimumTokenCount = 0;
@@ -389,8 +389,8 @@ public sealed class QuantizedLanguageModelTransformerTests
         using var simple = ml.Transforms.QuantizedLstm("Features", "Tokens", epochs: 1).Fit(tokens);
         using var full = ml.Transforms.QuantizedLstm("Features", "Tokens", options).Fit(tokens);
         Assert.AreEqual(128, full.HiddenSize);
-        Assert.AreEqual("twn", full.Model.Options.Recurrent.WeightQuantizer.ToString());
-        Assert.AreEqual(RecurrentNormalization.Weight, full.Model.Options.Recurrent.Normalization);
+        Assert.AreEqual("twn", full.GetTrainingModel().Options.Recurrent.WeightQuantizer.ToString());
+        Assert.AreEqual(RecurrentNormalization.Weight, full.GetTrainingModel().Options.Recurrent.Normalization);
         CollectionAssert.AreEqual(simple.Transform(tokens).GetColumn<float[]>("Features").First(), full.Transform(tokens).GetColumn<float[]>("Features").First());
 
         options.Training.Seed = 9;
@@ -493,14 +493,14 @@ public sealed class QuantizedLanguageModelTransformerTests
         Assert.AreEqual(RecurrentCellKind.Lstm, t.Cell);
         Assert.AreEqual("Features", t.OutputColumnName);
         Assert.AreEqual("FeaturesPerplexity", t.PerplexityColumnName);
-        Assert.AreEqual(t.KnownKeys.Count + 2, t.Model.Vocabulary.Count, "the known keys, <unk> and <eos>");
-        Assert.AreEqual("<eos>", t.Model.Vocabulary.Tokens[^1]);
-        Assert.Contains("cat", t.Model.Vocabulary.Tokens);
+        Assert.AreEqual(t.KnownKeys.Count + 2, t.GetTrainingModel().Vocabulary.Count, "the known keys, <unk> and <eos>");
+        Assert.AreEqual("<eos>", t.GetTrainingModel().Vocabulary.Tokens[^1]);
+        Assert.Contains("cat", t.GetTrainingModel().Vocabulary.Tokens);
         var report = t.SizeReport();
         Assert.IsGreaterThan(0L, report.PackedBytes);
         var text = t.Generate("the cat", 8, temperature: 0.5, seed: 4);
         Assert.AreEqual(text, t.Generate("the cat", 8, temperature: 0.5, seed: 4));
-        Assert.IsTrue(text.Split(' ', StringSplitOptions.RemoveEmptyEntries).All(w => t.Model.Vocabulary.Tokens.Contains(w)), text);
+        Assert.IsTrue(text.Split(' ', StringSplitOptions.RemoveEmptyEntries).All(w => t.GetTrainingModel().Vocabulary.Tokens.Contains(w)), text);
         var keys = t.Generate(new uint[] { (uint)t.KnownKeys[0] }, 5, temperature: 0);
         Assert.IsTrue(keys.Length <= 5 && keys.All(k => t.KnownKeys.Contains(k)));
         Assert.AreEqual(t.Generate("the giraffe", 6, temperature: 0.5, seed: 1), t.Generate("the zebra", 6, temperature: 0.5, seed: 1), "unseen prompt words are both <unk>");
@@ -535,8 +535,8 @@ public sealed class QuantizedLanguageModelTransformerTests
         var model = ml.Transforms.Text.TokenizeIntoCharactersAsKeys("Chars", nameof(TextRow.Text), useMarkerCharacters: false)
             .Append(ml.Transforms.QuantizedLstm("Features", "Chars", options)).Fit(data);
         var t = TransformerOf(model);
-        Assert.IsTrue(t.Model.Vocabulary.IsCharacterLevel);
-        Assert.IsLessThan(40, t.Model.Vocabulary.Count, "only the characters seen become tokens");
+        Assert.IsTrue(t.GetTrainingModel().Vocabulary.IsCharacterLevel);
+        Assert.IsLessThan(40, t.GetTrainingModel().Vocabulary.Count, "only the characters seen become tokens");
         var text = t.Generate("the ", 10, temperature: 0);
         Assert.IsTrue(text.All(c => char.IsLetter(c) || c == ' ' || c == '.'), text);
         var perplexity = model.Transform(data).GetColumn<float>("FeaturesPerplexity").ToArray();

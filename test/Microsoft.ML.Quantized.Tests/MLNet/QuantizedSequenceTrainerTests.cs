@@ -172,8 +172,8 @@ public sealed class QuantizedSequenceTrainerTests
             try
             {
                 var model = ((ISingleFeaturePredictionTransformer<SequenceClassifierModelParameters>)requantized).Model;
-                Assert.AreEqual("uniform3", model.Classifier.Options.Recurrent.WeightQuantizer.ToString());
-                Assert.AreEqual(QuantizerKind.TernaryWeightNet, ((ISingleFeaturePredictionTransformer<SequenceClassifierModelParameters>)original).Model.Classifier.Options.Recurrent.WeightQuantizer.Kind);
+                Assert.AreEqual("uniform3", model.GetTrainingClassifier().Options.Recurrent.WeightQuantizer.ToString());
+                Assert.AreEqual(QuantizerKind.TernaryWeightNet, ((ISingleFeaturePredictionTransformer<SequenceClassifierModelParameters>)original).Model.GetTrainingClassifier().Options.Recurrent.WeightQuantizer.Kind);
                 var scores = ScoresOf(requantized.Transform(data));
                 CollectionAssert.AreNotEqual(ScoresOf(original.Transform(data)), scores, "3-bit weights score differently from ternary ones");
 
@@ -267,7 +267,7 @@ public sealed class QuantizedSequenceTrainerTests
         {
             Assert.IsFalse(parameters.HasTrainingWeights);
             Assert.AreEqual(trained.SizeReport(), parameters.SizeReport());
-            var e = Assert.ThrowsExactly<InvalidOperationException>(() => parameters.Classifier);
+            var e = Assert.ThrowsExactly<InvalidOperationException>(() => parameters.GetTrainingClassifier());
             StringAssert.Contains(e.Message, "saved without its float training weights");
             var requantize = Assert.ThrowsExactly<InvalidOperationException>(() =>
                 ((BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters>)((IEnumerable<ITransformer>)loaded).Last()).WithQuantization(new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 3 }));
@@ -289,7 +289,7 @@ public sealed class QuantizedSequenceTrainerTests
         {
             Assert.IsTrue(ModelZip.EntryNames(keptStream.ToArray()).Any(n => n.EndsWith("QuantizedSequenceClassifier.bin", StringComparison.Ordinal)));
             Assert.IsTrue(BinaryParameters(keptLoaded).HasTrainingWeights && BinaryParameters(keptLoaded).KeepTrainingWeights);
-            Assert.AreEqual(2, BinaryParameters(keptLoaded).Classifier.ClassCount);
+            Assert.AreEqual(2, BinaryParameters(keptLoaded).GetTrainingClassifier().ClassCount);
         }
         finally
         {
@@ -311,7 +311,7 @@ public sealed class QuantizedSequenceTrainerTests
         {
             var ids = new List<int>();
             binary.Keys!.AppendRow(new MLContext(), keys[r].Select(k => (ulong)k).ToArray(), ids, "Tokens", r);
-            float torch = binary.Classifier.Predict(ids.ToArray()).Probabilities[1];
+            float torch = binary.GetTrainingClassifier().Predict(ids.ToArray()).Probabilities[1];
             Assert.AreEqual(torch, scored[r], 1e-5f, $"row {r}");
             if ((torch > 0.5f) == (scored[r] > 0.5f)) agree++;
         }
@@ -322,7 +322,7 @@ public sealed class QuantizedSequenceTrainerTests
         var scores = _multiclass.Transform(_frameTest).GetColumn<float[]>("Score").ToArray();
         for (int r = 0; r < frames.Length; r++)
         {
-            var torch = multiclass.Classifier.Predict(frames[r].Features).Probabilities;
+            var torch = multiclass.GetTrainingClassifier().Predict(frames[r].Features).Probabilities;
             for (int c = 0; c < torch.Length; c++) Assert.AreEqual(torch[c], scores[r][c], 1e-5f, $"row {r}, class {c}");
         }
     }
@@ -468,7 +468,7 @@ public sealed class QuantizedSequenceTrainerTests
         var full = ml.BinaryClassification.Trainers.QuantizedGru(options).Fit(tokens);
         try
         {
-            var recurrent = full.Model.Classifier.Options.Recurrent;
+            var recurrent = full.Model.GetTrainingClassifier().Options.Recurrent;
             Assert.AreEqual((128, "twn", RecurrentNormalization.Weight), (recurrent.HiddenSize, recurrent.WeightQuantizer.ToString(), recurrent.Normalization));
             CollectionAssert.AreEqual(simple.Transform(tokens).GetColumn<float>("Score").ToArray(), full.Transform(tokens).GetColumn<float>("Score").ToArray());
         }
@@ -509,7 +509,7 @@ public sealed class QuantizedSequenceTrainerTests
             Assert.IsTrue(_ml.MulticlassClassification.Evaluate(multi.Transform(_frameTest)).MicroAccuracy >= 0);
             var last = ((IEnumerable<ITransformer>)multi).Last() as MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters>;
             Assert.IsNotNull(last);
-            Assert.AreEqual(RecurrentCellKind.Gru, last.Model.Classifier.Options.Recurrent.Cell);
+            Assert.AreEqual(RecurrentCellKind.Gru, last.Model.GetTrainingClassifier().Options.Recurrent.Cell);
         }
         finally
         {

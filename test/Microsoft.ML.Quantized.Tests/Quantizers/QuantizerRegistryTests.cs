@@ -67,7 +67,7 @@ public sealed class QuantizerRegistryTests
             Assert.AreEqual(options.LearnedScale, parsed.LearnedScale, name);
             Assert.AreEqual(options.MinimumErrorStep, parsed.MinimumErrorStep, name);
             Assert.AreEqual(options.StepSizeMultiplier, parsed.StepSizeMultiplier, 0, name);
-            Assert.AreEqual(name, QuantizerRegistry.Create(options).RegistryName, name);
+            Assert.AreEqual(name, QuantizerFactory.Create(options).RegistryName, name);
         }
     }
 
@@ -174,12 +174,12 @@ public sealed class QuantizerRegistryTests
         Assert.IsInstanceOfType<UniformQuantizer>(Create("uniform5-sr"));
         Assert.IsInstanceOfType<BernoulliTernaryQuantizer>(Create("btq"));
         Assert.AreEqual(3, Create("alt3").Bits);
-        Assert.AreEqual(2, QuantizerRegistry.Create(new QuantizerOptions { Kind = QuantizerKind.AlternatingMultiBit }).Bits);
-        Assert.AreEqual(4, QuantizerRegistry.Create(new QuantizerOptions { Kind = QuantizerKind.Uniform }).Bits);
+        Assert.AreEqual(2, QuantizerFactory.Create(new QuantizerOptions { Kind = QuantizerKind.AlternatingMultiBit }).Bits);
+        Assert.AreEqual(4, QuantizerFactory.Create(new QuantizerOptions { Kind = QuantizerKind.Uniform }).Bits);
         Assert.AreEqual(2, Create("twn").Bits);
         Assert.AreEqual(1, Create("bwn").Bits);
         Assert.IsTrue(Create("none").IsIdentity);
         Assert.IsFalse(Create("bc").IsIdentity);
-        Assert.Throws<ArgumentException>(() => QuantizerRegistry.Create(new QuantizerOptions { Kind = QuantizerKind.BinaryConnect, Bits = 3 }));
+        Assert.Throws<ArgumentException>(() => QuantizerFactory.Create(new QuantizerOptions { Kind = QuantizerKind.BinaryConnect, Bits = 3 }));
     }
 }

@@ -31,5 +31,5 @@ internal static class QuantizerTestUtil
         return (Values(q), Values(leaf.grad!));
     }
 
-    public static Quantizer Create(string name) => QuantizerRegistry.Create(QuantizerRegistry.Parse(name));
+    public static Quantizer Create(string name) => QuantizerFactory.Create(QuantizerRegistry.Parse(name));
 }

@@ -189,7 +189,7 @@ public sealed class UniformQuantizerTests
     {
         using var scope = torch.NewDisposeScope();
         var options = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 3, PerRowScale = true, LearnedScale = true };
-        var quantizer = (UniformQuantizer)QuantizerRegistry.Create(options, rows: 2);
+        var quantizer = (UniformQuantizer)QuantizerFactory.Create(options, rows: 2);
         CollectionAssert.AreEqual(new long[] { 2, 1 }, quantizer.Step!.shape);
         var w = Matrix(2, 2, 1.5f, -0.75f, 0.3f, 0.14f);
         quantizer.forward(w);
@@ -203,14 +203,14 @@ public sealed class UniformQuantizerTests
         using var scope = torch.NewDisposeScope();
         var w = Matrix(2, 2, 1.5f, -0.75f, 0.3f, 0.14f);
         var options = QuantizerRegistry.Parse("uniform3-lsq-row");
-        var trained = (UniformQuantizer)QuantizerRegistry.Create(options, rows: 2);
+        var trained = (UniformQuantizer)QuantizerFactory.Create(options, rows: 2);
         trained.forward(w);
         using (torch.no_grad()) trained.Step!.mul_(1.5f); // as if training had moved it
 
         using var stream = new MemoryStream();
         using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true)) trained.save(writer);
         stream.Position = 0;
-        var loaded = (UniformQuantizer)QuantizerRegistry.Create(options, rows: 2);
+        var loaded = (UniformQuantizer)QuantizerFactory.Create(options, rows: 2);
         using (var reader = new BinaryReader(stream)) loaded.load(reader);
 
         AreClose(Values(trained.Step!), loaded.Step!, 0);

@@ -132,9 +132,9 @@ public sealed class FormatV1CompatibilityTests
         try
         {
             var lm = Find<QuantizedRecurrentLanguageModelTransformer>(model);
-            var options = lm.Model.Options;
+            var options = lm.GetTrainingModel().Options;
             Assert.IsFalse(options.QuantizeEmbeddingAndDecoder, "this check multiplies by the float embedding and decoder itself");
-            var network = lm.Model.Network;
+            var network = lm.GetTrainingModel().Network;
             Assert.IsFalse(network.training, "a loaded transformer's network must be in evaluation mode");
             var parameters = Parameters(network);
             var embedding = parameters["embedding"];
@@ -294,47 +294,47 @@ public sealed class FormatV1CompatibilityTests
             Assert.AreEqual(8, a.HiddenSize);
             Assert.AreEqual(("Tokens", "Features", "FeaturesPerplexity"), (a.InputColumnName, a.OutputColumnName, a.PerplexityColumnName));
             Assert.AreEqual(UnknownTokenHandling.Strict, a.UnknownTokens, "the first format had no <unk>: its strict models stay strict");
-            Assert.AreEqual(RecurrentNormalization.BatchShared, a.Model.Options.Recurrent.Normalization);
-            Assert.AreEqual("twn", a.Model.Options.Recurrent.WeightQuantizer.ToString());
+            Assert.AreEqual(RecurrentNormalization.BatchShared, a.GetTrainingModel().Options.Recurrent.Normalization);
+            Assert.AreEqual("twn", a.GetTrainingModel().Options.Recurrent.WeightQuantizer.ToString());
             Assert.HasCount(6, a.History);
 
             var b = Find<QuantizedRecurrentLanguageModelTransformer>(gru);
             Assert.AreEqual(RecurrentCellKind.Gru, b.Cell);
             Assert.AreEqual(16, b.HiddenSize);
             Assert.AreEqual(UnknownTokenHandling.Skip, b.UnknownTokens);
-            var recurrent = b.Model.Options.Recurrent;
+            var recurrent = b.GetTrainingModel().Options.Recurrent;
             Assert.AreEqual("uniform4-lsq", recurrent.WeightQuantizer.ToString());
             Assert.AreEqual("btq", recurrent.ActivationQuantizer.ToString());
             Assert.AreEqual(0.75, recurrent.Slopes.InputGate);
             Assert.AreEqual(0.75, recurrent.Slopes.Candidate);
-            Assert.IsFalse(b.Model.UsesFusedKernel, "activation quantizers run the cell loop");
+            Assert.IsFalse(b.GetTrainingModel().UsesFusedKernel, "activation quantizers run the cell loop");
             // The learned step came back as a trained parameter (not re-initialized from max |w| / Qp).
-            var steps = Parameters(b.Model.Network).Where(p => p.Key.EndsWith(".step", StringComparison.Ordinal)).ToArray();
-            Assert.IsNotEmpty(steps, string.Join(", ", Parameters(b.Model.Network).Keys));
+            var steps = Parameters(b.GetTrainingModel().Network).Where(p => p.Key.EndsWith(".step", StringComparison.Ordinal)).ToArray();
+            Assert.IsNotEmpty(steps, string.Join(", ", Parameters(b.GetTrainingModel().Network).Keys));
 
             var c = Find<ISingleFeaturePredictionTransformer<SequenceClassifierModelParameters>>(binary).Model;
             Assert.IsInstanceOfType<SequenceClassifierBinaryModelParameters>(c);
             Assert.AreEqual(SequenceClassifierInputKind.Tokens, c.InputKind);
             Assert.AreEqual("Tokens", c.FeatureColumnName);
-            Assert.AreEqual(RecurrentNormalization.BatchPerStep, c.Classifier.Options.Recurrent.Normalization);
-            Assert.AreEqual(5, c.Classifier.Options.Recurrent.MaxNormalizedSteps);
-            Assert.AreEqual(RecurrentCellKind.Gru, c.Classifier.Options.Recurrent.Cell);
+            Assert.AreEqual(RecurrentNormalization.BatchPerStep, c.GetTrainingClassifier().Options.Recurrent.Normalization);
+            Assert.AreEqual(5, c.GetTrainingClassifier().Options.Recurrent.MaxNormalizedSteps);
+            Assert.AreEqual(RecurrentCellKind.Gru, c.GetTrainingClassifier().Options.Recurrent.Cell);
 
             var d = Find<ISingleFeaturePredictionTransformer<SequenceClassifierModelParameters>>(multi).Model;
             Assert.IsInstanceOfType<SequenceClassifierMulticlassModelParameters>(d);
             Assert.AreEqual(3, d.ClassCount);
-            Assert.AreEqual("alt2", d.Classifier.Options.Recurrent.WeightQuantizer.ToString());
-            Assert.AreEqual(RecurrentNormalization.Weight, d.Classifier.Options.Recurrent.Normalization);
+            Assert.AreEqual("alt2", d.GetTrainingClassifier().Options.Recurrent.WeightQuantizer.ToString());
+            Assert.AreEqual(RecurrentNormalization.Weight, d.GetTrainingClassifier().Options.Recurrent.Normalization);
             // The fixtures cover both recurrent paths: this one runs libtorch's fused LSTM, every other one the cell loop.
-            Assert.IsTrue(d.Classifier.UsesFusedKernel, "weight-only quantization with weight normalization runs the fused kernel");
-            Assert.IsFalse(a.Model.UsesFusedKernel || c.Classifier.UsesFusedKernel, "batch normalization runs the cell loop");
+            Assert.IsTrue(d.GetTrainingClassifier().UsesFusedKernel, "weight-only quantization with weight normalization runs the fused kernel");
+            Assert.IsFalse(a.GetTrainingModel().UsesFusedKernel || c.GetTrainingClassifier().UsesFusedKernel, "batch normalization runs the cell loop");
 
             var e = Find<ISingleFeaturePredictionTransformer<SequenceClassifierModelParameters>>(frames).Model;
             Assert.AreEqual(SequenceClassifierInputKind.Frames, e.InputKind);
             Assert.AreEqual(FormatV1Fixtures.FrameSize, e.FrameSize);
-            Assert.AreEqual("uniform3-row", e.Classifier.Options.Recurrent.WeightQuantizer.ToString());
-            Assert.AreEqual(RecurrentNormalization.Layer, e.Classifier.Options.Recurrent.Normalization);
-            Assert.IsFalse(e.Classifier.UsesFusedKernel, "layer normalization runs the cell loop");
+            Assert.AreEqual("uniform3-row", e.GetTrainingClassifier().Options.Recurrent.WeightQuantizer.ToString());
+            Assert.AreEqual(RecurrentNormalization.Layer, e.GetTrainingClassifier().Options.Recurrent.Normalization);
+            Assert.IsFalse(e.GetTrainingClassifier().UsesFusedKernel, "layer normalization runs the cell loop");
         }
         finally
         {
@@ -424,7 +424,7 @@ public sealed class FormatV1CompatibilityTests
     /// <summary>The classifier's head logits of every row of <paramref name="scored"/>, computed here from the network's parts.</summary>
     private static double[][] ClassifierLogits(SequenceClassifierModelParameters parameters, IDataView scored)
     {
-        var classifier = parameters.Classifier;
+        var classifier = parameters.GetTrainingClassifier();
         Assert.IsFalse(classifier.Options.QuantizeEmbeddingAndHead, "this check multiplies by the float embedding and head itself");
         var network = classifier.Network;
         Assert.IsFalse(network.training, "a loaded classifier's network must be in evaluation mode");

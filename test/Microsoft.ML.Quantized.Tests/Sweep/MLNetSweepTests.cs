@@ -82,7 +82,7 @@ public sealed class MLNetSweepTests
             Assert.AreEqual(UnknownTokenHandling.MapToUnknown, transformer.Model.UnknownTokens);
             CollectionAssert.AreEqual(fitted.Model.ClassPrior, transformer.Model.ClassPrior);
             Assert.AreEqual("Tokens", transformer.FeatureColumnName);
-            Assert.AreEqual(8, transformer.Model.Classifier.Options.Recurrent.HiddenSize);
+            Assert.AreEqual(8, transformer.Model.GetTrainingClassifier().Options.Recurrent.HiddenSize);
             Assert.AreEqual(best.PackedBytes, transformer.Model.SizeReport().PackedBytes);
 
             // It scores the validation rows as the sweep measured them.
@@ -223,7 +223,7 @@ public sealed class MLNetSweepTests
         using var transformer = first.Runner.CreateTransformer(best);
         using var fitted = first.Estimator.Fit(tokenizer.Transform(raw));
         CollectionAssert.AreEqual(fitted.KnownKeys.ToArray(), transformer.KnownKeys.ToArray(), "Fit's key map");
-        CollectionAssert.AreEqual(fitted.Model.Vocabulary.Tokens.ToArray(), transformer.Model.Vocabulary.Tokens.ToArray());
+        CollectionAssert.AreEqual(fitted.GetTrainingModel().Vocabulary.Tokens.ToArray(), transformer.GetTrainingModel().Vocabulary.Tokens.ToArray());
         Assert.AreEqual(UnknownTokenHandling.MapToUnknown, transformer.UnknownTokens);
         Assert.AreEqual((fitted.InputColumnName, fitted.OutputColumnName, fitted.PerplexityColumnName), (transformer.InputColumnName, transformer.OutputColumnName, transformer.PerplexityColumnName));
         Assert.AreEqual(8, transformer.HiddenSize);

@@ -25,8 +25,8 @@ internal sealed class QuantizedGruCell : QuantizedRecurrentCell
     /// <summary>Creates the layer with quantizers from the options.</summary>
     public QuantizedGruCell(string name, int inputSize, QuantizedRecurrentOptions options)
         : this(name, inputSize, options,
-            () => QuantizerRegistry.Create(options.WeightQuantizer, rows: 3L * options.HiddenSize),
-            () => QuantizerRegistry.Create(options.ActivationQuantizer))
+            () => QuantizerFactory.Create(options.WeightQuantizer, rows: 3L * options.HiddenSize),
+            () => QuantizerFactory.Create(options.ActivationQuantizer))
     {
     }
 

@@ -29,8 +29,8 @@ internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
     /// <summary>Creates the layer with quantizers from the options.</summary>
     public QuantizedLstmCell(string name, int inputSize, QuantizedRecurrentOptions options)
         : this(name, inputSize, options,
-            () => QuantizerRegistry.Create(options.WeightQuantizer, rows: 4L * options.HiddenSize),
-            () => QuantizerRegistry.Create(options.ActivationQuantizer))
+            () => QuantizerFactory.Create(options.WeightQuantizer, rows: 4L * options.HiddenSize),
+            () => QuantizerFactory.Create(options.ActivationQuantizer))
     {
     }
 

@@ -23,8 +23,8 @@ internal sealed class QuantizedRecurrentStack : nn.Module
     /// <summary>Creates the stack with quantizers made by <see cref="QuantizerRegistry"/> from the options.</summary>
     public QuantizedRecurrentStack(string name, int inputSize, QuantizedRecurrentOptions options)
         : this(name, inputSize, options,
-            () => QuantizerRegistry.Create(options.WeightQuantizer, rows: (options.Cell == RecurrentCellKind.Lstm ? 4L : 3L) * options.HiddenSize),
-            () => QuantizerRegistry.Create(options.ActivationQuantizer))
+            () => QuantizerFactory.Create(options.WeightQuantizer, rows: (options.Cell == RecurrentCellKind.Lstm ? 4L : 3L) * options.HiddenSize),
+            () => QuantizerFactory.Create(options.ActivationQuantizer))
     {
     }
 

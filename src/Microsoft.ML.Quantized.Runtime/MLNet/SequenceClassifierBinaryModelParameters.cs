@@ -27,9 +27,8 @@ public sealed class SequenceClassifierBinaryModelParameters : SequenceClassifier
         if (parts.ClassCount != 2) throw Host.Except($"A binary classifier needs 2 classes; this one has {parts.ClassCount}.");
     }
 
-    /// <summary>These parameters re-quantized after training (see <see cref="QuantizedSequenceClassifier.WithQuantization"/>).</summary>
-    internal SequenceClassifierBinaryModelParameters Requantized(QuantizerOptions weights) =>
-        Requantized(weights, c => new SequenceClassifierBinaryModelParameters(Host, c, Keys, ClassPrior, FeatureColumnName, KeepTrainingWeights));
+    internal override SequenceClassifierBinaryModelParameters WithParts(SequenceClassifierParts parts) =>
+        new(Host, parts, Keys, ClassPrior, FeatureColumnName, KeepTrainingWeights);
 
     PredictionKind IPredictor.PredictionKind => PredictionKind.BinaryClassification;
 

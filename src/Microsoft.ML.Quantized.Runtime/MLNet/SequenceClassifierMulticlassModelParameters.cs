@@ -25,9 +25,8 @@ public sealed class SequenceClassifierMulticlassModelParameters : SequenceClassi
         _outputType = new VectorDataViewType(NumberDataViewType.Single, parts.ClassCount);
     }
 
-    /// <summary>These parameters re-quantized after training (see <see cref="QuantizedSequenceClassifier.WithQuantization"/>).</summary>
-    internal SequenceClassifierMulticlassModelParameters Requantized(QuantizerOptions weights) =>
-        Requantized(weights, c => new SequenceClassifierMulticlassModelParameters(Host, c, Keys, ClassPrior, FeatureColumnName, KeepTrainingWeights));
+    internal override SequenceClassifierMulticlassModelParameters WithParts(SequenceClassifierParts parts) =>
+        new(Host, parts, Keys, ClassPrior, FeatureColumnName, KeepTrainingWeights);
 
     PredictionKind IPredictor.PredictionKind => PredictionKind.MulticlassClassification;
 

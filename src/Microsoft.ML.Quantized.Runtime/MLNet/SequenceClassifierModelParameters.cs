@@ -10,16 +10,16 @@ namespace Microsoft.ML.Quantized;
 /// are shared and immutable, so they score in parallel without locks. The model binds to the schema itself
 /// (<c>ISchemaBindableMapper</c>), so it reads token keys and float sequences of any length and its errors name the row.
 /// Saved inside the ML.NET model file as the packed model (and the float training weights only with
-/// <see cref="SequenceClassifierTrainerOptions.KeepTrainingWeights"/>). After Fit, or when loaded with its training
-/// weights, it also holds the torch classifier (<see cref="Classifier"/>) that KURE fine-tuning and re-quantization start
-/// from; dispose it (or let the garbage collector) to free those tensors.
+/// <c>SequenceClassifierTrainerOptions.KeepTrainingWeights</c>). After Fit, or when loaded with its training
+/// weights, it also holds the float training classifier (the training package's <c>GetTrainingClassifier()</c>) that KURE
+/// fine-tuning and re-quantization start from; dispose it (or let the garbage collector) to free those tensors. This
+/// class is in the scoring runtime (Microsoft.ML.Quantized.Runtime, no libtorch); the trainers are in the training
+/// package (Microsoft.ML.Quantized).
 /// </summary>
 public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchemaBindableMapper, IDisposable
 {
     private readonly SequenceClassifierParts _parts;
-    private readonly object _sync = new();
     private readonly bool _binary;
-    private bool _disposed;
 
     /// <summary>
     /// Parameters over <paramref name="parts"/> (which they then own). <paramref name="keys"/> maps token keys to the
@@ -55,48 +55,17 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
     /// <summary>The environment to build transformers over these parameters with.</summary>
     internal IHostEnvironment Env => Host;
 
-    /// <summary>
-    /// New parameters of the same kind over <see cref="QuantizedSequenceClassifier.WithQuantization"/> of this classifier
-    /// (same columns and key count), made by <paramref name="create"/>.
-    /// </summary>
-    private protected T Requantized<T>(QuantizerOptions weights, Func<SequenceClassifierParts, T> create)
-    {
-        var parts = UseClassifier(c =>
-        {
-            var requantized = c.WithQuantization(weights);
-            try
-            {
-                return SequenceClassifierParts.From(requantized);
-            }
-            catch
-            {
-                requantized.Dispose();
-                throw;
-            }
-        });
-        try
-        {
-            return create(parts);
-        }
-        catch
-        {
-            parts.Dispose();
-            throw;
-        }
-    }
+    /// <summary>New parameters of the same kind, columns, key map and prior over <paramref name="parts"/> (which they then own).</summary>
+    internal abstract SequenceClassifierModelParameters WithParts(SequenceClassifierParts parts);
 
     /// <summary>
-    /// The trained torch classifier with its float training weights, which KURE fine-tuning and re-quantization start
-    /// from. Present after Fit, and after loading a model saved with <see cref="SequenceClassifierTrainerOptions.KeepTrainingWeights"/>;
-    /// owned by these model parameters (do not dispose it). Scoring never uses it.
+    /// Whether the float training weights are here (after Fit, or loaded from a model saved with
+    /// <c>SequenceClassifierTrainerOptions.KeepTrainingWeights</c>): KURE fine-tuning and re-quantization need them.
+    /// Scoring never uses them.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The model was saved without its training weights (see <see cref="HasTrainingWeights"/>).</exception>
-    public QuantizedSequenceClassifier Classifier => _parts.Trainable ?? throw new InvalidOperationException(NoTrainingWeightsMessage);
+    public bool HasTrainingWeights => _parts.HasTrainingWeights;
 
-    /// <summary>Whether <see cref="Classifier"/> (the float training weights) is here: after Fit, or loaded from a model saved with them.</summary>
-    public bool HasTrainingWeights => _parts.Trainable is not null;
-
-    /// <summary>Whether saving writes the float training weights too (<see cref="SequenceClassifierTrainerOptions.KeepTrainingWeights"/>).</summary>
+    /// <summary>Whether saving writes the float training weights too (<c>SequenceClassifierTrainerOptions.KeepTrainingWeights</c>).</summary>
     public bool KeepTrainingWeights { get; }
 
     /// <summary>The parts these parameters score with (the KURE estimator reads the options from them).</summary>
@@ -116,7 +85,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
 
     /// <summary>
     /// Token features: what scoring does with a key the model has no token for and with a row with no tokens (see
-    /// <see cref="SequenceClassifierTrainerOptions.UnknownTokens"/>). Models saved before this setting existed report
+    /// <c>SequenceClassifierTrainerOptions.UnknownTokens</c>). Models saved before this setting existed report
     /// <see cref="UnknownTokenHandling.Strict"/>.
     /// </summary>
     public UnknownTokenHandling UnknownTokens => Keys?.UnknownTokens ?? UnknownTokenHandling.Strict;
@@ -139,15 +108,10 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
     /// <summary>Parameters, bits per quantized weight including scales, packed and float32 bytes.</summary>
     public ModelSizeReport SizeReport() => _parts.SizeReport;
 
-    /// <summary>Frees the torch tensors of the training classifier, if there is one.</summary>
+    /// <summary>Frees the tensors of the float training classifier, if there is one.</summary>
     public void Dispose()
     {
-        lock (_sync)
-        {
-            if (_disposed) return;
-            _disposed = true;
-            _parts.Dispose();
-        }
+        _parts.Dispose();
         GC.SuppressFinalize(this);
     }
 
@@ -228,18 +192,6 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         return probabilities;
     }
 
-    /// <summary>Runs <paramref name="use"/> on the training classifier under the model's lock (fine-tuning and re-quantization take turns; scoring does not wait).</summary>
-    /// <exception cref="ObjectDisposedException">These model parameters were disposed.</exception>
-    /// <exception cref="InvalidOperationException">They have no training weights.</exception>
-    internal T UseClassifier<T>(Func<QuantizedSequenceClassifier, T> use)
-    {
-        lock (_sync)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            return use(Classifier);
-        }
-    }
-
     // ---- ML.NET plumbing ----
 
     private protected abstract VersionInfo GetVersionInfoCore();
@@ -266,11 +218,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         ctx.Writer.Write(ClassPrior.Length);
         foreach (float p in ClassPrior) ctx.Writer.Write(p);
         ctx.Writer.Write(KeepTrainingWeights);
-        lock (_sync)
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            _parts.Save(ctx, KeepTrainingWeights);
-        }
+        _parts.Save(ctx, KeepTrainingWeights);
     }
 
     /// <summary>The version of the binary format, shared by the binary and multiclass parameters.</summary>

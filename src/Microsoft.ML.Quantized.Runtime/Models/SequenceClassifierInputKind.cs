@@ -1,6 +1,6 @@
 namespace Microsoft.ML.Quantized;
 
-/// <summary>What a <see cref="QuantizedSequenceClassifier"/> reads.</summary>
+/// <summary>What a <c>QuantizedSequenceClassifier</c> reads.</summary>
 public enum SequenceClassifierInputKind
 {
     /// <summary>Token ids (<c>int[]</c>), embedded before the recurrent stack.</summary>

@@ -50,18 +50,6 @@ public sealed record ModelSizeReport
     public double CompressionRatio { get; }
 
     /// <summary>
-    /// The report of a network: each weight matrix packed as its quantizer encodes it, and every other parameter
-    /// (biases, gains, norms, learned steps) counted as float32.
-    /// </summary>
-    internal static ModelSizeReport Of(TorchSharp.torch.nn.Module network, IEnumerable<(string Name, TorchSharp.torch.Tensor Weight, Quantizer Quantizer)> weightMatrices)
-    {
-        var matrices = weightMatrices.ToList();
-        var handles = new HashSet<IntPtr>(matrices.Select(m => m.Weight.Handle));
-        long others = network.parameters().Where(p => !handles.Contains(p.Handle)).Sum(p => p.numel());
-        return From(matrices.Select(m => PackedMatrix.FromQuantizedWeights(m.Quantizer.Encode(m.Weight))), others);
-    }
-
-    /// <summary>
     /// Builds the report from the packed matrices and the count of other float32 parameters. A matrix in
     /// <paramref name="quantized"/> with the <see cref="CodeLayout.Float"/> layout counts as float parameters.
     /// </summary>

@@ -22,9 +22,11 @@ namespace Microsoft.ML.Quantized;
 /// row share one pass of the managed scoring engine over the packed (low-bit) weights. Each cursor and
 /// <c>PredictionEngine</c> has its own engine state and the weights are shared and immutable, so they score in parallel
 /// without locks. Save it with <c>mlContext.Model.Save</c>: the model file holds the packed weights (and the float
-/// training weights only with <see cref="QuantizedRecurrentLanguageModelOptions.KeepTrainingWeights"/>). After Fit, or
-/// when loaded with its training weights, it also holds the torch model (<see cref="Model"/>) that KURE fine-tuning and
-/// re-quantization start from; dispose it (or let the garbage collector) to free those tensors.
+/// training weights only with <c>QuantizedRecurrentLanguageModelOptions.KeepTrainingWeights</c>). After Fit, or
+/// when loaded with its training weights, it also holds the float training model (the training package's
+/// <c>GetTrainingModel()</c>) that KURE fine-tuning and re-quantization start from; dispose the transformer (or let the
+/// garbage collector) to free those tensors. This class is in the scoring runtime (Microsoft.ML.Quantized.Runtime, no
+/// libtorch); training, fine-tuning and re-quantization are in the training package (Microsoft.ML.Quantized).
 /// </remarks>
 public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransformerBase, IDisposable
 {
@@ -36,9 +38,7 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
     private readonly LanguageModelParts _parts;
     private readonly TokenKeyMap _keys;
     private readonly Dictionary<string, int> _idByName;
-    private readonly object _sync = new();
     private readonly bool? _allowEmptyRowsOfFirstFormat;
-    private bool _disposed;
 
     /// <summary>
     /// A transformer over <paramref name="parts"/> (which it then owns). <paramref name="keepTrainingWeights"/>: saving
@@ -85,23 +85,19 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
 
     /// <summary>
     /// What scoring does with a key the model has no token for and with an empty row (see
-    /// <see cref="QuantizedRecurrentLanguageModelOptions.UnknownTokens"/>). Models saved before this setting existed
+    /// <c>QuantizedRecurrentLanguageModelOptions.UnknownTokens</c>). Models saved before this setting existed
     /// report <see cref="UnknownTokenHandling.Skip"/> if they were trained to skip unknown keys, else <see cref="UnknownTokenHandling.Strict"/>.
     /// </summary>
     public UnknownTokenHandling UnknownTokens => _keys.UnknownTokens;
 
     /// <summary>
-    /// The trained torch model with its float training weights, which KURE fine-tuning and re-quantization start from.
-    /// Present after Fit, and after loading a model saved with <see cref="QuantizedRecurrentLanguageModelOptions.KeepTrainingWeights"/>;
-    /// owned by this transformer (do not dispose it). Scoring never uses it.
+    /// Whether the float training weights are here (after Fit, or loaded from a model saved with
+    /// <c>QuantizedRecurrentLanguageModelOptions.KeepTrainingWeights</c>): KURE fine-tuning and re-quantization need them.
+    /// Scoring never uses them.
     /// </summary>
-    /// <exception cref="InvalidOperationException">The model was saved without its training weights (see <see cref="HasTrainingWeights"/>).</exception>
-    public QuantizedLanguageModel Model => _parts.Trainable ?? throw new InvalidOperationException(NoTrainingWeightsMessage);
+    public bool HasTrainingWeights => _parts.HasTrainingWeights;
 
-    /// <summary>Whether <see cref="Model"/> (the float training weights) is here: after Fit, or loaded from a model saved with them.</summary>
-    public bool HasTrainingWeights => _parts.Trainable is not null;
-
-    /// <summary>Whether saving writes the float training weights too (<see cref="QuantizedRecurrentLanguageModelOptions.KeepTrainingWeights"/>).</summary>
+    /// <summary>Whether saving writes the float training weights too (<c>QuantizedRecurrentLanguageModelOptions.KeepTrainingWeights</c>).</summary>
     public bool KeepTrainingWeights { get; }
 
     /// <summary>The tokens: the names of the known keys, <c>&lt;unk&gt;</c> when <see cref="UnknownTokens"/> maps to one, and <c>&lt;eos&gt;</c>.</summary>
@@ -196,21 +192,10 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         return LanguageModelSampling.Generate(new LanguageModelScorer(_parts.Packed), context, length, temperature, seed, _keys.EndOfSequenceId);
     }
 
-    /// <summary>Frees the torch tensors of the training model, if there is one.</summary>
-    public void Dispose()
-    {
-        lock (_sync)
-        {
-            if (_disposed) return;
-            _disposed = true;
-            _parts.Dispose();
-        }
-    }
+    /// <summary>Frees the tensors of the float training model, if there is one.</summary>
+    public void Dispose() => _parts.Dispose();
 
-    private void CheckNotDisposed()
-    {
-        if (_disposed) throw new ObjectDisposedException(nameof(QuantizedRecurrentLanguageModelTransformer));
-    }
+    private void CheckNotDisposed() => ObjectDisposedException.ThrowIf(_parts.IsDisposed, this);
 
     /// <summary>The key map of the input column (KURE fine-tuning reads data with it).</summary>
     internal TokenKeyMap Keys => _keys;
@@ -221,22 +206,12 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
     /// <summary>This transformer's host, for errors raised on its behalf.</summary>
     internal IHost HostForErrors => Host;
 
-    /// <summary>A transformer with these columns, settings and key map around <paramref name="model"/> (which it then owns).</summary>
-    internal QuantizedRecurrentLanguageModelTransformer WithModel(QuantizedLanguageModel model, IHostEnvironment? env = null) =>
-        new(env ?? Host, LanguageModelParts.From(model), _keys, OutputColumnName, InputColumnName, PerplexityColumnName, KeepTrainingWeights, _allowEmptyRowsOfFirstFormat);
+    /// <summary>The model this transformer scores with and its training weights.</summary>
+    internal LanguageModelParts Parts => _parts;
 
-    /// <summary>
-    /// Runs <paramref name="use"/> on the training model under this transformer's lock (fine-tuning and re-quantization
-    /// take turns; scoring does not wait). Throws when this transformer is disposed or has no training weights.
-    /// </summary>
-    internal T UseModel<T>(Func<QuantizedLanguageModel, T> use)
-    {
-        lock (_sync)
-        {
-            CheckNotDisposed();
-            return use(Model);
-        }
-    }
+    /// <summary>A transformer with these columns, settings and key map around <paramref name="parts"/> (which it then owns).</summary>
+    internal QuantizedRecurrentLanguageModelTransformer WithParts(LanguageModelParts parts, IHostEnvironment? env = null) =>
+        new(env ?? Host, parts, _keys, OutputColumnName, InputColumnName, PerplexityColumnName, KeepTrainingWeights, _allowEmptyRowsOfFirstFormat);
 
     internal const string NoTrainingWeightsMessage =
         "This language model was saved without its float training weights, so it can score but not be fine-tuned or re-quantized. " +
@@ -274,11 +249,7 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         ctx.SaveNonEmptyString(PerplexityColumnName);
         _keys.Save(ctx.Writer);
         ctx.Writer.Write(KeepTrainingWeights);
-        lock (_sync)
-        {
-            CheckNotDisposed();
-            _parts.Save(ctx, KeepTrainingWeights);
-        }
+        _parts.Save(ctx, KeepTrainingWeights);
     }
 
     // Factory method for SignatureLoadModel.

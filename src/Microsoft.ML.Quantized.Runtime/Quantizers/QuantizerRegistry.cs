@@ -4,7 +4,7 @@ using System.Text;
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
-/// Creates quantizers by options or by name; the one place that maps names to implementations.
+/// Names and validates quantizer configurations (the training package's <c>QuantizerFactory</c> creates the quantizers); the one place that maps names to options.
 /// <para>
 /// Name grammar (lower case): a base name, then optional flags, then an optional step-size multiplier:
 /// <c>base[-sr][-pow2][-lsq][-mse][-row][@multiplier]</c>. Bases: <c>none</c>, <c>bc</c>, <c>sbc</c>, <c>bwn</c>,
@@ -175,38 +175,6 @@ internal static class QuantizerRegistry
                 "entries, whose count varies). Use a per-tensor learned step (PerRowScale = false).", optionName);
     }
 
-    /// <summary>Creates a new quantizer module for one tensor (weights or activations); validates the options first.</summary>
-    public static Quantizer Create(QuantizerOptions options) => Create(options, 0);
-
-    /// <summary>
-    /// Creates a new quantizer module for one tensor of <paramref name="rows"/> rows. Only a learned per-row step
-    /// (<c>-lsq-row</c>) uses the row count: its parameter is then created now, before an optimizer collects
-    /// parameters, and saved with the model. 0 = unknown.
-    /// </summary>
-    public static Quantizer Create(QuantizerOptions options, long rows)
-    {
-        ValidateCommon(options, nameof(options));
-        if (rows < 0) throw new ArgumentOutOfRangeException(nameof(rows), rows, "Row count must be 0 (unknown) or positive.");
-        var perRow = options.PerRowScale;
-        var multiplier = options.StepSizeMultiplier;
-        return options.Kind switch
-        {
-            QuantizerKind.None => new IdentityQuantizer(),
-            QuantizerKind.BinaryConnect => new BinaryConnectQuantizer(),
-            QuantizerKind.StochasticBinary => new StochasticBinaryQuantizer(),
-            QuantizerKind.BinaryWeightNet => new BinaryWeightNetQuantizer(perRow, multiplier),
-            QuantizerKind.TernaryWeightNet => new TernaryWeightNetQuantizer(perRow, multiplier),
-            QuantizerKind.ThresholdTernary => new ThresholdTernaryQuantizer(perRow, multiplier),
-            QuantizerKind.AlternatingMultiBit => new AlternatingMultiBitQuantizer(EffectiveBits(options), perRow, multiplier),
-            QuantizerKind.Uniform => new UniformQuantizer(options, rows),
-            QuantizerKind.BernoulliTernary => new BernoulliTernaryQuantizer(),
-            _ => throw new ArgumentOutOfRangeException(nameof(options), options.Kind, "Unknown quantizer kind."),
-        };
-    }
-
-    /// <summary>Parses <paramref name="name"/> and creates the quantizer.</summary>
-    public static Quantizer Create(string name) => Create(Parse(name));
-
     /// <summary>The bits a configuration stores per value (Bits = 0 resolved to the method's own width; 32 for none).</summary>
     public static int EffectiveBits(QuantizerOptions options)
     {
@@ -227,7 +195,7 @@ internal static class QuantizerRegistry
         or QuantizerKind.ThresholdTernary or QuantizerKind.AlternatingMultiBit or QuantizerKind.Uniform;
 
     /// <summary>Checks that do not depend on whether the tensor holds weights or activations.</summary>
-    private static void ValidateCommon(QuantizerOptions options, string optionName)
+    internal static void ValidateCommon(QuantizerOptions options, string optionName)
     {
         if (options is null) throw new ArgumentNullException(optionName, $"{optionName} must not be null; use new QuantizerOptions() for float.");
         var kind = options.Kind;
