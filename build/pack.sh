@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Builds the NuGet package (with the buildTransitive libtorch load fix) into artifacts/.
+# Builds the NuGet packages into artifacts/: Microsoft.ML.Quantized.Runtime (scoring, no TorchSharp) and
+# Microsoft.ML.Quantized (training, with the buildTransitive libtorch load fix), which depends on it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dotnet pack src/Microsoft.ML.Quantized/Microsoft.ML.Quantized.csproj -c Release -o artifacts
+for project in Microsoft.ML.Quantized.Runtime Microsoft.ML.Quantized; do
+  dotnet pack "src/$project/$project.csproj" -c Release -o artifacts
+done
