@@ -18,9 +18,11 @@ namespace Microsoft.ML.Quantized;
 /// <item><term>4</term><description>format version (<see cref="FormatVersion"/>)</description></item>
 /// <item><term>5</term><description><see cref="CodeLayout"/> as a byte</description></item>
 /// <item><term>6</term><description>bits per code (1..8; 32 for <see cref="CodeLayout.Float"/>)</description></item>
-/// <item><term>7</term><description>flags: bit 0 = per-row scales; other bits zero</description></item>
+/// <item><term>7</term><description>flags: bit 0 = per-row scales; bit 1 (version 2) = codes stored as trits
+/// (<see cref="TritPacking"/>: 2-bit signed-integer matrices whose codes are all -1, 0 or +1); other bits zero</description></item>
 /// <item><term>8..15</term><description>rows, columns (int32 each)</description></item>
-/// <item><term>payload</term><description>packed codes (rows * <see cref="RowStride"/> bytes), then the scales
+/// <item><term>payload</term><description>packed codes (rows * <see cref="RowStride"/> bytes, or rows *
+/// <c>TritPacking.BytesPerRow(columns)</c> as trits), then the scales
 /// (float32; <c>groups * (Bits for BinaryBases, else 1)</c> of them, groups = rows when per-row, else 1), then for
 /// the Float layout rows * columns float32 values</description></item>
 /// <item><term>last 4</term><description>CRC-32 (IEEE) of everything before it</description></item>
@@ -33,8 +35,10 @@ internal sealed class PackedMatrix
     /// <summary>Fixed bytes per matrix besides codes, scales and float values: a 16-byte header and a 4-byte checksum.</summary>
     public const int HeaderBytes = 20;
 
-    /// <summary>Version of the serialized form written by <see cref="Write"/>.</summary>
-    public const byte FormatVersion = 1;
+    /// <summary>Version of the serialized form written by <see cref="Write"/>: 2 added trit-packed ternary codes; 1 is still read.</summary>
+    public const byte FormatVersion = 2;
+
+    private const byte PerRowFlag = 1, TritFlag = 2;
 
     private static ReadOnlySpan<byte> MagicBytes => "QPKM"u8;
 
@@ -50,6 +54,7 @@ internal sealed class PackedMatrix
         Columns = columns;
         PerRow = perRow;
         RowStride = layout == CodeLayout.Float ? 0 : BitPacking.BytesPerRow(columns, bits);
+        StoredAsTrits = layout == CodeLayout.SignedInteger && bits == 2 && TritPacking.IsTernary(codes);
         _codes = codes;
         _scales = scales;
         _values = values;
@@ -79,11 +84,17 @@ internal sealed class PackedMatrix
     /// <summary>Number of stored float32 scales.</summary>
     public int ScaleCount => _scales.Length;
 
-    /// <summary>Bytes of packed codes, row padding included.</summary>
-    public long CodeBytes => _codes.Length;
+    /// <summary>
+    /// Whether <see cref="Write"/> stores the codes in base 3 (five per byte, <see cref="TritPacking"/>): a 2-bit
+    /// signed-integer matrix whose codes are all -1, 0 or +1 (ternary quantizers). In memory they stay 2-bit.
+    /// </summary>
+    public bool StoredAsTrits { get; }
 
-    /// <summary>Bytes of the tensor itself: packed codes + 4 per scale + 4 per float value (no header).</summary>
-    public long PayloadBytes => _codes.Length + 4L * _scales.Length + 4L * (_values?.Length ?? 0);
+    /// <summary>Bytes of packed codes as stored by <see cref="Write"/> (trits for <see cref="StoredAsTrits"/>), row padding included.</summary>
+    public long CodeBytes => StoredAsTrits ? (long)Rows * TritPacking.BytesPerRow(Columns) : _codes.Length;
+
+    /// <summary>Bytes of the tensor itself as stored: codes (<see cref="CodeBytes"/>) + 4 per scale + 4 per float value (no header).</summary>
+    public long PayloadBytes => CodeBytes + 4L * _scales.Length + 4L * (_values?.Length ?? 0);
 
     /// <summary>Total storage: <see cref="HeaderBytes"/> + <see cref="PayloadBytes"/>, the exact length <see cref="Write"/> produces.</summary>
     public long SizeInBytes => HeaderBytes + PayloadBytes;
@@ -357,8 +368,9 @@ internal sealed class PackedMatrix
         WriteHeader(header);
         uint crc = Crc32.Update(Crc32.Initial, header);
         writer.Write(header);
-        crc = Crc32.Update(crc, _codes);
-        writer.Write(_codes);
+        var codes = StoredAsTrits ? TritPacking.FromTwoBit(_codes, Rows, Columns) : _codes;
+        crc = Crc32.Update(crc, codes);
+        writer.Write(codes);
         crc = WriteFloats(writer, _scales, crc);
         if (_values is not null) crc = WriteFloats(writer, _values, crc);
         writer.Write(Crc32.Finish(crc));
@@ -373,23 +385,25 @@ internal sealed class PackedMatrix
         ReadExactly(reader, header, "header");
         if (!header[..4].SequenceEqual(MagicBytes))
             throw new InvalidDataException($"Not a packed matrix: expected magic 'QPKM', found bytes {Convert.ToHexString(header[..4])}.");
-        if (header[4] != FormatVersion)
-            throw new InvalidDataException($"Packed matrix format version {header[4]} is not supported; this build reads version {FormatVersion}.");
+        if (header[4] is < 1 or > FormatVersion)
+            throw new InvalidDataException($"Packed matrix format version {header[4]} is not supported; this build reads versions 1 to {FormatVersion}.");
         if (header[5] > (byte)CodeLayout.BinaryBases)
             throw new InvalidDataException($"Corrupt packed matrix: unknown code layout {header[5]}.");
         var layout = (CodeLayout)header[5];
         int bits = header[6];
         if (layout == CodeLayout.Float ? bits != 32 : !BitsValid(layout, bits))
             throw new InvalidDataException($"Corrupt packed matrix: {bits} bits is not valid for layout {layout}.");
-        if ((header[7] & ~1) != 0 || (layout == CodeLayout.Float && header[7] != 0))
-            throw new InvalidDataException($"Corrupt packed matrix: unknown flags 0x{header[7]:X2}.");
-        bool perRow = (header[7] & 1) != 0;
+        bool trits = (header[7] & TritFlag) != 0;
+        if ((header[7] & ~(PerRowFlag | TritFlag)) != 0 || (layout == CodeLayout.Float && header[7] != 0)
+            || (trits && (header[4] < 2 || layout != CodeLayout.SignedInteger || bits != 2)))
+            throw new InvalidDataException($"Corrupt packed matrix: unknown flags 0x{header[7]:X2} for version {header[4]}, {layout}, {bits} bits.");
+        bool perRow = (header[7] & PerRowFlag) != 0;
         int rows = BinaryPrimitives.ReadInt32LittleEndian(header[8..]);
         int columns = BinaryPrimitives.ReadInt32LittleEndian(header[12..]);
         if (rows < 0 || columns < 0)
             throw new InvalidDataException($"Corrupt packed matrix: negative shape {rows} x {columns}.");
         long count = (long)rows * columns;
-        long codeLength = layout == CodeLayout.Float ? 0 : (long)rows * BitPacking.BytesPerRow(columns, bits);
+        long codeLength = layout == CodeLayout.Float ? 0 : (long)rows * (trits ? TritPacking.BytesPerRow(columns) : BitPacking.BytesPerRow(columns, bits));
         long scaleCount = layout == CodeLayout.Float ? 0 : (perRow ? rows : 1L) * (layout == CodeLayout.BinaryBases ? bits : 1);
         long valueCount = layout == CodeLayout.Float ? count : 0;
         if (codeLength > Array.MaxLength || valueCount > Array.MaxLength / 4 || count > int.MaxValue)
@@ -411,6 +425,7 @@ internal sealed class PackedMatrix
         uint actual = Crc32.Finish(crc);
         if (expected != actual)
             throw new InvalidDataException($"Corrupt packed matrix ({rows} x {columns}, {layout}, {bits} bits): checksum mismatch, stored 0x{expected:X8}, computed 0x{actual:X8}.");
+        if (trits) codes = TritPacking.ToTwoBit(codes, rows, columns);
         return new PackedMatrix(layout, bits, rows, columns, perRow, codes, scales, values);
     }
 
@@ -488,7 +503,7 @@ internal sealed class PackedMatrix
         header[4] = FormatVersion;
         header[5] = (byte)Layout;
         header[6] = (byte)Bits;
-        header[7] = (byte)(PerRow && Layout != CodeLayout.Float ? 1 : 0);
+        header[7] = (byte)((PerRow && Layout != CodeLayout.Float ? PerRowFlag : 0) | (StoredAsTrits ? TritFlag : 0));
         BinaryPrimitives.WriteInt32LittleEndian(header[8..], Rows);
         BinaryPrimitives.WriteInt32LittleEndian(header[12..], Columns);
     }

@@ -305,7 +305,7 @@ public sealed class PackedMatrixTests
         CollectionAssert.AreEqual(new[] { 2f, -2f }, m.Decode());
     }
 
-    private static byte[] Serialize(PackedMatrix m)
+    internal static byte[] Serialize(PackedMatrix m)
     {
         var stream = new MemoryStream();
         using (var writer = new BinaryWriter(stream))
