@@ -9,6 +9,7 @@ root.Subcommands.Add(PrepareBrownCommand.Create());
 root.Subcommands.Add(KureCommand.Create());
 root.Subcommands.Add(SmnistCommand.Create());
 root.Subcommands.Add(SpamCommand.Create());
+root.Subcommands.Add(SpamHeldOutCommand.Create());
 root.Subcommands.Add(SweepCommand.Create());
 root.Subcommands.Add(SweepBenchmarkCommand.Create());
 root.Subcommands.Add(LmCommand.Create());

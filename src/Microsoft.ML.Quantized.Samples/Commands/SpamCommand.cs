@@ -21,22 +21,22 @@ internal static class SpamCommand
 
     public static System.CommandLine.Command Create()
     {
-        var data = new System.CommandLine.Option<DirectoryInfo>("--data") { Description = "Folder with file_list.json and the email folders (build/fetch-data.sh --only spam).", DefaultValueFactory = _ => new DirectoryInfo("data/spam") };
-        var count = new System.CommandLine.Option<int>("--count") { Description = "Use only the first N emails of a fixed-seed shuffle (0 = all 6,046), for short runs.", DefaultValueFactory = _ => 0 };
+        var data = DataOption();
+        var count = CountOption();
+        var maxTokens = MaxTokensOption();
+        var epochs = EpochsOption();
+        var hidden = HiddenOption();
+        var learningRate = LearningRateOption();
+        var validFraction = ValidFractionOption();
+        var seed = SeedOption();
         var vocabulary = new System.CommandLine.Option<int>("--vocabulary") { Description = "Vocabulary size (most frequent training words + <unk>).", DefaultValueFactory = _ => 5_000 };
-        var maxTokens = new System.CommandLine.Option<int>("--max-tokens") { Description = "Words read from the start of each body.", DefaultValueFactory = _ => 200 };
-        var epochs = new System.CommandLine.Option<int>("--epochs") { Description = "Epochs for every recurrent configuration; the epoch with the best validation log-loss is kept.", DefaultValueFactory = _ => 8 };
-        var hidden = new System.CommandLine.Option<int>("--hidden") { Description = "GRU hidden units.", DefaultValueFactory = _ => 64 };
         var embedding = new System.CommandLine.Option<int>("--embedding") { Description = "Embedding width (0 = the hidden size).", DefaultValueFactory = _ => 0 };
         var configs = new System.CommandLine.Option<string>("--configs") { Description = "Comma-separated configurations: a quantizer registry name, optionally +weight or +layer normalization.", DefaultValueFactory = _ => "none,twn+weight" };
         var quantizeEmbedding = new System.CommandLine.Option<bool>("--quantize-embedding") { Description = "Quantized configurations also quantize the embedding and head (they dominate the size).", DefaultValueFactory = _ => true };
         var embeddingQuantizer = new System.CommandLine.Option<string>("--embedding-quantizer") { Description = "With --quantize-embedding: the embedding's own quantizer registry name (e.g. bwn for 1 bit); empty = the configuration's.", DefaultValueFactory = _ => "" };
         var dropout = new System.CommandLine.Option<double>("--dropout") { Description = "Dropout on the final hidden state before the head, in [0, 1).", DefaultValueFactory = _ => 0.0 };
-        var learningRate = new System.CommandLine.Option<double>("--learning-rate") { Description = "Adam learning rate (halved after every epoch that does not improve the validation log-loss).", DefaultValueFactory = _ => 2e-3 };
-        var validFraction = new System.CommandLine.Option<double>("--valid-fraction") { Description = "Fraction of the training split held out for validation (best-epoch selection, learning-rate decay), in [0, 0.5]; 0 = none.", DefaultValueFactory = _ => 0.1 };
         var validateOnly = new System.CommandLine.Option<bool>("--validate-only") { Description = "Report validation figures only: no test evaluation, no baseline, no Markdown. Use it to choose settings without looking at the test set." };
-        var seed = new System.CommandLine.Option<int>("--seed") { Description = "Seed of the split and of training.", DefaultValueFactory = _ => 1 };
-        var output = new System.CommandLine.Option<FileInfo>("--out") { Description = "Markdown file to write (its spam section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
+        var output = OutputOption("spam");
         var command = new System.CommandLine.Command("spam", "SpamAssassin: quantized vs float GRU classifier vs ML.NET FeaturizeText + SDCA logistic regression.")
         {
             data, count, vocabulary, maxTokens, epochs, hidden, embedding, configs, quantizeEmbedding, embeddingQuantizer, dropout, learningRate, validFraction, validateOnly, seed, output,
@@ -50,38 +50,24 @@ internal static class SpamCommand
     private static int Run(Settings s)
     {
         var load = BenchmarkCommand.LoadAverage();
-        if (s.Vocabulary < 2 || s.MaxTokens < 1 || s.Count < 0 || s.Embedding < 0)
-            throw new ArgumentException("--vocabulary must be at least 2, --max-tokens at least 1, --count and --embedding at least 0.");
-        if (s.ValidFraction is < 0 or > 0.5)
-            throw new ArgumentException($"--valid-fraction must be in [0, 0.5]; got {s.ValidFraction}.");
+        if (s.Vocabulary < 2 || s.Embedding < 0)
+            throw new ArgumentException("--vocabulary must be at least 2 and --embedding at least 0.");
+        CheckCommon(s.Count, s.MaxTokens, s.Epochs, s.Hidden, s.ValidFraction);
         if (s.ValidateOnly && s.ValidFraction == 0)
             throw new ArgumentException("--validate-only needs a validation split: pass --valid-fraction above 0.");
         var embeddingQuantizer = s.EmbeddingQuantizer.Length == 0 ? null : QuantizerRegistry.Parse(s.EmbeddingQuantizer);
-        var emails = SpamAssassin.Load(s.Data);
-        if (s.Count > 0 && s.Count < emails.Count)
-        {
-            var keep = SpamAssassin.Split(emails.Count, s.Seed + 1, (double)s.Count / emails.Count).Train;
-            emails = keep.Select(i => emails[i]).ToList();
-        }
-        var words = emails.Select(e => SpamAssassin.Tokenize(e.Body).Take(s.MaxTokens).ToArray()).ToArray();
-        var labels = emails.Select(e => e.Label).ToArray();
-        var (trainIndex, testIndex) = SpamAssassin.Split(emails.Count, s.Seed);
-        var (fitPositions, validPositions) = SpamAssassin.Split(trainIndex.Length, s.Seed + 2, 1 - s.ValidFraction);
-        var fitIndex = fitPositions.Select(p => trainIndex[p]).ToArray();
-        var validIndex = validPositions.Select(p => trainIndex[p]).ToArray();
+        var split = SpamAssassin.LoadSplit(s.Data, s.Count, s.MaxTokens, s.ValidFraction, s.Seed);
+        var (words, labels, trainIndex, fitIndex, validIndex, testIndex) = split;
         var tokens = SpamAssassin.BuildVocabulary(fitIndex.Select(i => words[i]), s.Vocabulary);
         var ids = tokens.Select((t, i) => (t, i)).ToDictionary(p => p.t, p => p.i);
         var encoded = words.Select(w => SpamAssassin.Encode(w, ids, s.MaxTokens)).ToArray();
         int[][] Pick(int[] index) => index.Select(i => encoded[i]).ToArray();
         int[] Labels(int[] index) => index.Select(i => labels[i]).ToArray();
-        AnsiConsole.MarkupLine($"SpamAssassin: {emails.Count:N0} emails ({labels.Count(l => l == 1):N0} spam), {fitIndex.Length:N0} train / {validIndex.Length:N0} validation / {testIndex.Length:N0} test; " +
+        AnsiConsole.MarkupLine($"SpamAssassin: {split.Count:N0} emails ({split.SpamCount:N0} spam), {fitIndex.Length:N0} train / {validIndex.Length:N0} validation / {testIndex.Length:N0} test; " +
                                $"vocabulary {tokens.Length:N0}, first {s.MaxTokens} words (mean {encoded.Average(e => e.Length):F0}).");
 
-        var training = new TrainingOptions
-        {
-            Epochs = s.Epochs, BatchSize = 32, Optimizer = OptimizerKind.Adam, LearningRate = s.LearningRate,
-            LearningRateDecay = 2, GradientClipNorm = 1.0, Seed = s.Seed, ProgressInterval = 10,
-        };
+        var training = Training(s.Epochs, s.LearningRate);
+        training.Seed = s.Seed;
         var (validSequences, validLabels) = validIndex.Length == 0 ? (null, null) : (Pick(validIndex), Labels(validIndex));
         var rows = new List<Row>();
         foreach (var config in s.Configs.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -122,13 +108,11 @@ internal static class SpamCommand
             table.AddRow(Markup.Escape(r.Model), Percent(r.ValidAccuracy), r.BestEpoch?.ToString(CultureInfo.InvariantCulture) ?? "-", $"{r.Accuracy:P2}", $"{r.Auc:F4}", r.Bits,
                 Markup.Escape(r.SizeText), $"{r.ExamplesPerSecond:N0}", $"{r.Seconds:F1} s");
         AnsiConsole.Write(table);
-        var markdown = Render(rows, s, emails.Count, fitIndex.Length, validIndex.Length, testIndex.Length, tokens.Length, load);
+        var markdown = Render(rows, s, split.Count, fitIndex.Length, validIndex.Length, testIndex.Length, tokens.Length, load);
         BenchmarkCommand.WriteSection(s.Output, markdown, SectionStart, SectionEnd);
         AnsiConsole.MarkupLine($"Written to [blue]{Markup.Escape(s.Output.FullName)}[/].");
         return 0;
     }
-
-    private static string Percent(double? value) => value is null ? "-" : value.Value.ToString("P2", CultureInfo.InvariantCulture);
 
     /// <summary>
     /// ML.NET's standard text classifier on the same words: FeaturizeText + SdcaLogisticRegression, trained on the whole
@@ -137,21 +121,56 @@ internal static class SpamCommand
     private static Row Baseline(string[][] words, int[] labels, int[] trainIndex, int[] testIndex, int seed)
     {
         var ml = new MLContext(seed);
-        IEnumerable<EmailRow> Rows(int[] index) => index.Select(i => new EmailRow { Text = string.Join(' ', words[i]), Label = labels[i] == 1 });
-        var train = ml.Data.LoadFromEnumerable(Rows(trainIndex).ToList());
-        var test = ml.Data.LoadFromEnumerable(Rows(testIndex).ToList());
-        var pipeline = ml.Transforms.Text.FeaturizeText("Features", nameof(EmailRow.Text))
-            .Append(ml.BinaryClassification.Trainers.SdcaLogisticRegression(labelColumnName: nameof(EmailRow.Label), featureColumnName: "Features"));
-        var clock = Stopwatch.StartNew();
-        var model = pipeline.Fit(train);
-        double seconds = clock.Elapsed.TotalSeconds;
-        var metrics = ml.BinaryClassification.Evaluate(model.Transform(test), labelColumnName: nameof(EmailRow.Label));
-        using var saved = new MemoryStream();
-        ml.Model.Save(model, train.Schema, saved);
+        var result = HeldOutText.Sdca(ml, Texts(ml, words, labels, trainIndex), Texts(ml, words, labels, testIndex));
+        var metrics = result.Metrics;
         AnsiConsole.MarkupLine($"ML.NET FeaturizeText + SDCA: test accuracy {metrics.Accuracy:P2}, AUC {metrics.AreaUnderRocCurve:F4}");
-        return new Row("ML.NET FeaturizeText + SdcaLogisticRegression", null, null, metrics.Accuracy, metrics.AreaUnderRocCurve, "32 (float)", saved.Length,
-            $"{QuickstartCommand.Bytes(saved.Length)} model zip", false, trainIndex.Length / Math.Max(seconds, 1e-9), seconds);
+        return new Row(BaselineName, null, null, metrics.Accuracy, metrics.AreaUnderRocCurve, "32 (float)", result.ZipBytes,
+            $"{QuickstartCommand.Bytes(result.ZipBytes)} model zip", false, trainIndex.Length / Math.Max(result.Seconds, 1e-9), result.Seconds);
     }
+
+    /// <summary>The name of ML.NET's baseline in the spam tables.</summary>
+    internal const string BaselineName = "ML.NET FeaturizeText + SdcaLogisticRegression";
+
+    /// <summary>The emails at <paramref name="index"/> as an IDataView of texts (their words joined by spaces) and labels.</summary>
+    internal static IDataView Texts(MLContext ml, string[][] words, int[] labels, int[] index) =>
+        ml.Data.LoadFromEnumerable(index.Select(i => new LabeledText { Text = string.Join(' ', words[i]), Label = labels[i] == 1 }).ToList());
+
+    /// <summary>Training settings of the spam commands: Adam, batch 32, lr halved after every epoch without a better validation loss, clip 1.0.</summary>
+    internal static TrainingOptions Training(int epochs, double learningRate) => new()
+    {
+        Epochs = epochs, BatchSize = 32, Optimizer = OptimizerKind.Adam, LearningRate = learningRate,
+        LearningRateDecay = 2, GradientClipNorm = 1.0, ProgressInterval = 10,
+    };
+
+    /// <summary>Checks the options both spam commands take; the message names the option and the value.</summary>
+    internal static void CheckCommon(int count, int maxTokens, int epochs, int hidden, double validFraction)
+    {
+        if (count < 0) throw new ArgumentException($"--count must be 0 (all emails) or more; got {count}.");
+        if (maxTokens < 1) throw new ArgumentException($"--max-tokens must be at least 1; got {maxTokens}.");
+        if (epochs < 1) throw new ArgumentException($"--epochs must be at least 1; got {epochs}.");
+        if (hidden < 1) throw new ArgumentException($"--hidden must be at least 1; got {hidden}.");
+        if (validFraction is < 0 or > 0.5) throw new ArgumentException($"--valid-fraction must be in [0, 0.5]; got {validFraction}.");
+    }
+
+    internal static System.CommandLine.Option<DirectoryInfo> DataOption() => new("--data") { Description = "Folder with file_list.json and the email folders (build/fetch-data.sh --only spam).", DefaultValueFactory = _ => new DirectoryInfo("data/spam") };
+
+    internal static System.CommandLine.Option<int> CountOption() => new("--count") { Description = "Use only the first N emails of a fixed-seed shuffle (0 = all 6,046), for short runs.", DefaultValueFactory = _ => 0 };
+
+    internal static System.CommandLine.Option<int> MaxTokensOption() => new("--max-tokens") { Description = "Words read from the start of each body.", DefaultValueFactory = _ => 200 };
+
+    internal static System.CommandLine.Option<int> EpochsOption() => new("--epochs") { Description = "Epochs for every recurrent configuration; the epoch with the best validation log-loss is kept.", DefaultValueFactory = _ => 8 };
+
+    internal static System.CommandLine.Option<int> HiddenOption() => new("--hidden") { Description = "Recurrent hidden units.", DefaultValueFactory = _ => 64 };
+
+    internal static System.CommandLine.Option<double> LearningRateOption() => new("--learning-rate") { Description = "Adam learning rate (halved after every epoch that does not improve the validation log-loss).", DefaultValueFactory = _ => 2e-3 };
+
+    internal static System.CommandLine.Option<double> ValidFractionOption() => new("--valid-fraction") { Description = "Fraction of the training split held out for validation (best-epoch selection, learning-rate decay), in [0, 0.5]; 0 = none.", DefaultValueFactory = _ => 0.1 };
+
+    internal static System.CommandLine.Option<int> SeedOption() => new("--seed") { Description = "Seed of the split and of training.", DefaultValueFactory = _ => 1 };
+
+    internal static System.CommandLine.Option<FileInfo> OutputOption(string section) => new("--out") { Description = $"Markdown file to write (its {section} section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
+
+    internal static string Percent(double? value) => value is null ? "-" : value.Value.ToString("P2", CultureInfo.InvariantCulture);
 
     private static string Render(List<Row> rows, Settings s, int emails, int train, int valid, int test, int vocabulary, string? load)
     {
@@ -186,13 +205,6 @@ internal static class SpamCommand
                 $"Issue #3's target (a quantized classifier at or above the baseline's test accuracy, under 100 KB): {(best.Accuracy >= baseline.Accuracy ? "met" : "not met")}; " +
                 $"best quantized model under 100 KB: {best.Model}, {best.Accuracy:P2} test accuracy in {best.SizeText} vs the baseline's {baseline.Accuracy:P2} in {baseline.SizeText}."));
         return sb.ToString();
-    }
-
-    private sealed class EmailRow
-    {
-        public string Text { get; set; } = "";
-
-        public bool Label { get; set; }
     }
 
     private sealed record Settings(DirectoryInfo Data, int Count, int Vocabulary, int MaxTokens, int Epochs, int Hidden, int Embedding, string Configs,

