@@ -1,7 +1,7 @@
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
-/// The managed scoring engine of a <see cref="PackedLanguageModel"/>: scores a token sequence (final hidden state and
+/// The managed scoring engine of a <see cref="PackedLanguageModelNetwork"/>: scores a token sequence (final hidden state and
 /// summed cross-entropy, what the ML.NET transformer reports) or reads one token at a time and returns next-token
 /// logits (generation). Holds only per-sequence state and scratch; the model is shared and immutable, so create one
 /// scorer per thread and any number of them can score one model at once, without locks. A scorer itself is not safe for
@@ -15,10 +15,10 @@ internal sealed class LanguageModelScorer
     private readonly float[] _scratch;
 
     /// <summary>Creates a scorer with the SIMD kernels.</summary>
-    public LanguageModelScorer(PackedLanguageModel model) : this(model, ScoringKernels.Simd) { }
+    public LanguageModelScorer(PackedLanguageModelNetwork model) : this(model, ScoringKernels.Simd) { }
 
     /// <summary>Creates a scorer with the given kernels (<see cref="ScoringKernels.Reference"/> to check the SIMD ones).</summary>
-    public LanguageModelScorer(PackedLanguageModel model, ScoringKernels kernels)
+    public LanguageModelScorer(PackedLanguageModelNetwork model, ScoringKernels kernels)
     {
         ArgumentNullException.ThrowIfNull(model);
         Model = model;
@@ -29,7 +29,7 @@ internal sealed class LanguageModelScorer
     }
 
     /// <summary>The model.</summary>
-    public PackedLanguageModel Model { get; }
+    public PackedLanguageModelNetwork Model { get; }
 
     /// <summary>The last layer's hidden state after the last token read.</summary>
     public ReadOnlySpan<float> Hidden => _state.Output;
@@ -42,7 +42,7 @@ internal sealed class LanguageModelScorer
 
     /// <summary>
     /// Reads token <paramref name="id"/> after the ones read so far and writes the logits of the next token
-    /// (<see cref="PackedLanguageModel.VocabularySize"/> values, unnormalized) to <paramref name="logits"/>.
+    /// (<see cref="PackedLanguageModelNetwork.VocabularySize"/> values, unnormalized) to <paramref name="logits"/>.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="id"/> is outside the vocabulary.</exception>
     /// <exception cref="ArgumentException"><paramref name="logits"/> has the wrong length.</exception>

@@ -26,6 +26,14 @@ internal sealed class PackedModelWriter
         writer.Write(Crc32.Finish(w._crc));
     }
 
+    /// <summary>What <paramref name="write"/> writes, as bytes (a model's network inside a core model file).</summary>
+    public static byte[] ToBytes(Action<BinaryWriter> write)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true)) write(writer);
+        return buffer.ToArray();
+    }
+
     /// <summary>One byte.</summary>
     public void WriteByte(byte value) => WriteBytes([value]);
 

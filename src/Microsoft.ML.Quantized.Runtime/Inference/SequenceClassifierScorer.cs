@@ -1,7 +1,7 @@
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
-/// The managed scoring engine of a <see cref="PackedSequenceClassifier"/>: class probabilities (softmax of the head's
+/// The managed scoring engine of a <see cref="PackedSequenceClassifierNetwork"/>: class probabilities (softmax of the head's
 /// logits at the sequence's last step) of a token-id or float-frame sequence, as
 /// <c>QuantizedSequenceClassifier.Predict(int[])</c> computes them with libtorch. Holds only per-sequence state and
 /// scratch; the model is shared and immutable, so create one scorer per thread. A scorer itself is not safe for concurrent
@@ -13,10 +13,10 @@ internal sealed class SequenceClassifierScorer
     private readonly float[] _embedded;
 
     /// <summary>Creates a scorer with the SIMD kernels.</summary>
-    public SequenceClassifierScorer(PackedSequenceClassifier model) : this(model, ScoringKernels.Simd) { }
+    public SequenceClassifierScorer(PackedSequenceClassifierNetwork model) : this(model, ScoringKernels.Simd) { }
 
     /// <summary>Creates a scorer with the given kernels (<see cref="ScoringKernels.Reference"/> to check the SIMD ones).</summary>
-    public SequenceClassifierScorer(PackedSequenceClassifier model, ScoringKernels kernels)
+    public SequenceClassifierScorer(PackedSequenceClassifierNetwork model, ScoringKernels kernels)
     {
         ArgumentNullException.ThrowIfNull(model);
         Model = model;
@@ -25,7 +25,7 @@ internal sealed class SequenceClassifierScorer
     }
 
     /// <summary>The model.</summary>
-    public PackedSequenceClassifier Model { get; }
+    public PackedSequenceClassifierNetwork Model { get; }
 
     /// <summary>Writes the class probabilities of a token sequence (at least one id, each in the vocabulary).</summary>
     /// <exception cref="InvalidOperationException">The model reads frames.</exception>
@@ -49,7 +49,7 @@ internal sealed class SequenceClassifierScorer
         Classify(probabilities);
     }
 
-    /// <summary>Writes the class probabilities of a float sequence: consecutive frames of <see cref="PackedSequenceClassifier.InputSize"/> values.</summary>
+    /// <summary>Writes the class probabilities of a float sequence: consecutive frames of <see cref="PackedSequenceClassifierNetwork.InputSize"/> values.</summary>
     /// <exception cref="InvalidOperationException">The model reads token ids.</exception>
     /// <exception cref="ArgumentException">The sequence is empty or not whole frames, or <paramref name="probabilities"/> is not ClassCount long.</exception>
     public void Predict(ReadOnlySpan<float> frames, Span<float> probabilities)

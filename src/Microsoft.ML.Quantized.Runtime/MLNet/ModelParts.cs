@@ -87,13 +87,13 @@ internal abstract class ModelParts<TPacked> : IDisposable
 
     /// <summary>Writes the description, the packed model, and the training weights when <paramref name="withTrainingWeights"/> and there are some.</summary>
     /// <exception cref="ObjectDisposedException">The parts were disposed.</exception>
-    private protected void Save(ModelSaveContext ctx, StreamNames names, string descriptionJson, Action<TPacked, BinaryWriter> writePacked, bool withTrainingWeights)
+    private protected void Save(ModelSaveContext ctx, StreamNames names, string descriptionJson, Action<BinaryWriter> writePacked, bool withTrainingWeights)
     {
         lock (_sync)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             ctx.SaveBinaryStream(names.Description, w => w.Write(descriptionJson));
-            ctx.SaveBinaryStream(names.Packed, w => writePacked(Packed, w));
+            ctx.SaveBinaryStream(names.Packed, writePacked);
             if (withTrainingWeights && _training is { } training)
                 ctx.SaveBinaryStream(names.Training, w =>
                 {
@@ -104,14 +104,14 @@ internal abstract class ModelParts<TPacked> : IDisposable
     }
 
     /// <summary>
-    /// Reads the streams <see cref="Save"/> wrote and builds the parts with <paramref name="create"/> (the training
-    /// stream, when present, is kept as bytes); for formats that stored only the training model
-    /// (<paramref name="trainingStreamOnly"/>), hands its bytes to <paramref name="pack"/>.
+    /// Reads the streams <see cref="Save"/> wrote: the packed model with <paramref name="readPacked"/> from the description's
+    /// JSON and the packed stream, and builds the parts with <paramref name="create"/> (the training stream, when present,
+    /// is kept as bytes); for formats that stored only the training model (<paramref name="trainingStreamOnly"/>), hands
+    /// its bytes to <paramref name="pack"/>.
     /// </summary>
     /// <exception cref="ModelFormatException">A stream is missing or damaged.</exception>
-    private protected static TParts Load<TParts, TDescription>(ModelLoadContext ctx, StreamNames names, bool trainingStreamOnly, string what,
-        Func<BinaryReader, TPacked> readPacked, Func<byte[], TParts> pack, Func<TPacked, TDescription, ITrainingWeights?, TParts> create)
-        where TDescription : class
+    private protected static TParts Load<TParts>(ModelLoadContext ctx, StreamNames names, bool trainingStreamOnly,
+        Func<string, BinaryReader, TPacked> readPacked, Func<byte[], TParts> pack, Func<TPacked, ITrainingWeights?, TParts> create)
     {
         byte[]? training = null;
         ctx.TryLoadBinaryStream(names.Training, r =>
@@ -121,13 +121,13 @@ internal abstract class ModelParts<TPacked> : IDisposable
             training = copy.ToArray();
         });
         if (trainingStreamOnly) return training is null ? throw Missing(names.Training) : pack(training);
-        TDescription? description = null;
+        string? description = null;
         TPacked? packed = null;
-        if (!ctx.TryLoadBinaryStream(names.Description, r => description = ModelFile.ReadHeader<TDescription>(r.ReadString(), what)))
+        if (!ctx.TryLoadBinaryStream(names.Description, r => description = r.ReadString()))
             throw Missing(names.Description);
-        if (!ctx.TryLoadBinaryStream(names.Packed, r => packed = readPacked(r)))
+        if (!ctx.TryLoadBinaryStream(names.Packed, r => packed = readPacked(description!, r)))
             throw Missing(names.Packed);
-        return create(packed!, description!, training is null ? null : new SavedTrainingWeights(training));
+        return create(packed!, training is null ? null : new SavedTrainingWeights(training));
     }
 
     private static ModelFormatException Missing(string stream) =>

@@ -189,7 +189,7 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         if (length < 0) throw Host.ExceptParam(nameof(length), $"length must be zero or positive; got {length}.");
         if (!(temperature >= 0) || double.IsInfinity(temperature)) throw Host.ExceptParam(nameof(temperature), $"temperature must be a finite number >= 0; got {temperature}.");
         CheckNotDisposed();
-        return LanguageModelSampling.Generate(new LanguageModelScorer(_parts.Packed), context, length, temperature, seed, _keys.EndOfSequenceId);
+        return LanguageModelSampling.Generate(new LanguageModelScorer(_parts.Packed.Network), context, length, temperature, seed, _keys.EndOfSequenceId);
     }
 
     /// <summary>Frees the tensors of the float training model, if there is one.</summary>
@@ -241,7 +241,7 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         //   a model loaded from it is saved in the current format, where empty rows follow the handling)
         // byte: keep training weights (from 0x00010003)
         // stream LanguageModel.json: options, tokens, history, size (from 0x00010003)
-        // stream PackedLanguageModel.bin: the packed model (PackedLanguageModel's checksummed format; from 0x00010003)
+        // stream PackedLanguageModel.bin: the packed model (PackedLanguageModelNetwork's checksummed format; from 0x00010003)
         // stream QuantizedLanguageModel.bin: the torch model in the library's checksummed format (the only model stream
         //   before 0x00010003; from then on only with keep training weights)
         ctx.SaveNonEmptyString(InputColumnName);
@@ -316,7 +316,7 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
             _row = row;
             _reader = TokenKeyColumn.CreateReader(row, column);
             _hidden = new float[parent.HiddenSize];
-            _engine = new LanguageModelScorer(parent._parts.Packed);
+            _engine = new LanguageModelScorer(parent._parts.Packed.Network);
         }
 
         /// <summary>Reads the current row and runs the model unless the same tokens were just scored.</summary>

@@ -41,8 +41,8 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         KeepTrainingWeights = keepTrainingWeights;
         if ((InputKind == SequenceClassifierInputKind.Tokens) != (keys is not null))
             throw Host.Except($"A classifier of {InputKind} needs {(keys is null ? "a" : "no")} token key map: the model is inconsistent.");
-        if (keys is not null && (keys.KeyCount == 0 || keys.Count > parts.Packed.InputSize))
-            throw Host.Except($"The key map's {keys.Count} token ids do not fit the classifier's vocabulary of {parts.Packed.InputSize}: the model is inconsistent.");
+        if (keys is not null && (keys.KeyCount == 0 || keys.Count > parts.Packed.Network.InputSize))
+            throw Host.Except($"The key map's {keys.Count} token ids do not fit the classifier's vocabulary of {parts.Packed.Network.InputSize}: the model is inconsistent.");
         if (classPrior.Length != parts.ClassCount)
             throw Host.Except($"The class prior has {classPrior.Length} values for {parts.ClassCount} classes: the model is inconsistent.");
         InputType = keys is not null
@@ -125,12 +125,12 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         {
             Host.Check(typeof(TSrc) == typeof(VBuffer<uint>), $"The features of this model are {InputType}, read as VBuffer<uint>, not {typeof(TSrc).Name}.");
             RowScorer<VBuffer<uint>> tokens = (in VBuffer<uint> src) =>
-                Predict(new SequenceClassifierScorer(_parts.Packed), SequenceClassifierFeatureColumn.Tokens(Host, src, Keys!, FeatureColumnName, null));
+                Predict(new SequenceClassifierScorer(_parts.Packed.Network), SequenceClassifierFeatureColumn.Tokens(Host, src, Keys!, FeatureColumnName, null));
             return (RowScorer<TSrc>)(Delegate)tokens;
         }
         Host.Check(typeof(TSrc) == typeof(VBuffer<float>), $"The features of this model are {InputType}, read as VBuffer<float>, not {typeof(TSrc).Name}.");
         RowScorer<VBuffer<float>> frames = (in VBuffer<float> src) =>
-            Predict(new SequenceClassifierScorer(_parts.Packed), SequenceClassifierFeatureColumn.Frames(Host, src, FrameSize, FeatureColumnName, null));
+            Predict(new SequenceClassifierScorer(_parts.Packed.Network), SequenceClassifierFeatureColumn.Frames(Host, src, FrameSize, FeatureColumnName, null));
         return (RowScorer<TSrc>)(Delegate)frames;
     }
 
@@ -140,7 +140,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
     /// </summary>
     internal Func<float[]> CreateRowScorer(DataViewRow input, DataViewSchema.Column feature)
     {
-        var engine = new SequenceClassifierScorer(_parts.Packed);
+        var engine = new SequenceClassifierScorer(_parts.Packed.Network);
         if (InputKind == SequenceClassifierInputKind.Tokens)
         {
             var getter = input.GetGetter<VBuffer<uint>>(feature);
@@ -209,7 +209,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         //   (format 0x00010001 had neither the map, its keys being 1..key count, strict, nor the prior)
         // byte: keep training weights (from 0x00010003)
         // stream SequenceClassifier.json: options, history, size (from 0x00010003)
-        // stream PackedSequenceClassifier.bin: the packed classifier (PackedSequenceClassifier's checksummed format; from 0x00010003)
+        // stream PackedSequenceClassifier.bin: the packed classifier (PackedSequenceClassifierNetwork's checksummed format; from 0x00010003)
         // stream QuantizedSequenceClassifier.bin: the torch classifier in the library's checksummed format (the only model
         //   stream before 0x00010003; from then on only with keep training weights)
         ctx.Writer.Write(KeyCount);

@@ -1,29 +1,24 @@
-using System.Text.Json;
 using Microsoft.ML.Runtime;
 
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
-/// A trained sequence classifier as the ML.NET model parameters hold it (see <see cref="ModelParts{TPacked}"/>),
-/// with its options.
+/// A trained sequence classifier as the ML.NET model parameters hold it (see <see cref="ModelParts{TPacked}"/>): the
+/// <see cref="PackedSequenceClassifier"/> (network, options, history, size) and, when present, its training weights.
 /// </summary>
 internal sealed class SequenceClassifierParts : ModelParts<PackedSequenceClassifier>
 {
     /// <summary>The training stream is the core model file, the only model stream of the first two formats.</summary>
     private static readonly StreamNames Names = new("SequenceClassifier.json", "PackedSequenceClassifier.bin", "QuantizedSequenceClassifier.bin");
 
-    /// <summary>The parts of a trained classifier (the training package packs it), which they then own.</summary>
-    public SequenceClassifierParts(PackedSequenceClassifier packed, SequenceClassifierOptions options, IReadOnlyList<EpochSummary> history,
-        ModelSizeReport sizeReport, ITrainingWeights? training)
-        : base(packed, history, sizeReport, training)
+    /// <summary>The parts of a packed classifier (the training package packs it), which they then own with <paramref name="training"/>.</summary>
+    public SequenceClassifierParts(PackedSequenceClassifier packed, ITrainingWeights? training)
+        : base(packed, packed.History, packed.SizeReport(), training)
     {
-        Options = options;
-        if (packed.ClassCount != Options.ClassCount || packed.Recurrent.HiddenSize != Options.Recurrent.HiddenSize)
-            throw new ModelFormatException($"The packed classifier ({packed.ClassCount} classes, hidden {packed.Recurrent.HiddenSize}) does not match its description ({Options.ClassCount} classes, hidden {Options.Recurrent.HiddenSize}).");
     }
 
-    /// <summary>The classifier's options (token classifiers: with the vocabulary size used).</summary>
-    public SequenceClassifierOptions Options { get; }
+    /// <summary>The classifier's options (token classifiers: with the vocabulary size used; not a copy: do not change them).</summary>
+    public SequenceClassifierOptions Options => Packed.Configuration;
 
     /// <summary>Token ids or float frames.</summary>
     public SequenceClassifierInputKind InputKind => Packed.InputKind;
@@ -31,12 +26,9 @@ internal sealed class SequenceClassifierParts : ModelParts<PackedSequenceClassif
     /// <summary>Number of classes.</summary>
     public int ClassCount => Packed.ClassCount;
 
-    /// <summary>Writes the parts; the training weights only when <paramref name="withTrainingWeights"/>.</summary>
-    public void Save(ModelSaveContext ctx, bool withTrainingWeights)
-    {
-        var description = new Description(Options, History.ToArray(), SizeData.Of(SizeReport));
-        Save(ctx, Names, JsonSerializer.Serialize(description, ModelFile.HeaderJson), (p, w) => p.Write(w), withTrainingWeights);
-    }
+    /// <summary>Writes the parts: the packed classifier's description and network, the training weights only when <paramref name="withTrainingWeights"/>.</summary>
+    public void Save(ModelSaveContext ctx, bool withTrainingWeights) =>
+        Save(ctx, Names, Packed.DescriptionJson(), Packed.Network.Write, withTrainingWeights);
 
     /// <summary>
     /// Reads what <see cref="Save"/> wrote, or, for the first two formats (<paramref name="trainingStreamOnly"/>), packs
@@ -44,10 +36,7 @@ internal sealed class SequenceClassifierParts : ModelParts<PackedSequenceClassif
     /// </summary>
     /// <exception cref="ModelFormatException">A stream is missing or damaged, or an old format without the training package.</exception>
     public static SequenceClassifierParts Load(ModelLoadContext ctx, bool trainingStreamOnly) =>
-        Load<SequenceClassifierParts, Description>(ctx, Names, trainingStreamOnly, "sequence-classifier description", PackedSequenceClassifier.Read,
+        Load(ctx, Names, trainingStreamOnly, PackedSequenceClassifier.Read,
             bytes => TrainingPackage.Pack<SequenceClassifierParts>("SequenceClassifierFromTrainingFile", bytes, "sequence classifier"),
-            (p, d, t) => new SequenceClassifierParts(p, d.Options, d.History, d.Size.ToReport(), t));
-
-    /// <summary>What describes the packed classifier, stored as JSON beside it.</summary>
-    private sealed record Description(SequenceClassifierOptions Options, EpochSummary[] History, SizeData Size);
+            (p, t) => new SequenceClassifierParts(p, t));
 }

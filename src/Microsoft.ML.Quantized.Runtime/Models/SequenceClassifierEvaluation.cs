@@ -7,6 +7,29 @@ namespace Microsoft.ML.Quantized;
 /// <param name="Count">Examples evaluated.</param>
 public sealed record SequenceClassifierEvaluation(double Accuracy, double LogLoss, double AreaUnderRocCurve, int Count)
 {
+    /// <summary>
+    /// The evaluation of per-example class log-probabilities (row-major, <paramref name="classes"/> per example) against
+    /// <paramref name="labels"/>: the predicted class is the first most probable one.
+    /// </summary>
+    internal static SequenceClassifierEvaluation Of(ReadOnlySpan<float> logProbabilities, IReadOnlyList<int> labels, int classes)
+    {
+        int count = labels.Count, correct = 0;
+        double logLoss = 0;
+        var positiveScores = new float[count];
+        for (int i = 0; i < count; i++)
+        {
+            var row = logProbabilities.Slice(i * classes, classes);
+            int best = 0;
+            for (int c = 1; c < classes; c++)
+                if (row[c] > row[best]) best = c;
+            if (best == labels[i]) correct++;
+            logLoss -= row[labels[i]];
+            if (classes == 2) positiveScores[i] = MathF.Exp(row[1]);
+        }
+        int n = Math.Max(1, count);
+        return new SequenceClassifierEvaluation((double)correct / n, logLoss / n, classes == 2 ? Auc(positiveScores, labels) : double.NaN, count);
+    }
+
     /// <summary>Area under the ROC curve of <paramref name="scores"/> for binary <paramref name="labels"/> (1 = positive); ties count half. NaN when a class is absent.</summary>
     internal static double Auc(IReadOnlyList<float> scores, IReadOnlyList<int> labels)
     {

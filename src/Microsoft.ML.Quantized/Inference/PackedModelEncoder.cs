@@ -29,26 +29,26 @@ internal static class PackedModelEncoder
     }
 
     /// <summary>Packs a language model: embedding, recurrent stack, decoder.</summary>
-    public static PackedLanguageModel Encode(LanguageModelNetwork network)
+    public static PackedLanguageModelNetwork Encode(LanguageModelNetwork network)
     {
         ArgumentNullException.ThrowIfNull(network);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var (embedding, embeddingQuantizer) = network.Embedding;
         var (decoder, decoderBias, decoderQuantizer) = network.Decoder;
-        return new PackedLanguageModel(
+        return new PackedLanguageModelNetwork(
             Matrix(embedding, embeddingQuantizer), Encode(network.Recurrent), Matrix(decoder, decoderQuantizer), Floats(decoderBias));
     }
 
     /// <summary>Packs a sequence classifier: embedding (token input), recurrent stack, head.</summary>
-    public static PackedSequenceClassifier Encode(SequenceClassifierNetwork network)
+    public static PackedSequenceClassifierNetwork Encode(SequenceClassifierNetwork network)
     {
         ArgumentNullException.ThrowIfNull(network);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var embedding = network.Embedding is { } table ? Matrix(table.Weight, table.Quantizer) : null;
         var (head, headBias, headQuantizer) = network.Head;
-        return new PackedSequenceClassifier(
+        return new PackedSequenceClassifierNetwork(
             network.InputKind, network.InputSize, embedding, Encode(network.Recurrent), Matrix(head, headQuantizer), Floats(headBias));
     }
 

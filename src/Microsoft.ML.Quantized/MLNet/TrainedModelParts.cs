@@ -2,19 +2,18 @@ namespace Microsoft.ML.Quantized;
 
 /// <summary>
 /// Turns a trained torch model into the parts the ML.NET components of the scoring runtime hold: the packed model
-/// (<see cref="PackedModelEncoder"/>), its description, and the torch model itself as their training weights. The
+/// (<see cref="QuantizedLanguageModel.Pack"/>, <see cref="QuantizedSequenceClassifier.Pack"/>) and the torch model
+/// itself as their training weights. The
 /// runtime also calls the two <c>FromTrainingFile</c> methods, by name (<c>TrainingPackage</c>), to pack models saved
 /// before packed models existed.
 /// </summary>
 internal static class TrainedModelParts
 {
     /// <summary>The parts of a freshly trained (or fine-tuned, or re-quantized) language model, which they then own.</summary>
-    public static LanguageModelParts Of(QuantizedLanguageModel model) =>
-        new(PackedModelEncoder.Encode(model.Network), model.Options, model.Vocabulary, model.History.ToArray(), model.SizeReport(), model);
+    public static LanguageModelParts Of(QuantizedLanguageModel model) => new(model.Pack(), model);
 
     /// <summary>The parts of a freshly trained (or fine-tuned, or re-quantized) classifier, which they then own.</summary>
-    public static SequenceClassifierParts Of(QuantizedSequenceClassifier classifier) =>
-        new(PackedModelEncoder.Encode(classifier.Network), classifier.Options, classifier.History.ToArray(), classifier.SizeReport(), classifier);
+    public static SequenceClassifierParts Of(QuantizedSequenceClassifier classifier) => new(classifier.Pack(), classifier);
 
     /// <summary>Packs a language model from its core model file (the only model stream of the first two ML.NET formats).</summary>
     internal static LanguageModelParts LanguageModelFromTrainingFile(byte[] file) =>

@@ -216,7 +216,17 @@ public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
     /// <summary>Honest size: parameters, bits per quantized weight including scales, packed and float32 bytes.</summary>
     public ModelSizeReport SizeReport() => PackedModelEncoder.SizeReport(Network, Network.WeightMatrices());
 
-    /// <summary>Saves the model (options, vocabulary, history, weights) to a versioned, checksummed file.</summary>
+    /// <summary>
+    /// The deployable form of this model: its weights packed as their quantizers encode them (codes and scales, weight
+    /// and batch normalization folded in), scored by the managed engine of Microsoft.ML.Quantized.Runtime without
+    /// libtorch, and saved without the float training weights (<see cref="PackedLanguageModel.Save(string)"/>).
+    /// </summary>
+    public PackedLanguageModel Pack() => new(PackedModelEncoder.Encode(Network), _options.Clone(), Vocabulary, History.ToArray(), SizeReport());
+
+    /// <summary>
+    /// Saves the model with its float training weights (options, vocabulary, history, weights) to a versioned,
+    /// checksummed file: the file to continue training or fine-tune from. To deploy, save <see cref="Pack"/> instead.
+    /// </summary>
     public void Save(string path)
     {
         using var file = File.Create(path);

@@ -245,7 +245,17 @@ public sealed class QuantizedSequenceClassifier : IDisposable, ITrainingWeights
     /// <summary>Honest size: parameters, bits per quantized weight including scales, packed and float32 bytes.</summary>
     public ModelSizeReport SizeReport() => PackedModelEncoder.SizeReport(Network, Network.WeightMatrices());
 
-    /// <summary>Saves the model (options, input kind, history, weights) to a versioned, checksummed file.</summary>
+    /// <summary>
+    /// The deployable form of this classifier: its weights packed as their quantizers encode them (codes and scales,
+    /// weight and batch normalization folded in), scored by the managed engine of Microsoft.ML.Quantized.Runtime without
+    /// libtorch, and saved without the float training weights (<see cref="PackedSequenceClassifier.Save(string)"/>).
+    /// </summary>
+    public PackedSequenceClassifier Pack() => new(PackedModelEncoder.Encode(Network), _options.Clone(), History.ToArray(), SizeReport());
+
+    /// <summary>
+    /// Saves the model with its float training weights (options, input kind, history, weights) to a versioned,
+    /// checksummed file: the file to continue training or fine-tune from. To deploy, save <see cref="Pack"/> instead.
+    /// </summary>
     public void Save(string path)
     {
         using var file = File.Create(path);
@@ -330,27 +340,8 @@ public sealed class QuantizedSequenceClassifier : IDisposable, ITrainingWeights
         return result;
     }
 
-    internal SequenceClassifierEvaluation Evaluate(SequenceClassifierData data)
-    {
-        var logProbabilities = LogProbabilities(data);
-        var labels = data.Labels!;
-        int classes = ClassCount, correct = 0;
-        double logLoss = 0;
-        var positiveScores = new float[data.Count];
-        for (int i = 0; i < data.Count; i++)
-        {
-            long row = (long)i * classes;
-            int best = 0;
-            for (int c = 1; c < classes; c++)
-                if (logProbabilities[row + c] > logProbabilities[row + best]) best = c;
-            if (best == labels[i]) correct++;
-            logLoss -= logProbabilities[row + labels[i]];
-            if (classes == 2) positiveScores[i] = MathF.Exp(logProbabilities[row + 1]);
-        }
-        int n = Math.Max(1, data.Count);
-        double auc = classes == 2 ? SequenceClassifierEvaluation.Auc(positiveScores, labels) : double.NaN;
-        return new SequenceClassifierEvaluation((double)correct / n, logLoss / n, auc, data.Count);
-    }
+    internal SequenceClassifierEvaluation Evaluate(SequenceClassifierData data) =>
+        SequenceClassifierEvaluation.Of(LogProbabilities(data), data.Labels!, ClassCount);
 
     private static void CheckValidationPair<T>(IReadOnlyList<T>? sequences, int[]? labels)
     {

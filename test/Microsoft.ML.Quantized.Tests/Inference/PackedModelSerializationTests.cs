@@ -20,7 +20,7 @@ public sealed class PackedModelSerializationTests
         using var network = LanguageModel(Recurrent(cell, normalization, weights, activations, mixedSlopes: true, layers), seed: 3);
         var packed = PackedModelEncoder.Encode(network);
         var bytes = Bytes(packed.Write);
-        var loaded = PackedLanguageModel.Read(Reader(bytes));
+        var loaded = PackedLanguageModelNetwork.Read(Reader(bytes));
         CollectionAssert.AreEqual(bytes, Bytes(loaded.Write), "writing the loaded model gives the same bytes");
 
         var ids = Ids(4, 9);
@@ -47,7 +47,7 @@ public sealed class PackedModelSerializationTests
         using var network = Classifier(kind, TwoLayerClassifierOptions(), seed: 6);
         var packed = PackedModelEncoder.Encode(network);
         var bytes = Bytes(packed.Write);
-        var loaded = PackedSequenceClassifier.Read(Reader(bytes));
+        var loaded = PackedSequenceClassifierNetwork.Read(Reader(bytes));
         CollectionAssert.AreEqual(bytes, Bytes(loaded.Write));
         Assert.AreEqual(kind, loaded.InputKind);
 
@@ -73,7 +73,7 @@ public sealed class PackedModelSerializationTests
     {
         using var network = LanguageModel(Recurrent(RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep, "twn", "uniform3-lsq", true, 2), seed: 5);
         var bytes = Bytes(PackedModelEncoder.Encode(network).Write);
-        AssertEveryFlipRejected(bytes, b => PackedLanguageModel.Read(Reader(b)));
+        AssertEveryFlipRejected(bytes, b => PackedLanguageModelNetwork.Read(Reader(b)));
     }
 
     [TestMethod]
@@ -81,7 +81,7 @@ public sealed class PackedModelSerializationTests
     {
         using var network = Classifier(SequenceClassifierInputKind.Tokens, TwoLayerClassifierOptions(), seed: 6);
         var bytes = Bytes(PackedModelEncoder.Encode(network).Write);
-        AssertEveryFlipRejected(bytes, b => PackedSequenceClassifier.Read(Reader(b)));
+        AssertEveryFlipRejected(bytes, b => PackedSequenceClassifierNetwork.Read(Reader(b)));
     }
 
     [TestMethod]
@@ -91,7 +91,7 @@ public sealed class PackedModelSerializationTests
         var bytes = Bytes(PackedModelEncoder.Encode(network).Write);
         for (int length = 0; length < bytes.Length; length++)
         {
-            var e = Assert.ThrowsExactly<ModelFormatException>(() => PackedLanguageModel.Read(Reader(bytes[..length])), $"truncated to {length} of {bytes.Length} bytes");
+            var e = Assert.ThrowsExactly<ModelFormatException>(() => PackedLanguageModelNetwork.Read(Reader(bytes[..length])), $"truncated to {length} of {bytes.Length} bytes");
             Assert.IsTrue(e.Message.Contains("truncated") || e.Message.Contains("damaged"), $"truncated to {length}: {e.Message}");
         }
     }
@@ -102,17 +102,17 @@ public sealed class PackedModelSerializationTests
         using var network = LanguageModel(Recurrent(RecurrentCellKind.Lstm, RecurrentNormalization.None, "bc"), seed: 5);
         var bytes = Bytes(PackedModelEncoder.Encode(network).Write);
 
-        var e = Assert.ThrowsExactly<ModelFormatException>(() => PackedSequenceClassifier.Read(Reader(bytes)));
+        var e = Assert.ThrowsExactly<ModelFormatException>(() => PackedSequenceClassifierNetwork.Read(Reader(bytes)));
         StringAssert.Contains(e.Message, "Not a packed sequence classifier");
 
         var newer = (byte[])bytes.Clone();
-        newer[4] = PackedLanguageModel.FormatVersion + 1;
-        e = Assert.ThrowsExactly<ModelFormatException>(() => PackedLanguageModel.Read(Reader(newer)));
-        StringAssert.Contains(e.Message, $"format version {PackedLanguageModel.FormatVersion + 1}");
+        newer[4] = PackedLanguageModelNetwork.FormatVersion + 1;
+        e = Assert.ThrowsExactly<ModelFormatException>(() => PackedLanguageModelNetwork.Read(Reader(newer)));
+        StringAssert.Contains(e.Message, $"format version {PackedLanguageModelNetwork.FormatVersion + 1}");
 
         var damagedBias = (byte[])bytes.Clone();
         damagedBias[^6] ^= 0x01; // inside the decoder bias, just before the checksum
-        e = Assert.ThrowsExactly<ModelFormatException>(() => PackedLanguageModel.Read(Reader(damagedBias)));
+        e = Assert.ThrowsExactly<ModelFormatException>(() => PackedLanguageModelNetwork.Read(Reader(damagedBias)));
         StringAssert.Contains(e.Message, "checksum");
     }
 

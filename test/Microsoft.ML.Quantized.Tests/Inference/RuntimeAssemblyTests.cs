@@ -6,14 +6,14 @@ namespace Microsoft.ML.Quantized.Tests.Inference;
 [TestClass]
 public sealed class RuntimeAssemblyTests
 {
-    private static readonly Assembly Runtime = typeof(PackedLanguageModel).Assembly;
+    private static readonly Assembly Runtime = typeof(PackedLanguageModelNetwork).Assembly;
 
     [TestMethod]
     public void The_scoring_components_live_in_the_runtime_assembly()
     {
         Assert.AreEqual("Microsoft.ML.Quantized.Runtime", Runtime.GetName().Name);
         foreach (var type in new[] { typeof(QuantizedRecurrentLanguageModelTransformer), typeof(SequenceClassifierBinaryModelParameters),
-                     typeof(SequenceClassifierMulticlassModelParameters), typeof(PackedSequenceClassifier), typeof(ModelSizeReport) })
+                     typeof(SequenceClassifierMulticlassModelParameters), typeof(PackedSequenceClassifierNetwork), typeof(ModelSizeReport) })
             Assert.AreSame(Runtime, type.Assembly, type.Name);
         Assert.AreEqual("Microsoft.ML.Quantized", typeof(QuantizedLanguageModel).Assembly.GetName().Name);
     }

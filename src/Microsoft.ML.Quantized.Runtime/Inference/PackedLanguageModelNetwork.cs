@@ -23,7 +23,7 @@ namespace Microsoft.ML.Quantized;
 /// A float array is always an int32 count and then the values; a matrix is <see cref="PackedMatrix"/>'s serialized form.
 /// </para>
 /// </summary>
-internal sealed class PackedLanguageModel
+internal sealed class PackedLanguageModelNetwork
 {
     /// <summary>Version of the serialized form written by <see cref="Write"/>.</summary>
     public const byte FormatVersion = 1;
@@ -34,7 +34,7 @@ internal sealed class PackedLanguageModel
     private readonly float[] _decoderBias;
 
     /// <summary>Creates the model (the bias is copied); the sizes must chain: embedding -> stack -> decoder.</summary>
-    public PackedLanguageModel(PackedMatrix embedding, PackedRecurrentStack recurrent, PackedMatrix decoder, ReadOnlySpan<float> decoderBias)
+    public PackedLanguageModelNetwork(PackedMatrix embedding, PackedRecurrentStack recurrent, PackedMatrix decoder, ReadOnlySpan<float> decoderBias)
     {
         ArgumentNullException.ThrowIfNull(embedding);
         ArgumentNullException.ThrowIfNull(recurrent);
@@ -80,13 +80,13 @@ internal sealed class PackedLanguageModel
 
     /// <summary>Reads a model written by <see cref="Write"/>, validating every field and checksum.</summary>
     /// <exception cref="ModelFormatException">The stream is truncated, foreign, of another format version, or damaged.</exception>
-    public static PackedLanguageModel Read(BinaryReader reader) => PackedModelReader.Read(reader, Magic, FormatVersion, What, r =>
+    public static PackedLanguageModelNetwork Read(BinaryReader reader) => PackedModelReader.Read(reader, Magic, FormatVersion, What, r =>
     {
         int vocabulary = r.ReadInt32("vocabulary size", 1, PackedModelReader.MaxDimension);
         int embeddingSize = r.ReadInt32("embedding size", 1, PackedModelReader.MaxDimension);
         var embedding = r.ReadMatrix("embedding", vocabulary, embeddingSize);
         var recurrent = PackedRecurrentStack.Read(r);
         var decoder = r.ReadMatrix("decoder", vocabulary, recurrent.HiddenSize);
-        return new PackedLanguageModel(embedding, recurrent, decoder, r.ReadSingles("decoder bias", vocabulary));
+        return new PackedLanguageModelNetwork(embedding, recurrent, decoder, r.ReadSingles("decoder bias", vocabulary));
     });
 }

@@ -13,14 +13,14 @@ namespace Microsoft.ML.Quantized;
 /// <item><term>byte</term><description>input kind (<see cref="SequenceClassifierInputKind"/>: 0 tokens, 1 frames)</description></item>
 /// <item><term>int32 x 2</term><description>input size (vocabulary size or frame size), class count</description></item>
 /// <item><term>tokens only</term><description>int32 embedding size, then the embedding matrix [vocabulary, embedding size]</description></item>
-/// <item><term>stack</term><description>the recurrent stack (see <see cref="PackedLanguageModel"/>)</description></item>
+/// <item><term>stack</term><description>the recurrent stack (see <see cref="PackedLanguageModelNetwork"/>)</description></item>
 /// <item><term>matrix</term><description>head [classes, hidden size]</description></item>
 /// <item><term>floats</term><description>head bias: int32 count (= classes), then the values</description></item>
 /// <item><term>last 4</term><description>CRC-32 (IEEE) of every byte above except the matrices' own</description></item>
 /// </list>
 /// </para>
 /// </summary>
-internal sealed class PackedSequenceClassifier
+internal sealed class PackedSequenceClassifierNetwork
 {
     /// <summary>Version of the serialized form written by <see cref="Write"/>.</summary>
     public const byte FormatVersion = 1;
@@ -37,7 +37,7 @@ internal sealed class PackedSequenceClassifier
     /// <param name="recurrent">The stack.</param>
     /// <param name="head">The head weight [classes, hidden].</param>
     /// <param name="headBias">The head bias [classes].</param>
-    public PackedSequenceClassifier(
+    public PackedSequenceClassifierNetwork(
         SequenceClassifierInputKind inputKind, int inputSize, PackedMatrix? embedding, PackedRecurrentStack recurrent, PackedMatrix head, ReadOnlySpan<float> headBias)
     {
         ArgumentNullException.ThrowIfNull(recurrent);
@@ -109,7 +109,7 @@ internal sealed class PackedSequenceClassifier
 
     /// <summary>Reads a classifier written by <see cref="Write"/>, validating every field and checksum.</summary>
     /// <exception cref="ModelFormatException">The stream is truncated, foreign, of another format version, or damaged.</exception>
-    public static PackedSequenceClassifier Read(BinaryReader reader) => PackedModelReader.Read(reader, Magic, FormatVersion, What, r =>
+    public static PackedSequenceClassifierNetwork Read(BinaryReader reader) => PackedModelReader.Read(reader, Magic, FormatVersion, What, r =>
     {
         byte kind = r.ReadByte("input kind");
         if (kind > (byte)SequenceClassifierInputKind.Frames) throw r.Damaged($"input kind {kind} is unknown");
@@ -121,6 +121,6 @@ internal sealed class PackedSequenceClassifier
             embedding = r.ReadMatrix("embedding", inputSize, r.ReadInt32("embedding size", 1, PackedModelReader.MaxDimension));
         var recurrent = PackedRecurrentStack.Read(r);
         var head = r.ReadMatrix("head", classes, recurrent.HiddenSize);
-        return new PackedSequenceClassifier(inputKind, inputSize, embedding, recurrent, head, r.ReadSingles("head bias", classes));
+        return new PackedSequenceClassifierNetwork(inputKind, inputSize, embedding, recurrent, head, r.ReadSingles("head bias", classes));
     });
 }
