@@ -18,13 +18,15 @@ internal static class PackedModelEncoder
 
     /// <summary>
     /// The report of a network: each weight matrix packed as its quantizer encodes it, and every other parameter
-    /// (biases, gains, norms, learned steps) counted as float32.
+    /// (biases, gains, norms, learned steps) and every buffer (batch normalization's running statistics, one set per
+    /// step with <see cref="RecurrentNormalization.BatchPerStep"/>, which the packed model keeps as a scale and shift
+    /// per step) counted as float32.
     /// </summary>
     public static ModelSizeReport SizeReport(nn.Module network, IEnumerable<(string Name, Tensor Weight, Quantizer Quantizer)> weightMatrices)
     {
         var matrices = weightMatrices.ToList();
         var handles = new HashSet<IntPtr>(matrices.Select(m => m.Weight.Handle));
-        long others = network.parameters().Where(p => !handles.Contains(p.Handle)).Sum(p => p.numel());
+        long others = network.parameters().Where(p => !handles.Contains(p.Handle)).Sum(p => p.numel()) + network.buffers().Sum(b => b.numel());
         return ModelSizeReport.From(matrices.Select(m => PackedMatrix.FromQuantizedWeights(m.Quantizer.Encode(m.Weight))), others);
     }
 

@@ -36,7 +36,7 @@ public sealed class PackedModelTests
     [TestMethod]
     public void A_packed_language_model_file_holds_no_float_weights_and_loads_back_identically()
     {
-        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.BatchShared), TinyCorpus.Training(1));
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.BatchPerStep), TinyCorpus.Training(1));
         var packed = model.Pack();
         using var packedFile = new MemoryStream();
         packed.Save(packedFile);
@@ -49,7 +49,7 @@ public sealed class PackedModelTests
         var loaded = PackedLanguageModel.Load(packedFile);
         Assert.AreEqual(packed.Evaluate(Valid).CrossEntropy, loaded.Evaluate(Valid).CrossEntropy, 0.0);
         Assert.AreEqual(packed.Generate("a ", 30, 0.8, seed: 3), loaded.Generate("a ", 30, 0.8, seed: 3));
-        Assert.AreEqual(RecurrentNormalization.BatchShared, loaded.Options.Recurrent.Normalization);
+        Assert.AreEqual(RecurrentNormalization.BatchPerStep, loaded.Options.Recurrent.Normalization);
         // Each file is refused by the other kind's loader, naming what it is.
         packedFile.Position = 0;
         Assert.ThrowsExactly<ModelFormatException>(() => QuantizedLanguageModel.Load(packedFile));
