@@ -11,7 +11,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VERSIONS=("$@"); [[ ${#VERSIONS[@]} -gt 0 ]] || VERSIONS=(5.0.1 6.0.0)
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/consumer-smoke.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
+trap '[[ -n "${KEEP_SMOKE:-}" ]] || rm -rf "$WORK"' EXIT
 # A version no cache has seen, so the app restores this build and not an earlier package of the same version.
 PACKAGE_VERSION="0.1.0-smoke.$(date +%s)"
 for project in Microsoft.ML.Quantized.Runtime Microsoft.ML.Quantized; do
@@ -101,3 +101,9 @@ echo "$scored"
 grep -qxF "$trained_line" <<<"$scored" || { echo "consumer-smoke: the scoring-only app's answer differs from the training app's ($trained_line)" >&2; exit 1; }
 grep -q '^libtorch mapped: False; TorchSharp loaded: False' <<<"$scored" || { echo "consumer-smoke: TorchSharp or libtorch was loaded while scoring" >&2; exit 1; }
 echo "consumer-smoke: scoring-only app OK (no TorchSharp or libtorch in its output or its process)"
+# A zip saved before the split (float weights only) names the training assembly as its loader, which packs it on load:
+# the scoring-only app must refuse it, naming that assembly (ML.NET loads the assembly a model names).
+old="$ROOT/test/Microsoft.ML.Quantized.Tests/TestData/format-v1/binary-gru-twn-batchperstep.zip"
+refused="$(cd "$score" && dotnet bin/Release/net10.0/ScoreOnly.dll "$old" 2>&1)" && { echo "$refused"; echo "consumer-smoke: the scoring-only app scored a float-only model" >&2; exit 1; }
+grep -q "Could not load file or assembly 'Microsoft.ML.Quantized," <<<"$refused" || { echo "$refused" | head -20; echo "consumer-smoke: an old-format model was not refused naming the training assembly" >&2; exit 1; }
+echo "consumer-smoke: scoring-only app refuses an old-format model, naming the training assembly it needs"
