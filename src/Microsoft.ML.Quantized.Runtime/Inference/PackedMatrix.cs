@@ -315,6 +315,34 @@ internal sealed class PackedMatrix
                     y[r] = _scales[g] * (2f * ones - sumX);
                     break;
                 }
+                case CodeLayout.SignedInteger when k == 2:
+                {
+                    // Ternary and 2-bit weights: each byte holds 4 codes; a 256-entry table gives their 4 values, two
+                    // bytes make 8 weights for one multiply-add, two accumulators for 16 columns a step.
+                    ref float table = ref MemoryMarshal.GetArrayDataReference(TwoBitValues);
+                    ref byte codes0 = ref MemoryMarshal.GetReference(row);
+                    var acc0 = Vector256<float>.Zero;
+                    var acc1 = Vector256<float>.Zero;
+                    int c = 0;
+                    for (; c + 16 <= tail; c += 16)
+                    {
+                        int b = c >> 2;
+                        var w0 = Vector256.Create(Vector128.LoadUnsafe(ref table, 4u * Unsafe.Add(ref codes0, b)), Vector128.LoadUnsafe(ref table, 4u * Unsafe.Add(ref codes0, b + 1)));
+                        var w1 = Vector256.Create(Vector128.LoadUnsafe(ref table, 4u * Unsafe.Add(ref codes0, b + 2)), Vector128.LoadUnsafe(ref table, 4u * Unsafe.Add(ref codes0, b + 3)));
+                        acc0 += w0 * Vector256.LoadUnsafe(ref x0, (nuint)c);
+                        acc1 += w1 * Vector256.LoadUnsafe(ref x0, (nuint)(c + 8));
+                    }
+                    for (; c < tail; c += 8)
+                    {
+                        int b = c >> 2;
+                        var w0 = Vector256.Create(Vector128.LoadUnsafe(ref table, 4u * Unsafe.Add(ref codes0, b)), Vector128.LoadUnsafe(ref table, 4u * Unsafe.Add(ref codes0, b + 1)));
+                        acc0 += w0 * Vector256.LoadUnsafe(ref x0, (nuint)c);
+                    }
+                    float sum = Vector256.Sum(acc0 + acc1);
+                    for (c = tail; c < Columns; c++) sum += SignExtend(BitPacking.Get(row, 2, c), 2) * x[c];
+                    y[r] = _scales[g] * sum;
+                    break;
+                }
                 case CodeLayout.SignedInteger:
                 {
                     var signBit = Vector256.Create(1 << (k - 1));
@@ -455,6 +483,17 @@ internal sealed class PackedMatrix
     }
 
     /// <summary>Splits a word holding 8 codes of k bits into 8 int lanes (code i in lane i).</summary>
+    /// <summary>For each byte of 2-bit codes, the values of its 4 codes (two's complement: 0, 1, -2, -1), lowest code first.</summary>
+    private static readonly float[] TwoBitValues = BuildTwoBitValues();
+
+    private static float[] BuildTwoBitValues()
+    {
+        var values = new float[256 * 4];
+        for (int b = 0; b < 256; b++)
+            for (int i = 0; i < 4; i++) values[4 * b + i] = SignExtend((b >> (2 * i)) & 3, 2);
+        return values;
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> Expand8(ulong word, int k, Vector256<uint> laneShift, Vector256<int> mask)
     {
