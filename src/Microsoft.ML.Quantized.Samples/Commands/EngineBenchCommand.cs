@@ -265,7 +265,7 @@ internal static class EngineBenchCommand
 
     // ---------------------------------------------------------------- classifier through ML.NET
 
-    private sealed record ClassifierRow(int Hidden, double PredictionEngineRows, double EngineRows, long ZipBytes, long PackedStreamBytes,
+    private sealed record ClassifierRow(int Hidden, double PredictionEngineRows, double EngineRows, long ZipBytes, long ComponentBytes, long ModelFolderBytes, long PackedStreamBytes,
         long SizeReportPackedBytes, double BitsPerQuantizedWeight, double FirstLoadMilliseconds, double LoadMilliseconds,
         double ChildPeakMegabytes, string ChildNote);
 
@@ -334,6 +334,20 @@ internal static class EngineBenchCommand
         var zip = Path.Combine(Path.GetTempPath(), $"engine-bench-{Environment.ProcessId}-gru-{hidden}.zip");
         ml.Model.Save(model, train.Schema, zip);
         long zipBytes = new FileInfo(zip).Length;
+        // The classifier's own part of the zip: the transform folder that holds the packed classifier (its model folder: the
+        // packed stream, a JSON description, the token key map; and ML.NET's TrainSchema and Model.key beside it).
+        long componentBytes = 0, modelFolderBytes = 0;
+        using (var archive = System.IO.Compression.ZipFile.OpenRead(zip))
+        {
+            var packedEntry = archive.Entries.First(e => e.FullName.EndsWith("/Model/PackedSequenceClassifier.bin", StringComparison.Ordinal)).FullName;
+            var component = packedEntry[..(packedEntry.Length - "Model/PackedSequenceClassifier.bin".Length)];
+            foreach (var entry in archive.Entries)
+            {
+                if (!entry.FullName.StartsWith(component, StringComparison.Ordinal)) continue;
+                componentBytes += entry.CompressedLength;
+                if (entry.FullName.StartsWith(component + "Model/", StringComparison.Ordinal)) modelFolderBytes += entry.CompressedLength;
+            }
+        }
         var times = new List<double>();
         ITransformer? loaded = null;
         for (int i = 0; i < 6; i++)
@@ -358,7 +372,7 @@ internal static class EngineBenchCommand
         var (peak, note) = RunScoreChild(zip);
         File.Delete(zip);
         parameters.Dispose();
-        return new ClassifierRow(hidden, predictionEngineRows, engineRows, zipBytes, packedStream.Length, size.PackedBytes, size.BitsPerQuantizedWeight,
+        return new ClassifierRow(hidden, predictionEngineRows, engineRows, zipBytes, componentBytes, modelFolderBytes, packedStream.Length, size.PackedBytes, size.BitsPerQuantizedWeight,
             firstLoad, load, peak, note);
     }
 
@@ -416,14 +430,14 @@ internal static class EngineBenchCommand
     }
 
     /// <summary>
-    /// Items per second of <paramref name="step"/> (each call does <paramref name="itemsPerCall"/> items): a warm-up of a
-    /// quarter of <paramref name="seconds"/> (at most 1 s, at least 3 calls), then three rounds of a third of
+    /// Items per second of <paramref name="step"/> (each call does <paramref name="itemsPerCall"/> items): a warm-up of
+    /// half of <paramref name="seconds"/> (at most 1 s, at least 3 calls), then three rounds of a third of
     /// <paramref name="seconds"/> each; the median round.
     /// </summary>
     private static double Rate(string what, Action step, int itemsPerCall, double seconds)
     {
         var sw = Stopwatch.StartNew();
-        for (int i = 0; i < 3 || sw.Elapsed.TotalSeconds < Math.Min(1.0, seconds / 4); i++) step();
+        for (int i = 0; i < 3 || sw.Elapsed.TotalSeconds < Math.Min(1.0, seconds / 2); i++) step();
         var rounds = new List<double>();
         for (int r = 0; r < 3; r++)
         {
@@ -496,12 +510,13 @@ internal static class EngineBenchCommand
         sb.AppendLine(string.Create(Invariant, $"**Classifier through ML.NET**: `TokenizeIntoWords -> MapValueToKey -> BinaryClassification.Trainers.QuantizedGru` (TWN + weight norm, `QuantizeEmbeddingAndHead`, embedding = hidden), " +
             $"fitted for 10 steps of 32 rows on 2,000 synthetic rows of {ClassifierRowTokens} words (a ~10k-word Zipf vocabulary), saved with `mlContext.Model.Save`, loaded back. " +
             $"Rows of {ClassifierRowTokens} words through `PredictionEngine.Predict` (tokenizing, key mapping and the engine) and {ClassifierRowTokens} token ids straight through `SequenceClassifierScorer.Predict`, one thread. " +
+            $"The zip also holds the pipeline's other parts, above all `MapValueToKey`'s vocabulary; the classifier's part is its transform folder (the packed classifier, its JSON description and token key map under Model/, and ML.NET's TrainSchema and Model.key), compressed bytes. " +
             $"Load: `mlContext.Model.Load` of the zip, the first in the process and the median of the next 5. Working set: a child process (this program with `--score-child`) that only loads the zip and scores 2,000 rows through a PredictionEngine, its peak (VmHWM)."));
         sb.AppendLine();
-        sb.AppendLine("| hidden | PredictionEngine rows/s | engine rows/s | zip | packed stream | SizeReport packed | zip / SizeReport | bits/quantized weight | first load | load | score-only child peak | child |");
-        sb.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        sb.AppendLine("| hidden | PredictionEngine rows/s | engine rows/s | zip | classifier's part of the zip | its Model/ folder | packed stream | SizeReport packed | zip / SizeReport | classifier part / SizeReport | bits/quantized weight | first load | load | score-only child peak | child |");
+        sb.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var c in classifiers)
-            sb.AppendLine(Invariant, $"| {c.Hidden} | {N(c.PredictionEngineRows)} | {N(c.EngineRows)} | {Bytes(c.ZipBytes)} B | {Bytes(c.PackedStreamBytes)} B | {Bytes(c.SizeReportPackedBytes)} B | {F((double)c.ZipBytes / c.SizeReportPackedBytes, 3)}x | {F(c.BitsPerQuantizedWeight, 3)} | {F(c.FirstLoadMilliseconds, 1)} ms | {F(c.LoadMilliseconds, 1)} ms | {F(c.ChildPeakMegabytes, 1)} MiB | {c.ChildNote} |");
+            sb.AppendLine(Invariant, $"| {c.Hidden} | {N(c.PredictionEngineRows)} | {N(c.EngineRows)} | {Bytes(c.ZipBytes)} B | {Bytes(c.ComponentBytes)} B | {Bytes(c.ModelFolderBytes)} B | {Bytes(c.PackedStreamBytes)} B | {Bytes(c.SizeReportPackedBytes)} B | {F((double)c.ZipBytes / c.SizeReportPackedBytes, 3)}x | {F((double)c.ComponentBytes / c.SizeReportPackedBytes, 3)}x | {F(c.BitsPerQuantizedWeight, 3)} | {F(c.FirstLoadMilliseconds, 1)} ms | {F(c.LoadMilliseconds, 1)} ms | {F(c.ChildPeakMegabytes, 1)} MiB | {c.ChildNote} |");
         sb.AppendLine();
         sb.AppendLine("**Targets (issue 12)**:");
         sb.AppendLine();
@@ -537,9 +552,13 @@ internal static class EngineBenchCommand
         }
         if (classifiers.Count > 0)
         {
-            double worst = classifiers.Max(c => (double)c.ZipBytes / c.SizeReportPackedBytes);
-            yield return string.Create(Invariant, $"The saved ML.NET zip of a classifier with a quantized embedding within 1.2x of SizeReport()'s bytes: **{(worst <= 1.2 ? "met" : "not met")}** (") +
-                string.Join("; ", classifiers.Select(c => string.Create(Invariant, $"hidden {c.Hidden}: {c.ZipBytes:N0} / {c.SizeReportPackedBytes:N0} = {(double)c.ZipBytes / c.SizeReportPackedBytes:F3}x"))) + ").";
+            var met = classifiers.Where(c => c.ZipBytes <= 1.2 * c.SizeReportPackedBytes).Select(c => c.Hidden).ToList();
+            var partMet = classifiers.Where(c => c.ComponentBytes <= 1.2 * c.SizeReportPackedBytes).Select(c => c.Hidden).ToList();
+            string verdict = met.Count == classifiers.Count ? "met" : met.Count > 0 ? $"met at hidden {string.Join(", ", met)} only" : "not met";
+            yield return string.Create(Invariant, $"The saved ML.NET zip of a classifier with a quantized embedding within 1.2x of SizeReport()'s bytes: **{verdict}** for the whole zip (") +
+                string.Join("; ", classifiers.Select(c => string.Create(Invariant, $"hidden {c.Hidden}: {c.ZipBytes:N0} / {c.SizeReportPackedBytes:N0} = {(double)c.ZipBytes / c.SizeReportPackedBytes:F3}x"))) +
+                string.Create(Invariant, $"); the classifier's own part of the zip is within 1.2x at hidden {(partMet.Count == 0 ? "none" : string.Join(", ", partMet))} (") +
+                string.Join("; ", classifiers.Select(c => string.Create(Invariant, $"{(double)c.ComponentBytes / c.SizeReportPackedBytes:F3}x"))) + "). The rest of the zip is the tokenizer and `MapValueToKey`'s 10k-word vocabulary.";
         }
     }
 }
