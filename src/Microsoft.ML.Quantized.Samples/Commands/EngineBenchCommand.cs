@@ -529,9 +529,11 @@ internal static class EngineBenchCommand
             $"TorchSharp runs with `torch.set_num_threads(1)` unless the column says {defaultThreads} (the default here). " +
             $"Each figure: warm-up, then the median of 3 rounds of {seconds / 3:F2} s (Stopwatch). ") + BenchmarkCommand.Provenance(load));
         sb.AppendLine();
-        sb.AppendLine("**Batch 1** (one stream, one token per call), tokens/s. The library's float LSTM forward is much slower than its GRU forward at batch 1: " +
-            "`FusedRecurrentKernel.Lstm` runs `torch.lstm` with gradient mode on (to stay off libtorch's oneDNN inference path), and in evaluation its bias parameters still require grad, " +
-            "so an autograd graph is recorded too (checked with a probe: freezing the parameters removes the graph but the LSTM stays several times slower than the GRU); the stock-module column shows libtorch without that workaround.");
+        sb.AppendLine("**Batch 1** (one stream, one token per call), tokens/s. \"engine, float model\" runs the float model packed as float32 matrices: " +
+            "the engine's float mat-vec is faster than its 2-bit ternary one (see the BenchmarkDotNet figures below), so the ternary model scores slower than the float one in the engine, " +
+            "and the 10k-way ternary decoder dominates its step. The library's float LSTM recurrent step (\"torch float, embedding + stack only\") is slower than its GRU step: " +
+            "`FusedRecurrentKernel.Lstm` runs `torch.lstm` with gradient mode on (to stay off libtorch's oneDNN inference path, which gave wrong LSTM outputs on this CPU), and in evaluation " +
+            "the bias parameters still require grad, so an autograd graph is recorded too (a one-off probe: freezing the parameters removed the graph but not the gap to the GRU).");
         sb.AppendLine();
         sb.AppendLine($"| cell | hidden | engine | engine, reference kernels | engine, float model | engine, embedding + stack only | torch float | torch float, {defaultThreads} threads | torch quantized | torch float, embedding + stack only | stock TorchSharp modules | engine / torch float | engine / stock modules |");
         sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -579,7 +581,7 @@ internal static class EngineBenchCommand
         {
             bool met = at256.All(r => r.EngineStep >= 4 * r.TorchFloat1);
             yield return $"Engine >= 4x the TorchSharp float forward's tokens/s at batch 1, hidden 256: **{(met ? "met" : "not met")}** (" +
-                string.Join("; ", at256.Select(r => string.Create(Invariant, $"{r.Cell} {r.EngineStep / r.TorchFloat1:F2}x: {r.EngineStep:N0} vs {r.TorchFloat1:N0} tokens/s, 1 torch thread; {r.EngineStep / r.TorchFloatDefault:F2}x against the default threads; {r.EngineStep / r.StockTorch1:F2}x against stock TorchSharp modules; embedding + stack alone, without the 10k-way decoder, {r.EngineRecurrent / r.TorchFloatRecurrent1:F2}x"))) + ").";
+                string.Join("; ", at256.Select(r => string.Create(Invariant, $"{r.Cell} {r.EngineStep / r.TorchFloat1:F2}x: {r.EngineStep:N0} vs {r.TorchFloat1:N0} tokens/s, 1 torch thread; {r.EngineStep / r.TorchFloatDefault:F2}x against the default threads; {r.EngineStep / r.StockTorch1:F2}x against stock TorchSharp modules; the engine on the float32-packed model {r.EngineFloat / r.TorchFloat1:F2}x; embedding + stack alone, without the 10k-way decoder, {r.EngineRecurrent / r.TorchFloatRecurrent1:F2}x"))) + ").";
         }
         else yield return "Engine >= 4x torch float at hidden 256: not measured (256 not in --hidden).";
         var peaks = classifiers.Where(c => !double.IsNaN(c.ChildPeakMegabytes)).ToList();
