@@ -14,6 +14,7 @@ root.Subcommands.Add(SweepCommand.Create());
 root.Subcommands.Add(SweepBenchmarkCommand.Create());
 root.Subcommands.Add(LmCommand.Create());
 root.Subcommands.Add(ScoreCommand.Create());
+root.Subcommands.Add(EngineBenchCommand.Create());
 try
 {
     return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
