@@ -597,7 +597,8 @@ internal static class EngineBenchCommand
             var perTensor = lm.Select(r => r.PerTensorRecurrentBits).ToList();
             yield return string.Create(Invariant, $"Ternary recurrent weights on disk <= 2.05 bits/weight including scales: **{(bits.Max() <= 2.05 ? "met" : perTensor.Max() <= 2.05 ? "met for per-tensor TWN only" : "not met")}** ") +
                 string.Create(Invariant, $"(TWN + weight norm, one float32 scale per row: {bits.Min():F3}..{bits.Max():F3} bits/weight, worst at the smallest hidden size; per-tensor TWN without weight norm: {perTensor.Min():F3}..{perTensor.Max():F3}). ") +
-                "<= 1.7 with base-3 packing: **not met** (ternary codes are stored as 2-bit codes; there is no base-3 packing in the format).";
+                string.Create(Invariant, $"<= 1.7 with base-3 packing (ternary codes are stored five trits a byte): **{(bits.Max() <= 1.7 ? "met" : perTensor.Max() <= 1.7 ? "met for per-tensor TWN; with weight norm's float32 scale per row only where the rows are long" : "not met")}** ") +
+                string.Create(Invariant, $"(with weight norm, hidden {string.Join(", ", lm.Where(r => r.RecurrentBits <= 1.7).Select(r => r.Hidden).Distinct())} within 1.7).");
         }
         if (classifiers.Count > 0)
         {
