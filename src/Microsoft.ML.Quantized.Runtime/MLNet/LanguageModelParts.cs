@@ -9,13 +9,15 @@ namespace Microsoft.ML.Quantized;
 internal sealed class LanguageModelParts : ModelParts<PackedLanguageModel>
 {
     /// <summary>The training stream is the core model file, the only model stream of the first two formats.</summary>
-    private static readonly StreamNames Names = new("LanguageModel.json", "PackedLanguageModel.bin", "QuantizedLanguageModel.bin");
+    private static readonly StreamNames StreamsOfThisKind = new("LanguageModel.json", "PackedLanguageModel.bin", "QuantizedLanguageModel.bin");
 
     /// <summary>The parts of a packed model (the training package packs it), which they then own with <paramref name="training"/>.</summary>
     public LanguageModelParts(PackedLanguageModel packed, ITrainingWeights? training)
-        : base(packed, packed.History, packed.SizeReport(), training)
+        : base(packed, training)
     {
     }
+
+    private protected override StreamNames Names => StreamsOfThisKind;
 
     /// <summary>The network's options (not a copy: do not change them).</summary>
     public LanguageModelOptions Options => Packed.Configuration;
@@ -23,17 +25,13 @@ internal sealed class LanguageModelParts : ModelParts<PackedLanguageModel>
     /// <summary>The tokens: the known keys' names, <c>&lt;unk&gt;</c> when there is one, and <c>&lt;eos&gt;</c>.</summary>
     public Vocabulary Vocabulary => Packed.Vocabulary;
 
-    /// <summary>Writes the parts: the packed model's description and network, the training weights only when <paramref name="withTrainingWeights"/>.</summary>
-    public void Save(ModelSaveContext ctx, bool withTrainingWeights) =>
-        Save(ctx, Names, Packed.DescriptionJson(), Packed.Network.Write, withTrainingWeights);
-
     /// <summary>
-    /// Reads what <see cref="Save"/> wrote, or, for the first two formats (<paramref name="trainingStreamOnly"/>), packs
+    /// Reads what <see cref="ModelParts{TPacked}.Save"/> wrote, or, for the first two formats (<paramref name="trainingStreamOnly"/>), packs
     /// their training model through the training package.
     /// </summary>
     /// <exception cref="ModelFormatException">A stream is missing or damaged, or an old format without the training package.</exception>
     public static LanguageModelParts Load(ModelLoadContext ctx, bool trainingStreamOnly) =>
-        Load(ctx, Names, trainingStreamOnly, PackedLanguageModel.Read,
+        Load(ctx, StreamsOfThisKind, trainingStreamOnly, PackedLanguageModel.Read,
             bytes => TrainingPackage.Pack<LanguageModelParts>("LanguageModelFromTrainingFile", bytes, "language model"),
             (p, t) => new LanguageModelParts(p, t));
 }

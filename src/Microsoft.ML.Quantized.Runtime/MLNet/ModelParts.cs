@@ -11,17 +11,15 @@ namespace Microsoft.ML.Quantized;
 /// </summary>
 /// <typeparam name="TPacked">The packed model.</typeparam>
 internal abstract class ModelParts<TPacked> : IDisposable
-    where TPacked : class
+    where TPacked : PackedModel
 {
     private readonly object _sync = new();
     private ITrainingWeights? _training;
     private bool _disposed;
 
-    private protected ModelParts(TPacked packed, IReadOnlyList<EpochSummary> history, ModelSizeReport sizeReport, ITrainingWeights? training)
+    private protected ModelParts(TPacked packed, ITrainingWeights? training)
     {
         Packed = packed;
-        History = history;
-        SizeReport = sizeReport;
         _training = training;
     }
 
@@ -29,10 +27,10 @@ internal abstract class ModelParts<TPacked> : IDisposable
     public TPacked Packed { get; }
 
     /// <summary>Training history, one entry per epoch.</summary>
-    public IReadOnlyList<EpochSummary> History { get; }
+    public IReadOnlyList<EpochSummary> History => Packed.History;
 
-    /// <summary>Parameters and packed bytes, as measured when the model was trained.</summary>
-    public ModelSizeReport SizeReport { get; }
+    /// <summary>Parameters and packed bytes, as measured when the model was packed.</summary>
+    public ModelSizeReport SizeReport => Packed.SizeReport();
 
     /// <summary>Whether the float training weights are here (after Fit, or loaded from a model saved with them).</summary>
     public bool HasTrainingWeights => _training is not null;
@@ -85,15 +83,19 @@ internal abstract class ModelParts<TPacked> : IDisposable
     /// <summary>The names of a model's three streams.</summary>
     private protected sealed record StreamNames(string Description, string Packed, string Training);
 
-    /// <summary>Writes the description, the packed model, and the training weights when <paramref name="withTrainingWeights"/> and there are some.</summary>
+    /// <summary>The names of this kind of model's three streams.</summary>
+    private protected abstract StreamNames Names { get; }
+
+    /// <summary>Writes the packed model's description and network, and the training weights when <paramref name="withTrainingWeights"/> and there are some.</summary>
     /// <exception cref="ObjectDisposedException">The parts were disposed.</exception>
-    private protected void Save(ModelSaveContext ctx, StreamNames names, string descriptionJson, Action<BinaryWriter> writePacked, bool withTrainingWeights)
+    public void Save(ModelSaveContext ctx, bool withTrainingWeights)
     {
+        var names = Names;
         lock (_sync)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            ctx.SaveBinaryStream(names.Description, w => w.Write(descriptionJson));
-            ctx.SaveBinaryStream(names.Packed, writePacked);
+            ctx.SaveBinaryStream(names.Description, w => w.Write(Packed.DescriptionJson()));
+            ctx.SaveBinaryStream(names.Packed, Packed.WriteNetwork);
             if (withTrainingWeights && _training is { } training)
                 ctx.SaveBinaryStream(names.Training, w =>
                 {

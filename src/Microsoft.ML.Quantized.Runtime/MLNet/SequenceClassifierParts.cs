@@ -9,13 +9,15 @@ namespace Microsoft.ML.Quantized;
 internal sealed class SequenceClassifierParts : ModelParts<PackedSequenceClassifier>
 {
     /// <summary>The training stream is the core model file, the only model stream of the first two formats.</summary>
-    private static readonly StreamNames Names = new("SequenceClassifier.json", "PackedSequenceClassifier.bin", "QuantizedSequenceClassifier.bin");
+    private static readonly StreamNames StreamsOfThisKind = new("SequenceClassifier.json", "PackedSequenceClassifier.bin", "QuantizedSequenceClassifier.bin");
 
     /// <summary>The parts of a packed classifier (the training package packs it), which they then own with <paramref name="training"/>.</summary>
     public SequenceClassifierParts(PackedSequenceClassifier packed, ITrainingWeights? training)
-        : base(packed, packed.History, packed.SizeReport(), training)
+        : base(packed, training)
     {
     }
+
+    private protected override StreamNames Names => StreamsOfThisKind;
 
     /// <summary>The classifier's options (token classifiers: with the vocabulary size used; not a copy: do not change them).</summary>
     public SequenceClassifierOptions Options => Packed.Configuration;
@@ -26,17 +28,13 @@ internal sealed class SequenceClassifierParts : ModelParts<PackedSequenceClassif
     /// <summary>Number of classes.</summary>
     public int ClassCount => Packed.ClassCount;
 
-    /// <summary>Writes the parts: the packed classifier's description and network, the training weights only when <paramref name="withTrainingWeights"/>.</summary>
-    public void Save(ModelSaveContext ctx, bool withTrainingWeights) =>
-        Save(ctx, Names, Packed.DescriptionJson(), Packed.Network.Write, withTrainingWeights);
-
     /// <summary>
-    /// Reads what <see cref="Save"/> wrote, or, for the first two formats (<paramref name="trainingStreamOnly"/>), packs
+    /// Reads what <see cref="ModelParts{TPacked}.Save"/> wrote, or, for the first two formats (<paramref name="trainingStreamOnly"/>), packs
     /// their training classifier through the training package.
     /// </summary>
     /// <exception cref="ModelFormatException">A stream is missing or damaged, or an old format without the training package.</exception>
     public static SequenceClassifierParts Load(ModelLoadContext ctx, bool trainingStreamOnly) =>
-        Load(ctx, Names, trainingStreamOnly, PackedSequenceClassifier.Read,
+        Load(ctx, StreamsOfThisKind, trainingStreamOnly, PackedSequenceClassifier.Read,
             bytes => TrainingPackage.Pack<SequenceClassifierParts>("SequenceClassifierFromTrainingFile", bytes, "sequence classifier"),
             (p, t) => new SequenceClassifierParts(p, t));
 }

@@ -5,27 +5,22 @@ namespace Microsoft.ML.Quantized;
 /// <summary>
 /// A trained language model in its deployable form: the packed low-bit weights (the training package's
 /// <c>QuantizedLanguageModel.Pack()</c>) with the vocabulary, options and training history, scored by the managed
-/// engine of this runtime package, without TorchSharp or libtorch. Its file (<see cref="Save(string)"/>) holds no
+/// engine of this runtime package, without TorchSharp or libtorch. Its file (<see cref="PackedModel.Save(string)"/>) holds no
 /// float training weights; the training package's <c>QuantizedLanguageModel.Save</c> writes those, for continuing
 /// training. Immutable; <see cref="Evaluate(int[])"/> and <see cref="Generate"/> may run on several threads at once.
 /// </summary>
-public sealed class PackedLanguageModel
+public sealed class PackedLanguageModel : PackedModel
 {
-    /// <summary>The kind named in the file header.</summary>
-    internal const string Kind = "packed-language-model";
-
     private readonly LanguageModelOptions _options;
-    private readonly ModelSizeReport _size;
 
     internal PackedLanguageModel(PackedLanguageModelNetwork network, LanguageModelOptions options, Vocabulary vocabulary, IReadOnlyList<EpochSummary> history, ModelSizeReport size)
+        : base(history, size)
     {
         if (network.VocabularySize != vocabulary.Count || network.Recurrent.HiddenSize != options.Recurrent.HiddenSize)
             throw new ModelFormatException($"The packed language model ({network.VocabularySize} tokens, hidden {network.Recurrent.HiddenSize}) does not match its description ({vocabulary.Count} tokens, hidden {options.Recurrent.HiddenSize}).");
         Network = network;
         _options = options;
         Vocabulary = vocabulary;
-        History = history;
-        _size = size;
     }
 
     /// <summary>The network's options (a copy).</summary>
@@ -33,12 +28,6 @@ public sealed class PackedLanguageModel
 
     /// <summary>The tokens.</summary>
     public Vocabulary Vocabulary { get; }
-
-    /// <summary>Training history, one entry per epoch.</summary>
-    public IReadOnlyList<EpochSummary> History { get; }
-
-    /// <summary>Parameters, bits per quantized weight including scales, packed and float32 bytes, as measured when the model was packed.</summary>
-    public ModelSizeReport SizeReport() => _size;
 
     /// <summary>The packed network the engine runs.</summary>
     internal PackedLanguageModelNetwork Network { get; }
@@ -105,21 +94,7 @@ public sealed class PackedLanguageModel
     /// <summary>How many parallel streams evaluation cuts <paramref name="tokens"/> ids into: tokens / 2, between 1 and 10.</summary>
     internal static int EvaluationStreams(int tokens) => Math.Max(1, Math.Min(10, tokens / 2));
 
-    /// <summary>Saves the packed model to a versioned, checksummed file (no float training weights).</summary>
-    public void Save(string path)
-    {
-        using var file = File.Create(path);
-        Save(file);
-    }
-
-    /// <summary>Saves the packed model to a stream.</summary>
-    public void Save(Stream stream)
-    {
-        ArgumentNullException.ThrowIfNull(stream);
-        ModelFile.Write(stream, Kind, DescriptionJson(), PackedModelWriter.ToBytes(Network.Write));
-    }
-
-    /// <summary>Loads a model saved by <see cref="Save(string)"/>.</summary>
+    /// <summary>Loads a model saved by <see cref="PackedModel.Save(string)"/>.</summary>
     /// <exception cref="ModelFormatException">The file is damaged, not a packed language model, or of another format version.</exception>
     public static PackedLanguageModel Load(string path)
     {
@@ -129,17 +104,19 @@ public sealed class PackedLanguageModel
 
     /// <summary>Loads a model from a stream.</summary>
     /// <exception cref="ModelFormatException">The stream is damaged, not a packed language model, or of another format version.</exception>
-    public static PackedLanguageModel Load(Stream stream)
-    {
-        ArgumentNullException.ThrowIfNull(stream);
-        var (json, payload) = ModelFile.Read(stream, Kind);
-        using var reader = new BinaryReader(new MemoryStream(payload, writable: false));
-        return Read(json, reader);
-    }
+    public static PackedLanguageModel Load(Stream stream) => Load(stream, FileKind, Read);
+
+    private const string FileKind = "packed-language-model";
+
+    /// <summary>The kind named in the file header.</summary>
+    private protected override string Kind => FileKind;
 
     /// <summary>The JSON description stored beside the network (options, tokens, history, size).</summary>
-    internal string DescriptionJson() =>
-        JsonSerializer.Serialize(new Description(_options, Vocabulary.Tokens.ToArray(), Vocabulary.IsCharacterLevel, History.ToArray(), SizeData.Of(_size)), ModelFile.HeaderJson);
+    internal override string DescriptionJson() =>
+        JsonSerializer.Serialize(new Description(_options, Vocabulary.Tokens.ToArray(), Vocabulary.IsCharacterLevel, History.ToArray(), SizeData.Of(SizeReport())), ModelFile.HeaderJson);
+
+    /// <summary>Writes the packed network.</summary>
+    internal override void WriteNetwork(BinaryWriter writer) => Network.Write(writer);
 
     /// <summary>The model from its description and its network's serialized form.</summary>
     /// <exception cref="ModelFormatException">Either part is damaged, or they do not match.</exception>

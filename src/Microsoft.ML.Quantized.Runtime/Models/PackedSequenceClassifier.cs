@@ -5,26 +5,21 @@ namespace Microsoft.ML.Quantized;
 /// <summary>
 /// A trained sequence classifier in its deployable form: the packed low-bit weights (the training package's
 /// <c>QuantizedSequenceClassifier.Pack()</c>) with its options and training history, scored by the managed engine of
-/// this runtime package, without TorchSharp or libtorch. Its file (<see cref="Save(string)"/>) holds no float training
+/// this runtime package, without TorchSharp or libtorch. Its file (<see cref="PackedModel.Save(string)"/>) holds no float training
 /// weights; the training package's <c>QuantizedSequenceClassifier.Save</c> writes those, for continuing training.
 /// Immutable; predictions may run on several threads at once.
 /// </summary>
-public sealed class PackedSequenceClassifier
+public sealed class PackedSequenceClassifier : PackedModel
 {
-    /// <summary>The kind named in the file header.</summary>
-    internal const string Kind = "packed-sequence-classifier";
-
     private readonly SequenceClassifierOptions _options;
-    private readonly ModelSizeReport _size;
 
     internal PackedSequenceClassifier(PackedSequenceClassifierNetwork network, SequenceClassifierOptions options, IReadOnlyList<EpochSummary> history, ModelSizeReport size)
+        : base(history, size)
     {
         if (network.ClassCount != options.ClassCount || network.Recurrent.HiddenSize != options.Recurrent.HiddenSize)
             throw new ModelFormatException($"The packed classifier ({network.ClassCount} classes, hidden {network.Recurrent.HiddenSize}) does not match its description ({options.ClassCount} classes, hidden {options.Recurrent.HiddenSize}).");
         Network = network;
         _options = options;
-        History = history;
-        _size = size;
     }
 
     /// <summary>The classifier's options (a copy).</summary>
@@ -35,12 +30,6 @@ public sealed class PackedSequenceClassifier
 
     /// <summary>Number of classes.</summary>
     public int ClassCount => Network.ClassCount;
-
-    /// <summary>Training history, one entry per epoch.</summary>
-    public IReadOnlyList<EpochSummary> History { get; }
-
-    /// <summary>Parameters, bits per quantized weight including scales, packed and float32 bytes, as measured when the classifier was packed.</summary>
-    public ModelSizeReport SizeReport() => _size;
 
     /// <summary>The packed network the engine runs.</summary>
     internal PackedSequenceClassifierNetwork Network { get; }
@@ -104,21 +93,7 @@ public sealed class PackedSequenceClassifier
         return new SequenceClassifierPrediction(best, p);
     }
 
-    /// <summary>Saves the packed classifier to a versioned, checksummed file (no float training weights).</summary>
-    public void Save(string path)
-    {
-        using var file = File.Create(path);
-        Save(file);
-    }
-
-    /// <summary>Saves the packed classifier to a stream.</summary>
-    public void Save(Stream stream)
-    {
-        ArgumentNullException.ThrowIfNull(stream);
-        ModelFile.Write(stream, Kind, DescriptionJson(), PackedModelWriter.ToBytes(Network.Write));
-    }
-
-    /// <summary>Loads a classifier saved by <see cref="Save(string)"/>.</summary>
+    /// <summary>Loads a classifier saved by <see cref="PackedModel.Save(string)"/>.</summary>
     /// <exception cref="ModelFormatException">The file is damaged, not a packed sequence classifier, or of another format version.</exception>
     public static PackedSequenceClassifier Load(string path)
     {
@@ -128,17 +103,19 @@ public sealed class PackedSequenceClassifier
 
     /// <summary>Loads a classifier from a stream.</summary>
     /// <exception cref="ModelFormatException">The stream is damaged, not a packed sequence classifier, or of another format version.</exception>
-    public static PackedSequenceClassifier Load(Stream stream)
-    {
-        ArgumentNullException.ThrowIfNull(stream);
-        var (json, payload) = ModelFile.Read(stream, Kind);
-        using var reader = new BinaryReader(new MemoryStream(payload, writable: false));
-        return Read(json, reader);
-    }
+    public static PackedSequenceClassifier Load(Stream stream) => Load(stream, FileKind, Read);
+
+    private const string FileKind = "packed-sequence-classifier";
+
+    /// <summary>The kind named in the file header.</summary>
+    private protected override string Kind => FileKind;
 
     /// <summary>The JSON description stored beside the network (options, history, size).</summary>
-    internal string DescriptionJson() =>
-        JsonSerializer.Serialize(new Description(_options, History.ToArray(), SizeData.Of(_size)), ModelFile.HeaderJson);
+    internal override string DescriptionJson() =>
+        JsonSerializer.Serialize(new Description(_options, History.ToArray(), SizeData.Of(SizeReport())), ModelFile.HeaderJson);
+
+    /// <summary>Writes the packed network.</summary>
+    internal override void WriteNetwork(BinaryWriter writer) => Network.Write(writer);
 
     /// <summary>The classifier from its description and its network's serialized form.</summary>
     /// <exception cref="ModelFormatException">Either part is damaged, or they do not match.</exception>

@@ -219,7 +219,7 @@ public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
     /// <summary>
     /// The deployable form of this model: its weights packed as their quantizers encode them (codes and scales, weight
     /// and batch normalization folded in), scored by the managed engine of Microsoft.ML.Quantized.Runtime without
-    /// libtorch, and saved without the float training weights (<see cref="PackedLanguageModel.Save(string)"/>).
+    /// libtorch, and saved without the float training weights (<see cref="PackedModel.Save(string)"/>).
     /// </summary>
     public PackedLanguageModel Pack() => new(PackedModelEncoder.Encode(Network), _options.Clone(), Vocabulary, History.ToArray(), SizeReport());
 

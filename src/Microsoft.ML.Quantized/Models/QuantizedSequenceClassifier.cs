@@ -248,7 +248,7 @@ public sealed class QuantizedSequenceClassifier : IDisposable, ITrainingWeights
     /// <summary>
     /// The deployable form of this classifier: its weights packed as their quantizers encode them (codes and scales,
     /// weight and batch normalization folded in), scored by the managed engine of Microsoft.ML.Quantized.Runtime without
-    /// libtorch, and saved without the float training weights (<see cref="PackedSequenceClassifier.Save(string)"/>).
+    /// libtorch, and saved without the float training weights (<see cref="PackedModel.Save(string)"/>).
     /// </summary>
     public PackedSequenceClassifier Pack() => new(PackedModelEncoder.Encode(Network), _options.Clone(), History.ToArray(), SizeReport());
 
