@@ -30,6 +30,16 @@ internal static class ModelZip
         return archive.Entries.Select(e => e.FullName).ToArray();
     }
 
+    /// <summary>The bytes of the one entry whose name ends with <paramref name="suffix"/>.</summary>
+    public static byte[] Entry(byte[] zip, string suffix)
+    {
+        using var archive = new ZipArchive(new MemoryStream(zip), ZipArchiveMode.Read);
+        using var stream = archive.Entries.Single(e => e.FullName.EndsWith(suffix, StringComparison.Ordinal)).Open();
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        return copy.ToArray();
+    }
+
     /// <summary>The uncompressed length of every entry whose name ends with <paramref name="suffix"/>, summed.</summary>
     public static long EntryLength(byte[] zip, string suffix)
     {

@@ -181,6 +181,10 @@ public sealed class QuantizedLanguageModelTransformerTests
         Assert.IsTrue(ModelZip.EntryNames(keptStream.ToArray()).Any(n => n.EndsWith("QuantizedLanguageModel.bin", StringComparison.Ordinal)));
         var keptLoaded = TransformerOf(new MLContext().Model.Load(new MemoryStream(keptStream.ToArray()), out _));
         Assert.IsTrue(keptLoaded.HasTrainingWeights && keptLoaded.KeepTrainingWeights);
+        // Saved again before anything needs the torch model (as a scoring-only app would), the training stream is kept byte for byte.
+        using var resaved = new MemoryStream();
+        new MLContext().Model.Save(keptLoaded, null, resaved);
+        CollectionAssert.AreEqual(ModelZip.Entry(keptStream.ToArray(), "QuantizedLanguageModel.bin"), ModelZip.Entry(resaved.ToArray(), "QuantizedLanguageModel.bin"));
         Assert.AreEqual(TransformerOf(kept).GetTrainingModel().Vocabulary.Count, keptLoaded.GetTrainingModel().Vocabulary.Count);
         keptLoaded.Dispose();
         TransformerOf(kept).Dispose();
