@@ -205,16 +205,7 @@ public static class QuantizedCatalog
     public static QuantizedRecurrentLanguageModelTransformer WithQuantization(this QuantizedRecurrentLanguageModelTransformer transformer, QuantizerOptions weights)
     {
         ArgumentNullException.ThrowIfNull(transformer);
-        var model = transformer.UseModel(m => m.WithQuantization(weights));
-        try
-        {
-            return transformer.WithModel(model);
-        }
-        catch
-        {
-            model.Dispose();
-            throw;
-        }
+        return transformer.WithModel(transformer.UseModel(m => m.WithQuantization(weights)));
     }
 
     /// <summary>

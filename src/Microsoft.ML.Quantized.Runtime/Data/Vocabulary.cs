@@ -76,6 +76,17 @@ public sealed class Vocabulary
     /// <summary>Rebuilds a vocabulary from its tokens (as stored in a model file).</summary>
     public static Vocabulary FromTokens(IReadOnlyList<string> tokens, bool isCharacterLevel) => new(tokens.ToArray(), isCharacterLevel);
 
+    /// <summary>Throws when an id of <paramref name="tokens"/> (the argument <paramref name="name"/>) is outside this vocabulary.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">An id is outside [0, <see cref="Count"/>).</exception>
+    internal void CheckIds(int[] tokens, string name)
+    {
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            if ((uint)tokens[i] >= (uint)Count)
+                throw new ArgumentOutOfRangeException(name, tokens[i], $"{name}[{i}] = {tokens[i]} is outside the vocabulary [0, {Count}).");
+        }
+    }
+
     /// <summary>Id of a token; unknown words map to <c>&lt;unk&gt;</c>.</summary>
     /// <exception cref="KeyNotFoundException">The token is not in a vocabulary that has no <c>&lt;unk&gt;</c>.</exception>
     public int IdOf(string token)

@@ -60,9 +60,9 @@ internal static class TritPacking
     {
         int stride = BytesPerRow(columns), target = BitPacking.BytesPerRow(columns, 2);
         var codes = new byte[(long)rows * target];
+        var row = new int[columns];
         for (int r = 0; r < rows; r++)
         {
-            var row = codes.AsSpan(r * target, target);
             for (int b = 0; b < stride; b++)
             {
                 int value = trits[r * stride + b];
@@ -75,10 +75,10 @@ internal static class TritPacking
                         if (trit != 1) throw new InvalidDataException($"Corrupt trit-packed codes: padding in row {r} is not zero.");
                         continue;
                     }
-                    int code = trit == 0 ? 3 : trit - 1;
-                    row[column >> 2] |= (byte)(code << (2 * (column & 3)));
+                    row[column] = trit == 0 ? 3 : trit - 1;
                 }
             }
+            BitPacking.PackRow(row, 2, codes.AsSpan(r * target, target));
         }
         return codes;
     }

@@ -4,7 +4,7 @@ namespace Microsoft.ML.Quantized;
 
 /// <summary>
 /// What the ML.NET components hold of a trained model (<see cref="LanguageModelParts"/>, <see cref="SequenceClassifierParts"/>):
-/// the packed model they score with, its training history and size, and, after Fit or when it was saved with its
+/// the packed model they score with (with its history and size), and, after Fit or when it was saved with its
 /// training weights, the float training weights that KURE fine-tuning and re-quantization (training package) start
 /// from. Saves them into an ML.NET model file as three streams: a JSON description, the packed model, and (only when
 /// asked) the training model's own file.
@@ -25,12 +25,6 @@ internal abstract class ModelParts<TPacked> : IDisposable
 
     /// <summary>The packed model every score comes from.</summary>
     public TPacked Packed { get; }
-
-    /// <summary>Training history, one entry per epoch.</summary>
-    public IReadOnlyList<EpochSummary> History => Packed.History;
-
-    /// <summary>Parameters and packed bytes, as measured when the model was packed.</summary>
-    public ModelSizeReport SizeReport => Packed.SizeReport();
 
     /// <summary>Whether the float training weights are here (after Fit, or loaded from a model saved with them).</summary>
     public bool HasTrainingWeights => _training is not null;

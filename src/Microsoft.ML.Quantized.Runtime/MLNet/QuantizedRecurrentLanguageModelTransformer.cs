@@ -104,13 +104,13 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
     public Vocabulary Vocabulary => _parts.Vocabulary;
 
     /// <summary>Training history, one entry per epoch.</summary>
-    public IReadOnlyList<EpochSummary> History => _parts.History;
+    public IReadOnlyList<EpochSummary> History => _parts.Packed.History;
 
     /// <summary>The keys of the input column the model knows (seen in training often enough), in token-id order; any other key is <c>&lt;unk&gt;</c> (see <see cref="UnknownTokens"/>).</summary>
     public IReadOnlyList<ulong> KnownKeys => _keys.Keys;
 
     /// <summary>Parameters, bits per quantized weight including scales, packed and float32 bytes.</summary>
-    public ModelSizeReport SizeReport() => _parts.SizeReport;
+    public ModelSizeReport SizeReport() => _parts.Packed.SizeReport();
 
     /// <summary>
     /// Cross-entropy, perplexity and bits per token over the token column of <paramref name="data"/>: every row is

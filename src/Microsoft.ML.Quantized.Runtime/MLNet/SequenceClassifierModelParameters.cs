@@ -97,7 +97,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
     internal float[] ClassPrior { get; }
 
     /// <summary>Training history, one entry per epoch.</summary>
-    public IReadOnlyList<EpochSummary> History => _parts.History;
+    public IReadOnlyList<EpochSummary> History => _parts.Packed.History;
 
     /// <summary>Name of the features column trained on (used in error messages).</summary>
     public string FeatureColumnName { get; }
@@ -106,7 +106,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
     private protected DataViewType InputType { get; }
 
     /// <summary>Parameters, bits per quantized weight including scales, packed and float32 bytes.</summary>
-    public ModelSizeReport SizeReport() => _parts.SizeReport;
+    public ModelSizeReport SizeReport() => _parts.Packed.SizeReport();
 
     /// <summary>Frees the tensors of the float training classifier, if there is one.</summary>
     public void Dispose()

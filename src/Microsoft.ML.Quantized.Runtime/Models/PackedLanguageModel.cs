@@ -51,9 +51,7 @@ public sealed class PackedLanguageModel : PackedModel
     public LanguageModelEvaluation Evaluate(int[] tokens)
     {
         ArgumentNullException.ThrowIfNull(tokens);
-        for (int i = 0; i < tokens.Length; i++)
-            if ((uint)tokens[i] >= (uint)Vocabulary.Count)
-                throw new ArgumentException($"tokens[{i}] = {tokens[i]} is outside the vocabulary [0, {Vocabulary.Count}).", nameof(tokens));
+        Vocabulary.CheckIds(tokens, nameof(tokens));
         int streams = EvaluationStreams(tokens.Length), length = tokens.Length / streams;
         if (length < 2)
             throw new ArgumentException($"The token stream has {tokens.Length} tokens: too few for {streams} streams (each needs at least 2 tokens).", nameof(tokens));

@@ -93,6 +93,9 @@ internal static class EngineBenchCommand
         long PackedStreamBytes, long SizeReportPackedBytes, long Float32Bytes, double LoadMilliseconds,
         double RecurrentBits, double RecurrentBitsWithHeaders, double PerTensorRecurrentBits);
 
+    /// <summary>The token stream <paramref name="stream"/> reads in round <paramref name="round"/>: the streams read one random sequence at offsets 97 apart.</summary>
+    private static int StreamToken(int[] tokens, int round, int stream) => tokens[(round + 97 * stream) & 8191];
+
     private static LanguageModelOptions LmOptions(RecurrentCellKind cell, int hidden, QuantizerKind quantizer, RecurrentNormalization normalization, bool quantizeOuter) => new()
     {
         EmbeddingSize = hidden,
@@ -166,7 +169,7 @@ internal static class EngineBenchCommand
         double streams1 = Rate("engine 64 streams, 1 thread", () =>
         {
             int p = position++;
-            for (int s = 0; s < Streams; s++) scorers[s].Step(tokens[(p + 97 * s) & 8191], logitsPerStream[s]);
+            for (int s = 0; s < Streams; s++) scorers[s].Step(StreamToken(tokens, p, s), logitsPerStream[s]);
         }, Streams, seconds);
         int cores = Environment.ProcessorCount;
         double streamsThreads = Rate($"engine 64 streams, {cores} threads", () =>
@@ -174,7 +177,7 @@ internal static class EngineBenchCommand
             int p = position++;
             Parallel.For(0, cores, new ParallelOptions { MaxDegreeOfParallelism = cores }, part =>
             {
-                for (int s = part; s < Streams; s += cores) scorers[s].Step(tokens[(p + 97 * s) & 8191], logitsPerStream[s]);
+                for (int s = part; s < Streams; s += cores) scorers[s].Step(StreamToken(tokens, p, s), logitsPerStream[s]);
             });
         }, Streams, seconds);
 
@@ -226,7 +229,7 @@ internal static class EngineBenchCommand
             {
                 using var scope = torch.NewDisposeScope();
                 int p = position++;
-                for (int s = 0; s < batch; s++) ids[s] = tokens[(p + 97 * s) & 8191];
+                for (int s = 0; s < batch; s++) ids[s] = StreamToken(tokens, p, s);
                 var input = torch.tensor(ids).reshape(1, batch);
                 var (logits, next) = network.Forward(input, state);
                 state?.Dispose();
@@ -264,7 +267,7 @@ internal static class EngineBenchCommand
             {
                 using var scope = torch.NewDisposeScope();
                 int p = position++;
-                for (int s = 0; s < batch; s++) ids[s] = tokens[(p + 97 * s) & 8191];
+                for (int s = 0; s < batch; s++) ids[s] = StreamToken(tokens, p, s);
                 var x = embedding.forward(torch.tensor(ids).reshape(1, batch));
                 Tensor y, hNext, cNext = c;
                 if (lstm is not null) (y, hNext, cNext) = lstm.forward(x, (h, c));

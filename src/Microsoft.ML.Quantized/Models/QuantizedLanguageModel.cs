@@ -67,15 +67,15 @@ public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
         training = training?.Clone() ?? new TrainingOptions();
         OptionsValidator.Validate(options);
         OptionsValidator.Validate(training);
-        CheckTokens(trainingTokens, vocabulary.Count, nameof(trainingTokens));
-        if (validationTokens is not null) CheckTokens(validationTokens, vocabulary.Count, nameof(validationTokens));
+        vocabulary.CheckIds(trainingTokens, nameof(trainingTokens));
+        if (validationTokens is not null) vocabulary.CheckIds(validationTokens, nameof(validationTokens));
         var device = DeviceResolver.Resolve(training.Device);
 
         using var random = TrainingRandom.Use(training.Seed);
         var network = new LanguageModelNetwork(vocabulary.Count, options);
         network.to(device);
         using var train = new TokenStreamBatcher(trainingTokens, training.BatchSize, training.SequenceLength, device);
-        using var validation = validationTokens is null ? null : new TokenStreamBatcher(validationTokens, EvaluationBatchSize(validationTokens.Length), training.SequenceLength, device);
+        using var validation = validationTokens is null ? null : new TokenStreamBatcher(validationTokens, PackedLanguageModel.EvaluationStreams(validationTokens.Length), training.SequenceLength, device);
         using var task = new LanguageModelTask(network, train, validation);
         var fingerprint = JsonSerializer.Serialize(new { options, vocabulary = vocabulary.Count, training.Seed, training.BatchSize, training.SequenceLength, training.Optimizer, training.LearningRate }, Json);
         if (training.Kure is not null)
@@ -135,15 +135,15 @@ public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
         training = training.Clone();
         training.Kure = kure.Clone();
         OptionsValidator.Validate(training);
-        CheckTokens(trainingTokens, Vocabulary.Count, nameof(trainingTokens));
-        if (validationTokens is not null) CheckTokens(validationTokens, Vocabulary.Count, nameof(validationTokens));
+        Vocabulary.CheckIds(trainingTokens, nameof(trainingTokens));
+        if (validationTokens is not null) Vocabulary.CheckIds(validationTokens, nameof(validationTokens));
         var device = DeviceResolver.Resolve(training.Device);
         using var random = TrainingRandom.Use(training.Seed);
         var network = Requantization.Copy(Network, _options, _options, device);
         try
         {
             using var train = new TokenStreamBatcher(trainingTokens, training.BatchSize, training.SequenceLength, device);
-            using var validation = validationTokens is null ? null : new TokenStreamBatcher(validationTokens, EvaluationBatchSize(validationTokens.Length), training.SequenceLength, device);
+            using var validation = validationTokens is null ? null : new TokenStreamBatcher(validationTokens, PackedLanguageModel.EvaluationStreams(validationTokens.Length), training.SequenceLength, device);
             using var task = new LanguageModelTask(network, train, validation) { Regularizer = KurtosisRegularizer.For(network.WeightMatrices(), training.Kure).Loss };
             var fingerprint = "kure-fine-tune " + JsonSerializer.Serialize(new { options = _options, vocabulary = Vocabulary.Count, training.Seed, training.BatchSize, training.SequenceLength, training.Optimizer, training.LearningRate, training.Kure }, Json);
             var history = TrainingLoop.Run(task, training, fingerprint, progress, cancellationToken);
@@ -163,10 +163,10 @@ public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
     public LanguageModelEvaluation Evaluate(int[] tokens)
     {
         ArgumentNullException.ThrowIfNull(tokens);
-        CheckTokens(tokens, Vocabulary.Count, nameof(tokens));
+        Vocabulary.CheckIds(tokens, nameof(tokens));
         using var noGrad = torch.no_grad();
         Network.eval();
-        using var data = new TokenStreamBatcher(tokens, EvaluationBatchSize(tokens.Length), SequenceLength, _device);
+        using var data = new TokenStreamBatcher(tokens, PackedLanguageModel.EvaluationStreams(tokens.Length), SequenceLength, _device);
         return new LanguageModelEvaluation(LanguageModelTask.MeanCrossEntropy(Network, data), data.TargetCount);
     }
 
@@ -179,9 +179,7 @@ public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
         ArgumentNullException.ThrowIfNull(prompt);
         if (length < 0) throw new ArgumentOutOfRangeException(nameof(length), length, "length must be zero or positive.");
         if (!(temperature >= 0) || double.IsInfinity(temperature)) throw new ArgumentOutOfRangeException(nameof(temperature), temperature, "temperature must be a finite number >= 0.");
-        var ids = Vocabulary.Encode(prompt, skipUnknownCharacters: true).ToList();
-        if (!Vocabulary.IsCharacterLevel && ids.Count > 0 && !prompt.EndsWith('\n')) ids.RemoveAt(ids.Count - 1); // no <eos> after an open prompt
-        if (ids.Count == 0) ids.Add(0);
+        var ids = PackedLanguageModel.PromptIds(Vocabulary, prompt);
         using var noGrad = torch.no_grad();
         Network.eval();
         using var generator = new Generator((ulong)seed, _device);
@@ -265,7 +263,6 @@ public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
     /// <summary>Releases the model's tensors.</summary>
     public void Dispose() => Network.Dispose();
 
-    private static int EvaluationBatchSize(int tokens) => Math.Max(1, Math.Min(10, tokens / 2));
 
     private static int Sample(Tensor logits, double temperature, Generator generator)
     {
@@ -274,15 +271,6 @@ public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
         using var probabilities = nn.functional.softmax(logits.div(t), 0);
         using var choice = torch.multinomial(probabilities, 1, generator: generator);
         return (int)choice.item<long>();
-    }
-
-    private static void CheckTokens(int[] tokens, int vocabularySize, string name)
-    {
-        for (int i = 0; i < tokens.Length; i++)
-        {
-            if ((uint)tokens[i] >= (uint)vocabularySize)
-                throw new ArgumentOutOfRangeException(name, tokens[i], $"{name}[{i}] = {tokens[i]} is outside the vocabulary [0, {vocabularySize}).");
-        }
     }
 
     private sealed record Header(LanguageModelOptions Options, string[] Tokens, bool CharacterLevel, EpochSummary[] History, int SequenceLength);
