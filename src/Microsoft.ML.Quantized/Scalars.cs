@@ -32,4 +32,7 @@ internal static class Scalars
 
     /// <summary>0.5 (double).</summary>
     public static readonly Scalar Half = 0.5;
+
+    /// <summary>Negative infinity (float), the fill that drops a position from a maximum.</summary>
+    public static readonly Scalar NegativeInfinity = float.NegativeInfinity;
 }

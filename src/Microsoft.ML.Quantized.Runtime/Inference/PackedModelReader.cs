@@ -32,7 +32,14 @@ internal sealed class PackedModelReader
     /// <param name="version">The format version this build reads.</param>
     /// <param name="what">The model's name for messages, e.g. "packed language model".</param>
     /// <param name="body">Reads the fields; may throw <see cref="ArgumentException"/> for contents the model rejects.</param>
-    public static T Read<T>(BinaryReader reader, ReadOnlySpan<byte> magic, byte version, string what, Func<PackedModelReader, T> body)
+    public static T Read<T>(BinaryReader reader, ReadOnlySpan<byte> magic, byte version, string what, Func<PackedModelReader, T> body) =>
+        Read(reader, magic, version, version, what, (r, _) => body(r));
+
+    /// <summary>
+    /// Reads a whole model of any format version from <paramref name="oldestVersion"/> to <paramref name="version"/>; the
+    /// version found is passed to <paramref name="body"/>. Otherwise as <see cref="Read{T}(BinaryReader, ReadOnlySpan{byte}, byte, string, Func{PackedModelReader, T})"/>.
+    /// </summary>
+    public static T Read<T>(BinaryReader reader, ReadOnlySpan<byte> magic, byte version, byte oldestVersion, string what, Func<PackedModelReader, byte, T> body)
     {
         ArgumentNullException.ThrowIfNull(reader);
         var r = new PackedModelReader(reader, what);
@@ -44,11 +51,14 @@ internal sealed class PackedModelReader
                 throw new ModelFormatException(
                     $"Not a {what}: expected magic '{System.Text.Encoding.ASCII.GetString(magic)}', found bytes {Convert.ToHexString(found)}.");
             byte foundVersion = r.ReadByte("format version");
-            if (foundVersion != version)
-                throw new ModelFormatException(foundVersion > version
-                    ? $"The {what} has format version {foundVersion}, newer than version {version}, which this library reads; load it with the Microsoft.ML.Quantized that saved it, or a later one."
-                    : $"The {what} has format version {foundVersion}, older than version {version}, which this library reads; load it with the Microsoft.ML.Quantized that saved it, or retrain it.");
-            var model = body(r);
+            if (foundVersion > version)
+                throw new ModelFormatException(
+                    $"The {what} has format version {foundVersion}, newer than version {version}, which this library reads; load it with the Microsoft.ML.Quantized that saved it, or a later one.");
+            if (foundVersion < oldestVersion)
+                throw new ModelFormatException(oldestVersion == version
+                    ? $"The {what} has format version {foundVersion}, older than version {version}, which this library reads; load it with the Microsoft.ML.Quantized that saved it, or retrain it."
+                    : $"The {what} has format version {foundVersion}, older than versions {oldestVersion} to {version}, which this library reads; load it with the Microsoft.ML.Quantized that saved it, or retrain it.");
+            var model = body(r, foundVersion);
             Span<byte> stored = stackalloc byte[4];
             ReadExactly(reader, stored, r, "checksum");
             uint expected = BinaryPrimitives.ReadUInt32LittleEndian(stored);

@@ -1,8 +1,10 @@
+using System.Numerics.Tensors;
+
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
 /// The managed scoring engine of a <see cref="PackedSequenceClassifierNetwork"/>: class probabilities (softmax of the head's
-/// logits at the sequence's last step) of a token-id or float-frame sequence, as
+/// logits of the hidden states pooled over the sequence's steps) of a token-id or float-frame sequence, as
 /// <c>QuantizedSequenceClassifier.Predict(int[])</c> computes them with libtorch. Holds only per-sequence state and
 /// scratch; the model is shared and immutable, so create one scorer per thread. A scorer itself is not safe for concurrent
 /// use.
@@ -11,6 +13,8 @@ internal sealed class SequenceClassifierScorer
 {
     private readonly RecurrentStackState _state;
     private readonly float[] _embedded;
+    private readonly float[] _pooled;
+    private int _steps;
 
     /// <summary>Creates a scorer with the SIMD kernels.</summary>
     public SequenceClassifierScorer(PackedSequenceClassifierNetwork model) : this(model, ScoringKernels.Simd) { }
@@ -22,6 +26,7 @@ internal sealed class SequenceClassifierScorer
         Model = model;
         _state = model.Recurrent.CreateState(kernels);
         _embedded = new float[model.Recurrent.InputSize];
+        _pooled = new float[model.Recurrent.HiddenSize];
     }
 
     /// <summary>The model.</summary>
@@ -40,11 +45,11 @@ internal sealed class SequenceClassifierScorer
         for (int t = 0; t < tokens.Length; t++)
             if ((uint)tokens[t] >= (uint)Model.InputSize)
                 throw new ArgumentOutOfRangeException(nameof(tokens), tokens[t], $"tokens[{t}] = {tokens[t]} is outside the vocabulary [0, {Model.InputSize}).");
-        _state.Reset();
+        Reset();
         foreach (int id in tokens)
         {
             Model.Embedding!.DecodeRow(id, _embedded);
-            Model.Recurrent.Step(_embedded, _state);
+            Step(_embedded);
         }
         Classify(probabilities);
     }
@@ -60,16 +65,53 @@ internal sealed class SequenceClassifierScorer
         if (frames.IsEmpty || frames.Length % size != 0)
             throw new ArgumentException($"The sequence has {frames.Length} values; it needs one or more whole frames of {size}.", nameof(frames));
         CheckOutput(probabilities);
-        _state.Reset();
-        for (int offset = 0; offset < frames.Length; offset += size) Model.Recurrent.Step(frames.Slice(offset, size), _state);
+        Reset();
+        for (int offset = 0; offset < frames.Length; offset += size) Step(frames.Slice(offset, size));
         Classify(probabilities);
     }
 
-    /// <summary>Head logits of the last step, then softmax, into <paramref name="probabilities"/>.</summary>
+    private void Reset()
+    {
+        _state.Reset();
+        _steps = 0;
+    }
+
+    /// <summary>One step of the stack, then the running sum (mean pooling) or maximum (max pooling) of its outputs.</summary>
+    private void Step(ReadOnlySpan<float> input)
+    {
+        Model.Recurrent.Step(input, _state);
+        var output = _state.Output;
+        switch (Model.Pooling)
+        {
+            case SequencePooling.Mean when _steps == 0:
+            case SequencePooling.Max when _steps == 0:
+                output.CopyTo(_pooled);
+                break;
+            case SequencePooling.Mean:
+                TensorPrimitives.Add(_pooled, output, _pooled);
+                break;
+            case SequencePooling.Max:
+                TensorPrimitives.Max(_pooled, output, _pooled);
+                break;
+        }
+        _steps++;
+    }
+
+    /// <summary>Head logits of the pooled hidden state, then softmax, into <paramref name="probabilities"/>.</summary>
     private void Classify(Span<float> probabilities)
     {
         var kernels = _state.Kernels;
-        kernels.MultiplyVector(Model.Head, _state.Output, probabilities);
+        ReadOnlySpan<float> pooled = _pooled;
+        switch (Model.Pooling)
+        {
+            case SequencePooling.Last:
+                pooled = _state.Output;
+                break;
+            case SequencePooling.Mean:
+                TensorPrimitives.Divide(_pooled, _steps, _pooled);
+                break;
+        }
+        kernels.MultiplyVector(Model.Head, pooled, probabilities);
         kernels.Add(probabilities, Model.HeadBias);
         kernels.Softmax(probabilities, probabilities);
     }

@@ -18,6 +18,8 @@ public sealed class PackedSequenceClassifier : PackedModel
     {
         if (network.ClassCount != options.ClassCount || network.Recurrent.HiddenSize != options.Recurrent.HiddenSize)
             throw new ModelFormatException($"The packed classifier ({network.ClassCount} classes, hidden {network.Recurrent.HiddenSize}) does not match its description ({options.ClassCount} classes, hidden {options.Recurrent.HiddenSize}).");
+        if (network.Pooling != options.Pooling)
+            throw new ModelFormatException($"The packed classifier pools with {network.Pooling}; its description says {options.Pooling}.");
         Network = network;
         _options = options;
     }

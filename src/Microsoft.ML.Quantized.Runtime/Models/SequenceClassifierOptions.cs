@@ -2,7 +2,8 @@ namespace Microsoft.ML.Quantized;
 
 /// <summary>
 /// A recurrent sequence classifier: (token embedding | float frames) -> quantized recurrent stack -> the last
-/// layer's hidden state at each sequence's own last step -> dropout -> linear head -> one logit per class,
+/// layer's hidden states pooled over the sequence's steps (<see cref="Pooling"/>; by default the state at the sequence's own
+/// last step) -> dropout -> linear head -> one logit per class,
 /// turned into probabilities by softmax. Binary problems use two classes (softmax over two logits, which is
 /// the sigmoid of their difference): <c>Probabilities[1]</c> is the probability of the positive class.
 /// </summary>
@@ -46,7 +47,13 @@ public sealed class SequenceClassifierOptions
     /// </summary>
     public QuantizerOptions? EmbeddingQuantizer { get; set; }
 
-    /// <summary>Dropout on the final hidden state, before the head (training only), in [0, 1). Default 0.</summary>
+    /// <summary>
+    /// How the last layer's hidden states become the head's input: the state at the last step (<see cref="SequencePooling.Last"/>,
+    /// default), or their mean or element-wise maximum over the sequence's steps (padding excluded).
+    /// </summary>
+    public SequencePooling Pooling { get; set; } = SequencePooling.Last;
+
+    /// <summary>Dropout on the pooled hidden state, before the head (training only), in [0, 1). Default 0.</summary>
     public double Dropout { get; set; }
 
     /// <summary>Deep copy.</summary>

