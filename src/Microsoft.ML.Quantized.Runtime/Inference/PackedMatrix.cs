@@ -315,32 +315,9 @@ internal sealed class PackedMatrix
                     y[r] = _scales[g] * (2f * ones - sumX);
                     break;
                 }
-                case CodeLayout.SignedInteger when k == 2:
+                case CodeLayout.SignedInteger when k == 2 && Avx2.IsSupported && Fma.IsSupported:
                 {
-                    // Ternary and 2-bit weights: each byte holds 4 codes; a 256-entry table gives their 4 values, two
-                    // bytes make 8 weights for one multiply-add, two accumulators for 16 columns a step.
-                    ref float table = ref MemoryMarshal.GetArrayDataReference(TwoBitValues);
-                    ref byte codes0 = ref MemoryMarshal.GetReference(row);
-                    var acc0 = Vector256<float>.Zero;
-                    var acc1 = Vector256<float>.Zero;
-                    int c = 0;
-                    for (; c + 16 <= tail; c += 16)
-                    {
-                        int b = c >> 2;
-                        var w0 = Vector256.Create(Vector128.LoadUnsafe(ref table, 4u * Unsafe.Add(ref codes0, b)), Vector128.LoadUnsafe(ref table, 4u * Unsafe.Add(ref codes0, b + 1)));
-                        var w1 = Vector256.Create(Vector128.LoadUnsafe(ref table, 4u * Unsafe.Add(ref codes0, b + 2)), Vector128.LoadUnsafe(ref table, 4u * Unsafe.Add(ref codes0, b + 3)));
-                        acc0 += w0 * Vector256.LoadUnsafe(ref x0, (nuint)c);
-                        acc1 += w1 * Vector256.LoadUnsafe(ref x0, (nuint)(c + 8));
-                    }
-                    for (; c < tail; c += 8)
-                    {
-                        int b = c >> 2;
-                        var w0 = Vector256.Create(Vector128.LoadUnsafe(ref table, 4u * Unsafe.Add(ref codes0, b)), Vector128.LoadUnsafe(ref table, 4u * Unsafe.Add(ref codes0, b + 1)));
-                        acc0 += w0 * Vector256.LoadUnsafe(ref x0, (nuint)c);
-                    }
-                    float sum = Vector256.Sum(acc0 + acc1);
-                    for (c = tail; c < Columns; c++) sum += SignExtend(BitPacking.Get(row, 2, c), 2) * x[c];
-                    y[r] = _scales[g] * sum;
+                    y[r] = _scales[g] * TwoBitDot(row, x);
                     break;
                 }
                 case CodeLayout.SignedInteger:
@@ -484,14 +461,38 @@ internal sealed class PackedMatrix
 
     /// <summary>Splits a word holding 8 codes of k bits into 8 int lanes (code i in lane i).</summary>
     /// <summary>For each byte of 2-bit codes, the values of its 4 codes (two's complement: 0, 1, -2, -1), lowest code first.</summary>
-    private static readonly float[] TwoBitValues = BuildTwoBitValues();
+    /// <summary>The values of the four 2-bit codes (two's complement: 0, 1, -2, -1), twice: one 128-bit lane each.</summary>
+    private static readonly Vector256<float> TwoBitCodeValues = Vector256.Create(0f, 1f, -2f, -1f, 0f, 1f, -2f, -1f);
 
-    private static float[] BuildTwoBitValues()
+    /// <summary>Where codes 0..7 and 8..15 of a 32-bit word of 2-bit codes start.</summary>
+    private static readonly Vector256<uint> TwoBitShiftsLow = Vector256.Create(0u, 2, 4, 6, 8, 10, 12, 14);
+    private static readonly Vector256<uint> TwoBitShiftsHigh = Vector256.Create(16u, 18, 20, 22, 24, 26, 28, 30);
+
+    /// <summary>
+    /// The dot product of a row of 2-bit codes with <paramref name="x"/> (AVX2 + FMA). Sixteen codes are one little-endian
+    /// 32-bit word: broadcast to eight lanes, shifted so each lane's code sits in its two low bits (a variable shift), and
+    /// turned into its value by <c>vpermilps</c>, which reads only those two bits as the index into the four code values;
+    /// no table in memory, two multiply-adds per word.
+    /// </summary>
+    private static float TwoBitDot(ReadOnlySpan<byte> row, ReadOnlySpan<float> x)
     {
-        var values = new float[256 * 4];
-        for (int b = 0; b < 256; b++)
-            for (int i = 0; i < 4; i++) values[4 * b + i] = SignExtend((b >> (2 * i)) & 3, 2);
-        return values;
+        ref byte codes = ref MemoryMarshal.GetReference(row);
+        ref float x0 = ref MemoryMarshal.GetReference(x);
+        var values = TwoBitCodeValues;
+        var acc0 = Vector256<float>.Zero;
+        var acc1 = Vector256<float>.Zero;
+        int columns = x.Length, c = 0;
+        for (; c + 16 <= columns; c += 16)
+        {
+            var word = Vector256.Create(Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref codes, c >> 2)));
+            var w0 = Avx.PermuteVar(values, Avx2.ShiftRightLogicalVariable(word, TwoBitShiftsLow).AsInt32());
+            var w1 = Avx.PermuteVar(values, Avx2.ShiftRightLogicalVariable(word, TwoBitShiftsHigh).AsInt32());
+            acc0 = Fma.MultiplyAdd(w0, Vector256.LoadUnsafe(ref x0, (nuint)c), acc0);
+            acc1 = Fma.MultiplyAdd(w1, Vector256.LoadUnsafe(ref x0, (nuint)(c + 8)), acc1);
+        }
+        float sum = Vector256.Sum(acc0 + acc1);
+        for (; c < columns; c++) sum += SignExtend(BitPacking.Get(row, 2, c), 2) * x[c];
+        return sum;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
