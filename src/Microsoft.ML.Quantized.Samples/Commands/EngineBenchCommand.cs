@@ -533,8 +533,8 @@ internal static class EngineBenchCommand
             $"Each figure: warm-up, then the median of 3 rounds of {seconds / 3:F2} s (Stopwatch). ") + BenchmarkCommand.Provenance(load));
         sb.AppendLine();
         sb.AppendLine("**Batch 1** (one stream, one token per call), tokens/s. \"engine, float model\" runs the float model packed as float32 matrices: " +
-            "the engine's float mat-vec is faster than its 2-bit ternary one (see the BenchmarkDotNet figures below), so the ternary model scores slower than the float one in the engine, " +
-            "and the 10k-way ternary decoder dominates its step. The library's float LSTM recurrent step (\"torch float, embedding + stack only\") is slower than its GRU step: " +
+            "the engine's 2-bit ternary mat-vec runs at about its float32 one's speed per weight (see the BenchmarkDotNet figures below) from a sixteenth of the bytes, so the ternary model, whose 10k-way decoder dominates its step, scores at least as fast as the float one, " +
+            "and faster where the float matrices outgrow the caches. The library's float LSTM recurrent step (\"torch float, embedding + stack only\") is slower than its GRU step: " +
             "`FusedRecurrentKernel.Lstm` runs `torch.lstm` with gradient mode on (to stay off libtorch's oneDNN inference path, which gave wrong LSTM outputs on this CPU), and in evaluation " +
             "the bias parameters still require grad, so an autograd graph is recorded too (a one-off probe: freezing the parameters removed the graph but not the gap to the GRU).");
         sb.AppendLine();
