@@ -33,7 +33,7 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
     internal const string Summary = "A quantized recurrent language model over a token-key column: final hidden state features and per-row perplexity.";
     internal const string UserName = "Quantized Recurrent Language Model Transformer";
     internal const string LoaderSignature = "QuantRnnLmTransformer";
-    private const uint FirstFormat = 0x00010001, UnknownTokenFormat = 0x00010002, PackedFormat = 0x00010003;
+    private const uint FirstFormat = 0x00010001, UnknownTokenFormat = 0x00010002, PackedFormat = 0x00010003, GapEncodedKeysFormat = 0x00010004;
 
     private readonly LanguageModelParts _parts;
     private readonly TokenKeyMap _keys;
@@ -221,8 +221,8 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "QRNNLMTF",
-        verWrittenCur: PackedFormat, // packed weights scored by the managed engine; float training weights optional
-        verReadableCur: PackedFormat,
+        verWrittenCur: GapEncodedKeysFormat, // the token key map's keys as gaps; from PackedFormat, packed weights scored by the managed engine, float training weights optional
+        verReadableCur: GapEncodedKeysFormat,
         verWeCanReadBack: FirstFormat, // then UnknownTokenFormat: the key map ends with its unknown-token handling
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(QuantizedRecurrentLanguageModelTransformer).Assembly.FullName,
@@ -236,7 +236,7 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         ctx.SetVersionInfo(GetVersionInfo());
         // *** Binary format ***
         // string: input column, output column, perplexity column
-        // token key map: ulong key count, int n, ulong[n] keys, byte unknown-token handling
+        // token key map: ulong key count, int n, n keys as 7-bit-encoded gaps (ulong[n] before 0x00010004), byte unknown-token handling
         //   (format 0x00010001: two bytes, skip unknown keys and allow empty sequences, before a map without the handling byte;
         //   a model loaded from it is saved in the current format, where empty rows follow the handling)
         // byte: keep training weights (from 0x00010003)
@@ -272,9 +272,9 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
             {
                 bool skip = ctx.Reader.ReadBoolean();
                 allowEmpty = ctx.Reader.ReadBoolean();
-                keys = TokenKeyMap.Load(ctx.Reader, skip ? UnknownTokenHandling.Skip : UnknownTokenHandling.Strict);
+                keys = TokenKeyMap.Load(ctx.Reader, gapEncoded: false, skip ? UnknownTokenHandling.Skip : UnknownTokenHandling.Strict);
             }
-            else keys = TokenKeyMap.Load(ctx.Reader);
+            else keys = TokenKeyMap.Load(ctx.Reader, gapEncoded: format >= GapEncodedKeysFormat);
         }
         catch (Exception e) when (e is ModelFormatException or EndOfStreamException)
         {

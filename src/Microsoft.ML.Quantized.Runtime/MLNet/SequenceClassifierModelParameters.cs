@@ -204,7 +204,8 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         // *** Binary format ***
         // ulong: key count of the token features (0 for float features)
         // string: features column name
-        // token features: the token key map (ulong key count, int n, ulong[n] keys, byte unknown-token handling)
+        // token features: the token key map (ulong key count, int n, n keys as 7-bit-encoded gaps, byte unknown-token handling;
+        //   before 0x00010004 the keys were ulong[n])
         // int classes, float[classes]: the class prior
         //   (format 0x00010001 had neither the map, its keys being 1..key count, strict, nor the prior)
         // byte: keep training weights (from 0x00010003)
@@ -222,7 +223,10 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
     }
 
     /// <summary>The version of the binary format, shared by the binary and multiclass parameters.</summary>
-    private protected const uint FormatVersion = 0x00010003; // packed weights scored by the managed engine; float training weights optional
+    private protected const uint FormatVersion = 0x00010004; // the token key map's keys as gaps
+
+    /// <summary>The format that stored packed weights scored by the managed engine, float training weights optional.</summary>
+    private const uint PackedFormat = 0x00010003;
 
     /// <summary>The format that added the token key map and the class prior (<c>&lt;unk&gt;</c>).</summary>
     private const uint UnknownTokenFormat = 0x00010002;
@@ -245,7 +249,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
             }
             else
             {
-                if (keyCount > 0) keys = TokenKeyMap.Load(ctx.Reader);
+                if (keyCount > 0) keys = TokenKeyMap.Load(ctx.Reader, gapEncoded: ctx.Header.ModelVerWritten >= FormatVersion);
                 if (keys is not null && keys.KeyCount != keyCount) throw new ModelFormatException($"the token key map is for {keys.KeyCount} keys, the features column for {keyCount}.");
                 int classes = ctx.Reader.ReadInt32();
                 if (classes < 2 || classes > 1 << 20) throw new ModelFormatException($"the class prior has {classes} classes.");
@@ -257,7 +261,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         {
             throw host.Except(e, $"The {userName} in this ML.NET model is damaged: {e.Message}");
         }
-        bool packedFormat = ctx.Header.ModelVerWritten >= FormatVersion;
+        bool packedFormat = ctx.Header.ModelVerWritten >= PackedFormat;
         bool keep = !packedFormat || ctx.Reader.ReadBoolean();
         SequenceClassifierParts parts;
         try

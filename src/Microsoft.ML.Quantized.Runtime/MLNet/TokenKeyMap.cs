@@ -98,26 +98,45 @@ internal sealed class TokenKeyMap
                "fit the key mapping and the model on the same data, or train with UnknownTokens = MapToUnknown (the default) or Skip.";
     }
 
-    /// <summary>Writes the map: key count, known keys, then the unknown-token handling.</summary>
+    /// <summary>
+    /// Writes the map: ulong key count, int32 number of known keys, the known keys as gaps (each key minus the one before,
+    /// the first minus 0) in 7-bit variable-length encoding, then the unknown-token handling byte. Keys are in ascending
+    /// order with small gaps, so a key costs about one byte instead of eight.
+    /// </summary>
     public void Save(BinaryWriter writer)
     {
         writer.Write(KeyCount);
         writer.Write(Keys.Length);
-        foreach (var k in Keys) writer.Write(k);
+        ulong previous = 0;
+        foreach (var k in Keys)
+        {
+            writer.Write7BitEncodedInt64(unchecked((long)(k - previous)));
+            previous = k;
+        }
         writer.Write((byte)UnknownTokens);
     }
 
     /// <summary>
-    /// Reads a map written by <see cref="Save"/>, or (<paramref name="handlingOfOldFormat"/> given) by the first format,
-    /// which had no handling byte.
+    /// Reads a map written by <see cref="Save"/> (<paramref name="gapEncoded"/>), or by the formats before it, which wrote
+    /// every key as a ulong; those before the unknown-token handling byte (<paramref name="handlingOfOldFormat"/> given)
+    /// had no such byte.
     /// </summary>
-    public static TokenKeyMap Load(BinaryReader reader, UnknownTokenHandling? handlingOfOldFormat = null)
+    public static TokenKeyMap Load(BinaryReader reader, bool gapEncoded, UnknownTokenHandling? handlingOfOldFormat = null)
     {
         ulong keyCount = reader.ReadUInt64();
         int n = reader.ReadInt32();
         if (n < 0 || (ulong)n > keyCount) throw new ModelFormatException($"The token key map is damaged: {n} keys for a key type of {keyCount} values.");
         var keys = new ulong[n];
-        for (int i = 0; i < n; i++) keys[i] = reader.ReadUInt64();
+        ulong previous = 0;
+        try
+        {
+            for (int i = 0; i < n; i++)
+                keys[i] = previous = gapEncoded ? unchecked(previous + (ulong)reader.Read7BitEncodedInt64()) : reader.ReadUInt64();
+        }
+        catch (FormatException)
+        {
+            throw new ModelFormatException("The token key map is damaged: a key gap is not a valid 7-bit-encoded number.");
+        }
         var handling = handlingOfOldFormat ?? (UnknownTokenHandling)reader.ReadByte();
         if (!Enum.IsDefined(handling)) throw new ModelFormatException($"The token key map is damaged: unknown-token handling {(int)handling} is not one this library knows.");
         return new TokenKeyMap(keyCount, keys, handling);

@@ -54,9 +54,9 @@ public sealed class ModelCompatibilityTests
     [TestMethod]
     public void A_component_saved_in_a_newer_format_names_the_versions_and_what_to_do()
     {
-        var error = LoadError(WithComponentVersion(_languageModel, "QRNNLMTF", 0x00010004));
-        StringAssert.Contains(error, $"The Quantized Recurrent Language Model Transformer in this ML.NET model was saved by Microsoft.ML.Quantized {ModelFile.LibraryVersion} in format 0x00010004, newer than");
-        StringAssert.Contains(error, $"this Microsoft.ML.Quantized ({ModelFile.LibraryVersion}) reads, 0x00010001 to 0x00010003");
+        var error = LoadError(WithComponentVersion(_languageModel, "QRNNLMTF", 0x00010005));
+        StringAssert.Contains(error, $"The Quantized Recurrent Language Model Transformer in this ML.NET model was saved by Microsoft.ML.Quantized {ModelFile.LibraryVersion} in format 0x00010005, newer than");
+        StringAssert.Contains(error, $"this Microsoft.ML.Quantized ({ModelFile.LibraryVersion}) reads, 0x00010001 to 0x00010004");
         StringAssert.Contains(error, "Load the model with Microsoft.ML.Quantized");
     }
 
@@ -72,17 +72,17 @@ public sealed class ModelCompatibilityTests
     [TestMethod]
     public void A_packed_model_stream_of_another_format_version_names_both_versions()
     {
-        // The packed classifier as a future library writing its format version 2 would store it: magic "QPSC", then the version byte.
+        // The packed classifier as a future library writing its format version 3 would store it: magic "QPSC", then the version byte.
         var zip = ModelZip.Rewrite(_binary, (name, data) =>
         {
             if (!name.EndsWith("PackedSequenceClassifier.bin", StringComparison.Ordinal)) return data;
             Assert.AreEqual("QPSC", Encoding.ASCII.GetString(data, 0, 4));
-            data[4] = 2;
+            data[4] = 3;
             return data;
         });
         var error = LoadError(zip);
         StringAssert.Contains(error, "The quantized sequence classifier inside this ML.NET model could not be read");
-        StringAssert.Contains(error, "has format version 2, newer than version 1, which this library reads");
+        StringAssert.Contains(error, "has format version 3, newer than version 2, which this library reads");
     }
 
     [TestMethod]
