@@ -1,0 +1,88 @@
+using Microsoft.ML.Quantized.Sweep;
+
+namespace Microsoft.ML.Quantized.Orleans;
+
+/// <summary>
+/// An <see cref="ISweepTrialRunner"/> that sends each trial to a worker grain on an Orleans cluster instead of training it
+/// in this process: the experiment (tuner, successive halving, state file) stays here, the training runs on whichever silo
+/// Orleans places the worker, with the runner that silo registered for <see cref="Workload"/>
+/// (<see cref="SweepWorkerExtensions.AddQuantizedSweepWorker"/>). Use it through <see cref="OrleansSweepExtensions.UseOrleansAsync"/>.
+/// </summary>
+/// <remarks>
+/// A failed attempt (its silo died, the call timed out, or training threw) is run again as a new grain activation, which
+/// Orleans places afresh; the trial resumes from its checkpoint folder when the silos share it. After
+/// <see cref="MaxAttempts"/> failed attempts the last error goes to the experiment, which records the trial as failed and
+/// goes on. Trials are deterministic per trial (each runs with the experiment's seed), so where a trial runs does not change
+/// its result.
+/// </remarks>
+public sealed class OrleansTrialRunner : ISweepTrialRunner
+{
+    private readonly IGrainFactory _grains;
+
+    /// <summary>A runner that sends trials of <paramref name="workload"/> to the cluster's worker grains.</summary>
+    /// <param name="grains">The cluster client (or a silo's grain factory).</param>
+    /// <param name="workload">The workload name the worker silos registered.</param>
+    /// <param name="maxAttempts">Attempts per trial run before it counts as failed; default 2, at least 1.</param>
+    public OrleansTrialRunner(IGrainFactory grains, string workload, int maxAttempts = DefaultMaxAttempts)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        ArgumentException.ThrowIfNullOrWhiteSpace(workload);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxAttempts, 1);
+        _grains = grains;
+        Workload = workload;
+        MaxAttempts = maxAttempts;
+    }
+
+    /// <summary>Default of <see cref="MaxAttempts"/>: a trial is tried twice, then recorded as failed.</summary>
+    public const int DefaultMaxAttempts = 2;
+
+    /// <summary>The workload name the worker silos registered.</summary>
+    public string Workload { get; }
+
+    /// <summary>Attempts per trial run before it counts as failed.</summary>
+    public int MaxAttempts { get; }
+
+    /// <summary>Where each finished attempt ran, by trial id and rung (for monitoring and tests).</summary>
+    public IReadOnlyDictionary<(int Trial, int Rung), string> Silos => _silos;
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(int Trial, int Rung), string> _silos = new();
+
+    /// <inheritdoc />
+    public TrialReport Run(TrialContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var assignment = TrialAssignment.Of(Workload, context);
+        for (int attempt = 1; ; attempt++)
+        {
+            var grain = _grains.GetGrain<ISweepTrialGrain>(FormattableString.Invariant($"{Workload}/trial-{context.TrialId}/rung-{context.Rung}/attempt-{attempt}"));
+            try
+            {
+                var outcome = grain.RunAsync(assignment, cancellationToken).GetAwaiter().GetResult();
+                _silos[(context.TrialId, context.Rung)] = outcome.Silo;
+                return outcome.ToReport();
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception) when (attempt < MaxAttempts && !cancellationToken.IsCancellationRequested)
+            {
+            }
+        }
+    }
+
+    /// <summary>
+    /// Checks that a worker grain can be reached and that its silo registered <see cref="Workload"/>; the message says what
+    /// is missing.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The workload is not registered on the silo that answered.</exception>
+    public async Task CheckWorkersAsync(CancellationToken cancellationToken = default)
+    {
+        var probe = _grains.GetGrain<ISweepTrialGrain>($"{Workload}/check-{Guid.NewGuid():N}");
+        var names = await probe.WorkloadsAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (!names.Contains(Workload, StringComparer.Ordinal))
+            throw new InvalidOperationException(
+                $"The Orleans cluster's worker silos do not offer the sweep workload '{Workload}' (a silo offers: {(names.Length == 0 ? "none" : string.Join(", ", names.Select(n => $"'{n}'")))}). " +
+                "Register it on every worker silo with AddQuantizedSweepWorker.");
+    }
+}

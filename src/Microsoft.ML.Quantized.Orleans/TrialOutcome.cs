@@ -1,0 +1,19 @@
+using Microsoft.ML.Quantized.Sweep;
+
+namespace Microsoft.ML.Quantized.Orleans;
+
+/// <summary>What a worker grain sends back: the runner's <see cref="TrialReport"/> and the silo that ran the trial.</summary>
+[GenerateSerializer, Immutable]
+internal sealed record TrialOutcome(
+    [property: Id(0)] Dictionary<string, double> Metrics,
+    [property: Id(1)] long PackedBytes,
+    [property: Id(2)] string? ModelPath,
+    [property: Id(3)] string Silo)
+{
+    /// <summary>The outcome of <paramref name="report"/> on <paramref name="silo"/>.</summary>
+    public static TrialOutcome Of(TrialReport report, string silo) =>
+        new(new Dictionary<string, double>(report.Metrics, StringComparer.OrdinalIgnoreCase), report.PackedBytes, report.ModelPath, silo);
+
+    /// <summary>The report the experiment records.</summary>
+    public TrialReport ToReport() => new(Metrics, PackedBytes) { ModelPath = ModelPath };
+}
