@@ -42,10 +42,16 @@ public sealed class OrleansTrialRunner : ISweepTrialRunner
     /// <summary>Attempts per trial run before it counts as failed.</summary>
     public int MaxAttempts { get; }
 
-    /// <summary>Where each finished attempt ran, by trial id and rung (for monitoring and tests).</summary>
-    public IReadOnlyDictionary<(int Trial, int Rung), string> Silos => _silos;
+    /// <summary>Every attempt sent so far, in the order they ended: where it ran, its call and training times, or its error.</summary>
+    public IReadOnlyList<TrialDispatch> Dispatches
+    {
+        get
+        {
+            lock (_dispatches) return _dispatches.ToArray();
+        }
+    }
 
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<(int Trial, int Rung), string> _silos = new();
+    private readonly List<TrialDispatch> _dispatches = new();
 
     /// <inheritdoc />
     public TrialReport Run(TrialContext context, CancellationToken cancellationToken)
@@ -55,20 +61,28 @@ public sealed class OrleansTrialRunner : ISweepTrialRunner
         for (int attempt = 1; ; attempt++)
         {
             var grain = _grains.GetGrain<ISweepTrialGrain>(FormattableString.Invariant($"{Workload}/trial-{context.TrialId}/rung-{context.Rung}/attempt-{attempt}"));
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             try
             {
                 var outcome = grain.RunAsync(assignment, cancellationToken).GetAwaiter().GetResult();
-                _silos[(context.TrialId, context.Rung)] = outcome.Silo;
+                Record(new TrialDispatch(context.TrialId, context.Rung, attempt, outcome.Silo, clock.Elapsed.TotalSeconds, outcome.RunSeconds, null));
                 return outcome.ToReport();
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 throw;
             }
-            catch (Exception) when (attempt < MaxAttempts && !cancellationToken.IsCancellationRequested)
+            catch (Exception e)
             {
+                Record(new TrialDispatch(context.TrialId, context.Rung, attempt, null, clock.Elapsed.TotalSeconds, double.NaN, $"{e.GetType().Name}: {e.Message}"));
+                if (attempt >= MaxAttempts || cancellationToken.IsCancellationRequested) throw;
             }
         }
+    }
+
+    private void Record(TrialDispatch dispatch)
+    {
+        lock (_dispatches) _dispatches.Add(dispatch);
     }
 
     /// <summary>

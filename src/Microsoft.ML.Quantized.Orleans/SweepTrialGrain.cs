@@ -20,8 +20,9 @@ internal sealed class SweepTrialGrain(SweepWorkloads workloads, ILocalSiloDetail
         try
         {
             var context = assignment.ToContext();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             var report = await Task.Run(() => runner.Run(context, cancellationToken), cancellationToken);
-            return TrialOutcome.Of(report ?? throw new InvalidOperationException("The trial runner returned null instead of a TrialReport."), where);
+            return TrialOutcome.Of(report ?? throw new InvalidOperationException("The trial runner returned null instead of a TrialReport."), where, clock.Elapsed.TotalSeconds);
         }
         finally
         {

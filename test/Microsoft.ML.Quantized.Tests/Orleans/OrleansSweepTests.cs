@@ -52,9 +52,40 @@ public sealed class OrleansSweepTests
 
         var distributed = await sweep.WaitAsync(TimeSpan.FromMinutes(5));
         CollectionAssert.AreEqual(Summary(local), Summary(distributed), "every trial completes with its local result");
-        var rerun = runner.Silos[(KillableRunner.BlockedTrial, 0)];
-        Assert.AreNotEqual(victim, rerun, "the killed silo's trial ran again elsewhere");
-        Assert.IsTrue(cluster.Silos.Any(s => s.SiloAddress.ToString() == rerun), $"{rerun} is a surviving silo");
+        var attempts = runner.Dispatches.Where(d => d.TrialId == KillableRunner.BlockedTrial).ToList();
+        Assert.HasCount(2, attempts, string.Join("; ", attempts));
+        Assert.IsNotNull(attempts[0].Error, "the first attempt died with its silo");
+        Assert.AreEqual(2, attempts[1].Attempt);
+        Assert.AreNotEqual(victim, attempts[1].Silo, "the killed silo's trial ran again elsewhere");
+        Assert.IsTrue(cluster.Silos.Any(s => s.SiloAddress.ToString() == attempts[1].Silo), $"{attempts[1].Silo} is a surviving silo");
+        Assert.IsTrue(runner.Dispatches.Where(d => d.Error is null).All(d => d.CallSeconds >= d.RunSeconds),
+            "a call lasts at least as long as the training it waits for");
+    }
+
+    [TestMethod]
+    public async Task A_restarted_host_resumes_the_sweep_without_repeating_a_finished_trial()
+    {
+        var local = await Experiment().SetTrialRunner((c, _) => SyntheticObjective.Report(c)).RunAsync();
+        var stateFile = SyntheticObjective.TempFile("state.json");
+        await using var cluster = await StartClusterAsync();
+
+        // The first host stops (its token is cancelled) once 5 trials have finished.
+        using (var stop = new CancellationTokenSource())
+        {
+            var monitor = new StoppingMonitor(5, stop);
+            var first = new OrleansTrialRunner(cluster.Client, Synthetic);
+            await Experiment().SetTrialRunner(first).SetStateFile(stateFile).SetMonitor(monitor).RunAsync(stop.Token);
+            Assert.IsTrue(stop.IsCancellationRequested);
+        }
+        var finished = SweepState(stateFile);
+
+        var second = new OrleansTrialRunner(cluster.Client, Synthetic);
+        var resumed = await Experiment().SetTrialRunner(second).SetStateFile(stateFile).RunAsync();
+        CollectionAssert.AreEqual(Summary(local), Summary(resumed));
+        var rerun = second.Dispatches.Select(d => d.TrialId).ToHashSet();
+        Assert.IsGreaterThanOrEqualTo(5, finished.Count, "the first host finished at least 5 trials");
+        Assert.IsFalse(finished.Overlaps(rerun), $"finished trials {string.Join(",", finished)} were not run again ({string.Join(",", rerun)})");
+        Assert.AreEqual(12, finished.Count + rerun.Count);
     }
 
     [TestMethod]
@@ -87,6 +118,25 @@ public sealed class OrleansSweepTests
         var e = Assert.ThrowsExactly<InvalidOperationException>(() => workloads.CreateRunners(services));
         StringAssert.Contains(e.Message, "'brown'");
         StringAssert.Contains(e.Message, "/data/brown");
+    }
+
+    /// <summary>Ids of the trials the state file records as finished.</summary>
+    private static HashSet<int> SweepState(string path) =>
+        Microsoft.ML.Quantized.Sweep.SweepState.Load(path)!.Trials.Where(t => t.Status is not null).Select(t => t.Id).ToHashSet();
+
+    /// <summary>Cancels the sweep once <paramref name="after"/> trials have finished.</summary>
+    private sealed class StoppingMonitor(int after, CancellationTokenSource stop) : ISweepMonitor
+    {
+        private int _finished;
+
+        public void ReportRunningTrial(TrialContext context) { }
+
+        public void ReportCompletedTrial(TrialResult result)
+        {
+            if (Interlocked.Increment(ref _finished) >= after) stop.Cancel();
+        }
+
+        public void ReportFailedTrial(TrialResult result) => ReportCompletedTrial(result);
     }
 
     private static QuantizationExperiment Experiment() =>
