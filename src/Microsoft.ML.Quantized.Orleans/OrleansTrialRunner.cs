@@ -6,13 +6,15 @@ namespace Microsoft.ML.Quantized.Orleans;
 /// An <see cref="ISweepTrialRunner"/> that sends each trial to a worker grain on an Orleans cluster instead of training it
 /// in this process: the experiment (tuner, successive halving, state file) stays here, the training runs on whichever silo
 /// Orleans places the worker, with the runner that silo registered for <see cref="Workload"/>
-/// (<see cref="SweepWorkerExtensions.AddQuantizedSweepWorker"/>). Use it through <see cref="OrleansSweepExtensions.UseOrleansAsync"/>.
+/// (<see cref="SweepWorkerExtensions.AddQuantizedSweepWorker"/>). Use it through <c>experiment.UseOrleansAsync(...)</c> (<see cref="OrleansSweepExtensions"/>).
 /// </summary>
 /// <remarks>
-/// A failed attempt (its silo died, the call timed out, or training threw) is run again as a new grain activation, which
-/// Orleans places afresh; the trial resumes from its checkpoint folder when the silos share it. After
-/// <see cref="MaxAttempts"/> failed attempts the last error goes to the experiment, which records the trial as failed and
-/// goes on. Trials are deterministic per trial (each runs with the experiment's seed), so where a trial runs does not change
+/// Training is started on the worker and then polled (<see cref="PollInterval"/>), so a trial may take longer than any
+/// grain-call timeout. An attempt lost with its worker (its silo died, a call timed out) runs again as a new grain
+/// activation after <see cref="RetryDelay"/>, which Orleans places afresh; the trial resumes from its checkpoint folder
+/// when the silos share it. An attempt whose runner throws runs again too; after <see cref="MaxAttempts"/> such failures
+/// (or more than <see cref="MaxWorkerLosses"/> losses) the last error goes to the experiment, which records the trial as
+/// failed and goes on. Trials are deterministic per trial (each runs with the experiment's seed), so where a trial runs does not change
 /// its result.
 /// </remarks>
 public sealed class OrleansTrialRunner : ISweepTrialRunner
@@ -22,7 +24,7 @@ public sealed class OrleansTrialRunner : ISweepTrialRunner
     /// <summary>A runner that sends trials of <paramref name="workload"/> to the cluster's worker grains.</summary>
     /// <param name="grains">The cluster client (or a silo's grain factory).</param>
     /// <param name="workload">The workload name the worker silos registered.</param>
-    /// <param name="maxAttempts">Attempts per trial run before it counts as failed; default 2, at least 1.</param>
+    /// <param name="maxAttempts">Attempts per trial run whose runner fails before the trial counts as failed; default 2, at least 1.</param>
     public OrleansTrialRunner(IGrainFactory grains, string workload, int maxAttempts = DefaultMaxAttempts)
     {
         ArgumentNullException.ThrowIfNull(grains);
@@ -39,8 +41,26 @@ public sealed class OrleansTrialRunner : ISweepTrialRunner
     /// <summary>The workload name the worker silos registered.</summary>
     public string Workload { get; }
 
-    /// <summary>Attempts per trial run before it counts as failed.</summary>
+    /// <summary>Attempts per trial run whose runner fails before the trial counts as failed.</summary>
     public int MaxAttempts { get; }
+
+    /// <summary>
+    /// Attempts lost with their worker (its silo failed, a call timed out) that are run again before the trial counts as
+    /// failed; default 3. Such a loss does not count toward <see cref="MaxAttempts"/>: the trial did nothing wrong.
+    /// </summary>
+    public int MaxWorkerLosses { get; init; } = 3;
+
+    /// <summary>
+    /// Wait before running an attempt again after its worker was lost, so that the cluster declares the failed silo dead
+    /// first and places the new attempt on a live one; default 10 seconds.
+    /// </summary>
+    public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How often a running trial is polled; default 1 second. A silo that fails is noticed at the next poll (or when the poll
+    /// call times out).
+    /// </summary>
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Every attempt sent so far, in the order they ended: where it ran, its call and training times, or its error.</summary>
     public IReadOnlyList<TrialDispatch> Dispatches
@@ -58,13 +78,14 @@ public sealed class OrleansTrialRunner : ISweepTrialRunner
     {
         ArgumentNullException.ThrowIfNull(context);
         var assignment = TrialAssignment.Of(Workload, context);
+        int failures = 0, losses = 0;
         for (int attempt = 1; ; attempt++)
         {
             var grain = _grains.GetGrain<ISweepTrialGrain>(FormattableString.Invariant($"{Workload}/trial-{context.TrialId}/rung-{context.Rung}/attempt-{attempt}"));
             var clock = System.Diagnostics.Stopwatch.StartNew();
             try
             {
-                var outcome = grain.RunAsync(assignment, cancellationToken).GetAwaiter().GetResult();
+                var outcome = RunAttemptAsync(grain, assignment, cancellationToken).GetAwaiter().GetResult();
                 Record(new TrialDispatch(context.TrialId, context.Rung, attempt, outcome.Silo, clock.Elapsed.TotalSeconds, outcome.RunSeconds, null));
                 return outcome.ToReport();
             }
@@ -75,8 +96,46 @@ public sealed class OrleansTrialRunner : ISweepTrialRunner
             catch (Exception e)
             {
                 Record(new TrialDispatch(context.TrialId, context.Rung, attempt, null, clock.Elapsed.TotalSeconds, double.NaN, $"{e.GetType().Name}: {e.Message}"));
-                if (attempt >= MaxAttempts || cancellationToken.IsCancellationRequested) throw;
+                bool lost = e is WorkerLostException or TimeoutException or OrleansException;
+                if (cancellationToken.IsCancellationRequested || (lost ? ++losses > MaxWorkerLosses : ++failures >= MaxAttempts)) throw;
+                // Give the cluster time to declare a failed silo dead, so that the next attempt is placed on a live one.
+                if (lost) Task.Delay(RetryDelay, cancellationToken).GetAwaiter().GetResult();
             }
+        }
+    }
+
+    /// <summary>Starts the attempt on its grain and polls it every <see cref="PollInterval"/> until it ends.</summary>
+    private async Task<TrialOutcome> RunAttemptAsync(ISweepTrialGrain grain, TrialAssignment assignment, CancellationToken cancellationToken)
+    {
+        await grain.StartAsync(assignment).ConfigureAwait(false);
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(PollInterval, cancellationToken).ConfigureAwait(false);
+                var progress = await grain.PollAsync().ConfigureAwait(false);
+                switch (progress.State)
+                {
+                    case TrialProgressState.Completed:
+                        return progress.Outcome!;
+                    case TrialProgressState.Failed:
+                        throw new TrialAttemptFailedException(progress.Error ?? "the runner failed");
+                    case TrialProgressState.Unknown:
+                        throw new WorkerLostException();
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await grain.CancelAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The worker may be gone; the trial is cancelled either way.
+            }
+            throw;
         }
     }
 

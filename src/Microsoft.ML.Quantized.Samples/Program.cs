@@ -12,6 +12,8 @@ root.Subcommands.Add(SpamCommand.Create());
 root.Subcommands.Add(SpamHeldOutCommand.Create());
 root.Subcommands.Add(SweepCommand.Create());
 root.Subcommands.Add(SweepBenchmarkCommand.Create());
+root.Subcommands.Add(WorkerCommand.Create());
+root.Subcommands.Add(SweepClusterBenchmarkCommand.Create());
 root.Subcommands.Add(LmCommand.Create());
 root.Subcommands.Add(ScoreCommand.Create());
 root.Subcommands.Add(EngineBenchCommand.Create());

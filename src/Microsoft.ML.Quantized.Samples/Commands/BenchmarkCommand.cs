@@ -119,8 +119,9 @@ internal static class BenchmarkCommand
         var section = $"{sectionStart}\n{markdown}{sectionEnd}\n";
         int start = existing.IndexOf(sectionStart, StringComparison.Ordinal);
         int end = existing.IndexOf(sectionEnd, StringComparison.Ordinal);
+        string after = start >= 0 && end > start ? existing[(end + sectionEnd.Length)..].TrimStart('\n') : "";
         var updated = start >= 0 && end > start
-            ? existing[..start] + section + existing[(end + sectionEnd.Length)..].TrimStart('\n')
+            ? existing[..start] + section + (after.Length == 0 ? "" : "\n" + after)
             : existing.TrimEnd('\n') + "\n\n" + section;
         File.WriteAllText(output.FullName, updated);
     }

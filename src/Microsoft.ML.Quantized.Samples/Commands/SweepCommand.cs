@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using Microsoft.ML.Quantized.Orleans;
+using Microsoft.ML.Quantized.Samples.Cluster;
 using Microsoft.ML.Quantized.Sweep;
 using Spectre.Console;
 
@@ -18,39 +20,61 @@ internal static class SweepCommand
 {
     public static System.CommandLine.Command Create()
     {
-        var task = new Option<string>("--task") { Description = "smnist (sequential MNIST subset; needs build/fetch-data.sh --only mnist) or moby (embedded Moby Dick character LM).", DefaultValueFactory = _ => "smnist" };
+        var (task, data, trainCount, validCount, steps) = TaskOptions();
         var minutes = new Option<double>("--minutes") { Description = "Time budget of the sweep in minutes.", DefaultValueFactory = _ => 10 };
         var trials = new Option<int>("--trials") { Description = "Most configurations to try (brackets of 9 with successive halving).", DefaultValueFactory = _ => 63 };
         var tuner = new Option<string>("--tuner") { Description = "tpe, random or grid.", DefaultValueFactory = _ => "tpe" };
         var maxEpochs = new Option<int>("--max-epochs") { Description = "Full epoch budget (successive halving rungs 1, 3, 9 for 9).", DefaultValueFactory = _ => 9 };
-        var data = new Option<DirectoryInfo>("--data") { Description = "smnist: folder with the MNIST IDX files.", DefaultValueFactory = _ => new DirectoryInfo("data/mnist") };
-        var trainCount = new Option<int>("--train-count") { Description = "smnist: training images (the first N of the training file; default 3,000); moby: training characters (default 200,000).", DefaultValueFactory = _ => 0 };
-        var validCount = new Option<int>("--valid-count") { Description = "smnist: validation images (after the training ones in the training file).", DefaultValueFactory = _ => 500 };
-        var steps = new Option<int>("--steps-per-epoch") { Description = "moby: training steps per epoch (batch 32 x 50 characters).", DefaultValueFactory = _ => 20 };
         var underKb = new Option<double>("--under-kb") { Description = "Also report the best model under this packed size (KB).", DefaultValueFactory = _ => 20 };
-        var parallelism = new Option<int>("--parallelism") { Description = "Trials at the same time.", DefaultValueFactory = _ => 1 };
+        var parallelism = new Option<int>("--parallelism") { Description = "Trials at the same time (default 1, or the number of --workers).", DefaultValueFactory = _ => 0 };
+        var workers = new Option<int>("--workers")
+        {
+            Description = "Train the trials on N local Orleans worker silos, each a separate process of this program (`worker` command, one libtorch thread each), instead of in this process.",
+            DefaultValueFactory = _ => 0,
+        };
         var seed = new Option<int>("--seed") { Description = "Random seed (tuner and training).", DefaultValueFactory = _ => 1 };
         var state = new Option<FileInfo?>("--state") { Description = "Sweep state file, resumed when it exists (default artifacts/sweep/TASK.json)." };
         var fresh = new Option<bool>("--fresh") { Description = "Delete the state file and the trials' checkpoints first." };
         var plot = new Option<FileInfo?>("--plot") { Description = "PNG plot of the metric against packed size (default docs/sweep-TASK.png)." };
         var command = new System.CommandLine.Command("sweep", "Sweep quantized LSTM/GRU configurations (sequential MNIST or Moby Dick): Pareto front of the metric vs packed size.")
         {
-            task, minutes, trials, tuner, maxEpochs, data, trainCount, validCount, steps, underKb, parallelism, seed, state, fresh, plot,
+            task, minutes, trials, tuner, maxEpochs, data, trainCount, validCount, steps, underKb, parallelism, workers, seed, state, fresh, plot,
         };
         command.SetAction((parse, token) =>
         {
-            var taskName = parse.GetValue(task)!.ToLowerInvariant();
-            var sweepTask = taskName switch
-            {
-                "smnist" => SequentialMnist(parse.GetValue(data)!, parse.GetValue(trainCount) is > 0 and var n ? n : 3_000, parse.GetValue(validCount)),
-                "moby" => MobyDick(parse.GetValue(trainCount) is > 0 and var c ? c : 200_000, parse.GetValue(steps)),
-                _ => throw new ArgumentException($"--task '{taskName}': use smnist or moby."),
-            };
-            return Run(sweepTask, parse.GetValue(minutes), parse.GetValue(trials), parse.GetValue(tuner)!, parse.GetValue(maxEpochs), parse.GetValue(underKb),
-                parse.GetValue(parallelism), parse.GetValue(seed), parse.GetValue(state) ?? new FileInfo($"artifacts/sweep/{taskName}.json"), parse.GetValue(fresh),
-                parse.GetValue(plot) ?? new FileInfo($"docs/sweep-{taskName}.png"), token);
+            var settings = new SweepTaskSettings(parse.GetValue(task)!.ToLowerInvariant(), parse.GetValue(data)!, parse.GetValue(trainCount), parse.GetValue(validCount), parse.GetValue(steps));
+            return Run(settings, parse.GetValue(minutes), parse.GetValue(trials), parse.GetValue(tuner)!, parse.GetValue(maxEpochs), parse.GetValue(underKb),
+                parse.GetValue(parallelism), parse.GetValue(workers), parse.GetValue(seed), parse.GetValue(state) ?? new FileInfo($"artifacts/sweep/{settings.Task}.json"),
+                parse.GetValue(fresh), parse.GetValue(plot) ?? new FileInfo($"docs/sweep-{settings.Task}.png"), token);
         });
         return command;
+    }
+
+    /// <summary>The options that choose a sweep's task and its data, shared by <c>sweep</c> and <c>worker</c>.</summary>
+    internal static (Option<string> Task, Option<DirectoryInfo> Data, Option<int> TrainCount, Option<int> ValidCount, Option<int> Steps) TaskOptions() => (
+        new Option<string>("--task") { Description = "smnist (sequential MNIST subset; needs build/fetch-data.sh --only mnist) or moby (embedded Moby Dick character LM).", DefaultValueFactory = _ => "smnist" },
+        new Option<DirectoryInfo>("--data") { Description = "smnist: folder with the MNIST IDX files.", DefaultValueFactory = _ => new DirectoryInfo("data/mnist") },
+        new Option<int>("--train-count") { Description = "smnist: training images (the first N of the training file; default 3,000); moby: training characters (default 200,000).", DefaultValueFactory = _ => 0 },
+        new Option<int>("--valid-count") { Description = "smnist: validation images (after the training ones in the training file).", DefaultValueFactory = _ => 500 },
+        new Option<int>("--steps-per-epoch") { Description = "moby: training steps per epoch (batch 32 x 50 characters).", DefaultValueFactory = _ => 20 });
+
+    /// <summary>A sweep's task and data as its options give them; <see cref="Arguments"/> passes them on to a worker process.</summary>
+    internal sealed record SweepTaskSettings(string Task, DirectoryInfo Data, int TrainCount, int ValidCount, int Steps)
+    {
+        /// <summary>The task, with its data read (a worker reads it itself, from the same path).</summary>
+        public SweepTask Load() => Task switch
+        {
+            "smnist" => SequentialMnist(Data, TrainCount > 0 ? TrainCount : 3_000, ValidCount),
+            "moby" => MobyDick(TrainCount > 0 ? TrainCount : 200_000, Steps),
+            _ => throw new ArgumentException($"--task '{Task}': use smnist or moby."),
+        };
+
+        /// <summary>The command-line options that give the same settings.</summary>
+        public string[] Arguments() =>
+        [
+            "--task", Task, "--data", Data.FullName, "--train-count", TrainCount.ToString(CultureInfo.InvariantCulture),
+            "--valid-count", ValidCount.ToString(CultureInfo.InvariantCulture), "--steps-per-epoch", Steps.ToString(CultureInfo.InvariantCulture),
+        ];
     }
 
     /// <summary>What a sweep trains and how its metric reads.</summary>
@@ -117,9 +141,11 @@ internal static class SweepCommand
             runner, SweepObjective.Minimize(LanguageModelTrialRunner.BitsPerToken), SearchSpace([32, 64, 128], SearchRange.Log(2e-3, 2e-2)));
     }
 
-    private static async Task<int> Run(SweepTask task, double minutes, int maxTrials, string tunerName, int maxEpochs, double underKb,
-        int parallelism, int seed, FileInfo state, bool fresh, FileInfo plot, CancellationToken cancellationToken)
+    private static async Task<int> Run(SweepTaskSettings settings, double minutes, int maxTrials, string tunerName, int maxEpochs, double underKb,
+        int parallelism, int workers, int seed, FileInfo state, bool fresh, FileInfo plot, CancellationToken cancellationToken)
     {
+        if (workers < 0) throw new ArgumentException($"--workers must be 0 (train here) or more; got {workers}.");
+        var task = settings.Load();
         ISweepTuner tuner = tunerName.ToLowerInvariant() switch
         {
             "tpe" => new TreeParzenTuner(startupTrials: 9),
@@ -136,6 +162,9 @@ internal static class SweepCommand
         AnsiConsole.MarkupLine(
             $"[bold]Sweep[/]: {Markup.Escape(task.Description)}, {Markup.Escape(tunerName)} tuner, successive halving up to {maxEpochs} epochs, " +
             $"at most {maxTrials} configurations or {minutes:0.#} minutes. State: [blue]{Markup.Escape(state.FullName)}[/]{(state.Exists ? " (resuming)" : "")}.");
+        if (parallelism <= 0) parallelism = Math.Max(1, workers);
+        await using var cluster = workers > 0 ? await LocalSiloProcesses.StartAsync(workers, settings, cancellationToken) : null;
+        if (cluster is not null) AnsiConsole.MarkupLine($"Training on {workers} local worker silo(s): {string.Join(", ", cluster.Describe())}.");
 
         var experiment = new QuantizationExperiment(seed)
             .SetSearchSpace(task.Space)
@@ -148,6 +177,7 @@ internal static class SweepCommand
             .SetParallelism(parallelism)
             .SetStateFile(state.FullName)
             .SetMonitor(new ConsoleMonitor(task.MetricLabel));
+        if (cluster is not null) await experiment.UseOrleansAsync(cluster.Client, settings.Task, cancellationToken: cancellationToken);
         SweepResult result;
         try
         {
