@@ -9,8 +9,8 @@ namespace Microsoft.ML.Quantized.Orleans;
 /// (<see cref="SweepWorkerExtensions.AddQuantizedSweepWorker"/>). Use it through <c>experiment.UseOrleansAsync(...)</c> (<see cref="OrleansSweepExtensions"/>).
 /// </summary>
 /// <remarks>
-/// Training is started on the worker and then polled (<see cref="PollInterval"/>), so a trial may take longer than any
-/// grain-call timeout. An attempt lost with its worker (its silo died, a call timed out) runs again as a new grain
+/// Training is started on the worker and then polled (each poll waits up to <see cref="PollWait"/> and answers as soon
+/// as the trial ends), so a trial may take longer than any grain-call timeout. An attempt lost with its worker (its silo died, a call timed out) runs again as a new grain
 /// activation after <see cref="RetryDelay"/>, which Orleans places afresh; the trial resumes from its checkpoint folder
 /// when the silos share it. An attempt whose runner throws runs again too; after <see cref="MaxAttempts"/> such failures
 /// (or more than <see cref="MaxWorkerLosses"/> losses) the last error goes to the experiment, which records the trial as
@@ -57,10 +57,11 @@ public sealed class OrleansTrialRunner : ISweepTrialRunner
     public TimeSpan RetryDelay { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// How often a running trial is polled; default 1 second. A silo that fails is noticed at the next poll (or when the poll
-    /// call times out).
+    /// The longest a poll of a running trial waits on the worker before answering "still running"; default 5 seconds. A poll
+    /// answers as soon as the trial ends, so this bounds how long a lost silo goes unnoticed (with the grain-call timeout, 30
+    /// seconds by default, for a silo that stops answering), not how late a result arrives. Keep it well under the timeout.
     /// </summary>
-    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
+    public TimeSpan PollWait { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Every attempt sent so far, in the order they ended: where it ran, its call and training times, or its error.</summary>
     public IReadOnlyList<TrialDispatch> Dispatches
@@ -104,7 +105,7 @@ public sealed class OrleansTrialRunner : ISweepTrialRunner
         }
     }
 
-    /// <summary>Starts the attempt on its grain and polls it every <see cref="PollInterval"/> until it ends.</summary>
+    /// <summary>Starts the attempt on its grain and polls it (each poll waiting up to <see cref="PollWait"/>) until it ends.</summary>
     private async Task<TrialOutcome> RunAttemptAsync(ISweepTrialGrain grain, TrialAssignment assignment, CancellationToken cancellationToken)
     {
         await grain.StartAsync(assignment).ConfigureAwait(false);
@@ -112,8 +113,8 @@ public sealed class OrleansTrialRunner : ISweepTrialRunner
         {
             while (true)
             {
-                await Task.Delay(PollInterval, cancellationToken).ConfigureAwait(false);
-                var progress = await grain.PollAsync().ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+                var progress = await grain.PollAsync(PollWait).WaitAsync(cancellationToken).ConfigureAwait(false);
                 switch (progress.State)
                 {
                     case TrialProgressState.Completed:

@@ -7,8 +7,8 @@ namespace Microsoft.ML.Quantized.Orleans;
 
 /// <summary>
 /// The worker grain: trains an assignment with the silo's runner of its workload on a thread-pool thread (training blocks
-/// for minutes; the grain's own scheduler stays free to answer polls), keeps the outcome until it is polled, then
-/// deactivates. Placed on the silo with the fewest activations, so concurrent trials spread over the silos.
+/// for minutes; the grain's own scheduler stays free to answer polls), answers each poll when the trial ends or after the
+/// poll's wait, keeps the outcome until it is polled, then deactivates. Placed on the silo with the fewest activations, so concurrent trials spread over the silos.
 /// </summary>
 [ActivationCountBasedPlacement]
 internal sealed class SweepTrialGrain(SweepWorkloads workloads, ILocalSiloDetails silo, ILogger<SweepTrialGrain> logger) : Grain, ISweepTrialGrain
@@ -33,18 +33,19 @@ internal sealed class SweepTrialGrain(SweepWorkloads workloads, ILocalSiloDetail
         return Task.CompletedTask;
     }
 
-    public Task<TrialProgress> PollAsync()
+    public async Task<TrialProgress> PollAsync(TimeSpan wait)
     {
-        if (_training is null) return Task.FromResult(TrialProgress.Unknown);
+        if (_training is null) return TrialProgress.Unknown;
+        if (!_training.IsCompleted) await Task.WhenAny(_training, Task.Delay(wait));
         if (!_training.IsCompleted)
         {
             DelayDeactivation(TimeSpan.FromMinutes(10));
-            return Task.FromResult(TrialProgress.Running);
+            return TrialProgress.Running;
         }
         DeactivateOnIdle();
-        return Task.FromResult(_training.Status == TaskStatus.RanToCompletion
+        return _training.Status == TaskStatus.RanToCompletion
             ? new TrialProgress(TrialProgressState.Completed, _training.Result, null)
-            : new TrialProgress(TrialProgressState.Failed, null, Describe(_training.Exception?.GetBaseException())));
+            : new TrialProgress(TrialProgressState.Failed, null, Describe(_training.Exception?.GetBaseException()));
     }
 
     public Task CancelAsync()

@@ -45,7 +45,7 @@ internal sealed class LocalSiloProcesses : IAsyncDisposable
         {
             int attempts = 0;
             client = Host.CreateDefaultBuilder()
-                .ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Warning))
+                .ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Warning).AddFilter("Orleans", LogLevel.Error))
                 .UseOrleansClient(c => c
                     .UseLocalhostClustering(Enumerable.Range(0, count).Select(i => BaseGatewayPort + i).ToArray())
                     .UseConnectionRetryFilter(async (_, token) =>

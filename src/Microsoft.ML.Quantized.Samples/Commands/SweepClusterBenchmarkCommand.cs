@@ -130,6 +130,11 @@ internal static class SweepClusterBenchmarkCommand
             var ok = run.Dispatches.Where(d => d.Error is null).Select(d => d.OverheadSeconds * 1000).OrderBy(x => x).ToArray();
             return ok.Length == 0 ? "-" : string.Create(ci, $"{ok.Average():F0} ms (median {ok[ok.Length / 2]:F0}, max {ok[^1]:F0})");
         }
+        string Failures(SweepRun run)
+        {
+            int runner = run.Dispatches.Count(d => d.Error is not null && d.Error.StartsWith("TrialAttemptFailedException", StringComparison.Ordinal));
+            return string.Create(ci, $"{runner} / {run.Dispatches.Count(d => d.Error is not null) - runner}");
+        }
         string Silos(SweepRun run) => string.Join(" / ", run.Dispatches.Where(d => d.Error is null).GroupBy(d => d.Silo).Select(g => g.Count().ToString(ci)));
 
         var sb = new StringBuilder();
@@ -141,26 +146,31 @@ internal static class SweepClusterBenchmarkCommand
             $"process of the samples' `worker` command with one libtorch thread, clustered on localhost; the experiment in this process sends each trial to a worker grain " +
             $"(`UseOrleans` / `OrleansTrialRunner`). **2 silos, one killed**: the same, with worker 1's process killed after {killAt:P0} of the 2-silo run's wall time; " +
             $"its trial's attempt fails and runs again on worker 0, resuming from the trial's last epoch checkpoint (the silos share this machine's disk). " +
-            $"Dispatch overhead = the grain call's time on this process minus the runner's training time on the worker (messaging, placement, activation, serialization). " +
+            $"Dispatch overhead = the time from sending a trial to receiving its result on this process minus the runner's training time on the worker (messaging, placement, activation, serialization, the long poll's answer). " +
             $"{BenchmarkCommand.Provenance(load)}"));
         sb.AppendLine();
-        sb.AppendLine("| run | wall time | trials completed | results vs 1 process | trials per silo | dispatch overhead per trial | failed attempts |");
+        sb.AppendLine("| run | wall time | trials completed | results vs 1 process | trials per silo | dispatch overhead per trial | failed attempts (runner / lost) |");
         sb.AppendLine("|---|---:|---:|---|---|---|---:|");
         foreach (var (name, run) in new[] { ("1 process", local), ("2 silos", twoSilos), ("2 silos, worker 1 killed", killed) })
         {
             bool cluster = !ReferenceEquals(run, local);
             sb.AppendLine(string.Create(ci,
                 $"| {name} | {run.Seconds:F1} s | {run.Result.Trials.Count(t => t.Status == TrialStatus.Completed)} of {run.Result.Trials.Count} | {(cluster ? Same(run) : "(reference)")} | " +
-                $"{(cluster ? Silos(run) : "-")} | {(cluster ? Overhead(run) : "-")} | {(cluster ? run.Dispatches.Count(d => d.Error is not null).ToString(ci) : "-")} |"));
+                $"{(cluster ? Silos(run) : "-")} | {(cluster ? Overhead(run) : "-")} | {(cluster ? Failures(run) : "-")} |"));
         }
         sb.AppendLine();
-        var failed = killed.Dispatches.Where(d => d.Error is not null).ToList();
-        var redone = failed.Select(f => (Failed: f, Rerun: killed.Dispatches.FirstOrDefault(d => d.TrialId == f.TrialId && d.Rung == f.Rung && d.Attempt == f.Attempt + 1))).ToList();
-        sb.AppendLine(failed.Count == 0
+        foreach (var trial in local.Result.Trials.Where(t => t.Status == TrialStatus.Failed))
+            sb.AppendLine($"Trial {trial.Id} ({trial.Configuration.Key}) failed in the one-process run too: {trial.Error}. The cluster runs tried it twice (its runner threw each time) and recorded it as failed, as the local run does.");
+        sb.AppendLine();
+        var lost = killed.Dispatches.Where(d => d.Error is not null && !d.Error.StartsWith("TrialAttemptFailedException", StringComparison.Ordinal)).ToList();
+        sb.AppendLine(lost.Count == 0
             ? $"What the kill redid: nothing; no attempt was running on {killed.Killed ?? "worker 1"} when it was killed."
-            : $"What the kill redid ({killed.Killed}): " + string.Join("; ", redone.Select(r => string.Create(ci,
-                $"trial {r.Failed.TrialId}'s attempt failed after {r.Failed.CallSeconds:F1} s ({r.Failed.Error?.Split(':')[0]}) and ran again on {r.Rerun?.Silo ?? "no silo"} in {r.Rerun?.RunSeconds ?? double.NaN:F1} s"))) +
-              ". Every other trial ran once; the sweep's state file records each finished trial, so none was repeated.");
+            : $"What the kill of {killed.Killed} redid: " + string.Join("; ", lost.Select(f =>
+            {
+                var rerun = killed.Dispatches.FirstOrDefault(d => d.TrialId == f.TrialId && d.Rung == f.Rung && d.Attempt > f.Attempt && d.Error is null);
+                return string.Create(ci, $"trial {f.TrialId}'s attempt {f.Attempt} was lost after {f.CallSeconds:F1} s ({f.Error!.Split(':')[0]}) and ran again on {rerun?.Silo ?? "no silo"}") +
+                       (rerun is null ? "" : string.Create(ci, $" in {rerun.RunSeconds:F1} s of training"));
+            })) + ". Every other trial ran once; the sweep's state file records each finished trial, so none was repeated.");
         return sb.ToString();
     }
 }

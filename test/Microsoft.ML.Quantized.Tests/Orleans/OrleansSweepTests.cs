@@ -69,7 +69,7 @@ public sealed class OrleansSweepTests
     {
         // Calls time out after 2 s on this cluster; the trial trains for 5 s.
         await using var cluster = await StartClusterAsync(responseTimeout: TimeSpan.FromSeconds(2));
-        var runner = new OrleansTrialRunner(cluster.Client, Slow) { PollInterval = TimeSpan.FromMilliseconds(200) };
+        var runner = new OrleansTrialRunner(cluster.Client, Slow) { PollWait = TimeSpan.FromMilliseconds(500) };
         var context = Experiment().SetMaxModelToExplore(1).SetParallelism(1).SetTrialRunner(runner);
         var result = await context.RunAsync();
 
