@@ -58,10 +58,13 @@ public sealed class OrleansTrialRunner : ISweepTrialRunner
 
     /// <summary>
     /// The longest a poll of a running trial waits on the worker before answering "still running"; default 5 seconds. A poll
-    /// answers as soon as the trial ends, so this bounds how long a lost silo goes unnoticed (with the grain-call timeout, 30
-    /// seconds by default, for a silo that stops answering), not how late a result arrives. Keep it well under the timeout.
+    /// answers as soon as the trial ends, so this bounds how long a lost silo goes unnoticed (a poll unanswered 10 seconds
+    /// past it counts the worker as lost), not how late a result arrives. Keep it well under the grain-call timeout.
     /// </summary>
     public TimeSpan PollWait { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How much longer than <see cref="PollWait"/> a poll may take before its worker counts as lost.</summary>
+    private static readonly TimeSpan PollMargin = TimeSpan.FromSeconds(10);
 
     /// <summary>Every attempt sent so far, in the order they ended: where it ran, its call and training times, or its error.</summary>
     public IReadOnlyList<TrialDispatch> Dispatches
@@ -114,7 +117,9 @@ public sealed class OrleansTrialRunner : ISweepTrialRunner
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var progress = await grain.PollAsync(PollWait).WaitAsync(cancellationToken).ConfigureAwait(false);
+                // A poll that does not answer within its wait and a margin has lost its worker (a silo that died without closing
+                // its connections would otherwise hold the call until the grain-call timeout).
+                var progress = await grain.PollAsync(PollWait).WaitAsync(PollWait + PollMargin, cancellationToken).ConfigureAwait(false);
                 switch (progress.State)
                 {
                     case TrialProgressState.Completed:

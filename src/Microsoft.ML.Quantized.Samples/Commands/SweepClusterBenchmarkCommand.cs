@@ -160,7 +160,7 @@ internal static class SweepClusterBenchmarkCommand
         }
         sb.AppendLine();
         foreach (var trial in local.Result.Trials.Where(t => t.Status == TrialStatus.Failed))
-            sb.AppendLine($"Trial {trial.Id} ({trial.Configuration.Key}) failed in the one-process run too: {trial.Error}. The cluster runs tried it twice (its runner threw each time) and recorded it as failed, as the local run does.");
+            sb.AppendLine($"Trial {trial.Id} ({trial.Configuration.Key}) failed in the one-process run too: {trial.Error?.TrimEnd('.')}. The cluster runs tried it twice (its runner threw each time) and recorded it as failed, as the local run does.");
         sb.AppendLine();
         var lost = killed.Dispatches.Where(d => d.Error is not null && !d.Error.StartsWith("TrialAttemptFailedException", StringComparison.Ordinal)).ToList();
         sb.AppendLine(lost.Count == 0
