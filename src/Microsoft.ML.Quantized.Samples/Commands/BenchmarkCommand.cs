@@ -119,9 +119,11 @@ internal static class BenchmarkCommand
         var section = $"{sectionStart}\n{markdown}{sectionEnd}\n";
         int start = existing.IndexOf(sectionStart, StringComparison.Ordinal);
         int end = existing.IndexOf(sectionEnd, StringComparison.Ordinal);
-        string after = start >= 0 && end > start ? existing[(end + sectionEnd.Length)..].TrimStart('\n') : "";
+        // What follows the end marker's own line break stays as it was (a blank line after the section included).
+        string after = start >= 0 && end > start ? existing[(end + sectionEnd.Length)..] : "";
+        if (after.StartsWith('\n')) after = after[1..];
         var updated = start >= 0 && end > start
-            ? existing[..start] + section + (after.Length == 0 ? "" : "\n" + after)
+            ? existing[..start] + section + after
             : existing.TrimEnd('\n') + "\n\n" + section;
         File.WriteAllText(output.FullName, updated);
     }

@@ -37,11 +37,11 @@ public sealed class KureCommandTests
     [TestMethod]
     public void A_tiny_run_writes_its_section_with_the_three_fine_tunings_and_both_kure_models_statistics_and_row_steps_their_own()
     {
-        WithMarkdownFile("before\n<!-- bench:kure -->\nold\n<!-- /bench:kure -->\nafter\n", file =>
+        WithMarkdownFile("before\n<!-- bench:kure -->\nold\n<!-- /bench:kure -->\n\nafter\n", file =>
         {
             var text = TinyRun(file, "--fine-tune-steps", "1", "--qat-steps", "1");
             StringAssert.StartsWith(text, "before\n<!-- bench:kure -->\n## KURE: one float model, many bit widths (Moby Dick character LM)");
-            StringAssert.EndsWith(text, "<!-- /bench:kure -->\nafter\n");
+            StringAssert.EndsWith(text, "<!-- /bench:kure -->\n\nafter\n", "the blank line after the section stays");
             Assert.DoesNotContain("old", text);
             StringAssert.Contains(text, "| weights | trained | + fine-tune, no KURE | + fine-tune, KURE (lambda 0.01) | + fine-tune, KURE per row (lambda 0.01) |");
             StringAssert.Contains(text, "| weights | 4-bit QAT, no KURE | 4-bit QAT, KURE (lambda 0.01) | 4-bit QAT, KURE per row (lambda 0.01) |");
