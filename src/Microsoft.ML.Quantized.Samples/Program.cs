@@ -17,6 +17,7 @@ root.Subcommands.Add(SweepClusterBenchmarkCommand.Create());
 root.Subcommands.Add(LmCommand.Create());
 root.Subcommands.Add(ScoreCommand.Create());
 root.Subcommands.Add(EngineBenchCommand.Create());
+root.Subcommands.Add(ConvexCommand.Create());
 try
 {
     return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
