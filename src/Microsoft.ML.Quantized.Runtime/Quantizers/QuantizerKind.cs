@@ -13,7 +13,10 @@ public enum QuantizerKind
     BinaryWeightNet,
     /// <summary>Ternary Weight Network (Li et al. 2016): threshold 0.7 * mean |w|, scale = mean of the kept |w|.</summary>
     TernaryWeightNet,
-    /// <summary>HitNet's threshold ternary quantization (Wang et al. 2018) for weights.</summary>
+    /// <summary>
+    /// HitNet's threshold ternary quantization (Wang et al. 2018) for weights: threshold theta * mean |w| (theta 0.7 by
+    /// default, see <see cref="QuantizerOptions.TernaryThreshold"/>), scale = mean of the kept |w|.
+    /// </summary>
     ThresholdTernary,
     /// <summary>Alternating multi-bit quantization (Xu et al. 2018): k binary bases with least-squares scales.</summary>
     AlternatingMultiBit,

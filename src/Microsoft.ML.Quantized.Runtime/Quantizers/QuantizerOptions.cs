@@ -1,11 +1,17 @@
+using System.Text.Json.Serialization;
+
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
 /// Which quantizer to apply to a tensor (weights or activations) and how.
 /// Created by name through <c>QuantizerRegistry</c>, so sweeps and model files name quantizers the same way.
 /// </summary>
-public sealed class QuantizerOptions
+public sealed class QuantizerOptions : IJsonOnDeserializing, IJsonOnDeserialized
 {
+    // True while a saved header is read and has not (yet) named TernaryThresholdFromMaximum: see OnDeserializing.
+    private bool _legacyThresholdRule;
+    private bool _ternaryThresholdFromMaximum;
+
     /// <summary>The method. Default <see cref="QuantizerKind.None"/> (float).</summary>
     public QuantizerKind Kind { get; set; } = QuantizerKind.None;
 
@@ -54,9 +60,52 @@ public sealed class QuantizerOptions
     /// </summary>
     public double StepSizeMultiplier { get; set; } = 1.0;
 
+    /// <summary>
+    /// <see cref="QuantizerKind.ThresholdTernary"/> only: the factor theta of the threshold <c>delta = theta * E|w|</c>
+    /// (HitNet, Wang et al. 2018), or <c>delta = theta * max|w|</c> with <see cref="TernaryThresholdFromMaximum"/>.
+    /// 0 (the default) takes the rule's default: 0.7 for the mean form, 0.05 for the maximum form. Otherwise finite and
+    /// &gt; 0 (below 1 for the maximum form). Registry flag <c>-theta&lt;value&gt;</c>, e.g. <c>ttq-theta0.5</c>.
+    /// </summary>
+    public double TernaryThreshold { get; set; }
+
+    /// <summary>
+    /// <see cref="QuantizerKind.ThresholdTernary"/> only: take the threshold from the largest magnitude,
+    /// <c>delta = theta * max|w|</c> (theta default 0.05, the threshold form of Zhu et al. 2017, "Trained Ternary
+    /// Quantization", with the mean-magnitude scale instead of its trained scales) instead of HitNet's
+    /// <c>theta * E|w|</c>. Default false. Registry flag <c>-max</c> (<c>ttq-max</c>). This is the rule that every
+    /// <c>ttq</c> model saved before the option existed was trained with: such a file, whose options do not name it,
+    /// loads with it set, so the model re-quantizes as it was trained.
+    /// </summary>
+    public bool TernaryThresholdFromMaximum
+    {
+        get => _ternaryThresholdFromMaximum;
+        set
+        {
+            _ternaryThresholdFromMaximum = value;
+            _legacyThresholdRule = false;
+        }
+    }
+
     /// <summary>Copies these options.</summary>
     public QuantizerOptions Clone() => (QuantizerOptions)MemberwiseClone();
 
     /// <summary>The registry name of this configuration, e.g. <c>twn</c>, <c>uniform4-sr</c>, <c>alt3-row</c>.</summary>
     public override string ToString() => QuantizerRegistry.NameOf(this);
+
+    /// <summary>
+    /// Before a saved header fills these options: a header written before <see cref="TernaryThresholdFromMaximum"/> existed
+    /// does not name it, and its <c>ttq</c> used the maximum form; a newer header names it and overrides this.
+    /// </summary>
+    void IJsonOnDeserializing.OnDeserializing()
+    {
+        _ternaryThresholdFromMaximum = true;
+        _legacyThresholdRule = true;
+    }
+
+    /// <summary>The legacy rule applies only to <see cref="QuantizerKind.ThresholdTernary"/>; other kinds never had a threshold.</summary>
+    void IJsonOnDeserialized.OnDeserialized()
+    {
+        if (_legacyThresholdRule && Kind != QuantizerKind.ThresholdTernary) _ternaryThresholdFromMaximum = false;
+        _legacyThresholdRule = false;
+    }
 }

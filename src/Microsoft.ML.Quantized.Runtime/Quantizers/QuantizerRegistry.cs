@@ -7,11 +7,12 @@ namespace Microsoft.ML.Quantized;
 /// Names and validates quantizer configurations (the training package's <c>QuantizerFactory</c> creates the quantizers); the one place that maps names to options.
 /// <para>
 /// Name grammar (lower case): a base name, then optional flags, then an optional step-size multiplier:
-/// <c>base[-sr][-pow2][-lsq][-mse][-row][@multiplier]</c>. Bases: <c>none</c>, <c>bc</c>, <c>sbc</c>, <c>bwn</c>,
+/// <c>base[-sr][-pow2][-lsq][-mse][-max][-theta&lt;value&gt;][-row][@multiplier]</c>. Bases: <c>none</c>, <c>bc</c>, <c>sbc</c>, <c>bwn</c>,
 /// <c>twn</c>, <c>ttq</c>, <c>btq</c>, <c>alt1</c>..<c>alt4</c>, <c>uniform2</c>..<c>uniform8</c>. Flags:
 /// <c>sr</c> stochastic rounding, <c>pow2</c> power-of-two step, <c>lsq</c> learned step, <c>mse</c> minimum-error step (uniform only),
+/// <c>max</c> threshold from max |w| and <c>theta0.5</c> the threshold factor (ttq only),
 /// <c>row</c> per-row scales (methods with a scale). Examples: <c>twn</c>, <c>alt3-row</c>, <c>uniform4-sr</c>,
-/// <c>uniform3-pow2</c>, <c>uniform4-lsq-row</c>, <c>uniform3-mse</c>, <c>uniform4@1.05</c>.
+/// <c>uniform3-pow2</c>, <c>uniform4-lsq-row</c>, <c>uniform3-mse</c>, <c>uniform4@1.05</c>, <c>ttq-theta0.5</c>, <c>ttq-max</c>.
 /// </para>
 /// </summary>
 internal static class QuantizerRegistry
@@ -22,10 +23,24 @@ internal static class QuantizerRegistry
     /// <summary>Default bits of <see cref="QuantizerKind.Uniform"/> (Bits = 0).</summary>
     public const int DefaultUniformBits = 4;
 
+    /// <summary>
+    /// Default theta of <see cref="QuantizerKind.ThresholdTernary"/>'s threshold <c>delta = theta * E|w|</c>: 0.7, the value
+    /// Li et al. (TWN, 2016) derive for this rule, which HitNet's threshold ternary quantization takes over.
+    /// </summary>
+    public const double DefaultTernaryThreshold = 0.7;
+
+    /// <summary>Default theta of the maximum form <c>delta = theta * max|w|</c>: 0.05, Zhu et al. 2017's t.</summary>
+    public const double DefaultTernaryThresholdOfMaximum = 0.05;
+
     /// <summary>The grammar of names, for error messages.</summary>
     public const string NameGrammar =
-        "base[-sr][-pow2][-lsq][-mse][-row][@multiplier] with base none, bc, sbc, bwn, twn, ttq, btq, alt1-alt4 or uniform2-uniform8 " +
-        "(sr, pow2, lsq, mse: uniform only; row: methods with a scale), e.g. twn, alt3-row, uniform4-sr, uniform3-pow2, uniform3-mse, uniform4@1.05";
+        "base[-sr][-pow2][-lsq][-mse][-max][-theta<value>][-row][@multiplier] with base none, bc, sbc, bwn, twn, ttq, btq, alt1-alt4 or uniform2-uniform8 " +
+        "(sr, pow2, lsq, mse: uniform only; max, theta: ttq only; row: methods with a scale), e.g. twn, alt3-row, uniform4-sr, uniform3-pow2, uniform3-mse, uniform4@1.05, ttq-theta0.5";
+
+    private const string ThetaFlag = "theta";
+
+    // Theta in a name: decimals without an exponent ("1E-05" would split at its '-').
+    private const string ThetaFormat = "0.####################";
 
     /// <summary>Every base name with its default settings (flags and multipliers add to these).</summary>
     public static IReadOnlyList<string> KnownNames { get; } = new[]
@@ -62,6 +77,9 @@ internal static class QuantizerRegistry
         if (options.PowerOfTwoScale) sb.Append("-pow2");
         if (options.LearnedScale) sb.Append("-lsq");
         if (options.MinimumErrorStep) sb.Append("-mse");
+        if (options.TernaryThresholdFromMaximum) sb.Append("-max");
+        if (options.TernaryThreshold != 0 && options.TernaryThreshold != DefaultTheta(options))
+            sb.Append('-').Append(ThetaFlag).Append(options.TernaryThreshold.ToString(ThetaFormat, CultureInfo.InvariantCulture));
         if (options.PerRowScale && HasScale(options.Kind)) sb.Append("-row");
         if (options.StepSizeMultiplier != 1.0)
             sb.Append('@').Append(options.StepSizeMultiplier.ToString("R", CultureInfo.InvariantCulture));
@@ -108,18 +126,29 @@ internal static class QuantizerRegistry
         var seen = new HashSet<string>();
         foreach (var flag in parts.Skip(1))
         {
-            if (!seen.Add(flag))
-                throw new ArgumentException($"Quantizer name '{name}': flag '-{flag}' appears twice.", nameof(name));
+            var key = flag.StartsWith(ThetaFlag, StringComparison.Ordinal) ? ThetaFlag : flag;
+            if (!seen.Add(key))
+                throw new ArgumentException($"Quantizer name '{name}': flag '-{key}' appears twice.", nameof(name));
+            if (key == ThetaFlag)
+            {
+                var number = flag[ThetaFlag.Length..];
+                if (!double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var theta))
+                    throw new ArgumentException(
+                        $"Quantizer name '{name}': threshold factor '{number}' after '-theta' is not a number (e.g. ttq-theta0.5).", nameof(name));
+                options.TernaryThreshold = theta;
+                continue;
+            }
             switch (flag)
             {
                 case "sr": options.StochasticRounding = true; break;
                 case "pow2": options.PowerOfTwoScale = true; break;
                 case "lsq": options.LearnedScale = true; break;
                 case "mse": options.MinimumErrorStep = true; break;
+                case "max": options.TernaryThresholdFromMaximum = true; break;
                 case "row": options.PerRowScale = true; break;
                 default:
                     throw new ArgumentException(
-                        $"Quantizer name '{name}': unknown flag '-{flag}'. Flags: -sr, -pow2, -lsq, -mse, -row. Names: {NameGrammar}.", nameof(name));
+                        $"Quantizer name '{name}': unknown flag '-{flag}'. Flags: -sr, -pow2, -lsq, -mse, -max, -theta<value>, -row. Names: {NameGrammar}.", nameof(name));
             }
         }
         if (options.Kind == QuantizerKind.None && (parts.Length > 1 || at >= 0))
@@ -190,6 +219,20 @@ internal static class QuantizerRegistry
         };
     }
 
+    /// <summary>
+    /// The threshold factor theta of a <see cref="QuantizerKind.ThresholdTernary"/> configuration: <see cref="QuantizerOptions.TernaryThreshold"/>,
+    /// or when 0 the default of its form (<see cref="DefaultTernaryThreshold"/>, or <see cref="DefaultTernaryThresholdOfMaximum"/> with
+    /// <see cref="QuantizerOptions.TernaryThresholdFromMaximum"/>).
+    /// </summary>
+    public static double EffectiveTernaryThreshold(QuantizerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return options.TernaryThreshold != 0 ? options.TernaryThreshold : DefaultTheta(options);
+    }
+
+    private static double DefaultTheta(QuantizerOptions options) =>
+        options.TernaryThresholdFromMaximum ? DefaultTernaryThresholdOfMaximum : DefaultTernaryThreshold;
+
     /// <summary>True for methods with a scale (per-row scales and the step-size multiplier apply).</summary>
     public static bool HasScale(QuantizerKind kind) => kind is QuantizerKind.BinaryWeightNet or QuantizerKind.TernaryWeightNet
         or QuantizerKind.ThresholdTernary or QuantizerKind.AlternatingMultiBit or QuantizerKind.Uniform;
@@ -230,6 +273,19 @@ internal static class QuantizerRegistry
         if (options.MinimumErrorStep && kind != QuantizerKind.Uniform)
             throw new ArgumentException(
                 $"{optionName}.MinimumErrorStep = true is only for Uniform, not {kind}. Set it false, or use e.g. 'uniform3-mse'.", optionName);
+        var theta = options.TernaryThreshold;
+        if (theta != 0 && kind != QuantizerKind.ThresholdTernary)
+            throw new ArgumentException(
+                $"{optionName}.TernaryThreshold = {theta.ToString(CultureInfo.InvariantCulture)} is only for ThresholdTernary, not {kind}. Leave it at 0, or use e.g. 'ttq-theta0.5'.", optionName);
+        if (options.TernaryThresholdFromMaximum && kind != QuantizerKind.ThresholdTernary)
+            throw new ArgumentException(
+                $"{optionName}.TernaryThresholdFromMaximum = true is only for ThresholdTernary, not {kind}. Set it false, or use 'ttq-max'.", optionName);
+        if (theta != 0 && (!double.IsFinite(theta) || theta < 0 || (options.TernaryThresholdFromMaximum && theta >= 1)))
+            throw new ArgumentOutOfRangeException(optionName, theta,
+                $"{optionName}.TernaryThreshold = {theta.ToString(CultureInfo.InvariantCulture)} is not valid: use 0 (the default, " +
+                (options.TernaryThresholdFromMaximum
+                    ? $"{DefaultTernaryThresholdOfMaximum.ToString(CultureInfo.InvariantCulture)}) or a value in (0, 1) for the threshold theta * max|w|."
+                    : $"{DefaultTernaryThreshold.ToString(CultureInfo.InvariantCulture)}) or a finite value > 0 for the threshold theta * mean|w|."));
         if (options.LearnedScale && options.PowerOfTwoScale)
             throw new ArgumentException(
                 $"{optionName}: LearnedScale = true cannot be combined with PowerOfTwoScale = true (a learned step is not a power of two). Set one of them false.", optionName);

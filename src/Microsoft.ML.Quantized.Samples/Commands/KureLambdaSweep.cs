@@ -36,6 +36,7 @@ internal static class KureLambdaSweep
         var builder = new RobustnessReportBuilder
         {
             BitWidths = [3, 4], StepSizeMultipliers = [], IncludePowerOfTwoStep = false, RecordGates = false, PerRowScale = rowSteps,
+            MinimumErrorStep = false, // the sweep studies the max step (every weight in range), where the kurtosis term matters most
         };
         var forms = new List<(string Form, double Lambda, KureOptions Kure)> { ("no KURE", 0, new KureOptions { Lambda = 0 }) };
         foreach (var perRow in new[] { false, true })

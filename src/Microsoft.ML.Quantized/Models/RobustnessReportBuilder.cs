@@ -7,7 +7,11 @@ namespace Microsoft.ML.Quantized;
 /// Builds a <see cref="RobustnessReport"/>: scores a trained model at float and after post-training uniform quantization
 /// at each of <see cref="BitWidths"/>, under step sizes scaled by <see cref="StepSizeMultipliers"/> and rounded to a power of
 /// two at <see cref="PerturbationBits"/> (KURE's robustness experiments, Shkolnik et al. 2020), and collects weight and gate
-/// kurtosis. Nothing is retrained; each configuration is a re-quantized copy, disposed after scoring.
+/// kurtosis. Nothing is retrained; each configuration is a re-quantized copy, disposed after scoring. As in the paper, the
+/// step is by default the least-error step (<see cref="MinimumErrorStep"/>), and the first and last layers (embedding and
+/// decoder or head) stay float where the model has them float (the default): a re-quantized copy changes the weight
+/// quantizer of the recurrent weights, and of the embedding and decoder or head only where the model quantized them with
+/// it (<see cref="LanguageModelOptions.QuantizeEmbeddingAndDecoder"/>, a classifier's quantized head).
 /// </summary>
 public sealed class RobustnessReportBuilder
 {
@@ -31,9 +35,11 @@ public sealed class RobustnessReportBuilder
 
     /// <summary>
     /// Quantize with the minimum-squared-error step (<see cref="QuantizerOptions.MinimumErrorStep"/>, which clips outliers)
-    /// instead of <c>max |w| / Qp</c>; the multipliers and the power-of-two row then start from that step. Default false.
+    /// instead of <c>max |w| / Qp</c>; the multipliers and the power-of-two row then start from that step. Default true:
+    /// the robustness experiments of KURE (Shkolnik et al. 2020) perturb an optimized step, the one that minimizes the
+    /// quantization error, not the step that keeps every weight in range. False gives the max step (every weight in range).
     /// </summary>
-    public bool MinimumErrorStep { get; set; }
+    public bool MinimumErrorStep { get; set; } = true;
 
     /// <summary>Record gate pre- and post-activation statistics while scoring the model as trained. Default true.</summary>
     public bool RecordGates { get; set; } = true;

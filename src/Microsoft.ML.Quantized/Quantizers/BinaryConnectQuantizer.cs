@@ -5,8 +5,11 @@ namespace Microsoft.ML.Quantized;
 
 /// <summary>
 /// <see cref="QuantizerKind.BinaryConnect"/> (Courbariaux, Bengio and David 2015): <c>q(w) = sign(w)</c> with
-/// sign(0) = +1 and no scale. The gradient reaches the float shadow weight through the straight-through estimator
-/// clipped as in the paper: 1 where |w| &lt;= 1, 0 outside. Stored as <see cref="CodeLayout.Sign"/> with scale 1.
+/// sign(0) = +1 and no scale. Training follows the paper's Algorithm 1: the gradient with respect to the binary weight
+/// reaches the float shadow weight unchanged (the identity straight-through estimator, as in the authors' code, which
+/// takes <c>theano.grad(loss, wrt=Wb)</c>), and after each optimizer step the shadow weight is clipped to [-1, 1]
+/// (<c>w_t = clip(w_{t-1} - eta * dC/dw_b)</c>; <see cref="ConstrainShadowWeight"/>), so no weight drifts out of
+/// reach of a sign change. Stored as <see cref="CodeLayout.Sign"/> with scale 1.
 /// </summary>
 internal sealed class BinaryConnectQuantizer : Quantizer
 {
@@ -24,8 +27,11 @@ internal sealed class BinaryConnectQuantizer : Quantizer
     {
         using var scope = NewDisposeScope();
         var q = QuantizerMath.SignNonZero(input.detach());
-        return QuantizerMath.StraightThrough(q, input, w => w.clamp(Scalars.MinusOne, Scalars.One)).MoveToOuterDisposeScope();
+        return QuantizerMath.StraightThrough(q, input).MoveToOuterDisposeScope();
     }
+
+    /// <summary>Clips the shadow weight to [-1, 1] (BinaryConnect, Algorithm 1).</summary>
+    public override void ConstrainShadowWeight(Tensor weight) => QuantizerMath.ClipToUnitRange(weight);
 
     /// <inheritdoc />
     public override QuantizedWeights Encode(Tensor weight)

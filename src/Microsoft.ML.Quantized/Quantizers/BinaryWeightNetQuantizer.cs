@@ -7,7 +7,9 @@ namespace Microsoft.ML.Quantized;
 /// <see cref="QuantizerKind.BinaryWeightNet"/> (Rastegari et al. 2016, XNOR-Net's BWN): <c>q(w) = alpha * sign(w)</c>
 /// with <c>alpha = mean |w|</c> over the tensor, or over each row with per-row scales, times the step-size
 /// multiplier; sign(0) = +1. Straight-through gradient clipped to |w| &lt;= 1 as in XNOR-Net (alpha is treated as a
-/// constant). Stored as <see cref="CodeLayout.Sign"/> with one scale per group.
+/// constant), and the shadow weight clipped to [-1, 1] after each optimizer step (<see cref="ConstrainShadowWeight"/>), as the
+/// authors' training code does before every forward (<c>clampConvParms</c>), so the gradient mask never strands a weight.
+/// Stored as <see cref="CodeLayout.Sign"/> with one scale per group.
 /// </summary>
 internal sealed class BinaryWeightNetQuantizer : Quantizer
 {
@@ -40,6 +42,9 @@ internal sealed class BinaryWeightNetQuantizer : Quantizer
         var q = (sign * alpha).reshape(input.shape);
         return QuantizerMath.StraightThrough(q, input, w => w.clamp(Scalars.MinusOne, Scalars.One)).MoveToOuterDisposeScope();
     }
+
+    /// <summary>Clips the shadow weight to [-1, 1] (XNOR-Net's training code).</summary>
+    public override void ConstrainShadowWeight(Tensor weight) => QuantizerMath.ClipToUnitRange(weight);
 
     /// <inheritdoc />
     public override QuantizedWeights Encode(Tensor weight)

@@ -26,6 +26,12 @@ internal abstract class Quantizer : nn.Module<Tensor, Tensor>
     /// <summary>Integer codes and scales that decode to <c>forward(weight)</c> in evaluation mode (2-D weights).</summary>
     public abstract QuantizedWeights Encode(Tensor weight);
 
+    /// <summary>
+    /// Applies the method's constraint on the float shadow weights in place, after each optimizer step (training with
+    /// shadow weights only). The default does nothing; the binary methods clip to [-1, 1] as their papers do.
+    /// </summary>
+    public virtual void ConstrainShadowWeight(Tensor weight) { }
+
     // The last input of Reused and its result, both detached and owned by this module.
     private Tensor? _reusedInput;
     private Tensor? _reusedResult;

@@ -24,7 +24,7 @@ internal static class QuantizerFactory
             QuantizerKind.StochasticBinary => new StochasticBinaryQuantizer(),
             QuantizerKind.BinaryWeightNet => new BinaryWeightNetQuantizer(perRow, multiplier),
             QuantizerKind.TernaryWeightNet => new TernaryWeightNetQuantizer(perRow, multiplier),
-            QuantizerKind.ThresholdTernary => new ThresholdTernaryQuantizer(perRow, multiplier),
+            QuantizerKind.ThresholdTernary => new ThresholdTernaryQuantizer(perRow, multiplier, options.TernaryThreshold, options.TernaryThresholdFromMaximum),
             QuantizerKind.AlternatingMultiBit => new AlternatingMultiBitQuantizer(QuantizerRegistry.EffectiveBits(options), perRow, multiplier),
             QuantizerKind.Uniform => new UniformQuantizer(options, rows),
             QuantizerKind.BernoulliTernary => new BernoulliTernaryQuantizer(),

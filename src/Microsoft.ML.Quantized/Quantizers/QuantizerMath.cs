@@ -47,6 +47,9 @@ internal static class QuantizerMath
         return quantized.detach().add((c - c.detach()), Scalars.One);
     }
 
+    /// <summary>Clips <paramref name="weight"/> to [-1, 1] in place (BinaryConnect's shadow-weight clip).</summary>
+    public static void ClipToUnitRange(Tensor weight) => weight.clamp_(Scalars.MinusOne, Scalars.One);
+
     /// <summary>
     /// Checks that a tensor handed to <see cref="Quantizer.Encode"/> has rows and columns, and returns it detached,
     /// as float32, in its own shape. Activations (1-D) are never stored, so they get a clear error.

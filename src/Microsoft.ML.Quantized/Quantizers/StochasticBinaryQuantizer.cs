@@ -6,8 +6,9 @@ namespace Microsoft.ML.Quantized;
 /// <summary>
 /// <see cref="QuantizerKind.StochasticBinary"/>, BinaryConnect's stochastic binarization (Courbariaux et al. 2015):
 /// in training <c>q(w) = +1</c> with probability <c>hard_sigmoid(w) = clamp((w + 1) / 2, 0, 1)</c>, else -1, so
-/// E[q(w)] = w on [-1, 1]; in evaluation the deterministic sign (sign(0) = +1). Straight-through gradient clipped
-/// to |w| &lt;= 1. No scale; stored as <see cref="CodeLayout.Sign"/> with scale 1 (the evaluation rule).
+/// E[q(w)] = w on [-1, 1]; in evaluation the deterministic sign (sign(0) = +1). Training as in the paper's Algorithm 1:
+/// identity straight-through gradient to the shadow weight, which is clipped to [-1, 1] after each optimizer step
+/// (<see cref="ConstrainShadowWeight"/>). No scale; stored as <see cref="CodeLayout.Sign"/> with scale 1 (the evaluation rule).
 /// Random draws use the training run's own generator (<see cref="TrainingRandom"/>), so the run's seed makes them repeatable.
 /// </summary>
 internal sealed class StochasticBinaryQuantizer : Quantizer
@@ -36,8 +37,11 @@ internal sealed class StochasticBinaryQuantizer : Quantizer
         {
             q = QuantizerMath.SignNonZero(w);
         }
-        return QuantizerMath.StraightThrough(q, input, x => x.clamp(Scalars.MinusOne, Scalars.One)).MoveToOuterDisposeScope();
+        return QuantizerMath.StraightThrough(q, input).MoveToOuterDisposeScope();
     }
+
+    /// <summary>Clips the shadow weight to [-1, 1] (BinaryConnect, Algorithm 1).</summary>
+    public override void ConstrainShadowWeight(Tensor weight) => QuantizerMath.ClipToUnitRange(weight);
 
     /// <inheritdoc />
     public override QuantizedWeights Encode(Tensor weight)

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
-/// Threshold ternarization shared by TWN and HitNet's TTQ: <c>q(w) = alpha * sign(w) * 1{|w| &gt; delta}</c>, with
+/// Threshold ternarization shared by TWN and HitNet's TTQ (Li et al. 2016; Wang et al. 2018): <c>q(w) = alpha * sign(w) * 1{|w| &gt; delta}</c>, with
 /// <c>alpha</c> the mean of the kept |w| (the least-squares scale for the chosen support) times the step-size
 /// multiplier, per tensor or per row. Subclasses choose the threshold <c>delta</c>. Identity straight-through
 /// gradient (neither paper clips). Stored as <see cref="CodeLayout.SignedInteger"/> with 2 bits (codes -1, 0, +1)
@@ -11,23 +11,26 @@ namespace Microsoft.ML.Quantized;
 /// </summary>
 internal abstract class TernaryQuantizer : Quantizer
 {
-    private readonly bool _perRow;
-    private readonly double _multiplier;
-
     protected TernaryQuantizer(string name, bool perRow, double stepSizeMultiplier) : base(name)
     {
-        _perRow = perRow;
-        _multiplier = stepSizeMultiplier;
+        PerRow = perRow;
+        Multiplier = stepSizeMultiplier;
     }
+
+    /// <summary>One threshold and alpha per row.</summary>
+    protected bool PerRow { get; }
+
+    /// <summary>The step-size multiplier applied to alpha.</summary>
+    protected double Multiplier { get; }
 
     /// <summary>The method, for the registry name.</summary>
     protected abstract QuantizerKind Kind { get; }
 
+    /// <summary>The options this quantizer implements (its registry name is theirs).</summary>
+    protected virtual QuantizerOptions Describe() => new() { Kind = Kind, PerRowScale = PerRow, StepSizeMultiplier = Multiplier };
+
     /// <inheritdoc />
-    public override string RegistryName => QuantizerRegistry.NameOf(new QuantizerOptions
-    {
-        Kind = Kind, PerRowScale = _perRow, StepSizeMultiplier = _multiplier,
-    });
+    public override string RegistryName => QuantizerRegistry.NameOf(Describe());
 
     /// <inheritdoc />
     public override int Bits => 2;
@@ -50,17 +53,17 @@ internal abstract class TernaryQuantizer : Quantizer
         using var scope = NewDisposeScope();
         var w = QuantizerMath.CheckEncodable(weight, RegistryName);
         var (codes, alpha) = Quantize(w);
-        return QuantizerMath.ToWeights(CodeLayout.SignedInteger, 2, w, _perRow, codes, alpha);
+        return QuantizerMath.ToWeights(CodeLayout.SignedInteger, 2, w, PerRow, codes, alpha);
     }
 
     private (Tensor Codes, Tensor Alpha) Quantize(Tensor w)
     {
-        var g = QuantizerMath.Grouped(w, _perRow);
+        var g = QuantizerMath.Grouped(w, PerRow);
         var abs = g.abs();
         var kept = (abs > Threshold(abs)).to_type(g.dtype);
         var count = kept.sum(new long[] { 1 }, keepdim: true).clamp_min(Scalars.One);
         var alpha = (abs * kept).sum(new long[] { 1 }, keepdim: true) / count;
-        alpha = QuantizerMath.TimesMultiplier(alpha, _multiplier);
+        alpha = QuantizerMath.TimesMultiplier(alpha, Multiplier);
         return (g.sign() * kept, alpha);
     }
 }

@@ -55,7 +55,8 @@ internal static class TrainingLoop
                         : GradientNorm(parameters);
                     if (!double.IsFinite(gradNorm)) throw Diverged(network, state, epoch, step, "gradient norm", gradNorm);
                     optimizer.step();
-                    if (!options.KeepFloatShadowWeights) ProjectOntoQuantizationGrid(task);
+                    if (options.KeepFloatShadowWeights) ConstrainShadowWeights(task);
+                    else ProjectOntoQuantizationGrid(task);
                     lossSum += lossValue * units;
                     epochUnits += units;
                 }
@@ -120,6 +121,13 @@ internal static class TrainingLoop
             sum += n * n;
         }
         return Math.Sqrt(sum);
+    }
+
+    /// <summary>Each quantizer's constraint on its float shadow weight (BinaryConnect's clip to [-1, 1]), after the optimizer step.</summary>
+    private static void ConstrainShadowWeights(TrainingTask task)
+    {
+        using var noGrad = torch.no_grad();
+        foreach (var (weight, quantizer) in task.QuantizedWeights) quantizer.ConstrainShadowWeight(weight);
     }
 
     private static void ProjectOntoQuantizationGrid(TrainingTask task)

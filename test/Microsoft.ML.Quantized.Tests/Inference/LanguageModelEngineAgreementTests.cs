@@ -21,7 +21,7 @@ public sealed class LanguageModelEngineAgreementTests
 
     private static readonly string[] WeightQuantizers =
     [
-        "none", "bc", "sbc", "bwn", "bwn-row", "twn", "ttq-row", "alt2", "alt3-row",
+        "none", "bc", "sbc", "bwn", "bwn-row", "twn", "ttq-row", "ttq-theta0.3", "ttq-max", "alt2", "alt3-row",
         "uniform4", "uniform3-row", "uniform4-lsq", "uniform3-lsq-row", "uniform3-pow2", "uniform4-mse",
     ];
 
@@ -44,6 +44,7 @@ public sealed class LanguageModelEngineAgreementTests
         [RecurrentCellKind.Lstm, RecurrentNormalization.BatchShared, "uniform4-lsq", "uniform4-pow2@0.9", false, 1],
         [RecurrentCellKind.Gru, RecurrentNormalization.None, "none", "uniform2-sr", false, 1],
         [RecurrentCellKind.Lstm, RecurrentNormalization.Weight, "ttq", "none", true, 3],
+        [RecurrentCellKind.Gru, RecurrentNormalization.Weight, "ttq-max-theta0.1-row", "none", true, 2],
         [RecurrentCellKind.Lstm, RecurrentNormalization.None, "none", "none", false, 2],
         [RecurrentCellKind.Gru, RecurrentNormalization.Layer, "bc", "uniform5-lsq@1.1", true, 2],
         [RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep, "alt2-row", "uniform3", true, 2],

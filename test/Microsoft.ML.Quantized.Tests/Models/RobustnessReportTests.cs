@@ -17,7 +17,8 @@ public sealed class RobustnessReportTests
         CollectionAssert.AreEqual(new[] { "float", "2-bit", "3-bit", "4-bit", "5-bit", "6-bit", "8-bit" }, report.BitWidths.Select(r => r.Label).ToArray());
         CollectionAssert.AreEqual(new[] { 32, 2, 3, 4, 5, 6, 8 }, report.BitWidths.Select(r => r.Bits).ToArray());
         CollectionAssert.AreEqual(new[] { "exact step", "step -5%", "step -2%", "step +2%", "step +5%", "power-of-two step" }, report.StepSizes.Select(r => r.Label).ToArray());
-        CollectionAssert.AreEqual(new[] { "uniform4", "uniform4@0.95", "uniform4@0.98", "uniform4@1.02", "uniform4@1.05", "uniform4-pow2" }, report.StepSizes.Select(r => r.Quantizer).ToArray());
+        // The default step is the least-error one (KURE perturbs an optimized step).
+        CollectionAssert.AreEqual(new[] { "uniform4-mse", "uniform4-mse@0.95", "uniform4-mse@0.98", "uniform4-mse@1.02", "uniform4-mse@1.05", "uniform4-pow2-mse" }, report.StepSizes.Select(r => r.Quantizer).ToArray());
         Assert.IsTrue(report.BitWidths.Concat(report.StepSizes).All(r => double.IsFinite(r.Metric) && r.Metric >= 1));
         Assert.AreEqual(model.Evaluate(Valid).Perplexity, report.Float.Metric, 1e-9);
         Assert.IsTrue(report.Float.Metric <= report.AtBits(2)!.Metric, $"float {report.Float.Metric:F3} vs 2-bit {report.AtBits(2)!.Metric:F3}");
@@ -31,8 +32,8 @@ public sealed class RobustnessReportTests
         Assert.IsTrue(model.Network.Recurrent.Layers.All(l => l.ForwardObserver is null));
 
         var markdown = report.ToMarkdown();
-        StringAssert.Contains(markdown, "| 2-bit | `uniform2` | 2 |");
-        StringAssert.Contains(markdown, "| step +5% | `uniform4@1.05` |");
+        StringAssert.Contains(markdown, "| 2-bit | `uniform2-mse` | 2 |");
+        StringAssert.Contains(markdown, "| step +5% | `uniform4-mse@1.05` |");
         StringAssert.Contains(markdown, "`layers.0.weight_hh`");
         StringAssert.Contains(markdown, "| 0 | forget |");
         Assert.AreEqual(markdown, report.ToString());
@@ -63,7 +64,7 @@ public sealed class RobustnessReportTests
         using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(QuantizerKind.TernaryWeightNet, cell: RecurrentCellKind.Gru),
             QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 10));
         var tokens = Chars.Encode(Valid);
-        var builder = new RobustnessReportBuilder { BitWidths = new List<int> { 8, 3, 3 }, StepSizeMultipliers = new List<double> { 1.1 }, IncludePowerOfTwoStep = false, PerturbationBits = 5 };
+        var builder = new RobustnessReportBuilder { BitWidths = new List<int> { 8, 3, 3 }, StepSizeMultipliers = new List<double> { 1.1 }, IncludePowerOfTwoStep = false, PerturbationBits = 5, MinimumErrorStep = false };
         var report = builder.Build(model, m => m.Evaluate(tokens).BitsPerToken, "bits per character");
         CollectionAssert.AreEqual(new[] { "float", "as trained", "3-bit", "8-bit" }, report.BitWidths.Select(r => r.Label).ToArray());
         Assert.AreEqual("twn", report.TrainedQuantizer);

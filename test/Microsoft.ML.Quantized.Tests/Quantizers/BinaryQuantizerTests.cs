@@ -8,15 +8,16 @@ namespace Microsoft.ML.Quantized.Tests.Quantizers;
 public sealed class BinaryQuantizerTests
 {
     [TestMethod]
-    public void BinaryConnect_SignWithPositiveZero_AndClippedStraightThrough()
+    public void BinaryConnect_SignWithPositiveZero_AndIdentityStraightThrough()
     {
         using var scope = torch.NewDisposeScope();
         var w = Matrix(2, 3, 0.5f, -0.3f, 0f, 2f, -1.5f, 1f);
         var c = Matrix(2, 3, 1, 2, 3, 4, 5, 6);
         var (q, grad) = ForwardBackward(new BinaryConnectQuantizer(), w, c);
         AreClose(new float[] { 1, -1, 1, 1, -1, 1 }, q, 0);
-        // Gradient passes where |w| <= 1 (the boundary 1 included), zero where |w| > 1.
-        AreClose(new float[] { 1, 2, 3, 0, 0, 6 }, grad, 0);
+        // The gradient with respect to the binary weight reaches every shadow weight (Algorithm 1; the clip to [-1, 1]
+        // after each step keeps them in range, see ShadowWeightClippingTests).
+        AreClose(new float[] { 1, 2, 3, 4, 5, 6 }, grad, 0);
     }
 
     [TestMethod]
@@ -41,14 +42,14 @@ public sealed class BinaryQuantizerTests
     }
 
     [TestMethod]
-    public void StochasticBinary_StraightThroughClippedToUnitInterval()
+    public void StochasticBinary_IdentityStraightThrough()
     {
         using var scope = torch.NewDisposeScope();
         torch.manual_seed(7);
         var w = Matrix(1, 4, 0.2f, -0.7f, 1.2f, -3f);
         var c = Matrix(1, 4, 1, 2, 3, 4);
         var (_, grad) = ForwardBackward(new StochasticBinaryQuantizer(), w, c);
-        AreClose(new float[] { 1, 2, 0, 0 }, grad, 0);
+        AreClose(new float[] { 1, 2, 3, 4 }, grad, 0);
     }
 
     [TestMethod]

@@ -26,6 +26,12 @@ public sealed class QuantizerRegistryTests
         Assert.AreEqual("uniform4@1.05", QuantizerRegistry.NameOf(O(QuantizerKind.Uniform, m: 1.05)));
         Assert.AreEqual("uniform8-sr-row@0.9", QuantizerRegistry.NameOf(O(QuantizerKind.Uniform, 8, row: true, sr: true, m: 0.9)));
         Assert.AreEqual("btq", QuantizerRegistry.NameOf(O(QuantizerKind.BernoulliTernary)));
+        Assert.AreEqual("ttq", QuantizerRegistry.NameOf(new QuantizerOptions { Kind = QuantizerKind.ThresholdTernary, TernaryThreshold = 0.7 }), "the default theta is left out");
+        Assert.AreEqual("ttq-theta0.5-row", QuantizerRegistry.NameOf(new QuantizerOptions { Kind = QuantizerKind.ThresholdTernary, TernaryThreshold = 0.5, PerRowScale = true }));
+        Assert.AreEqual("ttq-max", QuantizerRegistry.NameOf(new QuantizerOptions { Kind = QuantizerKind.ThresholdTernary, TernaryThreshold = 0.05, TernaryThresholdFromMaximum = true }));
+        Assert.AreEqual("ttq-max-theta0.1", QuantizerRegistry.NameOf(new QuantizerOptions { Kind = QuantizerKind.ThresholdTernary, TernaryThreshold = 0.1, TernaryThresholdFromMaximum = true }));
+        Assert.AreEqual(0.5, QuantizerRegistry.Parse("ttq-theta0.5").TernaryThreshold);
+        Assert.IsTrue(QuantizerRegistry.Parse("ttq-row-max").TernaryThresholdFromMaximum);
         Assert.AreEqual("twn-row", O(QuantizerKind.TernaryWeightNet, row: true).ToString(), "QuantizerOptions.ToString uses the registry");
     }
 
@@ -39,6 +45,10 @@ public sealed class QuantizerRegistryTests
             foreach (var row in new[] { false, true })
                 foreach (var m in new[] { 1.0, 1.05, 0.9, 1e-3 })
                     configs.Add(O(kind, row: row, m: m));
+        foreach (var theta in new[] { 0.0, 0.3, 0.7, 1.5, 1e-5 })
+            foreach (var fromMax in new[] { false, true })
+                if (!(fromMax && theta >= 1))
+                    configs.Add(new QuantizerOptions { Kind = QuantizerKind.ThresholdTernary, TernaryThreshold = theta, TernaryThresholdFromMaximum = fromMax, PerRowScale = theta == 0.3 });
         for (int bits = 1; bits <= 4; bits++)
             foreach (var row in new[] { false, true })
                 configs.Add(O(QuantizerKind.AlternatingMultiBit, bits, row, m: bits == 3 ? 1.1 : 1));
@@ -67,6 +77,9 @@ public sealed class QuantizerRegistryTests
             Assert.AreEqual(options.LearnedScale, parsed.LearnedScale, name);
             Assert.AreEqual(options.MinimumErrorStep, parsed.MinimumErrorStep, name);
             Assert.AreEqual(options.StepSizeMultiplier, parsed.StepSizeMultiplier, 0, name);
+            Assert.AreEqual(options.TernaryThresholdFromMaximum, parsed.TernaryThresholdFromMaximum, name);
+            if (options.Kind == QuantizerKind.ThresholdTernary)
+                Assert.AreEqual(QuantizerRegistry.EffectiveTernaryThreshold(options), QuantizerRegistry.EffectiveTernaryThreshold(parsed), 0, name);
             Assert.AreEqual(name, QuantizerFactory.Create(options).RegistryName, name);
         }
     }
@@ -104,6 +117,11 @@ public sealed class QuantizerRegistryTests
         Bad("uniform4@-1", "StepSizeMultiplier = -1");
         Bad("bc@1.1", "StepSizeMultiplier = 1.1");
         Bad("none-row", "'none'");
+        Bad("twn-theta0.5", "TernaryThreshold = 0.5");
+        Bad("twn-max", "TernaryThresholdFromMaximum");
+        Bad("ttq-thetax", "'x'");
+        Bad("ttq-theta0.5-theta0.6", "'-theta'");
+        Bad("ttq-max-theta1.5", "(0, 1)");
         Bad("", "quantizer name");
     }
 

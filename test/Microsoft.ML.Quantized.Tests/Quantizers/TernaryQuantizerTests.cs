@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using TorchSharp;
 using static Microsoft.ML.Quantized.Tests.Quantizers.QuantizerTestUtil;
 using static TorchSharp.torch;
@@ -35,17 +37,67 @@ public sealed class TernaryQuantizerTests
     }
 
     [TestMethod]
-    public void ThresholdTernary_ThresholdIsFractionOfMax()
+    public void ThresholdTernary_HitNetRule_ThresholdIsThetaTimesMeanMagnitude()
+    {
+        using var scope = torch.NewDisposeScope();
+        // HitNet's TTQ: delta = theta * E|w|, alpha = mean |w_i| over |w_i| > delta. E|w| = 3.0 / 6 = 0.5.
+        var w = Matrix(2, 3, 0.1f, -0.9f, 0.5f, -0.2f, 1.3f, 0f);
+        // Default theta 0.7: delta = 0.35, kept -0.9, 0.5, 1.3 -> alpha = 2.7 / 3 = 0.9 (TWN's rule at TWN's theta).
+        var ttq = new ThresholdTernaryQuantizer();
+        Assert.AreEqual(0.7, ttq.Theta);
+        AreClose(new float[] { 0, -0.9f, 0.9f, 0, 0.9f, 0 }, ttq.forward(w));
+        // theta 0.3: delta = 0.15, kept -0.9, 0.5, -0.2, 1.3 -> alpha = 2.9 / 4 = 0.725.
+        AreClose(new float[] { 0, -0.725f, 0.725f, -0.725f, 0.725f, 0 }, new ThresholdTernaryQuantizer(theta: 0.3).forward(w));
+        // theta 1.5 (above 1 is valid for the mean form): delta = 0.75, kept -0.9, 1.3 -> alpha = 1.1.
+        AreClose(new float[] { 0, -1.1f, 0, 0, 1.1f, 0 }, new ThresholdTernaryQuantizer(theta: 1.5).forward(w));
+        // Per row, theta 0.3: both rows have E|w| = 0.5, delta 0.15; row 0 keeps -0.9, 0.5 -> 0.7; row 1 keeps -0.2, 1.3 -> 0.75.
+        var perRow = new ThresholdTernaryQuantizer(perRow: true, theta: 0.3);
+        AreClose(new float[] { 0, -0.7f, 0.7f, -0.75f, 0.75f, 0 }, perRow.forward(w));
+        var encoded = perRow.Encode(w);
+        AreClose(new float[] { 0.7f, 0.75f }, encoded.Scales);
+        Assert.AreEqual("ttq-theta0.3-row", perRow.RegistryName);
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ThresholdTernaryQuantizer(theta: -0.1));
+    }
+
+    [TestMethod]
+    public void ThresholdTernary_MaximumForm_ThresholdIsFractionOfMax()
     {
         using var scope = torch.NewDisposeScope();
         var w = Matrix(2, 3, 0.005f, -0.04f, 0.2f, -1.0f, 0.06f, 0.5f);
         // Per tensor: max 1, delta = 0.05: kept 0.2, -1, 0.06, 0.5 -> alpha = 1.76 / 4 = 0.44.
-        AreClose(new float[] { 0, 0, 0.44f, -0.44f, 0.44f, 0.44f }, new ThresholdTernaryQuantizer().forward(w));
+        var max = new ThresholdTernaryQuantizer(fromMaximum: true);
+        Assert.AreEqual(0.05, max.Theta);
+        Assert.AreEqual("ttq-max", max.RegistryName);
+        AreClose(new float[] { 0, 0, 0.44f, -0.44f, 0.44f, 0.44f }, max.forward(w));
         // Per row: row 0 max 0.2, delta 0.01: kept -0.04, 0.2 -> 0.12; row 1 delta 0.05: kept all -> 1.56 / 3 = 0.52.
-        AreClose(new float[] { 0, -0.12f, 0.12f, -0.52f, 0.52f, 0.52f }, new ThresholdTernaryQuantizer(perRow: true).forward(w));
+        AreClose(new float[] { 0, -0.12f, 0.12f, -0.52f, 0.52f, 0.52f }, new ThresholdTernaryQuantizer(perRow: true, fromMaximum: true).forward(w));
         // Another theta: delta = 0.3 -> kept -1, 0.5 -> alpha 0.75.
-        AreClose(new float[] { 0, 0, 0, -0.75f, 0, 0.75f }, new ThresholdTernaryQuantizer(theta: 0.3).forward(w));
-        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ThresholdTernaryQuantizer(theta: 1.5));
+        AreClose(new float[] { 0, 0, 0, -0.75f, 0, 0.75f }, new ThresholdTernaryQuantizer(theta: 0.3, fromMaximum: true).forward(w));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new ThresholdTernaryQuantizer(theta: 1.5, fromMaximum: true));
+    }
+
+    [TestMethod]
+    public void ThresholdTernary_OptionsSavedBeforeTheRuleWasNamed_LoadWithTheMaximumForm()
+    {
+        // A model header written before TernaryThreshold/TernaryThresholdFromMaximum existed: its ttq was theta * max|w|.
+        var options = new LanguageModelOptions();
+        options.Recurrent.WeightQuantizer = new QuantizerOptions { Kind = QuantizerKind.ThresholdTernary, PerRowScale = true };
+        options.Recurrent.ActivationQuantizer = new QuantizerOptions { Kind = QuantizerKind.BernoulliTernary };
+        var json = JsonNode.Parse(JsonSerializer.Serialize(options, ModelFile.HeaderJson))!;
+        foreach (var name in new[] { "WeightQuantizer", "ActivationQuantizer" })
+        {
+            var quantizer = json["Recurrent"]![name]!.AsObject();
+            Assert.IsTrue(quantizer.Remove(nameof(QuantizerOptions.TernaryThreshold)) && quantizer.Remove(nameof(QuantizerOptions.TernaryThresholdFromMaximum)));
+        }
+        var old = JsonSerializer.Deserialize<LanguageModelOptions>(json.ToJsonString(), ModelFile.HeaderJson)!;
+        Assert.IsTrue(old.Recurrent.WeightQuantizer.TernaryThresholdFromMaximum, "an old ttq keeps the rule it was trained with");
+        Assert.AreEqual("ttq-max-row", old.Recurrent.WeightQuantizer.ToString());
+        Assert.IsFalse(old.Recurrent.ActivationQuantizer.TernaryThresholdFromMaximum, "other kinds never had a threshold rule");
+
+        // A header written now names the rule, so it reads back as written.
+        var now = JsonSerializer.Deserialize<LanguageModelOptions>(JsonSerializer.Serialize(options, ModelFile.HeaderJson), ModelFile.HeaderJson)!;
+        Assert.IsFalse(now.Recurrent.WeightQuantizer.TernaryThresholdFromMaximum);
+        Assert.AreEqual("ttq-row", now.Recurrent.WeightQuantizer.ToString());
     }
 
     [TestMethod]
