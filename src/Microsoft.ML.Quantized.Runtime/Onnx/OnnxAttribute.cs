@@ -1,21 +1,23 @@
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
-/// One attribute of an ONNX node (<c>AttributeProto</c> in onnx.proto: name = 1, f = 2, i = 3, s = 4, floats = 7, ints = 8,
+/// One attribute of an ONNX node (<c>AttributeProto</c> in onnx.proto: name = 1, f = 2, i = 3, s = 4, g = 6, ints = 8,
 /// type = 20), only the kinds the exporter uses.
 /// </summary>
 internal sealed class OnnxAttribute
 {
     // AttributeProto.AttributeType values.
-    private const int FloatType = 1, IntType = 2, StringType = 3, IntsType = 7;
+    private const int FloatType = 1, IntType = 2, StringType = 3, GraphType = 5, IntsType = 7;
 
     private readonly int _type;
     private readonly float _float;
     private readonly long[] _ints;
     private readonly string _string;
+    private readonly OnnxGraph? _graph;
 
-    private OnnxAttribute(string name, int type, float f = 0, long[]? ints = null, string s = "")
+    private OnnxAttribute(string name, int type, float f = 0, long[]? ints = null, string s = "", OnnxGraph? graph = null)
     {
+        _graph = graph;
         Name = name;
         _type = type;
         _float = f;
@@ -38,6 +40,9 @@ internal sealed class OnnxAttribute
     /// <summary>A string attribute.</summary>
     public static OnnxAttribute String(string name, string value) => new(name, StringType, s: value);
 
+    /// <summary>A graph attribute (a Scan body).</summary>
+    public static OnnxAttribute Graph(string name, OnnxGraph body) => new(name, GraphType, graph: body);
+
     /// <summary>Writes the <c>AttributeProto</c> fields.</summary>
     public void Write(ProtobufWriter w)
     {
@@ -47,6 +52,7 @@ internal sealed class OnnxAttribute
             case FloatType: w.Float(2, _float); break;
             case IntType: w.Int64(3, _ints[0]); break;
             case StringType: w.String(4, _string); break;
+            case GraphType: w.Message(6, g => _graph!.WriteGraph(g, Name)); break;
             case IntsType: foreach (long v in _ints) w.Int64(8, v); break;
         }
         w.Int64(20, _type);

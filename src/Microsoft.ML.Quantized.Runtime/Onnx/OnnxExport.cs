@@ -11,7 +11,8 @@ namespace Microsoft.ML.Quantized;
 /// the next-token logits after each step, from the zero state), or <c>log_probabilities</c> with
 /// <see cref="OnnxExportOptions.LogProbabilities"/>.</item>
 /// </list>
-/// Embedding (Gather), recurrent stack (<see cref="OnnxRecurrentExport"/>), head or decoder (Gemm / MatMul + Add).
+/// Embedding (Gather), recurrent stack (<see cref="OnnxRecurrentExport"/>: ONNX LSTM/GRU or Scan), head or decoder
+/// (Gemm / MatMul + Add).
 /// </summary>
 internal static class OnnxExport
 {
@@ -20,7 +21,6 @@ internal static class OnnxExport
     /// <summary>Writes the classifier's graph to <paramref name="stream"/>.</summary>
     public static void Write(PackedSequenceClassifierNetwork network, OnnxExportOptions options, Stream stream)
     {
-        OnnxRecurrentExport.CheckExportable(network.Recurrent);
         var graph = new OnnxGraph();
         bool quantized = options.WeightFormat == OnnxWeightFormat.QuantizeDequantize;
         string batchMajor;
@@ -35,9 +35,8 @@ internal static class OnnxExport
             batchMajor = "frames";
         }
         graph.AddInput("lengths", OnnxGraph.Int64Type, Batch);
-        var lengths = graph.AddNode("Cast", ["lengths"], ["lengths_int32"], OnnxAttribute.Int("to", OnnxGraph.Int32Type));
         var timeMajor = graph.AddNode("Transpose", [batchMajor], ["input_time_major"], OnnxAttribute.Ints("perm", 1, 0, 2));
-        var (_, last) = OnnxRecurrentExport.Add(graph, network.Recurrent, timeMajor, lengths, quantized);
+        var (_, last) = OnnxRecurrentExport.Add(graph, network.Recurrent, timeMajor, "lengths", quantized);
         var head = OnnxWeight.From(network.Head).AddTo(graph, "head_weight", quantized);
         var bias = graph.AddFloats("head_bias", network.HeadBias.ToArray(), network.ClassCount);
         var logits = graph.AddNode("Gemm", [last, head, bias], ["logits"], OnnxAttribute.Int("transB", 1));
@@ -50,7 +49,6 @@ internal static class OnnxExport
     /// <summary>Writes the language model's graph to <paramref name="stream"/>.</summary>
     public static void Write(PackedLanguageModelNetwork network, OnnxExportOptions options, Stream stream)
     {
-        OnnxRecurrentExport.CheckExportable(network.Recurrent);
         var graph = new OnnxGraph();
         bool quantized = options.WeightFormat == OnnxWeightFormat.QuantizeDequantize;
         graph.AddInput("tokens", OnnxGraph.Int64Type, Batch, Time);

@@ -18,7 +18,7 @@ namespace Microsoft.ML.Quantized;
 internal sealed class OnnxGraph
 {
     /// <summary><c>TensorProto.DataType</c> values used here.</summary>
-    public const int FloatType = 1, Int8Type = 3, Int32Type = 6, Int64Type = 7;
+    public const int FloatType = 1, Int8Type = 3, Int32Type = 6, Int64Type = 7, BoolType = 9;
 
     /// <summary>IR version written (8 goes with opset 17).</summary>
     public const long IrVersion = 8;
@@ -30,7 +30,10 @@ internal sealed class OnnxGraph
     private readonly HashSet<string> _names = [];
     private int _nodeCount;
 
-    /// <summary>Declares a graph input; a dimension is a fixed size (long) or a symbolic name (string).</summary>
+    /// <summary>
+    /// Declares a graph input; a dimension is a fixed size (long) or a symbolic name (string); no dimensions at all leaves
+    /// the shape unstated (a subgraph input whose shape the runtime infers).
+    /// </summary>
     public void AddInput(string name, int elementType, params object[] dims) => _inputs.Add(w => ValueInfo(w, Claim(name), elementType, dims));
 
     /// <summary>Declares a graph output (a value some node produces).</summary>
@@ -43,6 +46,9 @@ internal sealed class OnnxGraph
     /// <summary>An int8 weight of shape <paramref name="dims"/>; returns its name.</summary>
     public string AddInt8(string name, sbyte[] values, params long[] dims) =>
         AddInitializer(name, Int8Type, MemoryMarshal.AsBytes(values.AsSpan()).ToArray(), dims);
+
+    /// <summary>A float32 scalar constant; returns its name.</summary>
+    public string AddScalar(string name, float value) => AddInitializer(name, FloatType, BitConverter.GetBytes(value), []);
 
     /// <summary>An int64 constant of shape <paramref name="dims"/>; returns its name.</summary>
     public string AddInt64(string name, long[] values, params long[] dims) =>
@@ -72,20 +78,23 @@ internal sealed class OnnxGraph
         model.String(2, "Microsoft.ML.Quantized");
         model.String(3, typeof(OnnxGraph).Assembly.GetName().Version?.ToString() ?? "0");
         model.String(6, docString);
-        model.Message(7, g =>
-        {
-            foreach (var node in _nodes) g.Message(1, node);
-            g.String(2, graphName);
-            foreach (var initializer in _initializers) g.Message(5, initializer);
-            foreach (var input in _inputs) g.Message(11, input);
-            foreach (var output in _outputs) g.Message(12, output);
-        });
+        model.Message(7, g => WriteGraph(g, graphName));
         model.Message(8, o =>
         {
             o.String(1, "");
             o.Int64(2, opset);
         });
         model.CopyTo(stream);
+    }
+
+    /// <summary>Writes the <c>GraphProto</c> fields (also a subgraph's: a Scan body).</summary>
+    public void WriteGraph(ProtobufWriter g, string graphName)
+    {
+        foreach (var node in _nodes) g.Message(1, node);
+        g.String(2, graphName);
+        foreach (var initializer in _initializers) g.Message(5, initializer);
+        foreach (var input in _inputs) g.Message(11, input);
+        foreach (var output in _outputs) g.Message(12, output);
     }
 
     private string AddInitializer(string name, int dataType, byte[] raw, long[] dims)
@@ -113,6 +122,7 @@ internal sealed class OnnxGraph
         w.Message(2, type => type.Message(1, tensor =>
         {
             tensor.Int64(1, elementType);
+            if (dims.Length == 0) return;
             tensor.Message(2, shape =>
             {
                 foreach (var dim in dims)

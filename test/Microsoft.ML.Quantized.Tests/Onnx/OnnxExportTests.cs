@@ -2,7 +2,8 @@ namespace Microsoft.ML.Quantized.Tests;
 
 /// <summary>
 /// Packed models exported to ONNX and run in ONNX Runtime give the managed engine's outputs (within 1e-4 relative), in
-/// both weight formats; cells that the ONNX operators cannot express are refused with a message saying what to change.
+/// both weight formats: cells that are exactly ONNX's LSTM/GRU as those operators, the others (layer and batch
+/// normalization, slopes, activation quantizers) as a Scan over the engine's cell.
 /// </summary>
 [TestClass]
 public sealed class OnnxExportTests
@@ -106,30 +107,46 @@ public sealed class OnnxExportTests
     }
 
     [TestMethod]
-    public void A_cell_that_onnx_cannot_express_is_refused_with_what_to_change()
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, QuantizerKind.None, 2)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer, QuantizerKind.None, 1)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep, QuantizerKind.None, 1)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.BatchShared, QuantizerKind.None, 2)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Weight, QuantizerKind.BernoulliTernary, 1)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.None, QuantizerKind.Uniform, 1)]
+    public void A_cell_beyond_the_onnx_operators_exports_as_a_scan_with_the_engines_probabilities(RecurrentCellKind cell, RecurrentNormalization normalization, QuantizerKind activations, int layers)
     {
-        var layerNorm = SequenceClassifierTestData.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.Layer, RecurrentCellKind.Lstm);
-        using (var model = QuantizedSequenceClassifier.Train(TokenTrain.Sequences[..32], TokenTrain.Labels[..32], null, null, layerNorm, SequenceClassifierTestData.Training(1)))
+        var options = SequenceClassifierTestData.Model(QuantizerKind.TernaryWeightNet, normalization, cell);
+        options.Recurrent.Layers = layers;
+        options.Recurrent.ActivationQuantizer = new QuantizerOptions { Kind = activations };
+        options.Recurrent.Slopes = new ActivationSlopes { ForgetGate = 1.5, Candidate = 0.75 };
+        options.QuantizeEmbeddingAndHead = true;
+        using var model = QuantizedSequenceClassifier.Train(TokenTrain.Sequences, TokenTrain.Labels, null, null, options, SequenceClassifierTestData.Training(1));
+        var packed = model.Pack();
+        var expected = TokenTest.Sequences.Select(s => packed.Predict(s).Probabilities).ToArray();
+        foreach (var format in new[] { OnnxWeightFormat.Float, OnnxWeightFormat.QuantizeDequantize })
+            AssertClose(expected, OnnxRuntimeScoring.ClassifyTokens(OnnxRuntimeScoring.Export(packed, format), TokenTest.Sequences), $"{format}");
+    }
+
+    [TestMethod]
+    public void A_layer_normalized_language_model_exports_as_a_scan_with_the_engines_logits()
+    {
+        var options = TinyCorpus.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.Layer, RecurrentCellKind.Lstm);
+        var chars = Vocabulary.FromCharacters(Text);
+        using var model = QuantizedLanguageModel.Train(chars, Text, null, options, TinyCorpus.Training(1));
+        var packed = model.Pack();
+        var rows = new[] { chars.Encode("the cat sat"), chars.Encode("a dog ran. ") };
+        var (_, logits) = OnnxRuntimeScoring.LanguageModel(OnnxRuntimeScoring.Export(packed, OnnxWeightFormat.Float), rows);
+        var scorer = new LanguageModelScorer(packed.Network);
+        var step = new float[packed.Network.VocabularySize];
+        for (int b = 0; b < rows.Length; b++)
         {
-            using var stream = new MemoryStream();
-            var error = Assert.ThrowsExactly<OnnxExportException>(() => model.Pack().ExportToOnnx(stream));
-            StringAssert.Contains(error.Message, "Layer 0 (Lstm) applies layer normalization");
-            StringAssert.Contains(error.Message, "Normalization = None or Weight");
-            Assert.AreEqual(0, stream.Length, "nothing is written");
-        }
-        var quantizedActivations = SequenceClassifierTestData.Model(QuantizerKind.None, RecurrentNormalization.None, RecurrentCellKind.Gru);
-        quantizedActivations.Recurrent.ActivationQuantizer = new QuantizerOptions { Kind = QuantizerKind.BernoulliTernary };
-        using (var model = QuantizedSequenceClassifier.Train(TokenTrain.Sequences[..32], TokenTrain.Labels[..32], null, null, quantizedActivations, SequenceClassifierTestData.Training(1)))
-        {
-            var error = Assert.ThrowsExactly<OnnxExportException>(() => model.Pack().ExportToOnnx(new MemoryStream()));
-            StringAssert.Contains(error.Message, "ActivationQuantizer.Kind = None");
-        }
-        var sloped = SequenceClassifierTestData.Model(QuantizerKind.None, RecurrentNormalization.None, RecurrentCellKind.Lstm);
-        sloped.Recurrent.Slopes = new ActivationSlopes { ForgetGate = 2.0 };
-        using (var model = QuantizedSequenceClassifier.Train(TokenTrain.Sequences[..32], TokenTrain.Labels[..32], null, null, sloped, SequenceClassifierTestData.Training(1)))
-        {
-            var error = Assert.ThrowsExactly<OnnxExportException>(() => model.Pack().ExportToOnnx(new MemoryStream()));
-            StringAssert.Contains(error.Message, "activation slope 1 = 2");
+            scorer.Reset();
+            for (int t = 0; t < rows[b].Length; t++)
+            {
+                scorer.Step(rows[b][t], step);
+                for (int v = 0; v < step.Length; v++)
+                    Assert.AreEqual(step[v], logits[b, t, v], 1e-4 * Math.Max(Math.Abs(step[v]), 1e-2), $"row {b} step {t} id {v}");
+            }
         }
     }
 
