@@ -11,8 +11,7 @@ namespace Microsoft.ML.Quantized;
 /// the next-token logits after each step, from the zero state), or <c>log_probabilities</c> with
 /// <see cref="OnnxExportOptions.LogProbabilities"/>.</item>
 /// </list>
-/// Embedding (Gather), recurrent stack (<see cref="OnnxRecurrentExport"/>: ONNX LSTM/GRU or Scan), head or decoder
-/// (Gemm / MatMul + Add).
+/// Embedding (Gather), recurrent stack (<see cref="OnnxRecurrentExport"/>: ONNX LSTM/GRU or Scan), head or decoder (Gemm).
 /// </summary>
 internal static class OnnxExport
 {
@@ -55,15 +54,18 @@ internal static class OnnxExport
         var embedded = Embed(graph, network.Embedding, quantized);
         var timeMajor = graph.AddNode("Transpose", [embedded], ["input_time_major"], OnnxAttribute.Ints("perm", 1, 0, 2));
         var (sequence, _) = OnnxRecurrentExport.Add(graph, network.Recurrent, timeMajor, "", quantized);
+        // Gemm on [batch * time, H] rows (ONNX Runtime fuses a QDQ weight into an approximate integer MatMul, not into Gemm).
         var hidden = graph.AddNode("Transpose", [sequence], ["hidden_batch_major"], OnnxAttribute.Ints("perm", 1, 0, 2));
-        var decoder = OnnxWeight.From(network.Decoder).Transposed().AddTo(graph, "decoder_weight_t", quantized);
-        var product = graph.AddNode("MatMul", [hidden, decoder], ["decoder_product"]);
+        var rows = graph.AddNode("Reshape", [hidden, graph.AddInt64("hidden_rows_shape", [-1, network.Recurrent.HiddenSize], 2)], ["hidden_rows"]);
+        var decoder = OnnxWeight.From(network.Decoder).AddTo(graph, "decoder_weight", quantized);
         var bias = graph.AddFloats("decoder_bias", network.DecoderBias.ToArray(), network.VocabularySize);
+        var logitRows = graph.AddNode("Gemm", [rows, decoder, bias], ["logit_rows"], OnnxAttribute.Int("transB", 1));
+        var logitShape = graph.AddNode("Concat",
+            [graph.AddNode("Shape", ["tokens"], ["tokens_shape"]), graph.AddInt64("vocabulary_size", [network.VocabularySize], 1)],
+            ["logits_shape"], OnnxAttribute.Int("axis", 0));
         string output = options.LogProbabilities ? "log_probabilities" : "logits";
-        if (options.LogProbabilities)
-            graph.AddNode("LogSoftmax", [graph.AddNode("Add", [product, bias], ["logits"])], [output], OnnxAttribute.Int("axis", -1));
-        else
-            graph.AddNode("Add", [product, bias], [output]);
+        var logits = graph.AddNode("Reshape", [logitRows, logitShape], ["logits"]);
+        if (options.LogProbabilities) graph.AddNode("LogSoftmax", [logits], [output], OnnxAttribute.Int("axis", -1));
         graph.AddOutput(output, OnnxGraph.FloatType, Batch, Time, (long)network.VocabularySize);
         graph.Write(stream, "quantized_language_model", OnnxExportOptions.Opset,
             $"Quantized {network.Recurrent.Cell} language model ({network.Recurrent.LayerCount} x {network.Recurrent.HiddenSize}), {options.WeightFormat} weights.");

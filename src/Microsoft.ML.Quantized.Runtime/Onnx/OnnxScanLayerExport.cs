@@ -109,7 +109,7 @@ internal static class OnnxScanLayerExport
                 scanInputs.Add(shift);
                 return v => body.AddNode("Add", [body.AddNode("Mul", [v, $"{p}_scale_t"], [$"{p}_scaled"]), $"{p}_shift_t"], [$"{p}_out"]);
             default:
-                throw new OnnxExportException($"Normalization {normalization.GetType().Name} has no ONNX form.");
+                throw new ArgumentException($"Unknown normalization {normalization.GetType().Name}.", nameof(normalization));
         }
     }
 
@@ -185,7 +185,11 @@ internal static class OnnxScanLayerExport
             step = Node("Where", [Node("Greater", [step, Scalar(0f)], "positive"), step, Scalar(1f)], "step_or_one");
             if (q.Multiplier != 1f) step = Node("Mul", [step, Scalar(q.Multiplier)], "step_scaled");
             if (!q.PowerOfTwoStep) return step;
+            // 2^ceil(log2 s) from ln s / ln 2, which can land one power off at exact powers of two: halve or double to the
+            // smallest power of two >= s, as PackedActivationQuantizer.PowerOfTwoAtLeast gives.
             var power = Node("Pow", [Scalar(2f), Node("Ceil", [Node("Div", [Node("Log", [step], "ln"), Scalar(MathF.Log(2f))], "log2")], "ceil")], "power");
+            var half = Node("Mul", [power, Scalar(0.5f)], "half");
+            power = Node("Where", [Node("GreaterOrEqual", [half, step], "half_enough"), half, power], "power_down");
             return Node("Where", [Node("Less", [power, step], "short"), Node("Mul", [power, Scalar(2f)], "doubled"), power], "step_pow2");
         }
 

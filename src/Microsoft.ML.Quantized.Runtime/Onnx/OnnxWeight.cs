@@ -3,19 +3,18 @@ namespace Microsoft.ML.Quantized;
 /// <summary>
 /// A weight matrix on its way into an ONNX graph: the values the engine multiplies with (<see cref="PackedMatrix.Decode"/>,
 /// bit for bit), and, where every row is one scale times small integers, those int8 codes and per-row scales, so that
-/// <c>DequantizeLinear(codes, scales)</c> gives exactly the same float values. Rows can be reordered (gate order) and the
-/// matrix transposed (a MatMul operand); the codes and scales follow.
+/// <c>DequantizeLinear(codes, scales)</c> (axis 0) gives exactly the same float values. Rows can be regrouped (gate order);
+/// the codes and scales follow.
 /// </summary>
 internal sealed class OnnxWeight
 {
-    private OnnxWeight(int rows, int columns, float[] values, sbyte[]? codes, float[]? scales, int scaleAxis)
+    private OnnxWeight(int rows, int columns, float[] values, sbyte[]? codes, float[]? scales)
     {
         Rows = rows;
         Columns = columns;
         Values = values;
         Codes = codes;
         Scales = scales;
-        ScaleAxis = scaleAxis;
     }
 
     /// <summary>Rows.</summary>
@@ -30,11 +29,8 @@ internal sealed class OnnxWeight
     /// <summary>The int8 codes, row-major, or null when the matrix is not a scale times integers per row (float weights, multi-bit binary bases).</summary>
     public sbyte[]? Codes { get; }
 
-    /// <summary>One scale per slice along <see cref="ScaleAxis"/>; null with <see cref="Codes"/>.</summary>
+    /// <summary>One scale per row; null with <see cref="Codes"/>.</summary>
     public float[]? Scales { get; }
-
-    /// <summary>The axis the scales run along: 0 (one per row), or 1 after <see cref="Transposed"/>.</summary>
-    public int ScaleAxis { get; }
 
     /// <summary>The matrix's values, and its codes when each value is exactly its row's scale times an int8 code.</summary>
     public static OnnxWeight From(PackedMatrix matrix)
@@ -42,7 +38,7 @@ internal sealed class OnnxWeight
         var values = matrix.Decode();
         bool singleScale = matrix.Layout is CodeLayout.Sign or CodeLayout.SignedInteger
             || (matrix.Layout == CodeLayout.BinaryBases && matrix.Bits == 1);
-        if (!singleScale) return new(matrix.Rows, matrix.Columns, values, null, null, 0);
+        if (!singleScale) return new(matrix.Rows, matrix.Columns, values, null, null);
         var codes = new sbyte[values.Length];
         var scales = new float[matrix.Rows];
         for (int r = 0; r < matrix.Rows; r++)
@@ -55,11 +51,11 @@ internal sealed class OnnxWeight
                 float code = scale == 0f ? 0f : MathF.Round(values[i] / scale);
                 // Keep codes only where dequantizing gives the engine's value bit for bit.
                 if (code is < sbyte.MinValue or > sbyte.MaxValue || (float)(sbyte)code * scale != values[i])
-                    return new(matrix.Rows, matrix.Columns, values, null, null, 0);
+                    return new(matrix.Rows, matrix.Columns, values, null, null);
                 codes[i] = (sbyte)code;
             }
         }
-        return new(matrix.Rows, matrix.Columns, values, codes, scales, 0);
+        return new(matrix.Rows, matrix.Columns, values, codes, scales);
     }
 
     /// <summary>
@@ -68,7 +64,6 @@ internal sealed class OnnxWeight
     /// </summary>
     public OnnxWeight ReorderBlocks(int[] order, int blockRows)
     {
-        if (ScaleAxis != 0) throw new InvalidOperationException("Reorder before transposing.");
         int rows = order.Length * blockRows;
         var values = new float[rows * Columns];
         var codes = Codes is null ? null : new sbyte[values.Length];
@@ -80,21 +75,7 @@ internal sealed class OnnxWeight
             if (codes is not null) Array.Copy(Codes!, from * Columns, codes, to * Columns, blockRows * Columns);
             if (scales is not null) Array.Copy(Scales!, from, scales, to, blockRows);
         }
-        return new(rows, Columns, values, codes, scales, 0);
-    }
-
-    /// <summary>The transpose (a MatMul right operand); the scales then run along axis 1.</summary>
-    public OnnxWeight Transposed()
-    {
-        var values = new float[Values.Length];
-        var codes = Codes is null ? null : new sbyte[Values.Length];
-        for (int r = 0; r < Rows; r++)
-            for (int c = 0; c < Columns; c++)
-            {
-                values[c * Rows + r] = Values[r * Columns + c];
-                if (codes is not null) codes[c * Rows + r] = Codes![r * Columns + c];
-            }
-        return new(Columns, Rows, values, codes, Scales, 1 - ScaleAxis);
+        return new(rows, Columns, values, codes, scales);
     }
 
     /// <summary>
@@ -109,6 +90,6 @@ internal sealed class OnnxWeight
         var codes = graph.AddInt8($"{name}_codes", Codes, Rows, Columns);
         var scales = graph.AddFloats($"{name}_scales", Scales, slices);
         var zeros = graph.AddInt8($"{name}_zero_points", new sbyte[slices], slices);
-        return graph.AddNode("DequantizeLinear", [codes, scales, zeros], [name], OnnxAttribute.Int("axis", ScaleAxis));
+        return graph.AddNode("DequantizeLinear", [codes, scales, zeros], [name], OnnxAttribute.Int("axis", 0));
     }
 }

@@ -35,18 +35,12 @@ internal static class OnnxRuntimeScoring
     }
 
     /// <summary>The language model's only output [batch][time][vocabulary] for equal-length rows of ids.</summary>
-    /// <remarks>
-    /// <paramref name="fuse"/> false limits ONNX Runtime to its basic graph optimizations, which keep the graph's float
-    /// semantics; its default level may fuse a QDQ weight with its MatMul into an integer kernel that also quantizes the
-    /// activations (an approximation of the exported graph).
-    /// </remarks>
-    public static (string Name, float[,,] Values) LanguageModel(byte[] onnx, int[][] rows, bool fuse = false)
+    public static (string Name, float[,,] Values) LanguageModel(byte[] onnx, int[][] rows)
     {
         var tokens = new DenseTensor<long>([rows.Length, rows[0].Length]);
         for (int b = 0; b < rows.Length; b++)
             for (int t = 0; t < rows[b].Length; t++) tokens[b, t] = rows[b][t];
-        using var options = new SessionOptions { GraphOptimizationLevel = fuse ? GraphOptimizationLevel.ORT_ENABLE_ALL : GraphOptimizationLevel.ORT_ENABLE_BASIC };
-        using var session = new InferenceSession(onnx, options);
+        using var session = new InferenceSession(onnx);
         using var results = session.Run([NamedOnnxValue.CreateFromTensor("tokens", tokens)]);
         var output = results.Single();
         var tensor = output.AsTensor<float>();
