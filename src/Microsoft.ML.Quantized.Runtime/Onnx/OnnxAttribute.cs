@@ -1,28 +1,26 @@
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
-/// One attribute of an ONNX node (<c>AttributeProto</c> in onnx.proto: name = 1, f = 2, i = 3, s = 4, g = 6, ints = 8,
+/// One attribute of an ONNX node (<c>AttributeProto</c> in onnx.proto: name = 1, f = 2, i = 3, g = 6, ints = 8,
 /// type = 20), only the kinds the exporter uses.
 /// </summary>
 internal sealed class OnnxAttribute
 {
     // AttributeProto.AttributeType values.
-    private const int FloatType = 1, IntType = 2, StringType = 3, GraphType = 5, IntsType = 7;
+    private const int FloatType = 1, IntType = 2, GraphType = 5, IntsType = 7;
 
     private readonly int _type;
     private readonly float _float;
     private readonly long[] _ints;
-    private readonly string _string;
     private readonly OnnxGraph? _graph;
 
-    private OnnxAttribute(string name, int type, float f = 0, long[]? ints = null, string s = "", OnnxGraph? graph = null)
+    private OnnxAttribute(string name, int type, float f = 0, long[]? ints = null, OnnxGraph? graph = null)
     {
         _graph = graph;
         Name = name;
         _type = type;
         _float = f;
         _ints = ints ?? [];
-        _string = s;
     }
 
     /// <summary>The attribute's name.</summary>
@@ -37,9 +35,6 @@ internal sealed class OnnxAttribute
     /// <summary>A list-of-ints attribute.</summary>
     public static OnnxAttribute Ints(string name, params long[] values) => new(name, IntsType, ints: values);
 
-    /// <summary>A string attribute.</summary>
-    public static OnnxAttribute String(string name, string value) => new(name, StringType, s: value);
-
     /// <summary>A graph attribute (a Scan body).</summary>
     public static OnnxAttribute Graph(string name, OnnxGraph body) => new(name, GraphType, graph: body);
 
@@ -51,7 +46,6 @@ internal sealed class OnnxAttribute
         {
             case FloatType: w.Float(2, _float); break;
             case IntType: w.Int64(3, _ints[0]); break;
-            case StringType: w.String(4, _string); break;
             case GraphType: w.Message(6, g => _graph!.WriteGraph(g, Name)); break;
             case IntsType: foreach (long v in _ints) w.Int64(8, v); break;
         }

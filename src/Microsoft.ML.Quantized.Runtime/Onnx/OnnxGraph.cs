@@ -71,8 +71,10 @@ internal sealed class OnnxGraph
     }
 
     /// <summary>Writes the model (opset <paramref name="opset"/> of the default domain) to <paramref name="stream"/>.</summary>
+    /// <exception cref="PlatformNotSupportedException">The machine is big-endian (raw tensor data is written as in memory).</exception>
     public void Write(Stream stream, string graphName, long opset, string docString)
     {
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("ONNX export writes tensors little-endian from memory; this machine is big-endian.");
         var model = new ProtobufWriter();
         model.Int64(1, IrVersion);
         model.String(2, "Microsoft.ML.Quantized");
