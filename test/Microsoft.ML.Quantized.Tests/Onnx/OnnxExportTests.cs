@@ -149,6 +149,24 @@ public sealed class OnnxExportTests
         }
     }
 
+    [TestMethod]
+    public void An_exported_language_models_cross_entropy_equals_the_engines_to_four_significant_digits()
+    {
+        var options = TinyCorpus.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.Weight, RecurrentCellKind.Gru);
+        options.QuantizeEmbeddingAndDecoder = true;
+        var chars = Vocabulary.FromCharacters(Text);
+        using var model = QuantizedLanguageModel.Train(chars, Text, null, options, TinyCorpus.Training(1));
+        var packed = model.Pack();
+        var ids = chars.Encode(TinyCorpus.Text(6, seed: 11));
+        var (expectedSum, count) = new LanguageModelScorer(packed.Network).Score(ids, new float[packed.Network.Recurrent.HiddenSize]);
+        var (_, logProbabilities) = OnnxRuntimeScoring.LanguageModel(
+            OnnxRuntimeScoring.Export(packed, OnnxWeightFormat.QuantizeDequantize, logProbabilities: true), [ids]);
+        double sum = 0;
+        for (int t = 0; t + 1 < ids.Length; t++) sum -= logProbabilities[0, t, ids[t + 1]];
+        Assert.AreEqual(ids.Length - 1, count);
+        Assert.AreEqual(expectedSum / count, sum / count, 1e-4 * expectedSum / count, "cross-entropy per token");
+    }
+
     private static void AssertClose(float[][] expected, float[][] actual, string what)
     {
         Assert.AreEqual(expected.Length, actual.Length);
