@@ -59,6 +59,12 @@ internal sealed class PackedBatchNorm : PackedNormalization
     /// <summary>Sets of statistics: 1 when shared across time steps, else one per step.</summary>
     public int Sets { get; }
 
+    /// <summary>The folded scales, set-major (set s, feature f at <c>s * Features + f</c>).</summary>
+    public ReadOnlySpan<float> Scale => _scale;
+
+    /// <summary>The folded shifts, laid out as <see cref="Scale"/>.</summary>
+    public ReadOnlySpan<float> Shift => _shift;
+
     /// <inheritdoc />
     public override void Apply(Span<float> values, int step, ScoringKernels kernels)
     {

@@ -24,6 +24,12 @@ internal sealed class PackedLayerNorm : PackedNormalization
     /// <inheritdoc />
     public override int Features => _gain.Length;
 
+    /// <summary>The gain, one per feature.</summary>
+    public ReadOnlySpan<float> Gain => _gain;
+
+    /// <summary>The bias, one per feature.</summary>
+    public ReadOnlySpan<float> Bias => _bias;
+
     /// <summary>Added to the variance before the square root.</summary>
     public float Epsilon { get; }
 

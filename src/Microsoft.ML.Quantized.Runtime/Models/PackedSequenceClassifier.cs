@@ -119,6 +119,9 @@ public sealed class PackedSequenceClassifier : PackedModel
     /// <summary>Writes the packed network.</summary>
     internal override void WriteNetwork(BinaryWriter writer) => Network.Write(writer);
 
+    /// <inheritdoc />
+    private protected override void WriteOnnx(OnnxExportOptions options, Stream stream) => OnnxExport.Write(Network, options, stream);
+
     /// <summary>The classifier from its description and its network's serialized form.</summary>
     /// <exception cref="ModelFormatException">Either part is damaged, or they do not match.</exception>
     internal static PackedSequenceClassifier Read(string descriptionJson, BinaryReader network)
