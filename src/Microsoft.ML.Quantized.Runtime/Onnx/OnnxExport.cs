@@ -6,7 +6,8 @@ namespace Microsoft.ML.Quantized;
 /// <list type="bullet">
 /// <item>Sequence classifier: input <c>tokens</c> (int64 [batch, time], ids in [0, vocabulary)) or <c>frames</c> (float
 /// [batch, time, frame size]), and <c>lengths</c> (int64 [batch], each in 1..time: the steps of each row that are read;
-/// the rest is padding); output <c>probabilities</c> (float [batch, classes]: the softmax of the head at each row's last step).</item>
+/// the rest is padding); output <c>probabilities</c> (float [batch, classes]: the softmax of the head of each row's hidden
+/// states pooled over its steps as the model pools them: the last step's, or their mean or maximum).</item>
 /// <item>Language model: input <c>tokens</c> (int64 [batch, time]); output <c>logits</c> (float [batch, time, vocabulary]:
 /// the next-token logits after each step, from the zero state), or <c>log_probabilities</c> with
 /// <see cref="OnnxExportOptions.LogProbabilities"/>.</item>
@@ -35,10 +36,11 @@ internal static class OnnxExport
         }
         graph.AddInput("lengths", OnnxGraph.Int64Type, Batch);
         var timeMajor = graph.AddNode("Transpose", [batchMajor], ["input_time_major"], OnnxAttribute.Ints("perm", 1, 0, 2));
-        var (_, last) = OnnxRecurrentExport.Add(graph, network.Recurrent, timeMajor, "lengths", quantized);
+        var (sequence, last) = OnnxRecurrentExport.Add(graph, network.Recurrent, timeMajor, "lengths", quantized);
+        var pooled = network.Pooling == SequencePooling.Last ? last : Pool(graph, sequence, "lengths", network.Pooling);
         var head = OnnxWeight.From(network.Head).AddTo(graph, "head_weight", quantized);
         var bias = graph.AddFloats("head_bias", network.HeadBias.ToArray(), network.ClassCount);
-        var logits = graph.AddNode("Gemm", [last, head, bias], ["logits"], OnnxAttribute.Int("transB", 1));
+        var logits = graph.AddNode("Gemm", [pooled, head, bias], ["logits"], OnnxAttribute.Int("transB", 1));
         graph.AddNode("Softmax", [logits], ["probabilities"], OnnxAttribute.Int("axis", 1));
         graph.AddOutput("probabilities", OnnxGraph.FloatType, Batch, (long)network.ClassCount);
         graph.Write(stream, "quantized_sequence_classifier", OnnxExportOptions.Opset,
@@ -69,6 +71,32 @@ internal static class OnnxExport
         graph.AddOutput(output, OnnxGraph.FloatType, Batch, Time, (long)network.VocabularySize);
         graph.Write(stream, "quantized_language_model", OnnxExportOptions.Opset,
             $"Quantized {network.Recurrent.Cell} language model ({network.Recurrent.LayerCount} x {network.Recurrent.HiddenSize}), {options.WeightFormat} weights.");
+    }
+
+    /// <summary>
+    /// The mean or element-wise maximum of the hidden states <paramref name="sequence"/> [time, batch, H] over each row's
+    /// steps <c>0 .. length - 1</c> (padding excluded, whatever the layers left there): [batch, H].
+    /// </summary>
+    private static string Pool(OnnxGraph graph, string sequence, string lengths, SequencePooling pooling)
+    {
+        var shape = graph.AddNode("Shape", [sequence], ["pool_shape"]);
+        var time = graph.AddNode("Gather", [shape, graph.AddInt64("pool_index_0", [0])], ["pool_time"], OnnxAttribute.Int("axis", 0));
+        var steps = graph.AddNode("Range", [graph.AddInt64("pool_zero", [0]), time, graph.AddInt64("pool_one", [1])], ["pool_steps"]);
+        var within = graph.AddNode("Less",
+            [graph.AddNode("Unsqueeze", [steps, graph.AddInt64("pool_axis_1", [1], 1)], ["pool_steps_column"]), lengths], ["pool_within"]);
+        var mask = graph.AddNode("Unsqueeze", [within, graph.AddInt64("pool_axis_2", [2], 1)], ["pool_mask"]);
+        var axis0 = graph.AddInt64("pool_axis_0", [0], 1);
+        if (pooling == SequencePooling.Max)
+        {
+            var masked = graph.AddNode("Where", [mask, sequence, graph.AddScalar("pool_minus_infinity", float.NegativeInfinity)], ["pool_masked"]);
+            return graph.AddNode("ReduceMax", [masked], ["pooled"], OnnxAttribute.Ints("axes", 0), OnnxAttribute.Int("keepdims", 0));
+        }
+        var kept = graph.AddNode("Mul", [sequence, graph.AddNode("Cast", [mask], ["pool_mask_float"], OnnxAttribute.Int("to", OnnxGraph.FloatType))], ["pool_kept"]);
+        var sum = graph.AddNode("ReduceSum", [kept, axis0], ["pool_sum"], OnnxAttribute.Int("keepdims", 0));
+        var count = graph.AddNode("Unsqueeze",
+            [graph.AddNode("Cast", [lengths], ["pool_lengths_float"], OnnxAttribute.Int("to", OnnxGraph.FloatType)), graph.AddInt64("pool_axis_1b", [1], 1)],
+            ["pool_count"]);
+        return graph.AddNode("Div", [sum, count], ["pooled"]);
     }
 
     /// <summary>Gather of the <c>tokens</c> input's rows of the embedding: [batch, time, embedding size].</summary>

@@ -122,6 +122,25 @@ public sealed class OnnxExportTests
             AssertClose(expected, OnnxRuntimeScoring.ClassifyTokens(OnnxRuntimeScoring.Export(packed, format), TokenTest.Sequences), $"{format}");
     }
 
+    /// <summary>Mean and max pooling over rows of different lengths in one padded batch, through ONNX LSTM/GRU nodes and through Scan.</summary>
+    [TestMethod]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Weight, SequencePooling.Mean)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.None, SequencePooling.Max)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, SequencePooling.Max)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.BatchShared, SequencePooling.Mean)]
+    public void A_pooled_classifier_exports_with_its_pooling(RecurrentCellKind cell, RecurrentNormalization normalization, SequencePooling pooling)
+    {
+        Assert.IsGreaterThan(1, TokenTest.Sequences.Select(s => s.Length).Distinct().Count(), "rows of different lengths, so padding must be left out");
+        var options = SequenceClassifierTestData.Model(QuantizerKind.TernaryWeightNet, normalization, cell);
+        options.Pooling = pooling;
+        options.QuantizeEmbeddingAndHead = true;
+        using var model = QuantizedSequenceClassifier.Train(TokenTrain.Sequences, TokenTrain.Labels, null, null, options, SequenceClassifierTestData.Training(1));
+        var packed = model.Pack();
+        var expected = TokenTest.Sequences.Select(s => packed.Predict(s).Probabilities).ToArray();
+        foreach (var format in new[] { OnnxWeightFormat.Float, OnnxWeightFormat.QuantizeDequantize })
+            AssertClose(expected, OnnxRuntimeScoring.ClassifyTokens(OnnxRuntimeScoring.Export(packed, format), TokenTest.Sequences), $"{pooling} {format}");
+    }
+
     [TestMethod]
     public void A_layer_normalized_language_model_exports_as_a_scan_with_the_engines_logits()
     {
