@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -13,7 +12,8 @@ namespace Microsoft.ML.Quantized.Tests;
 [TestClass]
 public sealed class ScalarsTests
 {
-    private static readonly TimeSpan Duration = TimeSpan.FromSeconds(4);
+    /// <summary>Passes over the hot paths while the collector runs (a count, not a time, so a loaded machine runs them all).</summary>
+    private const int Iterations = 25;
 
     [TestMethod]
     public void QuantizersCellsAndKureSurviveConcurrentGarbageCollection()
@@ -59,7 +59,6 @@ public sealed class ScalarsTests
         var expected = quantizers.Select(q => q.forward(input).detach()).ToArray();
         var expectedKure = kure.Loss().detach();
 
-        int iterations = 0;
         var stop = 0;
         var collector = new Thread(() =>
         {
@@ -72,8 +71,7 @@ public sealed class ScalarsTests
         collector.Start();
         try
         {
-            var clock = Stopwatch.StartNew();
-            for (; clock.Elapsed < Duration; iterations++)
+            for (int iterations = 0; iterations < Iterations; iterations++)
             {
                 using var scope = NewDisposeScope();
                 for (int i = 0; i < quantizers.Length; i++)
@@ -95,6 +93,5 @@ public sealed class ScalarsTests
             collector.Join();
             foreach (var q in quantizers) q.Dispose();
         }
-        Assert.IsTrue(iterations > 10, $"only {iterations} iterations ran");
     }
 }
