@@ -108,6 +108,36 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
     /// <summary>Parameters, bits per quantized weight including scales, packed and float32 bytes.</summary>
     public ModelSizeReport SizeReport() => _parts.Packed.SizeReport();
 
+    /// <summary>
+    /// Writes the classifier's scoring graph as an ONNX model, as <see cref="PackedModel.ExportToOnnx(Stream, OnnxExportOptions?)"/>
+    /// does for the packed classifier, but reading what this model reads. Token classifiers read <c>keys</c> (int64
+    /// [batch, time]): the features column's key values as ML.NET stores them (1..<see cref="KeyCount"/>; 0, missing, for
+    /// a word the key mapping was not fitted on), mapped in the graph to the model's tokens, every key the model does not
+    /// know to <c>&lt;unk&gt;</c>. Frame classifiers read <c>frames</c>. Both read <c>lengths</c> (int64 [batch], each
+    /// row's steps; the rest is padding) and output <c>probabilities</c> (float [batch, classes]; for a binary classifier,
+    /// index 1 is ML.NET's <c>Probability</c>).
+    /// </summary>
+    /// <param name="stream">Where to write the ONNX protobuf.</param>
+    /// <param name="options">Weight format; null for the defaults (float weights).</param>
+    /// <exception cref="InvalidOperationException">A token classifier trained with <c>UnknownTokens = Skip</c> or <c>Strict</c>:
+    /// a graph of fixed shape can neither drop a row's tokens nor reject them.</exception>
+    public void ExportToOnnx(Stream stream, OnnxExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        long[]? keyToToken = null;
+        if (Keys is { } keys)
+        {
+            if (keys.UnknownTokens != UnknownTokenHandling.MapToUnknown)
+                throw new InvalidOperationException(
+                    $"This classifier was trained with UnknownTokens = {keys.UnknownTokens}, which an ONNX graph of fixed shape cannot do (Skip drops a row's unknown tokens, Strict rejects the row). " +
+                    "Train with UnknownTokens = MapToUnknown (the default) to export from the ML.NET model, or export the packed classifier and map the keys to token ids yourself.");
+            keyToToken = new long[checked((int)keys.KeyCount) + 1];
+            Array.Fill(keyToToken, keys.UnknownId);
+            for (int id = 0; id < keys.Keys.Length; id++) keyToToken[keys.Keys[id]] = id;
+        }
+        OnnxExport.Write(_parts.Packed.Network, options ?? new OnnxExportOptions(), stream, keyToToken);
+    }
+
     /// <summary>Frees the tensors of the float training classifier, if there is one.</summary>
     public void Dispose()
     {

@@ -18,16 +18,26 @@ internal static class OnnxExport
 {
     private const string Batch = "batch", Time = "time";
 
-    /// <summary>Writes the classifier's graph to <paramref name="stream"/>.</summary>
-    public static void Write(PackedSequenceClassifierNetwork network, OnnxExportOptions options, Stream stream)
+    /// <summary>
+    /// Writes the classifier's graph to <paramref name="stream"/>. With <paramref name="keyToToken"/> (token input), the graph
+    /// reads ML.NET key values as <c>keys</c> (int64 [batch, time]; 0 is missing) and maps them to token ids through that
+    /// table (indexed by key) before the embedding.
+    /// </summary>
+    public static void Write(PackedSequenceClassifierNetwork network, OnnxExportOptions options, Stream stream, long[]? keyToToken = null)
     {
         var graph = new OnnxGraph();
         bool quantized = options.WeightFormat == OnnxWeightFormat.QuantizeDequantize;
         string batchMajor;
         if (network.InputKind == SequenceClassifierInputKind.Tokens)
         {
-            graph.AddInput("tokens", OnnxGraph.Int64Type, Batch, Time);
-            batchMajor = Embed(graph, network.Embedding!, quantized);
+            string tokens = "tokens";
+            if (keyToToken is null) graph.AddInput(tokens, OnnxGraph.Int64Type, Batch, Time);
+            else
+            {
+                graph.AddInput("keys", OnnxGraph.Int64Type, Batch, Time);
+                tokens = graph.AddNode("Gather", [graph.AddInt64("key_to_token", keyToToken, keyToToken.Length), "keys"], ["tokens"], OnnxAttribute.Int("axis", 0));
+            }
+            batchMajor = Embed(graph, network.Embedding!, quantized, tokens);
         }
         else
         {
@@ -53,7 +63,7 @@ internal static class OnnxExport
         var graph = new OnnxGraph();
         bool quantized = options.WeightFormat == OnnxWeightFormat.QuantizeDequantize;
         graph.AddInput("tokens", OnnxGraph.Int64Type, Batch, Time);
-        var embedded = Embed(graph, network.Embedding, quantized);
+        var embedded = Embed(graph, network.Embedding, quantized, "tokens");
         var timeMajor = graph.AddNode("Transpose", [embedded], ["input_time_major"], OnnxAttribute.Ints("perm", 1, 0, 2));
         var (sequence, _) = OnnxRecurrentExport.Add(graph, network.Recurrent, timeMajor, "", quantized);
         // Gemm on [batch * time, H] rows (ONNX Runtime fuses a QDQ weight into an approximate integer MatMul, not into Gemm).
@@ -100,9 +110,9 @@ internal static class OnnxExport
     }
 
     /// <summary>Gather of the <c>tokens</c> input's rows of the embedding: [batch, time, embedding size].</summary>
-    private static string Embed(OnnxGraph graph, PackedMatrix embedding, bool quantized)
+    private static string Embed(OnnxGraph graph, PackedMatrix embedding, bool quantized, string tokens)
     {
         var table = OnnxWeight.From(embedding).AddTo(graph, "embedding", quantized);
-        return graph.AddNode("Gather", [table, "tokens"], ["embedded"], OnnxAttribute.Int("axis", 0));
+        return graph.AddNode("Gather", [table, tokens], ["embedded"], OnnxAttribute.Int("axis", 0));
     }
 }

@@ -1,4 +1,5 @@
 using Microsoft.ML.Data;
+using Microsoft.ML.Quantized.Tests.MLNet;
 
 namespace Microsoft.ML.Quantized.Tests;
 
@@ -17,6 +18,62 @@ public sealed class OnnxMLNetTests
     private sealed class Scored
     {
         public float[] probabilities { get; set; } = [];
+    }
+
+    /// <summary>
+    /// The ML.NET model parameters' export reads the key column's values: ONNX Runtime on the keys of rows with unseen words
+    /// gives ML.NET's own <c>Probability</c> (its transformer scores with the engine).
+    /// </summary>
+    [TestMethod]
+    public void A_classifier_exported_from_its_ML_NET_model_reads_the_key_column_unseen_words_included()
+    {
+        var ml = new MLContext(seed: 5);
+        var train = ml.Data.LoadFromEnumerable(TextData.Rows(240, seed: 1));
+        var rows = TextData.Rows(12, seed: 2).ToList();
+        rows.Add(new QuantizedSequenceTrainerTests.TextRow { Text = "the zzzunseen movie was good", Label = true });
+        rows.Add(new QuantizedSequenceTrainerTests.TextRow { Text = "qqqnever seen", Label = false });
+        var test = ml.Data.LoadFromEnumerable(rows);
+        var model = QuantizedSequenceTrainerTests.BinaryPipeline(ml, QuantizedSequenceTrainerTests.Options(), gru: true).Fit(train);
+        try
+        {
+            var chain = ((IEnumerable<ITransformer>)model).ToList();
+            var keys = chain.Take(2).Aggregate(test, (data, t) => t.Transform(data)).GetColumn<uint[]>("Tokens").ToArray();
+            Assert.IsTrue(keys[^1].All(k => k == 0) && keys[^2].Contains(0u), "the last rows hold words the key mapping never saw (key 0)");
+            var expected = model.Transform(test).GetColumn<float>("Probability").ToArray();
+            var parameters = ((ISingleFeaturePredictionTransformer<SequenceClassifierBinaryModelParameters>)chain[^1]).Model;
+            foreach (var format in new[] { OnnxWeightFormat.Float, OnnxWeightFormat.QuantizeDequantize })
+            {
+                using var onnx = new MemoryStream();
+                parameters.ExportToOnnx(onnx, new OnnxExportOptions { WeightFormat = format });
+                var actual = OnnxRuntimeScoring.ClassifyTokens(onnx.ToArray(), keys.Select(k => k.Select(v => (int)v).ToArray()).ToArray(), input: "keys");
+                for (int r = 0; r < expected.Length; r++)
+                    Assert.AreEqual(expected[r], actual[r][1], 1e-4 * Math.Max(expected[r], 1e-3), $"{format}, row {r}");
+            }
+        }
+        finally
+        {
+            QuantizedSequenceTrainerTests.DisposeModel(model);
+        }
+    }
+
+    [TestMethod]
+    public void A_classifier_trained_to_skip_unknown_words_is_not_exported_from_its_ML_NET_model()
+    {
+        var ml = new MLContext(seed: 5);
+        var options = QuantizedSequenceTrainerTests.Options(epochs: 1);
+        options.UnknownTokens = UnknownTokenHandling.Skip;
+        var model = QuantizedSequenceTrainerTests.BinaryPipeline(ml, options, gru: true).Fit(ml.Data.LoadFromEnumerable(TextData.Rows(60, seed: 1)));
+        try
+        {
+            var parameters = ((ISingleFeaturePredictionTransformer<SequenceClassifierBinaryModelParameters>)((IEnumerable<ITransformer>)model).Last()).Model;
+            var e = Assert.ThrowsExactly<InvalidOperationException>(() => parameters.ExportToOnnx(new MemoryStream()));
+            StringAssert.Contains(e.Message, "UnknownTokens = Skip");
+            StringAssert.Contains(e.Message, "MapToUnknown");
+        }
+        finally
+        {
+            QuantizedSequenceTrainerTests.DisposeModel(model);
+        }
     }
 
     [TestMethod]

@@ -15,13 +15,13 @@ internal static class OnnxRuntimeScoring
     }
 
     /// <summary>Classifier probabilities [rows][classes] of token sequences padded to the longest, with their lengths.</summary>
-    public static float[][] ClassifyTokens(byte[] onnx, IReadOnlyList<int[]> sequences)
+    public static float[][] ClassifyTokens(byte[] onnx, IReadOnlyList<int[]> sequences, string input = "tokens")
     {
         int time = sequences.Max(s => s.Length);
         var tokens = new DenseTensor<long>([sequences.Count, time]);
         for (int b = 0; b < sequences.Count; b++)
             for (int t = 0; t < sequences[b].Length; t++) tokens[b, t] = sequences[b][t];
-        return Classify(onnx, NamedOnnxValue.CreateFromTensor("tokens", tokens), sequences.Select(s => (long)s.Length).ToArray());
+        return Classify(onnx, NamedOnnxValue.CreateFromTensor(input, tokens), sequences.Select(s => (long)s.Length).ToArray());
     }
 
     /// <summary>Classifier probabilities of frame sequences (flat frames of <paramref name="frameSize"/>) padded with zeros.</summary>
