@@ -131,9 +131,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
                 throw new InvalidOperationException(
                     $"This classifier was trained with UnknownTokens = {keys.UnknownTokens}, which an ONNX graph of fixed shape cannot do (Skip drops a row's unknown tokens, Strict rejects the row). " +
                     "Train with UnknownTokens = MapToUnknown (the default) to export from the ML.NET model, or export the packed classifier and map the keys to token ids yourself.");
-            keyToToken = new long[checked((int)keys.KeyCount) + 1];
-            Array.Fill(keyToToken, keys.UnknownId);
-            for (int id = 0; id < keys.Keys.Length; id++) keyToToken[keys.Keys[id]] = id;
+            keyToToken = keys.TokenIdTable();
         }
         OnnxExport.Write(_parts.Packed.Network, options ?? new OnnxExportOptions(), stream, keyToToken);
     }

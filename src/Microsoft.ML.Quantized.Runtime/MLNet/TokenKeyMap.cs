@@ -65,6 +65,19 @@ internal sealed class TokenKeyMap
     /// <summary>The id of a known key (not <c>&lt;unk&gt;</c>).</summary>
     public bool TryGetId(ulong key, out int id) => _ids.TryGetValue(key, out id);
 
+    /// <summary>
+    /// The token id of every key value 0..<see cref="KeyCount"/> (index = key), <c>&lt;unk&gt;</c>'s for every key the model
+    /// does not know, 0 (missing) included: the map as a lookup table (an ONNX graph's). Needs a <c>&lt;unk&gt;</c> token.
+    /// </summary>
+    public long[] TokenIdTable()
+    {
+        if (!HasUnknown) throw new InvalidOperationException($"A key map with UnknownTokens = {UnknownTokens} has no <unk> token to give unknown keys.");
+        var table = new long[checked((int)KeyCount) + 1];
+        Array.Fill(table, UnknownId);
+        for (int id = 0; id < Keys.Length; id++) table[Keys[id]] = id;
+        return table;
+    }
+
     /// <summary>The key of token id <paramref name="id"/>: 0 (missing) for <c>&lt;unk&gt;</c>.</summary>
     public ulong KeyOf(int id) => id < Keys.Length ? Keys[id] : 0;
 

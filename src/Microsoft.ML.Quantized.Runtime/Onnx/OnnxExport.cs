@@ -89,23 +89,17 @@ internal static class OnnxExport
     /// </summary>
     private static string Pool(OnnxGraph graph, string sequence, string lengths, SequencePooling pooling)
     {
-        var shape = graph.AddNode("Shape", [sequence], ["pool_shape"]);
-        var time = graph.AddNode("Gather", [shape, graph.AddInt64("pool_index_0", [0])], ["pool_time"], OnnxAttribute.Int("axis", 0));
-        var steps = graph.AddNode("Range", [graph.AddInt64("pool_zero", [0]), time, graph.AddInt64("pool_one", [1])], ["pool_steps"]);
-        var within = graph.AddNode("Less",
-            [graph.AddNode("Unsqueeze", [steps, graph.AddInt64("pool_axis_1", [1], 1)], ["pool_steps_column"]), lengths], ["pool_within"]);
-        var mask = graph.AddNode("Unsqueeze", [within, graph.AddInt64("pool_axis_2", [2], 1)], ["pool_mask"]);
-        var axis0 = graph.AddInt64("pool_axis_0", [0], 1);
+        var (_, steps) = OnnxRecurrentExport.Steps(graph, sequence, "pool");
+        var mask = OnnxRecurrentExport.LengthMask(graph, steps, lengths, "pool");
         if (pooling == SequencePooling.Max)
         {
             var masked = graph.AddNode("Where", [mask, sequence, graph.AddScalar("pool_minus_infinity", float.NegativeInfinity)], ["pool_masked"]);
             return graph.AddNode("ReduceMax", [masked], ["pooled"], OnnxAttribute.Ints("axes", 0), OnnxAttribute.Int("keepdims", 0));
         }
         var kept = graph.AddNode("Mul", [sequence, graph.AddNode("Cast", [mask], ["pool_mask_float"], OnnxAttribute.Int("to", OnnxGraph.FloatType))], ["pool_kept"]);
-        var sum = graph.AddNode("ReduceSum", [kept, axis0], ["pool_sum"], OnnxAttribute.Int("keepdims", 0));
+        var sum = graph.AddNode("ReduceSum", [kept, graph.AddInt64("pool_sum_axis", [0], 1)], ["pool_sum"], OnnxAttribute.Int("keepdims", 0));
         var count = graph.AddNode("Unsqueeze",
-            [graph.AddNode("Cast", [lengths], ["pool_lengths_float"], OnnxAttribute.Int("to", OnnxGraph.FloatType)), graph.AddInt64("pool_axis_1b", [1], 1)],
-            ["pool_count"]);
+            [graph.AddNode("Cast", [lengths], ["pool_lengths_float"], OnnxAttribute.Int("to", OnnxGraph.FloatType)), "pool_axis_1"], ["pool_count"]);
         return graph.AddNode("Div", [sum, count], ["pooled"]);
     }
 

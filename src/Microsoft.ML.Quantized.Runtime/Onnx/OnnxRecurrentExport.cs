@@ -74,17 +74,29 @@ internal static class OnnxRecurrentExport
     /// <summary>What the Scan layers share: the step indices [time], a zero state [batch, H] and the length mask [time, batch, 1] (empty without lengths).</summary>
     private static (string Steps, string Zeros, string Mask) ScanInputs(OnnxGraph graph, string input, int h, string lengths)
     {
-        var shape = graph.AddNode("Shape", [input], ["scan_input_shape"]);
-        var time = graph.AddNode("Gather", [shape, graph.AddInt64("scan_index_0", [0])], ["scan_time"], OnnxAttribute.Int("axis", 0));
-        var steps = graph.AddNode("Range", [graph.AddInt64("scan_zero", [0]), time, graph.AddInt64("scan_one", [1])], ["scan_steps"]);
+        var (shape, steps) = Steps(graph, input, "scan");
         var batch = graph.AddNode("Gather", [shape, graph.AddInt64("scan_index_1", [1], 1)], ["scan_batch"], OnnxAttribute.Int("axis", 0));
         var stateShape = graph.AddNode("Concat", [batch, graph.AddInt64("scan_hidden", [h], 1)], ["scan_state_shape"], OnnxAttribute.Int("axis", 0));
         var zeros = graph.AddNode("ConstantOfShape", [stateShape], ["scan_zero_state"]);
-        if (lengths.Length == 0) return (steps, zeros, "");
+        return (steps, zeros, lengths.Length == 0 ? "" : LengthMask(graph, steps, lengths, "scan"));
+    }
+
+    /// <summary>The shape of <paramref name="timeMajor"/> ([time, batch, ...]) and its step indices 0..time-1 (int64 [time]).</summary>
+    public static (string Shape, string Steps) Steps(OnnxGraph graph, string timeMajor, string prefix)
+    {
+        var shape = graph.AddNode("Shape", [timeMajor], [$"{prefix}_input_shape"]);
+        var time = graph.AddNode("Gather", [shape, graph.AddInt64($"{prefix}_index_0", [0])], [$"{prefix}_time"], OnnxAttribute.Int("axis", 0));
+        var steps = graph.AddNode("Range", [graph.AddInt64($"{prefix}_zero", [0]), time, graph.AddInt64($"{prefix}_one", [1])], [$"{prefix}_steps"]);
+        return (shape, steps);
+    }
+
+    /// <summary>Which steps each row reads: <c>step &lt; lengths[row]</c>, bool [time, batch, 1].</summary>
+    public static string LengthMask(OnnxGraph graph, string steps, string lengths, string prefix)
+    {
         var within = graph.AddNode("Less",
-            [graph.AddNode("Unsqueeze", [steps, graph.AddInt64("scan_axis_1", [1], 1)], ["scan_steps_column"]),
-             graph.AddNode("Unsqueeze", [lengths, graph.AddInt64("scan_axis_0", [0], 1)], ["scan_lengths_row"])], ["scan_within"]);
-        return (steps, zeros, graph.AddNode("Unsqueeze", [within, graph.AddInt64("scan_axis_2", [2], 1)], ["scan_mask"]));
+            [graph.AddNode("Unsqueeze", [steps, graph.AddInt64($"{prefix}_axis_1", [1], 1)], [$"{prefix}_steps_column"]),
+             graph.AddNode("Unsqueeze", [lengths, graph.AddInt64($"{prefix}_axis_0", [0], 1)], [$"{prefix}_lengths_row"])], [$"{prefix}_within"]);
+        return graph.AddNode("Unsqueeze", [within, graph.AddInt64($"{prefix}_axis_2", [2], 1)], [$"{prefix}_mask"]);
     }
 
     private static string Unsqueezed(OnnxGraph graph, string matrix, string axis0) =>

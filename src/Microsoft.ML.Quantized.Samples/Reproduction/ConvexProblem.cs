@@ -113,9 +113,11 @@ internal sealed class ConvexProblem
     {
         int d = Dimension;
         var h = new double[d, d];
-        foreach (var (x, i) in _x.Select((x, i) => (x, i)))
+        for (int i = 0; i < _x.Length; i++)
         {
-            double c = Logistic ? Sigmoid(_y[i] * Dot(x, w)) * Sigmoid(-_y[i] * Dot(x, w)) : 1.0;
+            var x = _x[i];
+            double z = Logistic ? _y[i] * Dot(x, w) : 0;
+            double c = Logistic ? Sigmoid(z) * Sigmoid(-z) : 1.0;
             for (int a = 0; a < d; a++)
                 for (int b = 0; b < d; b++) h[a, b] += c * x[a] * x[b] / Count;
         }

@@ -60,6 +60,7 @@ internal static class ConvexTraining
         var order = Enumerable.Range(0, problem.Count).ToArray();
         var gaps = new double[epochs];
         var changes = new double[epochs];
+        Deploy(method, w, step, deployed);
         for (int epoch = 0; epoch < epochs; epoch++)
         {
             shuffle.Shuffle(order);
@@ -67,14 +68,13 @@ internal static class ConvexTraining
             for (int start = 0; start < order.Length; start += batchSize)
             {
                 var batch = order.AsSpan(start, Math.Min(batchSize, order.Length - start));
-                Deploy(method, w, step, deployed);
-                deployed.CopyTo(previous, 0);
                 problem.Gradient(method == ConvexMethod.BinaryConnect ? deployed : w, batch, gradient);
                 for (int j = 0; j < d; j++)
                 {
                     double updated = w[j] - learningRate * gradient[j];
                     w[j] = method == ConvexMethod.StochasticRounding ? RoundStochastically(updated, step, rounding) : updated;
                 }
+                deployed.CopyTo(previous, 0);
                 Deploy(method, w, step, deployed);
                 for (int j = 0; j < d; j++)
                     if (deployed[j] != previous[j]) changed++;
