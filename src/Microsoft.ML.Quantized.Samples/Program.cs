@@ -18,6 +18,7 @@ root.Subcommands.Add(LmCommand.Create());
 root.Subcommands.Add(ScoreCommand.Create());
 root.Subcommands.Add(EngineBenchCommand.Create());
 root.Subcommands.Add(ConvexCommand.Create());
+root.Subcommands.Add(CellLoopBenchCommand.Create());
 try
 {
     return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

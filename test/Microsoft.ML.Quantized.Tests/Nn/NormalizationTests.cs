@@ -161,6 +161,49 @@ public sealed class NormalizationTests
     }
 
     [TestMethod]
+    [DataRow(1, 4)]
+    [DataRow(2, 5)]
+    [DataRow(6, 3)]
+    public void BatchNormOfAllStepsAtOnceEqualsOneStepAfterAnother(int sets, int time)
+    {
+        // ForwardSteps (the cell loop's input side) against Forward called per step in order: outputs, gradients,
+        // running statistics after training, and outputs in evaluation.
+        manual_seed(26);
+        using var scope = NewDisposeScope();
+        using var stepwise = new RecurrentBatchNorm("bn", 3, sets);
+        using var batched = new RecurrentBatchNorm("bn", 3, sets);
+        using (no_grad())
+        {
+            var gain = rand(3) + 0.5;
+            var bias = randn(3);
+            foreach (var norm in new[] { stepwise, batched })
+            {
+                norm.Gain.copy_(gain);
+                norm.Bias.copy_(bias);
+            }
+        }
+        var x = (randn(time, Batch, 3) * 2 + arange(time).reshape(time, 1, 1)).requires_grad_(true);
+        var upstream = randn(time, Batch, 3);
+
+        var expected = stack(Enumerable.Range(0, time).Select(t => stepwise.Forward(x[t], t)).ToArray(), 0);
+        var expectedInputGradient = autograd.grad(new[] { (expected * upstream).sum() }, new[] { x, stepwise.Gain, stepwise.Bias });
+        var actual = batched.ForwardSteps(x);
+        var actualInputGradient = autograd.grad(new[] { (actual * upstream).sum() }, new[] { x, batched.Gain, batched.Bias });
+
+        AssertClose(expected, actual, 1e-5, "training output");
+        for (int k = 0; k < 3; k++) AssertClose(expectedInputGradient[k], actualInputGradient[k], 1e-4, $"gradient {k}");
+        AssertClose(stepwise.RunningMean, batched.RunningMean, 1e-5, "running means");
+        AssertClose(stepwise.RunningVar, batched.RunningVar, 1e-5, "running variances");
+        Assert.IsTrue(MaxAbsDifference(zeros(sets, 3), batched.RunningMean) > 0.05, "training moved the running means");
+
+        stepwise.eval();
+        batched.eval();
+        using var noGrad = no_grad();
+        var probe = randn(time, Batch, 3);
+        AssertClose(stack(Enumerable.Range(0, time).Select(t => stepwise.Forward(probe[t], t)).ToArray(), 0), batched.ForwardSteps(probe), 1e-5, "evaluation output");
+    }
+
+    [TestMethod]
     public void BatchNormEvaluationIsIndependentOfTheBatch()
     {
         manual_seed(26);

@@ -88,4 +88,74 @@ internal sealed class RecurrentBatchNorm : nn.Module
         var variance = runningVar[set];
         return nn.functional.batch_norm(input, mean, variance, gain, bias, training, Momentum, Epsilon).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// Normalizes every step of <paramref name="input"/> (shape [time, batch, features]) at once, exactly as
+    /// <see cref="Forward"/> called for steps 0, 1, ... in order would: in training each step with its own batch
+    /// statistics, the running averages updated step after step (a set that several steps share is updated by each of
+    /// them in turn); in evaluation each step with its set's running statistics.
+    /// </summary>
+    /// <remarks>
+    /// One call instead of one per step: the cell loop normalizes the input products of all steps before it starts, so
+    /// the forward and backward passes carry a handful of operations for the whole sequence rather than several per step.
+    /// </remarks>
+    public Tensor ForwardSteps(Tensor input)
+    {
+        long time = input.shape[0], batch = input.shape[1];
+        if (training && batch < 2)
+            throw new InvalidOperationException(
+                $"Recurrent batch normalization needs at least 2 sequences per batch in training; got a batch of {batch}. " +
+                "Use a batch size of 2 or more, QuantizedRecurrentOptions.Normalization = Layer or Weight, or evaluation mode.");
+        using var scope = NewDisposeScope();
+        using var epsilon = Epsilon.ToScalar();
+        Tensor mean, variance;
+        if (training)
+        {
+            mean = input.mean(new long[] { 1 }, keepdim: true);
+            variance = input.var(1, unbiased: false, keepdim: true);
+            using (no_grad()) UpdateRunningStatistics(mean.squeeze(1), variance.squeeze(1), batch);
+        }
+        else
+        {
+            var sets = arange(time, dtype: ScalarType.Int64, device: input.device).clamp_max(Steps - 1);
+            mean = runningMean.index_select(0, sets).unsqueeze(1);
+            variance = runningVar.index_select(0, sets).unsqueeze(1);
+        }
+        var normalized = (input - mean) * variance.add(epsilon).rsqrt();
+        return normalized.mul(gain).add(bias, Scalars.One).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The running averages after the steps' batch means and biased variances [time, features] were folded in one step
+    /// after another (momentum m, unbiased variance): a set used by one step gets <c>(1 - m) r + m s</c>; the last set,
+    /// shared by steps k..n-1, gets <c>(1 - m)^j r + sum_i m (1 - m)^(j-1-i) s_i</c> over its j steps.
+    /// </summary>
+    private void UpdateRunningStatistics(Tensor means, Tensor biasedVariances, long batch)
+    {
+        long time = means.shape[0];
+        using var unbias = ((double)batch / (batch - 1)).ToScalar();
+        var variances = biasedVariances.mul(unbias);
+        long own = Math.Min(time, Steps - 1); // steps 0..own-1 each have a set of their own
+        if (own > 0) FoldInOrder(0, means.narrow(0, 0, own), variances.narrow(0, 0, own), sharedSteps: false);
+        if (time > own) FoldInOrder(own, means.narrow(0, own, time - own), variances.narrow(0, own, time - own), sharedSteps: true);
+    }
+
+    private void FoldInOrder(long firstSet, Tensor means, Tensor variances, bool sharedSteps)
+    {
+        long steps = means.shape[0];
+        if (!sharedSteps)
+        {
+            using var keep = (1 - Momentum).ToScalar();
+            using var momentum = Momentum.ToScalar();
+            runningMean.narrow(0, firstSet, steps).mul_(keep).add_(means, momentum);
+            runningVar.narrow(0, firstSet, steps).mul_(keep).add_(variances, momentum);
+            return;
+        }
+        var weights = new float[steps];
+        for (long i = 0; i < steps; i++) weights[i] = (float)(Momentum * Math.Pow(1 - Momentum, steps - 1 - i));
+        var w = tensor(weights, device: means.device).unsqueeze(1);
+        using var decay = Math.Pow(1 - Momentum, steps).ToScalar();
+        runningMean.narrow(0, firstSet, 1).mul_(decay).add_((means * w).sum(0, keepdim: true), Scalars.One);
+        runningVar.narrow(0, firstSet, 1).mul_(decay).add_((variances * w).sum(0, keepdim: true), Scalars.One);
+    }
 }

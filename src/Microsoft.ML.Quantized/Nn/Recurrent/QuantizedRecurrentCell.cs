@@ -224,26 +224,31 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     protected abstract (Tensor Output, Tensor H, Tensor? C) RunLoop(Tensor input, Tensor h0, Tensor? c0, Tensor weightIh, Tensor weightHh);
 
     /// <summary>
-    /// Input products of every step at once, [time, batch, G*H]: <c>W_x x + b_ih</c>, or <c>LN(W_x x) + b_ih</c>;
-    /// under batch normalization the raw <c>W_x x</c> (normalized per step by <see cref="InputAt"/>).
+    /// The input term of every step, one [batch, G*H] tensor per step: <c>W_x x + b_ih</c>, <c>LN(W_x x) + b_ih</c> or
+    /// <c>BN_t(W_x x) + b_ih</c>, computed for all steps at once (one matrix product, one normalization).
     /// </summary>
-    protected Tensor ProjectInputs(Tensor input, Tensor weightIh)
+    /// <remarks>
+    /// The steps are split with one <c>unbind</c>, never indexed one by one: autograd turns each <c>projected[t]</c>
+    /// into a full-size [time, batch, G*H] gradient in the backward pass (time squared memory traffic), where
+    /// <c>unbind</c>'s backward stacks the step gradients once.
+    /// </remarks>
+    protected Tensor[] InputTerms(Tensor input, Tensor weightIh)
     {
-        if (inputLayerNorm is not null) return inputLayerNorm.forward(input.matmul(weightIh.t())).add(biasIh, Scalars.One);
-        if (inputBatchNorm is not null) return input.matmul(weightIh.t());
-        return nn.functional.linear(input, weightIh, biasIh);
+        var projected = inputLayerNorm is not null ? inputLayerNorm.forward(input.matmul(weightIh.t())).add(biasIh, Scalars.One)
+            : inputBatchNorm is not null ? inputBatchNorm.ForwardSteps(input.matmul(weightIh.t())).add(biasIh, Scalars.One)
+            : nn.functional.linear(input, weightIh, biasIh);
+        return projected.unbind(0);
     }
 
-    /// <summary>The input term of step <paramref name="step"/> from <see cref="ProjectInputs"/>, [batch, G*H].</summary>
-    protected Tensor InputAt(Tensor projected, int step)
-        => inputBatchNorm is null ? projected[step] : inputBatchNorm.Forward(projected[step], step).add(biasIh, Scalars.One);
-
-    /// <summary>The recurrent term of step <paramref name="step"/>: <c>norm(W_h h) + b_hh</c>, [batch, G*H].</summary>
-    protected Tensor ProjectHidden(Tensor h, Tensor weightHh, int step)
+    /// <summary>
+    /// The recurrent term of step <paramref name="step"/>: <c>norm(W_h h) + b_hh</c>, [batch, G*H].
+    /// <paramref name="weightHhTransposed"/> is <c>W_hh^T</c> [H, G*H], transposed once per sequence.
+    /// </summary>
+    protected Tensor HiddenTerm(Tensor h, Tensor weightHhTransposed, int step)
     {
-        if (hiddenLayerNorm is not null) return hiddenLayerNorm.forward(h.matmul(weightHh.t())).add(biasHh, Scalars.One);
-        if (hiddenBatchNorm is not null) return hiddenBatchNorm.Forward(h.matmul(weightHh.t()), step).add(biasHh, Scalars.One);
-        return nn.functional.linear(h, weightHh, biasHh);
+        if (hiddenLayerNorm is not null) return hiddenLayerNorm.forward(h.matmul(weightHhTransposed)).add(biasHh, Scalars.One);
+        if (hiddenBatchNorm is not null) return hiddenBatchNorm.Forward(h.matmul(weightHhTransposed), step).add(biasHh, Scalars.One);
+        return biasHh.addmm(h, weightHhTransposed);
     }
 
     /// <summary>Activation <paramref name="index"/> through its quantizer (skipped when it is the identity).</summary>

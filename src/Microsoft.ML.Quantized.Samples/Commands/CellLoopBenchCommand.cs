@@ -1,0 +1,117 @@
+using System.CommandLine;
+using System.Text;
+using Spectre.Console;
+
+namespace Microsoft.ML.Quantized.Samples.Commands;
+
+/// <summary>
+/// Training throughput of the cell loop against the fused kernel on the quickstart's shape (Moby Dick character LM,
+/// 1 x 256, embedding 64, batch 32 x 100 characters, Adam): for the LSTM and the GRU, float and TWN on the fused
+/// kernel, then TWN with layer, batch (per step) and shared batch normalization, and with HitNet's BTQ activations,
+/// all on the cell loop. Writes the <c>bench:cell-loop</c> section of docs/benchmarks.md.
+/// </summary>
+internal static class CellLoopBenchCommand
+{
+    private const string SectionStart = "<!-- bench:cell-loop -->";
+    private const string SectionEnd = "<!-- /bench:cell-loop -->";
+
+    private static readonly (string Name, string Weights, string Activations, RecurrentNormalization Normalization)[] Configurations =
+    {
+        ("float", "none", "none", RecurrentNormalization.None),
+        ("twn", "twn", "none", RecurrentNormalization.None),
+        ("twn + layer norm", "twn", "none", RecurrentNormalization.Layer),
+        ("twn + batch norm (per step)", "twn", "none", RecurrentNormalization.BatchPerStep),
+        ("twn + batch norm (shared)", "twn", "none", RecurrentNormalization.BatchShared),
+        ("twn + btq activations + layer norm", "twn", "btq", RecurrentNormalization.Layer),
+    };
+
+    public static System.CommandLine.Command Create()
+    {
+        var steps = new Option<int>("--steps") { Description = "Timed training steps per configuration (32 x 100 characters each).", DefaultValueFactory = _ => 40 };
+        var cells = new Option<string>("--cells") { Description = "Comma-separated cells: lstm, gru.", DefaultValueFactory = _ => "lstm,gru" };
+        var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (its cell-loop section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
+        var command = new System.CommandLine.Command("loop-bench", "Training throughput of the cell loop (in-cell normalization, activation quantizers) vs the fused kernel, quickstart shape.")
+        {
+            steps, cells, output,
+        };
+        command.SetAction(parse => Run(parse.GetValue(steps), parse.GetValue(cells)!, parse.GetValue(output)!));
+        return command;
+    }
+
+    private static int Run(int steps, string cells, FileInfo output)
+    {
+        if (steps < 1) throw new ArgumentException($"--steps must be at least 1; got {steps}.");
+        var load = BenchmarkCommand.LoadAverage();
+        var text = EmbeddedCorpus.MobyDick();
+        var (train, validation, _) = EmbeddedCorpus.Split(text);
+        var vocabulary = Vocabulary.FromCharacters(text);
+        var shortValidation = validation[..Math.Min(validation.Length, 10_000)];
+        var cellKinds = cells.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(c => c switch
+            {
+                "lstm" => RecurrentCellKind.Lstm,
+                "gru" => RecurrentCellKind.Gru,
+                _ => throw new ArgumentException($"--cells: unknown cell '{c}' (lstm, gru)."),
+            }).ToList();
+
+        // One untimed run first: TorchScript compilation and libtorch's first-call costs stay out of every timed row.
+        Train(vocabulary, train, shortValidation, cellKinds[0], Configurations[0], 3, null).Dispose();
+        var rows = new List<Row>();
+        foreach (var cell in cellKinds)
+        {
+            foreach (var configuration in Configurations)
+            {
+                using var model = ConsoleProgress.Run($"{cell} {configuration.Name}", progress => Train(vocabulary, train, shortValidation, cell, configuration, steps, progress));
+                rows.Add(new Row(cell, configuration.Name, model.History[0].UnitsPerSecond, model.UsesFusedKernel));
+                AnsiConsole.MarkupLine($"{cell} {Markup.Escape(configuration.Name)}: {rows[^1].TokensPerSecond:N0} tok/s");
+                BenchmarkCommand.WriteSection(output, Render(rows, steps, load), SectionStart, SectionEnd);
+            }
+        }
+        AnsiConsole.WriteLine(Render(rows, steps, load));
+        AnsiConsole.MarkupLine($"Written to [blue]{Markup.Escape(output.FullName)}[/].");
+        return 0;
+    }
+
+    private static QuantizedLanguageModel Train(Vocabulary vocabulary, string train, string validation, RecurrentCellKind cell,
+        (string Name, string Weights, string Activations, RecurrentNormalization Normalization) configuration, int steps,
+        IProgress<TrainingProgress>? progress)
+    {
+        var options = new LanguageModelOptions
+        {
+            EmbeddingSize = 64,
+            Recurrent = new QuantizedRecurrentOptions
+            {
+                Cell = cell, HiddenSize = 256, Normalization = configuration.Normalization,
+                WeightQuantizer = QuantizerRegistry.Parse(configuration.Weights),
+                ActivationQuantizer = QuantizerRegistry.Parse(configuration.Activations),
+            },
+        };
+        var training = new TrainingOptions
+        {
+            Epochs = 1, MaxStepsPerEpoch = steps, BatchSize = 32, SequenceLength = 100,
+            Optimizer = OptimizerKind.Adam, LearningRate = 3e-3, GradientClipNorm = 1.0, Seed = 1,
+        };
+        return QuantizedLanguageModel.Train(vocabulary, train, validation, options, training, progress);
+    }
+
+    private static string Render(List<Row> rows, int steps, string? load)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("## Cell loop vs fused kernel (training throughput, quickstart shape)");
+        sb.AppendLine();
+        sb.AppendLine($"Moby Dick character LM, 1 layer x 256, embedding 64, batch 32 x 100 characters, Adam 3e-3, clip 1.0; {steps} timed training " +
+                      $"steps per row after an untimed warm-up run; the ratio is to the same cell's float row (fused kernel). {BenchmarkCommand.Provenance(load)}");
+        sb.AppendLine();
+        sb.AppendLine("| cell | configuration | train tok/s | vs float fused | kernel |");
+        sb.AppendLine("|---|---|---:|---:|---|");
+        foreach (var r in rows)
+        {
+            var baseline = rows.FirstOrDefault(b => b.Cell == r.Cell && b.Configuration == Configurations[0].Name);
+            var ratio = baseline is null ? "" : $"{r.TokensPerSecond / baseline.TokensPerSecond:F2}x";
+            sb.AppendLine($"| {r.Cell} | {r.Configuration} | {r.TokensPerSecond:N0} | {ratio} | {(r.Fused ? "fused" : "loop")} |");
+        }
+        return sb.ToString();
+    }
+
+    private sealed record Row(RecurrentCellKind Cell, string Configuration, double TokensPerSecond, bool Fused);
+}
