@@ -19,6 +19,7 @@ root.Subcommands.Add(ScoreCommand.Create());
 root.Subcommands.Add(EngineBenchCommand.Create());
 root.Subcommands.Add(ConvexCommand.Create());
 root.Subcommands.Add(CellLoopBenchCommand.Create());
+root.Subcommands.Add(NormalizationStudyCommand.Create());
 try
 {
     return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

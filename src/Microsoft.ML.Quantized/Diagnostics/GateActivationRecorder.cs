@@ -132,11 +132,8 @@ internal sealed class GateActivationRecorder : IDisposable
     private static Tensor Project(Tensor x, Tensor weight, Tensor bias, RecurrentLayerNorm? layerNorm, RecurrentBatchNorm? batchNorm)
     {
         if (layerNorm is not null) return layerNorm.forward(x.matmul(weight.t())).add(bias, Scalars.One);
-        if (batchNorm is null) return nn.functional.linear(x, weight, bias);
-        var raw = x.matmul(weight.t());
-        var steps = new Tensor[raw.shape[0]];
-        for (int t = 0; t < steps.Length; t++) steps[t] = batchNorm.Forward(raw[t], t).add(bias, Scalars.One);
-        return stack(steps, 0);
+        if (batchNorm is not null) return batchNorm.ForwardSteps(x.matmul(weight.t())).add(bias, Scalars.One);
+        return nn.functional.linear(x, weight, bias);
     }
 
     private static Tensor Act(Tensor a, double slope, bool sigmoid)
