@@ -8,10 +8,11 @@ using Spectre.Console;
 namespace Microsoft.ML.Quantized.Samples.Commands;
 
 /// <summary>
-/// Hou et al. 2019 on the character LM (REPRODUCTION.md, "Normalization helps training of quantized LSTM", questions 1,
-/// 2, 4-7): every weight quantizer with every in-cell normalization, trained for whole epochs on the embedded Moby Dick
-/// with the best validation epoch kept; per row the test bits per character, the packed size, and lambda_1 of the
-/// recurrent matrix before and after quantization with the learned gain. Rows are appended to a JSON-lines results file as
+/// Hou et al. 2019 (REPRODUCTION.md, "Normalization helps training of quantized LSTM", questions 1, 2, 4-7, and the
+/// converged tables of issue 14): every weight quantizer with every in-cell normalization, trained for whole epochs with the
+/// best validation epoch kept, on the character LM (embedded Moby Dick, bits per character) or the Brown word LM (the PTB
+/// recipe, perplexity); per row the test figure, the packed size, and lambda_1 of the recurrent matrix before and after
+/// quantization with the learned gain. Rows are appended to a JSON-lines results file as
 /// they finish and a rerun skips the rows already there, so a study can span several sessions; the
 /// <c>normalization-study</c> section of docs/reproduction.md is rewritten from that file after every row.
 /// </summary>
@@ -23,35 +24,91 @@ internal static class NormalizationStudyCommand
 
     public static System.CommandLine.Command Create()
     {
+        var task = new Option<string>("--task") { Description = "char-lm (Moby Dick, 1 x 256 LSTM, Adam) or word-lm (Brown, the PTB recipe: 1 x 300, SGD lr 20, dropout 0.5).", DefaultValueFactory = _ => "char-lm" };
+        var data = new Option<DirectoryInfo>("--data") { Description = "word-lm: folder with the prepared Brown split (build/fetch-data.sh).", DefaultValueFactory = _ => new DirectoryInfo("data/brown") };
         var epochs = new Option<int>("--epochs") { Description = "Whole epochs per configuration (the best validation epoch is kept).", DefaultValueFactory = _ => 5 };
         var maxSteps = new Option<int>("--max-steps") { Description = "Cap on steps per epoch (0 = whole epochs; anything else is a smoke run, not a result).", DefaultValueFactory = _ => 0 };
         var cell = new Option<string>("--cell") { Description = "lstm or gru.", DefaultValueFactory = _ => "lstm" };
         var layers = new Option<int>("--layers") { Description = "Recurrent layers.", DefaultValueFactory = _ => 1 };
-        var hidden = new Option<int>("--hidden") { Description = "Hidden units per layer.", DefaultValueFactory = _ => 256 };
+        var hidden = new Option<int>("--hidden") { Description = "Hidden units per layer (0 = the task's: 256 for char-lm, 300 for word-lm).", DefaultValueFactory = _ => 0 };
         var configs = new Option<string>("--configs") { Description = "Comma-separated weight quantizer names (registry names).", DefaultValueFactory = _ => "none,bc,bwn,twn,alt2" };
         var norms = new Option<string>("--norms") { Description = "Comma-separated normalizations: none, weight, layer, batch (per step), batch-shared.", DefaultValueFactory = _ => "none,weight,layer,batch" };
         var results = new Option<FileInfo>("--results") { Description = "JSON-lines file the rows are appended to (and read back to skip finished rows).", DefaultValueFactory = _ => new FileInfo("docs/reproduction-normalization.jsonl") };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file whose normalization-study section is rewritten.", DefaultValueFactory = _ => new FileInfo("docs/reproduction.md") };
         var command = new System.CommandLine.Command("normalization-study",
-            "Hou et al. 2019 on the character LM: every quantizer x every in-cell normalization, whole epochs, lambda_1 before and after quantization; resumable.")
+            "Hou et al. 2019 on the character or word LM: every quantizer x every in-cell normalization, whole epochs, lambda_1 before and after quantization; resumable.")
         {
-            epochs, maxSteps, cell, layers, hidden, configs, norms, results, output,
+            task, data, epochs, maxSteps, cell, layers, hidden, configs, norms, results, output,
         };
-        command.SetAction(parse => Run(parse.GetValue(epochs), parse.GetValue(maxSteps), parse.GetValue(cell)!, parse.GetValue(layers), parse.GetValue(hidden),
-            parse.GetValue(configs)!, parse.GetValue(norms)!, parse.GetValue(results)!, parse.GetValue(output)!));
+        command.SetAction(parse => Run(StudyTask.Parse(parse.GetValue(task)!, parse.GetValue(data)!), parse.GetValue(epochs), parse.GetValue(maxSteps), parse.GetValue(cell)!,
+            parse.GetValue(layers), parse.GetValue(hidden), parse.GetValue(configs)!, parse.GetValue(norms)!, parse.GetValue(results)!, parse.GetValue(output)!));
         return command;
     }
 
-    /// <summary>One finished configuration, as stored in the results file.</summary>
+    /// <summary>
+    /// One finished configuration, as stored in the results file. Cross-entropies are in nats per token (a character or a
+    /// word); the tables show them as bits per character or perplexity.
+    /// </summary>
     internal sealed record StudyRow(
-        string Cell, int Layers, int Hidden, int Epochs, int MaxSteps, string Weights, string Normalization,
-        string Outcome, int BestEpoch, double ValidationBitsPerCharacter, double TestBitsPerCharacter, double BitsPerWeight, long PackedBytes,
+        string Task, string Cell, int Layers, int Hidden, int Epochs, int MaxSteps, string Weights, string Normalization,
+        string Outcome, int BestEpoch, double ValidationCrossEntropy, double TestCrossEntropy, double BitsPerWeight, long PackedBytes,
         double FloatLambda1, double QuantizedLambda1, double MeanGain, double Seconds, string Date, string Machine, string? Load)
     {
-        public bool SameRun(StudyRow other) => Cell == other.Cell && Layers == other.Layers && Hidden == other.Hidden && Epochs == other.Epochs && MaxSteps == other.MaxSteps;
+        public bool SameRun(StudyRow other) => Task == other.Task && Cell == other.Cell && Layers == other.Layers && Hidden == other.Hidden
+            && Epochs == other.Epochs && MaxSteps == other.MaxSteps;
     }
 
-    private static int Run(int epochs, int maxSteps, string cellName, int layers, int hidden, string configs, string norms, FileInfo results, FileInfo output)
+    /// <summary>A study's data, model and recipe.</summary>
+    private sealed record StudyTask(string Name, Vocabulary Vocabulary, string Train, string Validation, string Test, int DefaultHidden,
+        Func<RecurrentCellKind, int, int, RecurrentNormalization, QuantizerOptions, LanguageModelOptions> Model, Func<int, int, TrainingOptions> Training)
+    {
+            public static StudyTask Parse(string name, DirectoryInfo data) => name switch
+        {
+            "char-lm" => CharacterLanguageModel(),
+            "word-lm" => WordLanguageModel(data),
+            _ => throw new ArgumentException($"--task: unknown task '{name}' (char-lm, word-lm)."),
+        };
+
+        /// <summary>The quickstart's recipe on the embedded Moby Dick (90/5/5 by position).</summary>
+        private static StudyTask CharacterLanguageModel()
+        {
+            var text = EmbeddedCorpus.MobyDick();
+            var (train, validation, test) = EmbeddedCorpus.Split(text);
+            return new StudyTask("char-lm", Vocabulary.FromCharacters(text), train, validation, test, 256,
+                (cell, layers, hidden, normalization, quantizer) => new LanguageModelOptions
+                {
+                    EmbeddingSize = 64,
+                    Recurrent = new QuantizedRecurrentOptions { Cell = cell, Layers = layers, HiddenSize = hidden, Normalization = normalization, WeightQuantizer = quantizer },
+                },
+                (epochs, maxSteps) => new TrainingOptions
+                {
+                    Epochs = epochs, MaxStepsPerEpoch = maxSteps, BatchSize = 32, SequenceLength = 100,
+                    Optimizer = OptimizerKind.Adam, LearningRate = 3e-3, LearningRateDecay = 2, GradientClipNorm = 1.0, Seed = 1,
+                });
+        }
+
+        /// <summary>The word-LM benchmark's recipe (PTB small: SGD lr 20, /4 on a plateau, clip 0.25, dropout 0.5) on the Brown split.</summary>
+        private static StudyTask WordLanguageModel(DirectoryInfo data)
+        {
+            var (train, validation, test) = BenchmarkCommand.ReadSplit(data);
+            return new StudyTask("word-lm", Vocabulary.FromWords(train, 10_001), train, validation, test, 300,
+                (cell, layers, hidden, normalization, quantizer) => new LanguageModelOptions
+                {
+                    EmbeddingSize = hidden, EmbeddingDropout = 0.5,
+                    Recurrent = new QuantizedRecurrentOptions
+                    {
+                        Cell = cell, Layers = layers, HiddenSize = hidden, Dropout = 0.5, Normalization = normalization, WeightQuantizer = quantizer,
+                    },
+                },
+                (epochs, maxSteps) => new TrainingOptions
+                {
+                    Epochs = epochs, MaxStepsPerEpoch = maxSteps, BatchSize = 20, SequenceLength = 35,
+                    Optimizer = OptimizerKind.Sgd, LearningRate = 20, LearningRateDecay = 4, GradientClipNorm = 0.25, Seed = 1,
+                });
+        }
+    }
+
+    private static int Run(StudyTask task, int epochs, int maxSteps, string cellName, int layers, int hidden, string configs, string norms, FileInfo results, FileInfo output)
     {
         if (epochs < 1) throw new ArgumentException($"--epochs must be at least 1; got {epochs}.");
         var cell = cellName switch
@@ -62,28 +119,26 @@ internal static class NormalizationStudyCommand
         };
         var normalizations = Split(norms).Select(n => (Name: n, Value: ParseNormalization(n))).ToList();
         var quantizers = Split(configs).Select(q => (Name: q, Options: QuantizerRegistry.Parse(q))).ToList();
+        if (hidden == 0) hidden = task.DefaultHidden;
         var load = BenchmarkCommand.LoadAverage();
         var rows = Read(results);
-        var text = EmbeddedCorpus.MobyDick();
-        var (train, validation, test) = EmbeddedCorpus.Split(text);
-        var vocabulary = Vocabulary.FromCharacters(text);
 
         foreach (var (quantizerName, quantizer) in quantizers)
         {
             foreach (var (normName, normalization) in normalizations)
             {
-                var key = new StudyRow(cellName, layers, hidden, epochs, maxSteps, quantizerName, normName, "", 0, 0, 0, 0, 0, 0, 0, 0, 0, "", "", null);
+                var key = new StudyRow(task.Name, cellName, layers, hidden, epochs, maxSteps, quantizerName, normName, "", 0, 0, 0, 0, 0, 0, 0, 0, 0, "", "", null);
                 if (rows.Any(r => r.SameRun(key) && r.Weights == quantizerName && r.Normalization == normName))
                 {
                     AnsiConsole.MarkupLine($"{Markup.Escape(Label(key))}: in {Markup.Escape(results.Name)} already, skipped.");
                     continue;
                 }
-                var row = TrainOne(key, vocabulary, train, validation, test, cell, quantizer, normalization, load);
+                var row = TrainOne(key, task, cell, quantizer, normalization, load);
                 rows.Add(row);
                 results.Directory?.Create();
                 File.AppendAllText(results.FullName, JsonSerializer.Serialize(row, Json) + "\n");
                 BenchmarkCommand.WriteSection(output, Render(rows), SectionStart, SectionEnd);
-                AnsiConsole.MarkupLine($"{Markup.Escape(Label(row))}: {Markup.Escape(row.Outcome)}, test {row.TestBitsPerCharacter:F3} BPC");
+                AnsiConsole.MarkupLine($"{Markup.Escape(Label(row))}: {Markup.Escape(row.Outcome)}, test {Metric(row, row.TestCrossEntropy)} {(row.Task == "char-lm" ? "BPC" : "perplexity")}");
             }
         }
         BenchmarkCommand.WriteSection(output, Render(rows), SectionStart, SectionEnd);
@@ -91,31 +146,22 @@ internal static class NormalizationStudyCommand
         return 0;
     }
 
-    private static StudyRow TrainOne(StudyRow key, Vocabulary vocabulary, string train, string validation, string test,
-        RecurrentCellKind cell, QuantizerOptions quantizer, RecurrentNormalization normalization, string? load)
+    private static StudyRow TrainOne(StudyRow key, StudyTask task, RecurrentCellKind cell, QuantizerOptions quantizer, RecurrentNormalization normalization, string? load)
     {
-        var options = new LanguageModelOptions
-        {
-            EmbeddingSize = 64,
-            Recurrent = new QuantizedRecurrentOptions { Cell = cell, Layers = key.Layers, HiddenSize = key.Hidden, Normalization = normalization, WeightQuantizer = quantizer },
-        };
-        var training = new TrainingOptions
-        {
-            Epochs = key.Epochs, MaxStepsPerEpoch = key.MaxSteps, BatchSize = 32, SequenceLength = 100,
-            Optimizer = OptimizerKind.Adam, LearningRate = 3e-3, LearningRateDecay = 2, GradientClipNorm = 1.0, Seed = 1,
-        };
+        var options = task.Model(cell, key.Layers, key.Hidden, normalization, quantizer);
+        var training = task.Training(key.Epochs, key.MaxSteps);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var stamp = key with { Date = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), Machine = BenchmarkCommand.MachineDescription(), Load = load };
         try
         {
-            using var model = ConsoleProgress.Run(Label(key), progress => QuantizedLanguageModel.Train(vocabulary, train, validation, options, training, progress));
+            using var model = ConsoleProgress.Run(Label(key), progress => QuantizedLanguageModel.Train(task.Vocabulary, task.Train, task.Validation, options, training, progress));
             var best = model.History.MinBy(h => h.ValidationLoss)!;
-            var evaluation = model.Evaluate(test);
+            var evaluation = model.Evaluate(task.Test);
             var size = model.SizeReport();
             var spectrum = RecurrentSpectrum.Of(model.Network.Recurrent.Layers[0]);
             return stamp with
             {
-                Outcome = "trained", BestEpoch = best.Epoch, ValidationBitsPerCharacter = best.ValidationLoss / Math.Log(2), TestBitsPerCharacter = evaluation.BitsPerToken,
+                Outcome = "trained", BestEpoch = best.Epoch, ValidationCrossEntropy = best.ValidationLoss, TestCrossEntropy = evaluation.CrossEntropy,
                 BitsPerWeight = size.QuantizedParameterCount > 0 ? size.BitsPerQuantizedWeight : 32, PackedBytes = size.PackedBytes,
                 FloatLambda1 = spectrum.FloatLambda1, QuantizedLambda1 = spectrum.QuantizedLambda1, MeanGain = spectrum.MeanGain, Seconds = clock.Elapsed.TotalSeconds,
             };
@@ -124,7 +170,7 @@ internal static class NormalizationStudyCommand
         {
             return stamp with
             {
-                Outcome = $"diverged (epoch {e.Epoch}, step {e.Step})", TestBitsPerCharacter = double.NaN, ValidationBitsPerCharacter = double.NaN,
+                Outcome = $"diverged (epoch {e.Epoch}, step {e.Step})", TestCrossEntropy = double.NaN, ValidationCrossEntropy = double.NaN,
                 FloatLambda1 = double.NaN, QuantizedLambda1 = double.NaN, MeanGain = double.NaN, Seconds = clock.Elapsed.TotalSeconds,
             };
         }
@@ -133,41 +179,51 @@ internal static class NormalizationStudyCommand
     private static string Render(List<StudyRow> rows)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("## Normalization helps training of quantized LSTM (Hou et al. 2019): the character LM");
+        sb.AppendLine("## Normalization helps training of quantized LSTM (Hou et al. 2019): quantizers x in-cell normalizations, whole epochs");
         sb.AppendLine();
-        sb.AppendLine("Moby Dick (embedded, 90/5/5 split by position), embedding 64, batch 32 x 100 characters, Adam 3e-3 (halved on a validation plateau), " +
-                      "clip 1.0, seed 1, the best validation epoch kept. Bits per character on the test part. lambda_1: the largest singular value of layer 0's " +
-                      "recurrent matrix W_hh, float (shadow) and as the cell uses it (quantized, then row-normalized under weight norm); gain: mean |g| of the " +
-                      "hidden-side normalization (weight norm's row norms, layer or batch norm's gains). Rows come from `dotnet run --project " +
-                      "src/Microsoft.ML.Quantized.Samples -c Release -- normalization-study` runs with the options named in each table's heading, " +
-                      "appended to docs/reproduction-normalization.jsonl as they finished; date, machine and load per row are in that file.");
-        foreach (var group in rows.GroupBy(r => (r.Cell, r.Layers, r.Hidden, r.Epochs, r.MaxSteps)))
+        sb.AppendLine("Written by `dotnet run --project src/Microsoft.ML.Quantized.Samples -c Release -- normalization-study` runs with the options in " +
+                      "each table's heading; the rows are appended to docs/reproduction-normalization.jsonl as they finish (date, machine and load " +
+                      "of each row are there), so a table can grow over several sessions. char-lm: the embedded Moby Dick (90/5/5 by position), " +
+                      "embedding 64, batch 32 x 100 characters, Adam 3e-3 (halved on a validation plateau), clip 1.0, test bits per character. " +
+                      "word-lm: the Brown split, the PTB-small recipe (embedding = hidden, bptt 35, batch 20, SGD lr 20 (/4 on a plateau), " +
+                      "clip 0.25, dropout 0.5), test perplexity. Seed 1; the best validation epoch is kept. lambda_1: the largest singular " +
+                      "value of layer 0's recurrent matrix W_hh, float (shadow) and as the cell uses it (quantized, then row-normalized under " +
+                      "weight norm); gain: mean |g| of the hidden-side normalization (weight norm's row norms, layer or batch norm's gains). " +
+                      "\"vs float\" divides by the float model without normalization.");
+        foreach (var group in rows.GroupBy(r => (r.Task, r.Cell, r.Layers, r.Hidden, r.Epochs, r.MaxSteps)))
         {
-            var (cell, layers, hidden, epochs, maxSteps) = group.Key;
+            var (task, cell, layers, hidden, epochs, maxSteps) = group.Key;
             var floatRow = group.FirstOrDefault(r => r.Weights == "none" && r.Normalization == "none" && r.Outcome == "trained");
+            string metric = task == "char-lm" ? "test BPC" : "test ppl";
             sb.AppendLine();
-            sb.AppendLine($"**{cell.ToUpperInvariant()} {layers} x {hidden}, {epochs} epoch(s){(maxSteps > 0 ? $" of at most {maxSteps} steps (smoke run, not a result)" : "")}** " +
-                          $"(`--cell {cell} --layers {layers} --hidden {hidden} --epochs {epochs}{(maxSteps > 0 ? $" --max-steps {maxSteps}" : "")}`)");
+            sb.AppendLine($"**{task}, {cell.ToUpperInvariant()} {layers} x {hidden}, {epochs} epoch(s){(maxSteps > 0 ? $" of at most {maxSteps} steps (smoke run, not a result)" : "")}** " +
+                          $"(`--task {task} --cell {cell} --layers {layers} --hidden {hidden} --epochs {epochs}{(maxSteps > 0 ? $" --max-steps {maxSteps}" : "")}`)");
             sb.AppendLine();
-            sb.AppendLine("| weights | norm | outcome | best epoch | test BPC | vs float | bits/weight | packed | lambda_1 float | lambda_1 quantized | gain |");
+            sb.AppendLine($"| weights | norm | outcome | best epoch | {metric} | vs float | bits/weight | packed | lambda_1 float | lambda_1 quantized | gain |");
             sb.AppendLine("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var r in group)
             {
                 bool trained = r.Outcome == "trained";
-                sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                    $"| {r.Weights} | {r.Normalization} | {r.Outcome} | {(trained ? r.BestEpoch.ToString(CultureInfo.InvariantCulture) : "-")} | " +
-                    $"{(trained ? r.TestBitsPerCharacter.ToString("F3", CultureInfo.InvariantCulture) : "-")} | " +
-                    $"{(trained && floatRow is not null ? (r.TestBitsPerCharacter / floatRow.TestBitsPerCharacter).ToString("F3", CultureInfo.InvariantCulture) : "-")} | " +
-                    $"{(r.BitsPerWeight >= 32 ? "32" : r.BitsPerWeight.ToString("F2", CultureInfo.InvariantCulture))} | {(trained ? QuickstartCommand.Bytes(r.PackedBytes) : "-")} | " +
-                    $"{Number(r.FloatLambda1)} | {Number(r.QuantizedLambda1)} | {Number(r.MeanGain)} |"));
+                string Cell(Func<string> value) => trained ? value() : "-";
+                sb.AppendLine($"| {r.Weights} | {r.Normalization} | {r.Outcome} | {Cell(() => r.BestEpoch.ToString(CultureInfo.InvariantCulture))} | " +
+                              $"{Cell(() => Metric(r, r.TestCrossEntropy))} | " +
+                              $"{Cell(() => floatRow is null ? "-" : (Shown(r, r.TestCrossEntropy) / Shown(floatRow, floatRow.TestCrossEntropy)).ToString("F3", CultureInfo.InvariantCulture))} | " +
+                              $"{Cell(() => r.BitsPerWeight >= 32 ? "32" : r.BitsPerWeight.ToString("F2", CultureInfo.InvariantCulture))} | {Cell(() => QuickstartCommand.Bytes(r.PackedBytes))} | " +
+                              $"{Number(r.FloatLambda1)} | {Number(r.QuantizedLambda1)} | {Number(r.MeanGain)} |");
             }
         }
         return sb.ToString();
     }
 
+    /// <summary>The figure a table shows for a cross-entropy: bits per character (char-lm) or perplexity (word-lm).</summary>
+    private static double Shown(StudyRow row, double crossEntropy) => row.Task == "char-lm" ? crossEntropy / Math.Log(2) : Math.Exp(crossEntropy);
+
+    private static string Metric(StudyRow row, double crossEntropy)
+        => double.IsNaN(crossEntropy) ? "-" : Shown(row, crossEntropy).ToString(row.Task == "char-lm" ? "F3" : "F1", CultureInfo.InvariantCulture);
+
     private static string Number(double value) => double.IsNaN(value) ? "-" : value.ToString("F2", CultureInfo.InvariantCulture);
 
-    private static string Label(StudyRow r) => $"{r.Cell} {r.Layers}x{r.Hidden} {r.Weights} + {r.Normalization} norm";
+    private static string Label(StudyRow r) => $"{r.Task} {r.Cell} {r.Layers}x{r.Hidden} {r.Weights} + {r.Normalization} norm";
 
     private static List<StudyRow> Read(FileInfo results)
         => results.Exists
