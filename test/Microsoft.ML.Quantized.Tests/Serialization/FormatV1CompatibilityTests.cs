@@ -334,6 +334,7 @@ public sealed class FormatV1CompatibilityTests
             Assert.AreEqual(FormatV1Fixtures.FrameSize, e.FrameSize);
             Assert.AreEqual("uniform3-row", e.GetTrainingClassifier().Options.Recurrent.WeightQuantizer.ToString());
             Assert.AreEqual(RecurrentNormalization.Layer, e.GetTrainingClassifier().Options.Recurrent.Normalization);
+            Assert.AreEqual(LayerNormForm.Joint, e.GetTrainingClassifier().Options.Recurrent.LayerNormForm, "saved before the per-gate form: joint, with LN(c)");
             Assert.IsFalse(e.GetTrainingClassifier().UsesFusedKernel, "layer normalization runs the cell loop");
         }
         finally
