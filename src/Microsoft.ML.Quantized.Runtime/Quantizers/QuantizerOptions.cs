@@ -34,6 +34,16 @@ public sealed class QuantizerOptions : IJsonOnDeserializing, IJsonOnDeserialized
     /// </summary>
     public bool StochasticRounding { get; set; }
 
+    /// <summary>
+    /// Uniform weights only: all 2^k levels of a k-bit two's complement code, <c>-2^(k-1) .. 2^(k-1) - 1</c>, with the step
+    /// <c>max |w| / 2^(k-1)</c>, so the grid is the fixed-point range [-max |w|, max |w|) (4 levels at 2 bits: -1, -1/2, 0,
+    /// 1/2 times max |w|), as the k-bit uniform quantization HitNet (Wang et al. 2018) compares with.
+    /// Default false: the symmetric levels <c>-(2^(k-1) - 1) .. 2^(k-1) - 1</c> (3 at 2 bits), which every model saved
+    /// before this option keeps. Registry flag <c>-asym</c>, e.g. <c>uniform2-asym</c>. Not with
+    /// <see cref="MinimumErrorStep"/>, and not for activations (the packed model's activation form is symmetric).
+    /// </summary>
+    public bool AsymmetricLevels { get; set; }
+
     /// <summary>Restrict the scale (step size) to a power of two, so dequantization is a shift. Default false.</summary>
     public bool PowerOfTwoScale { get; set; }
 

@@ -7,12 +7,12 @@ namespace Microsoft.ML.Quantized;
 /// Names and validates quantizer configurations (the training package's <c>QuantizerFactory</c> creates the quantizers); the one place that maps names to options.
 /// <para>
 /// Name grammar (lower case): a base name, then optional flags, then an optional step-size multiplier:
-/// <c>base[-sr][-pow2][-lsq][-mse][-max][-theta&lt;value&gt;][-row][@multiplier]</c>. Bases: <c>none</c>, <c>bc</c>, <c>sbc</c>, <c>bwn</c>,
+/// <c>base[-sr][-asym][-pow2][-lsq][-mse][-max][-theta&lt;value&gt;][-row][@multiplier]</c>. Bases: <c>none</c>, <c>bc</c>, <c>sbc</c>, <c>bwn</c>,
 /// <c>twn</c>, <c>ttq</c>, <c>btq</c>, <c>alt1</c>..<c>alt4</c>, <c>uniform2</c>..<c>uniform8</c>. Flags:
-/// <c>sr</c> stochastic rounding, <c>pow2</c> power-of-two step, <c>lsq</c> learned step, <c>mse</c> minimum-error step (uniform only),
+/// <c>sr</c> stochastic rounding, <c>asym</c> all 2^k two's complement levels, <c>pow2</c> power-of-two step, <c>lsq</c> learned step, <c>mse</c> minimum-error step (uniform only),
 /// <c>max</c> threshold from max |w| and <c>theta0.5</c> the threshold factor (ttq only),
 /// <c>row</c> per-row scales (methods with a scale). Examples: <c>twn</c>, <c>alt3-row</c>, <c>uniform4-sr</c>,
-/// <c>uniform3-pow2</c>, <c>uniform4-lsq-row</c>, <c>uniform3-mse</c>, <c>uniform4@1.05</c>, <c>ttq-theta0.5</c>, <c>ttq-max</c>.
+/// <c>uniform3-pow2</c>, <c>uniform2-asym</c>, <c>uniform4-lsq-row</c>, <c>uniform3-mse</c>, <c>uniform4@1.05</c>, <c>ttq-theta0.5</c>, <c>ttq-max</c>.
 /// </para>
 /// </summary>
 internal static class QuantizerRegistry
@@ -34,8 +34,8 @@ internal static class QuantizerRegistry
 
     /// <summary>The grammar of names, for error messages.</summary>
     public const string NameGrammar =
-        "base[-sr][-pow2][-lsq][-mse][-max][-theta<value>][-row][@multiplier] with base none, bc, sbc, bwn, twn, ttq, btq, alt1-alt4 or uniform2-uniform8 " +
-        "(sr, pow2, lsq, mse: uniform only; max, theta: ttq only; row: methods with a scale), e.g. twn, alt3-row, uniform4-sr, uniform3-pow2, uniform3-mse, uniform4@1.05, ttq-theta0.5";
+        "base[-sr][-asym][-pow2][-lsq][-mse][-max][-theta<value>][-row][@multiplier] with base none, bc, sbc, bwn, twn, ttq, btq, alt1-alt4 or uniform2-uniform8 " +
+        "(sr, asym, pow2, lsq, mse: uniform only; max, theta: ttq only; row: methods with a scale), e.g. twn, alt3-row, uniform4-sr, uniform3-pow2, uniform3-mse, uniform4@1.05, ttq-theta0.5";
 
     private const string ThetaFlag = "theta";
 
@@ -74,6 +74,7 @@ internal static class QuantizerRegistry
         });
         if (options.Kind == QuantizerKind.None) return sb.ToString();
         if (options.StochasticRounding) sb.Append("-sr");
+        if (options.AsymmetricLevels) sb.Append("-asym");
         if (options.PowerOfTwoScale) sb.Append("-pow2");
         if (options.LearnedScale) sb.Append("-lsq");
         if (options.MinimumErrorStep) sb.Append("-mse");
@@ -141,6 +142,7 @@ internal static class QuantizerRegistry
             switch (flag)
             {
                 case "sr": options.StochasticRounding = true; break;
+                case "asym": options.AsymmetricLevels = true; break;
                 case "pow2": options.PowerOfTwoScale = true; break;
                 case "lsq": options.LearnedScale = true; break;
                 case "mse": options.MinimumErrorStep = true; break;
@@ -148,7 +150,7 @@ internal static class QuantizerRegistry
                 case "row": options.PerRowScale = true; break;
                 default:
                     throw new ArgumentException(
-                        $"Quantizer name '{name}': unknown flag '-{flag}'. Flags: -sr, -pow2, -lsq, -mse, -max, -theta<value>, -row. Names: {NameGrammar}.", nameof(name));
+                        $"Quantizer name '{name}': unknown flag '-{flag}'. Flags: -sr, -asym, -pow2, -lsq, -mse, -max, -theta<value>, -row. Names: {NameGrammar}.", nameof(name));
             }
         }
         if (options.Kind == QuantizerKind.None && (parts.Length > 1 || at >= 0))
@@ -194,6 +196,10 @@ internal static class QuantizerRegistry
             throw new ArgumentException(
                 $"{optionName}.Kind = {options.Kind} ('{NameOf(options)}') is a weight quantizer. " +
                 "Activations take None, BernoulliTernary ('btq') or Uniform ('uniform2'-'uniform8').", optionName);
+        if (options.AsymmetricLevels)
+            throw new ArgumentException(
+                $"{optionName}.AsymmetricLevels = true ('{NameOf(options)}') is for weights: the packed model quantizes activations on the " +
+                "symmetric levels. Set it false (e.g. 'uniform2' for activations).", optionName);
         if (options.MinimumErrorStep && !options.LearnedScale)
             throw new ArgumentException(
                 $"{optionName}: MinimumErrorStep = true ('{NameOf(options)}') would search a new step for every activation tensor (a sort per forward). " +
@@ -286,6 +292,12 @@ internal static class QuantizerRegistry
                 (options.TernaryThresholdFromMaximum
                     ? $"{DefaultTernaryThresholdOfMaximum.ToString(CultureInfo.InvariantCulture)}) or a value in (0, 1) for the threshold theta * max|w|."
                     : $"{DefaultTernaryThreshold.ToString(CultureInfo.InvariantCulture)}) or a finite value > 0 for the threshold theta * mean|w|."));
+        if (options.AsymmetricLevels && kind != QuantizerKind.Uniform)
+            throw new ArgumentException(
+                $"{optionName}.AsymmetricLevels = true is only for Uniform, not {kind}. Set it false, or use e.g. 'uniform2-asym'.", optionName);
+        if (options.AsymmetricLevels && options.MinimumErrorStep)
+            throw new ArgumentException(
+                $"{optionName}: AsymmetricLevels = true cannot be combined with MinimumErrorStep = true (the step search assumes symmetric levels). Set one of them false.", optionName);
         if (options.LearnedScale && options.PowerOfTwoScale)
             throw new ArgumentException(
                 $"{optionName}: LearnedScale = true cannot be combined with PowerOfTwoScale = true (a learned step is not a power of two). Set one of them false.", optionName);

@@ -22,6 +22,8 @@ public sealed class QuantizerRegistryTests
         Assert.AreEqual("uniform4", QuantizerRegistry.NameOf(O(QuantizerKind.Uniform)));
         Assert.AreEqual("uniform4-sr", QuantizerRegistry.NameOf(O(QuantizerKind.Uniform, sr: true)));
         Assert.AreEqual("uniform3-pow2", QuantizerRegistry.NameOf(O(QuantizerKind.Uniform, 3, pow2: true)));
+        Assert.AreEqual("uniform2-asym", QuantizerRegistry.NameOf(new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 2, AsymmetricLevels = true }));
+        Assert.AreEqual("uniform2-sr-asym-lsq-row", QuantizerRegistry.NameOf(QuantizerRegistry.Parse("uniform2-row-lsq-asym-sr")));
         Assert.AreEqual("uniform4-lsq", QuantizerRegistry.NameOf(O(QuantizerKind.Uniform, 4, lsq: true)));
         Assert.AreEqual("uniform4@1.05", QuantizerRegistry.NameOf(O(QuantizerKind.Uniform, m: 1.05)));
         Assert.AreEqual("uniform8-sr-row@0.9", QuantizerRegistry.NameOf(O(QuantizerKind.Uniform, 8, row: true, sr: true, m: 0.9)));
@@ -113,6 +115,8 @@ public sealed class QuantizerRegistryTests
         Bad("twn-sr", "StochasticRounding");
         Bad("uniform4-lsq-pow2", "PowerOfTwoScale");
         Bad("twn-mse", "MinimumErrorStep");
+        Bad("twn-asym", "AsymmetricLevels");
+        Bad("uniform3-asym-mse", "MinimumErrorStep");
         Bad("uniform4@0", "StepSizeMultiplier = 0");
         Bad("uniform4@-1", "StepSizeMultiplier = -1");
         Bad("bc@1.1", "StepSizeMultiplier = 1.1");
@@ -177,6 +181,9 @@ public sealed class QuantizerRegistryTests
             QuantizerRegistry.ValidateActivation(QuantizerRegistry.Parse("uniform4-mse"), "ActivationQuantizer"));
         StringAssert.Contains(mse.Message, "MinimumErrorStep");
         StringAssert.Contains(mse.Message, "uniform4-lsq-mse");
+        var asym = Assert.ThrowsExactly<ArgumentException>(() =>
+            QuantizerRegistry.ValidateActivation(QuantizerRegistry.Parse("uniform2-asym"), "ActivationQuantizer"));
+        StringAssert.Contains(asym.Message, "ActivationQuantizer.AsymmetricLevels");
     }
 
     [TestMethod]

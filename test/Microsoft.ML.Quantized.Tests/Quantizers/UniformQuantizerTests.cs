@@ -30,6 +30,33 @@ public sealed class UniformQuantizerTests
         Assert.AreEqual(7, Uniform(4).MaxLevel);
     }
 
+    /// <summary>
+    /// The asymmetric 2-bit grid: 4 levels (codes -2..1), step max|w| / 2; uniform2 keeps its 3 symmetric levels (codes
+    /// -1..1), step max|w| / 1.
+    /// </summary>
+    [TestMethod]
+    public void AsymmetricTwoBits_HasFourLevels_StepMaxOverTwo()
+    {
+        using var scope = torch.NewDisposeScope();
+        var w = Matrix(1, 5, -1f, -0.6f, -0.2f, 0.3f, 0.8f);
+        var asym = QuantizerRegistry.Parse("uniform2-asym");
+        // s = 0.5; w / s = -2, -1.2, -0.4, 0.6, 1.6 -> -2, -1, 0, 1, 1 (1.6 clamps to Qp = 1); clip range [-1, 0.5].
+        var (q, grad) = ForwardBackward(new UniformQuantizer(asym), w, Matrix(1, 5, 1, 2, 3, 4, 5));
+        AreClose(new float[] { -1f, -0.5f, 0f, 0.5f, 0.5f }, q, 0);
+        AreClose(new float[] { 1, 2, 3, 4, 0 }, grad, 0, "gradient 1 inside [-2 s, s], lower boundary included; 0 above s");
+        var encoded = new UniformQuantizer(asym).Encode(w);
+        AreClose(new float[] { 0.5f }, encoded.Scales, 0);
+        CollectionAssert.AreEqual(new[] { 2, 3, 0, 1, 1 }, encoded.Codes, "2-bit two's complement of -2, -1, 0, 1, 1");
+        AreClose(new float[] { -1f, -0.5f, 0f, 0.5f, 0.5f }, PackedMatrix.FromQuantizedWeights(encoded).Decode(), 0, "the packed matrix stores code -2");
+
+        // uniform2: s = 1; w / s rounds to -1, -1, 0, 0, 1.
+        AreClose(new float[] { -1f, -1f, 0f, 0f, 1f }, new UniformQuantizer(QuantizerRegistry.Parse("uniform2")).forward(w), 0);
+        // A learned step starts at max|w| / 2 too.
+        var lsq = new UniformQuantizer(QuantizerRegistry.Parse("uniform2-asym-lsq"));
+        AreClose(new float[] { -1f, -0.5f, 0f, 0.5f, 0.5f }, lsq.forward(w), 0);
+        AreClose(new float[] { 0.5f }, lsq.Step!, 0);
+    }
+
     [TestMethod]
     public void PerRowSteps()
     {
