@@ -11,6 +11,7 @@ public sealed class QuantizerOptions : IJsonOnDeserializing, IJsonOnDeserialized
     // True while a saved header is read and has not (yet) named TernaryThresholdFromMaximum: see OnDeserializing.
     private bool _legacyThresholdRule;
     private bool _ternaryThresholdFromMaximum;
+    private bool? _perRowScale;
 
     /// <summary>The method. Default <see cref="QuantizerKind.None"/> (float).</summary>
     public QuantizerKind Kind { get; set; } = QuantizerKind.None;
@@ -23,10 +24,17 @@ public sealed class QuantizerOptions : IJsonOnDeserializing, IJsonOnDeserialized
     public int Bits { get; set; }
 
     /// <summary>
-    /// One scale per output row (output channel) instead of one per tensor. Default false (per tensor, as in
-    /// the papers). Ignored by <see cref="QuantizerKind.BinaryConnect"/>, which has no scale.
+    /// One scale per output row (output channel) instead of one per tensor. Default: true for
+    /// <see cref="QuantizerKind.AlternatingMultiBit"/> (Xu et al. 2018 quantize the weight matrix row by row, each row with its own coefficients, Figure 3),
+    /// false for the others (per tensor, as in their papers); setting it overrides the default. Ignored by
+    /// <see cref="QuantizerKind.BinaryConnect"/>, which has no scale. Every saved model names it, so an alternating model
+    /// saved before the per-row default keeps its per-tensor coefficients.
     /// </summary>
-    public bool PerRowScale { get; set; }
+    public bool PerRowScale
+    {
+        get => _perRowScale ?? QuantizerRegistry.DefaultPerRowScale(Kind);
+        set => _perRowScale = value;
+    }
 
     /// <summary>
     /// Uniform only: round stochastically during training (unbiased: E[q(w)] = w, Li et al. 2017's SR).

@@ -7,11 +7,12 @@ namespace Microsoft.ML.Quantized;
 /// Names and validates quantizer configurations (the training package's <c>QuantizerFactory</c> creates the quantizers); the one place that maps names to options.
 /// <para>
 /// Name grammar (lower case): a base name, then optional flags, then an optional step-size multiplier:
-/// <c>base[-sr][-asym][-pow2][-lsq][-mse][-max][-theta&lt;value&gt;][-row][@multiplier]</c>. Bases: <c>none</c>, <c>bc</c>, <c>sbc</c>, <c>bwn</c>,
+/// <c>base[-sr][-asym][-pow2][-lsq][-mse][-max][-theta&lt;value&gt;][-row|-tensor][@multiplier]</c>. Bases: <c>none</c>, <c>bc</c>, <c>sbc</c>, <c>bwn</c>,
 /// <c>twn</c>, <c>ttq</c>, <c>btq</c>, <c>alt1</c>..<c>alt4</c>, <c>uniform2</c>..<c>uniform8</c>. Flags:
 /// <c>sr</c> stochastic rounding, <c>asym</c> all 2^k two's complement levels, <c>pow2</c> power-of-two step, <c>lsq</c> learned step, <c>mse</c> minimum-error step (uniform only),
 /// <c>max</c> threshold from max |w| and <c>theta0.5</c> the threshold factor (ttq only),
-/// <c>row</c> per-row scales (methods with a scale). Examples: <c>twn</c>, <c>alt3-row</c>, <c>uniform4-sr</c>,
+/// <c>row</c> per-row scales (methods with a scale; alt is per row without it), <c>tensor</c> one set of alt coefficients per
+/// tensor. Examples: <c>twn</c>, <c>twn-row</c>, <c>alt3</c>, <c>alt2-tensor</c>, <c>uniform4-sr</c>,
 /// <c>uniform3-pow2</c>, <c>uniform2-asym</c>, <c>uniform4-lsq-row</c>, <c>uniform3-mse</c>, <c>uniform4@1.05</c>, <c>ttq-theta0.5</c>, <c>ttq-max</c>.
 /// </para>
 /// </summary>
@@ -34,8 +35,8 @@ internal static class QuantizerRegistry
 
     /// <summary>The grammar of names, for error messages.</summary>
     public const string NameGrammar =
-        "base[-sr][-asym][-pow2][-lsq][-mse][-max][-theta<value>][-row][@multiplier] with base none, bc, sbc, bwn, twn, ttq, btq, alt1-alt4 or uniform2-uniform8 " +
-        "(sr, asym, pow2, lsq, mse: uniform only; max, theta: ttq only; row: methods with a scale), e.g. twn, alt3-row, uniform4-sr, uniform3-pow2, uniform3-mse, uniform4@1.05, ttq-theta0.5";
+        "base[-sr][-asym][-pow2][-lsq][-mse][-max][-theta<value>][-row|-tensor][@multiplier] with base none, bc, sbc, bwn, twn, ttq, btq, alt1-alt4 or uniform2-uniform8 " +
+        "(sr, asym, pow2, lsq, mse: uniform only; max, theta: ttq only; row: methods with a scale, alt per row by default; tensor: alt only), e.g. twn, twn-row, alt3, alt2-tensor, uniform4-sr, uniform3-pow2, uniform3-mse, uniform4@1.05, ttq-theta0.5";
 
     private const string ThetaFlag = "theta";
 
@@ -81,7 +82,7 @@ internal static class QuantizerRegistry
         if (options.TernaryThresholdFromMaximum) sb.Append("-max");
         if (options.TernaryThreshold != 0 && options.TernaryThreshold != DefaultTheta(options))
             sb.Append('-').Append(ThetaFlag).Append(options.TernaryThreshold.ToString(ThetaFormat, CultureInfo.InvariantCulture));
-        if (options.PerRowScale && HasScale(options.Kind)) sb.Append("-row");
+        if (HasScale(options.Kind) && options.PerRowScale != DefaultPerRowScale(options.Kind)) sb.Append(options.PerRowScale ? "-row" : "-tensor");
         if (options.StepSizeMultiplier != 1.0)
             sb.Append('@').Append(options.StepSizeMultiplier.ToString("R", CultureInfo.InvariantCulture));
         return sb.ToString();
@@ -148,9 +149,10 @@ internal static class QuantizerRegistry
                 case "mse": options.MinimumErrorStep = true; break;
                 case "max": options.TernaryThresholdFromMaximum = true; break;
                 case "row": options.PerRowScale = true; break;
+                case "tensor": options.PerRowScale = false; break;
                 default:
                     throw new ArgumentException(
-                        $"Quantizer name '{name}': unknown flag '-{flag}'. Flags: -sr, -asym, -pow2, -lsq, -mse, -max, -theta<value>, -row. Names: {NameGrammar}.", nameof(name));
+                        $"Quantizer name '{name}': unknown flag '-{flag}'. Flags: -sr, -asym, -pow2, -lsq, -mse, -max, -theta<value>, -row, -tensor. Names: {NameGrammar}.", nameof(name));
             }
         }
         if (options.Kind == QuantizerKind.None && (parts.Length > 1 || at >= 0))
@@ -158,6 +160,10 @@ internal static class QuantizerRegistry
         if (options.PerRowScale && !HasScale(options.Kind))
             throw new ArgumentException(
                 $"Quantizer name '{name}': '-row' needs a method with a scale (bwn, twn, ttq, alt, uniform); '{baseName}' has none.", nameof(name));
+        if (seen.Contains("tensor") && (seen.Contains("row") || options.Kind != QuantizerKind.AlternatingMultiBit))
+            throw new ArgumentException(
+                $"Quantizer name '{name}': '-tensor' only turns alt's per-row coefficients into one set per tensor (e.g. alt2-tensor), and not with '-row'; " +
+                "the other methods are per tensor without a flag.", nameof(name));
 
         try
         {
@@ -238,6 +244,12 @@ internal static class QuantizerRegistry
 
     private static double DefaultTheta(QuantizerOptions options) =>
         options.TernaryThresholdFromMaximum ? DefaultTernaryThresholdOfMaximum : DefaultTernaryThreshold;
+
+    /// <summary>
+    /// <see cref="QuantizerOptions.PerRowScale"/> when it is not set: true for <see cref="QuantizerKind.AlternatingMultiBit"/>
+    /// (Xu et al. 2018 quantize the weight matrix row by row, Figure 3), false for the others.
+    /// </summary>
+    public static bool DefaultPerRowScale(QuantizerKind kind) => kind == QuantizerKind.AlternatingMultiBit;
 
     /// <summary>True for methods with a scale (per-row scales and the step-size multiplier apply).</summary>
     public static bool HasScale(QuantizerKind kind) => kind is QuantizerKind.BinaryWeightNet or QuantizerKind.TernaryWeightNet

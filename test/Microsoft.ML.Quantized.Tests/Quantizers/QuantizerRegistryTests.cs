@@ -17,8 +17,12 @@ public sealed class QuantizerRegistryTests
         Assert.AreEqual("bwn-row", QuantizerRegistry.NameOf(O(QuantizerKind.BinaryWeightNet, row: true)));
         Assert.AreEqual("twn", QuantizerRegistry.NameOf(O(QuantizerKind.TernaryWeightNet, bits: 2)));
         Assert.AreEqual("ttq", QuantizerRegistry.NameOf(O(QuantizerKind.ThresholdTernary)));
-        Assert.AreEqual("alt2", QuantizerRegistry.NameOf(O(QuantizerKind.AlternatingMultiBit)));
-        Assert.AreEqual("alt3-row", QuantizerRegistry.NameOf(O(QuantizerKind.AlternatingMultiBit, 3, row: true)));
+        Assert.AreEqual("alt2", QuantizerRegistry.NameOf(new QuantizerOptions { Kind = QuantizerKind.AlternatingMultiBit }), "alt is per row unless told");
+        Assert.AreEqual("alt2-tensor", QuantizerRegistry.NameOf(O(QuantizerKind.AlternatingMultiBit)), "per tensor set explicitly");
+        Assert.AreEqual("alt3", QuantizerRegistry.NameOf(O(QuantizerKind.AlternatingMultiBit, 3, row: true)));
+        Assert.IsTrue(QuantizerRegistry.Parse("alt2").PerRowScale);
+        Assert.IsFalse(QuantizerRegistry.Parse("alt2-tensor").PerRowScale);
+        Assert.AreEqual("alt3", QuantizerRegistry.NameOf(QuantizerRegistry.Parse("alt3-row")), "-row is alt's default");
         Assert.AreEqual("uniform4", QuantizerRegistry.NameOf(O(QuantizerKind.Uniform)));
         Assert.AreEqual("uniform4-sr", QuantizerRegistry.NameOf(O(QuantizerKind.Uniform, sr: true)));
         Assert.AreEqual("uniform3-pow2", QuantizerRegistry.NameOf(O(QuantizerKind.Uniform, 3, pow2: true)));
@@ -116,6 +120,8 @@ public sealed class QuantizerRegistryTests
         Bad("uniform4-lsq-pow2", "PowerOfTwoScale");
         Bad("twn-mse", "MinimumErrorStep");
         Bad("twn-asym", "AsymmetricLevels");
+        Bad("twn-tensor", "'-tensor'");
+        Bad("alt2-row-tensor", "'-tensor'");
         Bad("uniform3-asym-mse", "MinimumErrorStep");
         Bad("uniform4@0", "StepSizeMultiplier = 0");
         Bad("uniform4@-1", "StepSizeMultiplier = -1");
