@@ -52,6 +52,16 @@ public sealed class QuantizerOptions : IJsonOnDeserializing, IJsonOnDeserialized
     /// </summary>
     public bool AsymmetricLevels { get; set; }
 
+    /// <summary>
+    /// <see cref="QuantizerKind.StochasticBinary"/> only: evaluate (and pack) with the real-valued shadow weights, which
+    /// training keeps in [-1, 1], as BinaryConnect evaluates its stochastic variant (Courbariaux et al. 2015, Section 2.6,
+    /// "Test-Time Inference": the binary weights for deterministic BinaryConnect, the real-valued ones for stochastic).
+    /// The packed model then holds those weights as float32 (32 bits per weight, no compression). Default false: evaluate
+    /// with sign(w) and pack one bit per weight, the deployable binary network (and how every <c>sbc</c> model saved
+    /// before this option evaluates). Registry flag <c>-real</c> (<c>sbc-real</c>).
+    /// </summary>
+    public bool RealValuedEvaluation { get; set; }
+
     /// <summary>Restrict the scale (step size) to a power of two, so dequantization is a shift. Default false.</summary>
     public bool PowerOfTwoScale { get; set; }
 

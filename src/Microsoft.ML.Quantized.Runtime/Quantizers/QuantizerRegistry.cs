@@ -7,10 +7,11 @@ namespace Microsoft.ML.Quantized;
 /// Names and validates quantizer configurations (the training package's <c>QuantizerFactory</c> creates the quantizers); the one place that maps names to options.
 /// <para>
 /// Name grammar (lower case): a base name, then optional flags, then an optional step-size multiplier:
-/// <c>base[-sr][-asym][-pow2][-lsq][-mse][-max][-theta&lt;value&gt;][-row|-tensor][@multiplier]</c>. Bases: <c>none</c>, <c>bc</c>, <c>sbc</c>, <c>bwn</c>,
+/// <c>base[-sr][-asym][-pow2][-lsq][-mse][-max][-theta&lt;value&gt;][-real][-row|-tensor][@multiplier]</c>. Bases: <c>none</c>, <c>bc</c>, <c>sbc</c>, <c>bwn</c>,
 /// <c>twn</c>, <c>ttq</c>, <c>btq</c>, <c>alt1</c>..<c>alt4</c>, <c>uniform2</c>..<c>uniform8</c>. Flags:
 /// <c>sr</c> stochastic rounding, <c>asym</c> all 2^k two's complement levels, <c>pow2</c> power-of-two step, <c>lsq</c> learned step, <c>mse</c> minimum-error step (uniform only),
-/// <c>max</c> threshold from max |w| and <c>theta0.5</c> the threshold factor (ttq only),
+/// <c>max</c> threshold from max |w| and <c>theta0.5</c> the threshold factor (ttq only), <c>real</c> evaluation with the
+/// real-valued weights (sbc only),
 /// <c>row</c> per-row scales (methods with a scale; alt is per row without it), <c>tensor</c> one set of alt coefficients per
 /// tensor. Examples: <c>twn</c>, <c>twn-row</c>, <c>alt3</c>, <c>alt2-tensor</c>, <c>uniform4-sr</c>,
 /// <c>uniform3-pow2</c>, <c>uniform2-asym</c>, <c>uniform4-lsq-row</c>, <c>uniform3-mse</c>, <c>uniform4@1.05</c>, <c>ttq-theta0.5</c>, <c>ttq-max</c>.
@@ -35,8 +36,8 @@ internal static class QuantizerRegistry
 
     /// <summary>The grammar of names, for error messages.</summary>
     public const string NameGrammar =
-        "base[-sr][-asym][-pow2][-lsq][-mse][-max][-theta<value>][-row|-tensor][@multiplier] with base none, bc, sbc, bwn, twn, ttq, btq, alt1-alt4 or uniform2-uniform8 " +
-        "(sr, asym, pow2, lsq, mse: uniform only; max, theta: ttq only; row: methods with a scale, alt per row by default; tensor: alt only), e.g. twn, twn-row, alt3, alt2-tensor, uniform4-sr, uniform3-pow2, uniform3-mse, uniform4@1.05, ttq-theta0.5";
+        "base[-sr][-asym][-pow2][-lsq][-mse][-max][-theta<value>][-real][-row|-tensor][@multiplier] with base none, bc, sbc, bwn, twn, ttq, btq, alt1-alt4 or uniform2-uniform8 " +
+        "(sr, asym, pow2, lsq, mse: uniform only; max, theta: ttq only; real: sbc only; row: methods with a scale, alt per row by default; tensor: alt only), e.g. twn, twn-row, alt3, alt2-tensor, uniform4-sr, uniform3-pow2, uniform3-mse, uniform4@1.05, ttq-theta0.5";
 
     private const string ThetaFlag = "theta";
 
@@ -82,6 +83,7 @@ internal static class QuantizerRegistry
         if (options.TernaryThresholdFromMaximum) sb.Append("-max");
         if (options.TernaryThreshold != 0 && options.TernaryThreshold != DefaultTheta(options))
             sb.Append('-').Append(ThetaFlag).Append(options.TernaryThreshold.ToString(ThetaFormat, CultureInfo.InvariantCulture));
+        if (options.RealValuedEvaluation) sb.Append("-real");
         if (HasScale(options.Kind) && options.PerRowScale != DefaultPerRowScale(options.Kind)) sb.Append(options.PerRowScale ? "-row" : "-tensor");
         if (options.StepSizeMultiplier != 1.0)
             sb.Append('@').Append(options.StepSizeMultiplier.ToString("R", CultureInfo.InvariantCulture));
@@ -148,11 +150,12 @@ internal static class QuantizerRegistry
                 case "lsq": options.LearnedScale = true; break;
                 case "mse": options.MinimumErrorStep = true; break;
                 case "max": options.TernaryThresholdFromMaximum = true; break;
+                case "real": options.RealValuedEvaluation = true; break;
                 case "row": options.PerRowScale = true; break;
                 case "tensor": options.PerRowScale = false; break;
                 default:
                     throw new ArgumentException(
-                        $"Quantizer name '{name}': unknown flag '-{flag}'. Flags: -sr, -asym, -pow2, -lsq, -mse, -max, -theta<value>, -row, -tensor. Names: {NameGrammar}.", nameof(name));
+                        $"Quantizer name '{name}': unknown flag '-{flag}'. Flags: -sr, -asym, -pow2, -lsq, -mse, -max, -theta<value>, -real, -row, -tensor. Names: {NameGrammar}.", nameof(name));
             }
         }
         if (options.Kind == QuantizerKind.None && (parts.Length > 1 || at >= 0))
@@ -304,6 +307,9 @@ internal static class QuantizerRegistry
                 (options.TernaryThresholdFromMaximum
                     ? $"{DefaultTernaryThresholdOfMaximum.ToString(CultureInfo.InvariantCulture)}) or a value in (0, 1) for the threshold theta * max|w|."
                     : $"{DefaultTernaryThreshold.ToString(CultureInfo.InvariantCulture)}) or a finite value > 0 for the threshold theta * mean|w|."));
+        if (options.RealValuedEvaluation && kind != QuantizerKind.StochasticBinary)
+            throw new ArgumentException(
+                $"{optionName}.RealValuedEvaluation = true is only for StochasticBinary, not {kind}. Set it false, or use 'sbc-real'.", optionName);
         if (options.AsymmetricLevels && kind != QuantizerKind.Uniform)
             throw new ArgumentException(
                 $"{optionName}.AsymmetricLevels = true is only for Uniform, not {kind}. Set it false, or use e.g. 'uniform2-asym'.", optionName);

@@ -21,7 +21,7 @@ internal static class QuantizerFactory
         {
             QuantizerKind.None => new IdentityQuantizer(),
             QuantizerKind.BinaryConnect => new BinaryConnectQuantizer(),
-            QuantizerKind.StochasticBinary => new StochasticBinaryQuantizer(),
+            QuantizerKind.StochasticBinary => new StochasticBinaryQuantizer(options.RealValuedEvaluation),
             QuantizerKind.BinaryWeightNet => new BinaryWeightNetQuantizer(perRow, multiplier),
             QuantizerKind.TernaryWeightNet => new TernaryWeightNetQuantizer(perRow, multiplier),
             QuantizerKind.ThresholdTernary => new ThresholdTernaryQuantizer(perRow, multiplier, options.TernaryThreshold, options.TernaryThresholdFromMaximum),

@@ -14,6 +14,7 @@ public sealed class QuantizerRegistryTests
         Assert.AreEqual("none", QuantizerRegistry.NameOf(new QuantizerOptions()));
         Assert.AreEqual("bc", QuantizerRegistry.NameOf(O(QuantizerKind.BinaryConnect, row: true)), "per-row ignored by bc");
         Assert.AreEqual("sbc", QuantizerRegistry.NameOf(O(QuantizerKind.StochasticBinary)));
+        Assert.AreEqual("sbc-real", QuantizerRegistry.NameOf(new QuantizerOptions { Kind = QuantizerKind.StochasticBinary, RealValuedEvaluation = true }));
         Assert.AreEqual("bwn-row", QuantizerRegistry.NameOf(O(QuantizerKind.BinaryWeightNet, row: true)));
         Assert.AreEqual("twn", QuantizerRegistry.NameOf(O(QuantizerKind.TernaryWeightNet, bits: 2)));
         Assert.AreEqual("ttq", QuantizerRegistry.NameOf(O(QuantizerKind.ThresholdTernary)));
@@ -121,6 +122,7 @@ public sealed class QuantizerRegistryTests
         Bad("twn-mse", "MinimumErrorStep");
         Bad("twn-asym", "AsymmetricLevels");
         Bad("twn-tensor", "'-tensor'");
+        Bad("bc-real", "RealValuedEvaluation");
         Bad("alt2-row-tensor", "'-tensor'");
         Bad("uniform3-asym-mse", "MinimumErrorStep");
         Bad("uniform4@0", "StepSizeMultiplier = 0");
