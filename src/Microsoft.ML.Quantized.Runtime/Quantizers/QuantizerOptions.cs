@@ -83,6 +83,16 @@ public sealed class QuantizerOptions : IJsonOnDeserializing, IJsonOnDeserialized
     public bool MinimumErrorStep { get; set; }
 
     /// <summary>
+    /// Uniform weights only: compute the step once, from the weights at the first forward (max |w| / Qp, or the
+    /// minimum-error or power-of-two step, times <see cref="StepSizeMultiplier"/>), save it with the model and never
+    /// re-derive it: a fixed grid, as Li et al. 2017 ("Training quantized nets: a deeper understanding", Section 3) train
+    /// without float shadow weights. Training with <c>TrainingOptions.KeepFloatShadowWeights = false</c> requires it for
+    /// uniform weights (otherwise the step would follow max |w| after every update, a moving grid). Not with
+    /// <see cref="LearnedScale"/>. Default false. Registry flag <c>-fixed</c>, e.g. <c>uniform4-sr-fixed</c>.
+    /// </summary>
+    public bool FixedStep { get; set; }
+
+    /// <summary>
     /// Multiplies the step size the quantizer would use (1.0 = unchanged). Used to measure robustness to a
     /// step size that is off by a few percent (KURE). Default 1.
     /// </summary>

@@ -7,9 +7,9 @@ namespace Microsoft.ML.Quantized;
 /// Names and validates quantizer configurations (the training package's <c>QuantizerFactory</c> creates the quantizers); the one place that maps names to options.
 /// <para>
 /// Name grammar (lower case): a base name, then optional flags, then an optional step-size multiplier:
-/// <c>base[-sr][-asym][-pow2][-lsq][-mse][-max][-theta&lt;value&gt;][-real][-row|-tensor][@multiplier]</c>. Bases: <c>none</c>, <c>bc</c>, <c>sbc</c>, <c>bwn</c>,
+/// <c>base[-sr][-asym][-pow2][-lsq][-mse][-fixed][-max][-theta&lt;value&gt;][-real][-row|-tensor][@multiplier]</c>. Bases: <c>none</c>, <c>bc</c>, <c>sbc</c>, <c>bwn</c>,
 /// <c>twn</c>, <c>ttq</c>, <c>btq</c>, <c>alt1</c>..<c>alt4</c>, <c>uniform2</c>..<c>uniform8</c>. Flags:
-/// <c>sr</c> stochastic rounding, <c>asym</c> all 2^k two's complement levels, <c>pow2</c> power-of-two step, <c>lsq</c> learned step, <c>mse</c> minimum-error step (uniform only),
+/// <c>sr</c> stochastic rounding, <c>asym</c> all 2^k two's complement levels, <c>pow2</c> power-of-two step, <c>lsq</c> learned step, <c>mse</c> minimum-error step, <c>fixed</c> a step fixed at the first forward (uniform only),
 /// <c>max</c> threshold from max |w| and <c>theta0.5</c> the threshold factor (ttq only), <c>real</c> evaluation with the
 /// real-valued weights (sbc only),
 /// <c>row</c> per-row scales (methods with a scale; alt is per row without it), <c>tensor</c> one set of alt coefficients per
@@ -36,8 +36,8 @@ internal static class QuantizerRegistry
 
     /// <summary>The grammar of names, for error messages.</summary>
     public const string NameGrammar =
-        "base[-sr][-asym][-pow2][-lsq][-mse][-max][-theta<value>][-real][-row|-tensor][@multiplier] with base none, bc, sbc, bwn, twn, ttq, btq, alt1-alt4 or uniform2-uniform8 " +
-        "(sr, asym, pow2, lsq, mse: uniform only; max, theta: ttq only; real: sbc only; row: methods with a scale, alt per row by default; tensor: alt only), e.g. twn, twn-row, alt3, alt2-tensor, uniform4-sr, uniform3-pow2, uniform3-mse, uniform4@1.05, ttq-theta0.5";
+        "base[-sr][-asym][-pow2][-lsq][-mse][-fixed][-max][-theta<value>][-real][-row|-tensor][@multiplier] with base none, bc, sbc, bwn, twn, ttq, btq, alt1-alt4 or uniform2-uniform8 " +
+        "(sr, asym, pow2, lsq, mse, fixed: uniform only; max, theta: ttq only; real: sbc only; row: methods with a scale, alt per row by default; tensor: alt only), e.g. twn, twn-row, alt3, alt2-tensor, uniform4-sr, uniform3-pow2, uniform3-mse, uniform4@1.05, ttq-theta0.5";
 
     private const string ThetaFlag = "theta";
 
@@ -80,6 +80,7 @@ internal static class QuantizerRegistry
         if (options.PowerOfTwoScale) sb.Append("-pow2");
         if (options.LearnedScale) sb.Append("-lsq");
         if (options.MinimumErrorStep) sb.Append("-mse");
+        if (options.FixedStep) sb.Append("-fixed");
         if (options.TernaryThresholdFromMaximum) sb.Append("-max");
         if (options.TernaryThreshold != 0 && options.TernaryThreshold != DefaultTheta(options))
             sb.Append('-').Append(ThetaFlag).Append(options.TernaryThreshold.ToString(ThetaFormat, CultureInfo.InvariantCulture));
@@ -149,13 +150,14 @@ internal static class QuantizerRegistry
                 case "pow2": options.PowerOfTwoScale = true; break;
                 case "lsq": options.LearnedScale = true; break;
                 case "mse": options.MinimumErrorStep = true; break;
+                case "fixed": options.FixedStep = true; break;
                 case "max": options.TernaryThresholdFromMaximum = true; break;
                 case "real": options.RealValuedEvaluation = true; break;
                 case "row": options.PerRowScale = true; break;
                 case "tensor": options.PerRowScale = false; break;
                 default:
                     throw new ArgumentException(
-                        $"Quantizer name '{name}': unknown flag '-{flag}'. Flags: -sr, -asym, -pow2, -lsq, -mse, -max, -theta<value>, -real, -row, -tensor. Names: {NameGrammar}.", nameof(name));
+                        $"Quantizer name '{name}': unknown flag '-{flag}'. Flags: -sr, -asym, -pow2, -lsq, -mse, -fixed, -max, -theta<value>, -real, -row, -tensor. Names: {NameGrammar}.", nameof(name));
             }
         }
         if (options.Kind == QuantizerKind.None && (parts.Length > 1 || at >= 0))
@@ -205,6 +207,10 @@ internal static class QuantizerRegistry
             throw new ArgumentException(
                 $"{optionName}.Kind = {options.Kind} ('{NameOf(options)}') is a weight quantizer. " +
                 "Activations take None, BernoulliTernary ('btq') or Uniform ('uniform2'-'uniform8').", optionName);
+        if (options.FixedStep)
+            throw new ArgumentException(
+                $"{optionName}.FixedStep = true ('{NameOf(options)}') is for weights (a step fixed at the first forward would be one batch's). " +
+                "Set it false; for a trained activation step use LearnedScale = true (e.g. 'uniform4-lsq').", optionName);
         if (options.AsymmetricLevels)
             throw new ArgumentException(
                 $"{optionName}.AsymmetricLevels = true ('{NameOf(options)}') is for weights: the packed model quantizes activations on the " +
@@ -316,6 +322,12 @@ internal static class QuantizerRegistry
         if (options.AsymmetricLevels && options.MinimumErrorStep)
             throw new ArgumentException(
                 $"{optionName}: AsymmetricLevels = true cannot be combined with MinimumErrorStep = true (the step search assumes symmetric levels). Set one of them false.", optionName);
+        if (options.FixedStep && kind != QuantizerKind.Uniform)
+            throw new ArgumentException(
+                $"{optionName}.FixedStep = true is only for Uniform, not {kind}. Set it false, or use e.g. 'uniform4-sr-fixed'.", optionName);
+        if (options.FixedStep && options.LearnedScale)
+            throw new ArgumentException(
+                $"{optionName}: FixedStep = true cannot be combined with LearnedScale = true (a learned step changes by gradient). Set one of them false.", optionName);
         if (options.LearnedScale && options.PowerOfTwoScale)
             throw new ArgumentException(
                 $"{optionName}: LearnedScale = true cannot be combined with PowerOfTwoScale = true (a learned step is not a power of two). Set one of them false.", optionName);

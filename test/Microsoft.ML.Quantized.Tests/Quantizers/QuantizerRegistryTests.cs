@@ -123,6 +123,8 @@ public sealed class QuantizerRegistryTests
         Bad("twn-asym", "AsymmetricLevels");
         Bad("twn-tensor", "'-tensor'");
         Bad("bc-real", "RealValuedEvaluation");
+        Bad("twn-fixed", "FixedStep");
+        Bad("uniform4-lsq-fixed", "FixedStep");
         Bad("alt2-row-tensor", "'-tensor'");
         Bad("uniform3-asym-mse", "MinimumErrorStep");
         Bad("uniform4@0", "StepSizeMultiplier = 0");
@@ -192,6 +194,8 @@ public sealed class QuantizerRegistryTests
         var asym = Assert.ThrowsExactly<ArgumentException>(() =>
             QuantizerRegistry.ValidateActivation(QuantizerRegistry.Parse("uniform2-asym"), "ActivationQuantizer"));
         StringAssert.Contains(asym.Message, "ActivationQuantizer.AsymmetricLevels");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() =>
+            QuantizerRegistry.ValidateActivation(QuantizerRegistry.Parse("uniform4-fixed"), "ActivationQuantizer")).Message, "ActivationQuantizer.FixedStep");
     }
 
     [TestMethod]

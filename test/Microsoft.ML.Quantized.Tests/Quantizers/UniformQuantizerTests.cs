@@ -224,6 +224,34 @@ public sealed class UniformQuantizerTests
         Assert.ThrowsExactly<ArgumentException>(() => quantizer.forward(torch.ones(3, 2)));
     }
 
+    /// <summary>
+    /// Li et al.'s fixed grid: the step is max|w| / Qp of the first weights (1.5 / 3 = 0.5), kept when the weights grow
+    /// (3.0 then clamps to Qp * 0.5 = 1.5, where a re-derived step would be 1.0), saved with the module, never a parameter.
+    /// </summary>
+    [TestMethod]
+    public void FixedStep_IsTakenOnce_AndSavesWithTheModule()
+    {
+        using var scope = torch.NewDisposeScope();
+        var options = QuantizerRegistry.Parse("uniform3-fixed");
+        var quantizer = (UniformQuantizer)QuantizerFactory.Create(options, rows: 1);
+        Assert.IsEmpty(quantizer.parameters(), "a fixed step is a buffer, not trained");
+        AreClose(new float[] { 1.5f, -1f, 0f, -1.5f }, quantizer.forward(Matrix(1, 4, 1.5f, -0.75f, 0.25f, -1.5f)), 0);
+        AreClose(new float[] { 0.5f }, quantizer.FixedStep!, 0);
+
+        var grown = Matrix(1, 4, 3f, -0.75f, 0.25f, -1f);
+        AreClose(new float[] { 1.5f, -1f, 0f, -1f }, quantizer.forward(grown), 0, "same grid: 3.0 clamps to 1.5");
+        AreClose(new float[] { 3f, -1f, 0f, -1f }, Uniform(3).forward(grown), 0, "a re-derived step (1.0) moves the grid");
+        CollectionAssert.AreEqual(new[] { 0.5f }, quantizer.Encode(grown).Scales);
+
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true)) quantizer.save(writer);
+        stream.Position = 0;
+        var loaded = (UniformQuantizer)QuantizerFactory.Create(options, rows: 1);
+        using (var reader = new BinaryReader(stream)) loaded.load(reader);
+        AreClose(new float[] { 0.5f }, loaded.FixedStep!, 0);
+        AreClose(new float[] { 1.5f, -1f, 0f, -1f }, loaded.forward(grown), 0, "the loaded step is kept");
+    }
+
     [TestMethod]
     public void LearnedStep_SavesAndLoadsWithTheModule()
     {
