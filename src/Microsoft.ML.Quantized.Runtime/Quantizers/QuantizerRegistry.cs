@@ -8,9 +8,9 @@ namespace Microsoft.ML.Quantized;
 /// <para>
 /// Name grammar (lower case): a base name, then optional flags, then an optional step-size multiplier:
 /// <c>base[-sr][-asym][-pow2][-lsq][-mse][-fixed][-max][-theta&lt;value&gt;][-real][-row|-tensor][@multiplier]</c>. Bases: <c>none</c>, <c>bc</c>, <c>sbc</c>, <c>bwn</c>,
-/// <c>twn</c>, <c>ttq</c>, <c>btq</c>, <c>alt1</c>..<c>alt4</c>, <c>uniform2</c>..<c>uniform8</c>. Flags:
+/// <c>twn</c>, <c>ttq</c>, <c>zttq</c> (Zhu et al.'s trained ternary), <c>btq</c>, <c>alt1</c>..<c>alt4</c>, <c>uniform2</c>..<c>uniform8</c>. Flags:
 /// <c>sr</c> stochastic rounding, <c>asym</c> all 2^k two's complement levels, <c>pow2</c> power-of-two step, <c>lsq</c> learned step, <c>mse</c> minimum-error step, <c>fixed</c> a step fixed at the first forward (uniform only),
-/// <c>max</c> threshold from max |w| and <c>theta0.5</c> the threshold factor (ttq only), <c>real</c> evaluation with the
+/// <c>max</c> threshold from max |w| (ttq only) and <c>theta0.5</c> the threshold factor (ttq, zttq), <c>real</c> evaluation with the
 /// real-valued weights (sbc only),
 /// <c>row</c> per-row scales (methods with a scale; alt is per row without it), <c>tensor</c> one set of alt coefficients per
 /// tensor. Examples: <c>twn</c>, <c>twn-row</c>, <c>alt3</c>, <c>alt2-tensor</c>, <c>uniform4-sr</c>,
@@ -36,8 +36,8 @@ internal static class QuantizerRegistry
 
     /// <summary>The grammar of names, for error messages.</summary>
     public const string NameGrammar =
-        "base[-sr][-asym][-pow2][-lsq][-mse][-fixed][-max][-theta<value>][-real][-row|-tensor][@multiplier] with base none, bc, sbc, bwn, twn, ttq, btq, alt1-alt4 or uniform2-uniform8 " +
-        "(sr, asym, pow2, lsq, mse, fixed: uniform only; max, theta: ttq only; real: sbc only; row: methods with a scale, alt per row by default; tensor: alt only), e.g. twn, twn-row, alt3, alt2-tensor, uniform4-sr, uniform3-pow2, uniform3-mse, uniform4@1.05, ttq-theta0.5";
+        "base[-sr][-asym][-pow2][-lsq][-mse][-fixed][-max][-theta<value>][-real][-row|-tensor][@multiplier] with base none, bc, sbc, bwn, twn, ttq, zttq, btq, alt1-alt4 or uniform2-uniform8 " +
+        "(sr, asym, pow2, lsq, mse, fixed: uniform only; max: ttq only; theta: ttq, zttq; real: sbc only; row: methods with a scale, alt per row by default; tensor: alt only), e.g. twn, twn-row, alt3, alt2-tensor, uniform4-sr, uniform3-pow2, uniform3-mse, uniform4@1.05, ttq-theta0.5";
 
     private const string ThetaFlag = "theta";
 
@@ -47,7 +47,7 @@ internal static class QuantizerRegistry
     /// <summary>Every base name with its default settings (flags and multipliers add to these).</summary>
     public static IReadOnlyList<string> KnownNames { get; } = new[]
     {
-        "none", "bc", "sbc", "bwn", "twn", "ttq", "btq",
+        "none", "bc", "sbc", "bwn", "twn", "ttq", "zttq", "btq",
         "alt1", "alt2", "alt3", "alt4",
         "uniform2", "uniform3", "uniform4", "uniform5", "uniform6", "uniform7", "uniform8",
     };
@@ -69,6 +69,7 @@ internal static class QuantizerRegistry
             QuantizerKind.BinaryWeightNet => "bwn",
             QuantizerKind.TernaryWeightNet => "twn",
             QuantizerKind.ThresholdTernary => "ttq",
+            QuantizerKind.TrainedTernary => "zttq",
             QuantizerKind.BernoulliTernary => "btq",
             QuantizerKind.AlternatingMultiBit => "alt" + EffectiveBits(options).ToString(CultureInfo.InvariantCulture),
             QuantizerKind.Uniform => "uniform" + EffectiveBits(options).ToString(CultureInfo.InvariantCulture),
@@ -120,6 +121,7 @@ internal static class QuantizerRegistry
             case "bwn": options.Kind = QuantizerKind.BinaryWeightNet; break;
             case "twn": options.Kind = QuantizerKind.TernaryWeightNet; break;
             case "ttq": options.Kind = QuantizerKind.ThresholdTernary; break;
+            case "zttq": options.Kind = QuantizerKind.TrainedTernary; break;
             case "btq": options.Kind = QuantizerKind.BernoulliTernary; break;
             default:
                 if (TryBits(baseName, "alt", out var altBits)) { options.Kind = QuantizerKind.AlternatingMultiBit; options.Bits = altBits; }
@@ -164,7 +166,7 @@ internal static class QuantizerRegistry
             throw new ArgumentException($"Quantizer name '{name}': 'none' takes no flags or multiplier.", nameof(name));
         if (options.PerRowScale && !HasScale(options.Kind))
             throw new ArgumentException(
-                $"Quantizer name '{name}': '-row' needs a method with a scale (bwn, twn, ttq, alt, uniform); '{baseName}' has none.", nameof(name));
+                $"Quantizer name '{name}': '-row' needs a method with a scale (bwn, twn, ttq, zttq, alt, uniform); '{baseName}' has none.", nameof(name));
         if (seen.Contains("tensor") && (seen.Contains("row") || options.Kind != QuantizerKind.AlternatingMultiBit))
             throw new ArgumentException(
                 $"Quantizer name '{name}': '-tensor' only turns alt's per-row coefficients into one set per tensor (e.g. alt2-tensor), and not with '-row'; " +
@@ -252,7 +254,11 @@ internal static class QuantizerRegistry
     }
 
     private static double DefaultTheta(QuantizerOptions options) =>
-        options.TernaryThresholdFromMaximum ? DefaultTernaryThresholdOfMaximum : DefaultTernaryThreshold;
+        ThresholdFromMaximum(options) ? DefaultTernaryThresholdOfMaximum : DefaultTernaryThreshold;
+
+    /// <summary>True for the methods whose threshold is theta times max |w|.</summary>
+    private static bool ThresholdFromMaximum(QuantizerOptions options) =>
+        options.TernaryThresholdFromMaximum || options.Kind == QuantizerKind.TrainedTernary;
 
     /// <summary>
     /// <see cref="QuantizerOptions.PerRowScale"/> when it is not set: true for <see cref="QuantizerKind.AlternatingMultiBit"/>
@@ -262,7 +268,7 @@ internal static class QuantizerRegistry
 
     /// <summary>True for methods with a scale (per-row scales and the step-size multiplier apply).</summary>
     public static bool HasScale(QuantizerKind kind) => kind is QuantizerKind.BinaryWeightNet or QuantizerKind.TernaryWeightNet
-        or QuantizerKind.ThresholdTernary or QuantizerKind.AlternatingMultiBit or QuantizerKind.Uniform;
+        or QuantizerKind.ThresholdTernary or QuantizerKind.TrainedTernary or QuantizerKind.AlternatingMultiBit or QuantizerKind.Uniform;
 
     /// <summary>Checks that do not depend on whether the tensor holds weights or activations.</summary>
     internal static void ValidateCommon(QuantizerOptions options, string optionName)
@@ -278,7 +284,7 @@ internal static class QuantizerRegistry
         {
             QuantizerKind.None => (32, 32, "0 or 32 (float)"),
             QuantizerKind.BinaryConnect or QuantizerKind.StochasticBinary or QuantizerKind.BinaryWeightNet => (1, 1, "0 or 1 (binary)"),
-            QuantizerKind.TernaryWeightNet or QuantizerKind.ThresholdTernary or QuantizerKind.BernoulliTernary => (2, 2, "0 or 2 (ternary codes take 2 bits)"),
+            QuantizerKind.TernaryWeightNet or QuantizerKind.ThresholdTernary or QuantizerKind.TrainedTernary or QuantizerKind.BernoulliTernary => (2, 2, "0 or 2 (ternary codes take 2 bits)"),
             QuantizerKind.AlternatingMultiBit => (1, 4, "0 (= 2) or 1-4"),
             _ => (2, 8, "0 (= 4) or 2-8"),
         };
@@ -301,16 +307,16 @@ internal static class QuantizerRegistry
             throw new ArgumentException(
                 $"{optionName}.MinimumErrorStep = true is only for Uniform, not {kind}. Set it false, or use e.g. 'uniform3-mse'.", optionName);
         var theta = options.TernaryThreshold;
-        if (theta != 0 && kind != QuantizerKind.ThresholdTernary)
+        if (theta != 0 && kind is not (QuantizerKind.ThresholdTernary or QuantizerKind.TrainedTernary))
             throw new ArgumentException(
-                $"{optionName}.TernaryThreshold = {theta.ToString(CultureInfo.InvariantCulture)} is only for ThresholdTernary, not {kind}. Leave it at 0, or use e.g. 'ttq-theta0.5'.", optionName);
+                $"{optionName}.TernaryThreshold = {theta.ToString(CultureInfo.InvariantCulture)} is only for ThresholdTernary and TrainedTernary, not {kind}. Leave it at 0, or use e.g. 'ttq-theta0.5'.", optionName);
         if (options.TernaryThresholdFromMaximum && kind != QuantizerKind.ThresholdTernary)
             throw new ArgumentException(
                 $"{optionName}.TernaryThresholdFromMaximum = true is only for ThresholdTernary, not {kind}. Set it false, or use 'ttq-max'.", optionName);
-        if (theta != 0 && (!double.IsFinite(theta) || theta < 0 || (options.TernaryThresholdFromMaximum && theta >= 1)))
+        if (theta != 0 && (!double.IsFinite(theta) || theta < 0 || (ThresholdFromMaximum(options) && theta >= 1)))
             throw new ArgumentOutOfRangeException(optionName, theta,
                 $"{optionName}.TernaryThreshold = {theta.ToString(CultureInfo.InvariantCulture)} is not valid: use 0 (the default, " +
-                (options.TernaryThresholdFromMaximum
+                (ThresholdFromMaximum(options)
                     ? $"{DefaultTernaryThresholdOfMaximum.ToString(CultureInfo.InvariantCulture)}) or a value in (0, 1) for the threshold theta * max|w|."
                     : $"{DefaultTernaryThreshold.ToString(CultureInfo.InvariantCulture)}) or a finite value > 0 for the threshold theta * mean|w|."));
         if (options.RealValuedEvaluation && kind != QuantizerKind.StochasticBinary)

@@ -21,7 +21,7 @@ public sealed class LanguageModelEngineAgreementTests
 
     private static readonly string[] WeightQuantizers =
     [
-        "none", "bc", "sbc", "sbc-real", "bwn", "bwn-row", "twn", "ttq-row", "ttq-theta0.3", "ttq-max", "alt2", "alt3-row",
+        "none", "bc", "sbc", "sbc-real", "bwn", "bwn-row", "twn", "ttq-row", "ttq-theta0.3", "ttq-max", "zttq", "zttq-theta0.1-row", "alt2", "alt3-row",
         "uniform4", "uniform3-row", "uniform4-lsq", "uniform3-lsq-row", "uniform3-pow2", "uniform4-mse",
         "uniform2-asym", "uniform3-asym-row", "uniform2-asym-lsq", "uniform4-fixed", "uniform3-sr-fixed-row",
     ];

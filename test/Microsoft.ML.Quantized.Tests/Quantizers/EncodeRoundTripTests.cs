@@ -9,7 +9,7 @@ public sealed class EncodeRoundTripTests
 {
     private static readonly string[] Names =
     {
-        "none", "bc", "sbc", "sbc-real", "bwn", "bwn-row", "bwn@0.9", "twn", "twn-row", "twn@1.1", "ttq", "ttq-row", "ttq-theta0.3", "ttq-max", "ttq-max-theta0.1-row",
+        "none", "bc", "sbc", "sbc-real", "bwn", "bwn-row", "bwn@0.9", "twn", "twn-row", "twn@1.1", "ttq", "ttq-row", "ttq-theta0.3", "ttq-max", "ttq-max-theta0.1-row", "zttq",
         "alt1", "alt2", "alt3", "alt4", "alt2-tensor", "alt3-tensor", "alt2@1.05",
         "uniform2", "uniform3", "uniform4", "uniform5", "uniform6", "uniform7", "uniform8", "uniform4-row",
         "uniform4-sr", "uniform3-pow2", "uniform3-pow2-row", "uniform4-lsq", "uniform4-lsq-row", "uniform4@1.05",

@@ -18,6 +18,8 @@ public sealed class QuantizerRegistryTests
         Assert.AreEqual("bwn-row", QuantizerRegistry.NameOf(O(QuantizerKind.BinaryWeightNet, row: true)));
         Assert.AreEqual("twn", QuantizerRegistry.NameOf(O(QuantizerKind.TernaryWeightNet, bits: 2)));
         Assert.AreEqual("ttq", QuantizerRegistry.NameOf(O(QuantizerKind.ThresholdTernary)));
+        Assert.AreEqual("zttq", QuantizerRegistry.NameOf(new QuantizerOptions { Kind = QuantizerKind.TrainedTernary, TernaryThreshold = 0.05 }), "Zhu et al.'s t = 0.05 is the default");
+        Assert.AreEqual("zttq-theta0.1-row", QuantizerRegistry.NameOf(QuantizerRegistry.Parse("zttq-row-theta0.1")));
         Assert.AreEqual("alt2", QuantizerRegistry.NameOf(new QuantizerOptions { Kind = QuantizerKind.AlternatingMultiBit }), "alt is per row unless told");
         Assert.AreEqual("alt2-tensor", QuantizerRegistry.NameOf(O(QuantizerKind.AlternatingMultiBit)), "per tensor set explicitly");
         Assert.AreEqual("alt3", QuantizerRegistry.NameOf(O(QuantizerKind.AlternatingMultiBit, 3, row: true)));
@@ -124,6 +126,8 @@ public sealed class QuantizerRegistryTests
         Bad("twn-tensor", "'-tensor'");
         Bad("bc-real", "RealValuedEvaluation");
         Bad("twn-fixed", "FixedStep");
+        Bad("zttq-max", "TernaryThresholdFromMaximum");
+        Bad("zttq-theta1.5", "(0, 1)");
         Bad("uniform4-lsq-fixed", "FixedStep");
         Bad("alt2-row-tensor", "'-tensor'");
         Bad("uniform3-asym-mse", "MinimumErrorStep");
