@@ -13,8 +13,8 @@ namespace Microsoft.ML.Quantized;
 /// </code>
 /// where l are the HitNet slopes (<see cref="ActivationSlopes"/>: InputGate, ForgetGate, Candidate,
 /// OutputGate, CellOutput), <c>norm</c> the in-cell normalization and <c>norm_c</c> the layer normalization of
-/// the cell state (<see cref="RecurrentNormalization.Layer"/> in its <see cref="LayerNormForm.Joint"/> form only, Ba et
-/// al. 2016; identity otherwise, and in Hou et al.'s <see cref="LayerNormForm.PerGate"/> form).
+/// the cell state (only <see cref="RecurrentNormalization.Layer"/> in its <see cref="LayerNormForm.Joint"/> form, Ba et
+/// al. 2016; the identity otherwise, including Hou et al.'s default <see cref="LayerNormForm.PerGate"/> form).
 /// </summary>
 /// <remarks>
 /// The activation quantizer (HitNet) is applied to the four gate outputs i, f, g, o (after their activations)
