@@ -99,7 +99,7 @@ public sealed class QuantizerOptions : IJsonOnDeserializing, IJsonOnDeserialized
     public double StepSizeMultiplier { get; set; } = 1.0;
 
     /// <summary>
-    /// <see cref="QuantizerKind.ThresholdTernary"/> only: the factor theta of the threshold <c>delta = theta * E|w|</c>
+    /// <see cref="QuantizerKind.ThresholdTernary"/> and <see cref="QuantizerKind.TrainedTernary"/> only: the factor theta of the threshold <c>delta = theta * E|w|</c>
     /// (HitNet, Wang et al. 2018), or <c>delta = theta * max|w|</c> with <see cref="TernaryThresholdFromMaximum"/>.
     /// 0 (the default) takes the rule's default: 0.7 for the mean form, 0.05 for the maximum form. Otherwise finite and
     /// &gt; 0 (below 1 for the maximum form). Registry flag <c>-theta&lt;value&gt;</c>, e.g. <c>ttq-theta0.5</c>. Also
