@@ -25,8 +25,11 @@ namespace Microsoft.ML.Quantized;
 /// </summary>
 internal sealed class PackedLanguageModelNetwork
 {
-    /// <summary>Version of the serialized form written by <see cref="Write"/>.</summary>
-    public const byte FormatVersion = 1;
+    /// <summary>
+    /// Version of the serialized form written by <see cref="Write"/>: 2 added per-gate layer normalization (normalization
+    /// kind 3, <see cref="PackedNormalization"/>); version 1, whose layer normalization is the joint form, still reads.
+    /// </summary>
+    public const byte FormatVersion = 2;
 
     private const string What = "packed language model";
     private static ReadOnlySpan<byte> Magic => "QPLM"u8;
@@ -80,7 +83,7 @@ internal sealed class PackedLanguageModelNetwork
 
     /// <summary>Reads a model written by <see cref="Write"/>, validating every field and checksum.</summary>
     /// <exception cref="ModelFormatException">The stream is truncated, foreign, of another format version, or damaged.</exception>
-    public static PackedLanguageModelNetwork Read(BinaryReader reader) => PackedModelReader.Read(reader, Magic, FormatVersion, What, r =>
+    public static PackedLanguageModelNetwork Read(BinaryReader reader) => PackedModelReader.Read(reader, Magic, FormatVersion, oldestVersion: 1, What, (r, _) =>
     {
         int vocabulary = r.ReadInt32("vocabulary size", 1, PackedModelReader.MaxDimension);
         int embeddingSize = r.ReadInt32("embedding size", 1, PackedModelReader.MaxDimension);

@@ -5,10 +5,14 @@ namespace Microsoft.ML.Quantized;
 /// evaluation form: <see cref="PackedLayerNorm"/> or <see cref="PackedBatchNorm"/>. (Weight normalization has no
 /// packed form: it is folded into the matrix's per-row scales.) Immutable.
 /// </summary>
-/// <remarks>Serialized as a kind byte (0 none, 1 layer, 2 batch), then the kind's own fields.</remarks>
+/// <remarks>
+/// Serialized as a kind byte (0 none, 1 layer in one group, 2 batch, 3 layer per gate), then the kind's own fields. Kind 3
+/// came with the networks' format versions that added the per-gate form (language model 2, classifier 3); older streams
+/// hold only kind 1, which reads as the joint form they were trained with.
+/// </remarks>
 internal abstract class PackedNormalization
 {
-    private const byte NoneKind = 0, LayerKind = 1, BatchKind = 2;
+    private const byte NoneKind = 0, LayerKind = 1, BatchKind = 2, GroupedLayerKind = 3;
 
     /// <summary>Values per normalized vector.</summary>
     public abstract int Features { get; }
@@ -25,7 +29,7 @@ internal abstract class PackedNormalization
                 writer.WriteByte(NoneKind);
                 break;
             case PackedLayerNorm layer:
-                writer.WriteByte(LayerKind);
+                writer.WriteByte(layer.Groups > 1 ? GroupedLayerKind : LayerKind);
                 layer.WriteFields(writer);
                 break;
             case PackedBatchNorm batch:
@@ -41,7 +45,8 @@ internal abstract class PackedNormalization
     public static PackedNormalization? Read(PackedModelReader reader, string field, int features) => reader.ReadByte($"{field} kind") switch
     {
         NoneKind => null,
-        LayerKind => PackedLayerNorm.ReadFields(reader, field, features),
+        LayerKind => PackedLayerNorm.ReadFields(reader, field, features, grouped: false),
+        GroupedLayerKind => PackedLayerNorm.ReadFields(reader, field, features, grouped: true),
         BatchKind => PackedBatchNorm.ReadFields(reader, field, features),
         var kind => throw reader.Damaged($"{field} has unknown normalization kind {kind}"),
     };

@@ -24,8 +24,12 @@ namespace Microsoft.ML.Quantized;
 /// </summary>
 internal sealed class PackedSequenceClassifierNetwork
 {
-    /// <summary>Version of the serialized form written by <see cref="Write"/>: 2 added the pooling byte. Version 1 still reads.</summary>
-    public const byte FormatVersion = 2;
+    /// <summary>
+    /// Version of the serialized form written by <see cref="Write"/>: 2 added the pooling byte, 3 per-gate layer
+    /// normalization (normalization kind 3, <see cref="PackedNormalization"/>). Versions 1 and 2, whose layer normalization
+    /// is the joint form, still read.
+    /// </summary>
+    public const byte FormatVersion = 3;
 
     private const string What = "packed sequence classifier";
     private static ReadOnlySpan<byte> Magic => "QPSC"u8;

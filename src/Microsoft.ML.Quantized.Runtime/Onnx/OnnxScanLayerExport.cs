@@ -113,11 +113,24 @@ internal static class OnnxScanLayerExport
         }
     }
 
-    /// <summary>ONNX LayerNormalization (opset 17) over the last axis: (x - mean) / sqrt(var + eps) * gain + bias.</summary>
-    private static string LayerNorm(OnnxGraph weights, OnnxGraph nodes, PackedLayerNorm norm, string x, string p) =>
-        nodes.AddNode("LayerNormalization",
-            [x, weights.AddFloats($"{p}_gain", norm.Gain.ToArray(), norm.Features), weights.AddFloats($"{p}_bias", norm.Bias.ToArray(), norm.Features)],
-            [$"{p}_out"], OnnxAttribute.Int("axis", -1), OnnxAttribute.Float("epsilon", norm.Epsilon));
+    /// <summary>
+    /// ONNX LayerNormalization (opset 17) over the last axis: (x - mean) / sqrt(var + eps) * gain + bias. Per gate (G groups),
+    /// it normalizes the [batch, G, H] view with unit scale, then applies the gain and bias [G*H] to the flat [batch, G*H].
+    /// </summary>
+    private static string LayerNorm(OnnxGraph weights, OnnxGraph nodes, PackedLayerNorm norm, string x, string p)
+    {
+        var gain = weights.AddFloats($"{p}_gain", norm.Gain.ToArray(), norm.Features);
+        var bias = weights.AddFloats($"{p}_bias", norm.Bias.ToArray(), norm.Features);
+        var axis = OnnxAttribute.Int("axis", -1);
+        var epsilon = OnnxAttribute.Float("epsilon", norm.Epsilon);
+        if (norm.Groups == 1) return nodes.AddNode("LayerNormalization", [x, gain, bias], [$"{p}_out"], axis, epsilon);
+        int size = norm.Features / norm.Groups;
+        var grouped = nodes.AddNode("Reshape", [x, weights.AddInt64($"{p}_grouped_shape", [0, norm.Groups, size], 3)], [$"{p}_grouped"]);
+        var normalized = nodes.AddNode("LayerNormalization",
+            [grouped, weights.AddFloats($"{p}_unit_gain", Enumerable.Repeat(1f, size).ToArray(), size)], [$"{p}_normalized"], axis, epsilon);
+        var flat = nodes.AddNode("Reshape", [normalized, weights.AddInt64($"{p}_flat_shape", [0, norm.Features], 2)], [$"{p}_flat"]);
+        return nodes.AddNode("Add", [nodes.AddNode("Mul", [flat, gain], [$"{p}_scaled"]), bias], [$"{p}_out"]);
+    }
 
     /// <summary>The folded scale and shift of each step, [time, 1, features]: set min(t, sets - 1).</summary>
     private static (string Scale, string Shift) BatchStatistics(OnnxGraph graph, PackedBatchNorm batch, string steps, string p)

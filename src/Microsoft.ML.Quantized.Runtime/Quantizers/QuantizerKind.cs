@@ -24,4 +24,10 @@ public enum QuantizerKind
     Uniform,
     /// <summary>HitNet's Bernoulli ternary quantization, for activations in [-1, 1].</summary>
     BernoulliTernary,
+    /// <summary>
+    /// Zhu et al.'s Trained Ternary Quantization (2017) for weights: threshold t * max |w| (t 0.05 by default, see
+    /// <see cref="QuantizerOptions.TernaryThreshold"/>), levels W_p, 0 and -W_n with two learned positive scales. Packed
+    /// as float32 values.
+    /// </summary>
+    TrainedTernary,
 }

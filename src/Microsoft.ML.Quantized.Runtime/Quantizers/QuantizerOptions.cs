@@ -11,6 +11,7 @@ public sealed class QuantizerOptions : IJsonOnDeserializing, IJsonOnDeserialized
     // True while a saved header is read and has not (yet) named TernaryThresholdFromMaximum: see OnDeserializing.
     private bool _legacyThresholdRule;
     private bool _ternaryThresholdFromMaximum;
+    private bool? _perRowScale;
 
     /// <summary>The method. Default <see cref="QuantizerKind.None"/> (float).</summary>
     public QuantizerKind Kind { get; set; } = QuantizerKind.None;
@@ -23,16 +24,43 @@ public sealed class QuantizerOptions : IJsonOnDeserializing, IJsonOnDeserialized
     public int Bits { get; set; }
 
     /// <summary>
-    /// One scale per output row (output channel) instead of one per tensor. Default false (per tensor, as in
-    /// the papers). Ignored by <see cref="QuantizerKind.BinaryConnect"/>, which has no scale.
+    /// One scale per output row (output channel) instead of one per tensor. Default: true for
+    /// <see cref="QuantizerKind.AlternatingMultiBit"/> (Xu et al. 2018 quantize the weight matrix row by row, each row with its own coefficients, Figure 3),
+    /// false for the others (per tensor, as in their papers); setting it overrides the default. Ignored by
+    /// <see cref="QuantizerKind.BinaryConnect"/>, which has no scale. Every saved model names it, so an alternating model
+    /// saved before the per-row default keeps its per-tensor coefficients.
     /// </summary>
-    public bool PerRowScale { get; set; }
+    public bool PerRowScale
+    {
+        get => _perRowScale ?? QuantizerRegistry.DefaultPerRowScale(Kind);
+        set => _perRowScale = value;
+    }
 
     /// <summary>
     /// Uniform only: round stochastically during training (unbiased: E[q(w)] = w, Li et al. 2017's SR).
     /// Evaluation always rounds to nearest. Default false.
     /// </summary>
     public bool StochasticRounding { get; set; }
+
+    /// <summary>
+    /// Uniform weights only: all 2^k levels of a k-bit two's complement code, <c>-2^(k-1) .. 2^(k-1) - 1</c>, with the step
+    /// <c>max |w| / 2^(k-1)</c>, so the grid is the fixed-point range [-max |w|, max |w|) (4 levels at 2 bits: -1, -1/2, 0,
+    /// 1/2 times max |w|), as the k-bit uniform quantization HitNet (Wang et al. 2018) compares with.
+    /// Default false: the symmetric levels <c>-(2^(k-1) - 1) .. 2^(k-1) - 1</c> (3 at 2 bits), which every model saved
+    /// before this option keeps. Registry flag <c>-asym</c>, e.g. <c>uniform2-asym</c>. Not with
+    /// <see cref="MinimumErrorStep"/>, and not for activations (the packed model's activation form is symmetric).
+    /// </summary>
+    public bool AsymmetricLevels { get; set; }
+
+    /// <summary>
+    /// <see cref="QuantizerKind.StochasticBinary"/> only: evaluate (and pack) with the real-valued shadow weights, which
+    /// training keeps in [-1, 1], as BinaryConnect evaluates its stochastic variant (Courbariaux et al. 2015, Section 2.6,
+    /// "Test-Time Inference": the binary weights for deterministic BinaryConnect, the real-valued ones for stochastic).
+    /// The packed model then holds those weights as float32 (32 bits per weight, no compression). Default false: evaluate
+    /// with sign(w) and pack one bit per weight, the deployable binary network (and how every <c>sbc</c> model saved
+    /// before this option evaluates). Registry flag <c>-real</c> (<c>sbc-real</c>).
+    /// </summary>
+    public bool RealValuedEvaluation { get; set; }
 
     /// <summary>Restrict the scale (step size) to a power of two, so dequantization is a shift. Default false.</summary>
     public bool PowerOfTwoScale { get; set; }
@@ -55,16 +83,27 @@ public sealed class QuantizerOptions : IJsonOnDeserializing, IJsonOnDeserialized
     public bool MinimumErrorStep { get; set; }
 
     /// <summary>
+    /// Uniform weights only: compute the step once, from the weights at the first forward (max |w| / Qp, or the
+    /// minimum-error or power-of-two step, times <see cref="StepSizeMultiplier"/>), save it with the model and never
+    /// re-derive it: a fixed grid, as Li et al. 2017 ("Training quantized nets: a deeper understanding", Section 3) train
+    /// without float shadow weights. Training with <c>TrainingOptions.KeepFloatShadowWeights = false</c> requires it for
+    /// uniform weights (otherwise the step would follow max |w| after every update, a moving grid). Not with
+    /// <see cref="LearnedScale"/>. Default false. Registry flag <c>-fixed</c>, e.g. <c>uniform4-sr-fixed</c>.
+    /// </summary>
+    public bool FixedStep { get; set; }
+
+    /// <summary>
     /// Multiplies the step size the quantizer would use (1.0 = unchanged). Used to measure robustness to a
     /// step size that is off by a few percent (KURE). Default 1.
     /// </summary>
     public double StepSizeMultiplier { get; set; } = 1.0;
 
     /// <summary>
-    /// <see cref="QuantizerKind.ThresholdTernary"/> only: the factor theta of the threshold <c>delta = theta * E|w|</c>
+    /// <see cref="QuantizerKind.ThresholdTernary"/> and <see cref="QuantizerKind.TrainedTernary"/> only: the factor theta of the threshold <c>delta = theta * E|w|</c>
     /// (HitNet, Wang et al. 2018), or <c>delta = theta * max|w|</c> with <see cref="TernaryThresholdFromMaximum"/>.
     /// 0 (the default) takes the rule's default: 0.7 for the mean form, 0.05 for the maximum form. Otherwise finite and
-    /// &gt; 0 (below 1 for the maximum form). Registry flag <c>-theta&lt;value&gt;</c>, e.g. <c>ttq-theta0.5</c>.
+    /// &gt; 0 (below 1 for the maximum form). Registry flag <c>-theta&lt;value&gt;</c>, e.g. <c>ttq-theta0.5</c>. Also
+    /// <see cref="QuantizerKind.TrainedTernary"/>'s factor t of <c>delta = t * max|w|</c> (0 = Zhu et al.'s 0.05), e.g. <c>zttq-theta0.1</c>.
     /// </summary>
     public double TernaryThreshold { get; set; }
 

@@ -7,12 +7,14 @@ namespace Microsoft.ML.Quantized;
 /// Names and validates quantizer configurations (the training package's <c>QuantizerFactory</c> creates the quantizers); the one place that maps names to options.
 /// <para>
 /// Name grammar (lower case): a base name, then optional flags, then an optional step-size multiplier:
-/// <c>base[-sr][-pow2][-lsq][-mse][-max][-theta&lt;value&gt;][-row][@multiplier]</c>. Bases: <c>none</c>, <c>bc</c>, <c>sbc</c>, <c>bwn</c>,
-/// <c>twn</c>, <c>ttq</c>, <c>btq</c>, <c>alt1</c>..<c>alt4</c>, <c>uniform2</c>..<c>uniform8</c>. Flags:
-/// <c>sr</c> stochastic rounding, <c>pow2</c> power-of-two step, <c>lsq</c> learned step, <c>mse</c> minimum-error step (uniform only),
-/// <c>max</c> threshold from max |w| and <c>theta0.5</c> the threshold factor (ttq only),
-/// <c>row</c> per-row scales (methods with a scale). Examples: <c>twn</c>, <c>alt3-row</c>, <c>uniform4-sr</c>,
-/// <c>uniform3-pow2</c>, <c>uniform4-lsq-row</c>, <c>uniform3-mse</c>, <c>uniform4@1.05</c>, <c>ttq-theta0.5</c>, <c>ttq-max</c>.
+/// <c>base[-sr][-asym][-pow2][-lsq][-mse][-fixed][-max][-theta&lt;value&gt;][-real][-row|-tensor][@multiplier]</c>. Bases: <c>none</c>, <c>bc</c>, <c>sbc</c>, <c>bwn</c>,
+/// <c>twn</c>, <c>ttq</c>, <c>zttq</c> (Zhu et al.'s trained ternary), <c>btq</c>, <c>alt1</c>..<c>alt4</c>, <c>uniform2</c>..<c>uniform8</c>. Flags:
+/// <c>sr</c> stochastic rounding, <c>asym</c> all 2^k two's complement levels, <c>pow2</c> power-of-two step, <c>lsq</c> learned step, <c>mse</c> minimum-error step, <c>fixed</c> a step fixed at the first forward (uniform only),
+/// <c>max</c> threshold from max |w| (ttq only) and <c>theta0.5</c> the threshold factor (ttq, zttq), <c>real</c> evaluation with the
+/// real-valued weights (sbc only),
+/// <c>row</c> per-row scales (methods with a scale; alt is per row without it), <c>tensor</c> one set of alt coefficients per
+/// tensor. Examples: <c>twn</c>, <c>twn-row</c>, <c>alt3</c>, <c>alt2-tensor</c>, <c>uniform4-sr</c>,
+/// <c>uniform3-pow2</c>, <c>uniform2-asym</c>, <c>uniform4-lsq-row</c>, <c>uniform3-mse</c>, <c>uniform4@1.05</c>, <c>ttq-theta0.5</c>, <c>ttq-max</c>.
 /// </para>
 /// </summary>
 internal static class QuantizerRegistry
@@ -34,8 +36,8 @@ internal static class QuantizerRegistry
 
     /// <summary>The grammar of names, for error messages.</summary>
     public const string NameGrammar =
-        "base[-sr][-pow2][-lsq][-mse][-max][-theta<value>][-row][@multiplier] with base none, bc, sbc, bwn, twn, ttq, btq, alt1-alt4 or uniform2-uniform8 " +
-        "(sr, pow2, lsq, mse: uniform only; max, theta: ttq only; row: methods with a scale), e.g. twn, alt3-row, uniform4-sr, uniform3-pow2, uniform3-mse, uniform4@1.05, ttq-theta0.5";
+        "base[-sr][-asym][-pow2][-lsq][-mse][-fixed][-max][-theta<value>][-real][-row|-tensor][@multiplier] with base none, bc, sbc, bwn, twn, ttq, zttq, btq, alt1-alt4 or uniform2-uniform8 " +
+        "(sr, asym, pow2, lsq, mse, fixed: uniform only; max: ttq only; theta: ttq, zttq; real: sbc only; row: methods with a scale, alt per row by default; tensor: alt only), e.g. twn, twn-row, alt3, alt2-tensor, uniform4-sr, uniform3-pow2, uniform3-mse, uniform4@1.05, ttq-theta0.5";
 
     private const string ThetaFlag = "theta";
 
@@ -45,7 +47,7 @@ internal static class QuantizerRegistry
     /// <summary>Every base name with its default settings (flags and multipliers add to these).</summary>
     public static IReadOnlyList<string> KnownNames { get; } = new[]
     {
-        "none", "bc", "sbc", "bwn", "twn", "ttq", "btq",
+        "none", "bc", "sbc", "bwn", "twn", "ttq", "zttq", "btq",
         "alt1", "alt2", "alt3", "alt4",
         "uniform2", "uniform3", "uniform4", "uniform5", "uniform6", "uniform7", "uniform8",
     };
@@ -67,6 +69,7 @@ internal static class QuantizerRegistry
             QuantizerKind.BinaryWeightNet => "bwn",
             QuantizerKind.TernaryWeightNet => "twn",
             QuantizerKind.ThresholdTernary => "ttq",
+            QuantizerKind.TrainedTernary => "zttq",
             QuantizerKind.BernoulliTernary => "btq",
             QuantizerKind.AlternatingMultiBit => "alt" + EffectiveBits(options).ToString(CultureInfo.InvariantCulture),
             QuantizerKind.Uniform => "uniform" + EffectiveBits(options).ToString(CultureInfo.InvariantCulture),
@@ -74,13 +77,16 @@ internal static class QuantizerRegistry
         });
         if (options.Kind == QuantizerKind.None) return sb.ToString();
         if (options.StochasticRounding) sb.Append("-sr");
+        if (options.AsymmetricLevels) sb.Append("-asym");
         if (options.PowerOfTwoScale) sb.Append("-pow2");
         if (options.LearnedScale) sb.Append("-lsq");
         if (options.MinimumErrorStep) sb.Append("-mse");
+        if (options.FixedStep) sb.Append("-fixed");
         if (options.TernaryThresholdFromMaximum) sb.Append("-max");
         if (options.TernaryThreshold != 0 && options.TernaryThreshold != DefaultTheta(options))
             sb.Append('-').Append(ThetaFlag).Append(options.TernaryThreshold.ToString(ThetaFormat, CultureInfo.InvariantCulture));
-        if (options.PerRowScale && HasScale(options.Kind)) sb.Append("-row");
+        if (options.RealValuedEvaluation) sb.Append("-real");
+        if (HasScale(options.Kind) && options.PerRowScale != DefaultPerRowScale(options.Kind)) sb.Append(options.PerRowScale ? "-row" : "-tensor");
         if (options.StepSizeMultiplier != 1.0)
             sb.Append('@').Append(options.StepSizeMultiplier.ToString("R", CultureInfo.InvariantCulture));
         return sb.ToString();
@@ -115,6 +121,7 @@ internal static class QuantizerRegistry
             case "bwn": options.Kind = QuantizerKind.BinaryWeightNet; break;
             case "twn": options.Kind = QuantizerKind.TernaryWeightNet; break;
             case "ttq": options.Kind = QuantizerKind.ThresholdTernary; break;
+            case "zttq": options.Kind = QuantizerKind.TrainedTernary; break;
             case "btq": options.Kind = QuantizerKind.BernoulliTernary; break;
             default:
                 if (TryBits(baseName, "alt", out var altBits)) { options.Kind = QuantizerKind.AlternatingMultiBit; options.Bits = altBits; }
@@ -141,21 +148,29 @@ internal static class QuantizerRegistry
             switch (flag)
             {
                 case "sr": options.StochasticRounding = true; break;
+                case "asym": options.AsymmetricLevels = true; break;
                 case "pow2": options.PowerOfTwoScale = true; break;
                 case "lsq": options.LearnedScale = true; break;
                 case "mse": options.MinimumErrorStep = true; break;
+                case "fixed": options.FixedStep = true; break;
                 case "max": options.TernaryThresholdFromMaximum = true; break;
+                case "real": options.RealValuedEvaluation = true; break;
                 case "row": options.PerRowScale = true; break;
+                case "tensor": options.PerRowScale = false; break;
                 default:
                     throw new ArgumentException(
-                        $"Quantizer name '{name}': unknown flag '-{flag}'. Flags: -sr, -pow2, -lsq, -mse, -max, -theta<value>, -row. Names: {NameGrammar}.", nameof(name));
+                        $"Quantizer name '{name}': unknown flag '-{flag}'. Flags: -sr, -asym, -pow2, -lsq, -mse, -fixed, -max, -theta<value>, -real, -row, -tensor. Names: {NameGrammar}.", nameof(name));
             }
         }
         if (options.Kind == QuantizerKind.None && (parts.Length > 1 || at >= 0))
             throw new ArgumentException($"Quantizer name '{name}': 'none' takes no flags or multiplier.", nameof(name));
         if (options.PerRowScale && !HasScale(options.Kind))
             throw new ArgumentException(
-                $"Quantizer name '{name}': '-row' needs a method with a scale (bwn, twn, ttq, alt, uniform); '{baseName}' has none.", nameof(name));
+                $"Quantizer name '{name}': '-row' needs a method with a scale (bwn, twn, ttq, zttq, alt, uniform); '{baseName}' has none.", nameof(name));
+        if (seen.Contains("tensor") && (seen.Contains("row") || options.Kind != QuantizerKind.AlternatingMultiBit))
+            throw new ArgumentException(
+                $"Quantizer name '{name}': '-tensor' only turns alt's per-row coefficients into one set per tensor (e.g. alt2-tensor), and not with '-row'; " +
+                "the other methods are per tensor without a flag.", nameof(name));
 
         try
         {
@@ -194,6 +209,14 @@ internal static class QuantizerRegistry
             throw new ArgumentException(
                 $"{optionName}.Kind = {options.Kind} ('{NameOf(options)}') is a weight quantizer. " +
                 "Activations take None, BernoulliTernary ('btq') or Uniform ('uniform2'-'uniform8').", optionName);
+        if (options.FixedStep)
+            throw new ArgumentException(
+                $"{optionName}.FixedStep = true ('{NameOf(options)}') is for weights (a step fixed at the first forward would be one batch's). " +
+                "Set it false; for a trained activation step use LearnedScale = true (e.g. 'uniform4-lsq').", optionName);
+        if (options.AsymmetricLevels)
+            throw new ArgumentException(
+                $"{optionName}.AsymmetricLevels = true ('{NameOf(options)}') is for weights: the packed model quantizes activations on the " +
+                "symmetric levels. Set it false (e.g. 'uniform2' for activations).", optionName);
         if (options.MinimumErrorStep && !options.LearnedScale)
             throw new ArgumentException(
                 $"{optionName}: MinimumErrorStep = true ('{NameOf(options)}') would search a new step for every activation tensor (a sort per forward). " +
@@ -231,11 +254,21 @@ internal static class QuantizerRegistry
     }
 
     private static double DefaultTheta(QuantizerOptions options) =>
-        options.TernaryThresholdFromMaximum ? DefaultTernaryThresholdOfMaximum : DefaultTernaryThreshold;
+        ThresholdFromMaximum(options) ? DefaultTernaryThresholdOfMaximum : DefaultTernaryThreshold;
+
+    /// <summary>True for the methods whose threshold is theta times max |w|.</summary>
+    private static bool ThresholdFromMaximum(QuantizerOptions options) =>
+        options.TernaryThresholdFromMaximum || options.Kind == QuantizerKind.TrainedTernary;
+
+    /// <summary>
+    /// <see cref="QuantizerOptions.PerRowScale"/> when it is not set: true for <see cref="QuantizerKind.AlternatingMultiBit"/>
+    /// (Xu et al. 2018 quantize the weight matrix row by row, Figure 3), false for the others.
+    /// </summary>
+    public static bool DefaultPerRowScale(QuantizerKind kind) => kind == QuantizerKind.AlternatingMultiBit;
 
     /// <summary>True for methods with a scale (per-row scales and the step-size multiplier apply).</summary>
     public static bool HasScale(QuantizerKind kind) => kind is QuantizerKind.BinaryWeightNet or QuantizerKind.TernaryWeightNet
-        or QuantizerKind.ThresholdTernary or QuantizerKind.AlternatingMultiBit or QuantizerKind.Uniform;
+        or QuantizerKind.ThresholdTernary or QuantizerKind.TrainedTernary or QuantizerKind.AlternatingMultiBit or QuantizerKind.Uniform;
 
     /// <summary>Checks that do not depend on whether the tensor holds weights or activations.</summary>
     internal static void ValidateCommon(QuantizerOptions options, string optionName)
@@ -251,7 +284,7 @@ internal static class QuantizerRegistry
         {
             QuantizerKind.None => (32, 32, "0 or 32 (float)"),
             QuantizerKind.BinaryConnect or QuantizerKind.StochasticBinary or QuantizerKind.BinaryWeightNet => (1, 1, "0 or 1 (binary)"),
-            QuantizerKind.TernaryWeightNet or QuantizerKind.ThresholdTernary or QuantizerKind.BernoulliTernary => (2, 2, "0 or 2 (ternary codes take 2 bits)"),
+            QuantizerKind.TernaryWeightNet or QuantizerKind.ThresholdTernary or QuantizerKind.TrainedTernary or QuantizerKind.BernoulliTernary => (2, 2, "0 or 2 (ternary codes take 2 bits)"),
             QuantizerKind.AlternatingMultiBit => (1, 4, "0 (= 2) or 1-4"),
             _ => (2, 8, "0 (= 4) or 2-8"),
         };
@@ -274,18 +307,33 @@ internal static class QuantizerRegistry
             throw new ArgumentException(
                 $"{optionName}.MinimumErrorStep = true is only for Uniform, not {kind}. Set it false, or use e.g. 'uniform3-mse'.", optionName);
         var theta = options.TernaryThreshold;
-        if (theta != 0 && kind != QuantizerKind.ThresholdTernary)
+        if (theta != 0 && kind is not (QuantizerKind.ThresholdTernary or QuantizerKind.TrainedTernary))
             throw new ArgumentException(
-                $"{optionName}.TernaryThreshold = {theta.ToString(CultureInfo.InvariantCulture)} is only for ThresholdTernary, not {kind}. Leave it at 0, or use e.g. 'ttq-theta0.5'.", optionName);
+                $"{optionName}.TernaryThreshold = {theta.ToString(CultureInfo.InvariantCulture)} is only for ThresholdTernary and TrainedTernary, not {kind}. Leave it at 0, or use e.g. 'ttq-theta0.5'.", optionName);
         if (options.TernaryThresholdFromMaximum && kind != QuantizerKind.ThresholdTernary)
             throw new ArgumentException(
                 $"{optionName}.TernaryThresholdFromMaximum = true is only for ThresholdTernary, not {kind}. Set it false, or use 'ttq-max'.", optionName);
-        if (theta != 0 && (!double.IsFinite(theta) || theta < 0 || (options.TernaryThresholdFromMaximum && theta >= 1)))
+        if (theta != 0 && (!double.IsFinite(theta) || theta < 0 || (ThresholdFromMaximum(options) && theta >= 1)))
             throw new ArgumentOutOfRangeException(optionName, theta,
                 $"{optionName}.TernaryThreshold = {theta.ToString(CultureInfo.InvariantCulture)} is not valid: use 0 (the default, " +
-                (options.TernaryThresholdFromMaximum
+                (ThresholdFromMaximum(options)
                     ? $"{DefaultTernaryThresholdOfMaximum.ToString(CultureInfo.InvariantCulture)}) or a value in (0, 1) for the threshold theta * max|w|."
                     : $"{DefaultTernaryThreshold.ToString(CultureInfo.InvariantCulture)}) or a finite value > 0 for the threshold theta * mean|w|."));
+        if (options.RealValuedEvaluation && kind != QuantizerKind.StochasticBinary)
+            throw new ArgumentException(
+                $"{optionName}.RealValuedEvaluation = true is only for StochasticBinary, not {kind}. Set it false, or use 'sbc-real'.", optionName);
+        if (options.AsymmetricLevels && kind != QuantizerKind.Uniform)
+            throw new ArgumentException(
+                $"{optionName}.AsymmetricLevels = true is only for Uniform, not {kind}. Set it false, or use e.g. 'uniform2-asym'.", optionName);
+        if (options.AsymmetricLevels && options.MinimumErrorStep)
+            throw new ArgumentException(
+                $"{optionName}: AsymmetricLevels = true cannot be combined with MinimumErrorStep = true (the step search assumes symmetric levels). Set one of them false.", optionName);
+        if (options.FixedStep && kind != QuantizerKind.Uniform)
+            throw new ArgumentException(
+                $"{optionName}.FixedStep = true is only for Uniform, not {kind}. Set it false, or use e.g. 'uniform4-sr-fixed'.", optionName);
+        if (options.FixedStep && options.LearnedScale)
+            throw new ArgumentException(
+                $"{optionName}: FixedStep = true cannot be combined with LearnedScale = true (a learned step changes by gradient). Set one of them false.", optionName);
         if (options.LearnedScale && options.PowerOfTwoScale)
             throw new ArgumentException(
                 $"{optionName}: LearnedScale = true cannot be combined with PowerOfTwoScale = true (a learned step is not a power of two). Set one of them false.", optionName);

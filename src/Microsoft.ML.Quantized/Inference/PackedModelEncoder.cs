@@ -112,7 +112,7 @@ internal static class PackedModelEncoder
         return PackedMatrix.FromQuantizedWeights(encoded);
     }
 
-    private static PackedLayerNorm LayerNorm(RecurrentLayerNorm norm) => new(Floats(norm.Gain), Floats(norm.Bias), (float)norm.Epsilon);
+    private static PackedLayerNorm LayerNorm(RecurrentLayerNorm norm) => new(Floats(norm.Gain), Floats(norm.Bias), (float)norm.Epsilon, norm.Groups);
 
     private static PackedBatchNorm BatchNorm(RecurrentBatchNorm norm)
         => PackedBatchNorm.Fold(Floats(norm.Gain), Floats(norm.Bias), Floats(norm.RunningMean), Floats(norm.RunningVar), (float)norm.Epsilon);

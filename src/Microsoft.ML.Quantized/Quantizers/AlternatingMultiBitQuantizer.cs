@@ -6,7 +6,8 @@ namespace Microsoft.ML.Quantized;
 /// <summary>
 /// <see cref="QuantizerKind.AlternatingMultiBit"/> (Xu et al., "Alternating Multi-bit Quantization for Recurrent
 /// Neural Networks", ICLR 2018): <c>w ~ sum_i alpha_i * b_i</c> with k binary bases <c>b_i</c> in {-1, +1} and
-/// real coefficients, per tensor or per row. Greedy start (<c>b_i = sign(r)</c>, <c>alpha_i = mean |r|</c> on the
+/// real coefficients, per row (the registry's and the options' default, as the paper quantizes a matrix row by row,
+/// Figure 3) or per tensor. Greedy start (<c>b_i = sign(r)</c>, <c>alpha_i = mean |r|</c> on the
 /// running residual r), then alternating cycles: with B fixed, alpha solves the k x k least-squares normal equations
 /// <c>(B B^T) alpha = B w</c> (pseudo-inverse, in float64); with alpha fixed, every weight takes the nearest of the
 /// 2^k sums, found by binary search over the sorted codebook. Each half-step cannot raise the squared error, so the

@@ -15,11 +15,5 @@ internal sealed class IdentityQuantizer : Quantizer
 
     public override Tensor forward(Tensor input) => input.alias();
 
-    public override QuantizedWeights Encode(Tensor weight)
-    {
-        using var cpu = weight.detach().cpu().to_type(ScalarType.Float32).contiguous();
-        var rows = (int)cpu.shape[0];
-        var columns = (int)(cpu.numel() / rows);
-        return new QuantizedWeights(CodeLayout.Float, 32, rows, columns, false, Array.Empty<int>(), Array.Empty<float>(), cpu.data<float>().ToArray());
-    }
+    public override QuantizedWeights Encode(Tensor weight) => QuantizerMath.FloatWeights(weight);
 }

@@ -7,9 +7,9 @@ internal static class QuantizerFactory
     public static Quantizer Create(QuantizerOptions options) => Create(options, 0);
 
     /// <summary>
-    /// Creates a new quantizer module for one tensor of <paramref name="rows"/> rows. Only a learned per-row step
-    /// (<c>-lsq-row</c>) uses the row count: its parameter is then created now, before an optimizer collects
-    /// parameters, and saved with the model. 0 = unknown.
+    /// Creates a new quantizer module for one tensor of <paramref name="rows"/> rows. Only per-row learned or fixed state
+    /// (<c>-lsq-row</c>, <c>-fixed-row</c>, <c>zttq-row</c>) uses the row count: it is then created now, before an optimizer
+    /// collects parameters, and saved with the model. 0 = unknown.
     /// </summary>
     public static Quantizer Create(QuantizerOptions options, long rows)
     {
@@ -21,13 +21,14 @@ internal static class QuantizerFactory
         {
             QuantizerKind.None => new IdentityQuantizer(),
             QuantizerKind.BinaryConnect => new BinaryConnectQuantizer(),
-            QuantizerKind.StochasticBinary => new StochasticBinaryQuantizer(),
+            QuantizerKind.StochasticBinary => new StochasticBinaryQuantizer(options.RealValuedEvaluation),
             QuantizerKind.BinaryWeightNet => new BinaryWeightNetQuantizer(perRow, multiplier),
             QuantizerKind.TernaryWeightNet => new TernaryWeightNetQuantizer(perRow, multiplier),
             QuantizerKind.ThresholdTernary => new ThresholdTernaryQuantizer(perRow, multiplier, options.TernaryThreshold, options.TernaryThresholdFromMaximum),
             QuantizerKind.AlternatingMultiBit => new AlternatingMultiBitQuantizer(QuantizerRegistry.EffectiveBits(options), perRow, multiplier),
             QuantizerKind.Uniform => new UniformQuantizer(options, rows),
             QuantizerKind.BernoulliTernary => new BernoulliTernaryQuantizer(),
+            QuantizerKind.TrainedTernary => new TrainedTernaryQuantizer(perRow, multiplier, options.TernaryThreshold, rows),
             _ => throw new ArgumentOutOfRangeException(nameof(options), options.Kind, "Unknown quantizer kind."),
         };
     }

@@ -64,6 +64,15 @@ internal static class QuantizerMath
         return weight.detach().to_type(ScalarType.Float32);
     }
 
+    /// <summary>The weight as float32 values (<see cref="CodeLayout.Float"/>, 32 bits, no codes or scales).</summary>
+    public static QuantizedWeights FloatWeights(Tensor weight)
+    {
+        using var cpu = weight.detach().cpu().to_type(ScalarType.Float32).contiguous();
+        var rows = (int)cpu.shape[0];
+        var columns = (int)(cpu.numel() / rows);
+        return new QuantizedWeights(CodeLayout.Float, 32, rows, columns, false, Array.Empty<int>(), Array.Empty<float>(), cpu.data<float>().ToArray());
+    }
+
     /// <summary>
     /// Builds <see cref="QuantizedWeights"/> from signed integer codes (any integral-valued tensor shaped like the
     /// weight) and scales [groups, scales per group]. Codes are stored as <paramref name="bits"/>-wide two's complement

@@ -14,7 +14,7 @@ namespace Microsoft.ML.Quantized;
 /// With <see cref="QuantizerOptions.TernaryThresholdFromMaximum"/> (<c>ttq-max</c>) the threshold is
 /// <c>delta = theta * max|w|</c>, theta default 0.05: the threshold form of Zhu et al. 2017 ("Trained Ternary
 /// Quantization", t = 0.05) with the mean-magnitude scale above, not Zhu et al.'s trained positive and negative
-/// scales (those would not pack as one symmetric scale per group; that method is not offered). The maximum form is the
+/// scales (that method is <see cref="TrainedTernaryQuantizer"/>, <c>zttq</c>). The maximum form is the
 /// rule <c>ttq</c> models saved before the option existed were trained with.
 /// </summary>
 internal sealed class ThresholdTernaryQuantizer : TernaryQuantizer

@@ -5,9 +5,11 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
-/// <see cref="QuantizerKind.Uniform"/>: symmetric k-bit uniform quantization (k = 2-8) for weights or activations.
-/// Levels <c>-Qp..+Qp</c> with <c>Qp = 2^(k-1) - 1</c>; <c>q(x) = s * round(clamp(x / s, -Qp, Qp))</c> (round half
-/// to even). Step <c>s = max |x| / Qp</c> per tensor or per row (all-zero groups use s = 1), or with
+/// <see cref="QuantizerKind.Uniform"/>: k-bit uniform quantization (k = 2-8) for weights or activations.
+/// Levels <c>-Qn..+Qp</c> with <c>Qp = 2^(k-1) - 1</c> and <c>Qn = Qp</c> (symmetric, the default) or, with
+/// <see cref="QuantizerOptions.AsymmetricLevels"/> (weights only), <c>Qn = 2^(k-1)</c>, every k-bit two's complement code
+/// (the k-bit uniform quantization HitNet, Wang et al. 2018, compares with: 4 levels at 2 bits); <c>q(x) = s * round(clamp(x / s, -Qn, Qp))</c> (round
+/// half to even). Step <c>s = max |x| / Qn</c> per tensor or per row (all-zero groups use s = 1), or with
 /// <see cref="QuantizerOptions.MinimumErrorStep"/> the fraction of it with the least squared error, then:
 /// <list type="number">
 /// <item>times <see cref="QuantizerOptions.StepSizeMultiplier"/> (applied first, so a multiplier below 1 clips the largest values);</item>
@@ -18,10 +20,13 @@ namespace Microsoft.ML.Quantized;
 /// With <see cref="QuantizerOptions.StochasticRounding"/> training rounds <c>floor(x / s + u)</c>, u ~ U[0, 1), which is
 /// unbiased inside the range (Li et al. 2017); evaluation always rounds to nearest. With
 /// <see cref="QuantizerOptions.LearnedScale"/> the step is a parameter (LSQ, Esser et al. 2020) initialized to
-/// <c>max |x| / Qp</c> (or the minimum-error step) at the first forward (or <see cref="Encode"/>); its gradient is LSQ's
-/// (<c>round(x/s) - x/s</c> inside the range, <c>+-Qp</c> outside) times <c>1 / sqrt(n * Qp)</c>, n = values per group;
-/// the multiplier then scales the learned step. The input's straight-through gradient is 1 inside the clip range
-/// <c>[-Qp s, Qp s]</c> and 0 outside. Stored as <see cref="CodeLayout.SignedInteger"/> with k bits.
+/// <c>max |x| / Qn</c> (or the minimum-error step) at the first forward (or <see cref="Encode"/>); its gradient is LSQ's
+/// (<c>round(x/s) - x/s</c> inside the range, <c>-Qn</c> or <c>Qp</c> outside) times <c>1 / sqrt(n * Qp)</c>, n = values
+/// per group; the multiplier then scales the learned step. With <see cref="QuantizerOptions.FixedStep"/> the step above
+/// (multiplier and power of two included) is computed once, from the first tensor the quantizer sees, kept as a buffer that
+/// saves with the model, and never re-derived: the fixed grid of Li et al. 2017 (Section 3, <c>w_{t+1} = Q(w_t - lr g_t)</c>
+/// on a grid of fixed resolution), which training without float shadow weights needs. The input's straight-through
+/// gradient is 1 inside the clip range <c>[-Qn s, Qp s]</c> and 0 outside. Stored as <see cref="CodeLayout.SignedInteger"/> with k bits.
 /// </summary>
 internal sealed class UniformQuantizer : Quantizer
 {
@@ -29,9 +34,13 @@ internal sealed class UniformQuantizer : Quantizer
     private readonly int _qp;
     private static readonly Scalar MinStep = 1e-12;
 
-    // Qp = 2^(k-1) - 1 and -Qp for k = 0..8 (entries below 2 bits unused), kept alive for every call (see Scalars).
+    // Qp = 2^(k-1) - 1, -Qp and -2^(k-1) for k = 0..8 (entries below 2 bits unused), kept alive for every call (see Scalars).
     private static readonly Scalar[] PositiveLevels = Enumerable.Range(0, 9).Select(k => ((1 << Math.Max(k - 1, 0)) - 1).ToScalar()).ToArray();
     private static readonly Scalar[] NegativeLevels = Enumerable.Range(0, 9).Select(k => (1 - (1 << Math.Max(k - 1, 0))).ToScalar()).ToArray();
+    private static readonly Scalar[] TwosComplementLowest = Enumerable.Range(0, 9).Select(k => (-(1 << Math.Max(k - 1, 0))).ToScalar()).ToArray();
+    private static readonly Scalar[] TwosComplementHalfRange = Enumerable.Range(0, 9).Select(k => (1 << Math.Max(k - 1, 0)).ToScalar()).ToArray();
+    private readonly Scalar _lowest;
+    private readonly Scalar _stepDivisor;
     private const string StepName = "step";
     private bool _hasStep;
     private bool _stepReady;
@@ -48,7 +57,9 @@ internal sealed class UniformQuantizer : Quantizer
         _options = options.Clone();
         Bits = options.Bits == 0 ? 4 : options.Bits;
         _qp = (1 << (Bits - 1)) - 1;
-        if (_options.LearnedScale && (!_options.PerRowScale || rows > 0))
+        _lowest = options.AsymmetricLevels ? TwosComplementLowest[Bits] : NegativeLevels[Bits];
+        _stepDivisor = options.AsymmetricLevels ? TwosComplementHalfRange[Bits] : PositiveLevels[Bits];
+        if ((_options.LearnedScale || _options.FixedStep) && (!_options.PerRowScale || rows > 0))
             CreateStep(_options.PerRowScale ? rows : 1, torch.CPU);
     }
 
@@ -65,7 +76,10 @@ internal sealed class UniformQuantizer : Quantizer
     public int MaxLevel => _qp;
 
     /// <summary>The learned step parameter ([groups, 1]); null unless <see cref="QuantizerOptions.LearnedScale"/> (or not yet created).</summary>
-    public Parameter? Step => _hasStep ? get_parameter(StepName) : null;
+    public Parameter? Step => _hasStep && _options.LearnedScale ? get_parameter(StepName) : null;
+
+    /// <summary>The fixed step buffer ([groups, 1], 0 until the first forward); null unless <see cref="QuantizerOptions.FixedStep"/>.</summary>
+    public Tensor? FixedStep => _hasStep && _options.FixedStep ? get_buffer(StepName) : null;
 
     /// <inheritdoc />
     public override Tensor forward(Tensor input)
@@ -89,10 +103,10 @@ internal sealed class UniformQuantizer : Quantizer
         else
         {
             var w = g.detach();
-            var s = FixedStep(w);
+            var s = _options.FixedStep ? EnsureStep(w) : DerivedStep(w);
             q = Round(ClampToLevels(w / s), stochastic) * s;
-            var limit = s.mul(PositiveLevels[Bits]);
-            q = QuantizerMath.StraightThrough(q, g, x => x.clamp(-limit, limit));
+            var (lowest, highest) = (s.mul(_lowest), s.mul(PositiveLevels[Bits]));
+            q = QuantizerMath.StraightThrough(q, g, x => x.clamp(lowest, highest));
         }
         return q.reshape(input.shape).MoveToOuterDisposeScope();
     }
@@ -111,14 +125,14 @@ internal sealed class UniformQuantizer : Quantizer
         }
         else
         {
-            s = FixedStep(g);
+            s = _options.FixedStep ? EnsureStep(g) : DerivedStep(g);
         }
         var codes = Round(ClampToLevels(g / s), false);
         return QuantizerMath.ToWeights(CodeLayout.SignedInteger, Bits, w, _options.PerRowScale, codes, s);
     }
 
     /// <summary>Step [groups, 1] without learning: the initial step, times the multiplier, then the power-of-two rounding.</summary>
-    private Tensor FixedStep(Tensor g)
+    private Tensor DerivedStep(Tensor g)
     {
         // The search sorts the tensor: reused while the values do not change (evaluation, reports).
         if (_options.MinimumErrorStep) return Reused(g, x => MinimumErrorStep.Of(x, _qp, _options.StepSizeMultiplier, _options.PowerOfTwoScale));
@@ -138,31 +152,44 @@ internal sealed class UniformQuantizer : Quantizer
     private Tensor Round(Tensor v, bool stochastic) =>
         stochastic ? ClampToLevels(v.add(TrainingRandom.RandLike(v), Scalars.One).floor()) : v.round();
 
-    /// <summary><paramref name="v"/> clamped to [-Qp, Qp].</summary>
-    private Tensor ClampToLevels(Tensor v) => v.clamp(NegativeLevels[Bits], PositiveLevels[Bits]);
+    /// <summary><paramref name="v"/> clamped to [-Qn, Qp].</summary>
+    private Tensor ClampToLevels(Tensor v) => v.clamp(_lowest, PositiveLevels[Bits]);
 
     /// <summary>
-    /// max |x| / Qp per group (all-zero groups 1), or with <see cref="QuantizerOptions.MinimumErrorStep"/> the fraction of it
+    /// max |x| / Qn per group (all-zero groups 1), or with <see cref="QuantizerOptions.MinimumErrorStep"/> the fraction of it
     /// with the least squared error: the fixed step before the multiplier, and the learned step's start.
     /// </summary>
     private Tensor InitialStep(Tensor g) => _options.MinimumErrorStep
         ? MinimumErrorStep.Of(g, _qp, 1.0, false)
-        : QuantizerMath.SafeScale(g.abs().amax(new long[] { 1 }, keepdim: true).div(PositiveLevels[Bits]));
+        : QuantizerMath.SafeScale(g.abs().amax(new long[] { 1 }, keepdim: true).div(_stepDivisor));
 
     private void CreateStep(long groups, Device device)
     {
-        // The parameter belongs to the module, not to whatever dispose scope is open (a forward's, a test's).
-        var step = new Parameter(torch.zeros(groups, 1, ScalarType.Float32, device));
-        step.DetachFromDisposeScope();
-        register_parameter(StepName, step);
+        // The step belongs to the module, not to whatever dispose scope is open (a forward's, a test's): a parameter when
+        // learned, a buffer (saved, never trained) when fixed.
+        var zeros = torch.zeros(groups, 1, ScalarType.Float32, device);
+        if (_options.LearnedScale)
+        {
+            var step = new Parameter(zeros);
+            step.DetachFromDisposeScope();
+            register_parameter(StepName, step);
+        }
+        else
+        {
+            zeros.DetachFromDisposeScope();
+            register_buffer(StepName, zeros);
+        }
         _hasStep = true;
     }
 
-    /// <summary>The learned step, created (per-row with unknown rows) and initialized from max |x| / Qp on first use.</summary>
+    /// <summary>
+    /// The learned or fixed step, created (per-row with unknown rows) and initialized on first use: a learned one from
+    /// max |x| / Qn (or the minimum-error step), a fixed one as <see cref="DerivedStep"/>.
+    /// </summary>
     private Tensor EnsureStep(Tensor g)
     {
         if (!_hasStep) CreateStep(g.shape[0], g.device);
-        var step = Step!;
+        var step = _options.LearnedScale ? Step! : FixedStep!;
         if (step.shape[0] != g.shape[0])
             throw new ArgumentException(
                 $"Quantizer '{RegistryName}' learned {step.shape[0]} step(s) but got a tensor with {g.shape[0]} scale group(s); " +
@@ -174,7 +201,7 @@ internal sealed class UniformQuantizer : Quantizer
                 // A step loaded from a saved model is nonzero: keep it. A fresh one is zero: initialize it.
                 if (step.abs().max().item<float>() == 0f)
                 {
-                    var init = InitialStep(g.detach());
+                    var init = _options.LearnedScale ? InitialStep(g.detach()) : DerivedStep(g.detach());
                     step.copy_(init);
                 }
             }

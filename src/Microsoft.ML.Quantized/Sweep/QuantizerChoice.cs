@@ -88,14 +88,14 @@ public sealed record QuantizerChoice
     public static QuantizerChoice Parse(string name)
     {
         var options = QuantizerRegistry.Parse(name);
-        if (options.PerRowScale || options.StochasticRounding || options.LearnedScale || options.StepSizeMultiplier != 1.0)
+        if (options.PerRowScale != QuantizerRegistry.DefaultPerRowScale(options.Kind) || options.StochasticRounding || options.LearnedScale || options.StepSizeMultiplier != 1.0)
             throw new ArgumentException(
-                $"Quantizer choice '{name}': a sweep choice is a method, a bit width and optionally -pow2 and -mse; '-row', '-sr', '-lsq' and '@multiplier' are not searched. " +
+                $"Quantizer choice '{name}': a sweep choice is a method, a bit width and optionally -pow2 and -mse; '-row', '-tensor', '-sr', '-lsq' and '@multiplier' are not searched. " +
                 "Set them on the trial runner's template options instead.", nameof(name));
         return new QuantizerChoice(options.Kind, options.Bits, options.PowerOfTwoScale, options.MinimumErrorStep);
     }
 
-    /// <summary>New <see cref="QuantizerOptions"/> for this choice (per-tensor scale, deterministic rounding).</summary>
+    /// <summary>New <see cref="QuantizerOptions"/> for this choice (the method's default scale grouping: per row for alt, per tensor otherwise; deterministic rounding).</summary>
     public QuantizerOptions ToOptions() => new()
     {
         Kind = Kind,

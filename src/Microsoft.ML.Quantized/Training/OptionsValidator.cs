@@ -43,6 +43,7 @@ internal static class OptionsValidator
         ArgumentNullException.ThrowIfNull(options);
         if (!Enum.IsDefined(options.Cell)) throw new ArgumentOutOfRangeException($"{name}.Cell", options.Cell, $"{name}.Cell must be Lstm or Gru.");
         if (!Enum.IsDefined(options.Normalization)) throw new ArgumentOutOfRangeException($"{name}.Normalization", options.Normalization, $"{name}.Normalization is not a RecurrentNormalization value.");
+        if (!Enum.IsDefined(options.LayerNormForm)) throw new ArgumentOutOfRangeException($"{name}.LayerNormForm", options.LayerNormForm, $"{name}.LayerNormForm must be PerGate or Joint.");
         AtLeast(options.HiddenSize, 1, $"{name}.HiddenSize");
         AtLeast(options.Layers, 1, $"{name}.Layers");
         AtLeast(options.MaxNormalizedSteps, 1, $"{name}.MaxNormalizedSteps");

@@ -20,6 +20,7 @@ internal static class TrainingLoop
         IProgress<TrainingProgress>? progress,
         CancellationToken cancellationToken)
     {
+        if (!options.KeepFloatShadowWeights) CheckFixedGrid(task);
         var network = task.Network;
         var parameters = network.parameters().ToList();
         using var optimizer = CreateOptimizer(options, parameters);
@@ -128,6 +129,26 @@ internal static class TrainingLoop
     {
         using var noGrad = torch.no_grad();
         foreach (var (weight, quantizer) in task.QuantizedWeights) quantizer.ConstrainShadowWeight(weight);
+    }
+
+    /// <summary>
+    /// Without shadow weights the weights are projected onto the quantizer's grid after every step (Li et al. 2017); a
+    /// uniform step re-derived from max |w| would move that grid every step, so a fixed step is required.
+    /// </summary>
+    private static void CheckFixedGrid(TrainingTask task)
+    {
+        foreach (var (_, quantizer) in task.QuantizedWeights)
+        {
+            if (quantizer is not UniformQuantizer uniform || uniform.Options.FixedStep) continue;
+            var fixedStep = uniform.Options;
+            fixedStep.FixedStep = true;
+            fixedStep.LearnedScale = false;
+            throw new ArgumentException(
+                $"TrainingOptions.KeepFloatShadowWeights = false with the weight quantizer '{uniform.RegistryName}' would re-derive its step from " +
+                "max |w| after every update (a moving grid); Li et al. 2017 train without shadow weights on a fixed grid. Use a fixed step " +
+                $"(QuantizerOptions.FixedStep = true, e.g. '{QuantizerRegistry.NameOf(fixedStep)}'), or keep the shadow weights.",
+                nameof(TrainingOptions.KeepFloatShadowWeights));
+        }
     }
 
     private static void ProjectOntoQuantizationGrid(TrainingTask task)

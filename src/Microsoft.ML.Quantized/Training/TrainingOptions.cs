@@ -45,7 +45,9 @@ public sealed class TrainingOptions
     /// <summary>
     /// Keep float shadow weights (BinaryConnect; default true). False applies the quantizer to the weights
     /// themselves after every step, so only quantized values persist (Li et al. 2017's setting, where
-    /// stochastic rounding is what lets small updates survive).
+    /// stochastic rounding is what lets small updates survive). Uniform weight quantizers must then have a fixed step
+    /// (<see cref="QuantizerOptions.FixedStep"/>, e.g. <c>uniform4-sr-fixed</c>), Li et al.'s fixed grid; training
+    /// refuses a step re-derived from max |w| after every update.
     /// </summary>
     public bool KeepFloatShadowWeights { get; set; } = true;
 

@@ -21,13 +21,15 @@ internal static class EngineTestModels
     public static ActivationSlopes MixedSlopes => new() { InputGate = 0.7, ForgetGate = 1.3, OutputGate = 0.9, Candidate = 0.6, CellOutput = 1.5 };
 
     public static QuantizedRecurrentOptions Recurrent(
-        RecurrentCellKind cell, RecurrentNormalization normalization, string weights, string activations = "none", bool mixedSlopes = false, int layers = 1)
+        RecurrentCellKind cell, RecurrentNormalization normalization, string weights, string activations = "none", bool mixedSlopes = false, int layers = 1,
+        LayerNormForm layerNormForm = LayerNormForm.PerGate)
         => new()
         {
             Cell = cell,
             HiddenSize = Hidden,
             Layers = layers,
             Normalization = normalization,
+            LayerNormForm = layerNormForm,
             WeightQuantizer = QuantizerRegistry.Parse(weights),
             ActivationQuantizer = QuantizerRegistry.Parse(activations),
             Slopes = mixedSlopes ? MixedSlopes : new ActivationSlopes(),

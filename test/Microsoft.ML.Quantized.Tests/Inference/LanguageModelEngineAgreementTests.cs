@@ -21,42 +21,47 @@ public sealed class LanguageModelEngineAgreementTests
 
     private static readonly string[] WeightQuantizers =
     [
-        "none", "bc", "sbc", "bwn", "bwn-row", "twn", "ttq-row", "ttq-theta0.3", "ttq-max", "alt2", "alt3-row",
+        "none", "bc", "sbc", "sbc-real", "bwn", "bwn-row", "twn", "ttq-row", "ttq-theta0.3", "ttq-max", "zttq", "zttq-theta0.1-row", "alt2", "alt3-row",
         "uniform4", "uniform3-row", "uniform4-lsq", "uniform3-lsq-row", "uniform3-pow2", "uniform4-mse",
+        "uniform2-asym", "uniform3-asym-row", "uniform2-asym-lsq", "uniform4-fixed", "uniform3-sr-fixed-row",
     ];
 
-    /// <summary>Every cell x normalization x weight quantizer, float activations and standard slopes, one layer.</summary>
+    /// <summary>Every cell x normalization (layer normalization in both forms) x weight quantizer, float activations and standard slopes, one layer.</summary>
     public static IEnumerable<object[]> WeightQuantizerMatrix()
     {
         foreach (var cell in Enum.GetValues<RecurrentCellKind>())
             foreach (var normalization in Enum.GetValues<RecurrentNormalization>())
-                foreach (var weights in WeightQuantizers)
-                    yield return [cell, normalization, weights, "none", false, 1];
+                foreach (var form in normalization == RecurrentNormalization.Layer ? Enum.GetValues<LayerNormForm>() : [LayerNormForm.PerGate])
+                    foreach (var weights in WeightQuantizers)
+                        yield return [cell, normalization, weights, "none", false, 1, form];
     }
 
     /// <summary>HitNet slopes (all different), activation quantizers in every evaluation form, and 2-3 layers.</summary>
     public static IEnumerable<object[]> SlopesActivationsAndLayers() =>
     [
-        [RecurrentCellKind.Lstm, RecurrentNormalization.Layer, "twn", "btq", true, 2],
-        [RecurrentCellKind.Gru, RecurrentNormalization.BatchPerStep, "uniform4-row", "uniform4", true, 2],
-        [RecurrentCellKind.Lstm, RecurrentNormalization.None, "bwn", "uniform3-lsq", false, 1],
-        [RecurrentCellKind.Gru, RecurrentNormalization.Weight, "alt2", "btq", true, 1],
-        [RecurrentCellKind.Lstm, RecurrentNormalization.BatchShared, "uniform4-lsq", "uniform4-pow2@0.9", false, 1],
-        [RecurrentCellKind.Gru, RecurrentNormalization.None, "none", "uniform2-sr", false, 1],
-        [RecurrentCellKind.Lstm, RecurrentNormalization.Weight, "ttq", "none", true, 3],
-        [RecurrentCellKind.Gru, RecurrentNormalization.Weight, "ttq-max-theta0.1-row", "none", true, 2],
-        [RecurrentCellKind.Lstm, RecurrentNormalization.None, "none", "none", false, 2],
-        [RecurrentCellKind.Gru, RecurrentNormalization.Layer, "bc", "uniform5-lsq@1.1", true, 2],
-        [RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep, "alt2-row", "uniform3", true, 2],
+        [RecurrentCellKind.Lstm, RecurrentNormalization.Layer, "twn", "btq", true, 2, LayerNormForm.PerGate],
+        [RecurrentCellKind.Gru, RecurrentNormalization.BatchPerStep, "uniform4-row", "uniform4", true, 2, LayerNormForm.PerGate],
+        [RecurrentCellKind.Lstm, RecurrentNormalization.None, "bwn", "uniform3-lsq", false, 1, LayerNormForm.PerGate],
+        [RecurrentCellKind.Gru, RecurrentNormalization.Weight, "alt2", "btq", true, 1, LayerNormForm.PerGate],
+        [RecurrentCellKind.Lstm, RecurrentNormalization.BatchShared, "uniform4-lsq", "uniform4-pow2@0.9", false, 1, LayerNormForm.PerGate],
+        [RecurrentCellKind.Gru, RecurrentNormalization.None, "none", "uniform2-sr", false, 1, LayerNormForm.PerGate],
+        [RecurrentCellKind.Lstm, RecurrentNormalization.Weight, "ttq", "none", true, 3, LayerNormForm.PerGate],
+        [RecurrentCellKind.Gru, RecurrentNormalization.Weight, "ttq-max-theta0.1-row", "none", true, 2, LayerNormForm.PerGate],
+        [RecurrentCellKind.Lstm, RecurrentNormalization.None, "none", "none", false, 2, LayerNormForm.PerGate],
+        [RecurrentCellKind.Gru, RecurrentNormalization.Layer, "bc", "uniform5-lsq@1.1", true, 2, LayerNormForm.PerGate],
+        [RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep, "alt2-row", "uniform3", true, 2, LayerNormForm.PerGate],
+        [RecurrentCellKind.Lstm, RecurrentNormalization.Layer, "twn", "btq", true, 2, LayerNormForm.Joint],
+        [RecurrentCellKind.Gru, RecurrentNormalization.Layer, "bc", "uniform5-lsq@1.1", true, 2, LayerNormForm.Joint],
     ];
 
     [TestMethod]
     [DynamicData(nameof(WeightQuantizerMatrix))]
     [DynamicData(nameof(SlopesActivationsAndLayers))]
-    public void EngineMatchesTorchEvaluation(RecurrentCellKind cell, RecurrentNormalization normalization, string weights, string activations, bool mixedSlopes, int layers)
+    public void EngineMatchesTorchEvaluation(
+        RecurrentCellKind cell, RecurrentNormalization normalization, string weights, string activations, bool mixedSlopes, int layers, LayerNormForm form)
     {
-        string name = $"{cell}/{normalization}/{weights}/act {activations}/{(mixedSlopes ? "mixed slopes" : "slopes 1")}/{layers} layer(s)";
-        using var network = LanguageModel(Recurrent(cell, normalization, weights, activations, mixedSlopes, layers), Seed);
+        string name = $"{cell}/{normalization}{(normalization == RecurrentNormalization.Layer ? $" {form}" : "")}/{weights}/act {activations}/{(mixedSlopes ? "mixed slopes" : "slopes 1")}/{layers} layer(s)";
+        using var network = LanguageModel(Recurrent(cell, normalization, weights, activations, mixedSlopes, layers, form), Seed);
         var ids = Ids(Seed, Steps);
         var (expectedLogits, expectedHidden) = TorchForward(network, ids, layers);
 

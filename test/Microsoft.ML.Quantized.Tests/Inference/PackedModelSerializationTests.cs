@@ -99,7 +99,67 @@ public sealed class PackedModelSerializationTests
 
         var older = (byte[])version1.Clone();
         older[4] = 0;
-        StringAssert.Contains(Assert.ThrowsExactly<ModelFormatException>(() => PackedSequenceClassifierNetwork.Read(Reader(older))).Message, "versions 1 to 2");
+        StringAssert.Contains(Assert.ThrowsExactly<ModelFormatException>(() => PackedSequenceClassifierNetwork.Read(Reader(older))).Message, "versions 1 to 3");
+    }
+
+    /// <summary>
+    /// Language-model format version 1 (before per-gate layer normalization) as its layout was documented, written here field
+    /// by field: its layer normalization (kind 1, no group count) reads as the joint form, with the cell-state normalization,
+    /// and scores as the joint network. The per-gate network writes kind 3 with its group count.
+    /// </summary>
+    [TestMethod]
+    public void LanguageModel_FormatVersion1_ReadsLayerNormAsJoint()
+    {
+        using var network = LanguageModel(Recurrent(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, "twn", layerNormForm: LayerNormForm.Joint), seed: 3);
+        var packed = PackedModelEncoder.Encode(network);
+        var version1 = Bytes(writer => PackedModelWriter.Write(writer, "QPLM"u8, 1, w =>
+        {
+            w.WriteInt32(packed.VocabularySize);
+            w.WriteInt32(packed.Embedding.Columns);
+            w.WriteMatrix(packed.Embedding);
+            var layer = (PackedLstmLayer)packed.Recurrent.Layers[0];
+            w.WriteByte((byte)RecurrentCellKind.Lstm);
+            w.WriteInt32(1);
+            w.WriteInt32(layer.InputSize);
+            w.WriteInt32(layer.HiddenSize);
+            foreach (var projection in new[] { layer.Input, layer.Hidden })
+            {
+                w.WriteMatrix(projection.Weight);
+                WriteVersion1LayerNorm(w, (PackedLayerNorm)projection.Normalization!);
+                w.WriteSingles(projection.Bias);
+            }
+            w.WriteSingles(layer.Slopes);
+            foreach (var activation in layer.Activations) activation.Write(w);
+            WriteVersion1LayerNorm(w, (PackedLayerNorm)layer.CellNormalization!);
+            w.WriteMatrix(packed.Decoder);
+            w.WriteSingles(packed.DecoderBias);
+        }));
+        var loaded = PackedLanguageModelNetwork.Read(Reader(version1));
+        var loadedLayer = (PackedLstmLayer)loaded.Recurrent.Layers[0];
+        Assert.AreEqual(1, ((PackedLayerNorm)loadedLayer.Input.Normalization!).Groups, "joint: one group of 4H");
+        Assert.AreEqual(1, ((PackedLayerNorm)loadedLayer.Hidden.Normalization!).Groups);
+        Assert.IsNotNull(loadedLayer.CellNormalization, "joint: the cell state is normalized");
+        var ids = Ids(4, 9);
+        var (h1, h2) = (new float[Hidden], new float[Hidden]);
+        Assert.AreEqual(new LanguageModelScorer(packed).Score(ids, h1), new LanguageModelScorer(loaded).Score(ids, h2));
+        CollectionAssert.AreEqual(h1, h2);
+        var current = Bytes(packed.Write);
+        Assert.AreEqual(PackedLanguageModelNetwork.FormatVersion, current[4]);
+        CollectionAssert.AreEqual(version1[5..^4], current[5..^4], "the joint form's fields are the same in both versions");
+
+        using var perGate = LanguageModel(Recurrent(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, "twn"), seed: 3);
+        var perGateLayer = (PackedLstmLayer)PackedLanguageModelNetwork.Read(Reader(Bytes(PackedModelEncoder.Encode(perGate).Write))).Recurrent.Layers[0];
+        Assert.AreEqual(4, ((PackedLayerNorm)perGateLayer.Input.Normalization!).Groups, "per gate: 4 groups of H");
+        Assert.IsNull(perGateLayer.CellNormalization, "per gate: no cell-state normalization");
+
+        static void WriteVersion1LayerNorm(PackedModelWriter w, PackedLayerNorm norm)
+        {
+            w.WriteByte(1);
+            w.WriteInt32(norm.Features);
+            w.WriteSingle(norm.Epsilon);
+            w.WriteSingles(norm.Gain);
+            w.WriteSingles(norm.Bias);
+        }
     }
 
     [TestMethod]

@@ -17,20 +17,22 @@ public sealed class SequenceClassifierEngineAgreementTests
     private static readonly int[] Lengths = [1, 2, 5, 7];
 
     [TestMethod]
-    [DataRow(RecurrentCellKind.Lstm, SequenceClassifierInputKind.Tokens, RecurrentNormalization.Layer, "twn", "none", false, false, 1, SequencePooling.Mean)]
-    [DataRow(RecurrentCellKind.Gru, SequenceClassifierInputKind.Frames, RecurrentNormalization.BatchPerStep, "uniform4-row", "btq", true, true, 1, SequencePooling.Max)]
-    [DataRow(RecurrentCellKind.Lstm, SequenceClassifierInputKind.Frames, RecurrentNormalization.Weight, "alt2", "uniform3", true, true, 2, SequencePooling.Last)]
-    [DataRow(RecurrentCellKind.Gru, SequenceClassifierInputKind.Tokens, RecurrentNormalization.None, "bwn-row", "none", true, false, 1, SequencePooling.Max)]
-    [DataRow(RecurrentCellKind.Lstm, SequenceClassifierInputKind.Tokens, RecurrentNormalization.BatchShared, "uniform4-lsq", "uniform4-lsq", false, true, 2, SequencePooling.Mean)]
-    [DataRow(RecurrentCellKind.Gru, SequenceClassifierInputKind.Frames, RecurrentNormalization.Layer, "none", "none", false, false, 1, SequencePooling.Last)]
+    [DataRow(RecurrentCellKind.Lstm, SequenceClassifierInputKind.Tokens, RecurrentNormalization.Layer, "twn", "none", false, false, 1, SequencePooling.Mean, LayerNormForm.PerGate)]
+    [DataRow(RecurrentCellKind.Gru, SequenceClassifierInputKind.Frames, RecurrentNormalization.BatchPerStep, "uniform4-row", "btq", true, true, 1, SequencePooling.Max, LayerNormForm.PerGate)]
+    [DataRow(RecurrentCellKind.Lstm, SequenceClassifierInputKind.Frames, RecurrentNormalization.Weight, "alt2", "uniform3", true, true, 2, SequencePooling.Last, LayerNormForm.PerGate)]
+    [DataRow(RecurrentCellKind.Gru, SequenceClassifierInputKind.Tokens, RecurrentNormalization.None, "bwn-row", "none", true, false, 1, SequencePooling.Max, LayerNormForm.PerGate)]
+    [DataRow(RecurrentCellKind.Lstm, SequenceClassifierInputKind.Tokens, RecurrentNormalization.BatchShared, "uniform4-lsq", "uniform4-lsq", false, true, 2, SequencePooling.Mean, LayerNormForm.PerGate)]
+    [DataRow(RecurrentCellKind.Gru, SequenceClassifierInputKind.Frames, RecurrentNormalization.Layer, "none", "none", false, false, 1, SequencePooling.Last, LayerNormForm.PerGate)]
+    [DataRow(RecurrentCellKind.Lstm, SequenceClassifierInputKind.Frames, RecurrentNormalization.Layer, "ttq", "uniform3", true, true, 2, SequencePooling.Mean, LayerNormForm.Joint)]
+    [DataRow(RecurrentCellKind.Gru, SequenceClassifierInputKind.Tokens, RecurrentNormalization.Layer, "alt2", "none", false, false, 1, SequencePooling.Max, LayerNormForm.Joint)]
     public void EngineMatchesTorchEvaluation(
         RecurrentCellKind cell, SequenceClassifierInputKind kind, RecurrentNormalization normalization, string weights, string activations,
-        bool quantizeEmbeddingAndHead, bool mixedSlopes, int layers, SequencePooling pooling)
+        bool quantizeEmbeddingAndHead, bool mixedSlopes, int layers, SequencePooling pooling, LayerNormForm form)
     {
-        string name = $"{cell}/{kind}/{normalization}/{weights}/act {activations}/{(quantizeEmbeddingAndHead ? "quantized" : "float")} head/{layers} layer(s)/{pooling} pooling";
+        string name = $"{cell}/{kind}/{normalization} {form}/{weights}/act {activations}/{(quantizeEmbeddingAndHead ? "quantized" : "float")} head/{layers} layer(s)/{pooling} pooling";
         var options = new SequenceClassifierOptions
         {
-            Recurrent = Recurrent(cell, normalization, weights, activations, mixedSlopes, layers),
+            Recurrent = Recurrent(cell, normalization, weights, activations, mixedSlopes, layers, form),
             ClassCount = Classes,
             Pooling = pooling,
             QuantizeEmbeddingAndHead = quantizeEmbeddingAndHead,

@@ -72,17 +72,18 @@ public sealed class ModelCompatibilityTests
     [TestMethod]
     public void A_packed_model_stream_of_another_format_version_names_both_versions()
     {
-        // The packed classifier as a future library writing its format version 3 would store it: magic "QPSC", then the version byte.
+        // The packed classifier as a future library writing the next format version would store it: magic "QPSC", then the version byte.
+        const int next = PackedSequenceClassifierNetwork.FormatVersion + 1;
         var zip = ModelZip.Rewrite(_binary, (name, data) =>
         {
             if (!name.EndsWith("PackedSequenceClassifier.bin", StringComparison.Ordinal)) return data;
             Assert.AreEqual("QPSC", Encoding.ASCII.GetString(data, 0, 4));
-            data[4] = 3;
+            data[4] = next;
             return data;
         });
         var error = LoadError(zip);
         StringAssert.Contains(error, "The quantized sequence classifier inside this ML.NET model could not be read");
-        StringAssert.Contains(error, "has format version 3, newer than version 2, which this library reads");
+        StringAssert.Contains(error, $"has format version {next}, newer than version {PackedSequenceClassifierNetwork.FormatVersion}, which this library reads");
     }
 
     [TestMethod]

@@ -30,28 +30,65 @@ public sealed class NormalizationTests
     }
 
     [TestMethod]
-    public void LayerNormLstmMatchesReference()
+    public void LayerNormPerGateNormalizesEachGroupOnItsOwnThenAppliesGainAndBias()
+    {
+        using var scope = NewDisposeScope();
+        using var perGate = new RecurrentLayerNorm("ln", 4, groups: 2, epsilon: 0);
+        using var joint = new RecurrentLayerNorm("ln", 4, groups: 1, epsilon: 0);
+        using (no_grad())
+        {
+            foreach (var norm in new[] { perGate, joint })
+            {
+                norm.Gain.copy_(tensor(new float[] { 1, 2, 3, 4 }));
+                norm.Bias.copy_(tensor(new float[] { 0.5f, 0, 0, -1 }));
+            }
+        }
+        var x = tensor(new float[] { 1, 3, 10, 14 }).reshape(1, 4);
+
+        // Groups [1, 3] (mean 2, variance 1) and [10, 14] (mean 12, variance 4) each become [-1, 1]:
+        // times the gain [1, 2, 3, 4] plus the bias [0.5, 0, 0, -1].
+        AssertClose(tensor(new float[] { -0.5f, 2, -3, 3 }).reshape(1, 4), perGate.forward(x), 1e-6, "per gate");
+        // One group: mean 7, variance (36 + 16 + 9 + 49) / 4 = 27.5.
+        float s = MathF.Sqrt(27.5f);
+        AssertClose(tensor(new float[] { -6 / s + 0.5f, -4 / s * 2, 3 / s * 3, 7 / s * 4 - 1 }).reshape(1, 4), joint.forward(x), 1e-6, "joint");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new RecurrentLayerNorm("ln", 6, groups: 4));
+    }
+
+    /// <summary>
+    /// The LSTM's layer normalization against the formulas, written out here: per gate (Hou et al.: each gate's H values of
+    /// W_x x and W_h h normalized on their own, the cell state not normalized) and joint (all 4H values, plus LN(c)).
+    /// </summary>
+    [TestMethod]
+    [DataRow(LayerNormForm.PerGate)]
+    [DataRow(LayerNormForm.Joint)]
+    public void LayerNormLstmMatchesReference(LayerNormForm form)
     {
         manual_seed(21);
         using var scope = NewDisposeScope();
-        using var cell = new QuantizedLstmCell("lstm", In, Options(RecurrentCellKind.Lstm, Hidden, normalization: RecurrentNormalization.Layer), Sign, Float);
+        var options = Options(RecurrentCellKind.Lstm, Hidden, normalization: RecurrentNormalization.Layer);
+        options.LayerNormForm = form;
+        using var cell = new QuantizedLstmCell("lstm", In, options, Sign, Float);
         Assert.IsFalse(cell.UsesFusedKernel);
+        Assert.AreEqual(form == LayerNormForm.Joint, cell.CellLayerNorm is not null, "only the joint form normalizes the cell state");
+        CollectionAssert.AreEqual(new long[] { 4 * Hidden }, cell.InputLayerNorm!.Gain.shape, "gain [G*H] in both forms");
         using (no_grad())
         {
-            foreach (var norm in new[] { cell.InputLayerNorm!, cell.HiddenLayerNorm!, cell.CellLayerNorm! })
+            foreach (var norm in new[] { cell.InputLayerNorm!, cell.HiddenLayerNorm!, cell.CellLayerNorm }.OfType<RecurrentLayerNorm>())
             {
                 norm.Gain.copy_(rand(norm.Gain.shape) + 0.5);
                 norm.Bias.copy_(randn(norm.Bias.shape) * 0.1);
             }
         }
-        var x = randn(Time, Batch, In);
+        var x = randn(Time, Batch, In) * 3;
         var h0 = randn(Batch, Hidden);
         var c0 = randn(Batch, Hidden);
 
         var (output, h, c) = cell.Forward(x, h0, c0);
 
-        static Tensor Ln(Tensor v, RecurrentLayerNorm n)
-            => (v - v.mean(new long[] { -1 }, keepdim: true)) / (v.var(-1, unbiased: false, keepdim: true) + 1e-5).sqrt() * n.Gain + n.Bias;
+        static Tensor Standardize(Tensor v) => (v - v.mean(new long[] { -1 }, keepdim: true)) / (v.var(-1, unbiased: false, keepdim: true) + 1e-5).sqrt();
+        Tensor Ln(Tensor v, RecurrentLayerNorm n) => form == LayerNormForm.Joint
+            ? Standardize(v) * n.Gain + n.Bias
+            : cat(Enumerable.Range(0, 4).Select(k => Standardize(v.narrow(1, k * Hidden, Hidden))).ToArray(), 1) * n.Gain + n.Bias;
         var wih = SignOf(cell.WeightIh);
         var whh = SignOf(cell.WeightHh);
         Tensor rh = h0, rc = c0;
@@ -63,11 +100,30 @@ public sealed class NormalizationTests
             var g = gates.narrow(1, 2 * Hidden, Hidden).tanh();
             var o = gates.narrow(1, 3 * Hidden, Hidden).sigmoid();
             rc = f * rc + i * g;
-            rh = o * Ln(rc, cell.CellLayerNorm!).tanh();
+            rh = o * (form == LayerNormForm.Joint ? Standardize(rc) * cell.CellLayerNorm!.Gain + cell.CellLayerNorm.Bias : rc).tanh();
             AssertClose(rh, output[t], 1e-5, $"h at step {t}");
         }
         AssertClose(rh, h, 1e-5, "final h");
         AssertClose(rc, c!, 1e-5, "final c (not normalized)");
+    }
+
+    [TestMethod]
+    public void LayerNormForm_OptionsSavedBeforeItWasNamed_LoadAsJoint()
+    {
+        Assert.AreEqual(LayerNormForm.PerGate, new QuantizedRecurrentOptions().LayerNormForm, "new models: Hou et al.'s form");
+        var options = new LanguageModelOptions();
+        options.Recurrent.Normalization = RecurrentNormalization.Layer;
+        var json = System.Text.Json.Nodes.JsonNode.Parse(System.Text.Json.JsonSerializer.Serialize(options, ModelFile.HeaderJson))!;
+        Assert.IsTrue(json["Recurrent"]!.AsObject().Remove(nameof(QuantizedRecurrentOptions.LayerNormForm)));
+
+        var old = System.Text.Json.JsonSerializer.Deserialize<LanguageModelOptions>(json.ToJsonString(), ModelFile.HeaderJson)!;
+        Assert.AreEqual(LayerNormForm.Joint, old.Recurrent.LayerNormForm, "a header without the setting was trained with the joint form");
+        using var cell = new QuantizedLstmCell("lstm", In, old.Recurrent);
+        Assert.AreEqual(1, cell.InputLayerNorm!.Groups);
+        Assert.IsNotNull(cell.CellLayerNorm, "so its checkpoint's cell_norm parameters have a home");
+
+        var now = System.Text.Json.JsonSerializer.Deserialize<LanguageModelOptions>(System.Text.Json.JsonSerializer.Serialize(options, ModelFile.HeaderJson), ModelFile.HeaderJson)!;
+        Assert.AreEqual(LayerNormForm.PerGate, now.Recurrent.LayerNormForm, "a header written now reads back as written");
     }
 
     [TestMethod]
@@ -77,12 +133,14 @@ public sealed class NormalizationTests
         using var scope = NewDisposeScope();
         using var cell = new QuantizedGruCell("gru", In, Options(RecurrentCellKind.Gru, Hidden, normalization: RecurrentNormalization.Layer), Float, Float);
         Assert.AreEqual(3 * Hidden, cell.InputLayerNorm!.Gain.shape[0]);
+        Assert.AreEqual(3, cell.InputLayerNorm.Groups, "per gate by default (Hou et al.)");
         var x = randn(1, Batch, In) * 10;
         var h0 = randn(Batch, Hidden) * 10;
 
         var (_, h, _) = cell.Forward(x, h0, null);
 
-        static Tensor Ln(Tensor v) => (v - v.mean(new long[] { -1 }, keepdim: true)) / (v.var(-1, unbiased: false, keepdim: true) + 1e-5).sqrt();
+        static Tensor Standardize(Tensor v) => (v - v.mean(new long[] { -1 }, keepdim: true)) / (v.var(-1, unbiased: false, keepdim: true) + 1e-5).sqrt();
+        static Tensor Ln(Tensor v) => cat(Enumerable.Range(0, 3).Select(k => Standardize(v.narrow(1, k * Hidden, Hidden))).ToArray(), 1);
         var gi = Ln(x[0].mm(cell.WeightIh.t())) + cell.BiasIh;
         var gh = Ln(h0.mm(cell.WeightHh.t())) + cell.BiasHh;
         var r = (gi.narrow(1, 0, Hidden) + gh.narrow(1, 0, Hidden)).sigmoid();

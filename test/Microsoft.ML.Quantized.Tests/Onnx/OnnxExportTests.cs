@@ -102,16 +102,20 @@ public sealed class OnnxExportTests
     }
 
     [TestMethod]
-    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, QuantizerKind.None, 2)]
-    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer, QuantizerKind.None, 1)]
-    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep, QuantizerKind.None, 1)]
-    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.BatchShared, QuantizerKind.None, 2)]
-    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Weight, QuantizerKind.BernoulliTernary, 1)]
-    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.None, QuantizerKind.Uniform, 1)]
-    public void A_cell_beyond_the_onnx_operators_exports_as_a_scan_with_the_engines_probabilities(RecurrentCellKind cell, RecurrentNormalization normalization, QuantizerKind activations, int layers)
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, QuantizerKind.None, 2, LayerNormForm.PerGate)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer, QuantizerKind.None, 1, LayerNormForm.PerGate)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, QuantizerKind.None, 1, LayerNormForm.Joint)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer, QuantizerKind.Uniform, 2, LayerNormForm.Joint)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep, QuantizerKind.None, 1, LayerNormForm.PerGate)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.BatchShared, QuantizerKind.None, 2, LayerNormForm.PerGate)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Weight, QuantizerKind.BernoulliTernary, 1, LayerNormForm.PerGate)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.None, QuantizerKind.Uniform, 1, LayerNormForm.PerGate)]
+    public void A_cell_beyond_the_onnx_operators_exports_as_a_scan_with_the_engines_probabilities(
+        RecurrentCellKind cell, RecurrentNormalization normalization, QuantizerKind activations, int layers, LayerNormForm form)
     {
         var options = SequenceClassifierTestData.Model(QuantizerKind.TernaryWeightNet, normalization, cell);
         options.Recurrent.Layers = layers;
+        options.Recurrent.LayerNormForm = form;
         options.Recurrent.ActivationQuantizer = new QuantizerOptions { Kind = activations };
         options.Recurrent.Slopes = new ActivationSlopes { ForgetGate = 1.5, Candidate = 0.75 };
         options.QuantizeEmbeddingAndHead = true;
@@ -142,9 +146,12 @@ public sealed class OnnxExportTests
     }
 
     [TestMethod]
-    public void A_layer_normalized_language_model_exports_as_a_scan_with_the_engines_logits()
+    [DataRow(LayerNormForm.PerGate)]
+    [DataRow(LayerNormForm.Joint)]
+    public void A_layer_normalized_language_model_exports_as_a_scan_with_the_engines_logits(LayerNormForm form)
     {
         var options = TinyCorpus.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.Layer, RecurrentCellKind.Lstm);
+        options.Recurrent.LayerNormForm = form;
         options.QuantizeEmbeddingAndDecoder = true;
         var chars = Vocabulary.FromCharacters(Text);
         using var model = QuantizedLanguageModel.Train(chars, Text, null, options, TinyCorpus.Training(1));

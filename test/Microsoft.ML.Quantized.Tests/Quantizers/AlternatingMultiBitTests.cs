@@ -45,6 +45,21 @@ public sealed class AlternatingMultiBitTests
         AreClose(new float[] { 0.75f, -0.75f, 1.25f, -1.25f }, new AlternatingMultiBitQuantizer(bits: 1, perRow: true).forward(w), 1e-6);
     }
 
+    /// <summary>
+    /// Xu et al. quantize row by row: the registry's alt is per row (row 0: alpha = mean(0.5, 1) = 0.75; row 1: mean(2, 0.5) =
+    /// 1.25); -tensor fits one alpha = mean(0.5, 1, 2, 0.5) = 1 for the matrix.
+    /// </summary>
+    [TestMethod]
+    public void RegistryDefault_IsPerRow_AndTensorFitsOneSetOfCoefficients()
+    {
+        using var scope = torch.NewDisposeScope();
+        var w = Matrix(2, 2, 0.5f, -1.0f, 2.0f, -0.5f);
+        Assert.IsTrue(new QuantizerOptions { Kind = QuantizerKind.AlternatingMultiBit }.PerRowScale, "options default");
+        AreClose(new float[] { 0.75f, -0.75f, 1.25f, -1.25f }, QuantizerFactory.Create(QuantizerRegistry.Parse("alt1")).forward(w), 1e-6);
+        AreClose(new float[] { 1f, -1f, 1f, -1f }, QuantizerFactory.Create(QuantizerRegistry.Parse("alt1-tensor")).forward(w), 1e-6);
+        Assert.IsTrue(QuantizerFactory.Create(QuantizerRegistry.Parse("alt2")).Encode(w).PerRow);
+    }
+
     [TestMethod]
     public void Error_FallsAsBitsRise_AndAlternatingBeatsGreedy()
     {

@@ -41,6 +41,33 @@ public sealed class BinaryQuantizerTests
         AreClose(new float[] { 1f, -1f }, mean[5..], 0, "saturated columns are deterministic");
     }
 
+    /// <summary>
+    /// BinaryConnect Section 2.6: stochastic BinaryConnect is evaluated with the real-valued weights. sbc-real evaluates
+    /// and packs them as they are (float32); sbc evaluates and packs their signs; both train with binary draws.
+    /// </summary>
+    [TestMethod]
+    public void StochasticBinary_RealValuedEvaluation_EvaluatesAndPacksTheShadowWeights()
+    {
+        using var scope = torch.NewDisposeScope();
+        var w = Matrix(1, 4, 0.3f, -0.6f, 0f, 1f);
+        var real = Create("sbc-real");
+        var sign = Create("sbc");
+        real.eval();
+        sign.eval();
+        AreClose(new float[] { 0.3f, -0.6f, 0f, 1f }, real.forward(w), 0);
+        AreClose(new float[] { 1f, -1f, 1f, 1f }, sign.forward(w), 0);
+
+        var packed = real.Encode(w);
+        Assert.AreEqual(CodeLayout.Float, packed.Layout);
+        Assert.AreEqual(32, real.Bits);
+        AreClose(new float[] { 0.3f, -0.6f, 0f, 1f }, packed.DecodeAll(), 0);
+        Assert.AreEqual(CodeLayout.Sign, sign.Encode(w).Layout);
+
+        real.train();
+        var draws = Values(real.forward(w));
+        Assert.IsTrue(draws.All(v => v is 1f or -1f), "training still draws binary weights");
+    }
+
     [TestMethod]
     public void StochasticBinary_IdentityStraightThrough()
     {

@@ -14,14 +14,23 @@ public sealed class QuantizerRegistryTests
         Assert.AreEqual("none", QuantizerRegistry.NameOf(new QuantizerOptions()));
         Assert.AreEqual("bc", QuantizerRegistry.NameOf(O(QuantizerKind.BinaryConnect, row: true)), "per-row ignored by bc");
         Assert.AreEqual("sbc", QuantizerRegistry.NameOf(O(QuantizerKind.StochasticBinary)));
+        Assert.AreEqual("sbc-real", QuantizerRegistry.NameOf(new QuantizerOptions { Kind = QuantizerKind.StochasticBinary, RealValuedEvaluation = true }));
         Assert.AreEqual("bwn-row", QuantizerRegistry.NameOf(O(QuantizerKind.BinaryWeightNet, row: true)));
         Assert.AreEqual("twn", QuantizerRegistry.NameOf(O(QuantizerKind.TernaryWeightNet, bits: 2)));
         Assert.AreEqual("ttq", QuantizerRegistry.NameOf(O(QuantizerKind.ThresholdTernary)));
-        Assert.AreEqual("alt2", QuantizerRegistry.NameOf(O(QuantizerKind.AlternatingMultiBit)));
-        Assert.AreEqual("alt3-row", QuantizerRegistry.NameOf(O(QuantizerKind.AlternatingMultiBit, 3, row: true)));
+        Assert.AreEqual("zttq", QuantizerRegistry.NameOf(new QuantizerOptions { Kind = QuantizerKind.TrainedTernary, TernaryThreshold = 0.05 }), "Zhu et al.'s t = 0.05 is the default");
+        Assert.AreEqual("zttq-theta0.1-row", QuantizerRegistry.NameOf(QuantizerRegistry.Parse("zttq-row-theta0.1")));
+        Assert.AreEqual("alt2", QuantizerRegistry.NameOf(new QuantizerOptions { Kind = QuantizerKind.AlternatingMultiBit }), "alt is per row unless told");
+        Assert.AreEqual("alt2-tensor", QuantizerRegistry.NameOf(O(QuantizerKind.AlternatingMultiBit)), "per tensor set explicitly");
+        Assert.AreEqual("alt3", QuantizerRegistry.NameOf(O(QuantizerKind.AlternatingMultiBit, 3, row: true)));
+        Assert.IsTrue(QuantizerRegistry.Parse("alt2").PerRowScale);
+        Assert.IsFalse(QuantizerRegistry.Parse("alt2-tensor").PerRowScale);
+        Assert.AreEqual("alt3", QuantizerRegistry.NameOf(QuantizerRegistry.Parse("alt3-row")), "-row is alt's default");
         Assert.AreEqual("uniform4", QuantizerRegistry.NameOf(O(QuantizerKind.Uniform)));
         Assert.AreEqual("uniform4-sr", QuantizerRegistry.NameOf(O(QuantizerKind.Uniform, sr: true)));
         Assert.AreEqual("uniform3-pow2", QuantizerRegistry.NameOf(O(QuantizerKind.Uniform, 3, pow2: true)));
+        Assert.AreEqual("uniform2-asym", QuantizerRegistry.NameOf(new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 2, AsymmetricLevels = true }));
+        Assert.AreEqual("uniform2-sr-asym-lsq-row", QuantizerRegistry.NameOf(QuantizerRegistry.Parse("uniform2-row-lsq-asym-sr")));
         Assert.AreEqual("uniform4-lsq", QuantizerRegistry.NameOf(O(QuantizerKind.Uniform, 4, lsq: true)));
         Assert.AreEqual("uniform4@1.05", QuantizerRegistry.NameOf(O(QuantizerKind.Uniform, m: 1.05)));
         Assert.AreEqual("uniform8-sr-row@0.9", QuantizerRegistry.NameOf(O(QuantizerKind.Uniform, 8, row: true, sr: true, m: 0.9)));
@@ -113,6 +122,15 @@ public sealed class QuantizerRegistryTests
         Bad("twn-sr", "StochasticRounding");
         Bad("uniform4-lsq-pow2", "PowerOfTwoScale");
         Bad("twn-mse", "MinimumErrorStep");
+        Bad("twn-asym", "AsymmetricLevels");
+        Bad("twn-tensor", "'-tensor'");
+        Bad("bc-real", "RealValuedEvaluation");
+        Bad("twn-fixed", "FixedStep");
+        Bad("zttq-max", "TernaryThresholdFromMaximum");
+        Bad("zttq-theta1.5", "(0, 1)");
+        Bad("uniform4-lsq-fixed", "FixedStep");
+        Bad("alt2-row-tensor", "'-tensor'");
+        Bad("uniform3-asym-mse", "MinimumErrorStep");
         Bad("uniform4@0", "StepSizeMultiplier = 0");
         Bad("uniform4@-1", "StepSizeMultiplier = -1");
         Bad("bc@1.1", "StepSizeMultiplier = 1.1");
@@ -177,6 +195,11 @@ public sealed class QuantizerRegistryTests
             QuantizerRegistry.ValidateActivation(QuantizerRegistry.Parse("uniform4-mse"), "ActivationQuantizer"));
         StringAssert.Contains(mse.Message, "MinimumErrorStep");
         StringAssert.Contains(mse.Message, "uniform4-lsq-mse");
+        var asym = Assert.ThrowsExactly<ArgumentException>(() =>
+            QuantizerRegistry.ValidateActivation(QuantizerRegistry.Parse("uniform2-asym"), "ActivationQuantizer"));
+        StringAssert.Contains(asym.Message, "ActivationQuantizer.AsymmetricLevels");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() =>
+            QuantizerRegistry.ValidateActivation(QuantizerRegistry.Parse("uniform4-fixed"), "ActivationQuantizer")).Message, "ActivationQuantizer.FixedStep");
     }
 
     [TestMethod]

@@ -30,6 +30,33 @@ public sealed class UniformQuantizerTests
         Assert.AreEqual(7, Uniform(4).MaxLevel);
     }
 
+    /// <summary>
+    /// The asymmetric 2-bit grid: 4 levels (codes -2..1), step max|w| / 2; uniform2 keeps its 3 symmetric levels (codes
+    /// -1..1), step max|w| / 1.
+    /// </summary>
+    [TestMethod]
+    public void AsymmetricTwoBits_HasFourLevels_StepMaxOverTwo()
+    {
+        using var scope = torch.NewDisposeScope();
+        var w = Matrix(1, 5, -1f, -0.6f, -0.2f, 0.3f, 0.8f);
+        var asym = QuantizerRegistry.Parse("uniform2-asym");
+        // s = 0.5; w / s = -2, -1.2, -0.4, 0.6, 1.6 -> -2, -1, 0, 1, 1 (1.6 clamps to Qp = 1); clip range [-1, 0.5].
+        var (q, grad) = ForwardBackward(new UniformQuantizer(asym), w, Matrix(1, 5, 1, 2, 3, 4, 5));
+        AreClose(new float[] { -1f, -0.5f, 0f, 0.5f, 0.5f }, q, 0);
+        AreClose(new float[] { 1, 2, 3, 4, 0 }, grad, 0, "gradient 1 inside [-2 s, s], lower boundary included; 0 above s");
+        var encoded = new UniformQuantizer(asym).Encode(w);
+        AreClose(new float[] { 0.5f }, encoded.Scales, 0);
+        CollectionAssert.AreEqual(new[] { 2, 3, 0, 1, 1 }, encoded.Codes, "2-bit two's complement of -2, -1, 0, 1, 1");
+        AreClose(new float[] { -1f, -0.5f, 0f, 0.5f, 0.5f }, PackedMatrix.FromQuantizedWeights(encoded).Decode(), 0, "the packed matrix stores code -2");
+
+        // uniform2: s = 1; w / s rounds to -1, -1, 0, 0, 1.
+        AreClose(new float[] { -1f, -1f, 0f, 0f, 1f }, new UniformQuantizer(QuantizerRegistry.Parse("uniform2")).forward(w), 0);
+        // A learned step starts at max|w| / 2 too.
+        var lsq = new UniformQuantizer(QuantizerRegistry.Parse("uniform2-asym-lsq"));
+        AreClose(new float[] { -1f, -0.5f, 0f, 0.5f, 0.5f }, lsq.forward(w), 0);
+        AreClose(new float[] { 0.5f }, lsq.Step!, 0);
+    }
+
     [TestMethod]
     public void PerRowSteps()
     {
@@ -195,6 +222,34 @@ public sealed class UniformQuantizerTests
         quantizer.forward(w);
         AreClose(new float[] { 0.5f, 0.1f }, quantizer.Step!, 1e-7);
         Assert.ThrowsExactly<ArgumentException>(() => quantizer.forward(torch.ones(3, 2)));
+    }
+
+    /// <summary>
+    /// Li et al.'s fixed grid: the step is max|w| / Qp of the first weights (1.5 / 3 = 0.5), kept when the weights grow
+    /// (3.0 then clamps to Qp * 0.5 = 1.5, where a re-derived step would be 1.0), saved with the module, never a parameter.
+    /// </summary>
+    [TestMethod]
+    public void FixedStep_IsTakenOnce_AndSavesWithTheModule()
+    {
+        using var scope = torch.NewDisposeScope();
+        var options = QuantizerRegistry.Parse("uniform3-fixed");
+        var quantizer = (UniformQuantizer)QuantizerFactory.Create(options, rows: 1);
+        Assert.IsEmpty(quantizer.parameters(), "a fixed step is a buffer, not trained");
+        AreClose(new float[] { 1.5f, -1f, 0f, -1.5f }, quantizer.forward(Matrix(1, 4, 1.5f, -0.75f, 0.25f, -1.5f)), 0);
+        AreClose(new float[] { 0.5f }, quantizer.FixedStep!, 0);
+
+        var grown = Matrix(1, 4, 3f, -0.75f, 0.25f, -1f);
+        AreClose(new float[] { 1.5f, -1f, 0f, -1f }, quantizer.forward(grown), 0, "same grid: 3.0 clamps to 1.5");
+        AreClose(new float[] { 3f, -1f, 0f, -1f }, Uniform(3).forward(grown), 0, "a re-derived step (1.0) moves the grid");
+        CollectionAssert.AreEqual(new[] { 0.5f }, quantizer.Encode(grown).Scales);
+
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true)) quantizer.save(writer);
+        stream.Position = 0;
+        var loaded = (UniformQuantizer)QuantizerFactory.Create(options, rows: 1);
+        using (var reader = new BinaryReader(stream)) loaded.load(reader);
+        AreClose(new float[] { 0.5f }, loaded.FixedStep!, 0);
+        AreClose(new float[] { 1.5f, -1f, 0f, -1f }, loaded.forward(grown), 0, "the loaded step is kept");
     }
 
     [TestMethod]

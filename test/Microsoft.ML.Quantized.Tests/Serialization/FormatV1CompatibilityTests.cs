@@ -323,7 +323,7 @@ public sealed class FormatV1CompatibilityTests
             var d = Find<ISingleFeaturePredictionTransformer<SequenceClassifierModelParameters>>(multi).Model;
             Assert.IsInstanceOfType<SequenceClassifierMulticlassModelParameters>(d);
             Assert.AreEqual(3, d.ClassCount);
-            Assert.AreEqual("alt2", d.GetTrainingClassifier().Options.Recurrent.WeightQuantizer.ToString());
+            Assert.AreEqual("alt2-tensor", d.GetTrainingClassifier().Options.Recurrent.WeightQuantizer.ToString(), "saved before alt's per-row default: keeps per-tensor coefficients");
             Assert.AreEqual(RecurrentNormalization.Weight, d.GetTrainingClassifier().Options.Recurrent.Normalization);
             // The fixtures cover both recurrent paths: this one runs libtorch's fused LSTM, every other one the cell loop.
             Assert.IsTrue(d.GetTrainingClassifier().UsesFusedKernel, "weight-only quantization with weight normalization runs the fused kernel");
@@ -334,6 +334,7 @@ public sealed class FormatV1CompatibilityTests
             Assert.AreEqual(FormatV1Fixtures.FrameSize, e.FrameSize);
             Assert.AreEqual("uniform3-row", e.GetTrainingClassifier().Options.Recurrent.WeightQuantizer.ToString());
             Assert.AreEqual(RecurrentNormalization.Layer, e.GetTrainingClassifier().Options.Recurrent.Normalization);
+            Assert.AreEqual(LayerNormForm.Joint, e.GetTrainingClassifier().Options.Recurrent.LayerNormForm, "saved before the per-gate form: joint, with LN(c)");
             Assert.IsFalse(e.GetTrainingClassifier().UsesFusedKernel, "layer normalization runs the cell loop");
         }
         finally

@@ -134,6 +134,46 @@ public sealed class TrainingLoopTests
         }
     }
 
+    /// <summary>
+    /// Li et al. 2017 without shadow weights: every weight stays on the grid fixed at the first forward. One step and four
+    /// steps from the same seed end with the same step and with weights that are integer multiples of it within +-Qp.
+    /// </summary>
+    [TestMethod]
+    public void WithoutShadowWeightsTheUniformGridIsFixedAtTheStart()
+    {
+        var options = TinyCorpus.Model();
+        options.Recurrent.WeightQuantizer = QuantizerRegistry.Parse("uniform3-sr-fixed");
+        (float[] Step, float[] Weight) Run(int steps)
+        {
+            var training = QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), steps);
+            training.KeepFloatShadowWeights = false;
+            using var model = QuantizedLanguageModel.Train(Chars, Train, null, options, training);
+            var (_, weight, quantizer) = model.Network.Recurrent.QuantizedWeights().First();
+            using var step = ((UniformQuantizer)quantizer).FixedStep!.clone();
+            using var levels = weight.detach() / step;
+            using var rounded = levels.round();
+            Assert.IsLessThan(1e-4, (levels - rounded).abs().max().item<float>(), "weights lie on the grid");
+            Assert.IsLessThanOrEqualTo(3f, rounded.abs().max().item<float>(), "within +-Qp");
+            return (step.data<float>().ToArray(), weight.detach().flatten().data<float>().ToArray());
+        }
+        var one = Run(1);
+        var four = Run(4);
+        CollectionAssert.AreEqual(one.Step, four.Step, "the step does not move with the weights");
+        CollectionAssert.AreNotEqual(one.Weight, four.Weight, "the weights did move");
+    }
+
+    [TestMethod]
+    public void WithoutShadowWeightsAMovingUniformGridIsRefused()
+    {
+        var training = QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 1);
+        training.KeepFloatShadowWeights = false;
+        var options = TinyCorpus.Model();
+        options.Recurrent.WeightQuantizer = QuantizerRegistry.Parse("uniform4-sr");
+        var e = Assert.ThrowsExactly<ArgumentException>(() => QuantizedLanguageModel.Train(Chars, Train, null, options, training).Dispose());
+        StringAssert.Contains(e.Message, "KeepFloatShadowWeights");
+        StringAssert.Contains(e.Message, "uniform4-sr-fixed");
+    }
+
     [TestMethod]
     public void ValidationObservesCancellationBetweenBatches()
     {

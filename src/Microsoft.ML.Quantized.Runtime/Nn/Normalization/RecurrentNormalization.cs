@@ -11,7 +11,10 @@ public enum RecurrentNormalization
     None = 0,
     /// <summary>Weight normalization: each row of the quantized W_x and W_h rescaled to a learned norm g.</summary>
     Weight,
-    /// <summary>Layer normalization of W_x x and of W_h h (and of the LSTM cell state before tanh).</summary>
+    /// <summary>
+    /// Layer normalization of W_x x and of W_h h: per gate, cell state not normalized (Hou et al. 2019, the default), or
+    /// jointly over all gates with the LSTM cell state normalized too; see <see cref="QuantizedRecurrentOptions.LayerNormForm"/>.
+    /// </summary>
     Layer,
     /// <summary>Batch normalization of W_x x and W_h h, statistics shared across time steps.</summary>
     BatchShared,

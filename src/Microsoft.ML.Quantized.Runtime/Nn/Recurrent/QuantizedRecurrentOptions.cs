@@ -1,10 +1,12 @@
+using System.Text.Json.Serialization;
+
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
 /// The quantized recurrent stack: cell, sizes, weight and activation quantizers, slopes and normalization.
 /// Shared by the language model and the sequence classifiers.
 /// </summary>
-public sealed class QuantizedRecurrentOptions
+public sealed class QuantizedRecurrentOptions : IJsonOnDeserializing
 {
     /// <summary>LSTM or GRU. Default LSTM.</summary>
     public RecurrentCellKind Cell { get; set; } = RecurrentCellKind.Lstm;
@@ -34,6 +36,14 @@ public sealed class QuantizedRecurrentOptions
     public RecurrentNormalization Normalization { get; set; } = RecurrentNormalization.None;
 
     /// <summary>
+    /// <see cref="RecurrentNormalization.Layer"/> only: normalize each gate's pre-activations on their own and leave the
+    /// cell state alone (<see cref="Quantized.LayerNormForm.PerGate"/>, Hou et al. 2019, the default), or all G*H together
+    /// and the LSTM cell state too (<see cref="Quantized.LayerNormForm.Joint"/>). A model saved before this option
+    /// existed does not name it and loads as <see cref="Quantized.LayerNormForm.Joint"/>, the form it was trained with.
+    /// </summary>
+    public LayerNormForm LayerNormForm { get; set; } = LayerNormForm.PerGate;
+
+    /// <summary>
     /// Longest sequence for <see cref="RecurrentNormalization.BatchPerStep"/> statistics; later steps reuse the
     /// last step's statistics. Default 100.
     /// </summary>
@@ -48,4 +58,10 @@ public sealed class QuantizedRecurrentOptions
         copy.Slopes = Slopes.Clone();
         return copy;
     }
+
+    /// <summary>
+    /// Before a saved header fills these options: a header written before <see cref="LayerNormForm"/> existed does not
+    /// name it, and its layer normalization was the joint form; a newer header names it and overrides this.
+    /// </summary>
+    void IJsonOnDeserializing.OnDeserializing() => LayerNormForm = LayerNormForm.Joint;
 }

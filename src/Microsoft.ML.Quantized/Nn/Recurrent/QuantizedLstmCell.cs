@@ -13,7 +13,8 @@ namespace Microsoft.ML.Quantized;
 /// </code>
 /// where l are the HitNet slopes (<see cref="ActivationSlopes"/>: InputGate, ForgetGate, Candidate,
 /// OutputGate, CellOutput), <c>norm</c> the in-cell normalization and <c>norm_c</c> the layer normalization of
-/// the cell state (<see cref="RecurrentNormalization.Layer"/> only, Ba et al. 2016; identity otherwise).
+/// the cell state (only <see cref="RecurrentNormalization.Layer"/> in its <see cref="LayerNormForm.Joint"/> form, Ba et
+/// al. 2016; the identity otherwise, including Hou et al.'s default <see cref="LayerNormForm.PerGate"/> form).
 /// </summary>
 /// <remarks>
 /// The activation quantizer (HitNet) is applied to the four gate outputs i, f, g, o (after their activations)
@@ -38,7 +39,7 @@ internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
     public QuantizedLstmCell(string name, int inputSize, QuantizedRecurrentOptions options, Func<Quantizer> weightQuantizer, Func<Quantizer> activationQuantizer)
         : base(name, 4, ActivationNames, inputSize, options, weightQuantizer, activationQuantizer)
     {
-        if (Normalization == RecurrentNormalization.Layer)
+        if (Normalization == RecurrentNormalization.Layer && LayerNormForm == LayerNormForm.Joint)
         {
             cellLayerNorm = new RecurrentLayerNorm("cell_norm", HiddenSize);
             register_module("cell_norm", cellLayerNorm);
@@ -48,7 +49,7 @@ internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
     /// <inheritdoc/>
     public override bool HasCellState => true;
 
-    /// <summary>Layer normalization of the cell state before its tanh (Layer normalization only).</summary>
+    /// <summary>Layer normalization of the cell state before its tanh (joint Layer normalization only).</summary>
     public RecurrentLayerNorm? CellLayerNorm => cellLayerNorm;
 
     /// <inheritdoc/>

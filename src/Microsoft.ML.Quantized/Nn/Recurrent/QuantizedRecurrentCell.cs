@@ -51,6 +51,7 @@ internal abstract class QuantizedRecurrentCell : nn.Module
         InputSize = inputSize;
         HiddenSize = options.HiddenSize;
         Normalization = options.Normalization;
+        LayerNormForm = options.LayerNormForm;
         Slopes = options.Slopes.Clone();
         long rows = (long)gates * HiddenSize;
         double bound = 1.0 / Math.Sqrt(HiddenSize);
@@ -84,8 +85,9 @@ internal abstract class QuantizedRecurrentCell : nn.Module
                 register_module("weight_hh_norm", weightHhNorm);
                 break;
             case RecurrentNormalization.Layer:
-                inputLayerNorm = new RecurrentLayerNorm("input_norm", rows);
-                hiddenLayerNorm = new RecurrentLayerNorm("hidden_norm", rows);
+                int groups = LayerNormForm == LayerNormForm.PerGate ? gates : 1;
+                inputLayerNorm = new RecurrentLayerNorm("input_norm", rows, groups);
+                hiddenLayerNorm = new RecurrentLayerNorm("hidden_norm", rows, groups);
                 register_module("input_norm", inputLayerNorm);
                 register_module("hidden_norm", hiddenLayerNorm);
                 break;
@@ -119,6 +121,9 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     /// <summary>In-cell normalization.</summary>
     public RecurrentNormalization Normalization { get; }
 
+    /// <summary>Per-gate or joint layer normalization (read under <see cref="RecurrentNormalization.Layer"/> only).</summary>
+    public LayerNormForm LayerNormForm { get; }
+
     /// <summary>Activation slopes (a copy of the options').</summary>
     public ActivationSlopes Slopes { get; }
 
@@ -146,10 +151,10 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     /// <summary>Row normalization of the quantized <see cref="WeightHh"/> (Weight normalization only).</summary>
     public WeightNorm? WeightHhNorm => weightHhNorm;
 
-    /// <summary>Layer normalization of W_x x (Layer normalization only).</summary>
+    /// <summary>Layer normalization of W_x x, per gate or joint (Layer normalization only).</summary>
     public RecurrentLayerNorm? InputLayerNorm => inputLayerNorm;
 
-    /// <summary>Layer normalization of W_h h (Layer normalization only).</summary>
+    /// <summary>Layer normalization of W_h h, per gate or joint (Layer normalization only).</summary>
     public RecurrentLayerNorm? HiddenLayerNorm => hiddenLayerNorm;
 
     /// <summary>Batch normalization of W_x x (batch normalizations only).</summary>
@@ -224,8 +229,8 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     protected abstract (Tensor Output, Tensor H, Tensor? C) RunLoop(Tensor input, Tensor h0, Tensor? c0, Tensor weightIh, Tensor weightHh);
 
     /// <summary>
-    /// The input term of every step, one [batch, G*H] tensor per step: <c>W_x x + b_ih</c>, <c>LN(W_x x) + b_ih</c> or
-    /// <c>BN_t(W_x x) + b_ih</c>, computed for all steps at once (one matrix product, one normalization).
+    /// The input term of every step, one [batch, G*H] tensor per step: <c>W_x x + b_ih</c>, <c>LN(W_x x) + b_ih</c> (per gate
+    /// or joint) or <c>BN_t(W_x x) + b_ih</c>, computed for all steps at once (one matrix product, one normalization).
     /// </summary>
     /// <remarks>
     /// The steps are split with one <c>unbind</c>, never indexed one by one: autograd turns each <c>projected[t]</c>
