@@ -20,6 +20,7 @@ root.Subcommands.Add(EngineBenchCommand.Create());
 root.Subcommands.Add(ConvexCommand.Create());
 root.Subcommands.Add(CellLoopBenchCommand.Create());
 root.Subcommands.Add(NormalizationStudyCommand.Create());
+root.Subcommands.Add(SignFlipCommand.Create());
 try
 {
     return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

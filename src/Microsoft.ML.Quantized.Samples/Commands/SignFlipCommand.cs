@@ -1,0 +1,143 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using Microsoft.ML.Quantized.Samples.Reproduction;
+using Spectre.Console;
+
+namespace Microsoft.ML.Quantized.Samples.Commands;
+
+/// <summary>
+/// Li et al. 2017 on a recurrent network (REPRODUCTION.md, "Training quantized nets", questions 3 and 5): the character LM
+/// with 1-bit recurrent weights trained by BinaryConnect (float shadow weights, <c>bc</c>) and by stochastic rounding
+/// without shadow weights (<c>sbc</c> with <see cref="TrainingOptions.KeepFloatShadowWeights"/> off: after every step each
+/// weight is rounded to +-1 with probability hard-sigmoid(w)); per epoch the share of deployed input and recurrent weights
+/// that changed sign, the validation bits per character and the training speed. Writes the <c>sign-flips</c> section of
+/// docs/reproduction.md and a plot.
+/// </summary>
+internal static class SignFlipCommand
+{
+    private const string SectionStart = "<!-- bench:sign-flips -->";
+    private const string SectionEnd = "<!-- /bench:sign-flips -->";
+
+    private static readonly (string Label, string Quantizer, bool ShadowWeights)[] Methods =
+    {
+        ("BC (shadow weights)", "bc", true),
+        ("SR (no shadow weights)", "sbc", false),
+    };
+
+    public static System.CommandLine.Command Create()
+    {
+        var epochs = new Option<int>("--epochs") { Description = "Whole epochs per method.", DefaultValueFactory = _ => 4 };
+        var maxSteps = new Option<int>("--max-steps") { Description = "Cap on steps per epoch (0 = whole epochs).", DefaultValueFactory = _ => 0 };
+        var hidden = new Option<int>("--hidden") { Description = "LSTM hidden units.", DefaultValueFactory = _ => 128 };
+        var learningRate = new Option<double>("--learning-rate") { Description = "Adam learning rate of both methods.", DefaultValueFactory = _ => 3e-3 };
+        var output = new Option<FileInfo>("--out") { Description = "Markdown file whose sign-flips section is replaced.", DefaultValueFactory = _ => new FileInfo("docs/reproduction.md") };
+        var command = new System.CommandLine.Command("sign-flips", "Li et al. 2017 on the character LM: sign changes per epoch of BinaryConnect vs stochastic rounding, 1-bit weights.")
+        {
+            epochs, maxSteps, hidden, learningRate, output,
+        };
+        command.SetAction(parse => Run(parse.GetValue(epochs), parse.GetValue(maxSteps), parse.GetValue(hidden), parse.GetValue(learningRate), parse.GetValue(output)!));
+        return command;
+    }
+
+    private sealed record MethodRun(string Label, IReadOnlyList<EpochSummary> History, IReadOnlyList<IReadOnlyDictionary<string, double>> Rates);
+
+    private static int Run(int epochs, int maxSteps, int hidden, double learningRate, FileInfo output)
+    {
+        if (epochs < 1) throw new ArgumentException($"--epochs must be at least 1; got {epochs}.");
+        var load = BenchmarkCommand.LoadAverage();
+        var text = EmbeddedCorpus.MobyDick();
+        var (train, validation, _) = EmbeddedCorpus.Split(text);
+        var vocabulary = Vocabulary.FromCharacters(text);
+        var runs = Methods.Select(m => ConsoleProgress.Run(m.Label, progress =>
+            Train(vocabulary, train, validation, m.Quantizer, m.ShadowWeights, epochs, maxSteps, hidden, learningRate, progress) with { Label = m.Label })).ToList();
+        var markdown = Render(runs, epochs, maxSteps, hidden, learningRate, load);
+        BenchmarkCommand.WriteSection(output, markdown, SectionStart, SectionEnd);
+        Plot(runs, Path.Combine(output.DirectoryName ?? ".", "reproduction-sign-flips.png"));
+        AnsiConsole.WriteLine(markdown);
+        return 0;
+    }
+
+    private static MethodRun Train(Vocabulary vocabulary, string train, string validation, string quantizer, bool shadowWeights,
+        int epochs, int maxSteps, int hidden, double learningRate, IProgress<TrainingProgress> progress)
+    {
+        var options = new LanguageModelOptions
+        {
+            EmbeddingSize = 64,
+            Recurrent = new QuantizedRecurrentOptions { HiddenSize = hidden, Normalization = RecurrentNormalization.Weight, WeightQuantizer = QuantizerRegistry.Parse(quantizer) },
+        };
+        var training = new TrainingOptions
+        {
+            Epochs = epochs, MaxStepsPerEpoch = maxSteps, BatchSize = 32, SequenceLength = 100, KeepFloatShadowWeights = shadowWeights,
+            Optimizer = OptimizerKind.Adam, LearningRate = learningRate, LearningRateDecay = 1, GradientClipNorm = 1.0, Seed = 1,
+        };
+        var trainTokens = vocabulary.Encode(train);
+        var validationTokens = vocabulary.Encode(validation);
+        using var random = TrainingRandom.Use(training.Seed);
+        using var network = new LanguageModelNetwork(vocabulary.Count, options);
+        using var trainBatches = new TokenStreamBatcher(trainTokens, training.BatchSize, training.SequenceLength, TorchSharp.torch.CPU);
+        using var validationBatches = new TokenStreamBatcher(validationTokens, PackedLanguageModel.EvaluationStreams(validationTokens.Length), training.SequenceLength, TorchSharp.torch.CPU);
+        using var task = new LanguageModelTask(network, trainBatches, validationBatches);
+        using var recorder = new SignFlipRecorder(task, network.Recurrent.QuantizedWeights());
+        var history = TrainingLoop.Run(recorder, training, $"sign-flips {quantizer} {shadowWeights}", progress, CancellationToken.None);
+        return new MethodRun(quantizer, history, recorder.Rates);
+    }
+
+    private static string Render(List<MethodRun> runs, int epochs, int maxSteps, int hidden, double learningRate, string? load)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("## Training quantized nets (Li et al. 2017): sign changes of BinaryConnect vs stochastic rounding in an LSTM");
+        sb.AppendLine();
+        var rate = learningRate.ToString("G3", CultureInfo.InvariantCulture);
+        sb.AppendLine(
+            $"Moby Dick character LM, LSTM 1 x {hidden} with 1-bit recurrent weights and weight normalization (BC without normalization diverges, " +
+            $"see the normalization study), embedding 64 and decoder float, batch 32 x 100 characters, Adam {rate} (no decay), clip 1.0, " +
+            $"{epochs} epoch(s){(maxSteps > 0 ? $" of at most {maxSteps} steps" : "")}, seed 1. **BC**: `bc`, float shadow weights, deployed sign(w). " +
+            "**SR**: `sbc` with `KeepFloatShadowWeights = false`: after every optimizer step each weight is rounded to +1 with probability " +
+            "hard-sigmoid(w), else -1, and nothing else is kept. Flips: the share of layer 0's deployed input (W_ih) and recurrent (W_hh) weights " +
+            $"whose sign differs from the previous epoch's end (epoch 1: from the initial weights). {BenchmarkCommand.Provenance(load)}");
+        sb.AppendLine();
+        sb.Append("| epoch |");
+        foreach (var r in runs) sb.Append($" {r.Label}: W_ih flips | W_hh flips | valid BPC |");
+        sb.AppendLine();
+        sb.Append("|---:|");
+        foreach (var _ in runs) sb.Append("---:|---:|---:|");
+        sb.AppendLine();
+        for (int e = 0; e < runs.Max(r => r.History.Count); e++)
+        {
+            sb.Append($"| {e + 1} |");
+            foreach (var r in runs)
+            {
+                if (e >= r.History.Count) { sb.Append(" - | - | - |"); continue; }
+                sb.Append(string.Create(CultureInfo.InvariantCulture,
+                    $" {r.Rates[e]["layers.0.weight_ih"]:P2} | {r.Rates[e]["layers.0.weight_hh"]:P2} | {r.History[e].ValidationLoss / Math.Log(2):F3} |"));
+            }
+            sb.AppendLine();
+        }
+        sb.AppendLine();
+        sb.AppendLine("Training speed (question 5), mean over the epochs: " + string.Join("; ", runs.Select(r =>
+            string.Create(CultureInfo.InvariantCulture, $"{r.Label} {r.History.Average(h => h.UnitsPerSecond):N0} characters/s")))
+            + ". Plot: `reproduction-sign-flips.png`.");
+        return sb.ToString();
+    }
+
+    /// <summary>Recurrent-weight sign flips per epoch, one line per method, log scale.</summary>
+    private static void Plot(List<MethodRun> runs, string path)
+    {
+        var plot = new ScottPlot.Plot();
+        foreach (var (run, color) in runs.Zip(new[] { ScottPlot.Colors.SteelBlue, ScottPlot.Colors.OrangeRed }))
+        {
+            var xs = Enumerable.Range(1, run.Rates.Count).Select(e => (double)e).ToArray();
+            var line = plot.Add.Scatter(xs, run.Rates.Select(r => Math.Log10(Math.Max(r["layers.0.weight_hh"], 1e-7) * 100)).ToArray());
+            line.LegendText = run.Label + ", W_hh";
+            line.Color = color;
+            line.LineWidth = 2;
+            line.MarkerSize = 8;
+        }
+        plot.Title("Sign changes of the deployed recurrent weights per epoch");
+        plot.XLabel("epoch");
+        plot.YLabel("log10 (% of W_hh weights that changed sign)");
+        plot.ShowLegend(ScottPlot.Alignment.UpperRight);
+        plot.SavePng(path, 1000, 600);
+    }
+}
