@@ -82,15 +82,18 @@ public sealed record QuantizerChoice
 
     /// <summary>
     /// Parses a registry name (<c>bc</c>, <c>twn</c>, <c>alt3</c>, <c>uniform4-pow2</c>, <c>uniform3-mse</c>, ...). Flags other than
-    /// <c>-pow2</c> and <c>-mse</c> (per-row scales, stochastic rounding, learned steps, step multipliers) are not search choices
-    /// and are rejected with <see cref="ArgumentException"/>.
+    /// <c>-pow2</c> and <c>-mse</c> (scale grouping, stochastic rounding, learned or fixed steps, asymmetric levels, real-valued
+    /// evaluation, thresholds, step multipliers) are not search choices and are rejected with <see cref="ArgumentException"/>.
     /// </summary>
     public static QuantizerChoice Parse(string name)
     {
         var options = QuantizerRegistry.Parse(name);
-        if (options.PerRowScale != QuantizerRegistry.DefaultPerRowScale(options.Kind) || options.StochasticRounding || options.LearnedScale || options.StepSizeMultiplier != 1.0)
+        if (options.PerRowScale != QuantizerRegistry.DefaultPerRowScale(options.Kind) || options.StochasticRounding || options.LearnedScale
+            || options.StepSizeMultiplier != 1.0 || options.AsymmetricLevels || options.FixedStep || options.RealValuedEvaluation
+            || options.TernaryThreshold != 0 || options.TernaryThresholdFromMaximum)
             throw new ArgumentException(
-                $"Quantizer choice '{name}': a sweep choice is a method, a bit width and optionally -pow2 and -mse; '-row', '-tensor', '-sr', '-lsq' and '@multiplier' are not searched. " +
+                $"Quantizer choice '{name}': a sweep choice is a method, a bit width and optionally -pow2 and -mse; '-row', '-tensor', '-sr', '-lsq', '-asym', " +
+                "'-fixed', '-real', '-max', '-theta' and '@multiplier' are not searched. " +
                 "Set them on the trial runner's template options instead.", nameof(name));
         return new QuantizerChoice(options.Kind, options.Bits, options.PowerOfTwoScale, options.MinimumErrorStep);
     }

@@ -56,6 +56,9 @@ public sealed class QuantizationSearchSpaceTests
         Assert.ThrowsExactly<ArgumentException>(() => new QuantizerChoice(QuantizerKind.BinaryConnect, powerOfTwoScale: true));
         var row = Assert.ThrowsExactly<ArgumentException>(() => QuantizerChoice.Parse("twn-row"));
         StringAssert.Contains(row.Message, "-row");
+        foreach (var unsearched in new[] { "uniform2-asym", "uniform4-fixed", "sbc-real", "ttq-theta0.5", "alt2-tensor" })
+            Assert.ThrowsExactly<ArgumentException>(() => QuantizerChoice.Parse(unsearched), $"{unsearched} would lose its flag as a choice");
+        Assert.AreEqual("alt2", QuantizerChoice.Parse("alt2").ToString(), "alt's default per-row grouping is the choice's");
         Assert.AreEqual(QuantizerChoice.Uniform(3, powerOfTwoScale: true), QuantizerChoice.Parse("uniform3-pow2"));
         var leastError = QuantizerChoice.Parse("uniform3-mse");
         Assert.AreEqual(QuantizerChoice.Uniform(3, minimumErrorStep: true), leastError);

@@ -38,8 +38,9 @@ public sealed class QuantizedRecurrentOptions : IJsonOnDeserializing
     /// <summary>
     /// <see cref="RecurrentNormalization.Layer"/> only: normalize each gate's pre-activations on their own and leave the
     /// cell state alone (<see cref="Quantized.LayerNormForm.PerGate"/>, Hou et al. 2019, the default), or all G*H together
-    /// and the LSTM cell state too (<see cref="Quantized.LayerNormForm.Joint"/>). A model saved before this option
-    /// existed does not name it and loads as <see cref="Quantized.LayerNormForm.Joint"/>, the form it was trained with.
+    /// and the LSTM cell state too (<see cref="Quantized.LayerNormForm.Joint"/>). JSON that does not name it reads as
+    /// <see cref="Quantized.LayerNormForm.Joint"/>: every model header saved before this option existed, whose layer
+    /// normalization was the joint form.
     /// </summary>
     public LayerNormForm LayerNormForm { get; set; } = LayerNormForm.PerGate;
 
