@@ -8,18 +8,20 @@ using Spectre.Console;
 namespace Microsoft.ML.Quantized.Samples.Commands;
 
 /// <summary>
-/// Hou et al. 2019 (REPRODUCTION.md, "Normalization helps training of quantized LSTM", questions 1, 2, 4-7, and the
-/// converged tables of issue 14): every weight quantizer with every in-cell normalization, trained for whole epochs with the
-/// best validation epoch kept, on the character LM (embedded Moby Dick, bits per character) or the Brown word LM (the PTB
-/// recipe, perplexity); per row the test figure, the packed size, and lambda_1 of the recurrent matrix before and after
-/// quantization with the learned gain. Rows are appended to a JSON-lines results file as
-/// they finish and a rerun skips the rows already there, so a study can span several sessions; the
-/// <c>normalization-study</c> section of docs/reproduction.md is rewritten from that file after every row.
+/// The reproduction studies' grid (docs/reproduction.md): language models trained for whole epochs with the best validation
+/// epoch kept, over every combination of weight quantizer, activation quantizer, in-cell normalization and activation slope
+/// given, on the character LM (embedded Moby Dick, bits per character) or the Brown word LM (the PTB recipe, perplexity).
+/// Per row: the test figure, the packed size, and lambda_1 of the recurrent matrix before and after quantization with the
+/// hidden-side gain (Hou et al. 2019's exploding-gradient condition). It answers Hou et al.'s questions 1, 2 and 4-7 (weights
+/// x normalizations, GRU, 2 layers), HitNet's 1 and 4 (uniform vs threshold vs Bernoulli ternary on weights and activations,
+/// more states) and 3 (slopes), and the converged tables of issue 14. Rows are appended to a JSON-lines results file as they
+/// finish and a rerun skips the rows already there, so a study can span several sessions; the <c>study</c> section of
+/// docs/reproduction.md is rewritten from that file after every row.
 /// </summary>
-internal static class NormalizationStudyCommand
+internal static class StudyCommand
 {
-    private const string SectionStart = "<!-- bench:normalization-study -->";
-    private const string SectionEnd = "<!-- /bench:normalization-study -->";
+    private const string SectionStart = "<!-- bench:study -->";
+    private const string SectionEnd = "<!-- /bench:study -->";
     private static readonly JsonSerializerOptions Json = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     public static System.CommandLine.Command Create()
@@ -32,16 +34,19 @@ internal static class NormalizationStudyCommand
         var layers = new Option<int>("--layers") { Description = "Recurrent layers.", DefaultValueFactory = _ => 1 };
         var hidden = new Option<int>("--hidden") { Description = "Hidden units per layer (0 = the task's: 256 for char-lm, 300 for word-lm).", DefaultValueFactory = _ => 0 };
         var configs = new Option<string>("--configs") { Description = "Comma-separated weight quantizer names (registry names).", DefaultValueFactory = _ => "none,bc,bwn,twn,alt2" };
+        var activations = new Option<string>("--activations") { Description = "Comma-separated activation quantizer names (registry names; none = float activations).", DefaultValueFactory = _ => "none" };
+        var slopes = new Option<string>("--slopes") { Description = "Comma-separated HitNet slopes lambda, each applied to every gate and to the cell output (1 = the standard functions).", DefaultValueFactory = _ => "1" };
         var norms = new Option<string>("--norms") { Description = "Comma-separated normalizations: none, weight, layer, batch (per step), batch-shared.", DefaultValueFactory = _ => "none,weight,layer,batch" };
-        var results = new Option<FileInfo>("--results") { Description = "JSON-lines file the rows are appended to (and read back to skip finished rows).", DefaultValueFactory = _ => new FileInfo("docs/reproduction-normalization.jsonl") };
-        var output = new Option<FileInfo>("--out") { Description = "Markdown file whose normalization-study section is rewritten.", DefaultValueFactory = _ => new FileInfo("docs/reproduction.md") };
-        var command = new System.CommandLine.Command("normalization-study",
-            "Hou et al. 2019 on the character or word LM: every quantizer x every in-cell normalization, whole epochs, lambda_1 before and after quantization; resumable.")
+        var results = new Option<FileInfo>("--results") { Description = "JSON-lines file the rows are appended to (and read back to skip finished rows).", DefaultValueFactory = _ => new FileInfo("docs/reproduction-study.jsonl") };
+        var output = new Option<FileInfo>("--out") { Description = "Markdown file whose study section is rewritten.", DefaultValueFactory = _ => new FileInfo("docs/reproduction.md") };
+        var command = new System.CommandLine.Command("study",
+            "Reproduction grid on the character or word LM: weight quantizers x activation quantizers x in-cell normalizations x slopes, whole epochs, lambda_1; resumable.")
         {
-            task, data, epochs, maxSteps, cell, layers, hidden, configs, norms, results, output,
+            task, data, epochs, maxSteps, cell, layers, hidden, configs, activations, norms, slopes, results, output,
         };
         command.SetAction(parse => Run(StudyTask.Parse(parse.GetValue(task)!, parse.GetValue(data)!), parse.GetValue(epochs), parse.GetValue(maxSteps), parse.GetValue(cell)!,
-            parse.GetValue(layers), parse.GetValue(hidden), parse.GetValue(configs)!, parse.GetValue(norms)!, parse.GetValue(results)!, parse.GetValue(output)!));
+            parse.GetValue(layers), parse.GetValue(hidden), Grid(parse.GetValue(configs)!, parse.GetValue(activations)!, parse.GetValue(norms)!, parse.GetValue(slopes)!),
+            parse.GetValue(results)!, parse.GetValue(output)!));
         return command;
     }
 
@@ -52,15 +57,38 @@ internal static class NormalizationStudyCommand
     internal sealed record StudyRow(
         string Task, string Cell, int Layers, int Hidden, int Epochs, int MaxSteps, string Weights, string Normalization,
         string Outcome, int BestEpoch, double ValidationCrossEntropy, double TestCrossEntropy, double BitsPerWeight, long PackedBytes,
-        double FloatLambda1, double QuantizedLambda1, double MeanGain, double Seconds, string Date, string Machine, string? Load)
+        double FloatLambda1, double QuantizedLambda1, double MeanGain, double Seconds, string Date, string Machine, string? Load,
+        string Activations = "none", double Slope = 1)
     {
         public bool SameRun(StudyRow other) => Task == other.Task && Cell == other.Cell && Layers == other.Layers && Hidden == other.Hidden
             && Epochs == other.Epochs && MaxSteps == other.MaxSteps;
+
+        public bool SameConfiguration(StudyRow other) => SameRun(other) && Weights == other.Weights && Activations == other.Activations
+            && Normalization == other.Normalization && Slope == other.Slope;
+    }
+
+    /// <summary>One point of the grid.</summary>
+    private sealed record StudyConfiguration(string Weights, string Activations, string Normalization, double Slope)
+    {
+        public QuantizedRecurrentOptions Recurrent(RecurrentCellKind cell, int layers, int hidden) => new()
+        {
+            Cell = cell, Layers = layers, HiddenSize = hidden, Normalization = ParseNormalization(Normalization),
+            WeightQuantizer = QuantizerRegistry.Parse(Weights), ActivationQuantizer = QuantizerRegistry.Parse(Activations), Slopes = ActivationSlopes.All(Slope),
+        };
+    }
+
+    private static List<StudyConfiguration> Grid(string weights, string activations, string norms, string slopes)
+    {
+        var slopeValues = Split(slopes).Select(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && x > 0 && x <= 4
+            ? x : throw new ArgumentException($"--slopes: '{v}' is not a slope in (0, 4].")).ToList();
+        var grid = (from w in Split(weights) from a in Split(activations) from n in Split(norms) from l in slopeValues select new StudyConfiguration(w, a, n, l)).ToList();
+        foreach (var c in grid) c.Recurrent(RecurrentCellKind.Lstm, 1, 8); // every name parsed before any training: a typo fails at once
+        return grid;
     }
 
     /// <summary>A study's data, model and recipe.</summary>
     private sealed record StudyTask(string Name, Vocabulary Vocabulary, string Train, string Validation, string Test, int DefaultHidden,
-        Func<RecurrentCellKind, int, int, RecurrentNormalization, QuantizerOptions, LanguageModelOptions> Model, Func<int, int, TrainingOptions> Training)
+        Func<QuantizedRecurrentOptions, LanguageModelOptions> Model, Func<int, int, TrainingOptions> Training)
     {
             public static StudyTask Parse(string name, DirectoryInfo data) => name switch
         {
@@ -75,11 +103,7 @@ internal static class NormalizationStudyCommand
             var text = EmbeddedCorpus.MobyDick();
             var (train, validation, test) = EmbeddedCorpus.Split(text);
             return new StudyTask("char-lm", Vocabulary.FromCharacters(text), train, validation, test, 256,
-                (cell, layers, hidden, normalization, quantizer) => new LanguageModelOptions
-                {
-                    EmbeddingSize = 64,
-                    Recurrent = new QuantizedRecurrentOptions { Cell = cell, Layers = layers, HiddenSize = hidden, Normalization = normalization, WeightQuantizer = quantizer },
-                },
+                recurrent => new LanguageModelOptions { EmbeddingSize = 64, Recurrent = recurrent },
                 (epochs, maxSteps) => new TrainingOptions
                 {
                     Epochs = epochs, MaxStepsPerEpoch = maxSteps, BatchSize = 32, SequenceLength = 100,
@@ -92,13 +116,10 @@ internal static class NormalizationStudyCommand
         {
             var (train, validation, test) = BenchmarkCommand.ReadSplit(data);
             return new StudyTask("word-lm", Vocabulary.FromWords(train, 10_001), train, validation, test, 300,
-                (cell, layers, hidden, normalization, quantizer) => new LanguageModelOptions
+                recurrent =>
                 {
-                    EmbeddingSize = hidden, EmbeddingDropout = 0.5,
-                    Recurrent = new QuantizedRecurrentOptions
-                    {
-                        Cell = cell, Layers = layers, HiddenSize = hidden, Dropout = 0.5, Normalization = normalization, WeightQuantizer = quantizer,
-                    },
+                    recurrent.Dropout = 0.5;
+                    return new LanguageModelOptions { EmbeddingSize = recurrent.HiddenSize, EmbeddingDropout = 0.5, Recurrent = recurrent };
                 },
                 (epochs, maxSteps) => new TrainingOptions
                 {
@@ -108,7 +129,7 @@ internal static class NormalizationStudyCommand
         }
     }
 
-    private static int Run(StudyTask task, int epochs, int maxSteps, string cellName, int layers, int hidden, string configs, string norms, FileInfo results, FileInfo output)
+    private static int Run(StudyTask task, int epochs, int maxSteps, string cellName, int layers, int hidden, List<StudyConfiguration> grid, FileInfo results, FileInfo output)
     {
         if (epochs < 1) throw new ArgumentException($"--epochs must be at least 1; got {epochs}.");
         var cell = cellName switch
@@ -117,38 +138,34 @@ internal static class NormalizationStudyCommand
             "gru" => RecurrentCellKind.Gru,
             _ => throw new ArgumentException($"--cell: unknown cell '{cellName}' (lstm, gru)."),
         };
-        var normalizations = Split(norms).Select(n => (Name: n, Value: ParseNormalization(n))).ToList();
-        var quantizers = Split(configs).Select(q => (Name: q, Options: QuantizerRegistry.Parse(q))).ToList();
         if (hidden == 0) hidden = task.DefaultHidden;
         var load = BenchmarkCommand.LoadAverage();
         var rows = Read(results);
 
-        foreach (var (quantizerName, quantizer) in quantizers)
+        foreach (var configuration in grid)
         {
-            foreach (var (normName, normalization) in normalizations)
+            var key = new StudyRow(task.Name, cellName, layers, hidden, epochs, maxSteps, configuration.Weights, configuration.Normalization,
+                "", 0, 0, 0, 0, 0, 0, 0, 0, 0, "", "", null, configuration.Activations, configuration.Slope);
+            if (rows.Any(r => r.SameConfiguration(key)))
             {
-                var key = new StudyRow(task.Name, cellName, layers, hidden, epochs, maxSteps, quantizerName, normName, "", 0, 0, 0, 0, 0, 0, 0, 0, 0, "", "", null);
-                if (rows.Any(r => r.SameRun(key) && r.Weights == quantizerName && r.Normalization == normName))
-                {
-                    AnsiConsole.MarkupLine($"{Markup.Escape(Label(key))}: in {Markup.Escape(results.Name)} already, skipped.");
-                    continue;
-                }
-                var row = TrainOne(key, task, cell, quantizer, normalization, load);
-                rows.Add(row);
-                results.Directory?.Create();
-                File.AppendAllText(results.FullName, JsonSerializer.Serialize(row, Json) + "\n");
-                BenchmarkCommand.WriteSection(output, Render(rows), SectionStart, SectionEnd);
-                AnsiConsole.MarkupLine($"{Markup.Escape(Label(row))}: {Markup.Escape(row.Outcome)}, test {Metric(row, row.TestCrossEntropy)} {(row.Task == "char-lm" ? "BPC" : "perplexity")}");
+                AnsiConsole.MarkupLine($"{Markup.Escape(Label(key))}: in {Markup.Escape(results.Name)} already, skipped.");
+                continue;
             }
+            var row = TrainOne(key, task, configuration.Recurrent(cell, layers, hidden), load);
+            rows.Add(row);
+            results.Directory?.Create();
+            File.AppendAllText(results.FullName, JsonSerializer.Serialize(row, Json) + "\n");
+            BenchmarkCommand.WriteSection(output, Render(rows), SectionStart, SectionEnd);
+            AnsiConsole.MarkupLine($"{Markup.Escape(Label(row))}: {Markup.Escape(row.Outcome)}, test {Metric(row, row.TestCrossEntropy)} {(row.Task == "char-lm" ? "BPC" : "perplexity")}");
         }
         BenchmarkCommand.WriteSection(output, Render(rows), SectionStart, SectionEnd);
         AnsiConsole.MarkupLine($"Rows in [blue]{Markup.Escape(results.FullName)}[/]; section written to [blue]{Markup.Escape(output.FullName)}[/].");
         return 0;
     }
 
-    private static StudyRow TrainOne(StudyRow key, StudyTask task, RecurrentCellKind cell, QuantizerOptions quantizer, RecurrentNormalization normalization, string? load)
+    private static StudyRow TrainOne(StudyRow key, StudyTask task, QuantizedRecurrentOptions recurrent, string? load)
     {
-        var options = task.Model(cell, key.Layers, key.Hidden, normalization, quantizer);
+        var options = task.Model(recurrent);
         var training = task.Training(key.Epochs, key.MaxSteps);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var stamp = key with { Date = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), Machine = BenchmarkCommand.MachineDescription(), Load = load };
@@ -179,33 +196,34 @@ internal static class NormalizationStudyCommand
     private static string Render(List<StudyRow> rows)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("## Normalization helps training of quantized LSTM (Hou et al. 2019): quantizers x in-cell normalizations, whole epochs");
+        sb.AppendLine("## The study grid: quantizers x normalizations x slopes, whole epochs (Hou et al. 2019, HitNet, converged tables)");
         sb.AppendLine();
-        sb.AppendLine("Written by `dotnet run --project src/Microsoft.ML.Quantized.Samples -c Release -- normalization-study` runs with the options in " +
-                      "each table's heading; the rows are appended to docs/reproduction-normalization.jsonl as they finish (date, machine and load " +
+        sb.AppendLine("Written by `dotnet run --project src/Microsoft.ML.Quantized.Samples -c Release -- study` runs with the options in " +
+                      "each table's heading; the rows are appended to docs/reproduction-study.jsonl as they finish (date, machine and load " +
                       "of each row are there), so a table can grow over several sessions. char-lm: the embedded Moby Dick (90/5/5 by position), " +
                       "embedding 64, batch 32 x 100 characters, Adam 3e-3 (halved on a validation plateau), clip 1.0, test bits per character. " +
                       "word-lm: the Brown split, the PTB-small recipe (embedding = hidden, bptt 35, batch 20, SGD lr 20 (/4 on a plateau), " +
                       "clip 0.25, dropout 0.5), test perplexity. Seed 1; the best validation epoch is kept. lambda_1: the largest singular " +
                       "value of layer 0's recurrent matrix W_hh, float (shadow) and as the cell uses it (quantized, then row-normalized under " +
                       "weight norm); gain: mean |g| of the hidden-side normalization (weight norm's row norms, layer or batch norm's gains). " +
-                      "\"vs float\" divides by the float model without normalization.");
+                      "Activations: the activation quantizer on the gates and the hidden state (none = float); slope: HitNet's lambda on every " +
+                      "gate and the cell output. \"vs float\" divides by the float model without normalization, quantized activations or slope.");
         foreach (var group in rows.GroupBy(r => (r.Task, r.Cell, r.Layers, r.Hidden, r.Epochs, r.MaxSteps)))
         {
             var (task, cell, layers, hidden, epochs, maxSteps) = group.Key;
-            var floatRow = group.FirstOrDefault(r => r.Weights == "none" && r.Normalization == "none" && r.Outcome == "trained");
+            var floatRow = group.FirstOrDefault(r => r.Weights == "none" && r.Activations == "none" && r.Normalization == "none" && r.Slope == 1 && r.Outcome == "trained");
             string metric = task == "char-lm" ? "test BPC" : "test ppl";
             sb.AppendLine();
             sb.AppendLine($"**{task}, {cell.ToUpperInvariant()} {layers} x {hidden}, {epochs} epoch(s){(maxSteps > 0 ? $" of at most {maxSteps} steps (smoke run, not a result)" : "")}** " +
                           $"(`--task {task} --cell {cell} --layers {layers} --hidden {hidden} --epochs {epochs}{(maxSteps > 0 ? $" --max-steps {maxSteps}" : "")}`)");
             sb.AppendLine();
-            sb.AppendLine($"| weights | norm | outcome | best epoch | {metric} | vs float | bits/weight | packed | lambda_1 float | lambda_1 quantized | gain |");
-            sb.AppendLine("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            sb.AppendLine($"| weights | activations | norm | slope | outcome | best epoch | {metric} | vs float | bits/weight | packed | lambda_1 float | lambda_1 quantized | gain |");
+            sb.AppendLine("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var r in group)
             {
                 bool trained = r.Outcome == "trained";
                 string Cell(Func<string> value) => trained ? value() : "-";
-                sb.AppendLine($"| {r.Weights} | {r.Normalization} | {r.Outcome} | {Cell(() => r.BestEpoch.ToString(CultureInfo.InvariantCulture))} | " +
+                sb.AppendLine($"| {r.Weights} | {r.Activations} | {r.Normalization} | {r.Slope.ToString("G3", CultureInfo.InvariantCulture)} | {r.Outcome} | {Cell(() => r.BestEpoch.ToString(CultureInfo.InvariantCulture))} | " +
                               $"{Cell(() => Metric(r, r.TestCrossEntropy))} | " +
                               $"{Cell(() => floatRow is null ? "-" : (Shown(r, r.TestCrossEntropy) / Shown(floatRow, floatRow.TestCrossEntropy)).ToString("F3", CultureInfo.InvariantCulture))} | " +
                               $"{Cell(() => r.BitsPerWeight >= 32 ? "32" : r.BitsPerWeight.ToString("F2", CultureInfo.InvariantCulture))} | {Cell(() => QuickstartCommand.Bytes(r.PackedBytes))} | " +
@@ -223,7 +241,8 @@ internal static class NormalizationStudyCommand
 
     private static string Number(double value) => double.IsNaN(value) ? "-" : value.ToString("F2", CultureInfo.InvariantCulture);
 
-    private static string Label(StudyRow r) => $"{r.Task} {r.Cell} {r.Layers}x{r.Hidden} {r.Weights} + {r.Normalization} norm";
+    private static string Label(StudyRow r)
+        => $"{r.Task} {r.Cell} {r.Layers}x{r.Hidden} {r.Weights} weights, {r.Activations} activations, {r.Normalization} norm, slope {r.Slope.ToString("G3", CultureInfo.InvariantCulture)}";
 
     private static List<StudyRow> Read(FileInfo results)
         => results.Exists
