@@ -57,6 +57,6 @@ internal sealed class RecurrentLayerNorm : nn.Module<Tensor, Tensor>
         if (Groups == 1) return nn.functional.layer_norm(input, normalizedShape, gain, bias, Epsilon);
         using var scope = NewDisposeScope();
         var normalized = nn.functional.layer_norm(input.unflatten(input.dim() - 1, Groups, normalizedShape[0]), normalizedShape, null, null, Epsilon).flatten(-2);
-        return normalized.mul(gain).add(bias, Scalars.One).MoveToOuterDisposeScope();
+        return bias.addcmul(normalized, gain, Scalars.One).MoveToOuterDisposeScope();
     }
 }

@@ -64,13 +64,13 @@ internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
     {
         var slopes = Slopes;
         int steps = (int)input.shape[0];
-        var inputTerms = InputTerms(input, weightIh);
+        var inputTerms = InputTerms(input, weightIh, withHiddenBias: true);
         var weightHhTransposed = weightHh.t();
         var outputs = new Tensor[steps];
         Tensor h = h0, c = c0!;
         for (int t = 0; t < steps; t++)
         {
-            var gates = inputTerms[t].add(HiddenTerm(h, weightHhTransposed, t), Scalars.One).chunk(4, 1);
+            var gates = inputTerms[t].add(HiddenTerm(h, weightHhTransposed, t, withBias: false), Scalars.One).chunk(4, 1);
             var i = QuantizeActivation(0, SlopedSigmoid.Apply(gates[0], slopes.InputGate));
             var f = QuantizeActivation(1, SlopedSigmoid.Apply(gates[1], slopes.ForgetGate));
             var g = QuantizeActivation(2, SlopedTanh.Apply(gates[2], slopes.Candidate));

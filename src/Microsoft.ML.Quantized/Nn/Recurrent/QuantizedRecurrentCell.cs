@@ -230,30 +230,35 @@ internal abstract class QuantizedRecurrentCell : nn.Module
 
     /// <summary>
     /// The input term of every step, one [batch, G*H] tensor per step: <c>W_x x + b_ih</c>, <c>LN(W_x x) + b_ih</c> (per gate
-    /// or joint) or <c>BN_t(W_x x) + b_ih</c>, computed for all steps at once (one matrix product, one normalization).
+    /// or joint) or <c>BN_t(W_x x) + b_ih</c>, computed for all steps at once (one matrix product, one normalization). With
+    /// <paramref name="withHiddenBias"/> it also holds <c>b_hh</c>, added once for the sequence instead of once per step (for
+    /// a cell that only sums the two terms; <see cref="HiddenTerm"/> then leaves it out).
     /// </summary>
     /// <remarks>
     /// The steps are split with one <c>unbind</c>, never indexed one by one: autograd turns each <c>projected[t]</c>
     /// into a full-size [time, batch, G*H] gradient in the backward pass (time squared memory traffic), where
     /// <c>unbind</c>'s backward stacks the step gradients once.
     /// </remarks>
-    protected Tensor[] InputTerms(Tensor input, Tensor weightIh)
+    protected Tensor[] InputTerms(Tensor input, Tensor weightIh, bool withHiddenBias)
     {
-        var projected = inputLayerNorm is not null ? inputLayerNorm.forward(input.matmul(weightIh.t())).add(biasIh, Scalars.One)
-            : inputBatchNorm is not null ? inputBatchNorm.ForwardSteps(input.matmul(weightIh.t())).add(biasIh, Scalars.One)
-            : nn.functional.linear(input, weightIh, biasIh);
+        var bias = withHiddenBias ? biasIh.add(biasHh, Scalars.One) : biasIh;
+        var projected = inputLayerNorm is not null ? inputLayerNorm.forward(input.matmul(weightIh.t())).add(bias, Scalars.One)
+            : inputBatchNorm is not null ? inputBatchNorm.ForwardSteps(input.matmul(weightIh.t())).add(bias, Scalars.One)
+            : nn.functional.linear(input, weightIh, bias);
         return projected.unbind(0);
     }
 
     /// <summary>
-    /// The recurrent term of step <paramref name="step"/>: <c>norm(W_h h) + b_hh</c>, [batch, G*H].
-    /// <paramref name="weightHhTransposed"/> is <c>W_hh^T</c> [H, G*H], transposed once per sequence.
+    /// The recurrent term of step <paramref name="step"/>: <c>norm(W_h h) + b_hh</c>, [batch, G*H], without <c>b_hh</c> when
+    /// <paramref name="withBias"/> is false (the input terms hold it). <paramref name="weightHhTransposed"/> is <c>W_hh^T</c>
+    /// [H, G*H], transposed once per sequence.
     /// </summary>
-    protected Tensor HiddenTerm(Tensor h, Tensor weightHhTransposed, int step)
+    protected Tensor HiddenTerm(Tensor h, Tensor weightHhTransposed, int step, bool withBias)
     {
-        if (hiddenLayerNorm is not null) return hiddenLayerNorm.forward(h.matmul(weightHhTransposed)).add(biasHh, Scalars.One);
-        if (hiddenBatchNorm is not null) return hiddenBatchNorm.Forward(h.matmul(weightHhTransposed), step).add(biasHh, Scalars.One);
-        return biasHh.addmm(h, weightHhTransposed);
+        if (hiddenLayerNorm is null && hiddenBatchNorm is null) return withBias ? biasHh.addmm(h, weightHhTransposed) : h.matmul(weightHhTransposed);
+        var product = h.matmul(weightHhTransposed);
+        var normalized = hiddenLayerNorm is not null ? hiddenLayerNorm.forward(product) : hiddenBatchNorm!.Forward(product, step);
+        return withBias ? normalized.add(biasHh, Scalars.One) : normalized;
     }
 
     /// <summary>Activation <paramref name="index"/> through its quantizer (skipped when it is the identity).</summary>
