@@ -214,7 +214,7 @@ internal static class StudyCommand
             var floatRow = group.FirstOrDefault(r => r.Weights == "none" && r.Activations == "none" && r.Normalization == "none" && r.Slope == 1 && r.Outcome == "trained");
             string metric = task == "char-lm" ? "test BPC" : "test ppl";
             sb.AppendLine();
-            sb.AppendLine($"**{task}, {cell.ToUpperInvariant()} {layers} x {hidden}, {epochs} epoch(s){(maxSteps > 0 ? $" of at most {maxSteps} steps (smoke run, not a result)" : "")}** " +
+            sb.AppendLine($"**{task}, {cell.ToUpperInvariant()} {layers} x {hidden}, {epochs} epoch(s){(maxSteps > 0 ? $" of at most {maxSteps} steps (not converged)" : "")}** " +
                           $"(`--task {task} --cell {cell} --layers {layers} --hidden {hidden} --epochs {epochs}{(maxSteps > 0 ? $" --max-steps {maxSteps}" : "")}`)");
             sb.AppendLine();
             sb.AppendLine($"| weights | activations | norm | slope | outcome | best epoch | {metric} | vs float | bits/weight | packed | lambda_1 float | lambda_1 quantized | gain |");
