@@ -77,16 +77,8 @@ internal sealed class RecurrentBatchNorm : nn.Module
     /// </summary>
     public Tensor Forward(Tensor input, int step)
     {
-        if (training && input.shape[0] < 2)
-            throw new InvalidOperationException(
-                $"Recurrent batch normalization needs at least 2 sequences per batch in training; got a batch of {input.shape[0]}. " +
-                "Use a batch size of 2 or more, QuantizedRecurrentOptions.Normalization = Layer or Weight, or evaluation mode.");
         using var scope = NewDisposeScope();
-        long set = Math.Min(Math.Max(step, 0), Steps - 1);
-        // Row views of the buffers: batch_norm updates them in place, which writes through to the buffers.
-        var mean = runningMean[set];
-        var variance = runningVar[set];
-        return nn.functional.batch_norm(input, mean, variance, gain, bias, training, Momentum, Epsilon).MoveToOuterDisposeScope();
+        return Normalize(input.unsqueeze(0), Math.Max(step, 0)).squeeze(0).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -99,7 +91,14 @@ internal sealed class RecurrentBatchNorm : nn.Module
     /// One call instead of one per step: the cell loop normalizes the input products of all steps before it starts, so
     /// the forward and backward passes carry a handful of operations for the whole sequence rather than several per step.
     /// </remarks>
-    public Tensor ForwardSteps(Tensor input)
+    public Tensor ForwardSteps(Tensor input) => Normalize(input, 0);
+
+    /// <summary>
+    /// Steps <paramref name="firstStep"/>, <paramref name="firstStep"/> + 1, ... of <paramref name="input"/> [time, batch,
+    /// features]. Batch statistics are averages taken as a [1, batch] x [batch, features] product: libtorch's CPU
+    /// reductions over the batch dimension (and its batch_norm) take twice as long at the cell loop's shapes.
+    /// </summary>
+    private Tensor Normalize(Tensor input, int firstStep)
     {
         long time = input.shape[0], batch = input.shape[1];
         if (training && batch < 2)
@@ -108,38 +107,40 @@ internal sealed class RecurrentBatchNorm : nn.Module
                 "Use a batch size of 2 or more, QuantizedRecurrentOptions.Normalization = Layer or Weight, or evaluation mode.");
         using var scope = NewDisposeScope();
         using var epsilon = Epsilon.ToScalar();
-        Tensor mean, variance;
+        Tensor centered, variance;
         if (training)
         {
-            mean = input.mean(new long[] { 1 }, keepdim: true);
-            variance = input.var(1, unbiased: false, keepdim: true);
-            using (no_grad()) UpdateRunningStatistics(mean.squeeze(1), variance.squeeze(1), batch);
+            using var share = (1.0 / batch).ToScalar();
+            var average = full(1, batch, share, dtype: input.dtype, device: input.device);
+            var mean = average.matmul(input);
+            centered = input - mean;
+            variance = average.matmul(centered * centered);
+            using (no_grad()) UpdateRunningStatistics(mean.squeeze(1), variance.squeeze(1), batch, firstStep);
         }
         else
         {
-            var sets = arange(time, dtype: ScalarType.Int64, device: input.device).clamp_max(Steps - 1);
-            mean = runningMean.index_select(0, sets).unsqueeze(1);
+            var sets = arange(firstStep, firstStep + time, dtype: ScalarType.Int64, device: input.device).clamp_max(Steps - 1);
+            centered = input - runningMean.index_select(0, sets).unsqueeze(1);
             variance = runningVar.index_select(0, sets).unsqueeze(1);
         }
-        var normalized = (input - mean) * variance.add(epsilon).rsqrt();
-        return normalized.mul(gain).add(bias, Scalars.One).MoveToOuterDisposeScope();
+        return bias.addcmul(centered * variance.add(epsilon).rsqrt(), gain, Scalars.One).MoveToOuterDisposeScope();
     }
 
     /// <summary>
-    /// The running averages after the steps' batch means and biased variances [time, features] were folded in one step
-    /// after another (momentum m, unbiased variance): a set used by one step gets <c>(1 - m) r + m s</c>; the last set,
-    /// shared by steps k..n-1, gets <c>(1 - m)^j r + sum_i m (1 - m)^(j-1-i) s_i</c> over its j steps.
+    /// The running averages after the batch means and biased variances [time, features] of steps
+    /// <paramref name="firstStep"/>.. were folded in one step after another (momentum m, unbiased variance): a set used by
+    /// one step gets <c>(1 - m) r + m s</c>; the last set, shared by the steps from <c>Steps - 1</c> on, gets
+    /// <c>(1 - m)^j r + sum_i m (1 - m)^(j-1-i) s_i</c> over its j steps.
     /// </summary>
-    private void UpdateRunningStatistics(Tensor means, Tensor biasedVariances, long batch)
+    private void UpdateRunningStatistics(Tensor means, Tensor biasedVariances, long batch, int firstStep)
     {
         long time = means.shape[0];
         using var unbias = ((double)batch / (batch - 1)).ToScalar();
         var variances = biasedVariances.mul(unbias);
-        long own = Math.Min(time, Steps - 1); // steps 0..own-1 each have a set of their own
-        if (own > 0) FoldInOrder(0, means.narrow(0, 0, own), variances.narrow(0, 0, own), sharedSteps: false);
-        if (time > own) FoldInOrder(own, means.narrow(0, own, time - own), variances.narrow(0, own, time - own), sharedSteps: true);
+        long own = Math.Clamp(Steps - 1 - firstStep, 0, time); // steps before the last set each have a set of their own
+        if (own > 0) FoldInOrder(firstStep, means.narrow(0, 0, own), variances.narrow(0, 0, own), sharedSteps: false);
+        if (time > own) FoldInOrder(Steps - 1, means.narrow(0, own, time - own), variances.narrow(0, own, time - own), sharedSteps: true);
     }
-
     private void FoldInOrder(long firstSet, Tensor means, Tensor variances, bool sharedSteps)
     {
         long steps = means.shape[0];
