@@ -192,6 +192,27 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         return LanguageModelSampling.Generate(new LanguageModelScorer(_parts.Packed.Network), context, length, temperature, seed, _keys.EndOfSequenceId);
     }
 
+    /// <summary>
+    /// Writes the transformer's scoring graph as an ONNX model (standard domain, opset <see cref="OnnxExportOptions.Opset"/>)
+    /// with the transformer's columns as outputs: <see cref="OutputColumnName"/> (float [batch, <see cref="HiddenSize"/>], the
+    /// last layer's state after <c>&lt;eos&gt;</c> and the row's tokens) and <see cref="PerplexityColumnName"/> (float
+    /// [batch]; NaN for a row without tokens). Inputs: <c>keys</c> (int64 [batch, time]), the input column's key values as
+    /// ML.NET stores them (0, missing, for a word the key mapping was not fitted on), mapped in the graph to the model's
+    /// tokens, every key the model does not know to <c>&lt;unk&gt;</c>; and <c>lengths</c> (int64 [batch], each row's
+    /// tokens; the rest of the row is padding). Weights as <see cref="OnnxExportOptions.WeightFormat"/> says (default float);
+    /// <see cref="OnnxExportOptions.LogProbabilities"/> does not apply. See docs/onnx-export.md.
+    /// </summary>
+    /// <param name="stream">Where to write the ONNX protobuf.</param>
+    /// <param name="options">Weight format; null for the defaults (float weights).</param>
+    /// <exception cref="InvalidOperationException">The model was trained with <c>UnknownTokens = Skip</c> or <c>Strict</c>:
+    /// a graph of fixed shape can neither drop a row's tokens nor reject them.</exception>
+    public void ExportToOnnx(Stream stream, OnnxExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        OnnxExport.WriteTransformer(_parts.Packed.Network, options ?? new OnnxExportOptions(), stream, _keys.OnnxTokenIdTable("language model"),
+            _keys.EndOfSequenceId, OutputColumnName, PerplexityColumnName);
+    }
+
     /// <summary>Frees the tensors of the float training model, if there is one.</summary>
     public void Dispose() => _parts.Dispose();
 

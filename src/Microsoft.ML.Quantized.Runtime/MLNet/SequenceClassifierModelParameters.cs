@@ -130,15 +130,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
     }
 
     /// <summary>The ONNX lookup table from key values to token ids (null for frames); refuses maps that drop or reject keys.</summary>
-    private long[]? KeyToTokenTable()
-    {
-        if (Keys is not { } keys) return null;
-        if (keys.UnknownTokens != UnknownTokenHandling.MapToUnknown)
-            throw new InvalidOperationException(
-                $"This classifier was trained with UnknownTokens = {keys.UnknownTokens}, which an ONNX graph of fixed shape cannot do (Skip drops a row's unknown tokens, Strict rejects the row). " +
-                "Train with UnknownTokens = MapToUnknown (the default) to export from the ML.NET model, or export the packed classifier and map the keys to token ids yourself.");
-        return keys.TokenIdTable();
-    }
+    private long[]? KeyToTokenTable() => Keys?.OnnxTokenIdTable("classifier");
 
     bool ICanSaveOnnx.CanSaveOnnx(OnnxContext ctx) => true;
 
