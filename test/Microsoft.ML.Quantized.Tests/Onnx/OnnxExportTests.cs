@@ -122,6 +122,55 @@ public sealed class OnnxExportTests
             AssertClose(expected, OnnxRuntimeScoring.ClassifyTokens(OnnxRuntimeScoring.Export(packed, format), TokenTest.Sequences), $"{format}");
     }
 
+    /// <summary>
+    /// The uniform activation quantizer's other step rules, through a Scan: a computed step (max |x| / Qp, times a
+    /// multiplier) rounded up to a power of two, and a learned (fixed) step.
+    /// </summary>
+    [TestMethod]
+    [DataRow(RecurrentCellKind.Gru, true, false)]
+    [DataRow(RecurrentCellKind.Lstm, false, true)]
+    public void Uniform_activation_quantizers_with_a_power_of_two_or_a_learned_step_export_with_the_engines_probabilities(RecurrentCellKind cell, bool powerOfTwo, bool learned)
+    {
+        var options = SequenceClassifierTestData.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.Weight, cell);
+        options.Recurrent.ActivationQuantizer = new QuantizerOptions
+        {
+            Kind = QuantizerKind.Uniform, Bits = 4, PowerOfTwoScale = powerOfTwo, LearnedScale = learned, StepSizeMultiplier = powerOfTwo ? 1.5 : 1.0,
+        };
+        using var model = QuantizedSequenceClassifier.Train(TokenTrain.Sequences, TokenTrain.Labels, null, null, options, SequenceClassifierTestData.Training(1));
+        var packed = model.Pack();
+        var quantizers = packed.Network.Recurrent.Layers[0].Activations.Where(a => !a.IsIdentity).ToList();
+        Assert.IsNotEmpty(quantizers);
+        Assert.IsTrue(quantizers.All(q => q.PowerOfTwoStep == powerOfTwo && (q.FixedStep > 0) == learned), "the packed quantizers take the branch under test");
+        var expected = TokenTest.Sequences.Select(s => packed.Predict(s).Probabilities).ToArray();
+        foreach (var format in new[] { OnnxWeightFormat.Float, OnnxWeightFormat.QuantizeDequantize })
+            AssertClose(expected, OnnxRuntimeScoring.ClassifyTokens(OnnxRuntimeScoring.Export(packed, format), TokenTest.Sequences), $"{format}");
+    }
+
+    /// <summary>
+    /// Alternating multi-bit weights (a sum of scaled sign planes per row) have no single scale per row, so the QDQ file
+    /// keeps them float: the same probabilities, and a file of the float file's size.
+    /// </summary>
+    [TestMethod]
+    public void Alternating_multi_bit_weights_stay_float_in_a_qdq_file()
+    {
+        var options = SequenceClassifierTestData.Model(QuantizerKind.AlternatingMultiBit, RecurrentNormalization.None, RecurrentCellKind.Lstm);
+        options.Recurrent.WeightQuantizer.Bits = 2;
+        using var model = QuantizedSequenceClassifier.Train(TokenTrain.Sequences, TokenTrain.Labels, null, null, options, SequenceClassifierTestData.Training(1));
+        var packed = model.Pack();
+        var layer = packed.Network.Recurrent.Layers[0];
+        Assert.AreEqual(CodeLayout.BinaryBases, layer.Input.Weight.Layout);
+        Assert.AreEqual(2, layer.Input.Weight.Bits);
+        var expected = TokenTest.Sequences.Select(s => packed.Predict(s).Probabilities).ToArray();
+        var sizes = new Dictionary<OnnxWeightFormat, int>();
+        foreach (var format in new[] { OnnxWeightFormat.Float, OnnxWeightFormat.QuantizeDequantize })
+        {
+            var onnx = OnnxRuntimeScoring.Export(packed, format);
+            sizes[format] = onnx.Length;
+            AssertClose(expected, OnnxRuntimeScoring.ClassifyTokens(onnx, TokenTest.Sequences), $"{format}");
+        }
+        Assert.AreEqual(sizes[OnnxWeightFormat.Float], sizes[OnnxWeightFormat.QuantizeDequantize], 32, "no matrix has int8 codes (only the doc string differs)");
+    }
+
     /// <summary>Mean and max pooling over rows of different lengths in one padded batch, through ONNX LSTM/GRU nodes and through Scan.</summary>
     [TestMethod]
     [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Weight, SequencePooling.Mean)]
