@@ -126,7 +126,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
     public void ExportToOnnx(Stream stream, OnnxExportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        OnnxExport.Write(_parts.Packed.Network, options ?? new OnnxExportOptions(), stream, KeyToTokenTable());
+        OnnxExport.Write(_parts.Packed.Network, options ?? new OnnxExportOptions(), stream, KeyToTokenTable(), InputKind == SequenceClassifierInputKind.Tokens ? ClassPrior : null);
     }
 
     /// <summary>The ONNX lookup table from key values to token ids (null for frames); refuses maps that drop or reject keys.</summary>
@@ -162,12 +162,32 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         var table = KeyToTokenTable();
         var graph = new OnnxGraph(OnnxContextExport.Opset);
         graph.AddInput("features", InputKind == SequenceClassifierInputKind.Tokens ? OnnxGraph.Int64Type : OnnxGraph.FloatType);
-        string input = table is null
-            ? graph.AddNode("Reshape", ["features", graph.AddInt64("frames_shape", [0, -1, FrameSize], 3)], ["frames"])
-            : OnnxExport.KeysToTokens(graph, graph.AddNode("Cast", ["features"], ["keys"], OnnxAttribute.Int("to", OnnxGraph.Int64Type)), table);
-        // One ML.NET row per ONNX row, every step read: no lengths, and no Shape of the features either (ML.NET declares a
-        // variable-length vector as [batch, 1], and ONNX Runtime would fold its shape to that).
-        var probabilities = OnnxExport.Classifier(graph, network, quantized: false, input, lengths: "");
+        // One ML.NET row per ONNX row (ML.NET's tokenizer export reshapes to one row), every step read. The graph never takes
+        // the Shape of the features: ML.NET declares a variable-length vector as [batch, 1], and ONNX Runtime folds a Shape
+        // of it to that constant. Lengths and masks come from the values instead.
+        string probabilities;
+        if (table is null)
+        {
+            var frames = graph.AddNode("Reshape", ["features", graph.AddInt64("frames_shape", [0, -1, FrameSize], 3)], ["frames"]);
+            probabilities = OnnxExport.Classifier(graph, network, quantized: false, frames, lengths: "");
+        }
+        else
+        {
+            // A row of no tokens gets the class prior, as in ML.NET. So that no layer reads 0 steps, every row gets one more
+            // key (0, <unk>) that its length leaves out.
+            // (Pad, not a reduction: ONNX Runtime reduces an empty axis to an empty tensor.)
+            var keys = graph.AddNode("Cast", ["features"], ["keys"], OnnxAttribute.Int("to", OnnxGraph.Int64Type));
+            var padded = graph.AddNode("Pad", [keys, graph.AddInt64("pad_one_key", [0, 0, 0, 1], 4), graph.AddInt64("pad_key", [0])], ["padded_keys"]);
+            var one = graph.AddInt64("one", [1], 1);
+            var ones = graph.AddNode("Add", [graph.AddNode("Mul", [padded, graph.AddInt64("zero", [0], 1)], ["padded_zeros"]), one], ["step_ones"]);
+            var lengths = graph.AddNode("Sub", [graph.ReduceSum(ones, 1, "steps"), one], ["lengths"]);
+            // Step t of a row is read when t < length: [time + 1, batch, 1].
+            var positions = graph.AddNode("Sub", [graph.AddNode("CumSum", [ones, graph.AddInt64("time_axis", [1])], ["step_counts"]), one], ["positions"]);
+            var read = graph.AddNode("Less", [positions, graph.Unsqueeze(lengths, 1, "lengths_column")], ["step_read"]);
+            var mask = graph.Unsqueeze(graph.AddNode("Transpose", [read], ["step_read_time_major"], OnnxAttribute.Ints("perm", 1, 0)), 2, "step_mask");
+            var tokens = OnnxExport.KeysToTokens(graph, padded, table);
+            probabilities = OnnxExport.ForEmptyRows(graph, OnnxExport.Classifier(graph, network, quantized: false, tokens, lengths, mask), lengths, ClassPrior);
+        }
         string[] outputs;
         if (_binary)
         {

@@ -29,7 +29,13 @@ internal static class OnnxExport
     /// reads ML.NET key values as <c>keys</c> (int64 [batch, time]; 0 is missing) and maps them to token ids through that
     /// table (indexed by key) before the embedding.
     /// </summary>
-    public static void Write(PackedSequenceClassifierNetwork network, OnnxExportOptions options, Stream stream, long[]? keyToToken = null)
+    /// <param name="network">The classifier.</param>
+    /// <param name="options">The weight format.</param>
+    /// <param name="stream">Where to write.</param>
+    /// <param name="keyToToken">The key-to-token table, for a graph that reads ML.NET keys.</param>
+    /// <param name="emptyRowProbabilities">The probabilities of a row with length 0 (ML.NET's class prior); without them
+    /// such a row gets the head of the zero state.</param>
+    public static void Write(PackedSequenceClassifierNetwork network, OnnxExportOptions options, Stream stream, long[]? keyToToken = null, float[]? emptyRowProbabilities = null)
     {
         var graph = new OnnxGraph();
         string input;
@@ -44,7 +50,8 @@ internal static class OnnxExport
             input = KeysToTokens(graph, "keys", keyToToken);
         }
         graph.AddInput("lengths", OnnxGraph.Int64Type, Batch);
-        graph.AddNode("Identity", [Classifier(graph, network, Quantized(options, graph), input, "lengths")], ["probabilities"]);
+        var probabilities = Classifier(graph, network, Quantized(options, graph), input, "lengths");
+        graph.AddNode("Identity", [emptyRowProbabilities is null ? probabilities : ForEmptyRows(graph, probabilities, "lengths", emptyRowProbabilities)], ["probabilities"]);
         graph.AddOutput("probabilities", OnnxGraph.FloatType, Batch, (long)network.ClassCount);
         graph.Write(stream, "quantized_sequence_classifier", Describe(network.Recurrent, "sequence classifier", options));
     }
@@ -106,13 +113,14 @@ internal static class OnnxExport
     /// <summary>
     /// The classifier reading <paramref name="input"/> (token ids int64 [batch, time], or frames float [batch, time, frame
     /// size]) with <paramref name="lengths"/> (int64 [batch]; empty: every row reads every step): returns the name of its
-    /// class probabilities [batch, classes].
+    /// class probabilities [batch, classes]. Pooling masks padding with <paramref name="mask"/> (bool [time, batch, 1]) when
+    /// given, else with a mask made from the input's shape and the lengths.
     /// </summary>
-    public static string Classifier(OnnxGraph graph, PackedSequenceClassifierNetwork network, bool quantized, string input, string lengths)
+    public static string Classifier(OnnxGraph graph, PackedSequenceClassifierNetwork network, bool quantized, string input, string lengths, string mask = "")
     {
         var embedding = network.InputKind == SequenceClassifierInputKind.Tokens ? network.Embedding : null;
         var (sequence, last) = Recurrent(graph, embedding, network.Recurrent, input, lengths, quantized);
-        var pooled = network.Pooling == SequencePooling.Last ? last : Pool(graph, sequence, lengths, network.Pooling);
+        var pooled = network.Pooling == SequencePooling.Last ? last : Pool(graph, sequence, lengths, mask, network.Pooling);
         var head = OnnxWeight.From(network.Head).AddTo(graph, "head_weight", quantized);
         var bias = graph.AddFloats("head_bias", network.HeadBias.ToArray(), network.ClassCount);
         var logits = graph.AddNode("Gemm", [pooled, head, bias], ["head_logits"], OnnxAttribute.Int("transB", 1));
@@ -160,6 +168,14 @@ internal static class OnnxExport
     public static string KeysToTokens(OnnxGraph graph, string keys, long[] keyToToken) =>
         graph.AddNode("Gather", [graph.AddInt64("key_to_token", keyToToken, keyToToken.Length), keys], ["tokens"], OnnxAttribute.Int("axis", 0));
 
+    /// <summary><paramref name="probabilities"/> [batch, classes] with the rows whose length is 0 set to <paramref name="empty"/>.</summary>
+    public static string ForEmptyRows(OnnxGraph graph, string probabilities, string lengths, float[] empty)
+    {
+        var isEmpty = graph.AddNode("Equal", [lengths, graph.AddInt64("length_zero", [0], 1)], ["row_is_empty"]);
+        return graph.AddNode("Where", [graph.Unsqueeze(isEmpty, 1, "row_is_empty_column"), graph.AddFloats("empty_row_probabilities", empty, 1, empty.Length), probabilities],
+            ["row_probabilities"]);
+    }
+
     /// <summary>The model's doc string.</summary>
     public static string Describe(PackedRecurrentStack stack, string what, OnnxExportOptions options) =>
         $"Quantized {stack.Cell} {what} ({stack.LayerCount} x {stack.HiddenSize}), {options.WeightFormat} weights.";
@@ -178,12 +194,15 @@ internal static class OnnxExport
     /// steps <c>0 .. length - 1</c> (padding excluded, whatever the layers left there), over every step without
     /// <paramref name="lengths"/>: [batch, H].
     /// </summary>
-    private static string Pool(OnnxGraph graph, string sequence, string lengths, SequencePooling pooling)
+    private static string Pool(OnnxGraph graph, string sequence, string lengths, string mask, SequencePooling pooling)
     {
         if (lengths.Length == 0)
             return graph.AddNode(pooling == SequencePooling.Max ? "ReduceMax" : "ReduceMean", [sequence], ["pooled"], OnnxAttribute.Ints("axes", 0), OnnxAttribute.Int("keepdims", 0));
-        var (_, steps) = OnnxRecurrentExport.Steps(graph, sequence, "pool");
-        var mask = OnnxRecurrentExport.LengthMask(graph, steps, lengths, "pool");
+        if (mask.Length == 0)
+        {
+            var (_, steps) = OnnxRecurrentExport.Steps(graph, sequence, "pool");
+            mask = OnnxRecurrentExport.LengthMask(graph, steps, lengths, "pool");
+        }
         if (pooling == SequencePooling.Max)
         {
             var masked = graph.AddNode("Where", [mask, sequence, graph.AddScalar("pool_minus_infinity", float.NegativeInfinity)], ["pool_masked"]);
