@@ -18,11 +18,7 @@ namespace Microsoft.ML.Quantized;
 /// </summary>
 internal static class OnnxExport
 {
-    /// <summary>The symbolic batch dimension.</summary>
-    public const string Batch = "batch";
-
-    /// <summary>The symbolic time dimension.</summary>
-    public const string Time = "time";
+    private const string Batch = "batch", Time = "time";
 
     /// <summary>
     /// Writes the classifier's graph to <paramref name="stream"/>. With <paramref name="keyToToken"/> (token input), the graph
@@ -60,9 +56,10 @@ internal static class OnnxExport
     public static void Write(PackedLanguageModelNetwork network, OnnxExportOptions options, Stream stream)
     {
         var graph = new OnnxGraph();
+        bool quantized = Quantized(options, graph);
         graph.AddInput("tokens", OnnxGraph.Int64Type, Batch, Time);
-        var (sequence, _) = Recurrent(graph, network.Embedding, network.Recurrent, "tokens", "", Quantized(options, graph));
-        var logits = Logits(graph, network, sequence, "tokens", Quantized(options, graph));
+        var (sequence, _) = Recurrent(graph, network.Embedding, network.Recurrent, "tokens", "", quantized);
+        var logits = Logits(graph, network, sequence, "tokens", quantized);
         string output = options.LogProbabilities ? "log_probabilities" : "logits";
         graph.AddNode(options.LogProbabilities ? "LogSoftmax" : "Identity", [logits], [output], options.LogProbabilities ? [OnnxAttribute.Int("axis", -1)] : []);
         graph.AddOutput(output, OnnxGraph.FloatType, Batch, Time, (long)network.VocabularySize);

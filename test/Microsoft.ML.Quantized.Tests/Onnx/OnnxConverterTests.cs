@@ -24,10 +24,7 @@ public sealed class OnnxConverterTests
     {
         var ml = new MLContext(seed: 5);
         var train = ml.Data.LoadFromEnumerable(TextData.Rows(240, seed: 1));
-        var rows = TextData.Rows(12, seed: 2).ToList();
-        rows.Add(new QuantizedSequenceTrainerTests.TextRow { Text = "the zzzunseen movie was good", Label = true });
-        rows.Add(new QuantizedSequenceTrainerTests.TextRow { Text = "qqqnever seen", Label = false });
-        rows.Add(new QuantizedSequenceTrainerTests.TextRow { Text = "", Label = false });
+        var rows = TextData.RowsWithUnseenWordsAndAnEmptyRow();
         var test = ml.Data.LoadFromEnumerable(rows);
         var options = QuantizedSequenceTrainerTests.Options();
         if (gru) options.Model.Pooling = SequencePooling.Max;
