@@ -114,9 +114,9 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
     /// does for the packed classifier, but reading what this model reads. Token classifiers read <c>keys</c> (int64
     /// [batch, time]): the features column's key values as ML.NET stores them (1..<see cref="KeyCount"/>; 0, missing, for
     /// a word the key mapping was not fitted on), mapped in the graph to the model's tokens, every key the model does not
-    /// know to <c>&lt;unk&gt;</c>. Frame classifiers read <c>frames</c>. Both read <c>lengths</c> (int64 [batch], each
-    /// row's steps; the rest is padding) and output <c>probabilities</c> (float [batch, classes]; for a binary classifier,
-    /// index 1 is ML.NET's <c>Probability</c>). A whole ML.NET pipeline (tokenizer and key mapping included) exports with
+    /// know to <c>&lt;unk&gt;</c>, and a row of length 0 gets the class prior, as in ML.NET. Frame classifiers read
+    /// <c>frames</c>. Both read <c>lengths</c> (int64 [batch], each row's steps; the rest is padding) and output
+    /// <c>probabilities</c> (float [batch, classes]; for a binary classifier, index 1 is ML.NET's <c>Probability</c>). A whole ML.NET pipeline (tokenizer and key mapping included) exports with
     /// <c>mlContext.Model.ConvertToOnnx</c> (Microsoft.ML.OnnxConverter) where the cells allow it; see docs/onnx-export.md.
     /// </summary>
     /// <param name="stream">Where to write the ONNX protobuf.</param>
@@ -137,7 +137,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
     /// <summary>
     /// <c>mlContext.Model.ConvertToOnnx</c>: adds the classifier to ML.NET's ONNX graph (<see cref="OnnxContextExport"/>: opset
     /// 11 forms, float weights, ONNX LSTM/GRU nodes) reading the features column's variable, one row per sequence (every
-    /// step read), and writing the scorer's columns: binary <c>Score</c> (log-odds) and <c>Probability</c> (ML.NET's
+    /// step read; a row of no tokens gets the class prior), and writing the scorer's columns: binary <c>Score</c> (log-odds) and <c>Probability</c> (ML.NET's
     /// scorer adds <c>PredictedLabel</c>); multiclass <c>PredictedLabel</c> (the most probable class's key) and <c>Score</c>.
     /// </summary>
     /// <exception cref="InvalidOperationException">A layer the ONNX LSTM/GRU operators cannot express (it would need a
