@@ -19,6 +19,24 @@ internal static class OnnxContextExport
     public const int Opset = 11;
 
     /// <summary>
+    /// Checks that every layer of <paramref name="stack"/> is an ONNX LSTM/GRU cell, which is all the converter can hold;
+    /// <paramref name="model"/> names the model and <paramref name="alone"/> its stand-alone export for the message.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A layer needs a Scan: says which, why and what to do.</exception>
+    public static void CheckOperatorCells(PackedRecurrentStack stack, string model, string alone)
+    {
+        for (int l = 0; l < stack.LayerCount; l++)
+        {
+            if (OnnxRecurrentExport.WhyNotOperator(stack.Layers[l]) is { } reason)
+                throw new InvalidOperationException(
+                    $"mlContext.Model.ConvertToOnnx cannot convert this quantized {stack.Cell} {model}: layer {l} has {reason}, which the ONNX {stack.Cell.ToString().ToUpperInvariant()} operator cannot express. " +
+                    "Such a cell exports as a Scan node with a subgraph, which ML.NET's ONNX converter cannot write (it also stops at opset 12). " +
+                    $"Export the {model} alone with {alone} (opset 17, Scan) and run it with ApplyOnnxModel or ONNX Runtime on the key column after ML.NET's tokenizing and key mapping, " +
+                    "or train with RecurrentNormalization None or Weight, slopes 1 and no activation quantizer to convert the whole pipeline.");
+        }
+    }
+
+    /// <summary>
     /// Adds <paramref name="graph"/>'s nodes and weights to <paramref name="ctx"/>: graph input i reads converter variable
     /// <paramref name="inputs"/>[i], graph output j is written to converter variable <paramref name="outputs"/>[j].
     /// <paramref name="prefix"/> starts the names of everything else.

@@ -150,15 +150,7 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         if (!ctx.ContainsColumn(feature.Name)) return false;
         ctx.CheckOpSetVersion(OnnxContextExport.Opset, "quantized sequence classifier");
         var network = _parts.Packed.Network;
-        for (int l = 0; l < network.Recurrent.LayerCount; l++)
-        {
-            if (OnnxRecurrentExport.WhyNotOperator(network.Recurrent.Layers[l]) is { } reason)
-                throw new InvalidOperationException(
-                    $"mlContext.Model.ConvertToOnnx cannot convert this quantized {network.Recurrent.Cell} classifier: layer {l} has {reason}, which the ONNX {network.Recurrent.Cell.ToString().ToUpperInvariant()} operator cannot express. " +
-                    "Such a cell exports as a Scan node with a subgraph, which ML.NET's ONNX converter cannot write (it also stops at opset 12). " +
-                    "Export the classifier alone with its model parameters' ExportToOnnx (opset 17, Scan) and score it with ApplyOnnxModel or ONNX Runtime after tokenizing, " +
-                    "or train with RecurrentNormalization None or Weight, slopes 1 and no activation quantizer to convert the whole pipeline.");
-        }
+        OnnxContextExport.CheckOperatorCells(network.Recurrent, "classifier", "its model parameters' ExportToOnnx");
         var table = KeyToTokenTable();
         var graph = new OnnxGraph(OnnxContextExport.Opset);
         graph.AddInput("features", InputKind == SequenceClassifierInputKind.Tokens ? OnnxGraph.Int64Type : OnnxGraph.FloatType);

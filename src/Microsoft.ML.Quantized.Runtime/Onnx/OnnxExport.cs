@@ -78,33 +78,43 @@ internal static class OnnxExport
         string featuresName, string perplexityName)
     {
         var graph = new OnnxGraph();
-        bool quantized = Quantized(options, graph);
         graph.AddInput("keys", OnnxGraph.Int64Type, Batch, Time);
         graph.AddInput("lengths", OnnxGraph.Int64Type, Batch);
-        var tokens = KeysToTokens(graph, "keys", keyToToken);
-        // <eos> before every row: ids [batch, 1 + time], steps read = lengths + 1.
-        var shape = graph.AddNode("Shape", ["keys"], ["keys_shape"]);
-        var rows = graph.AddNode("Slice", [shape, graph.AddInt64("rows_start", [0], 1), graph.AddInt64("rows_end", [1], 1)], ["rows"]);
-        var time = graph.AddNode("Slice", [shape, graph.AddInt64("time_start", [1], 1), graph.AddInt64("time_end", [2], 1)], ["time"]);
-        var one = graph.AddInt64("one", [1], 1);
-        var eosShape = graph.AddNode("Concat", [rows, one], ["eos_shape"], OnnxAttribute.Int("axis", 0));
-        var eos = graph.AddNode("Expand", [graph.AddInt64("eos", [endOfSequence], 1, 1), eosShape], ["eos_column"]);
-        var ids = graph.AddNode("Concat", [eos, tokens], ["ids"], OnnxAttribute.Int("axis", 1));
-        var steps = graph.AddNode("Add", ["lengths", one], ["steps_read"]);
-        var (sequence, last) = Recurrent(graph, network.Embedding, network.Recurrent, ids, steps, quantized);
-        graph.AddNode("Identity", [last], [featuresName]);
-        // Log-probability of token t + 1 after step t, for the row's tokens (steps 0 .. length - 1).
-        var logProbabilities = graph.AddNode("LogSoftmax", [Logits(graph, network, sequence, ids, quantized)], ["log_probabilities"], OnnxAttribute.Int("axis", -1));
-        var predicting = graph.AddNode("Slice", [logProbabilities, graph.AddInt64("predicting_start", [0], 1), graph.AddInt64("predicting_end", [-1], 1), one], ["predicting"]);
-        var picked = graph.AddNode("GatherElements", [predicting, graph.Unsqueeze(tokens, 2, "targets")], ["picked"], OnnxAttribute.Int("axis", 2));
-        var positions = graph.AddNode("Range", [graph.AddInt64("position_zero", [0]), graph.Squeeze(time, 0, "time_scalar"), graph.AddInt64("position_step", [1])], ["positions"]);
-        var read = graph.AddNode("Less", [graph.Unsqueeze(positions, 0, "positions_row"), graph.Unsqueeze("lengths", 1, "lengths_column")], ["token_read"]);
-        var kept = graph.AddNode("Where", [read, graph.Squeeze(picked, 2, "picked_tokens"), graph.AddScalar("zero", 0f)], ["kept_log_probabilities"]);
-        var mean = graph.AddNode("Div", [graph.ReduceSum(kept, 1, "log_likelihood"), graph.AddNode("Cast", ["lengths"], ["token_count"], OnnxAttribute.Int("to", OnnxGraph.FloatType))], ["mean_log_likelihood"]);
-        graph.AddNode("Exp", [graph.AddNode("Neg", [mean], ["cross_entropy"])], [perplexityName]);
+        var ids = WithEndOfSequence(graph, KeysToTokens(graph, "keys", keyToToken), endOfSequence);
+        var (features, perplexity) = LanguageModelColumns(graph, network, Quantized(options, graph), ids, "lengths");
+        graph.AddNode("Identity", [features], [featuresName]);
+        graph.AddNode("Identity", [perplexity], [perplexityName]);
         graph.AddOutput(featuresName, OnnxGraph.FloatType, Batch, (long)network.Recurrent.HiddenSize);
         graph.AddOutput(perplexityName, OnnxGraph.FloatType, Batch);
         graph.Write(stream, "quantized_language_model_transformer", Describe(network.Recurrent, "language model transformer", options));
+    }
+
+    /// <summary>Token ids <paramref name="tokens"/> [batch, time] with <c>&lt;eos&gt;</c> (<paramref name="endOfSequence"/>) before each row: [batch, 1 + time].</summary>
+    public static string WithEndOfSequence(OnnxGraph graph, string tokens, int endOfSequence) =>
+        graph.AddNode("Pad", [tokens, graph.AddInt64("eos_pads", [0, 1, 0, 0], 4), graph.AddInt64("eos", [endOfSequence])], ["ids"]);
+
+    /// <summary>
+    /// The language-model transformer's columns for rows <paramref name="ids"/> (int64 [batch, 1 + time]: <c>&lt;eos&gt;</c>,
+    /// then the row's tokens and padding) with <paramref name="lengths"/> (int64 [batch]: each row's tokens): the last
+    /// layer's state after the row's last token [batch, H], and the perplexity of the row's tokens [batch] (exp of the mean
+    /// cross-entropy of each token given the ones before it; NaN for a row without tokens, as 0 / 0).
+    /// </summary>
+    public static (string Features, string Perplexity) LanguageModelColumns(OnnxGraph graph, PackedLanguageModelNetwork network, bool quantized, string ids, string lengths)
+    {
+        var one = graph.AddInt64("one", [1], 1);
+        var steps = graph.AddNode("Add", [lengths, one], ["steps_read"]);
+        var (sequence, last) = Recurrent(graph, network.Embedding, network.Recurrent, ids, steps, quantized);
+        // Log-probability of token t + 1 after step t, for the row's tokens (steps 0 .. length - 1).
+        var logProbabilities = graph.AddNode("LogSoftmax", [Logits(graph, network, sequence, ids, quantized)], ["log_probabilities"], OnnxAttribute.Int("axis", -1));
+        var predicting = graph.AddNode("Slice", [logProbabilities, graph.AddInt64("predicting_start", [0], 1), graph.AddInt64("predicting_end", [-1], 1), one], ["predicting"]);
+        var targets = graph.AddNode("Slice", [ids, one, graph.AddInt64("targets_end", [long.MaxValue], 1), one], ["targets"]);
+        var picked = graph.AddNode("GatherElements", [predicting, graph.Unsqueeze(targets, 2, "targets_3d")], ["picked"], OnnxAttribute.Int("axis", 2));
+        var time = graph.AddNode("Gather", [graph.AddNode("Shape", [targets], ["targets_shape"]), graph.AddInt64("time_index", [1])], ["time"], OnnxAttribute.Int("axis", 0));
+        var positions = graph.AddNode("Range", [graph.AddInt64("position_zero", [0]), time, graph.AddInt64("position_step", [1])], ["positions"]);
+        var read = graph.AddNode("Less", [graph.Unsqueeze(positions, 0, "positions_row"), graph.Unsqueeze(lengths, 1, "lengths_column")], ["token_read"]);
+        var kept = graph.AddNode("Where", [read, graph.Squeeze(picked, 2, "picked_tokens"), graph.AddScalar("zero", 0f)], ["kept_log_probabilities"]);
+        var mean = graph.AddNode("Div", [graph.ReduceSum(kept, 1, "log_likelihood"), graph.AddNode("Cast", [lengths], ["token_count"], OnnxAttribute.Int("to", OnnxGraph.FloatType))], ["mean_log_likelihood"]);
+        return (last, graph.AddNode("Exp", [graph.AddNode("Neg", [mean], ["cross_entropy"])], ["perplexity"]));
     }
 
     /// <summary>
