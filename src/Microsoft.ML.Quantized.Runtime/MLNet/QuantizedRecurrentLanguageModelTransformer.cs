@@ -1,6 +1,7 @@
 using System.Text;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.Model.OnnxConverter;
 using Microsoft.ML.Quantized;
 using Microsoft.ML.Runtime;
 
@@ -192,6 +193,27 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         return LanguageModelSampling.Generate(new LanguageModelScorer(_parts.Packed.Network), context, length, temperature, seed, _keys.EndOfSequenceId);
     }
 
+    /// <summary>
+    /// Writes the transformer's scoring graph as an ONNX model (standard domain, opset <see cref="OnnxExportOptions.Opset"/>)
+    /// with the transformer's columns as outputs: <see cref="OutputColumnName"/> (float [batch, <see cref="HiddenSize"/>], the
+    /// last layer's state after <c>&lt;eos&gt;</c> and the row's tokens) and <see cref="PerplexityColumnName"/> (float
+    /// [batch]; NaN for a row without tokens). Inputs: <c>keys</c> (int64 [batch, time]), the input column's key values as
+    /// ML.NET stores them (0, missing, for a word the key mapping was not fitted on), mapped in the graph to the model's
+    /// tokens, every key the model does not know to <c>&lt;unk&gt;</c>; and <c>lengths</c> (int64 [batch], each row's
+    /// tokens; the rest of the row is padding). Weights as <see cref="OnnxExportOptions.WeightFormat"/> says (default float);
+    /// <see cref="OnnxExportOptions.LogProbabilities"/> does not apply. See docs/onnx-export.md.
+    /// </summary>
+    /// <param name="stream">Where to write the ONNX protobuf.</param>
+    /// <param name="options">Weight format; null for the defaults (float weights).</param>
+    /// <exception cref="InvalidOperationException">The model was trained with <c>UnknownTokens = Skip</c> or <c>Strict</c>:
+    /// a graph of fixed shape can neither drop a row's tokens nor reject them.</exception>
+    public void ExportToOnnx(Stream stream, OnnxExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        OnnxExport.WriteTransformer(_parts.Packed.Network, options ?? new OnnxExportOptions(), stream, _keys.OnnxTokenIdTable("language model"),
+            _keys.EndOfSequenceId, OutputColumnName, PerplexityColumnName);
+    }
+
     /// <summary>Frees the tensors of the float training model, if there is one.</summary>
     public void Dispose() => _parts.Dispose();
 
@@ -216,6 +238,45 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
     internal const string NoTrainingWeightsMessage =
         "This language model was saved without its float training weights, so it can score but not be fine-tuned or re-quantized. " +
         "Train with QuantizedRecurrentLanguageModelOptions.KeepTrainingWeights = true, or fine-tune the transformer Fit returns, before saving.";
+
+    /// <summary>
+    /// <c>mlContext.Model.ConvertToOnnx</c>: adds the model to ML.NET's ONNX graph (<see cref="OnnxContextExport"/>: opset 11
+    /// forms, float weights, ONNX LSTM/GRU nodes), reading the input column's variable one row per sequence (every token
+    /// read) and writing the feature column [rows, hidden] and the perplexity column [rows, 1]. The graph's shapes come
+    /// from the values: ML.NET declares a variable-length vector as [rows, 1], so a Reshape to a shape computed from the
+    /// values stops ONNX Runtime from folding later <c>Shape</c>s to that.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A layer the ONNX LSTM/GRU operators cannot express, or keys that are skipped or rejected.</exception>
+    private void SaveAsOnnx(OnnxContext ctx)
+    {
+        if (!ctx.ContainsColumn(InputColumnName))
+        {
+            ctx.RemoveColumn(OutputColumnName, false);
+            ctx.RemoveColumn(PerplexityColumnName, false);
+            return;
+        }
+        ctx.CheckOpSetVersion(OnnxContextExport.Opset, "quantized recurrent language model");
+        var network = _parts.Packed.Network;
+        OnnxContextExport.CheckOperatorCells(network.Recurrent, "language model", "the transformer's ExportToOnnx");
+        var table = _keys.OnnxTokenIdTable("language model");
+        var graph = new OnnxGraph(OnnxContextExport.Opset);
+        graph.AddInput("input_keys", OnnxGraph.Int64Type);
+        var keys = graph.AddNode("Cast", ["input_keys"], ["keys"], OnnxAttribute.Int("to", OnnxGraph.Int64Type));
+        var padded = OnnxExport.WithEndOfSequence(graph, OnnxExport.KeysToTokens(graph, keys, table), _keys.EndOfSequenceId);
+        var steps = graph.ReduceSum(graph.AddNode("Add", [graph.AddNode("Mul", [padded, graph.AddInt64("times_zero", [0], 1)], ["padded_zeros"]), graph.AddInt64("one_step", [1], 1)], ["step_ones"]), 1, "row_steps");
+        var shape = graph.AddNode("Concat", [graph.AddInt64("any_rows", [-1], 1), graph.AddNode("Slice", [steps, graph.AddInt64("first_row", [0], 1), graph.AddInt64("first_row_end", [1], 1)], ["time_steps"])],
+            ["ids_shape"], OnnxAttribute.Int("axis", 0));
+        var ids = graph.AddNode("Reshape", [padded, shape], ["row_ids"]);
+        var lengths = graph.AddNode("Sub", [steps, graph.AddInt64("eos_step", [1], 1)], ["lengths"]);
+        var (features, perplexity) = OnnxExport.LanguageModelColumns(graph, network, quantized: false, ids, lengths);
+        graph.AddNode("Identity", [features], ["features_column"]);
+        graph.Unsqueeze(perplexity, 1, "perplexity_column");
+        graph.AddOutput("features_column", OnnxGraph.FloatType);
+        graph.AddOutput("perplexity_column", OnnxGraph.FloatType);
+        OnnxContextExport.CopyTo(graph, ctx, ctx.GetNodeName("QuantizedLanguageModel"), [ctx.GetVariableName(InputColumnName)],
+            [ctx.AddIntermediateVariable(new VectorDataViewType(NumberDataViewType.Single, HiddenSize), OutputColumnName),
+             ctx.AddIntermediateVariable(NumberDataViewType.Single, PerplexityColumnName)]);
+    }
 
     // ---- ML.NET plumbing ----
 
@@ -367,7 +428,7 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         $"Column '{column}', row {row}: the token sequence is empty{(rawLength > 0 ? $" after dropping its {rawLength} unknown keys" : "")}. " +
         "This model was trained with UnknownTokens = Strict, which needs at least one known token per row; filter such rows out, or train with UnknownTokens = MapToUnknown (the default) or Skip.";
 
-    private sealed class Mapper : MapperBase
+    private sealed class Mapper : MapperBase, ISaveAsOnnx
     {
         private readonly QuantizedRecurrentLanguageModelTransformer _owner;
         private readonly DataViewSchema.Column _input;
@@ -407,6 +468,10 @@ public sealed class QuantizedRecurrentLanguageModelTransformer : RowToRowTransfo
         }
 
         protected override void SaveModel(ModelSaveContext ctx) => _owner.SaveModel(ctx);
+
+        public bool CanSaveOnnx(OnnxContext ctx) => true;
+
+        public void SaveAsOnnx(OnnxContext ctx) => _owner.SaveAsOnnx(ctx);
     }
 }
 

@@ -19,7 +19,8 @@ public sealed class SequenceClassifierBinaryModelParameters : SequenceClassifier
 {
     internal const string UserName = "Quantized Sequence Binary Classifier";
     internal const string LoaderSignature = "QuantSeqBinaryClassifier";
-    private const float MinProbability = 1e-30f;
+    /// <summary>The probability floor of the log-odds score.</summary>
+    internal const float MinProbability = 1e-30f;
 
     internal SequenceClassifierBinaryModelParameters(IHostEnvironment env, SequenceClassifierParts parts, TokenKeyMap? keys, float[] classPrior, string featureColumnName, bool keepTrainingWeights)
         : base(env, nameof(SequenceClassifierBinaryModelParameters), parts, keys, classPrior, featureColumnName, keepTrainingWeights, binary: true)

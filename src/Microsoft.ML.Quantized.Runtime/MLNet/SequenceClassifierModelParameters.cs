@@ -1,4 +1,5 @@
 using Microsoft.ML.Data;
+using Microsoft.ML.Model.OnnxConverter;
 using Microsoft.ML.Runtime;
 
 namespace Microsoft.ML.Quantized;
@@ -16,7 +17,7 @@ namespace Microsoft.ML.Quantized;
 /// class is in the scoring runtime (Microsoft.ML.Quantized.Runtime, no libtorch); the trainers are in the training
 /// package (Microsoft.ML.Quantized).
 /// </summary>
-public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchemaBindableMapper, IDisposable
+public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchemaBindableMapper, IBindableCanSaveOnnx, IDisposable
 {
     private readonly SequenceClassifierParts _parts;
     private readonly bool _binary;
@@ -113,9 +114,10 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
     /// does for the packed classifier, but reading what this model reads. Token classifiers read <c>keys</c> (int64
     /// [batch, time]): the features column's key values as ML.NET stores them (1..<see cref="KeyCount"/>; 0, missing, for
     /// a word the key mapping was not fitted on), mapped in the graph to the model's tokens, every key the model does not
-    /// know to <c>&lt;unk&gt;</c>. Frame classifiers read <c>frames</c>. Both read <c>lengths</c> (int64 [batch], each
-    /// row's steps; the rest is padding) and output <c>probabilities</c> (float [batch, classes]; for a binary classifier,
-    /// index 1 is ML.NET's <c>Probability</c>).
+    /// know to <c>&lt;unk&gt;</c>, and a row of length 0 gets the class prior, as in ML.NET. Frame classifiers read
+    /// <c>frames</c>. Both read <c>lengths</c> (int64 [batch], each row's steps; the rest is padding) and output
+    /// <c>probabilities</c> (float [batch, classes]; for a binary classifier, index 1 is ML.NET's <c>Probability</c>). A whole ML.NET pipeline (tokenizer and key mapping included) exports with
+    /// <c>mlContext.Model.ConvertToOnnx</c> (Microsoft.ML.OnnxConverter) where the cells allow it; see docs/onnx-export.md.
     /// </summary>
     /// <param name="stream">Where to write the ONNX protobuf.</param>
     /// <param name="options">Weight format; null for the defaults (float weights).</param>
@@ -124,16 +126,84 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
     public void ExportToOnnx(Stream stream, OnnxExportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        long[]? keyToToken = null;
-        if (Keys is { } keys)
+        OnnxExport.Write(_parts.Packed.Network, options ?? new OnnxExportOptions(), stream, KeyToTokenTable(), InputKind == SequenceClassifierInputKind.Tokens ? ClassPrior : null);
+    }
+
+    /// <summary>The ONNX lookup table from key values to token ids (null for frames); refuses maps that drop or reject keys.</summary>
+    private long[]? KeyToTokenTable() => Keys?.OnnxTokenIdTable("classifier");
+
+    bool ICanSaveOnnx.CanSaveOnnx(OnnxContext ctx) => true;
+
+    /// <summary>
+    /// <c>mlContext.Model.ConvertToOnnx</c>: adds the classifier to ML.NET's ONNX graph (<see cref="OnnxContextExport"/>: opset
+    /// 11 forms, float weights, ONNX LSTM/GRU nodes) reading the features column's variable, one row per sequence (every
+    /// step read; a row of no tokens gets the class prior), and writing the scorer's columns: binary <c>Score</c> (log-odds) and <c>Probability</c> (ML.NET's
+    /// scorer adds <c>PredictedLabel</c>); multiclass <c>PredictedLabel</c> (the most probable class's key) and <c>Score</c>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A layer the ONNX LSTM/GRU operators cannot express (it would need a
+    /// <c>Scan</c> subgraph, which the converter cannot hold), or keys that are skipped or rejected.</exception>
+    bool IBindableCanSaveOnnx.SaveAsOnnx(OnnxContext ctx, RoleMappedSchema schema, string[] outputNames)
+    {
+        Host.CheckValue(ctx, nameof(ctx));
+        Host.CheckValue(outputNames, nameof(outputNames));
+        var feature = CheckFeature(schema);
+        if (!ctx.ContainsColumn(feature.Name)) return false;
+        ctx.CheckOpSetVersion(OnnxContextExport.Opset, "quantized sequence classifier");
+        var network = _parts.Packed.Network;
+        OnnxContextExport.CheckOperatorCells(network.Recurrent, "classifier", "its model parameters' ExportToOnnx");
+        var table = KeyToTokenTable();
+        var graph = new OnnxGraph(OnnxContextExport.Opset);
+        graph.AddInput("features", InputKind == SequenceClassifierInputKind.Tokens ? OnnxGraph.Int64Type : OnnxGraph.FloatType);
+        // One ML.NET row per ONNX row (ML.NET's tokenizer export reshapes to one row), every step read. The graph never takes
+        // the Shape of the features: ML.NET declares a variable-length vector as [batch, 1], and ONNX Runtime folds a Shape
+        // of it to that constant. Lengths and masks come from the values instead.
+        string probabilities;
+        if (table is null)
         {
-            if (keys.UnknownTokens != UnknownTokenHandling.MapToUnknown)
-                throw new InvalidOperationException(
-                    $"This classifier was trained with UnknownTokens = {keys.UnknownTokens}, which an ONNX graph of fixed shape cannot do (Skip drops a row's unknown tokens, Strict rejects the row). " +
-                    "Train with UnknownTokens = MapToUnknown (the default) to export from the ML.NET model, or export the packed classifier and map the keys to token ids yourself.");
-            keyToToken = keys.TokenIdTable();
+            var frames = graph.AddNode("Reshape", ["features", graph.AddInt64("frames_shape", [0, -1, FrameSize], 3)], ["frames"]);
+            probabilities = OnnxExport.Classifier(graph, network, quantized: false, frames, lengths: "");
         }
-        OnnxExport.Write(_parts.Packed.Network, options ?? new OnnxExportOptions(), stream, keyToToken);
+        else
+        {
+            // A row of no tokens gets the class prior, as in ML.NET. So that no layer reads 0 steps, every row gets one more
+            // key (0, <unk>) that its length leaves out.
+            // (Pad, not a reduction: ONNX Runtime reduces an empty axis to an empty tensor.)
+            var keys = graph.AddNode("Cast", ["features"], ["keys"], OnnxAttribute.Int("to", OnnxGraph.Int64Type));
+            var padded = graph.AddNode("Pad", [keys, graph.AddInt64("pad_one_key", [0, 0, 0, 1], 4), graph.AddInt64("pad_key", [0])], ["padded_keys"]);
+            var one = graph.AddInt64("one", [1], 1);
+            var ones = graph.AddNode("Add", [graph.AddNode("Mul", [padded, graph.AddInt64("zero", [0], 1)], ["padded_zeros"]), one], ["step_ones"]);
+            var lengths = graph.AddNode("Sub", [graph.ReduceSum(ones, 1, "steps"), one], ["lengths"]);
+            // Step t of a row is read when t < length: [time + 1, batch, 1].
+            var positions = graph.AddNode("Sub", [graph.AddNode("CumSum", [ones, graph.AddInt64("time_axis", [1])], ["step_counts"]), one], ["positions"]);
+            var read = graph.AddNode("Less", [positions, graph.Unsqueeze(lengths, 1, "lengths_column")], ["step_read"]);
+            var mask = graph.Unsqueeze(graph.AddNode("Transpose", [read], ["step_read_time_major"], OnnxAttribute.Ints("perm", 1, 0)), 2, "step_mask");
+            var tokens = OnnxExport.KeysToTokens(graph, padded, table);
+            probabilities = OnnxExport.ForEmptyRows(graph, OnnxExport.Classifier(graph, network, quantized: false, tokens, lengths, mask), lengths, ClassPrior);
+        }
+        string[] outputs;
+        if (_binary)
+        {
+            string Class(int c) => graph.AddNode("Log",
+                [graph.AddNode("Max", [graph.AddNode("Slice", [probabilities, graph.AddInt64($"class{c}_start", [c], 1), graph.AddInt64($"class{c}_end", [c + 1], 1), graph.AddInt64($"class{c}_axis", [1], 1)], [$"p{c}"]),
+                 graph.AddScalar($"p{c}_floor", SequenceClassifierBinaryModelParameters.MinProbability)], [$"p{c}_floored"])], [$"log_p{c}"]);
+            graph.AddNode("Sub", [Class(1), Class(0)], ["score"]);
+            graph.AddNode("Identity", ["p1"], ["probability"]);
+            outputs = [outputNames[1], outputNames[2]];
+            graph.AddOutput("score", OnnxGraph.FloatType);
+            graph.AddOutput("probability", OnnxGraph.FloatType);
+        }
+        else
+        {
+            var index = graph.AddNode("ArgMax", [probabilities], ["class_index"], OnnxAttribute.Int("axis", 1), OnnxAttribute.Int("keepdims", 1));
+            var key = graph.AddNode("Add", [index, graph.AddInt64("first_key", [1], 1)], ["class_key"]);
+            graph.AddNode("Cast", [key], ["predicted_label"], OnnxAttribute.Int("to", OnnxGraph.UInt32Type));
+            graph.AddNode("Identity", [probabilities], ["score"]);
+            outputs = [outputNames[0], outputNames[1]];
+            graph.AddOutput("predicted_label", OnnxGraph.UInt32Type);
+            graph.AddOutput("score", OnnxGraph.FloatType);
+        }
+        OnnxContextExport.CopyTo(graph, ctx, ctx.GetNodeName("QuantizedSequenceClassifier"), [ctx.GetVariableName(feature.Name)], outputs);
+        return true;
     }
 
     /// <summary>Frees the tensors of the float training classifier, if there is one.</summary>

@@ -78,6 +78,20 @@ internal sealed class TokenKeyMap
         return table;
     }
 
+    /// <summary>
+    /// <see cref="TokenIdTable"/> for an ONNX export of a <paramref name="model"/> (e.g. "classifier"); refuses maps that
+    /// drop or reject keys, saying why.
+    /// </summary>
+    /// <exception cref="InvalidOperationException"><see cref="UnknownTokens"/> is Skip or Strict.</exception>
+    public long[] OnnxTokenIdTable(string model)
+    {
+        if (!HasUnknown)
+            throw new InvalidOperationException(
+                $"This {model} was trained with UnknownTokens = {UnknownTokens}, which an ONNX graph of fixed shape cannot do (Skip drops a row's unknown tokens, Strict rejects the row). " +
+                "Train with UnknownTokens = MapToUnknown (the default) to export from the ML.NET model, or export the packed model and map the keys to token ids yourself.");
+        return TokenIdTable();
+    }
+
     /// <summary>The key of token id <paramref name="id"/>: 0 (missing) for <c>&lt;unk&gt;</c>.</summary>
     public ulong KeyOf(int id) => id < Keys.Length ? Keys[id] : 0;
 

@@ -6,49 +6,69 @@ namespace Microsoft.ML.Quantized;
 /// </summary>
 internal sealed class OnnxAttribute
 {
-    // AttributeProto.AttributeType values.
-    private const int FloatType = 1, IntType = 2, GraphType = 5, IntsType = 7;
-
-    private readonly int _type;
-    private readonly float _float;
-    private readonly long[] _ints;
-    private readonly OnnxGraph? _graph;
-
-    private OnnxAttribute(string name, int type, float f = 0, long[]? ints = null, OnnxGraph? graph = null)
+    private OnnxAttribute(string name, OnnxAttributeKind kind, float f = 0, long[]? ints = null, OnnxGraph? graph = null)
     {
-        _graph = graph;
         Name = name;
-        _type = type;
-        _float = f;
-        _ints = ints ?? [];
+        Kind = kind;
+        FloatValue = f;
+        IntValues = ints ?? [];
+        Graph = graph;
     }
 
     /// <summary>The attribute's name.</summary>
     public string Name { get; }
 
+    /// <summary>Which value it holds.</summary>
+    public OnnxAttributeKind Kind { get; }
+
+    /// <summary>The value of a <see cref="OnnxAttributeKind.Float"/> attribute.</summary>
+    public float FloatValue { get; }
+
+    /// <summary>The value of an <see cref="OnnxAttributeKind.Ints"/> attribute; that of an <see cref="OnnxAttributeKind.Int"/> one is its only element.</summary>
+    public long[] IntValues { get; }
+
+    /// <summary>The subgraph of a <see cref="OnnxAttributeKind.Graph"/> attribute (a Scan body).</summary>
+    public OnnxGraph? Graph { get; }
+
     /// <summary>An int attribute.</summary>
-    public static OnnxAttribute Int(string name, long value) => new(name, IntType, ints: [value]);
+    public static OnnxAttribute Int(string name, long value) => new(name, OnnxAttributeKind.Int, ints: [value]);
 
     /// <summary>A float attribute.</summary>
-    public static OnnxAttribute Float(string name, float value) => new(name, FloatType, f: value);
+    public static OnnxAttribute Float(string name, float value) => new(name, OnnxAttributeKind.Float, f: value);
 
     /// <summary>A list-of-ints attribute.</summary>
-    public static OnnxAttribute Ints(string name, params long[] values) => new(name, IntsType, ints: values);
+    public static OnnxAttribute Ints(string name, params long[] values) => new(name, OnnxAttributeKind.Ints, ints: values);
 
     /// <summary>A graph attribute (a Scan body).</summary>
-    public static OnnxAttribute Graph(string name, OnnxGraph body) => new(name, GraphType, graph: body);
+    public static OnnxAttribute Subgraph(string name, OnnxGraph body) => new(name, OnnxAttributeKind.Graph, graph: body);
 
     /// <summary>Writes the <c>AttributeProto</c> fields.</summary>
     public void Write(ProtobufWriter w)
     {
         w.String(1, Name);
-        switch (_type)
+        switch (Kind)
         {
-            case FloatType: w.Float(2, _float); break;
-            case IntType: w.Int64(3, _ints[0]); break;
-            case GraphType: w.Message(6, g => _graph!.WriteGraph(g, Name)); break;
-            case IntsType: foreach (long v in _ints) w.Int64(8, v); break;
+            case OnnxAttributeKind.Float: w.Float(2, FloatValue); break;
+            case OnnxAttributeKind.Int: w.Int64(3, IntValues[0]); break;
+            case OnnxAttributeKind.Graph: w.Message(6, g => Graph!.WriteGraph(g, Name)); break;
+            case OnnxAttributeKind.Ints: foreach (long v in IntValues) w.Int64(8, v); break;
         }
-        w.Int64(20, _type);
+        w.Int64(20, (int)Kind);
     }
+}
+
+/// <summary>The <c>AttributeProto.AttributeType</c> values the exporter writes.</summary>
+internal enum OnnxAttributeKind
+{
+    /// <summary>FLOAT.</summary>
+    Float = 1,
+
+    /// <summary>INT.</summary>
+    Int = 2,
+
+    /// <summary>GRAPH.</summary>
+    Graph = 5,
+
+    /// <summary>INTS.</summary>
+    Ints = 7,
 }

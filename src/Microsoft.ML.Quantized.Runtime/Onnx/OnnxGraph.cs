@@ -3,8 +3,12 @@ using System.Runtime.InteropServices;
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
-/// Builds one ONNX model (a graph of standard-domain operators with its weights) and writes it as an ONNX protobuf
-/// file. Field numbers are those of onnx/onnx's <c>onnx.proto</c> (IR version 8):
+/// One ONNX graph (standard-domain operators and their weights) as data: written as an ONNX protobuf file by
+/// <see cref="Write"/>, or replayed node by node into another graph (ML.NET's ONNX converter,
+/// <see cref="OnnxContextExport"/>). The graph knows its opset, and the operators whose form changed at opset 13
+/// (<c>Squeeze</c>/<c>Unsqueeze</c>/<c>ReduceSum</c> axes as an attribute or an input) are added through
+/// <see cref="Squeeze"/>, <see cref="Unsqueeze"/> and <see cref="ReduceSum"/> in the form of that opset.
+/// Field numbers are those of onnx/onnx's <c>onnx.proto</c> (IR version 8):
 /// <list type="bullet">
 /// <item><c>ModelProto</c>: ir_version = 1, producer_name = 2, producer_version = 3, doc_string = 6, graph = 7, opset_import = 8
 /// (<c>OperatorSetIdProto</c>: domain = 1, version = 2).</item>
@@ -15,64 +19,85 @@ namespace Microsoft.ML.Quantized;
 /// shape = 2; <c>TensorShapeProto</c>: dim = 1; <c>Dimension</c>: dim_value = 1, dim_param = 2.</item>
 /// </list>
 /// </summary>
-internal sealed class OnnxGraph
+internal sealed class OnnxGraph(long opset = OnnxExportOptions.Opset)
 {
     /// <summary><c>TensorProto.DataType</c> values used here.</summary>
-    public const int FloatType = 1, Int8Type = 3, Int32Type = 6, Int64Type = 7, BoolType = 9;
+    public const int FloatType = 1, Int8Type = 3, Int32Type = 6, Int64Type = 7, BoolType = 9, UInt32Type = 12;
 
     /// <summary>IR version written (8 goes with opset 17).</summary>
     public const long IrVersion = 8;
 
-    private readonly List<Action<ProtobufWriter>> _nodes = [];
-    private readonly List<Action<ProtobufWriter>> _initializers = [];
-    private readonly List<Action<ProtobufWriter>> _inputs = [];
-    private readonly List<Action<ProtobufWriter>> _outputs = [];
+    /// <summary>The first opset whose <c>Squeeze</c>, <c>Unsqueeze</c>, <c>ReduceSum</c> take the axes as an input, and whose
+    /// <c>DequantizeLinear</c> has per-axis scales.</summary>
+    public const long AxesAsInputOpset = 13;
+
+    private readonly List<OnnxNode> _nodes = [];
+    private readonly List<OnnxTensor> _initializers = [];
+    private readonly List<OnnxValueInfo> _inputs = [];
+    private readonly List<OnnxValueInfo> _outputs = [];
     private readonly HashSet<string> _names = [];
-    private int _nodeCount;
+
+    /// <summary>The opset of the default domain whose operator forms the graph uses.</summary>
+    public long Opset { get; } = opset;
+
+    /// <summary>The nodes in order.</summary>
+    public IReadOnlyList<OnnxNode> Nodes => _nodes;
+
+    /// <summary>The weights and constants.</summary>
+    public IReadOnlyList<OnnxTensor> Initializers => _initializers;
+
+    /// <summary>The graph inputs.</summary>
+    public IReadOnlyList<OnnxValueInfo> Inputs => _inputs;
+
+    /// <summary>The graph outputs.</summary>
+    public IReadOnlyList<OnnxValueInfo> Outputs => _outputs;
 
     /// <summary>
     /// Declares a graph input; a dimension is a fixed size (long) or a symbolic name (string); no dimensions at all leaves
     /// the shape unstated (a subgraph input whose shape the runtime infers).
     /// </summary>
-    public void AddInput(string name, int elementType, params object[] dims) => _inputs.Add(w => ValueInfo(w, Claim(name), elementType, dims));
+    public void AddInput(string name, int elementType, params object[] dims) => _inputs.Add(new(Claim(name), elementType, dims));
 
     /// <summary>Declares a graph output (a value some node produces).</summary>
-    public void AddOutput(string name, int elementType, params object[] dims) => _outputs.Add(w => ValueInfo(w, name, elementType, dims));
+    public void AddOutput(string name, int elementType, params object[] dims) => _outputs.Add(new(name, elementType, dims));
 
     /// <summary>A float32 weight of shape <paramref name="dims"/> (row-major values); returns its name.</summary>
-    public string AddFloats(string name, float[] values, params long[] dims) =>
-        AddInitializer(name, FloatType, MemoryMarshal.AsBytes(values.AsSpan()).ToArray(), dims);
+    public string AddFloats(string name, float[] values, params long[] dims) => AddInitializer(name, FloatType, values, dims);
 
     /// <summary>An int8 weight of shape <paramref name="dims"/>; returns its name.</summary>
-    public string AddInt8(string name, sbyte[] values, params long[] dims) =>
-        AddInitializer(name, Int8Type, MemoryMarshal.AsBytes(values.AsSpan()).ToArray(), dims);
+    public string AddInt8(string name, sbyte[] values, params long[] dims) => AddInitializer(name, Int8Type, values, dims);
 
     /// <summary>A float32 scalar constant; returns its name.</summary>
-    public string AddScalar(string name, float value) => AddInitializer(name, FloatType, BitConverter.GetBytes(value), []);
+    public string AddScalar(string name, float value) => AddInitializer(name, FloatType, new[] { value }, []);
 
     /// <summary>An int64 constant of shape <paramref name="dims"/>; returns its name.</summary>
-    public string AddInt64(string name, long[] values, params long[] dims) =>
-        AddInitializer(name, Int64Type, MemoryMarshal.AsBytes(values.AsSpan()).ToArray(), dims);
+    public string AddInt64(string name, long[] values, params long[] dims) => AddInitializer(name, Int64Type, values, dims);
 
     /// <summary>Adds a node of the standard domain; returns its first output's name.</summary>
     public string AddNode(string opType, string[] inputs, string[] outputs, params OnnxAttribute[] attributes)
     {
         foreach (var output in outputs) if (output.Length > 0) Claim(output);
-        string nodeName = $"{opType}_{_nodeCount++}";
-        _nodes.Add(w =>
-        {
-            foreach (var input in inputs) w.String(1, input);
-            foreach (var output in outputs) w.String(2, output);
-            w.String(3, nodeName);
-            w.String(4, opType);
-            foreach (var attribute in attributes) w.Message(5, attribute.Write);
-        });
+        _nodes.Add(new(opType, inputs, outputs, attributes));
         return outputs[0];
     }
 
-    /// <summary>Writes the model (opset <paramref name="opset"/> of the default domain) to <paramref name="stream"/>.</summary>
+    /// <summary><c>Unsqueeze</c> of <paramref name="x"/> at <paramref name="axis"/> in this opset's form; returns <paramref name="output"/>.</summary>
+    public string Unsqueeze(string x, long axis, string output) => WithAxes("Unsqueeze", [x], output, [axis]);
+
+    /// <summary><c>Squeeze</c> of <paramref name="x"/> at <paramref name="axis"/> in this opset's form; returns <paramref name="output"/>.</summary>
+    public string Squeeze(string x, long axis, string output) => WithAxes("Squeeze", [x], output, [axis]);
+
+    /// <summary><c>ReduceSum</c> of <paramref name="x"/> over <paramref name="axis"/> (the axis dropped) in this opset's form.</summary>
+    public string ReduceSum(string x, long axis, string output) => WithAxes("ReduceSum", [x], output, [axis], OnnxAttribute.Int("keepdims", 0));
+
+    private string WithAxes(string op, string[] inputs, string output, long[] axes, params OnnxAttribute[] attributes) =>
+        Opset >= AxesAsInputOpset
+            ? AddNode(op, [.. inputs, AddInt64($"{output}_axes", axes, axes.Length)], [output], attributes)
+            : AddNode(op, inputs, [output], [OnnxAttribute.Ints("axes", axes), .. attributes]);
+
+    /// <summary>Writes the model (opset <see cref="Opset"/> of the default domain) to <paramref name="stream"/>.</summary>
     /// <exception cref="PlatformNotSupportedException">The machine is big-endian (raw tensor data is written as in memory).</exception>
-    public void Write(Stream stream, string graphName, long opset, string docString)
+    public void Write(Stream stream, string graphName, string docString)
     {
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("ONNX export writes tensors little-endian from memory; this machine is big-endian.");
         var model = new ProtobufWriter();
@@ -84,7 +109,7 @@ internal sealed class OnnxGraph
         model.Message(8, o =>
         {
             o.String(1, "");
-            o.Int64(2, opset);
+            o.Int64(2, Opset);
         });
         model.CopyTo(stream);
     }
@@ -92,23 +117,17 @@ internal sealed class OnnxGraph
     /// <summary>Writes the <c>GraphProto</c> fields (also a subgraph's: a Scan body).</summary>
     public void WriteGraph(ProtobufWriter g, string graphName)
     {
-        foreach (var node in _nodes) g.Message(1, node);
+        int count = 0;
+        foreach (var node in _nodes) g.Message(1, w => node.Write(w, $"{node.OpType}_{count++}"));
         g.String(2, graphName);
-        foreach (var initializer in _initializers) g.Message(5, initializer);
-        foreach (var input in _inputs) g.Message(11, input);
-        foreach (var output in _outputs) g.Message(12, output);
+        foreach (var initializer in _initializers) g.Message(5, initializer.Write);
+        foreach (var input in _inputs) g.Message(11, input.Write);
+        foreach (var output in _outputs) g.Message(12, output.Write);
     }
 
-    private string AddInitializer(string name, int dataType, byte[] raw, long[] dims)
+    private string AddInitializer(string name, int dataType, Array values, long[] dims)
     {
-        Claim(name);
-        _initializers.Add(w =>
-        {
-            foreach (long d in dims) w.Int64(1, d);
-            w.Int64(2, dataType);
-            w.String(8, name);
-            w.Bytes(9, raw);
-        });
+        _initializers.Add(new(Claim(name), dataType, values, dims));
         return name;
     }
 
@@ -117,17 +136,55 @@ internal sealed class OnnxGraph
         if (!_names.Add(name)) throw new InvalidOperationException($"The ONNX value name '{name}' is used twice.");
         return name;
     }
+}
 
-    private static void ValueInfo(ProtobufWriter w, string name, int elementType, object[] dims)
+/// <summary>One node of an <see cref="OnnxGraph"/> (standard domain); an empty input name is an omitted optional input.</summary>
+internal sealed record OnnxNode(string OpType, string[] Inputs, string[] Outputs, OnnxAttribute[] Attributes)
+{
+    /// <summary>Writes the <c>NodeProto</c> fields.</summary>
+    public void Write(ProtobufWriter w, string nodeName)
     {
-        w.String(1, name);
+        foreach (var input in Inputs) w.String(1, input);
+        foreach (var output in Outputs) w.String(2, output);
+        w.String(3, nodeName);
+        w.String(4, OpType);
+        foreach (var attribute in Attributes) w.Message(5, attribute.Write);
+    }
+}
+
+/// <summary>A weight or constant: <see cref="Values"/> is a float[], sbyte[] or long[] of <see cref="DataType"/>, row-major in <see cref="Dims"/>.</summary>
+internal sealed record OnnxTensor(string Name, int DataType, Array Values, long[] Dims)
+{
+    /// <summary>Writes the <c>TensorProto</c> fields (raw little-endian data).</summary>
+    public void Write(ProtobufWriter w)
+    {
+        foreach (long d in Dims) w.Int64(1, d);
+        w.Int64(2, DataType);
+        w.String(8, Name);
+        w.Bytes(9, Values switch
+        {
+            float[] f => MemoryMarshal.AsBytes(f.AsSpan()),
+            sbyte[] b => MemoryMarshal.AsBytes(b.AsSpan()),
+            long[] l => MemoryMarshal.AsBytes(l.AsSpan()),
+            _ => throw new ArgumentException($"No ONNX tensor of {Values.GetType().Name}."),
+        });
+    }
+}
+
+/// <summary>A graph input or output: name, element type and dimensions (long sizes or string symbols; none = shape unstated).</summary>
+internal sealed record OnnxValueInfo(string Name, int ElementType, object[] Dims)
+{
+    /// <summary>Writes the <c>ValueInfoProto</c> fields.</summary>
+    public void Write(ProtobufWriter w)
+    {
+        w.String(1, Name);
         w.Message(2, type => type.Message(1, tensor =>
         {
-            tensor.Int64(1, elementType);
-            if (dims.Length == 0) return;
+            tensor.Int64(1, ElementType);
+            if (Dims.Length == 0) return;
             tensor.Message(2, shape =>
             {
-                foreach (var dim in dims)
+                foreach (var dim in Dims)
                     shape.Message(1, d =>
                     {
                         if (dim is string symbol) d.String(2, symbol);

@@ -14,12 +14,16 @@ internal static class OnnxRecurrentExport
     private static readonly int[] GruOrder = [1, 0, 2];
 
     /// <summary>Whether <paramref name="layer"/> is exactly the ONNX operator: no normalization in the cell, slopes 1, no activation quantizer.</summary>
-    public static bool MatchesOperator(PackedRecurrentLayer layer)
+    public static bool MatchesOperator(PackedRecurrentLayer layer) => WhyNotOperator(layer) is null;
+
+    /// <summary>What in <paramref name="layer"/> the ONNX LSTM/GRU operator cannot express (for messages), or null when it is that operator.</summary>
+    public static string? WhyNotOperator(PackedRecurrentLayer layer)
     {
-        if (layer.Input.Normalization is not null || layer.Hidden.Normalization is not null || (layer as PackedLstmLayer)?.CellNormalization is not null)
-            return false;
-        foreach (float slope in layer.Slopes) if (slope != 1f) return false;
-        return layer.Activations.All(a => a.IsIdentity);
+        var norm = layer.Input.Normalization ?? layer.Hidden.Normalization ?? (layer as PackedLstmLayer)?.CellNormalization;
+        if (norm is not null) return norm is PackedLayerNorm ? "layer normalization" : "batch normalization";
+        if (layer.Slopes.ToArray().Any(s => s != 1f)) return $"gate slopes {string.Join(", ", layer.Slopes.ToArray())} (the operator's are 1)";
+        if (!layer.Activations.All(a => a.IsIdentity)) return "activation quantizers";
+        return null;
     }
 
     /// <summary>
@@ -34,8 +38,6 @@ internal static class OnnxRecurrentExport
         bool lstm = stack.Cell == RecurrentCellKind.Lstm;
         int h = stack.HiddenSize;
         var order = lstm ? LstmOrder : GruOrder;
-        var axis0 = graph.AddInt64("axes_0", [0], 1);
-        var axis1 = graph.AddInt64("axes_1", [1], 1);
         string lengths32 = "", steps = "", zeros = "", mask = "";
         string x = input, last = "";
         for (int l = 0; l < stack.LayerCount; l++)
@@ -44,6 +46,8 @@ internal static class OnnxRecurrentExport
             string p = $"layer{l}";
             if (!MatchesOperator(layer))
             {
+                if (graph.Opset < OnnxExportOptions.Opset)
+                    throw new InvalidOperationException($"Layer {l} needs a Scan over the engine's cell, written at opset {OnnxExportOptions.Opset}; this graph is opset {graph.Opset}.");
                 if (steps.Length == 0) (steps, zeros, mask) = ScanInputs(graph, input, h, lengths);
                 (x, last) = OnnxScanLayerExport.Add(graph, layer, p, x, steps, zeros, mask, quantized);
                 continue;
@@ -62,11 +66,11 @@ internal static class OnnxRecurrentExport
             if (!lstm) attributes.Add(OnnxAttribute.Int("linear_before_reset", 1));
             string y = $"{p}_Y", yh = $"{p}_Y_h";
             graph.AddNode(lstm ? "LSTM" : "GRU",
-                [x, Unsqueezed(graph, w, axis0), Unsqueezed(graph, r, axis0), graph.AddFloats($"{p}_B", bias, 1, bias.Length), lengths32],
+                [x, graph.Unsqueeze(w, 0, $"{w}_3d"), graph.Unsqueeze(r, 0, $"{r}_3d"), graph.AddFloats($"{p}_B", bias, 1, bias.Length), lengths32],
                 [y, yh], [.. attributes]);
             // Y is [time, directions = 1, batch, H]; Y_h is [directions = 1, batch, H].
-            x = graph.AddNode("Squeeze", [y, axis1], [$"{p}_output"]);
-            last = graph.AddNode("Squeeze", [yh, axis0], [$"{p}_last"]);
+            x = graph.Squeeze(y, 1, $"{p}_output");
+            last = graph.Squeeze(yh, 0, $"{p}_last");
         }
         return (x, last);
     }
@@ -94,11 +98,7 @@ internal static class OnnxRecurrentExport
     public static string LengthMask(OnnxGraph graph, string steps, string lengths, string prefix)
     {
         var within = graph.AddNode("Less",
-            [graph.AddNode("Unsqueeze", [steps, graph.AddInt64($"{prefix}_axis_1", [1], 1)], [$"{prefix}_steps_column"]),
-             graph.AddNode("Unsqueeze", [lengths, graph.AddInt64($"{prefix}_axis_0", [0], 1)], [$"{prefix}_lengths_row"])], [$"{prefix}_within"]);
-        return graph.AddNode("Unsqueeze", [within, graph.AddInt64($"{prefix}_axis_2", [2], 1)], [$"{prefix}_mask"]);
+            [graph.Unsqueeze(steps, 1, $"{prefix}_steps_column"), graph.Unsqueeze(lengths, 0, $"{prefix}_lengths_row")], [$"{prefix}_within"]);
+        return graph.Unsqueeze(within, 2, $"{prefix}_mask");
     }
-
-    private static string Unsqueezed(OnnxGraph graph, string matrix, string axis0) =>
-        graph.AddNode("Unsqueeze", [matrix, axis0], [$"{matrix}_3d"]);
 }

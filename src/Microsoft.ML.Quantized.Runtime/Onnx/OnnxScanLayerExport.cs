@@ -85,7 +85,7 @@ internal static class OnnxScanLayerExport
         var states = lstm ? new[] { zeros, zeros } : [zeros];
         var outputs = lstm ? new[] { last, $"{p}_c_last", sequence } : [last, sequence];
         graph.AddNode("Scan", [.. states, .. scanInputs], outputs,
-            OnnxAttribute.Graph("body", body), OnnxAttribute.Int("num_scan_inputs", scanInputs.Count));
+            OnnxAttribute.Subgraph("body", body), OnnxAttribute.Int("num_scan_inputs", scanInputs.Count));
         return (sequence, last);
     }
 

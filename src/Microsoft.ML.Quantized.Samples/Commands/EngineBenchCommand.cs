@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Text;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
+using DenseTensor = Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<long>;
 using Spectre.Console;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -11,7 +13,8 @@ namespace Microsoft.ML.Quantized.Samples.Commands;
 
 /// <summary>
 /// The scoring benchmark of issue 12: the managed engine over packed weights vs the TorchSharp float forward vs the
-/// TorchSharp forward of the same quantized model (weights quantized on every forward, as training does), for LSTM and GRU
+/// TorchSharp forward of the same quantized model (weights quantized on every forward, as training does) vs ONNX Runtime on
+/// the model's float and QDQ ONNX exports (<see cref="PackedModel.ExportToOnnx(Stream, OnnxExportOptions?)"/>), for LSTM and GRU
 /// word LMs (vocabulary 10k, embedding = hidden, TWN + weight norm, randomly initialized: speed does not depend on the
 /// weights' values) at several hidden sizes, streaming one token at a time (batch 1) and 64 streams; a binary GRU
 /// classifier on token keys (ternary, quantized embedding) through ML.NET's PredictionEngine and through the engine
@@ -26,6 +29,7 @@ internal static class EngineBenchCommand
     private const int Vocabulary = 10_000;
     private const int Streams = 64;
     private const int ClassifierRowTokens = 20;
+    private const int OnnxWindow = 32;
     private static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
 
     public static System.CommandLine.Command Create()
@@ -87,7 +91,7 @@ internal static class EngineBenchCommand
 
     private sealed record LmRow(
         RecurrentCellKind Cell, int Hidden,
-        double EngineStep, double EngineRecurrent, double EngineReference, double EngineFloat,
+        double EngineStep, double EngineRecurrent, double EngineReference, double EngineFloat, double OnnxFloat1, double OnnxQdq1,
         double TorchFloat1, double TorchFloatDefault, double TorchQuantized1, double TorchFloatRecurrent1, double StockTorch1,
         double EngineStreams1, double EngineStreamsThreads, double TorchFloat64x1, double TorchFloat64Default, double TorchQuantized64x1, double StockTorch64x1,
         long PackedStreamBytes, long SizeReportPackedBytes, long Float32Bytes, double LoadMilliseconds,
@@ -162,6 +166,11 @@ internal static class EngineBenchCommand
             packed.Recurrent.Step(embedded, state);
         }, 1, seconds);
 
+        // ONNX Runtime on the quantized model's exports, batch 1, one thread: the export reads a window of tokens from the zero
+        // state (no state in or out), so each run reads OnnxWindow tokens and gives the logits after each, the engine's work per token.
+        double onnxFloat = OnnxRate("ONNX Runtime, float export, batch 1, 1 thread", packed, OnnxWeightFormat.Float, tokens, seconds);
+        double onnxQdq = OnnxRate("ONNX Runtime, QDQ export, batch 1, 1 thread", packed, OnnxWeightFormat.QuantizeDequantize, tokens, seconds);
+
         // Managed engine, 64 streams: there is no batched path; 64 scorers (one state each, shared weights) each read one
         // token per round, on one thread, and split over all cores (one thread per core, 64 / cores streams each).
         var scorers = Enumerable.Range(0, Streams).Select(_ => new LanguageModelScorer(packed)).ToArray();
@@ -195,10 +204,30 @@ internal static class EngineBenchCommand
         double torchFloat64Default = TorchRate($"torch float, batch 64, {defaultThreads} threads", floating, tokens, Streams, seconds);
         torch.set_num_threads(1);
 
-        return new LmRow(cell, hidden, engineStep, engineRecurrent, engineReference, engineFloat,
+        return new LmRow(cell, hidden, engineStep, engineRecurrent, engineReference, engineFloat, onnxFloat, onnxQdq,
             torchFloat1, torchFloatDefault, torchQuantized1, torchFloatRecurrent1, stock1,
             streams1, streamsThreads, torchFloat64, torchFloat64Default, torchQuantized64, stock64,
             stream.Length, size.PackedBytes, size.Float32Bytes, loadMs, bits, bitsWithHeaders, perTensorBits);
+    }
+
+    /// <summary>
+    /// Tokens/s of ONNX Runtime (default optimizations, one intra-op thread) on <paramref name="model"/>'s ONNX export in
+    /// <paramref name="format"/>: runs on [1, <see cref="OnnxWindow"/>] token windows, logits after every token.
+    /// </summary>
+    private static double OnnxRate(string what, PackedLanguageModelNetwork model, OnnxWeightFormat format, int[] tokens, double seconds)
+    {
+        using var onnx = new MemoryStream();
+        OnnxExport.Write(model, new OnnxExportOptions { WeightFormat = format }, onnx);
+        using var options = new SessionOptions { IntraOpNumThreads = 1, InterOpNumThreads = 1 };
+        using var session = new InferenceSession(onnx.ToArray(), options);
+        var window = new DenseTensor([1, OnnxWindow]);
+        var inputs = new[] { NamedOnnxValue.CreateFromTensor("tokens", window) };
+        int position = 0;
+        return Rate(what, () =>
+        {
+            for (int t = 0; t < OnnxWindow; t++) window[0, t] = tokens[position++ & 8191];
+            using var results = session.Run(inputs);
+        }, OnnxWindow, seconds);
     }
 
     /// <summary>Bits per recurrent weight on disk: (codes + scales) and (codes + scales + matrix headers) over the weight count.</summary>
@@ -538,10 +567,13 @@ internal static class EngineBenchCommand
             "`FusedRecurrentKernel.Lstm` runs `torch.lstm` with gradient mode on (to stay off libtorch's oneDNN inference path, which gave wrong LSTM outputs on this CPU), and in evaluation " +
             "the bias parameters still require grad, so an autograd graph is recorded too (a one-off probe: freezing the parameters removed the graph but not the gap to the GRU).");
         sb.AppendLine();
-        sb.AppendLine($"| cell | hidden | engine | engine, reference kernels | engine, float model | engine, embedding + stack only | torch float | torch float, {defaultThreads} threads | torch quantized | torch float, embedding + stack only | stock TorchSharp modules | engine / torch float | engine / stock modules |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine(string.Create(Invariant, $"ONNX Runtime: the quantized model's ONNX export (`PackedModel.ExportToOnnx`, float and QDQ weights, see docs/onnx-export.md) in an `InferenceSession` with default optimizations and one intra-op thread. " +
+            $"The export has no state input, so it runs on [1, {OnnxWindow}] windows of tokens from the zero state and gives the logits after each token: the same recurrent step and decoder per token as the engine's streaming step."));
+        sb.AppendLine();
+        sb.AppendLine($"| cell | hidden | engine | engine, reference kernels | engine, float model | engine, embedding + stack only | ONNX Runtime, float export | ONNX Runtime, QDQ export | torch float | torch float, {defaultThreads} threads | torch quantized | torch float, embedding + stack only | stock TorchSharp modules | engine / torch float | engine / stock modules | engine / ONNX Runtime float |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in lm)
-            sb.AppendLine(Invariant, $"| {r.Cell} | {r.Hidden} | {N(r.EngineStep)} | {N(r.EngineReference)} | {N(r.EngineFloat)} | {N(r.EngineRecurrent)} | {N(r.TorchFloat1)} | {N(r.TorchFloatDefault)} | {N(r.TorchQuantized1)} | {N(r.TorchFloatRecurrent1)} | {N(r.StockTorch1)} | {F(r.EngineStep / r.TorchFloat1, 2)}x | {F(r.EngineStep / r.StockTorch1, 2)}x |");
+            sb.AppendLine(Invariant, $"| {r.Cell} | {r.Hidden} | {N(r.EngineStep)} | {N(r.EngineReference)} | {N(r.EngineFloat)} | {N(r.EngineRecurrent)} | {N(r.OnnxFloat1)} | {N(r.OnnxQdq1)} | {N(r.TorchFloat1)} | {N(r.TorchFloatDefault)} | {N(r.TorchQuantized1)} | {N(r.TorchFloatRecurrent1)} | {N(r.StockTorch1)} | {F(r.EngineStep / r.TorchFloat1, 2)}x | {F(r.EngineStep / r.StockTorch1, 2)}x | {F(r.EngineStep / r.OnnxFloat1, 2)}x |");
         sb.AppendLine();
         sb.AppendLine(Invariant, $"**64 streams**, tokens/s over all streams. The engine has no batched path: 64 `LanguageModelScorer`s (own state, shared weights) each read one token per round, on one thread or split over {cores} threads (`Parallel.For`, one part per core); TorchSharp runs one [1, 64] forward per round.");
         sb.AppendLine();

@@ -656,6 +656,15 @@ internal static class TextData
             yield return new() { Text = string.Join(' ', words), Label = label };
         }
     }
+
+    /// <summary>12 rows, then rows with words no training row has (one all unseen) and an empty row.</summary>
+    public static List<QuantizedSequenceTrainerTests.TextRow> RowsWithUnseenWordsAndAnEmptyRow() =>
+    [
+        .. Rows(12, seed: 2),
+        new() { Text = "the zzzunseen movie was good", Label = true },
+        new() { Text = "qqqnever seen", Label = false },
+        new() { Text = "", Label = false },
+    ];
 }
 
 /// <summary>Vectors of 3 frames of 3 values in [0, 1), one raised to [2.5, 3.5); the class is the frame holding it.</summary>

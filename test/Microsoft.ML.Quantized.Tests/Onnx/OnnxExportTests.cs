@@ -26,16 +26,7 @@ public sealed class OnnxExportTests
         var options = SequenceClassifierTestData.Model(kind, normalization, cell);
         options.Recurrent.Layers = layers;
         options.QuantizeEmbeddingAndHead = kind != QuantizerKind.None;
-        using var model = QuantizedSequenceClassifier.Train(TokenTrain.Sequences, TokenTrain.Labels, null, null, options, SequenceClassifierTestData.Training(1));
-        var packed = model.Pack();
-        var expected = TokenTest.Sequences.Select(s => packed.Predict(s).Probabilities).ToArray();
-        var sizes = new Dictionary<OnnxWeightFormat, int>();
-        foreach (var format in new[] { OnnxWeightFormat.Float, OnnxWeightFormat.QuantizeDequantize })
-        {
-            var onnx = OnnxRuntimeScoring.Export(packed, format);
-            sizes[format] = onnx.Length;
-            AssertClose(expected, OnnxRuntimeScoring.ClassifyTokens(onnx, TokenTest.Sequences), $"{format}");
-        }
+        var (_, sizes) = TokenExportsGiveTheEngines(options);
         if (kind == QuantizerKind.None)
             Assert.AreEqual(sizes[OnnxWeightFormat.Float], sizes[OnnxWeightFormat.QuantizeDequantize], 32, "float weights have no codes: the QDQ form stores them as float (only the doc string differs)");
         else
@@ -119,11 +110,43 @@ public sealed class OnnxExportTests
         options.Recurrent.ActivationQuantizer = new QuantizerOptions { Kind = activations };
         options.Recurrent.Slopes = new ActivationSlopes { ForgetGate = 1.5, Candidate = 0.75 };
         options.QuantizeEmbeddingAndHead = true;
-        using var model = QuantizedSequenceClassifier.Train(TokenTrain.Sequences, TokenTrain.Labels, null, null, options, SequenceClassifierTestData.Training(1));
-        var packed = model.Pack();
-        var expected = TokenTest.Sequences.Select(s => packed.Predict(s).Probabilities).ToArray();
-        foreach (var format in new[] { OnnxWeightFormat.Float, OnnxWeightFormat.QuantizeDequantize })
-            AssertClose(expected, OnnxRuntimeScoring.ClassifyTokens(OnnxRuntimeScoring.Export(packed, format), TokenTest.Sequences), $"{format}");
+        TokenExportsGiveTheEngines(options);
+    }
+
+    /// <summary>
+    /// The uniform activation quantizer's other step rules, through a Scan: a computed step (max |x| / Qp, times a
+    /// multiplier) rounded up to a power of two, and a learned (fixed) step.
+    /// </summary>
+    [TestMethod]
+    [DataRow(RecurrentCellKind.Gru, true, false)]
+    [DataRow(RecurrentCellKind.Lstm, false, true)]
+    public void Uniform_activation_quantizers_with_a_power_of_two_or_a_learned_step_export_with_the_engines_probabilities(RecurrentCellKind cell, bool powerOfTwo, bool learned)
+    {
+        var options = SequenceClassifierTestData.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.Weight, cell);
+        options.Recurrent.ActivationQuantizer = new QuantizerOptions
+        {
+            Kind = QuantizerKind.Uniform, Bits = 4, PowerOfTwoScale = powerOfTwo, LearnedScale = learned, StepSizeMultiplier = powerOfTwo ? 1.5 : 1.0,
+        };
+        var (packed, _) = TokenExportsGiveTheEngines(options);
+        var quantizers = packed.Network.Recurrent.Layers[0].Activations.Where(a => !a.IsIdentity).ToList();
+        Assert.IsNotEmpty(quantizers);
+        Assert.IsTrue(quantizers.All(q => q.PowerOfTwoStep == powerOfTwo && (q.FixedStep > 0) == learned), "the packed quantizers take the branch under test");
+    }
+
+    /// <summary>
+    /// Alternating multi-bit weights (a sum of scaled sign planes per row) have no single scale per row, so the QDQ file
+    /// keeps them float: the same probabilities, and a file of the float file's size.
+    /// </summary>
+    [TestMethod]
+    public void Alternating_multi_bit_weights_stay_float_in_a_qdq_file()
+    {
+        var options = SequenceClassifierTestData.Model(QuantizerKind.AlternatingMultiBit, RecurrentNormalization.None, RecurrentCellKind.Lstm);
+        options.Recurrent.WeightQuantizer.Bits = 2;
+        var (packed, sizes) = TokenExportsGiveTheEngines(options);
+        var layer = packed.Network.Recurrent.Layers[0];
+        Assert.AreEqual(CodeLayout.BinaryBases, layer.Input.Weight.Layout);
+        Assert.AreEqual(2, layer.Input.Weight.Bits);
+        Assert.AreEqual(sizes[OnnxWeightFormat.Float], sizes[OnnxWeightFormat.QuantizeDequantize], 32, "no matrix has int8 codes (only the doc string differs)");
     }
 
     /// <summary>Mean and max pooling over rows of different lengths in one padded batch, through ONNX LSTM/GRU nodes and through Scan.</summary>
@@ -138,11 +161,7 @@ public sealed class OnnxExportTests
         var options = SequenceClassifierTestData.Model(QuantizerKind.TernaryWeightNet, normalization, cell);
         options.Pooling = pooling;
         options.QuantizeEmbeddingAndHead = true;
-        using var model = QuantizedSequenceClassifier.Train(TokenTrain.Sequences, TokenTrain.Labels, null, null, options, SequenceClassifierTestData.Training(1));
-        var packed = model.Pack();
-        var expected = TokenTest.Sequences.Select(s => packed.Predict(s).Probabilities).ToArray();
-        foreach (var format in new[] { OnnxWeightFormat.Float, OnnxWeightFormat.QuantizeDequantize })
-            AssertClose(expected, OnnxRuntimeScoring.ClassifyTokens(OnnxRuntimeScoring.Export(packed, format), TokenTest.Sequences), $"{pooling} {format}");
+        TokenExportsGiveTheEngines(options);
     }
 
     [TestMethod]
@@ -191,6 +210,26 @@ public sealed class OnnxExportTests
         for (int t = 0; t + 1 < ids.Length; t++) sum -= logProbabilities[0, t, ids[t + 1]];
         Assert.AreEqual(ids.Length - 1, count);
         Assert.AreEqual(expectedSum / count, sum / count, 1e-4 * expectedSum / count, "cross-entropy per token");
+    }
+
+    /// <summary>
+    /// Trains a token classifier of <paramref name="options"/> for one epoch and checks that ONNX Runtime on its float and
+    /// QDQ exports gives the engine's probabilities on <see cref="TokenTest"/> (padded batch with lengths); returns the
+    /// packed classifier and the two files' sizes.
+    /// </summary>
+    private static (PackedSequenceClassifier Packed, Dictionary<OnnxWeightFormat, int> Sizes) TokenExportsGiveTheEngines(SequenceClassifierOptions options)
+    {
+        using var model = QuantizedSequenceClassifier.Train(TokenTrain.Sequences, TokenTrain.Labels, null, null, options, SequenceClassifierTestData.Training(1));
+        var packed = model.Pack();
+        var expected = TokenTest.Sequences.Select(s => packed.Predict(s).Probabilities).ToArray();
+        var sizes = new Dictionary<OnnxWeightFormat, int>();
+        foreach (var format in new[] { OnnxWeightFormat.Float, OnnxWeightFormat.QuantizeDequantize })
+        {
+            var onnx = OnnxRuntimeScoring.Export(packed, format);
+            sizes[format] = onnx.Length;
+            AssertClose(expected, OnnxRuntimeScoring.ClassifyTokens(onnx, TokenTest.Sequences), $"{options.Recurrent.Cell} {options.Recurrent.Normalization} {options.Pooling} {format}");
+        }
+        return (packed, sizes);
     }
 
     private static void AssertClose(float[][] expected, float[][] actual, string what)

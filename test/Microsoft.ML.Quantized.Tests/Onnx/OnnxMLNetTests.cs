@@ -22,23 +22,22 @@ public sealed class OnnxMLNetTests
 
     /// <summary>
     /// The ML.NET model parameters' export reads the key column's values: ONNX Runtime on the keys of rows with unseen words
-    /// gives ML.NET's own <c>Probability</c> (its transformer scores with the engine).
+    /// gives ML.NET's own <c>Probability</c> (its transformer scores with the engine), and on an empty row (length 0) the
+    /// class prior, as ML.NET.
     /// </summary>
     [TestMethod]
     public void A_classifier_exported_from_its_ML_NET_model_reads_the_key_column_unseen_words_included()
     {
         var ml = new MLContext(seed: 5);
         var train = ml.Data.LoadFromEnumerable(TextData.Rows(240, seed: 1));
-        var rows = TextData.Rows(12, seed: 2).ToList();
-        rows.Add(new QuantizedSequenceTrainerTests.TextRow { Text = "the zzzunseen movie was good", Label = true });
-        rows.Add(new QuantizedSequenceTrainerTests.TextRow { Text = "qqqnever seen", Label = false });
+        var rows = TextData.RowsWithUnseenWordsAndAnEmptyRow();
         var test = ml.Data.LoadFromEnumerable(rows);
         var model = QuantizedSequenceTrainerTests.BinaryPipeline(ml, QuantizedSequenceTrainerTests.Options(), gru: true).Fit(train);
         try
         {
             var chain = ((IEnumerable<ITransformer>)model).ToList();
             var keys = chain.Take(2).Aggregate(test, (data, t) => t.Transform(data)).GetColumn<uint[]>("Tokens").ToArray();
-            Assert.IsTrue(keys[^1].All(k => k == 0) && keys[^2].Contains(0u), "the last rows hold words the key mapping never saw (key 0)");
+            Assert.IsTrue(keys[^2].All(k => k == 0) && keys[^3].Contains(0u) && keys[^1].Length == 0, "rows with words the key mapping never saw (key 0), and an empty row");
             var expected = model.Transform(test).GetColumn<float>("Probability").ToArray();
             var parameters = ((ISingleFeaturePredictionTransformer<SequenceClassifierBinaryModelParameters>)chain[^1]).Model;
             foreach (var format in new[] { OnnxWeightFormat.Float, OnnxWeightFormat.QuantizeDequantize })
