@@ -78,7 +78,18 @@ internal sealed class RecurrentBatchNorm : nn.Module
     public Tensor Forward(Tensor input, int step)
     {
         using var scope = NewDisposeScope();
-        return Normalize(input.unsqueeze(0), Math.Max(step, 0)).squeeze(0).MoveToOuterDisposeScope();
+        return bias.addcmul(Standardize(input, step), gain, Scalars.One).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// <see cref="Forward"/> before gain and bias (the running statistics are updated the same way): a cell that adds the
+    /// result to another term applies them as <c>term.addcmul(Standardize(x, t), Gain)</c> with <see cref="Bias"/> folded
+    /// into that term.
+    /// </summary>
+    public Tensor Standardize(Tensor input, int step)
+    {
+        using var scope = NewDisposeScope();
+        return StandardizeSteps(input.unsqueeze(0), Math.Max(step, 0)).squeeze(0).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -91,14 +102,18 @@ internal sealed class RecurrentBatchNorm : nn.Module
     /// One call instead of one per step: the cell loop normalizes the input products of all steps before it starts, so
     /// the forward and backward passes carry a handful of operations for the whole sequence rather than several per step.
     /// </remarks>
-    public Tensor ForwardSteps(Tensor input) => Normalize(input, 0);
+    public Tensor ForwardSteps(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        return bias.addcmul(StandardizeSteps(input, 0), gain, Scalars.One).MoveToOuterDisposeScope();
+    }
 
     /// <summary>
     /// Steps <paramref name="firstStep"/>, <paramref name="firstStep"/> + 1, ... of <paramref name="input"/> [time, batch,
-    /// features]. Batch statistics are averages taken as a [1, batch] x [batch, features] product: libtorch's CPU
+    /// features] standardized (before gain and bias), the running statistics updated in training. Batch statistics are averages taken as a [1, batch] x [batch, features] product: libtorch's CPU
     /// reductions over the batch dimension (and its batch_norm) take twice as long at the cell loop's shapes.
     /// </summary>
-    private Tensor Normalize(Tensor input, int firstStep)
+    private Tensor StandardizeSteps(Tensor input, int firstStep)
     {
         long time = input.shape[0], batch = input.shape[1];
         if (training && batch < 2)
@@ -123,7 +138,7 @@ internal sealed class RecurrentBatchNorm : nn.Module
             centered = input - runningMean.index_select(0, sets).unsqueeze(1);
             variance = runningVar.index_select(0, sets).unsqueeze(1);
         }
-        return bias.addcmul(centered * variance.add(epsilon).rsqrt(), gain, Scalars.One).MoveToOuterDisposeScope();
+        return (centered * variance.add(epsilon).rsqrt()).MoveToOuterDisposeScope();
     }
 
     /// <summary>

@@ -56,7 +56,19 @@ internal sealed class RecurrentLayerNorm : nn.Module<Tensor, Tensor>
     {
         if (Groups == 1) return nn.functional.layer_norm(input, normalizedShape, gain, bias, Epsilon);
         using var scope = NewDisposeScope();
-        var normalized = nn.functional.layer_norm(input.unflatten(input.dim() - 1, Groups, normalizedShape[0]), normalizedShape, null, null, Epsilon).flatten(-2);
-        return bias.addcmul(normalized, gain, Scalars.One).MoveToOuterDisposeScope();
+        return bias.addcmul(Standardize(input), gain, Scalars.One).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Each group of <paramref name="input"/>'s last dimension at mean 0 and variance 1, before gain and bias: a cell that
+    /// adds the result to another term applies them as <c>term.addcmul(Standardize(x), Gain)</c> with <see cref="Bias"/>
+    /// folded into that term.
+    /// </summary>
+    public Tensor Standardize(Tensor input)
+    {
+        if (Groups == 1) return nn.functional.layer_norm(input, normalizedShape, null, null, Epsilon);
+        using var scope = NewDisposeScope();
+        return nn.functional.layer_norm(input.unflatten(input.dim() - 1, Groups, normalizedShape[0]), normalizedShape, null, null, Epsilon)
+            .flatten(-2).MoveToOuterDisposeScope();
     }
 }

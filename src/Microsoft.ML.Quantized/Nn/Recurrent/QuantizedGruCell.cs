@@ -51,14 +51,14 @@ internal sealed class QuantizedGruCell : QuantizedRecurrentCell
     {
         var slopes = Slopes;
         int steps = (int)input.shape[0];
-        var inputTerms = InputTerms(input, weightIh, withHiddenBias: false);
+        var inputTerms = InputTerms(input, weightIh, withHiddenBiases: false);
         var weightHhTransposed = weightHh.t();
         var outputs = new Tensor[steps];
         Tensor h = h0;
         for (int t = 0; t < steps; t++)
         {
             var x = inputTerms[t].chunk(3, 1);
-            var hh = HiddenTerm(h, weightHhTransposed, t, withBias: true).chunk(3, 1);
+            var hh = HiddenTerm(h, weightHhTransposed, t).chunk(3, 1);
             var r = QuantizeActivation(0, SlopedSigmoid.Apply(x[0].add(hh[0], Scalars.One), slopes.InputGate));
             var z = QuantizeActivation(1, SlopedSigmoid.Apply(x[1].add(hh[1], Scalars.One), slopes.ForgetGate));
             var n = QuantizeActivation(2, SlopedTanh.Apply(x[2].add(r * hh[2], Scalars.One), slopes.Candidate));

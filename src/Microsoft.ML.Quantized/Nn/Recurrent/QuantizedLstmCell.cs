@@ -64,18 +64,18 @@ internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
     {
         var slopes = Slopes;
         int steps = (int)input.shape[0];
-        var inputTerms = InputTerms(input, weightIh, withHiddenBias: true);
+        var inputTerms = InputTerms(input, weightIh, withHiddenBiases: true);
         var weightHhTransposed = weightHh.t();
         var outputs = new Tensor[steps];
         Tensor h = h0, c = c0!;
         for (int t = 0; t < steps; t++)
         {
-            var gates = inputTerms[t].add(HiddenTerm(h, weightHhTransposed, t, withBias: false), Scalars.One).chunk(4, 1);
+            var gates = AddHiddenTerm(inputTerms[t], h, weightHhTransposed, t).chunk(4, 1);
             var i = QuantizeActivation(0, SlopedSigmoid.Apply(gates[0], slopes.InputGate));
             var f = QuantizeActivation(1, SlopedSigmoid.Apply(gates[1], slopes.ForgetGate));
             var g = QuantizeActivation(2, SlopedTanh.Apply(gates[2], slopes.Candidate));
             var o = QuantizeActivation(3, SlopedSigmoid.Apply(gates[3], slopes.OutputGate));
-            c = (f * c).add(i * g, Scalars.One);
+            c = (f * c).addcmul(i, g, Scalars.One);
             var cellOut = cellLayerNorm is null ? c : cellLayerNorm.forward(c);
             h = QuantizeActivation(4, o * SlopedTanh.Apply(cellOut, slopes.CellOutput));
             outputs[t] = h;

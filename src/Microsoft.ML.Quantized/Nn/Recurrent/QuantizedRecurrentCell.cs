@@ -231,17 +231,23 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     /// <summary>
     /// The input term of every step, one [batch, G*H] tensor per step: <c>W_x x + b_ih</c>, <c>LN(W_x x) + b_ih</c> (per gate
     /// or joint) or <c>BN_t(W_x x) + b_ih</c>, computed for all steps at once (one matrix product, one normalization). With
-    /// <paramref name="withHiddenBias"/> it also holds <c>b_hh</c>, added once for the sequence instead of once per step (for
-    /// a cell that only sums the two terms; <see cref="HiddenTerm"/> then leaves it out).
+    /// <paramref name="withHiddenBiases"/> it also holds <c>b_hh</c> and the hidden-side normalization's bias, added once for
+    /// the sequence instead of once per step, for <see cref="AddHiddenTerm"/>.
     /// </summary>
     /// <remarks>
     /// The steps are split with one <c>unbind</c>, never indexed one by one: autograd turns each <c>projected[t]</c>
     /// into a full-size [time, batch, G*H] gradient in the backward pass (time squared memory traffic), where
     /// <c>unbind</c>'s backward stacks the step gradients once.
     /// </remarks>
-    protected Tensor[] InputTerms(Tensor input, Tensor weightIh, bool withHiddenBias)
+    protected Tensor[] InputTerms(Tensor input, Tensor weightIh, bool withHiddenBiases)
     {
-        var bias = withHiddenBias ? biasIh.add(biasHh, Scalars.One) : biasIh;
+        Tensor bias = biasIh;
+        if (withHiddenBiases)
+        {
+            bias = bias.add(biasHh, Scalars.One);
+            Tensor? hiddenNormBias = hiddenLayerNorm?.Bias ?? hiddenBatchNorm?.Bias;
+            if (hiddenNormBias is not null) bias = bias.add(hiddenNormBias, Scalars.One);
+        }
         var projected = inputLayerNorm is not null ? inputLayerNorm.forward(input.matmul(weightIh.t())).add(bias, Scalars.One)
             : inputBatchNorm is not null ? inputBatchNorm.ForwardSteps(input.matmul(weightIh.t())).add(bias, Scalars.One)
             : nn.functional.linear(input, weightIh, bias);
@@ -249,16 +255,27 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     }
 
     /// <summary>
-    /// The recurrent term of step <paramref name="step"/>: <c>norm(W_h h) + b_hh</c>, [batch, G*H], without <c>b_hh</c> when
-    /// <paramref name="withBias"/> is false (the input terms hold it). <paramref name="weightHhTransposed"/> is <c>W_hh^T</c>
-    /// [H, G*H], transposed once per sequence.
+    /// <paramref name="inputTerm"/> (from <see cref="InputTerms"/> with the hidden biases) plus the recurrent term of step
+    /// <paramref name="step"/>, <c>norm(W_h h)</c> without its bias: one fused operation after the product and the
+    /// standardization (<c>addmm</c>, or <c>addcmul</c> with the normalization's gain). <paramref name="weightHhTransposed"/>
+    /// is <c>W_hh^T</c> [H, G*H], transposed once per sequence.
     /// </summary>
-    protected Tensor HiddenTerm(Tensor h, Tensor weightHhTransposed, int step, bool withBias)
+    protected Tensor AddHiddenTerm(Tensor inputTerm, Tensor h, Tensor weightHhTransposed, int step)
     {
-        if (hiddenLayerNorm is null && hiddenBatchNorm is null) return withBias ? biasHh.addmm(h, weightHhTransposed) : h.matmul(weightHhTransposed);
-        var product = h.matmul(weightHhTransposed);
-        var normalized = hiddenLayerNorm is not null ? hiddenLayerNorm.forward(product) : hiddenBatchNorm!.Forward(product, step);
-        return withBias ? normalized.add(biasHh, Scalars.One) : normalized;
+        if (hiddenLayerNorm is not null) return inputTerm.addcmul(hiddenLayerNorm.Standardize(h.matmul(weightHhTransposed)), hiddenLayerNorm.Gain, Scalars.One);
+        if (hiddenBatchNorm is not null) return inputTerm.addcmul(hiddenBatchNorm.Standardize(h.matmul(weightHhTransposed), step), hiddenBatchNorm.Gain, Scalars.One);
+        return inputTerm.addmm(h, weightHhTransposed);
+    }
+
+    /// <summary>
+    /// The recurrent term of step <paramref name="step"/> on its own: <c>norm(W_h h) + b_hh</c>, [batch, G*H] (for a cell
+    /// that does more with it than add it to the input term). <paramref name="weightHhTransposed"/> is <c>W_hh^T</c>.
+    /// </summary>
+    protected Tensor HiddenTerm(Tensor h, Tensor weightHhTransposed, int step)
+    {
+        if (hiddenLayerNorm is not null) return hiddenLayerNorm.forward(h.matmul(weightHhTransposed)).add(biasHh, Scalars.One);
+        if (hiddenBatchNorm is not null) return hiddenBatchNorm.Forward(h.matmul(weightHhTransposed), step).add(biasHh, Scalars.One);
+        return biasHh.addmm(h, weightHhTransposed);
     }
 
     /// <summary>Activation <paramref name="index"/> through its quantizer (skipped when it is the identity).</summary>
