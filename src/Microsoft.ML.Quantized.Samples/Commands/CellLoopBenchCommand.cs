@@ -28,19 +28,25 @@ internal static class CellLoopBenchCommand
     public static System.CommandLine.Command Create()
     {
         var steps = new Option<int>("--steps") { Description = "Timed training steps per configuration (32 x 100 characters each).", DefaultValueFactory = _ => 40 };
+        var rounds = new Option<int>("--rounds")
+        {
+            Description = "Rounds over all configurations; each row reports the median of its rounds and each ratio the median of the same round's ratios (this VM's speed drifts between minutes).",
+            DefaultValueFactory = _ => 3,
+        };
         var cells = new Option<string>("--cells") { Description = "Comma-separated cells: lstm, gru.", DefaultValueFactory = _ => "lstm,gru" };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (its cell-loop section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
         var command = new System.CommandLine.Command("loop-bench", "Training throughput of the cell loop (in-cell normalization, activation quantizers) vs the fused kernel, quickstart shape.")
         {
-            steps, cells, output,
+            steps, rounds, cells, output,
         };
-        command.SetAction(parse => Run(parse.GetValue(steps), parse.GetValue(cells)!, parse.GetValue(output)!));
+        command.SetAction(parse => Run(parse.GetValue(steps), parse.GetValue(rounds), parse.GetValue(cells)!, parse.GetValue(output)!));
         return command;
     }
 
-    private static int Run(int steps, string cells, FileInfo output)
+    private static int Run(int steps, int rounds, string cells, FileInfo output)
     {
         if (steps < 1) throw new ArgumentException($"--steps must be at least 1; got {steps}.");
+        if (rounds < 1) throw new ArgumentException($"--rounds must be at least 1; got {rounds}.");
         var load = BenchmarkCommand.LoadAverage();
         var text = EmbeddedCorpus.MobyDick();
         var (train, validation, _) = EmbeddedCorpus.Split(text);
@@ -57,15 +63,18 @@ internal static class CellLoopBenchCommand
         // One untimed run first: TorchScript compilation and libtorch's first-call costs stay out of every timed row.
         Train(vocabulary, train, shortValidation, cellKinds[0], Configurations[0], 3, null).Dispose();
         var rows = new List<Row>();
-        foreach (var cell in cellKinds)
+        for (int round = 1; round <= rounds; round++)
         {
-            foreach (var configuration in Configurations)
+            foreach (var cell in cellKinds)
             {
-                using var model = ConsoleProgress.Run($"{cell} {configuration.Name}", progress => Train(vocabulary, train, shortValidation, cell, configuration, steps, progress));
-                rows.Add(new Row(cell, configuration.Name, model.History[0].UnitsPerSecond, model.UsesFusedKernel));
-                AnsiConsole.MarkupLine($"{cell} {Markup.Escape(configuration.Name)}: {rows[^1].TokensPerSecond:N0} tok/s");
-                BenchmarkCommand.WriteSection(output, Render(rows, steps, load), SectionStart, SectionEnd);
+                foreach (var configuration in Configurations)
+                {
+                    using var model = ConsoleProgress.Run($"round {round}: {cell} {configuration.Name}", progress => Train(vocabulary, train, shortValidation, cell, configuration, steps, progress));
+                    rows.Add(new Row(round, cell, configuration.Name, model.History[0].UnitsPerSecond, model.UsesFusedKernel));
+                    AnsiConsole.MarkupLine($"round {round}: {cell} {Markup.Escape(configuration.Name)}: {rows[^1].TokensPerSecond:N0} tok/s");
+                }
             }
+            BenchmarkCommand.WriteSection(output, Render(rows, steps, load), SectionStart, SectionEnd);
         }
         AnsiConsole.WriteLine(Render(rows, steps, load));
         AnsiConsole.MarkupLine($"Written to [blue]{Markup.Escape(output.FullName)}[/].");
@@ -96,22 +105,34 @@ internal static class CellLoopBenchCommand
 
     private static string Render(List<Row> rows, int steps, string? load)
     {
+        int rounds = rows.Max(r => r.Round);
         var sb = new StringBuilder();
         sb.AppendLine("## Cell loop vs fused kernel (training throughput, quickstart shape)");
         sb.AppendLine();
         sb.AppendLine($"Moby Dick character LM, 1 layer x 256, embedding 64, batch 32 x 100 characters, Adam 3e-3, clip 1.0; {steps} timed training " +
-                      $"steps per row after an untimed warm-up run; the ratio is to the same cell's float row (fused kernel). {BenchmarkCommand.Provenance(load)}");
+                      $"steps per row after an untimed warm-up run, {rounds} round(s) over all rows. Tokens/s: the median of the rounds (min-max " +
+                      $"in brackets); ratio: the median over the rounds of the row's speed over the same cell's float row (fused kernel) in the same " +
+                      $"round. {BenchmarkCommand.Provenance(load)}");
         sb.AppendLine();
         sb.AppendLine("| cell | configuration | train tok/s | vs float fused | kernel |");
         sb.AppendLine("|---|---|---:|---:|---|");
-        foreach (var r in rows)
+        foreach (var group in rows.GroupBy(r => (r.Cell, r.Configuration)))
         {
-            var baseline = rows.FirstOrDefault(b => b.Cell == r.Cell && b.Configuration == Configurations[0].Name);
-            var ratio = baseline is null ? "" : $"{r.TokensPerSecond / baseline.TokensPerSecond:F2}x";
-            sb.AppendLine($"| {r.Cell} | {r.Configuration} | {r.TokensPerSecond:N0} | {ratio} | {(r.Fused ? "fused" : "loop")} |");
+            var speeds = group.Select(r => r.TokensPerSecond).ToList();
+            var ratios = group.Select(r => rows.FirstOrDefault(b => b.Round == r.Round && b.Cell == r.Cell && b.Configuration == Configurations[0].Name) is { } baseline
+                ? r.TokensPerSecond / baseline.TokensPerSecond : double.NaN).Where(double.IsFinite).ToList();
+            var spread = speeds.Count > 1 ? $" ({speeds.Min():N0}-{speeds.Max():N0})" : "";
+            sb.AppendLine($"| {group.Key.Cell} | {group.Key.Configuration} | {Median(speeds):N0}{spread} | {(ratios.Count > 0 ? $"{Median(ratios):F2}x" : "")} | {(group.First().Fused ? "fused" : "loop")} |");
         }
         return sb.ToString();
     }
 
-    private sealed record Row(RecurrentCellKind Cell, string Configuration, double TokensPerSecond, bool Fused);
+    private static double Median(List<double> values)
+    {
+        var sorted = values.OrderBy(v => v).ToList();
+        int n = sorted.Count;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+
+    private sealed record Row(int Round, RecurrentCellKind Cell, string Configuration, double TokensPerSecond, bool Fused);
 }
