@@ -51,18 +51,35 @@ internal sealed class QuantizedGruCell : QuantizedRecurrentCell
     {
         var slopes = Slopes;
         int steps = (int)input.shape[0];
+        long hidden = HiddenSize;
+        var blocks = new[] { 2 * hidden, hidden }; // [r, z] and n
         var inputTerms = InputTerms(input, weightIh, withHiddenBiases: false);
         var weightHhTransposed = weightHh.t();
+        var hiddenBias = HiddenBias();
+        bool sharedGateSlope = slopes.InputGate == slopes.ForgetGate;
         var outputs = new Tensor[steps];
         Tensor h = h0;
         for (int t = 0; t < steps; t++)
         {
-            var x = inputTerms[t].chunk(3, 1);
-            var hh = HiddenTerm(h, weightHhTransposed, t).chunk(3, 1);
-            var r = QuantizeActivation(0, SlopedSigmoid.Apply(x[0].add(hh[0], Scalars.One), slopes.InputGate));
-            var z = QuantizeActivation(1, SlopedSigmoid.Apply(x[1].add(hh[1], Scalars.One), slopes.ForgetGate));
-            var n = QuantizeActivation(2, SlopedTanh.Apply(x[2].add(r * hh[2], Scalars.One), slopes.Candidate));
-            h = QuantizeActivation(3, n.add(z * (h - n), Scalars.One));
+            var x = inputTerms[t].split(blocks, 1);
+            var hh = HiddenTerm(h, weightHhTransposed, t, hiddenBias).split(blocks, 1);
+            var preRz = x[0].add(hh[0], Scalars.One);
+            Tensor r, z;
+            if (sharedGateSlope)
+            {
+                // Both gates through one sigmoid when they share a slope.
+                var rz = SlopedSigmoid.Apply(preRz, slopes.InputGate).chunk(2, 1);
+                (r, z) = (rz[0], rz[1]);
+            }
+            else
+            {
+                var parts = preRz.chunk(2, 1);
+                (r, z) = (SlopedSigmoid.Apply(parts[0], slopes.InputGate), SlopedSigmoid.Apply(parts[1], slopes.ForgetGate));
+            }
+            r = QuantizeActivation(0, r);
+            z = QuantizeActivation(1, z);
+            var n = QuantizeActivation(2, SlopedTanh.Apply(x[1].addcmul(r, hh[1], Scalars.One), slopes.Candidate));
+            h = QuantizeActivation(3, n.addcmul(z, h - n, Scalars.One));
             outputs[t] = h;
         }
         return (stack(outputs, 0), h, null);

@@ -268,14 +268,26 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     }
 
     /// <summary>
-    /// The recurrent term of step <paramref name="step"/> on its own: <c>norm(W_h h) + b_hh</c>, [batch, G*H] (for a cell
-    /// that does more with it than add it to the input term). <paramref name="weightHhTransposed"/> is <c>W_hh^T</c>.
+    /// The bias of the recurrent term, <c>b_hh</c> plus the hidden-side normalization's bias: computed once per sequence for
+    /// <see cref="HiddenTerm"/>.
     /// </summary>
-    protected Tensor HiddenTerm(Tensor h, Tensor weightHhTransposed, int step)
+    protected Tensor HiddenBias()
     {
-        if (hiddenLayerNorm is not null) return hiddenLayerNorm.forward(h.matmul(weightHhTransposed)).add(biasHh, Scalars.One);
-        if (hiddenBatchNorm is not null) return hiddenBatchNorm.Forward(h.matmul(weightHhTransposed), step).add(biasHh, Scalars.One);
-        return biasHh.addmm(h, weightHhTransposed);
+        Tensor? normBias = hiddenLayerNorm?.Bias ?? hiddenBatchNorm?.Bias;
+        return normBias is null ? biasHh : biasHh.add(normBias, Scalars.One);
+    }
+
+    /// <summary>
+    /// The recurrent term of step <paramref name="step"/> on its own, <c>norm(W_h h) + b_hh</c> [batch, G*H], for a cell that
+    /// does more with it than add it to the input term: one fused operation after the product and the standardization
+    /// (<c>addmm</c>, or <c>addcmul</c> with the normalization's gain) on <paramref name="hiddenBias"/> from
+    /// <see cref="HiddenBias"/>. <paramref name="weightHhTransposed"/> is <c>W_hh^T</c>, transposed once per sequence.
+    /// </summary>
+    protected Tensor HiddenTerm(Tensor h, Tensor weightHhTransposed, int step, Tensor hiddenBias)
+    {
+        if (hiddenLayerNorm is not null) return hiddenBias.addcmul(hiddenLayerNorm.Standardize(h.matmul(weightHhTransposed)), hiddenLayerNorm.Gain, Scalars.One);
+        if (hiddenBatchNorm is not null) return hiddenBias.addcmul(hiddenBatchNorm.Standardize(h.matmul(weightHhTransposed), step), hiddenBatchNorm.Gain, Scalars.One);
+        return hiddenBias.addmm(h, weightHhTransposed);
     }
 
     /// <summary>Activation <paramref name="index"/> through its quantizer (skipped when it is the identity).</summary>
