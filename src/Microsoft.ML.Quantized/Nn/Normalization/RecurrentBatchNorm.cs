@@ -23,7 +23,6 @@ internal sealed class RecurrentBatchNorm : nn.Module
     private readonly Parameter bias;
     private readonly Tensor runningMean;
     private readonly Tensor runningVar;
-    private DeferredStatistics? deferred;
 
     /// <summary>Creates the normalization.</summary>
     /// <param name="name">Module name.</param>
@@ -111,10 +110,8 @@ internal sealed class RecurrentBatchNorm : nn.Module
 
     /// <summary>
     /// Steps <paramref name="firstStep"/>, <paramref name="firstStep"/> + 1, ... of <paramref name="input"/> [time, batch,
-    /// features] standardized (before gain and bias), the running statistics updated in training (or kept for the end of
-    /// the sequence under <see cref="DeferRunningStatistics"/>). Batch statistics are averages taken as a [1, batch] x
-    /// [batch, features] product: libtorch's CPU reductions over the batch dimension (and its batch_norm) take twice as long
-    /// at the cell loop's shapes.
+    /// features] standardized (before gain and bias), the running statistics updated in training. Batch statistics are averages taken as a [1, batch] x [batch, features] product: libtorch's CPU
+    /// reductions over the batch dimension (and its batch_norm) take twice as long at the cell loop's shapes.
     /// </summary>
     private Tensor StandardizeSteps(Tensor input, int firstStep)
     {
@@ -133,8 +130,7 @@ internal sealed class RecurrentBatchNorm : nn.Module
             var mean = average.matmul(input);
             centered = input - mean;
             variance = average.matmul(centered * centered);
-            if (deferred is not null) deferred.Add(firstStep, mean.squeeze(1).detach(), variance.squeeze(1).detach(), batch);
-            else using (no_grad()) UpdateRunningStatistics(mean.squeeze(1), variance.squeeze(1), batch, firstStep);
+            using (no_grad()) UpdateRunningStatistics(mean.squeeze(1), variance.squeeze(1), batch, firstStep);
         }
         else
         {
@@ -143,19 +139,6 @@ internal sealed class RecurrentBatchNorm : nn.Module
             variance = runningVar.index_select(0, sets).unsqueeze(1);
         }
         return (centered * variance.add(epsilon).rsqrt()).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// Until the returned object is disposed, training calls keep their batch statistics instead of updating the running
-    /// averages after every step; disposing it folds them in, in step order, in one update: the same running statistics as
-    /// step-by-step updates, in a few operations per sequence instead of several per step (the cell loop's recurrent side
-    /// normalizes one step at a time). The steps recorded must follow one another.
-    /// </summary>
-    public IDisposable DeferRunningStatistics()
-    {
-        if (deferred is not null) throw new InvalidOperationException("Running statistics are already deferred; dispose the first deferral before starting another.");
-        deferred = new DeferredStatistics(this);
-        return deferred;
     }
 
     /// <summary>
@@ -190,38 +173,5 @@ internal sealed class RecurrentBatchNorm : nn.Module
         using var decay = Math.Pow(1 - Momentum, steps).ToScalar();
         runningMean.narrow(0, firstSet, 1).mul_(decay).add_((means * w).sum(0, keepdim: true), Scalars.One);
         runningVar.narrow(0, firstSet, 1).mul_(decay).add_((variances * w).sum(0, keepdim: true), Scalars.One);
-    }
-
-    /// <summary>Batch statistics kept by <see cref="DeferRunningStatistics"/> until the end of a sequence.</summary>
-    private sealed class DeferredStatistics : IDisposable
-    {
-        private readonly RecurrentBatchNorm owner;
-        private readonly List<Tensor> means = new();
-        private readonly List<Tensor> variances = new();
-        private int firstStep = -1;
-        private int nextStep;
-        private long batch;
-
-        public DeferredStatistics(RecurrentBatchNorm owner) => this.owner = owner;
-
-        public void Add(int step, Tensor mean, Tensor biasedVariance, long batchSize)
-        {
-            if (firstStep < 0) (firstStep, batch) = (step, batchSize);
-            else if (step != nextStep || batchSize != batch)
-                throw new InvalidOperationException($"Deferred batch statistics must come from consecutive steps of one batch; got step {step} where step {nextStep} was next.");
-            nextStep = step + (int)mean.shape[0];
-            means.Add(mean.DetachFromDisposeScope());
-            variances.Add(biasedVariance.DetachFromDisposeScope());
-        }
-
-        public void Dispose()
-        {
-            owner.deferred = null;
-            if (means.Count == 0) return;
-            using (var scope = NewDisposeScope())
-            using (no_grad())
-                owner.UpdateRunningStatistics(cat(means, 0), cat(variances, 0), batch, firstStep);
-            foreach (var t in means.Concat(variances)) t.Dispose();
-        }
     }
 }

@@ -57,7 +57,6 @@ internal sealed class QuantizedGruCell : QuantizedRecurrentCell
         var weightHhTransposed = weightHh.t();
         var hiddenBias = HiddenBias();
         bool sharedGateSlope = slopes.InputGate == slopes.ForgetGate;
-        using var deferredStatistics = DeferHiddenStatistics();
         var outputs = new Tensor[steps];
         Tensor h = h0;
         for (int t = 0; t < steps; t++)

@@ -66,7 +66,6 @@ internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
         int steps = (int)input.shape[0];
         var inputTerms = InputTerms(input, weightIh, withHiddenBiases: true);
         var weightHhTransposed = weightHh.t();
-        using var deferredStatistics = DeferHiddenStatistics();
         var outputs = new Tensor[steps];
         Tensor h = h0, c = c0!;
         for (int t = 0; t < steps; t++)

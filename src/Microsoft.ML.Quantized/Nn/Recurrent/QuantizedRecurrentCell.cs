@@ -290,12 +290,6 @@ internal abstract class QuantizedRecurrentCell : nn.Module
         return hiddenBias.addmm(h, weightHhTransposed);
     }
 
-    /// <summary>
-    /// In training with batch normalization, defers the hidden-side running statistics to one update when the returned
-    /// object is disposed (at the end of the sequence); null otherwise.
-    /// </summary>
-    protected IDisposable? DeferHiddenStatistics() => training ? hiddenBatchNorm?.DeferRunningStatistics() : null;
-
     /// <summary>Activation <paramref name="index"/> through its quantizer (skipped when it is the identity).</summary>
     protected Tensor QuantizeActivation(int index, Tensor x)
         => activationQuantizers[index].IsIdentity ? x : activationQuantizers[index].forward(x);
