@@ -37,6 +37,19 @@ public sealed class QuantizerOptions : IJsonOnDeserializing, IJsonOnDeserialized
     }
 
     /// <summary>
+    /// <see cref="QuantizerKind.BinaryWeightNet"/>, <see cref="QuantizerKind.TernaryWeightNet"/> and
+    /// <see cref="QuantizerKind.ThresholdTernary"/> only: one scale (and, for the ternary methods, one threshold) per gate of a
+    /// recurrent weight matrix, that is per block of H rows of W_ih and W_hh (4 blocks i, f, g, o for the LSTM, 3 r, z, n for
+    /// the GRU), as Hou et al. 2019's code quantizes each gate's matrix on its own ("Normalization helps training of quantized
+    /// LSTM", their <c>quantize</c> step). Tensors that are not stacked gates (embedding, decoder, classifier head) get one
+    /// scale, as without it. The packed model stores the gate's scale on each of its rows (the per-row layout), so per-gate
+    /// models read with every engine and exporter; that costs 4 bytes per row, as per-row scales do. Not with
+    /// <see cref="PerRowScale"/>. Default false (one scale per tensor, as Rastegari et al. and Li et al. define BWN and TWN).
+    /// Registry flag <c>-gate</c> (<c>twn-gate</c>).
+    /// </summary>
+    public bool PerGateScale { get; set; }
+
+    /// <summary>
     /// Uniform only: round stochastically during training (unbiased: E[q(w)] = w, Li et al. 2017's SR).
     /// Evaluation always rounds to nearest. Default false.
     /// </summary>

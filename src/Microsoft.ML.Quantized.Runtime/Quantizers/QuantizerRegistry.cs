@@ -7,14 +7,15 @@ namespace Microsoft.ML.Quantized;
 /// Names and validates quantizer configurations (the training package's <c>QuantizerFactory</c> creates the quantizers); the one place that maps names to options.
 /// <para>
 /// Name grammar (lower case): a base name, then optional flags, then an optional step-size multiplier:
-/// <c>base[-sr][-asym][-pow2][-lsq][-mse][-fixed][-max][-theta&lt;value&gt;][-real][-row|-tensor][@multiplier]</c>. Bases: <c>none</c>, <c>bc</c>, <c>sbc</c>, <c>bwn</c>,
+/// <c>base[-sr][-asym][-pow2][-lsq][-mse][-fixed][-max][-theta&lt;value&gt;][-real][-row|-gate|-tensor][@multiplier]</c>. Bases: <c>none</c>, <c>bc</c>, <c>sbc</c>, <c>bwn</c>,
 /// <c>twn</c>, <c>ttq</c>, <c>zttq</c> (Zhu et al.'s trained ternary), <c>btq</c>, <c>alt1</c>..<c>alt4</c>, <c>uniform2</c>..<c>uniform8</c>. Flags:
 /// <c>sr</c> stochastic rounding, <c>asym</c> all 2^k two's complement levels, <c>pow2</c> power-of-two step, <c>lsq</c> learned step, <c>mse</c> minimum-error step, <c>fixed</c> a step fixed at the first forward (uniform only),
 /// <c>max</c> threshold from max |w| (ttq only) and <c>theta0.5</c> the threshold factor (ttq, zttq), <c>real</c> evaluation with the
 /// real-valued weights (sbc only),
-/// <c>row</c> per-row scales (methods with a scale; alt is per row without it), <c>tensor</c> one set of alt coefficients per
+/// <c>row</c> per-row scales (methods with a scale; alt is per row without it), <c>gate</c> one scale per gate block of a recurrent
+/// matrix (bwn, twn, ttq; Hou et al. 2019), <c>tensor</c> one set of alt coefficients per
 /// tensor. Examples: <c>twn</c>, <c>twn-row</c>, <c>alt3</c>, <c>alt2-tensor</c>, <c>uniform4-sr</c>,
-/// <c>uniform3-pow2</c>, <c>uniform2-asym</c>, <c>uniform4-lsq-row</c>, <c>uniform3-mse</c>, <c>uniform4@1.05</c>, <c>ttq-theta0.5</c>, <c>ttq-max</c>.
+/// <c>uniform3-pow2</c>, <c>twn-gate</c>, <c>uniform2-asym</c>, <c>uniform4-lsq-row</c>, <c>uniform3-mse</c>, <c>uniform4@1.05</c>, <c>ttq-theta0.5</c>, <c>ttq-max</c>.
 /// </para>
 /// </summary>
 internal static class QuantizerRegistry
@@ -36,8 +37,8 @@ internal static class QuantizerRegistry
 
     /// <summary>The grammar of names, for error messages.</summary>
     public const string NameGrammar =
-        "base[-sr][-asym][-pow2][-lsq][-mse][-fixed][-max][-theta<value>][-real][-row|-tensor][@multiplier] with base none, bc, sbc, bwn, twn, ttq, zttq, btq, alt1-alt4 or uniform2-uniform8 " +
-        "(sr, asym, pow2, lsq, mse, fixed: uniform only; max: ttq only; theta: ttq, zttq; real: sbc only; row: methods with a scale, alt per row by default; tensor: alt only), e.g. twn, twn-row, alt3, alt2-tensor, uniform4-sr, uniform3-pow2, uniform3-mse, uniform4@1.05, ttq-theta0.5";
+        "base[-sr][-asym][-pow2][-lsq][-mse][-fixed][-max][-theta<value>][-real][-row|-gate|-tensor][@multiplier] with base none, bc, sbc, bwn, twn, ttq, zttq, btq, alt1-alt4 or uniform2-uniform8 " +
+        "(sr, asym, pow2, lsq, mse, fixed: uniform only; max: ttq only; theta: ttq, zttq; real: sbc only; row: methods with a scale, alt per row by default; gate: bwn, twn, ttq; tensor: alt only), e.g. twn, twn-row, twn-gate, alt3, alt2-tensor, uniform4-sr, uniform3-pow2, uniform3-mse, uniform4@1.05, ttq-theta0.5";
 
     private const string ThetaFlag = "theta";
 
@@ -87,6 +88,7 @@ internal static class QuantizerRegistry
             sb.Append('-').Append(ThetaFlag).Append(options.TernaryThreshold.ToString(ThetaFormat, CultureInfo.InvariantCulture));
         if (options.RealValuedEvaluation) sb.Append("-real");
         if (HasScale(options.Kind) && options.PerRowScale != DefaultPerRowScale(options.Kind)) sb.Append(options.PerRowScale ? "-row" : "-tensor");
+        if (options.PerGateScale) sb.Append("-gate");
         if (options.StepSizeMultiplier != 1.0)
             sb.Append('@').Append(options.StepSizeMultiplier.ToString("R", CultureInfo.InvariantCulture));
         return sb.ToString();
@@ -157,9 +159,10 @@ internal static class QuantizerRegistry
                 case "real": options.RealValuedEvaluation = true; break;
                 case "row": options.PerRowScale = true; break;
                 case "tensor": options.PerRowScale = false; break;
+                case "gate": options.PerGateScale = true; break;
                 default:
                     throw new ArgumentException(
-                        $"Quantizer name '{name}': unknown flag '-{flag}'. Flags: -sr, -asym, -pow2, -lsq, -mse, -fixed, -max, -theta<value>, -real, -row, -tensor. Names: {NameGrammar}.", nameof(name));
+                        $"Quantizer name '{name}': unknown flag '-{flag}'. Flags: -sr, -asym, -pow2, -lsq, -mse, -fixed, -max, -theta<value>, -real, -row, -gate, -tensor. Names: {NameGrammar}.", nameof(name));
             }
         }
         if (options.Kind == QuantizerKind.None && (parts.Length > 1 || at >= 0))
@@ -325,6 +328,13 @@ internal static class QuantizerRegistry
         if (options.AsymmetricLevels && kind != QuantizerKind.Uniform)
             throw new ArgumentException(
                 $"{optionName}.AsymmetricLevels = true is only for Uniform, not {kind}. Set it false, or use e.g. 'uniform2-asym'.", optionName);
+        if (options.PerGateScale && kind is not (QuantizerKind.BinaryWeightNet or QuantizerKind.TernaryWeightNet or QuantizerKind.ThresholdTernary))
+            throw new ArgumentException(
+                $"{optionName}.PerGateScale = true is only for BinaryWeightNet, TernaryWeightNet and ThresholdTernary (Hou et al.'s per-gate scales), not {kind}. " +
+                "Set it false, or use e.g. 'twn-gate'.", optionName);
+        if (options.PerGateScale && options.PerRowScale)
+            throw new ArgumentException(
+                $"{optionName}: PerGateScale = true cannot be combined with PerRowScale = true (a row is finer than its gate). Set one of them false.", optionName);
         if (options.AsymmetricLevels && options.MinimumErrorStep)
             throw new ArgumentException(
                 $"{optionName}: AsymmetricLevels = true cannot be combined with MinimumErrorStep = true (the step search assumes symmetric levels). Set one of them false.", optionName);

@@ -9,11 +9,22 @@ namespace Microsoft.ML.Quantized;
 /// </summary>
 internal static class QuantizerMath
 {
-    /// <summary>Number of scale groups of <paramref name="x"/>: its first dimension when per row (and at least 2-D), else 1.</summary>
-    public static long GroupCount(Tensor x, bool perRow) => perRow && x.dim() >= 2 ? x.shape[0] : 1;
+    /// <summary>
+    /// Number of scale groups of <paramref name="x"/>: its first dimension when per row (and at least 2-D); else
+    /// <paramref name="gates"/>, the equal blocks of consecutive rows a recurrent matrix stacks its gates in (1 = the whole tensor).
+    /// </summary>
+    public static long GroupCount(Tensor x, bool perRow, long gates = 1)
+    {
+        if (perRow && x.dim() >= 2) return x.shape[0];
+        if (gates == 1) return 1;
+        if (x.dim() < 2 || x.shape[0] % gates != 0)
+            throw new ArgumentException(
+                $"Per-gate scales split the rows into {gates} equal gate blocks; a tensor of shape [{string.Join(", ", x.shape)}] has no such blocks.", nameof(x));
+        return gates;
+    }
 
-    /// <summary><paramref name="x"/> viewed as [groups, values per group].</summary>
-    public static Tensor Grouped(Tensor x, bool perRow) => x.reshape(GroupCount(x, perRow), -1);
+    /// <summary><paramref name="x"/> viewed as [groups, values per group] (groups as <see cref="GroupCount"/>).</summary>
+    public static Tensor Grouped(Tensor x, bool perRow, long gates = 1) => x.reshape(GroupCount(x, perRow, gates), -1);
 
     /// <summary>sign(x) with sign(0) = +1, in the dtype of <paramref name="x"/>.</summary>
     public static Tensor SignNonZero(Tensor x) => (x >= Scalars.Zero).to_type(x.dtype).mul(Scalars.Two).sub(Scalars.One);
@@ -78,9 +89,18 @@ internal static class QuantizerMath
     /// weight) and scales [groups, scales per group]. Codes are stored as <paramref name="bits"/>-wide two's complement
     /// (or as 0/1 for <see cref="CodeLayout.Sign"/> and as bit planes for <see cref="CodeLayout.BinaryBases"/>).
     /// </summary>
-    public static QuantizedWeights ToWeights(CodeLayout layout, int bits, Tensor weight, bool perRow, Tensor codes, Tensor scales)
+    /// <remarks>
+    /// Per-gate scales (<paramref name="gates"/> &gt; 1, not per row) are stored in the per-row layout, each row with its
+    /// gate's scales, so every reader of packed weights takes them unchanged.
+    /// </remarks>
+    public static QuantizedWeights ToWeights(CodeLayout layout, int bits, Tensor weight, bool perRow, Tensor codes, Tensor scales, long gates = 1)
     {
         var rows = (int)weight.shape[0];
+        if (!perRow && gates > 1)
+        {
+            scales = scales.reshape(gates, -1).repeat_interleave(rows / gates, 0);
+            perRow = true;
+        }
         var columns = (int)(weight.numel() / rows);
         using var codeCpu = codes.detach().to_type(ScalarType.Int32).cpu().contiguous();
         using var scaleCpu = scales.detach().to_type(ScalarType.Float32).cpu().contiguous();

@@ -5,20 +5,24 @@ namespace Microsoft.ML.Quantized;
 /// <summary>
 /// Threshold ternarization shared by TWN and HitNet's TTQ (Li et al. 2016; Wang et al. 2018): <c>q(w) = alpha * sign(w) * 1{|w| &gt; delta}</c>, with
 /// <c>alpha</c> the mean of the kept |w| (the least-squares scale for the chosen support) times the step-size
-/// multiplier, per tensor or per row. Subclasses choose the threshold <c>delta</c>. Identity straight-through
+/// multiplier, per tensor, per row or per gate block of rows (Hou et al. 2019). Subclasses choose the threshold <c>delta</c>. Identity straight-through
 /// gradient (neither paper clips). Stored as <see cref="CodeLayout.SignedInteger"/> with 2 bits (codes -1, 0, +1)
 /// and one scale per group.
 /// </summary>
 internal abstract class TernaryQuantizer : Quantizer
 {
-    protected TernaryQuantizer(string name, bool perRow, double stepSizeMultiplier) : base(name)
+    protected TernaryQuantizer(string name, bool perRow, double stepSizeMultiplier, int gates) : base(name)
     {
         PerRow = perRow;
         Multiplier = stepSizeMultiplier;
+        Gates = gates;
     }
 
     /// <summary>One threshold and alpha per row.</summary>
     protected bool PerRow { get; }
+
+    /// <summary>Gate blocks with one threshold and alpha each (1 = per tensor or per row).</summary>
+    protected int Gates { get; }
 
     /// <summary>The step-size multiplier applied to alpha.</summary>
     protected double Multiplier { get; }
@@ -27,7 +31,7 @@ internal abstract class TernaryQuantizer : Quantizer
     protected abstract QuantizerKind Kind { get; }
 
     /// <summary>The options this quantizer implements (its registry name is theirs).</summary>
-    protected virtual QuantizerOptions Describe() => new() { Kind = Kind, PerRowScale = PerRow, StepSizeMultiplier = Multiplier };
+    protected virtual QuantizerOptions Describe() => new() { Kind = Kind, PerRowScale = PerRow, PerGateScale = Gates > 1, StepSizeMultiplier = Multiplier };
 
     /// <inheritdoc />
     public override string RegistryName => QuantizerRegistry.NameOf(Describe());
@@ -53,12 +57,12 @@ internal abstract class TernaryQuantizer : Quantizer
         using var scope = NewDisposeScope();
         var w = QuantizerMath.CheckEncodable(weight, RegistryName);
         var (codes, alpha) = Quantize(w);
-        return QuantizerMath.ToWeights(CodeLayout.SignedInteger, 2, w, PerRow, codes, alpha);
+        return QuantizerMath.ToWeights(CodeLayout.SignedInteger, 2, w, PerRow, codes, alpha, Gates);
     }
 
     private (Tensor Codes, Tensor Alpha) Quantize(Tensor w)
     {
-        var g = QuantizerMath.Grouped(w, PerRow);
+        var g = QuantizerMath.Grouped(w, PerRow, Gates);
         var abs = g.abs();
         var kept = (abs > Threshold(abs)).to_type(g.dtype);
         var count = kept.sum(new long[] { 1 }, keepdim: true).clamp_min(Scalars.One);

@@ -15,8 +15,9 @@ internal sealed class TernaryWeightNetQuantizer : TernaryQuantizer
     /// <summary>Creates the quantizer.</summary>
     /// <param name="perRow">One threshold and alpha per row (output channel) instead of one per tensor.</param>
     /// <param name="stepSizeMultiplier">Multiplies alpha (1 = the paper's); the threshold is unchanged.</param>
-    public TernaryWeightNetQuantizer(bool perRow = false, double stepSizeMultiplier = 1.0)
-        : base(nameof(TernaryWeightNetQuantizer), perRow, stepSizeMultiplier) { }
+    /// <param name="gates">One threshold and alpha per block of rows, the gates a recurrent matrix stacks (1 = per tensor or per row).</param>
+    public TernaryWeightNetQuantizer(bool perRow = false, double stepSizeMultiplier = 1.0, int gates = 1)
+        : base(nameof(TernaryWeightNetQuantizer), perRow, stepSizeMultiplier, gates) { }
 
     /// <inheritdoc />
     protected override QuantizerKind Kind => QuantizerKind.TernaryWeightNet;

@@ -26,8 +26,9 @@ internal sealed class ThresholdTernaryQuantizer : TernaryQuantizer
     /// <param name="stepSizeMultiplier">Multiplies alpha (1 = unchanged); the threshold is unchanged.</param>
     /// <param name="theta">Threshold factor; 0 = the default of the form (0.7 of the mean, 0.05 of the maximum).</param>
     /// <param name="fromMaximum">Threshold from max |w| (Zhu et al.'s form) instead of E|w| (HitNet's).</param>
-    public ThresholdTernaryQuantizer(bool perRow = false, double stepSizeMultiplier = 1.0, double theta = 0, bool fromMaximum = false)
-        : base(nameof(ThresholdTernaryQuantizer), perRow, stepSizeMultiplier)
+    /// <param name="gates">One threshold and alpha per block of rows, the gates a recurrent matrix stacks (1 = per tensor or per row).</param>
+    public ThresholdTernaryQuantizer(bool perRow = false, double stepSizeMultiplier = 1.0, double theta = 0, bool fromMaximum = false, int gates = 1)
+        : base(nameof(ThresholdTernaryQuantizer), perRow, stepSizeMultiplier, gates)
     {
         var options = new QuantizerOptions { Kind = QuantizerKind.ThresholdTernary, TernaryThreshold = theta, TernaryThresholdFromMaximum = fromMaximum };
         QuantizerRegistry.ValidateCommon(options, nameof(theta));
@@ -44,7 +45,7 @@ internal sealed class ThresholdTernaryQuantizer : TernaryQuantizer
     /// <inheritdoc />
     protected override QuantizerOptions Describe() => new()
     {
-        Kind = Kind, PerRowScale = PerRow, StepSizeMultiplier = Multiplier, TernaryThreshold = Theta, TernaryThresholdFromMaximum = _fromMaximum,
+        Kind = Kind, PerRowScale = PerRow, PerGateScale = Gates > 1, StepSizeMultiplier = Multiplier, TernaryThreshold = Theta, TernaryThresholdFromMaximum = _fromMaximum,
     };
 
     /// <inheritdoc />

@@ -88,11 +88,11 @@ public sealed record QuantizerChoice
     public static QuantizerChoice Parse(string name)
     {
         var options = QuantizerRegistry.Parse(name);
-        if (options.PerRowScale != QuantizerRegistry.DefaultPerRowScale(options.Kind) || options.StochasticRounding || options.LearnedScale
+        if (options.PerRowScale != QuantizerRegistry.DefaultPerRowScale(options.Kind) || options.PerGateScale || options.StochasticRounding || options.LearnedScale
             || options.StepSizeMultiplier != 1.0 || options.AsymmetricLevels || options.FixedStep || options.RealValuedEvaluation
             || options.TernaryThreshold != 0 || options.TernaryThresholdFromMaximum)
             throw new ArgumentException(
-                $"Quantizer choice '{name}': a sweep choice is a method, a bit width and optionally -pow2 and -mse; '-row', '-tensor', '-sr', '-lsq', '-asym', " +
+                $"Quantizer choice '{name}': a sweep choice is a method, a bit width and optionally -pow2 and -mse; '-row', '-gate', '-tensor', '-sr', '-lsq', '-asym', " +
                 "'-fixed', '-real', '-max', '-theta' and '@multiplier' are not searched. " +
                 "Set them on the trial runner's template options instead.", nameof(name));
         return new QuantizerChoice(options.Kind, options.Bits, options.PowerOfTwoScale, options.MinimumErrorStep);

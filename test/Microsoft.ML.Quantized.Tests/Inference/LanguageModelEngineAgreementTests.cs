@@ -21,7 +21,7 @@ public sealed class LanguageModelEngineAgreementTests
 
     private static readonly string[] WeightQuantizers =
     [
-        "none", "bc", "sbc", "sbc-real", "bwn", "bwn-row", "twn", "ttq-row", "ttq-theta0.3", "ttq-max", "zttq", "zttq-theta0.1-row", "alt2", "alt3-row",
+        "none", "bc", "sbc", "sbc-real", "bwn", "bwn-row", "bwn-gate", "twn", "twn-gate", "ttq-row", "ttq-theta0.3", "ttq-max", "zttq", "zttq-theta0.1-row", "alt2", "alt3-row",
         "uniform4", "uniform3-row", "uniform4-lsq", "uniform3-lsq-row", "uniform3-pow2", "uniform4-mse",
         "uniform2-asym", "uniform3-asym-row", "uniform2-asym-lsq", "uniform4-fixed", "uniform3-sr-fixed-row",
     ];
@@ -46,6 +46,7 @@ public sealed class LanguageModelEngineAgreementTests
         [RecurrentCellKind.Lstm, RecurrentNormalization.BatchShared, "uniform4-lsq", "uniform4-pow2@0.9", false, 1, LayerNormForm.PerGate],
         [RecurrentCellKind.Gru, RecurrentNormalization.None, "none", "uniform2-sr", false, 1, LayerNormForm.PerGate],
         [RecurrentCellKind.Lstm, RecurrentNormalization.Weight, "ttq", "none", true, 3, LayerNormForm.PerGate],
+        [RecurrentCellKind.Gru, RecurrentNormalization.Layer, "ttq-theta0.5-gate", "btq", true, 2, LayerNormForm.PerGate],
         [RecurrentCellKind.Gru, RecurrentNormalization.Weight, "ttq-max-theta0.1-row", "none", true, 2, LayerNormForm.PerGate],
         [RecurrentCellKind.Lstm, RecurrentNormalization.None, "none", "none", false, 2, LayerNormForm.PerGate],
         [RecurrentCellKind.Gru, RecurrentNormalization.Layer, "bc", "uniform5-lsq@1.1", true, 2, LayerNormForm.PerGate],
