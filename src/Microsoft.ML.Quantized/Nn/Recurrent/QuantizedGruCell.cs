@@ -25,7 +25,7 @@ internal sealed class QuantizedGruCell : QuantizedRecurrentCell
     /// <summary>Creates the layer with quantizers from the options.</summary>
     public QuantizedGruCell(string name, int inputSize, QuantizedRecurrentOptions options)
         : this(name, inputSize, options,
-            () => QuantizerFactory.Create(options.WeightQuantizer, rows: 3L * options.HiddenSize, gates: 3),
+            WeightQuantizers(options, PackedGruLayer.GateCount),
             () => QuantizerFactory.Create(options.ActivationQuantizer))
     {
     }

@@ -30,7 +30,7 @@ internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
     /// <summary>Creates the layer with quantizers from the options.</summary>
     public QuantizedLstmCell(string name, int inputSize, QuantizedRecurrentOptions options)
         : this(name, inputSize, options,
-            () => QuantizerFactory.Create(options.WeightQuantizer, rows: 4L * options.HiddenSize, gates: 4),
+            WeightQuantizers(options, PackedLstmLayer.GateCount),
             () => QuantizerFactory.Create(options.ActivationQuantizer))
     {
     }

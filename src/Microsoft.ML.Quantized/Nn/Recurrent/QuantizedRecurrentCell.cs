@@ -36,6 +36,17 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     private readonly Quantizer[] activationQuantizers;
     private readonly bool activationsQuantized;
 
+    /// <summary>The gate blocks a layer's weight matrices stack: 4 (i, f, g, o) for the LSTM, 3 (r, z, n) for the GRU.</summary>
+    public static int GateCount(RecurrentCellKind cell) => cell == RecurrentCellKind.Lstm ? PackedLstmLayer.GateCount : PackedGruLayer.GateCount;
+
+    /// <summary>
+    /// Creates one weight quantizer per call from <see cref="QuantizedRecurrentOptions.WeightQuantizer"/>, for a matrix of
+    /// <paramref name="gates"/> blocks of <see cref="QuantizedRecurrentOptions.HiddenSize"/> rows (the row count for per-row
+    /// state, the blocks for per-gate scales).
+    /// </summary>
+    internal static Func<Quantizer> WeightQuantizers(QuantizedRecurrentOptions options, int gates) =>
+        () => QuantizerFactory.Create(options.WeightQuantizer, rows: (long)gates * options.HiddenSize, gates);
+
     /// <param name="name">Module name.</param>
     /// <param name="gates">Gate blocks G (4 for LSTM, 3 for GRU).</param>
     /// <param name="activationNames">One name per quantized activation (registered as <c>{name}_quantizer</c>).</param>

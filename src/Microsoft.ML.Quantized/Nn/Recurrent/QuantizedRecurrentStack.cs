@@ -23,13 +23,10 @@ internal sealed class QuantizedRecurrentStack : nn.Module
     /// <summary>Creates the stack with quantizers made by <see cref="QuantizerRegistry"/> from the options.</summary>
     public QuantizedRecurrentStack(string name, int inputSize, QuantizedRecurrentOptions options)
         : this(name, inputSize, options,
-            () => QuantizerFactory.Create(options.WeightQuantizer, rows: GateCount(options) * (long)options.HiddenSize, GateCount(options)),
+            QuantizedRecurrentCell.WeightQuantizers(options, QuantizedRecurrentCell.GateCount(options.Cell)),
             () => QuantizerFactory.Create(options.ActivationQuantizer))
     {
     }
-
-    /// <summary>The gates a layer's weight matrices stack (4 for the LSTM, 3 for the GRU).</summary>
-    private static int GateCount(QuantizedRecurrentOptions options) => options.Cell == RecurrentCellKind.Lstm ? 4 : 3;
 
     /// <summary>
     /// Creates the stack with the given quantizer factories; each is called once per quantized tensor
