@@ -62,14 +62,14 @@ internal static class RecurrentTestSupport
     public static void AssertClose(Tensor expected, Tensor actual, double tolerance, string what)
     {
         CollectionAssert.AreEqual(expected.shape, actual.shape, $"{what}: shape");
-        using var diff = (expected - actual).abs().max();
-        double max = diff.item<float>();
+        using var diff = (expected - actual).abs().max().to(ScalarType.Float64);
+        double max = diff.item<double>();
         Assert.IsTrue(max <= tolerance, $"{what}: max |difference| {max:G3} > {tolerance:G3}");
     }
 
     public static double MaxAbsDifference(Tensor a, Tensor b)
     {
-        using var diff = (a - b).abs().max();
-        return diff.item<float>();
+        using var diff = (a - b).abs().max().to(ScalarType.Float64);
+        return diff.item<double>();
     }
 }
