@@ -219,6 +219,26 @@ public sealed class NormalizationTests
     }
 
     [TestMethod]
+    public void BatchNormSharedSetFoldsStepsInTheInputsPrecision()
+    {
+        // One shared set, three steps in one call, float64 throughout: running mean = sum_i 0.1 * 0.9^(2 - i) * mean_i
+        // (from 0), by hand in double. Fold weights held in float32 were off by about 1e-8 of the mean.
+        using var scope = NewDisposeScope();
+        var defaultType = get_default_dtype();
+        set_default_dtype(ScalarType.Float64);
+        RecurrentBatchNorm norm;
+        try { norm = new RecurrentBatchNorm("bn", 1, steps: 1); }
+        finally { set_default_dtype(defaultType); }
+        using var _ = norm;
+        double[][] steps = { new[] { 1.0, 2.0 }, new[] { 10.0, 30.0 }, new[] { 100.0, 300.0 } };
+        norm.ForwardSteps(tensor(steps.SelectMany(v => v).ToArray(), dtype: ScalarType.Float64).view(3, 2, 1));
+        double expected = 0;
+        foreach (var step in steps) expected = 0.9 * expected + 0.1 * step.Average();
+        Assert.AreEqual(ScalarType.Float64, norm.RunningMean.dtype);
+        Assert.AreEqual(expected, norm.RunningMean.item<double>(), 1e-12 * expected);
+    }
+
+    [TestMethod]
     [DataRow(1, 4)]
     [DataRow(2, 5)]
     [DataRow(6, 3)]

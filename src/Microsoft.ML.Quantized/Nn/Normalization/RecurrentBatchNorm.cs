@@ -110,8 +110,8 @@ internal sealed class RecurrentBatchNorm : nn.Module
 
     /// <summary>
     /// Steps <paramref name="firstStep"/>, <paramref name="firstStep"/> + 1, ... of <paramref name="input"/> [time, batch,
-    /// features] standardized (before gain and bias), the running statistics updated in training. Batch statistics are
-    /// averages taken with <see cref="BatchAverage"/>.
+    /// features] standardized (before gain and bias), the running statistics updated in training. Batch statistics are averages taken as a [1, batch] x [batch, features] product: libtorch's CPU
+    /// reductions over the batch dimension (and its batch_norm) take twice as long at the cell loop's shapes.
     /// </summary>
     private Tensor StandardizeSteps(Tensor input, int firstStep)
     {
@@ -125,7 +125,8 @@ internal sealed class RecurrentBatchNorm : nn.Module
         Tensor centered, variance;
         if (training)
         {
-            var average = BatchAverage(input);
+            using var share = (1.0 / batch).ToScalar();
+            var average = full(1, batch, share, dtype: input.dtype, device: input.device);
             var mean = average.matmul(input);
             centered = input - mean;
             variance = average.matmul(centered * centered);
@@ -141,67 +142,12 @@ internal sealed class RecurrentBatchNorm : nn.Module
     }
 
     /// <summary>
-    /// Step <paramref name="step"/>'s [batch, features] <paramref name="input"/> standardized as <see cref="Standardize"/>
-    /// does, with the inverse standard deviation [1, features] that <see cref="StandardizeStepBackward"/> needs and, with
-    /// <paramref name="batchStatistics"/>, the batch mean and biased variance [features], which the caller folds into the
-    /// running averages with <see cref="UpdateRunningStatistics"/> (the running statistics are not touched here).
-    /// </summary>
-    internal (Tensor Normalized, Tensor InverseDeviation, (Tensor Mean, Tensor Variance)? Statistics) StandardizeStepKeepingDeviation(
-        Tensor input, int step, bool batchStatistics)
-    {
-        using var scope = NewDisposeScope();
-        using var epsilon = Epsilon.ToScalar();
-        if (!batchStatistics)
-        {
-            long set = Math.Min(step, Steps - 1);
-            var runningInverseDeviation = runningVar.narrow(0, set, 1).add(epsilon).rsqrt_();
-            var standardized = input.sub(runningMean.narrow(0, set, 1)).mul_(runningInverseDeviation);
-            return (standardized.MoveToOuterDisposeScope(), runningInverseDeviation.MoveToOuterDisposeScope(), null);
-        }
-        var average = BatchAverage(input);
-        var mean = average.mm(input);
-        var centered = input.sub(mean);
-        var variance = average.mm(centered.square());
-        var inverseDeviation = variance.add(epsilon).rsqrt_();
-        var normalized = centered.mul_(inverseDeviation);
-        return (normalized.MoveToOuterDisposeScope(), inverseDeviation.MoveToOuterDisposeScope(),
-            (mean.squeeze(0).MoveToOuterDisposeScope(), variance.squeeze(0).MoveToOuterDisposeScope()));
-    }
-
-    /// <summary>
-    /// The gradient of <see cref="StandardizeStepKeepingDeviation"/>'s input from that of its output: with batch statistics
-    /// <c>(dy - mean_b(dy) - y mean_b(dy y)) / sigma</c> (means over the batch, Ioffe and Szegedy 2015 differentiated by
-    /// hand), with running statistics <c>dy / sigma</c>.
-    /// </summary>
-    internal Tensor StandardizeStepBackward(Tensor gradient, Tensor normalized, Tensor inverseDeviation, bool batchStatistics)
-    {
-        if (!batchStatistics) return gradient.mul(inverseDeviation);
-        using var scope = NewDisposeScope();
-        var average = BatchAverage(gradient);
-        var meanGradient = average.mm(gradient);
-        var meanProjection = average.mm(gradient.mul(normalized));
-        return gradient.sub(meanGradient).addcmul_(normalized, meanProjection, Scalars.MinusOne).mul_(inverseDeviation)
-            .MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// A [1, batch] row of 1 / batch: batch averages are taken as its product with [batch, features] (libtorch's CPU
-    /// reductions over the batch dimension take twice as long at the cell loop's shapes).
-    /// </summary>
-    private static Tensor BatchAverage(Tensor input)
-    {
-        long batch = input.shape[^2];
-        using var share = (1.0 / batch).ToScalar();
-        return full(1, batch, share, dtype: input.dtype, device: input.device);
-    }
-
-    /// <summary>
     /// The running averages after the batch means and biased variances [time, features] of steps
     /// <paramref name="firstStep"/>.. were folded in one step after another (momentum m, unbiased variance): a set used by
     /// one step gets <c>(1 - m) r + m s</c>; the last set, shared by the steps from <c>Steps - 1</c> on, gets
     /// <c>(1 - m)^j r + sum_i m (1 - m)^(j-1-i) s_i</c> over its j steps.
     /// </summary>
-    internal void UpdateRunningStatistics(Tensor means, Tensor biasedVariances, long batch, int firstStep)
+    private void UpdateRunningStatistics(Tensor means, Tensor biasedVariances, long batch, int firstStep)
     {
         long time = means.shape[0];
         using var unbias = ((double)batch / (batch - 1)).ToScalar();

@@ -71,35 +71,4 @@ internal sealed class RecurrentLayerNorm : nn.Module<Tensor, Tensor>
         return nn.functional.layer_norm(input.unflatten(input.dim() - 1, Groups, normalizedShape[0]), normalizedShape, null, null, Epsilon)
             .flatten(-2).MoveToOuterDisposeScope();
     }
-    /// <summary>
-    /// <see cref="Standardize"/> of a [rows, features] input, with the inverse standard deviation of each group [rows,
-    /// <see cref="Groups"/>, 1] that <see cref="StandardizeBackward"/> needs (the hand-written LSTM step).
-    /// </summary>
-    internal (Tensor Normalized, Tensor InverseDeviation) StandardizeKeepingDeviation(Tensor input)
-    {
-        using var scope = NewDisposeScope();
-        using var epsilon = Epsilon.ToScalar();
-        var grouped = input.view(input.shape[0], Groups, normalizedShape[0]);
-        var (variance, mean) = var_mean(grouped, new long[] { -1 }, unbiased: false, keepdim: true);
-        var inverseDeviation = variance.add_(epsilon).rsqrt_();
-        var normalized = grouped.sub(mean).mul_(inverseDeviation).view(input.shape);
-        return (normalized.MoveToOuterDisposeScope(), inverseDeviation.MoveToOuterDisposeScope());
-    }
-
-    /// <summary>
-    /// The gradient of <see cref="Standardize"/>'s input from the gradient of its output, for each group:
-    /// <c>(dy - mean(dy) - y mean(dy y)) / sigma</c> with y the standardized values and <c>1 / sigma</c> from
-    /// <see cref="StandardizeKeepingDeviation"/> (Ba et al. 2016's normalization differentiated by hand).
-    /// </summary>
-    internal Tensor StandardizeBackward(Tensor gradient, Tensor normalized, Tensor inverseDeviation)
-    {
-        using var scope = NewDisposeScope();
-        var shape = new[] { gradient.shape[0], Groups, normalizedShape[0] };
-        var dy = gradient.view(shape);
-        var y = normalized.view(shape);
-        var meanGradient = dy.mean(new long[] { -1 }, keepdim: true);
-        var meanProjection = dy.mul(y).mean(new long[] { -1 }, keepdim: true);
-        return dy.sub(meanGradient).addcmul_(y, meanProjection, Scalars.MinusOne).mul_(inverseDeviation)
-            .view(gradient.shape).MoveToOuterDisposeScope();
-    }
 }
