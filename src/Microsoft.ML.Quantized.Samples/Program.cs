@@ -21,6 +21,7 @@ root.Subcommands.Add(ConvexCommand.Create());
 root.Subcommands.Add(CellLoopBenchCommand.Create());
 root.Subcommands.Add(StudyCommand.Create());
 root.Subcommands.Add(SignFlipCommand.Create());
+root.Subcommands.Add(SharedBatchNormCommand.Create());
 try
 {
     return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

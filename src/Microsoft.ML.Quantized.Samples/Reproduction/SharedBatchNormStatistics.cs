@@ -1,0 +1,73 @@
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized.Samples.Reproduction;
+
+/// <summary>
+/// Hou et al. (2019) found batch normalization with one set of statistics shared across time steps to fail on sequential
+/// MNIST (REPRODUCTION.md, their question 3). In training both forms normalize each step with its own batch statistics;
+/// they differ only in what evaluation uses. This reads a per-step model's running statistics (one set per step) and
+/// the single set that shared statistics would hold for the same model: every training batch folds the steps' statistics
+/// into it in order, <c>r = (1 - m) r + m s_t</c> with momentum m, whose fixed point weights step t by
+/// <c>m (1 - m)^(T-1-t) / (1 - (1 - m)^T)</c> (the last ~1/m steps dominate). At step t the shared set turns a value of
+/// mean <c>mu_t</c> and standard deviation <c>sd_t</c> into one of mean <c>(mu_t - mu_s) / sd_s</c> and standard
+/// deviation <c>sd_t / sd_s</c> instead of 0 and 1.
+/// </summary>
+internal static class SharedBatchNormStatistics
+{
+    /// <summary>
+    /// The shared running statistics [features] that folding steps 0..T-1 of <paramref name="means"/> and
+    /// <paramref name="variances"/> ([T, features]) in order, batch after batch, converges to with
+    /// <paramref name="momentum"/>: the weighted average with weights <c>m (1 - m)^(T-1-t) / (1 - (1 - m)^T)</c>.
+    /// </summary>
+    public static (Tensor Mean, Tensor Variance) Fold(Tensor means, Tensor variances, double momentum)
+    {
+        if (momentum <= 0 || momentum > 1) throw new ArgumentOutOfRangeException(nameof(momentum), momentum, "Momentum must be in (0, 1].");
+        long steps = means.shape[0];
+        double total = 1 - Math.Pow(1 - momentum, steps);
+        var weights = Enumerable.Range(0, (int)steps).Select(t => momentum * Math.Pow(1 - momentum, steps - 1 - t) / total).ToArray();
+        using var scope = NewDisposeScope();
+        var w = tensor(weights, dtype: means.dtype, device: means.device).unsqueeze(1);
+        return ((w * means).sum(0, keepdim: false).MoveToOuterDisposeScope(), (w * variances).sum(0, keepdim: false).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// For steps 0..<paramref name="steps"/>-1 of <paramref name="norm"/> (a per-step normalization): the mean over features
+    /// of <c>|mu_t - mu_s| / sd_s</c> (the mean offset the shared set leaves in the normalized value, in units of the
+    /// shared standard deviation) and of <c>sd_t / sd_s</c> (the standard deviation it leaves; 1 is right), with
+    /// <c>sd = sqrt(var + epsilon)</c> as the normalization computes it and the shared set from <see cref="Fold"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="norm"/> holds fewer than <paramref name="steps"/> sets.</exception>
+    public static StepDeviation[] Deviations(RecurrentBatchNorm norm, int steps)
+    {
+        if (steps < 1 || norm.Steps < steps)
+            throw new ArgumentException($"The normalization holds {norm.Steps} set(s) of statistics; {steps} per-step sets were asked for.", nameof(steps));
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var means = norm.RunningMean[..steps].to_type(ScalarType.Float64);
+        var variances = norm.RunningVar[..steps].to_type(ScalarType.Float64);
+        var (sharedMean, sharedVariance) = Fold(means, variances, norm.Momentum);
+        var sharedSd = (sharedVariance + norm.Epsilon).sqrt();
+        var offset = ((means - sharedMean).abs() / sharedSd).mean([1]).data<double>().ToArray();
+        var scale = ((variances + norm.Epsilon).sqrt() / sharedSd).mean([1]).data<double>().ToArray();
+        return Enumerable.Range(0, steps).Select(t => new StepDeviation(t, offset[t], scale[t])).ToArray();
+    }
+
+    /// <summary>
+    /// Replaces every set of <paramref name="norm"/>'s running statistics with the shared set folded from its first
+    /// <paramref name="steps"/> sets: the same weights then evaluate as a shared-statistics model would.
+    /// </summary>
+    public static void ShareStatistics(RecurrentBatchNorm norm, int steps)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var (mean, variance) = Fold(norm.RunningMean[..steps], norm.RunningVar[..steps], norm.Momentum);
+        norm.RunningMean.copy_(mean.unsqueeze(0).expand_as(norm.RunningMean));
+        norm.RunningVar.copy_(variance.unsqueeze(0).expand_as(norm.RunningVar));
+    }
+}
+
+/// <summary>What shared statistics do to one step's normalized values (see <see cref="SharedBatchNormStatistics"/>).</summary>
+/// <param name="Step">Time step (0-based).</param>
+/// <param name="MeanOffset">Mean over features of <c>|mu_t - mu_s| / sd_s</c> (0 is right).</param>
+/// <param name="ScaleRatio">Mean over features of <c>sd_t / sd_s</c> (1 is right).</param>
+internal sealed record StepDeviation(int Step, double MeanOffset, double ScaleRatio);

@@ -1,0 +1,101 @@
+using Microsoft.ML.Quantized.Samples.Reproduction;
+using static Microsoft.ML.Quantized.Tests.RecurrentTestSupport;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized.Tests.Samples;
+
+/// <summary>Hou et al. question 3's diagnostic (shared vs per-step batch-norm statistics) against hand-worked values and a direct simulation.</summary>
+[TestClass]
+public sealed class SharedBatchNormStatisticsTests
+{
+    [TestMethod]
+    public void Fold_weights_steps_by_the_running_averages_fixed_point()
+    {
+        using var scope = NewDisposeScope();
+        // Momentum 0.5, two steps: weights 0.5 * 0.5 / 0.75 = 1/3 and 0.5 / 0.75 = 2/3.
+        var means = tensor(new double[] { 3, 0, 6, 9 }).reshape(2, 2);
+        var variances = tensor(new double[] { 1, 4, 4, 1 }).reshape(2, 2);
+        var (mean, variance) = SharedBatchNormStatistics.Fold(means, variances, 0.5);
+        // f0: 3/3 + 12/3 = 5, var 1/3 + 8/3 = 3; f1: 0 + 18/3 = 6, var 4/3 + 2/3 = 2.
+        AssertClose(tensor(new double[] { 5, 6 }), mean, 1e-12, "mean");
+        AssertClose(tensor(new double[] { 3, 2 }), variance, 1e-12, "variance");
+
+        // Independently: fold steps 0, 1, 2 in order with momentum 0.1, batch after batch, until the average settles.
+        var steps = tensor(new double[] { 1, -2, 7 });
+        double running = 0;
+        for (int batch = 0; batch < 2000; batch++)
+            for (int t = 0; t < 3; t++)
+                running = 0.9 * running + 0.1 * steps[t].item<double>();
+        var (folded, _) = SharedBatchNormStatistics.Fold(steps.unsqueeze(1), steps.unsqueeze(1), 0.1);
+        Assert.AreEqual(running, folded.item<double>(), 1e-12);
+    }
+
+    [TestMethod]
+    public void Deviations_measure_each_steps_offset_and_scale_under_the_shared_set()
+    {
+        using var scope = NewDisposeScope();
+        using var norm = new RecurrentBatchNorm("bn", 2, steps: 3, momentum: 0.5, epsilon: 0);
+        using (no_grad())
+        {
+            // Features (f0, f1); step 2 is an unused set that must not count.
+            norm.RunningMean.copy_(tensor(new float[] { 0, 6, 3, 0, 100, 100 }).reshape(3, 2));
+            norm.RunningVar.copy_(tensor(new float[] { 1, 9, 4, 0, 100, 100 }).reshape(3, 2));
+        }
+        // Shared set (weights 1/3, 2/3): f0 mean 2, var 1/3 + 8/3 = 3; f1 mean 2, var 3. sd_s = sqrt 3 for both.
+        // Step 0: offsets 2/sqrt3 and 4/sqrt3 (mean sqrt3), sd ratios 1/sqrt3 and 3/sqrt3 (mean 2/sqrt3).
+        // Step 1: offsets 1/sqrt3 and 2/sqrt3 (mean 1.5/sqrt3), sd ratios 2/sqrt3 and 0 (mean 1/sqrt3).
+        var deviations = SharedBatchNormStatistics.Deviations(norm, steps: 2);
+        double r3 = Math.Sqrt(3);
+        Assert.HasCount(2, deviations);
+        Assert.AreEqual(r3, deviations[0].MeanOffset, 1e-6);
+        Assert.AreEqual(2 / r3, deviations[0].ScaleRatio, 1e-6);
+        Assert.AreEqual(1.5 / r3, deviations[1].MeanOffset, 1e-6);
+        Assert.AreEqual(1 / r3, deviations[1].ScaleRatio, 1e-6);
+        Assert.AreEqual(1, deviations[1].Step);
+        Assert.ThrowsExactly<ArgumentException>(() => SharedBatchNormStatistics.Deviations(norm, steps: 4));
+    }
+
+    [TestMethod]
+    public void Sharing_replaces_every_set_so_evaluation_normalizes_every_step_alike()
+    {
+        using var scope = NewDisposeScope();
+        using var norm = new RecurrentBatchNorm("bn", 2, steps: 3, momentum: 0.5, epsilon: 0);
+        using (no_grad())
+        {
+            norm.RunningMean.copy_(tensor(new float[] { 0, 6, 3, 0, 100, 100 }).reshape(3, 2));
+            norm.RunningVar.copy_(tensor(new float[] { 1, 9, 4, 0, 100, 100 }).reshape(3, 2));
+        }
+        SharedBatchNormStatistics.ShareStatistics(norm, steps: 2);
+        norm.eval();
+        var x = tensor(new float[] { 2 + 1.7320508f, -1.7320508f }).reshape(1, 2);
+        // (x - 2) / sqrt 3 * 0.1 (the initial gain): 0.1 and -0.1 * (2 + sqrt 3) / sqrt 3 at every step, the unused one included.
+        var expected = tensor(new float[] { 0.1f, -0.1f * (2 + 1.7320508f) / 1.7320508f }).reshape(1, 2);
+        for (int t = 0; t < 4; t++)
+            AssertClose(expected, norm.Forward(x, t), 1e-6, $"step {t}");
+    }
+
+    [TestMethod]
+    public void Per_step_and_shared_statistics_train_the_same_weights()
+    {
+        // Training normalizes with batch statistics either way, so two runs that differ only in the statistics kept for
+        // evaluation end with the same weights when they keep the same epoch (one epoch here).
+        var random = new Random(5);
+        var sequences = Enumerable.Range(0, 40).Select(_ => Enumerable.Range(0, 12).Select(_ => (float)random.NextDouble()).ToArray()).ToList();
+        var labels = sequences.Select(s => s.Sum() > 6 ? 1 : 0).ToArray();
+        QuantizedSequenceClassifier Train(RecurrentNormalization normalization) => QuantizedSequenceClassifier.Train(sequences, labels, null, null,
+            new SequenceClassifierOptions
+            {
+                ClassCount = 2, FrameSize = 3,
+                Recurrent = new QuantizedRecurrentOptions { HiddenSize = 6, Normalization = normalization, WeightQuantizer = QuantizerRegistry.Parse("twn") },
+            },
+            new TrainingOptions { Epochs = 1, BatchSize = 8, Optimizer = OptimizerKind.Adam, LearningRate = 1e-2, Seed = 3 });
+        using var perStep = Train(RecurrentNormalization.BatchPerStep);
+        using var shared = Train(RecurrentNormalization.BatchShared);
+        var a = perStep.Network.Recurrent.Layers[0];
+        var b = shared.Network.Recurrent.Layers[0];
+        AssertClose(a.WeightHh, b.WeightHh, 0, "W_hh");
+        AssertClose(a.WeightIh, b.WeightIh, 0, "W_ih");
+        Assert.AreEqual(1, b.InputBatchNorm!.Steps);
+        Assert.AreEqual(100, a.InputBatchNorm!.Steps);
+    }
+}
