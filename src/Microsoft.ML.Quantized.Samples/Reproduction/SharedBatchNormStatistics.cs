@@ -53,6 +53,42 @@ internal static class SharedBatchNormStatistics
     }
 
     /// <summary>
+    /// Per step, over <paramref name="sequences"/> (each <c>steps x frameSize</c> values, read as frames): the largest
+    /// |z| of the cell's input-side normalization in evaluation, <c>z = (W_x x_t - mu_t) / sqrt(var_t + epsilon)</c> with
+    /// the effective (quantized) <c>W_x</c> and the running statistics evaluation uses at step t (the shared set, or the
+    /// last set past the last one), and the share of sequences with some |z|
+    /// above <paramref name="bound"/>. In training a batch-normalized value never exceeds sqrt(batch - 1) in magnitude
+    /// (the batch's own statistics include it), so values above that bound are ones only evaluation produces.
+    /// </summary>
+    public static StepScores[] InputScores(QuantizedRecurrentCell cell, IReadOnlyList<float[]> sequences, int frameSize, double bound)
+    {
+        var norm = cell.InputBatchNorm ?? throw new ArgumentException("The cell has no input-side batch normalization.", nameof(cell));
+        int steps = sequences[0].Length / frameSize;
+        var largest = new double[steps];
+        var above = new long[steps];
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var (weightIh, _) = cell.EffectiveWeights();
+        var sets = arange(steps, dtype: ScalarType.Int64).clamp_max(norm.Steps - 1);
+        var mean = norm.RunningMean.index_select(0, sets);
+        var sd = (norm.RunningVar.index_select(0, sets) + norm.Epsilon).sqrt();
+        foreach (var chunk in sequences.Chunk(500))
+        {
+            using var chunkScope = NewDisposeScope();
+            var frames = tensor(chunk.SelectMany(x => x).ToArray()).reshape(chunk.Length, steps, frameSize);
+            var z = ((frames.matmul(weightIh.t()) - mean) / sd).abs();
+            var chunkLargest = z.amax([0, 2]).to_type(ScalarType.Float64).data<double>().ToArray();
+            var chunkAbove = z.amax([2]).gt(bound).sum([0]).data<long>().ToArray();
+            for (int t = 0; t < steps; t++)
+            {
+                largest[t] = Math.Max(largest[t], chunkLargest[t]);
+                above[t] += chunkAbove[t];
+            }
+        }
+        return Enumerable.Range(0, steps).Select(t => new StepScores(t, largest[t], (double)above[t] / sequences.Count)).ToArray();
+    }
+
+    /// <summary>
     /// Replaces every set of <paramref name="norm"/>'s running statistics with the shared set folded from its first
     /// <paramref name="steps"/> sets: the same weights then evaluate as a shared-statistics model would.
     /// </summary>
@@ -71,3 +107,9 @@ internal static class SharedBatchNormStatistics
 /// <param name="MeanOffset">Mean over features of <c>|mu_t - mu_s| / sd_s</c> (0 is right).</param>
 /// <param name="ScaleRatio">Mean over features of <c>sd_t / sd_s</c> (1 is right).</param>
 internal sealed record StepDeviation(int Step, double MeanOffset, double ScaleRatio);
+
+/// <summary>Input-side normalized values of one step in evaluation (see <see cref="SharedBatchNormStatistics.InputScores"/>).</summary>
+/// <param name="Step">Time step (0-based).</param>
+/// <param name="Largest">Largest |z| over the sequences and features.</param>
+/// <param name="ShareAboveBound">Share of sequences with some |z| above the bound.</param>
+internal sealed record StepScores(int Step, double Largest, double ShareAboveBound);

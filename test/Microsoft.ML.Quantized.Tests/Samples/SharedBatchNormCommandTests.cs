@@ -20,6 +20,7 @@ public sealed class SharedBatchNormCommandTests
             Assert.DoesNotContain("\nold\n", text);
             StringAssert.Contains(text, "Sequential MNIST, 4 steps of 4 pixel(s), LSTM 1 x 4 with `twn` recurrent weights");
             StringAssert.Contains(text, "40 train / 10 validation / 10 test images");
+            StringAssert.Contains(text, "| test accuracy | accuracy on the first 40 training images |");
             StringAssert.Contains(text, "| per-step run | per step | 1 |");
             StringAssert.Contains(text, "| shared run | shared | 1 |");
             StringAssert.Contains(text, "| per-step run | its per-step sets folded into one shared set | 1 |");

@@ -75,6 +75,44 @@ public sealed class SharedBatchNormStatisticsTests
     }
 
     [TestMethod]
+    public void Input_scores_use_the_quantized_weights_and_the_set_evaluation_reads_at_each_step()
+    {
+        using var scope = NewDisposeScope();
+        // One input, hidden 1 (4 gate rows), the test's scaled sign: W_x = mean|w| sign(w) = 0.275 [1, -1, 1, -1].
+        QuantizedLstmCell Cell(int sets)
+        {
+            var options = Options(RecurrentCellKind.Lstm, 1, normalization: RecurrentNormalization.BatchPerStep);
+            options.MaxNormalizedSteps = sets;
+            var cell = new QuantizedLstmCell("lstm", 1, options, Sign, Float);
+            using (no_grad())
+            {
+                cell.WeightIh.copy_(tensor(new float[] { 0.3f, -0.2f, 0.5f, -0.1f }).reshape(4, 1));
+                // Step 0: mean 0, sd sqrt(0.25 - 1e-5 + 1e-5) = 0.5; step 1 (when it has a set): mean 1, sd 2.
+                cell.InputBatchNorm!.RunningMean.copy_(tensor(new float[] { 0, 0, 0, 0, 1, 1, 1, 1 }[..(4 * sets)]).reshape(sets, 4));
+                cell.InputBatchNorm!.RunningVar.copy_(tensor(new float[] { 0.25f - 1e-5f, 0.25f - 1e-5f, 0.25f - 1e-5f, 0.25f - 1e-5f, 4 - 1e-5f, 4 - 1e-5f, 4 - 1e-5f, 4 - 1e-5f }[..(4 * sets)]).reshape(sets, 4));
+            }
+            cell.eval();
+            return cell;
+        }
+        var sequences = new[] { new float[] { 2, 3 }, new float[] { 0, -1 } };
+
+        // Step 0: |0.55 [1, -1, 1, -1] / 0.5| = 1.1 for the first sequence, 0 for the second. Step 1: |(0.825 [1, -1, 1, -1] - 1) / 2|
+        // up to 0.9125, |(0.275 [-1, 1, -1, 1] - 1) / 2| up to 0.6375.
+        using var perStep = Cell(2);
+        var scores = SharedBatchNormStatistics.InputScores(perStep, sequences, frameSize: 1, bound: 1);
+        Assert.AreEqual(1.1, scores[0].Largest, 1e-5);
+        Assert.AreEqual(0.5, scores[0].ShareAboveBound, 1e-12);
+        Assert.AreEqual(0.9125, scores[1].Largest, 1e-5);
+        Assert.AreEqual(0, scores[1].ShareAboveBound, 1e-12);
+
+        // One set: step 1 reads step 0's (mean 0, sd 0.5): 0.825 / 0.5 = 1.65 and 0.275 / 0.5 = 0.55.
+        using var oneSet = Cell(1);
+        var clamped = SharedBatchNormStatistics.InputScores(oneSet, sequences, frameSize: 1, bound: 1);
+        Assert.AreEqual(1.65, clamped[1].Largest, 1e-5);
+        Assert.AreEqual(0.5, clamped[1].ShareAboveBound, 1e-12);
+    }
+
+    [TestMethod]
     public void Per_step_and_shared_statistics_train_the_same_weights()
     {
         // Training normalizes with batch statistics either way, so two runs that differ only in the statistics kept for
