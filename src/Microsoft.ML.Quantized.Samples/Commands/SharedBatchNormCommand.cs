@@ -19,6 +19,9 @@ internal static class SharedBatchNormCommand
     private const string SectionStart = "<!-- bench:bn-shared -->";
     private const string SectionEnd = "<!-- /bench:bn-shared -->";
 
+    /// <summary>Most training batches that re-estimate the running statistics with the kept weights.</summary>
+    private const int RecalibrationBatches = 100;
+
     public static System.CommandLine.Command Create()
     {
         var data = new Option<DirectoryInfo>("--data") { Description = "Folder with the MNIST IDX files (build/fetch-data.sh --only mnist).", DefaultValueFactory = _ => new DirectoryInfo("data/mnist") };
@@ -82,13 +85,20 @@ internal static class SharedBatchNormCommand
         SharedBatchNormStatistics.ShareStatistics(cell.InputBatchNorm!, steps);
         SharedBatchNormStatistics.ShareStatistics(cell.HiddenBatchNorm!, steps);
         var swappedAccuracy = perStep.Evaluate(mnist.Test, mnist.TestLabels).Accuracy;
+        int recalibrationBatchSize = Math.Min(training.BatchSize, mnist.Train.Length);
+        int recalibrationBatches = Math.Min(RecalibrationBatches, mnist.Train.Length / recalibrationBatchSize);
+        SharedBatchNormStatistics.Recalibrate(perStep.Network, mnist.Train, s.FrameSize, recalibrationBatches, recalibrationBatchSize);
+        SharedBatchNormStatistics.Recalibrate(shared.Network, mnist.Train, s.FrameSize, recalibrationBatches, recalibrationBatchSize);
+        var recalibratedScores = SharedBatchNormStatistics.InputScores(cell, mnist.Test, s.FrameSize, bound);
+        var perStepRecalibratedAccuracy = perStep.Evaluate(mnist.Test, mnist.TestLabels).Accuracy;
+        var sharedRecalibratedAccuracy = shared.Evaluate(mnist.Test, mnist.TestLabels).Accuracy;
         double weightGap;
         using (TorchSharp.torch.no_grad())
             weightGap = (perStep.Network.Recurrent.Layers[0].WeightHh - shared.Network.Recurrent.Layers[0].WeightHh).abs().max().item<float>();
 
         var result = new Result(s, steps, mnist.Train.Length, mnist.Valid?.Length ?? 0, mnist.Test.Length,
-            Best(perStep), Best(shared), perStepAccuracy, sharedAccuracy, swappedAccuracy, perStepTrainingAccuracy, sharedTrainingAccuracy, weightGap,
-            input, hiddenSide, perStepScores, sharedScores, bound, load);
+            Best(perStep), Best(shared), perStepAccuracy, sharedAccuracy, swappedAccuracy, perStepTrainingAccuracy, sharedTrainingAccuracy,
+            perStepRecalibratedAccuracy, sharedRecalibratedAccuracy, recalibrationBatches, weightGap, input, hiddenSide, perStepScores, sharedScores, recalibratedScores, bound, load);
         var markdown = Render(result);
         BenchmarkCommand.WriteSection(s.Output, markdown, SectionStart, SectionEnd);
         Plot(input, hiddenSide, Path.Combine(s.Output.DirectoryName ?? ".", "reproduction-bn-shared.png"));
@@ -121,20 +131,24 @@ internal static class SharedBatchNormCommand
         sb.AppendLine($"| per-step run | per step | {r.PerStepBestEpoch} | {r.PerStepAccuracy:P2} | {r.PerStepTrainingAccuracy:P2} |");
         sb.AppendLine($"| shared run | shared | {r.SharedBestEpoch} | {r.SharedAccuracy:P2} | {r.SharedTrainingAccuracy:P2} |");
         sb.AppendLine($"| per-step run | its per-step sets folded into one shared set | {r.PerStepBestEpoch} | {r.SwappedAccuracy:P2} | - |");
+        sb.AppendLine($"| per-step run | per step, re-estimated with the kept weights | {r.PerStepBestEpoch} | {r.PerStepRecalibratedAccuracy:P2} | - |");
+        sb.AppendLine($"| shared run | shared, re-estimated with the kept weights | {r.SharedBestEpoch} | {r.SharedRecalibratedAccuracy:P2} | - |");
         sb.AppendLine();
         sb.Append(string.Create(CultureInfo.InvariantCulture, $"Largest |difference| between the two runs' kept W_hh: {r.WeightGap:G3}"));
-        sb.AppendLine(" (0 when both kept the same epoch: the statistics never enter training). The per-step sets of the per-step run, against the shared set they fold into (each training batch folds steps " +
+        sb.AppendLine(" (0 when both kept the same epoch: the statistics never enter training). Re-estimated: the kept weights' running " +
+            $"statistics estimated anew from the first {r.RecalibrationBatches} training batch(es) in training mode without gradients (what a per-step set held before weighs 0.9^{r.RecalibrationBatches}). The per-step sets of the per-step run, against the shared set they fold into (each training batch folds steps " +
             "0..T-1 in order with momentum 0.1, so step t weighs 0.1 x 0.9^(T-1-t) / (1 - 0.9^T)): at step t the shared set leaves the " +
             "normalized value with mean offset |mu_t - mu_s| / sd_s and standard deviation sd_t / sd_s (0 and 1 are right), means over the 4H features. Then, on the test images in evaluation, the input side's normalized values " +
             string.Create(CultureInfo.InvariantCulture, $"z = (W_x x_t - mu) / sd under each run's own statistics: the largest |z| and the share of images with some |z| above {r.Bound:F2} ") +
             "= sqrt(batch - 1), a bound training's batch statistics never exceed (a value is part of the statistics that normalize it):");
         sb.AppendLine();
-        sb.AppendLine("| step | W_x x: mean offset | W_x x: sd ratio | W_h h: mean offset | W_h h: sd ratio | per-step run: largest \\|z\\| | images above | shared run: largest \\|z\\| | images above |");
-        sb.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        sb.AppendLine("| step | W_x x: mean offset | W_x x: sd ratio | W_h h: mean offset | W_h h: sd ratio | per-step run: largest \\|z\\| | images above | re-estimated: largest \\|z\\| | images above | shared run: largest \\|z\\| | images above |");
+        sb.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (int t in ShownSteps(r.Steps))
             sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {t} | {r.Input[t].MeanOffset:F2} | {r.Input[t].ScaleRatio:F2} | {r.Hidden[t].MeanOffset:F2} | {r.Hidden[t].ScaleRatio:F2} | " +
-                $"{r.PerStepScores[t].Largest:G3} | {r.PerStepScores[t].ShareAboveBound:P2} | {r.SharedScores[t].Largest:G3} | {r.SharedScores[t].ShareAboveBound:P2} |"));
+                $"{r.PerStepScores[t].Largest:G3} | {r.PerStepScores[t].ShareAboveBound:P2} | {r.RecalibratedScores[t].Largest:G3} | {r.RecalibratedScores[t].ShareAboveBound:P2} | " +
+                $"{r.SharedScores[t].Largest:G3} | {r.SharedScores[t].ShareAboveBound:P2} |"));
         sb.AppendLine();
         sb.AppendLine("Plot (every step): `reproduction-bn-shared.png`.");
         return sb.ToString();
@@ -179,6 +193,7 @@ internal static class SharedBatchNormCommand
         string Weights, double LearningRate, FileInfo Output);
 
     private sealed record Result(Settings Settings, int Steps, int Train, int Valid, int Test, int PerStepBestEpoch, int SharedBestEpoch,
-        double PerStepAccuracy, double SharedAccuracy, double SwappedAccuracy, double PerStepTrainingAccuracy, double SharedTrainingAccuracy, double WeightGap,
-        StepDeviation[] Input, StepDeviation[] Hidden, StepScores[] PerStepScores, StepScores[] SharedScores, double Bound, string? Load);
+        double PerStepAccuracy, double SharedAccuracy, double SwappedAccuracy, double PerStepTrainingAccuracy, double SharedTrainingAccuracy,
+        double PerStepRecalibratedAccuracy, double SharedRecalibratedAccuracy, int RecalibrationBatches, double WeightGap,
+        StepDeviation[] Input, StepDeviation[] Hidden, StepScores[] PerStepScores, StepScores[] SharedScores, StepScores[] RecalibratedScores, double Bound, string? Load);
 }

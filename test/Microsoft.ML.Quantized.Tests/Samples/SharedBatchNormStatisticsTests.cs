@@ -113,6 +113,36 @@ public sealed class SharedBatchNormStatisticsTests
     }
 
     [TestMethod]
+    public void Recalibration_folds_each_batchs_statistics_into_the_running_sets_and_leaves_evaluation_mode()
+    {
+        manual_seed(11);
+        using var scope = NewDisposeScope();
+        var options = new SequenceClassifierOptions
+        {
+            ClassCount = 2, FrameSize = 2,
+            Recurrent = new QuantizedRecurrentOptions { HiddenSize = 3, Normalization = RecurrentNormalization.BatchPerStep, MaxNormalizedSteps = 2 },
+        };
+        using var network = new SequenceClassifierNetwork(SequenceClassifierInputKind.Frames, 2, options);
+        var norm = network.Recurrent.Layers[0].InputBatchNorm!;
+        using (no_grad()) norm.RunningMean.fill_(100);
+        var random = new Random(2);
+        var frames = Enumerable.Range(0, 6).Select(_ => Enumerable.Range(0, 4).Select(_ => (float)random.NextDouble()).ToArray()).ToList();
+
+        SharedBatchNormStatistics.Recalibrate(network, frames, frameSize: 2, batches: 1, batchSize: 4);
+
+        // Independently: step t's batch mean of W_x x over the first 4 sequences, folded once with momentum 0.1.
+        var weight = network.Recurrent.Layers[0].WeightIh.detach();
+        for (int t = 0; t < 2; t++)
+        {
+            var x = tensor(frames.Take(4).SelectMany(f => f.Skip(2 * t).Take(2)).ToArray()).reshape(4, 2);
+            var expected = 0.9 * 100 + 0.1 * x.matmul(weight.t()).mean([0]);
+            AssertClose(expected, norm.RunningMean[t], 1e-5, $"step {t}");
+        }
+        Assert.IsFalse(network.training, "left in evaluation mode");
+        Assert.ThrowsExactly<ArgumentException>(() => SharedBatchNormStatistics.Recalibrate(network, frames, 2, batches: 2, batchSize: 4));
+    }
+
+    [TestMethod]
     public void Per_step_and_shared_statistics_train_the_same_weights()
     {
         // Training normalizes with batch statistics either way, so two runs that differ only in the statistics kept for
