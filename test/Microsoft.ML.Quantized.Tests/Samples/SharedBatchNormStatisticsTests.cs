@@ -34,13 +34,7 @@ public sealed class SharedBatchNormStatisticsTests
     public void Deviations_measure_each_steps_offset_and_scale_under_the_shared_set()
     {
         using var scope = NewDisposeScope();
-        using var norm = new RecurrentBatchNorm("bn", 2, steps: 3, momentum: 0.5, epsilon: 0);
-        using (no_grad())
-        {
-            // Features (f0, f1); step 2 is an unused set that must not count.
-            norm.RunningMean.copy_(tensor(new float[] { 0, 6, 3, 0, 100, 100 }).reshape(3, 2));
-            norm.RunningVar.copy_(tensor(new float[] { 1, 9, 4, 0, 100, 100 }).reshape(3, 2));
-        }
+        using var norm = ThreeSets();
         // Shared set (weights 1/3, 2/3): f0 mean 2, var 1/3 + 8/3 = 3; f1 mean 2, var 3. sd_s = sqrt 3 for both.
         // Step 0: offsets 2/sqrt3 and 4/sqrt3 (mean sqrt3), sd ratios 1/sqrt3 and 3/sqrt3 (mean 2/sqrt3).
         // Step 1: offsets 1/sqrt3 and 2/sqrt3 (mean 1.5/sqrt3), sd ratios 2/sqrt3 and 0 (mean 1/sqrt3).
@@ -59,12 +53,7 @@ public sealed class SharedBatchNormStatisticsTests
     public void Sharing_replaces_every_set_so_evaluation_normalizes_every_step_alike()
     {
         using var scope = NewDisposeScope();
-        using var norm = new RecurrentBatchNorm("bn", 2, steps: 3, momentum: 0.5, epsilon: 0);
-        using (no_grad())
-        {
-            norm.RunningMean.copy_(tensor(new float[] { 0, 6, 3, 0, 100, 100 }).reshape(3, 2));
-            norm.RunningVar.copy_(tensor(new float[] { 1, 9, 4, 0, 100, 100 }).reshape(3, 2));
-        }
+        using var norm = ThreeSets();
         SharedBatchNormStatistics.ShareStatistics(norm, steps: 2);
         norm.eval();
         var x = tensor(new float[] { 2 + 1.7320508f, -1.7320508f }).reshape(1, 2);
@@ -165,5 +154,20 @@ public sealed class SharedBatchNormStatisticsTests
         AssertClose(a.WeightIh, b.WeightIh, 0, "W_ih");
         Assert.AreEqual(1, b.InputBatchNorm!.Steps);
         Assert.AreEqual(100, a.InputBatchNorm!.Steps);
+    }
+
+    /// <summary>
+    /// Two features, three sets of running statistics, momentum 0.5, epsilon 0: means (0, 6), (3, 0), variances (1, 9), (4, 0)
+    /// for steps 0 and 1, and a set 2 of 100s that a two-step fold must not count.
+    /// </summary>
+    private static RecurrentBatchNorm ThreeSets()
+    {
+        var norm = new RecurrentBatchNorm("bn", 2, steps: 3, momentum: 0.5, epsilon: 0);
+        using (no_grad())
+        {
+            norm.RunningMean.copy_(tensor(new float[] { 0, 6, 3, 0, 100, 100 }).reshape(3, 2));
+            norm.RunningVar.copy_(tensor(new float[] { 1, 9, 4, 0, 100, 100 }).reshape(3, 2));
+        }
+        return norm;
     }
 }
