@@ -77,9 +77,10 @@ internal static class SharedBatchNormCommand
         var perStepTrainingAccuracy = perStep.Evaluate(trainingSample, trainingSampleLabels).Accuracy;
         var sharedTrainingAccuracy = shared.Evaluate(trainingSample, trainingSampleLabels).Accuracy;
         var cell = perStep.Network.Recurrent.Layers[0];
+        var sharedCell = shared.Network.Recurrent.Layers[0];
         double bound = Math.Sqrt(training.BatchSize - 1);
         var perStepScores = SharedBatchNormStatistics.InputScores(cell, mnist.Test, s.FrameSize, bound);
-        var sharedScores = SharedBatchNormStatistics.InputScores(shared.Network.Recurrent.Layers[0], mnist.Test, s.FrameSize, bound);
+        var sharedScores = SharedBatchNormStatistics.InputScores(sharedCell, mnist.Test, s.FrameSize, bound);
         var input = SharedBatchNormStatistics.Deviations(cell.InputBatchNorm!, steps);
         var hiddenSide = SharedBatchNormStatistics.Deviations(cell.HiddenBatchNorm!, steps);
         SharedBatchNormStatistics.ShareStatistics(cell.InputBatchNorm!, steps);
@@ -94,7 +95,7 @@ internal static class SharedBatchNormCommand
         var sharedRecalibratedAccuracy = shared.Evaluate(mnist.Test, mnist.TestLabels).Accuracy;
         double weightGap;
         using (TorchSharp.torch.no_grad())
-            weightGap = (perStep.Network.Recurrent.Layers[0].WeightHh - shared.Network.Recurrent.Layers[0].WeightHh).abs().max().item<float>();
+            weightGap = (cell.WeightHh - sharedCell.WeightHh).abs().max().item<float>();
 
         var result = new Result(s, steps, mnist.Train.Length, mnist.Valid?.Length ?? 0, mnist.Test.Length,
             Best(perStep), Best(shared), perStepAccuracy, sharedAccuracy, swappedAccuracy, perStepTrainingAccuracy, sharedTrainingAccuracy,

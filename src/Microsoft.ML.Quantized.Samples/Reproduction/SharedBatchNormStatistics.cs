@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Quantized.Samples.Reproduction;
@@ -23,10 +24,9 @@ internal static class SharedBatchNormStatistics
     {
         if (momentum <= 0 || momentum > 1) throw new ArgumentOutOfRangeException(nameof(momentum), momentum, "Momentum must be in (0, 1].");
         long steps = means.shape[0];
-        double total = 1 - Math.Pow(1 - momentum, steps);
-        var weights = Enumerable.Range(0, (int)steps).Select(t => momentum * Math.Pow(1 - momentum, steps - 1 - t) / total).ToArray();
         using var scope = NewDisposeScope();
-        var w = tensor(weights, dtype: means.dtype, device: means.device).unsqueeze(1);
+        using var total = (1 - Math.Pow(1 - momentum, steps)).ToScalar();
+        var w = RecurrentBatchNorm.FoldWeights(steps, momentum, means.dtype, means.device).div(total);
         return ((w * means).sum(0, keepdim: false).MoveToOuterDisposeScope(), (w * variances).sum(0, keepdim: false).MoveToOuterDisposeScope());
     }
 
@@ -56,8 +56,8 @@ internal static class SharedBatchNormStatistics
     /// Per step, over <paramref name="sequences"/> (each <c>steps x frameSize</c> values, read as frames): the largest
     /// |z| of the cell's input-side normalization in evaluation, <c>z = (W_x x_t - mu_t) / sqrt(var_t + epsilon)</c> with
     /// the effective (quantized) <c>W_x</c> and the running statistics evaluation uses at step t (the shared set, or the
-    /// last set past the last one), and the share of sequences with some |z|
-    /// above <paramref name="bound"/>. In training a batch-normalized value never exceeds sqrt(batch - 1) in magnitude
+    /// last set past the last one), and the share of sequences with some |z| above <paramref name="bound"/>. The cell is
+    /// put in evaluation mode for this and back in its mode after. In training a batch-normalized value never exceeds sqrt(batch - 1) in magnitude
     /// (the batch's own statistics include it), so values above that bound are ones only evaluation produces.
     /// </summary>
     public static StepScores[] InputScores(QuantizedRecurrentCell cell, IReadOnlyList<float[]> sequences, int frameSize, double bound)
@@ -66,24 +66,30 @@ internal static class SharedBatchNormStatistics
         int steps = sequences[0].Length / frameSize;
         var largest = new double[steps];
         var above = new long[steps];
+        bool wasTraining = cell.training;
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var (weightIh, _) = cell.EffectiveWeights();
-        var sets = arange(steps, dtype: ScalarType.Int64).clamp_max(norm.Steps - 1);
-        var mean = norm.RunningMean.index_select(0, sets);
-        var sd = (norm.RunningVar.index_select(0, sets) + norm.Epsilon).sqrt();
-        foreach (var chunk in sequences.Chunk(500))
+        cell.eval();
+        try
         {
-            using var chunkScope = NewDisposeScope();
-            var frames = tensor(chunk.SelectMany(x => x).ToArray()).reshape(chunk.Length, steps, frameSize);
-            var z = ((frames.matmul(weightIh.t()) - mean) / sd).abs();
-            var chunkLargest = z.amax([0, 2]).to_type(ScalarType.Float64).data<double>().ToArray();
-            var chunkAbove = z.amax([2]).gt(bound).sum([0]).data<long>().ToArray();
-            for (int t = 0; t < steps; t++)
+            var weightIhT = cell.EffectiveWeights().WeightIh.t();
+            foreach (var chunk in sequences.Chunk(500))
             {
-                largest[t] = Math.Max(largest[t], chunkLargest[t]);
-                above[t] += chunkAbove[t];
+                using var chunkScope = NewDisposeScope();
+                var frames = tensor(chunk.SelectMany(x => x).ToArray()).reshape(chunk.Length, steps, frameSize).transpose(0, 1);
+                var z = norm.StandardizeSteps(frames.matmul(weightIhT)).abs(); // [time, sequences, features]
+                var chunkLargest = z.amax([1, 2]).to_type(ScalarType.Float64).data<double>().ToArray();
+                var chunkAbove = z.amax([2]).gt(bound).sum([1]).data<long>().ToArray();
+                for (int t = 0; t < steps; t++)
+                {
+                    largest[t] = Math.Max(largest[t], chunkLargest[t]);
+                    above[t] += chunkAbove[t];
+                }
             }
+        }
+        finally
+        {
+            cell.train(wasTraining);
         }
         return Enumerable.Range(0, steps).Select(t => new StepScores(t, largest[t], (double)above[t] / sequences.Count)).ToArray();
     }

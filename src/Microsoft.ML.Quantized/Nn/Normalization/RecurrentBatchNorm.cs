@@ -109,6 +109,12 @@ internal sealed class RecurrentBatchNorm : nn.Module
     }
 
     /// <summary>
+    /// Every step of <paramref name="input"/> [time, batch, features] standardized as <see cref="ForwardSteps"/> does before
+    /// gain and bias (in training with batch statistics, updating the running ones; in evaluation with step t's set).
+    /// </summary>
+    public Tensor StandardizeSteps(Tensor input) => StandardizeSteps(input, 0);
+
+    /// <summary>
     /// Steps <paramref name="firstStep"/>, <paramref name="firstStep"/> + 1, ... of <paramref name="input"/> [time, batch,
     /// features] standardized (before gain and bias), the running statistics updated in training. Batch statistics are averages taken as a [1, batch] x [batch, features] product: libtorch's CPU
     /// reductions over the batch dimension (and its batch_norm) take twice as long at the cell loop's shapes.
@@ -156,6 +162,18 @@ internal sealed class RecurrentBatchNorm : nn.Module
         if (own > 0) FoldInOrder(firstStep, means.narrow(0, 0, own), variances.narrow(0, 0, own), sharedSteps: false);
         if (time > own) FoldInOrder(Steps - 1, means.narrow(0, own, time - own), variances.narrow(0, own, time - own), sharedSteps: true);
     }
+    /// <summary>
+    /// The weights [steps, 1] with which one set of running statistics shared by steps 0..steps-1 takes in their batch
+    /// statistics when it folds them in order with <paramref name="momentum"/> m: step i gets <c>m (1 - m)^(steps-1-i)</c>,
+    /// and what the set held before keeps <c>(1 - m)^steps</c>.
+    /// </summary>
+    internal static Tensor FoldWeights(long steps, double momentum, ScalarType dtype, Device device)
+    {
+        var weights = new double[steps];
+        for (long i = 0; i < steps; i++) weights[i] = momentum * Math.Pow(1 - momentum, steps - 1 - i);
+        return tensor(weights, dtype: dtype, device: device).unsqueeze(1);
+    }
+
     private void FoldInOrder(long firstSet, Tensor means, Tensor variances, bool sharedSteps)
     {
         long steps = means.shape[0];
@@ -167,9 +185,7 @@ internal sealed class RecurrentBatchNorm : nn.Module
             runningVar.narrow(0, firstSet, steps).mul_(keep).add_(variances, momentum);
             return;
         }
-        var weights = new double[steps];
-        for (long i = 0; i < steps; i++) weights[i] = Momentum * Math.Pow(1 - Momentum, steps - 1 - i);
-        var w = tensor(weights, dtype: means.dtype, device: means.device).unsqueeze(1);
+        var w = FoldWeights(steps, Momentum, means.dtype, means.device);
         using var decay = Math.Pow(1 - Momentum, steps).ToScalar();
         runningMean.narrow(0, firstSet, 1).mul_(decay).add_((means * w).sum(0, keepdim: true), Scalars.One);
         runningVar.narrow(0, firstSet, 1).mul_(decay).add_((variances * w).sum(0, keepdim: true), Scalars.One);
