@@ -85,7 +85,7 @@ public static class QuantizedCatalog
     /// KURE fine-tuning (Shkolnik et al. 2020) of a fitted quantized language model: the estimator's Fit reads the token-key
     /// column <paramref name="model"/> was trained on, fine-tunes a copy of it with the kurtosis term added to the loss and
     /// returns a new <see cref="QuantizedRecurrentLanguageModelTransformer"/> of the same kind and columns, whose weights
-    /// hold up better under post-training quantization (<see cref="WithQuantization(QuantizedRecurrentLanguageModelTransformer, QuantizerOptions)"/>). <paramref name="model"/> is left as it is.
+    /// hold up better under post-training quantization (<see cref="WithQuantization(QuantizedRecurrentLanguageModelTransformer, QuantizerOptions, QuantizerOptions?)"/>). <paramref name="model"/> is left as it is.
     /// </summary>
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="model">The language model to fine-tune (from <c>QuantizedLstm</c> or <c>QuantizedGru</c>).</param>
@@ -201,11 +201,15 @@ public static class QuantizedCatalog
     /// </summary>
     /// <param name="transformer">The fitted language model.</param>
     /// <param name="weights">The new weight quantizer.</param>
-    /// <exception cref="ArgumentException"><paramref name="weights"/> is not a valid weight quantizer (the message names the option).</exception>
-    public static QuantizedRecurrentLanguageModelTransformer WithQuantization(this QuantizedRecurrentLanguageModelTransformer transformer, QuantizerOptions weights)
+    /// <param name="activations">The new activation quantizer (post-training activation quantization), or null (the default) to keep the trained one.</param>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="weights"/> is not a valid weight quantizer, or <paramref name="activations"/> not a valid activation quantizer (the message names the option).
+    /// </exception>
+    public static QuantizedRecurrentLanguageModelTransformer WithQuantization(this QuantizedRecurrentLanguageModelTransformer transformer, QuantizerOptions weights,
+        QuantizerOptions? activations = null)
     {
         ArgumentNullException.ThrowIfNull(transformer);
-        return transformer.WithModel(transformer.UseModel(m => m.WithQuantization(weights)));
+        return transformer.WithModel(transformer.UseModel(m => m.WithQuantization(weights, activations)));
     }
 
     /// <summary>
@@ -216,24 +220,30 @@ public static class QuantizedCatalog
     /// </summary>
     /// <param name="transformer">The fitted classifier.</param>
     /// <param name="weights">The new weight quantizer.</param>
-    /// <exception cref="ArgumentException"><paramref name="weights"/> is not a valid weight quantizer (the message names the option).</exception>
+    /// <param name="activations">The new activation quantizer (post-training activation quantization), or null (the default) to keep the trained one.</param>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="weights"/> is not a valid weight quantizer, or <paramref name="activations"/> not a valid activation quantizer (the message names the option).
+    /// </exception>
     public static BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters> WithQuantization(
-        this BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters> transformer, QuantizerOptions weights)
+        this BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters> transformer, QuantizerOptions weights, QuantizerOptions? activations = null)
     {
         ArgumentNullException.ThrowIfNull(transformer);
-        var model = transformer.Model.Requantized(weights);
+        var model = transformer.Model.Requantized(weights, activations);
         return new(model.Env, model, transformer.TrainSchema, transformer.FeatureColumnName);
     }
 
-    /// <summary>The multiclass counterpart of <see cref="WithQuantization(BinaryPredictionTransformer{SequenceClassifierBinaryModelParameters}, QuantizerOptions)"/>.</summary>
+    /// <summary>The multiclass counterpart of <see cref="WithQuantization(BinaryPredictionTransformer{SequenceClassifierBinaryModelParameters}, QuantizerOptions, QuantizerOptions?)"/>.</summary>
     /// <param name="transformer">The fitted classifier.</param>
     /// <param name="weights">The new weight quantizer.</param>
-    /// <exception cref="ArgumentException"><paramref name="weights"/> is not a valid weight quantizer (the message names the option).</exception>
+    /// <param name="activations">The new activation quantizer (post-training activation quantization), or null (the default) to keep the trained one.</param>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="weights"/> is not a valid weight quantizer, or <paramref name="activations"/> not a valid activation quantizer (the message names the option).
+    /// </exception>
     public static MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters> WithQuantization(
-        this MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters> transformer, QuantizerOptions weights)
+        this MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters> transformer, QuantizerOptions weights, QuantizerOptions? activations = null)
     {
         ArgumentNullException.ThrowIfNull(transformer);
-        var model = transformer.Model.Requantized(weights);
+        var model = transformer.Model.Requantized(weights, activations);
         return new(model.Env, model, transformer.TrainSchema, transformer.FeatureColumnName, transformer._trainLabelColumn);
     }
 

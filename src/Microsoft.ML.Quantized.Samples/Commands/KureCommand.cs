@@ -14,7 +14,9 @@ namespace Microsoft.ML.Quantized.Samples.Commands;
 /// squared error) and with a 4-bit step 5% off or rounded to a power of two (part a). Part b: three more copies of the
 /// float model are trained quantization-aware at 4 bits (uniform weights, straight-through estimator) for the same number
 /// of steps, with the same three kurtosis settings, then re-quantized after training to 3, 5, 6 and 8 bits and to a
-/// power-of-two step. Writes the task's section of docs/benchmarks.md. With <c>--lambda-sweep</c>, parts a and b give way to
+/// power-of-two step. With <c>--activation-bits</c>, part a also quantizes each model's gates and hidden state after training
+/// (with float and with 4-bit weights) and plots the gates' post-activation histograms. Writes the task's section of
+/// docs/benchmarks.md. With <c>--lambda-sweep</c>, parts a and b give way to
 /// <see cref="KureLambdaSweep"/> (its own section).
 /// </summary>
 internal static class KureCommand
@@ -34,19 +36,20 @@ internal static class KureCommand
         var qatStep = new Option<string>("--qat-step") { Description = "Part b: step rule of the 4-bit quantization-aware training: max (max |w| / (2^(b-1) - 1)) or mse (the step with the least squared error, which clips outliers). Reports use both rules.", DefaultValueFactory = _ => "max" };
         var rowSteps = new Option<bool>("--row-steps") { Description = "Quantize with one step per weight row (QuantizerOptions.PerRowScale) instead of one per tensor, in every report and in part b's training." };
         var lambdaSweep = new Option<string?>("--lambda-sweep") { Description = $"Instead of parts a and b: fine-tune copies without KURE and with it at each of these comma-separated lambdas, per tensor and per row, and score each at float, 4 and 3 bits (e.g. {KureLambdaSweep.ExampleLambdas}). Writes the task's -lambda section." };
+        var activationBits = new Option<string>("--activation-bits") { Description = "Part a: comma-separated activation bit widths (2-8) to quantize every model's gates and hidden state to after training, with float and with 4-bit weights (uniform, dynamic max step); also plots the gates' post-activation histograms. Empty (the default): none.", DefaultValueFactory = _ => "" };
         var fineTuneSeeds = new Option<int?>("--fine-tune-seeds") { Description = "With --lambda-sweep: fine-tune every copy under this many seeds (--seed, --seed + 1, ...) to show the noise (default 2)." };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (the task's KURE section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
         var command = new System.CommandLine.Command("kure", "KURE: post-training quantization of a model fine-tuned without vs with kurtosis regularization (Moby Dick char LM, sequential MNIST or Brown word LM).")
         {
-            task, steps, fineTuneSteps, qatSteps, hidden, lambda, seed, data, trainCount, testTokens, qatStep, rowSteps, lambdaSweep, fineTuneSeeds, output,
+            task, steps, fineTuneSteps, qatSteps, hidden, lambda, seed, data, trainCount, testTokens, qatStep, rowSteps, activationBits, lambdaSweep, fineTuneSeeds, output,
         };
         command.SetAction(parse =>
         {
             var sweep = Sweep(parse.GetValue(lambdaSweep), parse.GetValue(fineTuneSeeds),
-                new Option[] { lambda, qatStep }.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).Concat(parse.GetValue(qatSteps) is null ? [] : [qatSteps.Name]));
+                new Option[] { lambda, qatStep, activationBits }.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).Concat(parse.GetValue(qatSteps) is null ? [] : [qatSteps.Name]));
             return Run(parse.GetValue(task)!, parse.GetValue(steps), parse.GetValue(fineTuneSteps), parse.GetValue(qatSteps), parse.GetValue(hidden),
                 parse.GetValue(lambda), parse.GetValue(seed), parse.GetValue(data), parse.GetValue(trainCount), parse.GetValue(testTokens), parse.GetValue(qatStep)!,
-                parse.GetValue(rowSteps), sweep, parse.GetValue(output)!);
+                parse.GetValue(rowSteps), ParseActivationBits(parse.GetValue(activationBits)!), sweep, parse.GetValue(output)!);
         });
         return command;
     }
@@ -65,8 +68,16 @@ internal static class KureCommand
         return (KureLambdaSweep.ParseLambdas(lambdas), seeds ?? 2);
     }
 
+    /// <summary>The <c>--activation-bits</c> list: distinct bit widths, each 2-8 (empty for none).</summary>
+    internal static int[] ParseActivationBits(string text) =>
+        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out var b) && b is >= 2 and <= 8
+                ? b
+                : throw new ArgumentException($"--activation-bits holds '{p}': each must be a whole number of bits from 2 to 8, e.g. 8,4,3."))
+            .Distinct().Order().ToArray();
+
     private static int Run(string task, int? steps, int? fineTuneSteps, int? qatSteps, int? hidden, double lambda, int seed, DirectoryInfo? data, int? trainCount,
-        int testTokens, string qatStep, bool rowSteps, (double[] Lambdas, int Seeds)? sweep, FileInfo output)
+        int testTokens, string qatStep, bool rowSteps, int[] activationBits, (double[] Lambdas, int Seeds)? sweep, FileInfo output)
     {
         var name = task.Trim().ToLowerInvariant();
         bool minimumError = qatStep.Trim().ToLowerInvariant() switch
@@ -88,17 +99,17 @@ internal static class KureCommand
         var qat = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 4, MinimumErrorStep = minimumError, PerRowScale = rowSteps };
         return name switch
         {
-            "moby" => Run(LanguageModelKureTask.Moby(hidden ?? 256, seed, testTokens), steps ?? 400, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, qat, sweep, output),
+            "moby" => Run(LanguageModelKureTask.Moby(hidden ?? 256, seed, testTokens), steps ?? 400, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, qat, activationBits, sweep, output),
             "smnist" => Run(new SmnistKureTask(data ?? new DirectoryInfo("data/mnist"), trainCount ?? 10_000, hidden ?? 128, seed),
-                steps ?? 2000, fineTuneSteps ?? 300, qatSteps ?? fineTuneSteps ?? 300, lambda, qat, sweep, output),
+                steps ?? 2000, fineTuneSteps ?? 300, qatSteps ?? fineTuneSteps ?? 300, lambda, qat, activationBits, sweep, output),
             "brown" => Run(LanguageModelKureTask.Brown(data ?? new DirectoryInfo("data/brown"), hidden ?? 300, seed, testTokens),
-                steps ?? 1000, fineTuneSteps ?? 250, qatSteps ?? fineTuneSteps ?? 250, lambda, qat, sweep, output),
+                steps ?? 1000, fineTuneSteps ?? 250, qatSteps ?? fineTuneSteps ?? 250, lambda, qat, activationBits, sweep, output),
             _ => throw new ArgumentException($"--task '{task}': use moby, smnist or brown."),
         };
     }
 
     /// <summary>The one flow every task runs: float training, fine-tuning without and with KURE, 4-bit QAT copies, reports, tables.</summary>
-    private static int Run<TModel>(KureTask<TModel> task, int steps, int fineTuneSteps, int qatSteps, double lambda, QuantizerOptions qat,
+    private static int Run<TModel>(KureTask<TModel> task, int steps, int fineTuneSteps, int qatSteps, double lambda, QuantizerOptions qat, int[] activationBits,
         (double[] Lambdas, int Seeds)? sweep, FileInfo output)
         where TModel : class, IDisposable
     {
@@ -111,13 +122,17 @@ internal static class KureCommand
         void Done(string what) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(what)} done at {clock.Elapsed.TotalMinutes:F1} min.[/]");
 
         // Every model is reported under both step rules; gates are recorded once (they do not depend on the rule).
-        RobustnessReportBuilder Builder(bool mse, List<int> bits, List<double> multipliers, bool gates) =>
-            new() { BitWidths = bits, StepSizeMultipliers = multipliers, MinimumErrorStep = mse, PerRowScale = qat.PerRowScale, RecordGates = gates && !mse };
-        RobustnessReport[] Reports(TModel m, List<int> bits, List<double> multipliers, bool gates) =>
-            Timed("robustness reports", () => new[] { false, true }.Select(mse => task.Report(m, Builder(mse, bits, multipliers, gates))).ToArray());
-        RobustnessReport[] PartA(TModel m) => Reports(m, [2, 3, 4], [0.95, 1.05], gates: true);
+        RobustnessReportBuilder Builder(bool mse, List<int> bits, List<double> multipliers, bool partA) =>
+            new()
+            {
+                BitWidths = bits, StepSizeMultipliers = multipliers, MinimumErrorStep = mse, PerRowScale = qat.PerRowScale, RecordGates = partA && !mse,
+                ActivationBitWidths = partA ? activationBits : [],
+            };
+        RobustnessReport[] Reports(TModel m, List<int> bits, List<double> multipliers, bool partA) =>
+            Timed("robustness reports", () => new[] { false, true }.Select(mse => task.Report(m, Builder(mse, bits, multipliers, partA))).ToArray());
+        RobustnessReport[] PartA(TModel m) => Reports(m, [2, 3, 4], [0.95, 1.05], partA: true);
         // Part b: the bit widths and the power-of-two step only.
-        RobustnessReport[] PartB(TModel m) => Reports(m, [3, 4, 5, 6, 8], [], gates: false);
+        RobustnessReport[] PartB(TModel m) => Reports(m, [3, 4, 5, 6, 8], [], partA: false);
         T Timed<T>(string what, Func<T> run)
         {
             var result = run();
@@ -144,8 +159,14 @@ internal static class KureCommand
             var swept = KureLambdaSweep.Run(task, trained, steps, fineTuneSteps, settings.Lambdas, settings.Seeds, qat.PerRowScale, load, Done);
             return Write(swept + WholeRun(), task.Section(qat.PerRowScale) + "-lambda", output);
         }
-        var columns = FineTuned(FineTunePrefix, trained, task.FineTuning(fineTuneSteps), PartA).Prepend(("trained", PartA(trained))).ToArray();
+        (string Name, RobustnessReport[] Reports)[] columns = FineTuned(FineTunePrefix, trained, task.FineTuning(fineTuneSteps), PartA).Prepend(("trained", PartA(trained))).ToArray();
         var markdown = Render(task, columns, steps, fineTuneSteps, qat, load);
+        if (activationBits.Length > 0)
+        {
+            var figure = $"{Path.GetFileNameWithoutExtension(output.Name)}-{task.Section(qat.PerRowScale)}-gates.png";
+            GateHistogramPlot.Save(columns.Select(c => (c.Name, c.Reports[0].Gates)).ToArray(), Path.Combine(output.DirectoryName ?? ".", figure));
+            markdown += $"Post-activation histograms of every gate on the test data (20 bins over [0, 1] after a sigmoid, [-1, 1] after a tanh), one line per column: `{figure}`.\n\n";
+        }
         if (qatSteps > 0)
         {
             using var fourBit = task.WithQuantization(trained, qat);
@@ -173,6 +194,11 @@ internal static class KureCommand
                       $"with Adam 1e-3 (the paper's rate): {Variants}. " +
                       $"Every column is then quantized after training, no retraining: uniform symmetric, {StepScope(qat.PerRowScale)}, either max |w| / (2^(b-1) - 1) " +
                       "(every weight in range) or the step with the least squared error (`-mse` in the quantizer names: clips outliers). " +
+                      (columns[0].Reports[0].Activations.Count > 0
+                          ? "Rows `activations k-bit`: the gates and hidden state quantized after training as well (uniform symmetric, a dynamic step " +
+                            "max |x| / (2^(k-1) - 1) per tensor, the form the packed engine runs; sigmoid gates use the non-negative half of the grid), " +
+                            "with float weights and with 4-bit weights under each step rule. "
+                          : "") +
                       $"{task.MetricSentence}. {BenchmarkCommand.Provenance(load)}" +
                       (task.Note.Length > 0 ? " " + task.Note : ""));
         sb.AppendLine();
@@ -230,6 +256,15 @@ internal static class KureCommand
                 sb.AppendLine($"| {row.Label} (`{row.Quantizer}`) | " + Cells(r => task.Format(r.BitWidths.First(o => o.Label == row.Label).Metric), rule) + " |");
             foreach (var row in first.StepSizes.Skip(1))
                 sb.AppendLine($"| {first.PerturbationBits}-bit, {row.Label} (`{row.Quantizer}`) | " + Cells(r => task.Format(r.StepSizes.First(o => o.Label == row.Label).Metric), rule) + " |");
+            // Activation rows: those with float weights once (they do not depend on the step rule), the quantized-weight ones in every block.
+            for (int a = 0; a < first.Activations.Count; a++)
+            {
+                var row = first.Activations[a];
+                if (row.Bits == 32 && rule > 0) continue;
+                int index = a;
+                string weights = row.Bits == 32 ? "float weights" : $"{row.Bits}-bit weights (`{row.Quantizer}`)";
+                sb.AppendLine($"| {row.Label}, {weights} | " + Cells(r => task.Format(r.Activations[index].Metric), rule) + " |");
+            }
         }
         sb.AppendLine("| mean kurtosis of the recurrent weights | " + Cells(r => F(RecurrentWeights(r).Average(w => w.Kurtosis))) + " |");
         sb.AppendLine("| mean row kurtosis of the recurrent weights | " + Cells(r => F(RecurrentWeights(r).Average(w => w.MeanRowKurtosis))) + " |");

@@ -18,6 +18,10 @@ internal sealed class GateActivationRecorder : IDisposable
 
     private readonly QuantizedRecurrentCell[] _layers;
     private readonly (MomentAccumulator Pre, MomentAccumulator Post)[][] _moments;
+    private readonly long[][][] _histograms;
+
+    /// <summary>Bins of each gate's post-activation histogram (<see cref="GateStatistics.PostActivationHistogram"/>): 20.</summary>
+    public const int HistogramBins = 20;
 
     /// <summary>Hooks every layer of <paramref name="layers"/> (which must have no observer yet).</summary>
     public GateActivationRecorder(IReadOnlyList<QuantizedRecurrentCell> layers)
@@ -25,12 +29,14 @@ internal sealed class GateActivationRecorder : IDisposable
         ArgumentNullException.ThrowIfNull(layers);
         _layers = layers.ToArray();
         _moments = new (MomentAccumulator, MomentAccumulator)[_layers.Length][];
+        _histograms = new long[_layers.Length][][];
         for (int l = 0; l < _layers.Length; l++)
         {
             if (_layers[l].ForwardObserver is not null)
                 throw new InvalidOperationException($"Recurrent layer {l} is already observed; dispose the other recorder first.");
             int gates = GatesOf(_layers[l]).Length;
             _moments[l] = Enumerable.Range(0, gates).Select(_ => (new MomentAccumulator(), new MomentAccumulator())).ToArray();
+            _histograms[l] = Enumerable.Range(0, gates).Select(_ => new long[HistogramBins]).ToArray();
             int layer = l;
             _layers[l].ForwardObserver = (cell, input, h0, c0, output) => Observe(layer, cell, input, h0, c0, output);
         }
@@ -55,7 +61,9 @@ internal sealed class GateActivationRecorder : IDisposable
             for (int g = 0; g < names.Length; g++)
             {
                 var (pre, post) = _moments[l][g];
-                result.Add(new GateStatistics(l, names[g], pre.Count, pre.Mean, Math.Sqrt(pre.Variance), pre.Kurtosis, post.Kurtosis));
+                var (low, high) = PostActivationRange(_layers[l], g);
+                result.Add(new GateStatistics(l, names[g], pre.Count, pre.Mean, Math.Sqrt(pre.Variance), pre.Kurtosis, post.Kurtosis,
+                    new ValueHistogram(low, high, _histograms[l][g].ToArray())));
             }
         }
         return result;
@@ -69,6 +77,10 @@ internal sealed class GateActivationRecorder : IDisposable
 
     private static string[] GatesOf(QuantizedRecurrentCell cell) => cell.HasCellState ? LstmGates : GruGates;
 
+    /// <summary>The range of gate <paramref name="gate"/>'s post-activation: [-1, 1] after a tanh (LSTM candidate and cell, GRU candidate), else [0, 1].</summary>
+    private static (int Low, int High) PostActivationRange(QuantizedRecurrentCell cell, int gate) =>
+        (cell.HasCellState ? gate is 2 or 4 : gate == 2) ? (-1, 1) : (0, 1);
+
     private void Observe(int layer, QuantizedRecurrentCell cell, Tensor input, Tensor h0, Tensor? c0, Tensor output)
     {
         if (cell.training) return;
@@ -79,7 +91,6 @@ internal sealed class GateActivationRecorder : IDisposable
         var previous = steps == 1 ? h0.unsqueeze(0) : cat(new[] { h0.unsqueeze(0), output.narrow(0, 0, steps - 1) }, 0);
         var x = Project(input, wih, cell.BiasIh, cell.InputLayerNorm, cell.InputBatchNorm);
         var hh = Project(previous, whh, cell.BiasHh, cell.HiddenLayerNorm, cell.HiddenBatchNorm);
-        var moments = _moments[layer];
         var s = cell.Slopes;
         var q = cell.ActivationQuantizers;
         Tensor rebuilt;
@@ -102,11 +113,11 @@ internal sealed class GateActivationRecorder : IDisposable
             if (cell is QuantizedLstmCell { CellLayerNorm: { } norm }) cellIn = norm.forward(cellIn);
             var cellOut = Act(cellIn, s.CellOutput, sigmoid: false);
             rebuilt = Quantize(q[4], oq * cellOut);
-            Add(moments[0], a[0], i);
-            Add(moments[1], a[1], f);
-            Add(moments[2], a[2], g);
-            Add(moments[3], a[3], o);
-            Add(moments[4], cellIn, cellOut);
+            Add(layer, 0, a[0], i);
+            Add(layer, 1, a[1], f);
+            Add(layer, 2, a[2], g);
+            Add(layer, 3, a[3], o);
+            Add(layer, 4, cellIn, cellOut);
         }
         else
         {
@@ -120,9 +131,9 @@ internal sealed class GateActivationRecorder : IDisposable
             var n = Act(aN, s.Candidate, sigmoid: false);
             var nq = Quantize(q[2], n);
             rebuilt = Quantize(q[3], nq.add(Quantize(q[1], z) * (previous - nq), Scalars.One));
-            Add(moments[0], aR, r);
-            Add(moments[1], aZ, z);
-            Add(moments[2], aN, n);
+            Add(layer, 0, aR, r);
+            Add(layer, 1, aZ, z);
+            Add(layer, 2, aN, n);
         }
         MaxReconstructionError = Math.Max(MaxReconstructionError, (rebuilt - output).abs().max().item<float>());
         Forwards++;
@@ -141,9 +152,16 @@ internal sealed class GateActivationRecorder : IDisposable
 
     private static Tensor Quantize(Quantizer quantizer, Tensor x) => quantizer.IsIdentity ? x : quantizer.forward(x);
 
-    private static void Add((MomentAccumulator Pre, MomentAccumulator Post) moments, Tensor pre, Tensor post)
+    /// <summary>Adds a gate's pre- and post-activation values to its moments and its post-activation histogram.</summary>
+    private void Add(int layer, int gate, Tensor pre, Tensor post)
     {
-        moments.Pre.Add(pre);
-        moments.Post.Add(post);
+        var (preMoments, postMoments) = _moments[layer][gate];
+        preMoments.Add(pre);
+        postMoments.Add(post);
+        var (low, high) = PostActivationRange(_layers[layer], gate);
+        using var counts = post.detach().to_type(ScalarType.Float64).histc(HistogramBins, low, high).cpu();
+        var histogram = _histograms[layer][gate];
+        var values = counts.data<double>().ToArray();
+        for (int b = 0; b < HistogramBins; b++) histogram[b] += (long)Math.Round(values[b]);
     }
 }

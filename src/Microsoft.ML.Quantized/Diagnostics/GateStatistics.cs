@@ -15,5 +15,10 @@ namespace Microsoft.ML.Quantized;
 /// <param name="PreActivationStdDev">Population standard deviation of the pre-activation.</param>
 /// <param name="PreActivationKurtosis">Kurtosis of the pre-activation (3 = Gaussian, 1.8 = uniform).</param>
 /// <param name="PostActivationKurtosis">Kurtosis of the post-activation.</param>
+/// <param name="PostActivationHistogram">
+/// The post-activation's distribution over its whole range, in 20 equal
+/// bins: [0, 1] after a sigmoid (input, forget, output, reset, update), [-1, 1] after a tanh (candidate, cell). A gate
+/// whose histogram piles up at both ends is bimodal (HitNet's aim for its slope-adjusted gates).
+/// </param>
 public sealed record GateStatistics(int Layer, string Gate, long Count, double PreActivationMean, double PreActivationStdDev,
-    double PreActivationKurtosis, double PostActivationKurtosis);
+    double PreActivationKurtosis, double PostActivationKurtosis, ValueHistogram PostActivationHistogram);

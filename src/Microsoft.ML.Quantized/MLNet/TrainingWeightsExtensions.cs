@@ -43,11 +43,14 @@ public static class TrainingWeightsExtensions
     internal static QuantizedRecurrentLanguageModelTransformer WithModel(this QuantizedRecurrentLanguageModelTransformer transformer, QuantizedLanguageModel model, IHostEnvironment? env = null) =>
         TrainedModelParts.OwnedBy(model, m => transformer.WithParts(TrainedModelParts.Of(m), env));
 
-    /// <summary>Parameters of the same kind over <paramref name="parameters"/>' training classifier re-quantized to <paramref name="weights"/>.</summary>
-    internal static T Requantized<T>(this T parameters, QuantizerOptions weights)
+    /// <summary>
+    /// Parameters of the same kind over <paramref name="parameters"/>' training classifier re-quantized to <paramref name="weights"/>
+    /// and, unless null, <paramref name="activations"/>.
+    /// </summary>
+    internal static T Requantized<T>(this T parameters, QuantizerOptions weights, QuantizerOptions? activations)
         where T : SequenceClassifierModelParameters
     {
-        var parts = parameters.UseClassifier(c => TrainedModelParts.OwnedBy(c.WithQuantization(weights), TrainedModelParts.Of));
+        var parts = parameters.UseClassifier(c => TrainedModelParts.OwnedBy(c.WithQuantization(weights, activations), TrainedModelParts.Of));
         return TrainedModelParts.OwnedBy(parts, p => (T)parameters.WithParts(p));
     }
 }

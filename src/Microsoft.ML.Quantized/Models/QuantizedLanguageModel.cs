@@ -91,14 +91,22 @@ public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
     /// Post-training re-quantization: a new model with the same float shadow weights, biases and normalization state
     /// whose weight quantizer is <paramref name="weights"/> (any kind, bits, step-size multiplier or power-of-two step),
     /// without retraining. The recurrent weights take the new quantizer, and so do the embedding and decoder when
-    /// <see cref="LanguageModelOptions.QuantizeEmbeddingAndDecoder"/> is set. Learned quantizer state (an LSQ step) is kept
-    /// only when the quantizer is unchanged; otherwise it starts fresh (initialized from max |w| at first use).
+    /// <see cref="LanguageModelOptions.QuantizeEmbeddingAndDecoder"/> is set. With <paramref name="activations"/> the gates
+    /// and hidden state take that activation quantizer instead of the trained one (post-training activation quantization,
+    /// e.g. <c>new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 4 }</c>: a dynamic step of max |x| / 7 per
+    /// tensor); null (the default) keeps the trained one. Learned quantizer state (an LSQ step) is kept only when the
+    /// quantizer is unchanged; otherwise it starts fresh (initialized from max |w| at first use).
     /// This model is left as it is; dispose the new one separately.
     /// </summary>
-    /// <exception cref="ArgumentException"><paramref name="weights"/> is not a valid weight quantizer (the message names the option).</exception>
-    public QuantizedLanguageModel WithQuantization(QuantizerOptions weights)
+    /// <param name="weights">The new weight quantizer.</param>
+    /// <param name="activations">The new activation quantizer, or null (the default) to keep the trained one.</param>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="weights"/> is not a valid weight quantizer, or <paramref name="activations"/> not a valid activation
+    /// quantizer (the message names the option).
+    /// </exception>
+    public QuantizedLanguageModel WithQuantization(QuantizerOptions weights, QuantizerOptions? activations = null)
     {
-        var options = Requantization.OptionsWith(_options, weights, nameof(weights));
+        var options = Requantization.OptionsWith(_options, weights, activations);
         var network = Requantization.Copy(Network, _options, options, _device);
         return new QuantizedLanguageModel(network, Vocabulary, options, History, SequenceLength, _device);
     }

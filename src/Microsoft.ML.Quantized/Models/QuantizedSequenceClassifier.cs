@@ -231,13 +231,20 @@ public sealed class QuantizedSequenceClassifier : IDisposable, ITrainingWeights
     /// <see cref="SequenceClassifierOptions.QuantizeEmbeddingAndHead"/>) use <paramref name="weights"/> instead, from the
     /// same float shadow weights, biases and normalization state, without retraining; a separately chosen
     /// <see cref="SequenceClassifierOptions.EmbeddingQuantizer"/> stays. E.g. <c>new QuantizerOptions { Kind =
-    /// QuantizerKind.Uniform, Bits = 3 }</c>, or a step 5% off with <c>StepSizeMultiplier = 1.05</c>. This model is left as
-    /// it is; dispose the new one.
+    /// QuantizerKind.Uniform, Bits = 3 }</c>, or a step 5% off with <c>StepSizeMultiplier = 1.05</c>. With
+    /// <paramref name="activations"/> the gates and hidden state take that activation quantizer instead of the trained one
+    /// (post-training activation quantization); null (the default) keeps the trained one. This model is left as it is;
+    /// dispose the new one.
     /// </summary>
-    /// <exception cref="ArgumentException"><paramref name="weights"/> is not a valid weight quantizer (the message names it).</exception>
-    public QuantizedSequenceClassifier WithQuantization(QuantizerOptions weights)
+    /// <param name="weights">The new weight quantizer.</param>
+    /// <param name="activations">The new activation quantizer, or null (the default) to keep the trained one.</param>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="weights"/> is not a valid weight quantizer, or <paramref name="activations"/> not a valid activation
+    /// quantizer (the message names it).
+    /// </exception>
+    public QuantizedSequenceClassifier WithQuantization(QuantizerOptions weights, QuantizerOptions? activations = null)
     {
-        var options = Requantization.OptionsWith(_options, weights, nameof(weights));
+        var options = Requantization.OptionsWith(_options, weights, activations);
         var network = Requantization.Copy(Network, _options, options, _device);
         return new QuantizedSequenceClassifier(network, options, History, _device);
     }

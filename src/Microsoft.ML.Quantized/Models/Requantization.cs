@@ -4,16 +4,17 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
-/// Post-training re-quantization: a new network with another weight quantizer and the same float shadow weights,
-/// biases and normalization state, without retraining (KURE's "one model, many bit widths").
+/// Post-training re-quantization: a new network with another weight quantizer (and optionally another activation
+/// quantizer) and the same float shadow weights, biases and normalization state, without retraining (KURE's "one model,
+/// many bit widths").
 /// </summary>
 /// <remarks>
 /// The state is copied entry by entry, by state-dictionary name, into a network built from the new options (same
 /// shapes by construction). State owned by the <em>weight</em> quantizers (the learned step of <c>uniformK-lsq</c>)
 /// belongs to one quantizer configuration: it is copied only when the old and new weight quantizers have the same
 /// registry name, and otherwise left as the new quantizer creates it (a learned step is then initialized from
-/// <c>max |w| / Qp</c> at its first use, exactly as at the start of training). Activation quantizers do not change,
-/// so their state is copied. A float model re-quantized to float keeps its weights bit for bit; a model trained
+/// <c>max |w| / Qp</c> at its first use, exactly as at the start of training). The same holds for the activation
+/// quantizers' state: copied when the activation quantizer is unchanged, fresh otherwise. A float model re-quantized to float keeps its weights bit for bit; a model trained
 /// without float shadow weights (<see cref="TrainingOptions.KeepFloatShadowWeights"/> = false) starts from its
 /// weights as they lie on the old grid.
 /// </remarks>
@@ -27,27 +28,40 @@ internal static class Requantization
         return weights.Clone();
     }
 
-    /// <summary>A copy of <paramref name="options"/> whose weight quantizer is <paramref name="weights"/> (validated, naming <paramref name="optionName"/>).</summary>
-    public static LanguageModelOptions OptionsWith(LanguageModelOptions options, QuantizerOptions weights, string optionName = "weights")
+    /// <summary>
+    /// A copy of <paramref name="options"/> whose weight quantizer is <paramref name="weights"/> and, unless
+    /// <paramref name="activations"/> is null, whose activation quantizer is <paramref name="activations"/> (both validated).
+    /// </summary>
+    public static LanguageModelOptions OptionsWith(LanguageModelOptions options, QuantizerOptions weights, QuantizerOptions? activations = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var copy = options.Clone();
-        copy.Recurrent.WeightQuantizer = Checked(weights, optionName);
+        With(copy.Recurrent, weights, activations);
         OptionsValidator.Validate(copy);
         return copy;
     }
 
     /// <summary>
     /// A copy of <paramref name="options"/> whose recurrent (and, when quantized, head) weight quantizer is
-    /// <paramref name="weights"/>; a separately chosen <see cref="SequenceClassifierOptions.EmbeddingQuantizer"/> stays.
+    /// <paramref name="weights"/> and, unless <paramref name="activations"/> is null, whose activation quantizer is
+    /// <paramref name="activations"/>; a separately chosen <see cref="SequenceClassifierOptions.EmbeddingQuantizer"/> stays.
     /// </summary>
-    public static SequenceClassifierOptions OptionsWith(SequenceClassifierOptions options, QuantizerOptions weights, string optionName = "weights")
+    public static SequenceClassifierOptions OptionsWith(SequenceClassifierOptions options, QuantizerOptions weights, QuantizerOptions? activations = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var copy = options.Clone();
-        copy.Recurrent.WeightQuantizer = Checked(weights, optionName);
+        With(copy.Recurrent, weights, activations);
         OptionsValidator.Validate(copy);
         return copy;
+    }
+
+    /// <summary>Sets the checked <paramref name="weights"/> and, when given, the checked <paramref name="activations"/> on <paramref name="recurrent"/> (a copy).</summary>
+    private static void With(QuantizedRecurrentOptions recurrent, QuantizerOptions weights, QuantizerOptions? activations)
+    {
+        recurrent.WeightQuantizer = Checked(weights, nameof(weights));
+        if (activations is null) return;
+        QuantizerRegistry.ValidateActivation(activations, nameof(activations));
+        recurrent.ActivationQuantizer = activations.Clone();
     }
 
     /// <summary>
@@ -58,8 +72,9 @@ internal static class Requantization
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(sourceOptions);
-        bool sameWeightQuantizer = SameQuantizer(sourceOptions.Recurrent, options.Recurrent) && sourceOptions.QuantizeEmbeddingAndDecoder == options.QuantizeEmbeddingAndDecoder;
-        return Fill(source, new LanguageModelNetwork(source.VocabularySize, options), sameWeightQuantizer, t => t.WeightMatrices().Select(m => m.Quantizer), device);
+        bool sameWeightQuantizer = SameWeightQuantizer(sourceOptions.Recurrent, options.Recurrent) && sourceOptions.QuantizeEmbeddingAndDecoder == options.QuantizeEmbeddingAndDecoder;
+        var target = new LanguageModelNetwork(source.VocabularySize, options);
+        return Fill(source, target, Fresh(sameWeightQuantizer, target.WeightMatrices().Select(m => m.Quantizer), sourceOptions.Recurrent, options.Recurrent, target.Recurrent), device);
     }
 
     /// <summary>The classifier counterpart of <see cref="Copy(LanguageModelNetwork, LanguageModelOptions, LanguageModelOptions, Device)"/>.</summary>
@@ -67,24 +82,37 @@ internal static class Requantization
     {
         ArgumentNullException.ThrowIfNull(source);
         ArgumentNullException.ThrowIfNull(sourceOptions);
-        return Fill(source, new SequenceClassifierNetwork(source.InputKind, source.InputSize, options), SameQuantizer(sourceOptions.Recurrent, options.Recurrent),
-            t => t.WeightMatrices().Select(m => m.Quantizer), device);
+        var target = new SequenceClassifierNetwork(source.InputKind, source.InputSize, options);
+        return Fill(source, target, Fresh(SameWeightQuantizer(sourceOptions.Recurrent, options.Recurrent), target.WeightMatrices().Select(m => m.Quantizer),
+            sourceOptions.Recurrent, options.Recurrent, target.Recurrent), device);
     }
 
-    private static bool SameQuantizer(QuantizedRecurrentOptions a, QuantizedRecurrentOptions b) =>
+    private static bool SameWeightQuantizer(QuantizedRecurrentOptions a, QuantizedRecurrentOptions b) =>
         QuantizerRegistry.NameOf(a.WeightQuantizer) == QuantizerRegistry.NameOf(b.WeightQuantizer);
 
     /// <summary>
-    /// Copies <paramref name="source"/>'s state into the fresh <paramref name="target"/> (the weight quantizers' own state
-    /// only when <paramref name="sameWeightQuantizer"/>), moves it to <paramref name="device"/> in evaluation mode; disposes
+    /// The quantizers of the new network that keep their fresh state: its weight quantizers unless
+    /// <paramref name="sameWeightQuantizer"/>, its activation quantizers when the activation quantizer changed.
+    /// </summary>
+    private static IEnumerable<Quantizer> Fresh(bool sameWeightQuantizer, IEnumerable<Quantizer> weightQuantizers,
+        QuantizedRecurrentOptions sourceOptions, QuantizedRecurrentOptions options, QuantizedRecurrentStack recurrent)
+    {
+        var fresh = sameWeightQuantizer ? Enumerable.Empty<Quantizer>() : weightQuantizers;
+        bool sameActivations = QuantizerRegistry.NameOf(sourceOptions.ActivationQuantizer) == QuantizerRegistry.NameOf(options.ActivationQuantizer);
+        return sameActivations ? fresh : fresh.Concat(recurrent.Layers.SelectMany(l => l.ActivationQuantizers));
+    }
+
+    /// <summary>
+    /// Copies <paramref name="source"/>'s state into the fresh <paramref name="target"/> (except that of the
+    /// <paramref name="fresh"/> quantizers), moves it to <paramref name="device"/> in evaluation mode; disposes
     /// <paramref name="target"/> on failure.
     /// </summary>
-    private static T Fill<T>(nn.Module source, T target, bool sameWeightQuantizer, Func<T, IEnumerable<Quantizer>> weightQuantizers, Device device)
+    private static T Fill<T>(nn.Module source, T target, IEnumerable<Quantizer> fresh, Device device)
         where T : nn.Module
     {
         try
         {
-            CopyState(source, target, sameWeightQuantizer ? Array.Empty<Quantizer>() : weightQuantizers(target));
+            CopyState(source, target, fresh);
             target.to(device);
             target.eval();
             return target;

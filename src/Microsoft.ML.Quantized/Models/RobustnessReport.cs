@@ -14,6 +14,12 @@ namespace Microsoft.ML.Quantized;
 /// <param name="BitWidths">Float first, then the model as trained (when it is not float), then each uniform bit width, ascending.</param>
 /// <param name="PerturbationBits">Bit width of the step-size rows.</param>
 /// <param name="StepSizes">The exact step first, then each step-size multiplier, then the power-of-two step (at <paramref name="PerturbationBits"/>).</param>
+/// <param name="Activations">
+/// The model with its gates and hidden state quantized after training to each of
+/// <see cref="RobustnessReportBuilder.ActivationBitWidths"/> (label <c>activations k-bit</c>), first with its weights as
+/// trained, then with its weights at <paramref name="PerturbationBits"/>; <see cref="RobustnessReportRow.Quantizer"/> and
+/// <see cref="RobustnessReportRow.Bits"/> are the weights'. Empty unless activation bit widths were asked for.
+/// </param>
 /// <param name="Weights">Statistics of each float weight tensor.</param>
 /// <param name="Gates">Statistics of each gate's pre- and post-activation on the evaluation data (empty when not recorded).</param>
 public sealed record RobustnessReport(
@@ -23,6 +29,7 @@ public sealed record RobustnessReport(
     IReadOnlyList<RobustnessReportRow> BitWidths,
     int PerturbationBits,
     IReadOnlyList<RobustnessReportRow> StepSizes,
+    IReadOnlyList<RobustnessReportRow> Activations,
     IReadOnlyList<WeightStatistics> Weights,
     IReadOnlyList<GateStatistics> Gates)
 {
@@ -36,8 +43,8 @@ public sealed record RobustnessReport(
     public override string ToString() => ToMarkdown();
 
     /// <summary>
-    /// The report as Markdown: bit widths, step sizes (with the change against the exact step), weight kurtosis and gate
-    /// kurtosis. <paramref name="headingLevel"/> is the level of the section headings (1-6; default 3).
+    /// The report as Markdown: bit widths, step sizes (with the change against the exact step), activation bit widths
+    /// (when measured), weight kurtosis and gate kurtosis. <paramref name="headingLevel"/> is the level of the section headings (1-6; default 3).
     /// </summary>
     public string ToMarkdown(int headingLevel = 3)
     {
@@ -61,6 +68,16 @@ public sealed record RobustnessReport(
             double exact = StepSizes[0].Metric;
             foreach (var r in StepSizes)
                 sb.AppendLine($"| {r.Label} | `{r.Quantizer}` | {F(r.Metric)} | {Ratio(r.Metric, exact)} | {Percent(r.WeightError)} |");
+        }
+        if (Activations.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine($"{h} Activations quantized after training (gates and hidden state, uniform, dynamic max step)");
+            sb.AppendLine();
+            sb.AppendLine($"| activations | weights | weight bits | {MetricName} | vs float |");
+            sb.AppendLine("| --- | --- | ---: | ---: | ---: |");
+            foreach (var r in Activations)
+                sb.AppendLine($"| {r.Label} | `{r.Quantizer}` | {r.Bits} | {F(r.Metric)} | {Ratio(r.Metric, floatMetric)} |");
         }
         if (Weights.Count > 0)
         {

@@ -41,6 +41,15 @@ public sealed class RobustnessReportBuilder
     /// </summary>
     public bool MinimumErrorStep { get; set; } = true;
 
+    /// <summary>
+    /// Activation bit widths, each 2-8: the model is also scored with its gates and hidden state quantized after training
+    /// to each (uniform symmetric, a dynamic step of max |x| / (2^(k-1) - 1) per tensor, the form the packed engine runs),
+    /// first with its weights as trained, then with its weights at <see cref="PerturbationBits"/> (the report's
+    /// <see cref="RobustnessReport.Activations"/>). Only for models trained with float activations. Default empty (no
+    /// activation rows: each row scores the model once more, through the slower cell loop).
+    /// </summary>
+    public IList<int> ActivationBitWidths { get; set; } = new List<int>();
+
     /// <summary>Record gate pre- and post-activation statistics while scoring the model as trained. Default true.</summary>
     public bool RecordGates { get; set; } = true;
 
@@ -64,7 +73,7 @@ public sealed class RobustnessReportBuilder
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(metric);
-        return Build(model, Subject<QuantizedLanguageModel>(model.Options.Recurrent.WeightQuantizer, (m, q) => m.WithQuantization(q), metric, metricName, lowerIsBetter,
+        return Build(model, Subject<QuantizedLanguageModel>(model.Options.Recurrent, (m, w, a) => m.WithQuantization(w, a), metric, metricName, lowerIsBetter,
             m => m.Network.WeightMatrices(), m => m.Network.Recurrent));
     }
 
@@ -89,16 +98,16 @@ public sealed class RobustnessReportBuilder
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(metric);
-        return Build(model, Subject<QuantizedSequenceClassifier>(model.Options.Recurrent.WeightQuantizer, (m, q) => m.WithQuantization(q), metric, metricName, lowerIsBetter,
+        return Build(model, Subject<QuantizedSequenceClassifier>(model.Options.Recurrent, (m, w, a) => m.WithQuantization(w, a), metric, metricName, lowerIsBetter,
             m => m.Network.WeightMatrices(), m => m.Network.Recurrent));
     }
 
     /// <summary>A subject whose weight statistics and gates come from the model's weight matrices and recurrent stack.</summary>
-    private static RobustnessReportSubject<TModel> Subject<TModel>(QuantizerOptions trained, Func<TModel, QuantizerOptions, TModel> requantize,
+    private static RobustnessReportSubject<TModel> Subject<TModel>(QuantizedRecurrentOptions trained, Func<TModel, QuantizerOptions, QuantizerOptions?, TModel> requantize,
         Func<TModel, double> metric, string metricName, bool lowerIsBetter,
         Func<TModel, IEnumerable<(string Name, Tensor Weight, Quantizer Quantizer)>> weights, Func<TModel, QuantizedRecurrentStack> recurrent)
         where TModel : IDisposable => new(
-            trained, requantize, metric, metricName, lowerIsBetter,
+            trained.WeightQuantizer, trained.ActivationQuantizer, requantize, metric, metricName, lowerIsBetter,
             m => QuantizationError.Relative(weights(m).Where(w => !w.Quantizer.IsIdentity)),
             m => weights(m).Select(w => WeightStatistics.Of(w.Name, w.Weight)).ToList(),
             m => recurrent(m).Layers);
@@ -108,7 +117,11 @@ public sealed class RobustnessReportBuilder
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(subject);
-        var bitWidths = Validate(subject.MetricName);
+        var (bitWidths, activationBits) = Validate(subject.MetricName);
+        if (activationBits.Length > 0 && subject.TrainedActivations.Kind != QuantizerKind.None)
+            throw new ArgumentException(
+                $"RobustnessReportBuilder.ActivationBitWidths: the model was trained with quantized activations ({QuantizerRegistry.NameOf(subject.TrainedActivations)}); " +
+                "post-training activation rows compare float activations with quantized ones, so use an empty list for this model.", "RobustnessReportBuilder.ActivationBitWidths");
 
         var trained = subject.TrainedQuantizer;
         bool trainedFloat = trained.Kind == QuantizerKind.None;
@@ -146,22 +159,29 @@ public sealed class RobustnessReportBuilder
             options.PowerOfTwoScale = true;
             steps.Add(Measure(model, subject, "power-of-two step", options));
         }
-        return new RobustnessReport(subject.MetricName, subject.LowerIsBetter, QuantizerRegistry.NameOf(trained), rows, PerturbationBits, steps,
+        var activations = new List<RobustnessReportRow>();
+        foreach (var weights in activationBits.Length == 0 ? [] : new[] { trained, exact })
+        {
+            foreach (var bits in activationBits)
+                activations.Add(Measure(model, subject, $"activations {bits}-bit", weights, new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = bits }));
+        }
+        return new RobustnessReport(subject.MetricName, subject.LowerIsBetter, QuantizerRegistry.NameOf(trained), rows, PerturbationBits, steps, activations,
             subject.Weights(model), gates);
     }
 
     private QuantizerOptions Uniform(int bits) => new() { Kind = QuantizerKind.Uniform, Bits = bits, PerRowScale = PerRowScale, MinimumErrorStep = MinimumErrorStep };
 
-    private static RobustnessReportRow Measure<TModel>(TModel model, RobustnessReportSubject<TModel> subject, string label, QuantizerOptions options)
+    private static RobustnessReportRow Measure<TModel>(TModel model, RobustnessReportSubject<TModel> subject, string label, QuantizerOptions options,
+        QuantizerOptions? activations = null)
         where TModel : IDisposable
     {
-        using var quantized = subject.Requantize(model, options);
+        using var quantized = subject.Requantize(model, options, activations);
         return new RobustnessReportRow(label, QuantizerRegistry.NameOf(options), QuantizerRegistry.EffectiveBits(options),
             subject.Metric(quantized), subject.WeightError(quantized));
     }
 
-    /// <summary>Checks the settings; returns the bit widths sorted and without repeats.</summary>
-    private int[] Validate(string metricName)
+    /// <summary>Checks the settings; returns the weight and activation bit widths sorted and without repeats.</summary>
+    private (int[] Weights, int[] Activations) Validate(string metricName)
     {
         if (string.IsNullOrWhiteSpace(metricName))
             throw new ArgumentException("The metric needs a name, e.g. \"perplexity\".", nameof(metricName));
@@ -177,7 +197,11 @@ public sealed class RobustnessReportBuilder
                 throw new ArgumentOutOfRangeException("RobustnessReportBuilder.StepSizeMultipliers", m,
                     $"RobustnessReportBuilder.StepSizeMultipliers holds {m.ToString(CultureInfo.InvariantCulture)}: each must be finite and > 0 (e.g. 0.95 for a step 5% small).");
         }
-        return BitWidths.Distinct().Order().ToArray();
+        if (ActivationBitWidths is null)
+            throw new ArgumentNullException("RobustnessReportBuilder.ActivationBitWidths", "RobustnessReportBuilder.ActivationBitWidths must not be null; use an empty list for none.");
+        foreach (var bits in ActivationBitWidths)
+            CheckBits(bits, "RobustnessReportBuilder.ActivationBitWidths");
+        return (BitWidths.Distinct().Order().ToArray(), ActivationBitWidths.Distinct().Order().ToArray());
     }
 
     private static void CheckBits(int bits, string name)

@@ -5,7 +5,11 @@ namespace Microsoft.ML.Quantized;
 /// models and classifiers: how to re-quantize it, how to score it, and where its weights and recurrent layers are.
 /// </summary>
 /// <param name="TrainedQuantizer">The model's own weight quantizer.</param>
-/// <param name="Requantize">A new model with the same float weights and another weight quantizer (disposed after scoring).</param>
+/// <param name="TrainedActivations">The model's own activation quantizer.</param>
+/// <param name="Requantize">
+/// A new model with the same float weights, another weight quantizer and, unless null, another activation quantizer
+/// (disposed after scoring).
+/// </param>
 /// <param name="Metric">The score of a model on the evaluation data.</param>
 /// <param name="MetricName">The score's name, e.g. <c>perplexity</c> or <c>accuracy</c>.</param>
 /// <param name="LowerIsBetter">True for losses and perplexities, false for accuracies.</param>
@@ -14,7 +18,8 @@ namespace Microsoft.ML.Quantized;
 /// <param name="RecurrentLayers">A model's recurrent layers, for gate statistics; null records none.</param>
 internal sealed record RobustnessReportSubject<TModel>(
     QuantizerOptions TrainedQuantizer,
-    Func<TModel, QuantizerOptions, TModel> Requantize,
+    QuantizerOptions TrainedActivations,
+    Func<TModel, QuantizerOptions, QuantizerOptions?, TModel> Requantize,
     Func<TModel, double> Metric,
     string MetricName,
     bool LowerIsBetter,

@@ -45,6 +45,52 @@ public sealed class GateKurtosisRecorderTests
     }
 
     [TestMethod]
+    public void PostActivationHistogramsCountEveryValueInTheBinOfItsRange()
+    {
+        torch.manual_seed(12);
+        using var stack = new QuantizedRecurrentStack("s", 5, RecurrentTestSupport.Options(RecurrentCellKind.Lstm, hidden: 6));
+        stack.eval();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var input = torch.randn(7, 3, 5) * 2;
+        IReadOnlyList<GateStatistics> stats;
+        Tensor output;
+        using (var recorder = new GateActivationRecorder(stack.Layers))
+        {
+            output = stack.Forward(input, null).Output;
+            stats = recorder.Statistics();
+        }
+
+        // The gates by hand from the layer's own outputs (h_{t-1}); counts binned here, 20 bins over [0, 1] or [-1, 1].
+        var layer = stack.Layers[0];
+        var previous = torch.cat(new[] { torch.zeros(1, 3, 6), output.narrow(0, 0, 6) }, 0);
+        var gates = (input.matmul(layer.WeightIh.t()) + layer.BiasIh + previous.matmul(layer.WeightHh.t()) + layer.BiasHh).chunk(4, 2);
+        var (i, f, g) = (gates[0].sigmoid(), gates[1].sigmoid(), gates[2].tanh());
+        var c = torch.zeros(3, 6);
+        var cells = new List<Tensor>();
+        for (int t = 0; t < 7; t++)
+        {
+            c = f[t] * c + i[t] * g[t];
+            cells.Add(c.tanh());
+        }
+        var byHand = new[] { (i, 0.0), (f, 0.0), (g, -1.0), (gates[3].sigmoid(), 0.0), (torch.stack(cells), -1.0) };
+        for (int k = 0; k < byHand.Length; k++)
+        {
+            var (values, low) = byHand[k];
+            var counts = new long[20];
+            foreach (var v in values.to_type(ScalarType.Float64).data<double>().ToArray())
+                counts[Math.Min(19, (int)((v - low) / ((1 - low) / 20)))]++;
+            var histogram = stats[k].PostActivationHistogram;
+            Assert.AreEqual(low, histogram.Low, stats[k].Gate);
+            Assert.AreEqual(1.0, histogram.High, stats[k].Gate);
+            Assert.AreEqual(7 * 3 * 6L, histogram.Counts.Sum(), $"{stats[k].Gate}: every value counted");
+            for (int b = 0; b < 20; b++)
+                Assert.IsLessThanOrEqualTo(1L, Math.Abs(counts[b] - histogram.Counts[b]), $"{stats[k].Gate}, bin {b}: {counts[b]} by hand, {histogram.Counts[b]} recorded (1 allowed for a value on a bin edge)");
+            Assert.AreEqual(counts.Max() / 126.0, histogram.Shares().Max(), 1.0 / 126, stats[k].Gate);
+        }
+    }
+
+    [TestMethod]
     public void TrainingForwardsAreNotRecordedAndLayersCannotBeObservedTwice()
     {
         using var stack = new QuantizedRecurrentStack("s", 4, RecurrentTestSupport.Options(RecurrentCellKind.Lstm, 6));

@@ -118,6 +118,54 @@ public sealed class RequantizationTests
     }
 
     [TestMethod]
+    public void ActivationsRequantizeToAPerStepUniformGridWithTheWeightsUnchanged()
+    {
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(), QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 5));
+        using var copy = model.WithQuantization(new QuantizerOptions(), Uniform(3));
+        Assert.AreEqual("uniform3", copy.Options.Recurrent.ActivationQuantizer.ToString());
+        Assert.AreEqual("none", model.Options.Recurrent.ActivationQuantizer.ToString(), "the source model is left as it is");
+        AssertSameFloatWeights(model, copy);
+
+        // Hand-worked reference of the first layer: every gate and h rounded, at each step, to multiples of s = max |x| / 3
+        // (3 bits: Qp = 2^2 - 1), s taken over that step's batch.
+        using (var scope = NewDisposeScope())
+        using (var noGrad = no_grad())
+        {
+            var layer = model.Network.Recurrent.Layers[0];
+            int hidden = model.Options.Recurrent.HiddenSize;
+            manual_seed(21);
+            var x = randn(6, 3, layer.WeightIh.shape[1]);
+            static Tensor Q(Tensor v) => (v / (v.abs().max() / 3)).round() * (v.abs().max() / 3);
+            var h = zeros(3, hidden);
+            var c = zeros(3, hidden);
+            var expected = new List<Tensor>();
+            for (int t = 0; t < 6; t++)
+            {
+                var gates = x[t].matmul(layer.WeightIh.t()) + layer.BiasIh + h.matmul(layer.WeightHh.t()) + layer.BiasHh;
+                var parts = gates.chunk(4, 1);
+                var (i, f, g, o) = (Q(parts[0].sigmoid()), Q(parts[1].sigmoid()), Q(parts[2].tanh()), Q(parts[3].sigmoid()));
+                c = f * c + i * g;
+                h = Q(o * c.tanh());
+                expected.Add(h);
+            }
+            var (output, _, _) = copy.Network.Recurrent.Layers[0].Forward(x, zeros(3, hidden), zeros(3, hidden));
+            RecurrentTestSupport.AssertClose(stack(expected), output, 1e-5, "3-bit activations");
+            Assert.IsTrue(RecurrentTestSupport.MaxAbsDifference(output, model.Network.Recurrent.Layers[0].Forward(x, zeros(3, hidden), zeros(3, hidden)).Output) > 1e-3,
+                "the float model's output differs");
+        }
+
+        // A later weight-only re-quantization keeps the activation quantizer; float activations give back the float model.
+        using var fourBitWeights = copy.WithQuantization(Uniform(4));
+        Assert.AreEqual("uniform3", fourBitWeights.Options.Recurrent.ActivationQuantizer.ToString());
+        using var back = copy.WithQuantization(new QuantizerOptions(), new QuantizerOptions());
+        Assert.AreEqual(model.Evaluate(Valid).CrossEntropy, back.Evaluate(Valid).CrossEntropy, 1e-5);
+
+        var weightKind = Assert.ThrowsExactly<ArgumentException>(() => model.WithQuantization(new QuantizerOptions(), new QuantizerOptions { Kind = QuantizerKind.TernaryWeightNet }));
+        Assert.AreEqual("activations", weightKind.ParamName);
+        StringAssert.Contains(weightKind.Message, "is a weight quantizer");
+    }
+
+    [TestMethod]
     public void ClassifiersRequantizeToEveryBitWidthFromTheSameShadowWeights()
     {
         var train = SequenceClassifierTestData.SignOfSum(300, seed: 3);
@@ -146,6 +194,13 @@ public sealed class RequantizationTests
         using var loaded = SequenceClassifierTestData.SavedAndLoaded(threeBit);
         Assert.AreEqual(threeBit.Evaluate(test.Sequences, test.Labels), loaded.Evaluate(test.Sequences, test.Labels));
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.WithQuantization(Uniform(9))).Message, "weights.Bits = 9");
+
+        // Post-training activation quantization of a classifier: 8 bits keep it close, 2 bits put gates and h on {-s, 0, s}.
+        using var eightBit = model.WithQuantization(new QuantizerOptions { Kind = QuantizerKind.TernaryWeightNet }, Uniform(8));
+        Assert.AreEqual("uniform8", eightBit.Options.Recurrent.ActivationQuantizer.ToString());
+        Assert.AreEqual(before.Accuracy, eightBit.Evaluate(test.Sequences, test.Labels).Accuracy, 0.03);
+        using var twoBit = model.WithQuantization(new QuantizerOptions { Kind = QuantizerKind.TernaryWeightNet }, Uniform(2));
+        Assert.AreNotEqual(before, twoBit.Evaluate(test.Sequences, test.Labels));
     }
 
     private static bool Same(Tensor a, Tensor b)

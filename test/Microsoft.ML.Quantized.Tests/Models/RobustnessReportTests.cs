@@ -83,6 +83,41 @@ public sealed class RobustnessReportTests
     }
 
     [TestMethod]
+    public void ActivationBitWidthsScoreTheModelWithQuantizedGatesUnderItsOwnAndUnderFourBitWeights()
+    {
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(), QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 12));
+        var builder = new RobustnessReportBuilder
+        {
+            BitWidths = new List<int> { 4 }, StepSizeMultipliers = new List<double>(), IncludePowerOfTwoStep = false, RecordGates = false,
+            ActivationBitWidths = new List<int> { 3, 2, 3 },
+        };
+        var report = builder.Build(model, Valid);
+        CollectionAssert.AreEqual(new[] { "activations 2-bit", "activations 3-bit", "activations 2-bit", "activations 3-bit" }, report.Activations.Select(r => r.Label).ToArray());
+        CollectionAssert.AreEqual(new[] { "none", "none", "uniform4-mse", "uniform4-mse" }, report.Activations.Select(r => r.Quantizer).ToArray());
+        CollectionAssert.AreEqual(new[] { 32, 32, 4, 4 }, report.Activations.Select(r => r.Bits).ToArray());
+
+        // Each row is the model with those weights and activations, scored on its own.
+        var fourBit = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 4, MinimumErrorStep = true };
+        var expected = new[] { (new QuantizerOptions(), 2), (new QuantizerOptions(), 3), (fourBit, 2), (fourBit, 3) };
+        for (int r = 0; r < expected.Length; r++)
+        {
+            using var copy = model.WithQuantization(expected[r].Item1, new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = expected[r].Item2 });
+            Assert.AreEqual(copy.Evaluate(Valid).Perplexity, report.Activations[r].Metric, 1e-9, report.Activations[r].Label);
+        }
+        Assert.IsTrue(report.Activations[0].Metric > report.Float.Metric * 1.01, $"2-bit activations {report.Activations[0].Metric:F3} vs float {report.Float.Metric:F3}");
+        StringAssert.Contains(report.ToMarkdown(), "| activations 2-bit | `none` | 32 |");
+        Assert.AreEqual(0, new RobustnessReportBuilder { BitWidths = new List<int> { 4 } }.Build(model, Valid).Activations.Count, "none by default");
+
+        var bad = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new RobustnessReportBuilder { ActivationBitWidths = new List<int> { 1 } }.Build(model, Valid));
+        Assert.AreEqual("RobustnessReportBuilder.ActivationBitWidths", bad.ParamName);
+        var options = TinyCorpus.Model();
+        options.Recurrent.ActivationQuantizer = new QuantizerOptions { Kind = QuantizerKind.BernoulliTernary };
+        using var btq = QuantizedLanguageModel.Train(Chars, Train, null, options, QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 1));
+        var trainedQuantized = Assert.ThrowsExactly<ArgumentException>(() => new RobustnessReportBuilder { ActivationBitWidths = new List<int> { 4 } }.Build(btq, Valid));
+        StringAssert.Contains(trainedQuantized.Message, "trained with quantized activations (btq)");
+    }
+
+    [TestMethod]
     public void BadSettingsAreRejectedWithTheSettingNamed()
     {
         using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(), QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 1));

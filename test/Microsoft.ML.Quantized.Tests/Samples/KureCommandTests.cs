@@ -24,6 +24,8 @@ public sealed class KureCommandTests
     [DataRow("--lambda-sweep 0.1,x", "error: --lambda-sweep holds 'x': each lambda must be a finite number > 0, e.g. 0.03,0.1,0.3,1.")]
     [DataRow("--lambda-sweep 0.1,-1", "error: --lambda-sweep holds '-1': each lambda must be a finite number > 0")]
     [DataRow("--lambda-sweep ,", "error: --lambda-sweep needs at least one lambda, e.g. 0.03,0.1,0.3,1.")]
+    [DataRow("--activation-bits 4,9", "error: --activation-bits holds '9': each must be a whole number of bits from 2 to 8, e.g. 8,4,3.")]
+    [DataRow("--lambda-sweep 0.1 --activation-bits 4", "error: --activation-bits does not apply to --lambda-sweep,")]
     [DataRow("--task brown --data /no/such/folder", "error: Data folder '/no/such/folder' does not exist: run build/fetch-data.sh first, or pass --data DIR.")]
     public void Bad_options_fail_fast_with_one_line(string options, string expected)
     {
@@ -60,6 +62,34 @@ public sealed class KureCommandTests
             StringAssert.Contains(section, "uniform symmetric, one step per weight row (`-row`)");
             StringAssert.Contains(section, "| 3-bit (`uniform3-row`) |");
             StringAssert.Contains(section, "| 5-bit (`uniform5-mse-row`) |");
+        });
+    }
+
+    [TestMethod]
+    public void Activation_bits_add_rows_with_float_and_4_bit_weights_and_a_gate_histogram_figure()
+    {
+        WithMarkdownFile("", file =>
+        {
+            var text = TinyRun(file, "--fine-tune-steps", "1", "--qat-steps", "0", "--activation-bits", "4,2");
+            var rows = text.Split('\n').Where(l => l.StartsWith("| activations", StringComparison.Ordinal)).Select(l => l.Split(" | ")[0]).ToArray();
+            // Float-weight rows once; the 4-bit-weight rows under each step rule (max, then least error).
+            CollectionAssert.AreEqual(new[]
+            {
+                "| activations 2-bit, float weights", "| activations 4-bit, float weights",
+                "| activations 2-bit, 4-bit weights (`uniform4`)", "| activations 4-bit, 4-bit weights (`uniform4`)",
+                "| activations 2-bit, 4-bit weights (`uniform4-mse`)", "| activations 4-bit, 4-bit weights (`uniform4-mse`)",
+            }, rows, text);
+            var figure = Path.Combine(Path.GetDirectoryName(file)!, $"{Path.GetFileNameWithoutExtension(file)}-kure-gates.png");
+            try
+            {
+                StringAssert.Contains(text, $"`{Path.GetFileName(figure)}`");
+                var png = File.ReadAllBytes(figure);
+                CollectionAssert.AreEqual(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4], "a PNG file");
+            }
+            finally
+            {
+                File.Delete(figure);
+            }
         });
     }
 

@@ -1,0 +1,49 @@
+using ScottPlot;
+
+namespace Microsoft.ML.Quantized.Samples.Commands;
+
+/// <summary>
+/// One panel per gate of the first recurrent layer: the share of post-activation values in each histogram bin
+/// (<see cref="GateStatistics.PostActivationHistogram"/>), one line per model, so models can be compared gate by gate.
+/// </summary>
+internal static class GateHistogramPlot
+{
+    private static readonly ScottPlot.Color[] Palette =
+        [ScottPlot.Colors.Gray, ScottPlot.Colors.SteelBlue, ScottPlot.Colors.OrangeRed, ScottPlot.Colors.SeaGreen, ScottPlot.Colors.Purple, ScottPlot.Colors.Orange];
+
+    /// <summary>Writes the panels for <paramref name="models"/> (name and gate statistics, each with layer 0's gates in the same order) to <paramref name="path"/>.</summary>
+    public static void Save(IReadOnlyList<(string Name, IReadOnlyList<GateStatistics> Gates)> models, string path)
+    {
+        var gates = models[0].Gates.Where(g => g.Layer == 0).Select(g => g.Gate).ToArray();
+        if (gates.Length == 0) throw new InvalidOperationException("No gate statistics were recorded: the reports need RecordGates.");
+        var multiplot = new ScottPlot.Multiplot();
+        multiplot.AddPlots(gates.Length);
+        multiplot.Layout = new ScottPlot.MultiplotLayouts.Columns();
+        for (int g = 0; g < gates.Length; g++)
+        {
+            var plot = multiplot.GetPlot(g);
+            for (int m = 0; m < models.Count; m++)
+            {
+                var histogram = models[m].Gates.First(s => s.Layer == 0 && s.Gate == gates[g]).PostActivationHistogram;
+                var centers = Enumerable.Range(0, histogram.Counts.Count).Select(b => histogram.Low + (b + 0.5) * histogram.BinWidth).ToArray();
+                var line = plot.Add.Scatter(centers, histogram.Shares().ToArray());
+                line.LegendText = models[m].Name;
+                line.Color = Palette[m % Palette.Length];
+                line.LineWidth = 2;
+                line.MarkerSize = 0;
+            }
+            plot.Title(gates[g]);
+            plot.XLabel("post-activation");
+            if (g == 0)
+            {
+                plot.YLabel("share of values");
+                plot.ShowLegend(ScottPlot.Alignment.UpperCenter);
+            }
+            else
+            {
+                plot.HideLegend();
+            }
+        }
+        multiplot.SavePng(path, 360 * gates.Length, 420);
+    }
+}
