@@ -236,7 +236,7 @@ internal static class KureCommand
     /// the metric at each bit width (float and "as trained" once, the latter only where no uniform row repeats its
     /// quantizer), each step-size row, then the mean recurrent-weight kurtosis, the mean gate kurtosis before and after the
     /// activation (where the first reports recorded gates) and, per rule, the metric at each of <paramref name="ratioBits"/>
-    /// over float.
+    /// over float and the recurrent weights' relative quantization error there.
     /// </summary>
     private static void Table<TModel>(StringBuilder sb, KureTask<TModel> task, (string Name, RobustnessReport[] Reports)[] columns, int[] ratioBits)
         where TModel : class, IDisposable
@@ -278,6 +278,11 @@ internal static class KureCommand
             foreach (var bits in ratioBits)
                 sb.AppendLine($"| {bits}-bit {task.MetricShort} / float {task.MetricShort} (`{columns[0].Reports[rule].AtBits(bits)!.Quantizer}`) | " +
                               Cells(r => F(r.AtBits(bits)!.Metric / r.Float.Metric), rule) + " |");
+        // The recurrent weights' relative error sqrt(sum ||Q(W) - W||^2 / sum ||W||^2) at the same widths: what each step rule costs the weights.
+        for (int rule = 0; rule < rules; rule++)
+            foreach (var bits in ratioBits)
+                sb.AppendLine($"| {bits}-bit relative weight error (`{columns[0].Reports[rule].AtBits(bits)!.Quantizer}`) | " +
+                              Cells(r => (100 * r.AtBits(bits)!.WeightError).ToString("F1", CultureInfo.InvariantCulture) + " %", rule) + " |");
     }
 
     /// <summary>The statistics of the report's recurrent weight tensors (the ones KURE regularizes by default).</summary>
