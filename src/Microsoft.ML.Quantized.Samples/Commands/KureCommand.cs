@@ -37,19 +37,20 @@ internal static class KureCommand
         var rowSteps = new Option<bool>("--row-steps") { Description = "Quantize with one step per weight row (QuantizerOptions.PerRowScale) instead of one per tensor, in every report and in part b's training." };
         var lambdaSweep = new Option<string?>("--lambda-sweep") { Description = $"Instead of parts a and b: fine-tune copies without KURE and with it at each of these comma-separated lambdas, per tensor and per row, and score each at float, 4 and 3 bits (e.g. {KureLambdaSweep.ExampleLambdas}). Writes the task's -lambda section." };
         var activationBits = new Option<string>("--activation-bits") { Description = "Part a: comma-separated activation bit widths (2-8) to quantize every model's gates and hidden state to after training, with float and with 4-bit weights (uniform, dynamic max step); also plots the gates' post-activation histograms. Empty (the default): none.", DefaultValueFactory = _ => "" };
+        var statistic = new Option<string>("--statistic") { Description = "Parts a and b: the uniformity statistic the KURE term regularizes: kurtosis (the paper's, target 1.8) or cv (the coefficient of variation of |w - mean|, target 1/sqrt(3); KureOptions.Statistic). cv writes its own -cv section.", DefaultValueFactory = _ => "kurtosis" };
         var fineTuneSeeds = new Option<int?>("--fine-tune-seeds") { Description = "With --lambda-sweep: fine-tune every copy under this many seeds (--seed, --seed + 1, ...) to show the noise (default 2)." };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (the task's KURE section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
         var command = new System.CommandLine.Command("kure", "KURE: post-training quantization of a model fine-tuned without vs with kurtosis regularization (Moby Dick char LM, sequential MNIST or Brown word LM).")
         {
-            task, steps, fineTuneSteps, qatSteps, hidden, lambda, seed, data, trainCount, testTokens, qatStep, rowSteps, activationBits, lambdaSweep, fineTuneSeeds, output,
+            task, steps, fineTuneSteps, qatSteps, hidden, lambda, seed, data, trainCount, testTokens, qatStep, rowSteps, activationBits, statistic, lambdaSweep, fineTuneSeeds, output,
         };
         command.SetAction(parse =>
         {
             var sweep = Sweep(parse.GetValue(lambdaSweep), parse.GetValue(fineTuneSeeds),
-                new Option[] { lambda, qatStep, activationBits }.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).Concat(parse.GetValue(qatSteps) is null ? [] : [qatSteps.Name]));
+                new Option[] { lambda, qatStep, activationBits, statistic }.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).Concat(parse.GetValue(qatSteps) is null ? [] : [qatSteps.Name]));
             return Run(parse.GetValue(task)!, parse.GetValue(steps), parse.GetValue(fineTuneSteps), parse.GetValue(qatSteps), parse.GetValue(hidden),
                 parse.GetValue(lambda), parse.GetValue(seed), parse.GetValue(data), parse.GetValue(trainCount), parse.GetValue(testTokens), parse.GetValue(qatStep)!,
-                parse.GetValue(rowSteps), ParseActivationBits(parse.GetValue(activationBits)!), sweep, parse.GetValue(output)!);
+                parse.GetValue(rowSteps), ParseActivationBits(parse.GetValue(activationBits)!), ParseStatistic(parse.GetValue(statistic)!), sweep, parse.GetValue(output)!);
         });
         return command;
     }
@@ -76,8 +77,16 @@ internal static class KureCommand
                 : throw new ArgumentException($"--activation-bits holds '{p}': each must be a whole number of bits from 2 to 8, e.g. 8,4,3."))
             .Distinct().Order().ToArray();
 
+    /// <summary>The <c>--statistic</c> value: kurtosis or cv.</summary>
+    private static UniformityStatistic ParseStatistic(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "kurtosis" => UniformityStatistic.Kurtosis,
+        "cv" => UniformityStatistic.AbsoluteCoefficientOfVariation,
+        _ => throw new ArgumentException($"--statistic '{text}': use kurtosis (the paper's) or cv (coefficient of variation of |w - mean|)."),
+    };
+
     private static int Run(string task, int? steps, int? fineTuneSteps, int? qatSteps, int? hidden, double lambda, int seed, DirectoryInfo? data, int? trainCount,
-        int testTokens, string qatStep, bool rowSteps, int[] activationBits, (double[] Lambdas, int Seeds)? sweep, FileInfo output)
+        int testTokens, string qatStep, bool rowSteps, int[] activationBits, UniformityStatistic statistic, (double[] Lambdas, int Seeds)? sweep, FileInfo output)
     {
         var name = task.Trim().ToLowerInvariant();
         bool minimumError = qatStep.Trim().ToLowerInvariant() switch
@@ -99,18 +108,18 @@ internal static class KureCommand
         var qat = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 4, MinimumErrorStep = minimumError, PerRowScale = rowSteps };
         return name switch
         {
-            "moby" => Run(LanguageModelKureTask.Moby(hidden ?? 256, seed, testTokens), steps ?? 400, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, qat, activationBits, sweep, output),
+            "moby" => Run(LanguageModelKureTask.Moby(hidden ?? 256, seed, testTokens), steps ?? 400, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, qat, activationBits, statistic, sweep, output),
             "smnist" => Run(new SmnistKureTask(data ?? new DirectoryInfo("data/mnist"), trainCount ?? 10_000, hidden ?? 128, seed),
-                steps ?? 2000, fineTuneSteps ?? 300, qatSteps ?? fineTuneSteps ?? 300, lambda, qat, activationBits, sweep, output),
+                steps ?? 2000, fineTuneSteps ?? 300, qatSteps ?? fineTuneSteps ?? 300, lambda, qat, activationBits, statistic, sweep, output),
             "brown" => Run(LanguageModelKureTask.Brown(data ?? new DirectoryInfo("data/brown"), hidden ?? 300, seed, testTokens),
-                steps ?? 1000, fineTuneSteps ?? 250, qatSteps ?? fineTuneSteps ?? 250, lambda, qat, activationBits, sweep, output),
+                steps ?? 1000, fineTuneSteps ?? 250, qatSteps ?? fineTuneSteps ?? 250, lambda, qat, activationBits, statistic, sweep, output),
             _ => throw new ArgumentException($"--task '{task}': use moby, smnist or brown."),
         };
     }
 
     /// <summary>The one flow every task runs: float training, fine-tuning without and with KURE, 4-bit QAT copies, reports, tables.</summary>
     private static int Run<TModel>(KureTask<TModel> task, int steps, int fineTuneSteps, int qatSteps, double lambda, QuantizerOptions qat, int[] activationBits,
-        (double[] Lambdas, int Seeds)? sweep, FileInfo output)
+        UniformityStatistic statistic, (double[] Lambdas, int Seeds)? sweep, FileInfo output)
         where TModel : class, IDisposable
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -143,8 +152,8 @@ internal static class KureCommand
         var variants = new (string Name, KureOptions Kure)[]
         {
             ("no KURE", new KureOptions { Lambda = 0 }),
-            (Kure(lambda, perRow: false), new KureOptions { Lambda = lambda }),
-            (Kure(lambda, perRow: true), new KureOptions { Lambda = lambda, PerRow = true }),
+            (Kure(lambda, perRow: false, statistic), Term(lambda, perRow: false, statistic)),
+            (Kure(lambda, perRow: true, statistic), Term(lambda, perRow: true, statistic)),
         };
         (string Name, RobustnessReport[] Reports)[] FineTuned(string prefix, TModel from, TrainingOptions training, Func<TModel, RobustnessReport[]> report) =>
             variants.Select(v =>
@@ -160,19 +169,20 @@ internal static class KureCommand
             return Write(swept + WholeRun(), task.Section(qat.PerRowScale) + "-lambda", output);
         }
         (string Name, RobustnessReport[] Reports)[] columns = FineTuned(FineTunePrefix, trained, task.FineTuning(fineTuneSteps), PartA).Prepend(("trained", PartA(trained))).ToArray();
-        var markdown = Render(task, columns, steps, fineTuneSteps, qat, load);
+        var section = task.Section(qat.PerRowScale) + (statistic == UniformityStatistic.Kurtosis ? "" : "-cv");
+        var markdown = Render(task, columns, steps, fineTuneSteps, qat, statistic, load);
         if (activationBits.Length > 0)
         {
-            var figure = $"{Path.GetFileNameWithoutExtension(output.Name)}-{task.Section(qat.PerRowScale)}-gates.png";
+            var figure = $"{Path.GetFileNameWithoutExtension(output.Name)}-{section}-gates.png";
             GateHistogramPlot.Save(columns.Select(c => (c.Name, c.Reports[0].Gates)).ToArray(), Path.Combine(output.DirectoryName ?? ".", figure));
             markdown += $"Post-activation histograms of every gate on the test data (20 bins over [0, 1] after a sigmoid, [-1, 1] after a tanh), one line per column: `{figure}`.\n\n";
         }
         if (qatSteps > 0)
         {
             using var fourBit = task.WithQuantization(trained, qat);
-            markdown += RenderQat(task, FineTuned("4-bit QAT, ", fourBit, task.FineTuning(qatSteps), PartB), steps, qatSteps, qat);
+            markdown += RenderQat(task, FineTuned("4-bit QAT, ", fourBit, task.FineTuning(qatSteps), PartB), steps, qatSteps, qat, statistic);
         }
-        return Write(markdown + WholeRun(), task.Section(qat.PerRowScale), output);
+        return Write(markdown + WholeRun(), section, output);
     }
 
     /// <summary>Prints <paramref name="markdown"/> and writes it as <paramref name="section"/> of <paramref name="output"/>.</summary>
@@ -184,14 +194,15 @@ internal static class KureCommand
         return 0;
     }
 
-    private static string Render<TModel>(KureTask<TModel> task, (string Name, RobustnessReport[] Reports)[] columns, int steps, int fineTuneSteps, QuantizerOptions qat, string? load)
+    private static string Render<TModel>(KureTask<TModel> task, (string Name, RobustnessReport[] Reports)[] columns, int steps, int fineTuneSteps, QuantizerOptions qat,
+        UniformityStatistic statistic, string? load)
         where TModel : class, IDisposable
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"## KURE: one float model, many bit widths ({task.Title}{(qat.PerRowScale ? ", one step per row" : "")})");
+        sb.AppendLine($"## KURE: one float model, many bit widths ({task.Title}{(qat.PerRowScale ? ", one step per row" : "")}{Heading(statistic)})");
         sb.AppendLine();
         sb.AppendLine($"{task.Setup(steps)}; then three copies fine-tuned {fineTuneSteps} steps " +
-                      $"with Adam 1e-3 (the paper's rate): {Variants}. " +
+                      $"with Adam 1e-3 (the paper's rate): {Variants(statistic)}. " +
                       $"Every column is then quantized after training, no retraining: uniform symmetric, {StepScope(qat.PerRowScale)}, either max |w| / (2^(b-1) - 1) " +
                       "(every weight in range) or the step with the least squared error (`-mse` in the quantizer names: clips outliers). " +
                       (columns[0].Reports[0].Activations.Count > 0
@@ -215,16 +226,17 @@ internal static class KureCommand
         return sb.ToString();
     }
 
-    private static string RenderQat<TModel>(KureTask<TModel> task, (string Name, RobustnessReport[] Reports)[] columns, int steps, int qatSteps, QuantizerOptions qat)
+    private static string RenderQat<TModel>(KureTask<TModel> task, (string Name, RobustnessReport[] Reports)[] columns, int steps, int qatSteps, QuantizerOptions qat,
+        UniformityStatistic statistic)
         where TModel : class, IDisposable
     {
         var sb = new StringBuilder();
         sb.AppendLine();
-        sb.AppendLine($"## KURE: one 4-bit model, other bit widths ({task.Title}{(qat.PerRowScale ? ", one step per row" : "")})");
+        sb.AppendLine($"## KURE: one 4-bit model, other bit widths ({task.Title}{(qat.PerRowScale ? ", one step per row" : "")}{Heading(statistic)})");
         sb.AppendLine();
         sb.AppendLine($"Same data and network as above. Three copies of the float model ({steps} steps) are trained quantization-aware at 4 bits " +
                       $"(uniform symmetric weights, {StepScope(qat.PerRowScale)} ({StepRule(qat.MinimumErrorStep)}), straight-through estimator) for {qatSteps} steps with Adam 1e-3, " +
-                      $"{Variants}; each is then re-quantized after training " +
+                      $"{Variants(statistic)}; each is then re-quantized after training " +
                       $"to the other bit widths and to a power-of-two 4-bit step under both step rules, no retraining. {task.MetricSentence}; same machine and run as above.");
         sb.AppendLine();
         Table(sb, task, columns, ratioBits: [3]);
@@ -289,16 +301,31 @@ internal static class KureCommand
     internal static IEnumerable<WeightStatistics> RecurrentWeights(RobustnessReport report) =>
         report.Weights.Where(w => w.Name.StartsWith("layers.", StringComparison.Ordinal));
 
-    /// <summary>A KURE column's name, e.g. <c>KURE (lambda 1)</c> or <c>KURE per row (lambda 1)</c>.</summary>
-    private static string Kure(double lambda, bool perRow) =>
-        $"KURE{(perRow ? " per row" : "")} (lambda {lambda.ToString(CultureInfo.InvariantCulture)})";
+    /// <summary>A KURE column's name, e.g. <c>KURE (lambda 1)</c>, <c>KURE per row (lambda 1)</c> or <c>KURE cv (lambda 1)</c>.</summary>
+    private static string Kure(double lambda, bool perRow, UniformityStatistic statistic) =>
+        $"KURE{(statistic == UniformityStatistic.Kurtosis ? "" : " cv")}{(perRow ? " per row" : "")} (lambda {lambda.ToString(CultureInfo.InvariantCulture)})";
+
+    /// <summary>The fine-tuning term of a KURE column: the statistic pushed to the uniform distribution's value.</summary>
+    private static KureOptions Term(double lambda, bool perRow, UniformityStatistic statistic) => new()
+    {
+        Lambda = lambda, PerRow = perRow, Statistic = statistic,
+        Target = statistic == UniformityStatistic.Kurtosis ? KureOptions.UniformKurtosis : KureOptions.UniformAbsoluteCoefficientOfVariation,
+    };
+
+    /// <summary>The heading's note for a run that regularizes another statistic than the kurtosis.</summary>
+    private static string Heading(UniformityStatistic statistic) =>
+        statistic == UniformityStatistic.Kurtosis ? "" : ", coefficient of variation in place of the kurtosis";
 
     /// <summary>How part a's fine-tuned columns start: <c>+ fine-tune, KURE (lambda 1)</c>.</summary>
     private const string FineTunePrefix = "+ fine-tune, ";
 
     /// <summary>The three fine-tunings in a sentence.</summary>
-    private const string Variants = "without the kurtosis term, with it on each recurrent weight tensor (the paper's form, target 1.8), " +
-                                    "and with it on each row of those tensors (`KureOptions.PerRow`: one output unit's weights)";
+    private static string Variants(UniformityStatistic statistic) => statistic == UniformityStatistic.Kurtosis
+        ? "without the kurtosis term, with it on each recurrent weight tensor (the paper's form, target 1.8), " +
+          "and with it on each row of those tensors (`KureOptions.PerRow`: one output unit's weights)"
+        : "without a uniformity term, with KURE's term built on the coefficient of variation of the absolute deviations " +
+          "std(|w - mean|) / mean(|w - mean|) in place of the kurtosis (`KureOptions.Statistic`, target 1/sqrt(3) = 0.577, the uniform " +
+          "distribution's; a Gaussian has 0.756) on each recurrent weight tensor, and on each row of those tensors (`KureOptions.PerRow`)";
 
     private static string StepScope(bool rowSteps) => rowSteps ? "one step per weight row (`-row`)" : "one step per tensor";
 

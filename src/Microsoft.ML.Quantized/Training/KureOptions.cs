@@ -2,7 +2,8 @@ namespace Microsoft.ML.Quantized;
 
 /// <summary>
 /// KURE, kurtosis regularization (Shkolnik et al., "Robust Quantization: One Model to Rule Them All", NeurIPS 2020).
-/// Adds <c>Lambda * mean over tensors of (Kurt(W) - Target)^2</c> to the training loss, where
+/// Adds <c>Lambda * mean over tensors of (Kurt(W) - Target)^2</c> to the training loss (or, with <see cref="Statistic"/>,
+/// of another uniformity statistic), where
 /// <c>Kurt(W) = mean(((W - mu) / sigma)^4)</c> with population moments over all elements of the float shadow weight
 /// <c>W</c> (or, with <see cref="PerRow"/>, of each of its rows). Pushing the weights toward a uniform distribution (kurtosis 1.8) makes one trained model hold up under
 /// post-training quantization to other bit widths and under step sizes that are a few percent off.
@@ -26,11 +27,23 @@ public sealed class KureOptions
     /// <summary>The default <see cref="Lambda"/>, 0.01: the value this library's measurements support (docs/benchmarks.md).</summary>
     public const double DefaultLambda = 0.01;
 
+    /// <summary>The uniform distribution's <see cref="UniformityStatistic.AbsoluteCoefficientOfVariation"/>, 1/sqrt(3) = 0.577.</summary>
+    public const double UniformAbsoluteCoefficientOfVariation = 0.57735026918962584;
+
     /// <summary>
-    /// Kurtosis the weights are pushed toward, in (1, 10]. Default 1.8 (<see cref="UniformKurtosis"/>, the paper's
-    /// choice); a Gaussian has 3, a Laplace 6. Every distribution has kurtosis &gt;= 1.
+    /// The value of <see cref="Statistic"/> the weights are pushed toward. Default 1.8 (<see cref="UniformKurtosis"/>, the
+    /// paper's choice); a Gaussian has kurtosis 3, a Laplace 6. With <see cref="UniformityStatistic.Kurtosis"/> it must be
+    /// in (1, 10] (every distribution has kurtosis &gt;= 1); with <see cref="UniformityStatistic.AbsoluteCoefficientOfVariation"/>
+    /// in (0, 1] (1 is a Laplace's), e.g. <see cref="UniformAbsoluteCoefficientOfVariation"/> (uniform).
     /// </summary>
     public double Target { get; set; } = UniformKurtosis;
+
+    /// <summary>
+    /// The statistic regularized. Default <see cref="UniformityStatistic.Kurtosis"/> (KURE); with
+    /// <see cref="UniformityStatistic.AbsoluteCoefficientOfVariation"/> set <see cref="Target"/> to a value of that
+    /// statistic (<see cref="UniformAbsoluteCoefficientOfVariation"/> for uniform weights).
+    /// </summary>
+    public UniformityStatistic Statistic { get; set; } = UniformityStatistic.Kurtosis;
 
     /// <summary>Which weight matrices are regularized. Default <see cref="KurtosisTensors.Recurrent"/>.</summary>
     public KurtosisTensors Tensors { get; set; } = KurtosisTensors.Recurrent;

@@ -5,7 +5,8 @@ namespace Microsoft.ML.Quantized;
 
 /// <summary>
 /// KURE's loss term (Shkolnik et al. 2020, eq. 4): <c>Lambda * mean over tensors of (Kurt(W) - Target)^2</c> (with
-/// <see cref="KureOptions.PerRow"/>, of the mean over each matrix's rows) on the
+/// <see cref="KureOptions.PerRow"/>, of the mean over each matrix's rows; with <see cref="KureOptions.Statistic"/>, of
+/// another uniformity statistic in place of Kurt) on the
 /// float shadow weights (graph attached, so the optimizer sees its gradient). Plug <see cref="Loss"/> into
 /// <see cref="TrainingTask.Regularizer"/>; the loop adds it to the task loss every step.
 /// </summary>
@@ -64,10 +65,16 @@ internal sealed class KurtosisRegularizer
         {
             // A vector, or a one-column matrix (a layer with a single input, e.g. pixel-by-pixel MNIST), is one row.
             var term = Options.PerRow && Kurtosis.HasRows(w)
-                ? Kurtosis.OfRows(w).sub(target).pow(Scalars.Two).mean()
-                : Kurtosis.Of(w).sub(target).pow(Scalars.Two);
+                ? StatisticOfRows(w).sub(target).pow(Scalars.Two).mean()
+                : StatisticOf(w).sub(target).pow(Scalars.Two);
             sum = sum is null ? term : sum.add(term, Scalars.One);
         }
         return sum!.mul(weight).MoveToOuterDisposeScope();
     }
+
+    private Tensor StatisticOf(Tensor w) =>
+        Options.Statistic == UniformityStatistic.Kurtosis ? Kurtosis.Of(w) : AbsoluteCoefficientOfVariation.Of(w);
+
+    private Tensor StatisticOfRows(Tensor w) =>
+        Options.Statistic == UniformityStatistic.Kurtosis ? Kurtosis.OfRows(w) : AbsoluteCoefficientOfVariation.OfRows(w);
 }

@@ -30,9 +30,16 @@ internal static class OptionsValidator
         if (!double.IsFinite(options.Lambda) || options.Lambda < 0)
             throw new ArgumentOutOfRangeException("KureOptions.Lambda", options.Lambda,
                 $"KureOptions.Lambda must be zero or a positive finite number; got {options.Lambda}. The paper uses 1.0; 0 turns the term off.");
-        if (!(options.Target > 1 && options.Target <= 10))
+        if (!Enum.IsDefined(options.Statistic))
+            throw new ArgumentOutOfRangeException("KureOptions.Statistic", options.Statistic, "KureOptions.Statistic must be Kurtosis or AbsoluteCoefficientOfVariation.");
+        if (options.Statistic == UniformityStatistic.Kurtosis && !(options.Target > 1 && options.Target <= 10))
             throw new ArgumentOutOfRangeException("KureOptions.Target", options.Target,
                 $"KureOptions.Target must be in (1, 10] (every distribution has kurtosis >= 1); got {options.Target}. Use 1.8 (uniform), the paper's target.");
+        if (options.Statistic == UniformityStatistic.AbsoluteCoefficientOfVariation && !(options.Target > 0 && options.Target <= 1))
+            throw new ArgumentOutOfRangeException("KureOptions.Target", options.Target,
+                $"KureOptions.Target must be in (0, 1] with Statistic = AbsoluteCoefficientOfVariation; got {options.Target}" +
+                (options.Target == KureOptions.UniformKurtosis ? " (the kurtosis default)" : "") +
+                ". Use KureOptions.UniformAbsoluteCoefficientOfVariation (0.577, uniform).");
         if ((options.Tensors & ~KurtosisTensors.All) != 0)
             throw new ArgumentOutOfRangeException("KureOptions.Tensors", options.Tensors,
                 $"KureOptions.Tensors = {(int)options.Tensors} is not a combination of Recurrent, Embedding and Decoder.");

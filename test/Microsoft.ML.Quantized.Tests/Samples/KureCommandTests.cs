@@ -26,6 +26,8 @@ public sealed class KureCommandTests
     [DataRow("--lambda-sweep ,", "error: --lambda-sweep needs at least one lambda, e.g. 0.03,0.1,0.3,1.")]
     [DataRow("--activation-bits 4,9", "error: --activation-bits holds '9': each must be a whole number of bits from 2 to 8, e.g. 8,4,3.")]
     [DataRow("--lambda-sweep 0.1 --activation-bits 4", "error: --activation-bits does not apply to --lambda-sweep,")]
+    [DataRow("--statistic skew", "error: --statistic 'skew': use kurtosis (the paper's) or cv")]
+    [DataRow("--lambda-sweep 0.1 --statistic cv", "error: --statistic does not apply to --lambda-sweep,")]
     [DataRow("--task brown --data /no/such/folder", "error: Data folder '/no/such/folder' does not exist: run build/fetch-data.sh first, or pass --data DIR.")]
     public void Bad_options_fail_fast_with_one_line(string options, string expected)
     {
@@ -66,11 +68,13 @@ public sealed class KureCommandTests
     }
 
     [TestMethod]
-    public void Activation_bits_add_rows_with_float_and_4_bit_weights_and_a_gate_histogram_figure()
+    public void Activation_bits_add_rows_with_float_and_4_bit_weights_and_a_gate_histogram_figure_and_cv_its_own_section()
     {
         WithMarkdownFile("", file =>
         {
-            var text = TinyRun(file, "--fine-tune-steps", "1", "--qat-steps", "0", "--activation-bits", "4,2");
+            var text = TinyRun(file, "--fine-tune-steps", "1", "--qat-steps", "0", "--activation-bits", "4,2", "--statistic", "cv");
+            StringAssert.Contains(text, "<!-- bench:kure-cv -->\n## KURE: one float model, many bit widths (Moby Dick character LM, coefficient of variation in place of the kurtosis)");
+            StringAssert.Contains(text, "| weights | trained | + fine-tune, no KURE | + fine-tune, KURE cv (lambda 0.01) | + fine-tune, KURE cv per row (lambda 0.01) |");
             var rows = text.Split('\n').Where(l => l.StartsWith("| activations", StringComparison.Ordinal)).Select(l => l.Split(" | ")[0]).ToArray();
             // Float-weight rows once; the 4-bit-weight rows under each step rule (max, then least error).
             CollectionAssert.AreEqual(new[]
@@ -79,7 +83,7 @@ public sealed class KureCommandTests
                 "| activations 2-bit, 4-bit weights (`uniform4`)", "| activations 4-bit, 4-bit weights (`uniform4`)",
                 "| activations 2-bit, 4-bit weights (`uniform4-mse`)", "| activations 4-bit, 4-bit weights (`uniform4-mse`)",
             }, rows, text);
-            var figure = Path.Combine(Path.GetDirectoryName(file)!, $"{Path.GetFileNameWithoutExtension(file)}-kure-gates.png");
+            var figure = Path.Combine(Path.GetDirectoryName(file)!, $"{Path.GetFileNameWithoutExtension(file)}-kure-cv-gates.png");
             try
             {
                 StringAssert.Contains(text, $"`{Path.GetFileName(figure)}`");
