@@ -4,17 +4,21 @@ namespace Microsoft.ML.Quantized.Samples.Commands;
 
 /// <summary>
 /// One panel per gate of the first recurrent layer: the share of post-activation values in each histogram bin
-/// (<see cref="GateStatistics.PostActivationHistogram"/>), one line per model, so models can be compared gate by gate.
+/// (<see cref="GateStatistics.PostActivationHistogram"/>), one line per model (or per slope), so models can be compared gate by gate.
 /// </summary>
 internal static class GateHistogramPlot
 {
     private static readonly ScottPlot.Color[] Palette =
         [ScottPlot.Colors.Gray, ScottPlot.Colors.SteelBlue, ScottPlot.Colors.OrangeRed, ScottPlot.Colors.SeaGreen, ScottPlot.Colors.Purple, ScottPlot.Colors.Orange];
 
-    /// <summary>Writes the panels for <paramref name="models"/> (name and gate statistics, each with layer 0's gates in the same order) to <paramref name="path"/>.</summary>
-    public static void Save(IReadOnlyList<(string Name, IReadOnlyList<GateStatistics> Gates)> models, string path)
+    /// <summary>The histograms of layer 0's gates in <paramref name="gates"/>, by gate name, in gate order.</summary>
+    public static IReadOnlyDictionary<string, ValueHistogram> FirstLayer(IEnumerable<GateStatistics> gates) =>
+        gates.Where(g => g.Layer == 0).ToDictionary(g => g.Gate, g => g.PostActivationHistogram);
+
+    /// <summary>Writes one panel per gate of the first model, one line per model (its name and layer 0's histograms by gate), to <paramref name="path"/>.</summary>
+    public static void Save(IReadOnlyList<(string Name, IReadOnlyDictionary<string, ValueHistogram> Gates)> models, string path)
     {
-        var gates = models[0].Gates.Where(g => g.Layer == 0).Select(g => g.Gate).ToArray();
+        var gates = models[0].Gates.Keys.ToArray();
         if (gates.Length == 0) throw new InvalidOperationException("No gate statistics were recorded: the reports need RecordGates.");
         var multiplot = new ScottPlot.Multiplot();
         multiplot.AddPlots(gates.Length);
@@ -24,7 +28,7 @@ internal static class GateHistogramPlot
             var plot = multiplot.GetPlot(g);
             for (int m = 0; m < models.Count; m++)
             {
-                var histogram = models[m].Gates.First(s => s.Layer == 0 && s.Gate == gates[g]).PostActivationHistogram;
+                var histogram = models[m].Gates[gates[g]];
                 var centers = Enumerable.Range(0, histogram.Counts.Count).Select(b => histogram.Low + (b + 0.5) * histogram.BinWidth).ToArray();
                 var line = plot.Add.Scatter(centers, histogram.Shares().ToArray());
                 line.LegendText = models[m].Name;

@@ -52,13 +52,14 @@ internal static class StudyCommand
 
     /// <summary>
     /// One finished configuration, as stored in the results file. Cross-entropies are in nats per token (a character or a
-    /// word); the tables show them as bits per character or perplexity.
+    /// word); the tables show them as bits per character or perplexity. <c>Gates</c>: layer 0's post-activation histograms
+    /// on the test data, by gate (absent in rows from before they were recorded).
     /// </summary>
     internal sealed record StudyRow(
         string Task, string Cell, int Layers, int Hidden, int Epochs, int MaxSteps, string Weights, string Normalization,
         string Outcome, int BestEpoch, double ValidationCrossEntropy, double TestCrossEntropy, double BitsPerWeight, long PackedBytes,
         double FloatLambda1, double QuantizedLambda1, double MeanGain, double Seconds, string Date, string Machine, string? Load,
-        string Activations = "none", double Slope = 1)
+        string Activations = "none", double Slope = 1, IReadOnlyDictionary<string, ValueHistogram>? Gates = null)
     {
         public bool SameRun(StudyRow other) => Task == other.Task && Cell == other.Cell && Layers == other.Layers && Hidden == other.Hidden
             && Epochs == other.Epochs && MaxSteps == other.MaxSteps;
@@ -159,6 +160,9 @@ internal static class StudyCommand
             AnsiConsole.MarkupLine($"{Markup.Escape(Label(row))}: {Markup.Escape(row.Outcome)}, test {Metric(row, row.TestCrossEntropy)} {(row.Task == "char-lm" ? "BPC" : "perplexity")}");
         }
         BenchmarkCommand.WriteSection(output, Render(rows), SectionStart, SectionEnd);
+        foreach (var (figure, sweep) in SlopeSweeps(rows))
+            GateHistogramPlot.Save(sweep.Select(r => ($"slope {r.Slope.ToString("G3", CultureInfo.InvariantCulture)}", r.Gates!)).ToArray(),
+                Path.Combine(output.DirectoryName ?? ".", figure));
         AnsiConsole.MarkupLine($"Rows in [blue]{Markup.Escape(results.FullName)}[/]; section written to [blue]{Markup.Escape(output.FullName)}[/].");
         return 0;
     }
@@ -173,12 +177,15 @@ internal static class StudyCommand
         {
             using var model = ConsoleProgress.Run(Label(key), progress => QuantizedLanguageModel.Train(task.Vocabulary, task.Train, task.Validation, options, training, progress));
             var best = model.History.MinBy(h => h.ValidationLoss)!;
-            var evaluation = model.Evaluate(task.Test);
+            // The test score through a report that records the gates on the way (no re-quantized rows).
+            var report = new RobustnessReportBuilder { BitWidths = new List<int>(), StepSizeMultipliers = new List<double>(), IncludePowerOfTwoStep = false }
+                .Build(model, m => m.Evaluate(task.Test).CrossEntropy, "test cross-entropy");
             var size = model.SizeReport();
             var spectrum = RecurrentSpectrum.Of(model.Network.Recurrent.Layers[0]);
             return stamp with
             {
-                Outcome = "trained", BestEpoch = best.Epoch, ValidationCrossEntropy = best.ValidationLoss, TestCrossEntropy = evaluation.CrossEntropy,
+                Outcome = "trained", BestEpoch = best.Epoch, ValidationCrossEntropy = best.ValidationLoss,
+                TestCrossEntropy = report.BitWidths.First(r => r.Quantizer == report.TrainedQuantizer).Metric, Gates = GateHistogramPlot.FirstLayer(report.Gates),
                 BitsPerWeight = size.QuantizedParameterCount > 0 ? size.BitsPerQuantizedWeight : 32, PackedBytes = size.PackedBytes,
                 FloatLambda1 = spectrum.FloatLambda1, QuantizedLambda1 = spectrum.QuantizedLambda1, MeanGain = spectrum.MeanGain, Seconds = clock.Elapsed.TotalSeconds,
             };
@@ -230,8 +237,29 @@ internal static class StudyCommand
                               $"{Number(r.FloatLambda1)} | {Number(r.QuantizedLambda1)} | {Number(r.MeanGain)} |");
             }
         }
+        var sweeps = SlopeSweeps(rows).ToList();
+        if (sweeps.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine("Slope sweeps (HitNet Q3): layer 0's gate outputs on the test data (20 bins over [0, 1] after a sigmoid, [-1, 1] after a tanh), one line per slope:");
+            foreach (var (figure, sweep) in sweeps)
+                sb.AppendLine($"- `{figure}`: {sweep[0].Task}, {sweep[0].Weights} weights, {sweep[0].Activations} activations, {sweep[0].Normalization} norm, " +
+                              $"slopes {string.Join(", ", sweep.Select(r => r.Slope.ToString("G3", CultureInfo.InvariantCulture)))}.");
+        }
         return sb.ToString();
     }
+
+    /// <summary>
+    /// The trained rows with gate histograms that differ only in slope, two or more to a group, slopes descending, with the
+    /// figure each is drawn in (<c>reproduction-study-slopes-{task}-{cell}{layers}x{hidden}-{epochs}ep-{weights}-{activations}-{norm}.png</c>).
+    /// </summary>
+    private static IEnumerable<(string Figure, List<StudyRow> Rows)> SlopeSweeps(List<StudyRow> rows) =>
+        rows.Where(r => r.Outcome == "trained" && r.Gates is { Count: > 0 })
+            .GroupBy(r => (r.Task, r.Cell, r.Layers, r.Hidden, r.Epochs, r.MaxSteps, r.Weights, r.Activations, r.Normalization))
+            .Where(g => g.Select(r => r.Slope).Distinct().Count() > 1)
+            .Select(g => ($"reproduction-study-slopes-{g.Key.Task}-{g.Key.Cell}{g.Key.Layers}x{g.Key.Hidden}-{g.Key.Epochs}ep" +
+                          $"{(g.Key.MaxSteps > 0 ? $"-{g.Key.MaxSteps}steps" : "")}-{g.Key.Weights}-{g.Key.Activations}-{g.Key.Normalization}.png",
+                g.OrderByDescending(r => r.Slope).ToList()));
 
     /// <summary>The figure a table shows for a cross-entropy: bits per character (char-lm) or perplexity (word-lm).</summary>
     private static double Shown(StudyRow row, double crossEntropy) => row.Task == "char-lm" ? crossEntropy / Math.Log(2) : Math.Exp(crossEntropy);

@@ -101,7 +101,7 @@ internal sealed class GateActivationRecorder : IDisposable
             var f = Act(a[1], s.ForgetGate, sigmoid: true);
             var g = Act(a[2], s.Candidate, sigmoid: false);
             var o = Act(a[3], s.OutputGate, sigmoid: true);
-            var (iq, fq, gq, oq) = (Quantize(q[0], i), Quantize(q[1], f), Quantize(q[2], g), Quantize(q[3], o));
+            var (iq, fq, gq, oq) = (PerStep(q[0], i), PerStep(q[1], f), PerStep(q[2], g), PerStep(q[3], o));
             var cells = new Tensor[steps];
             var c = c0!;
             for (int t = 0; t < steps; t++)
@@ -112,7 +112,7 @@ internal sealed class GateActivationRecorder : IDisposable
             var cellIn = stack(cells, 0);
             if (cell is QuantizedLstmCell { CellLayerNorm: { } norm }) cellIn = norm.forward(cellIn);
             var cellOut = Act(cellIn, s.CellOutput, sigmoid: false);
-            rebuilt = Quantize(q[4], oq * cellOut);
+            rebuilt = PerStep(q[4], oq * cellOut);
             Add(layer, 0, a[0], i);
             Add(layer, 1, a[1], f);
             Add(layer, 2, a[2], g);
@@ -127,10 +127,10 @@ internal sealed class GateActivationRecorder : IDisposable
             var aZ = xs[1].add(hs[1], Scalars.One);
             var r = Act(aR, s.InputGate, sigmoid: true);
             var z = Act(aZ, s.ForgetGate, sigmoid: true);
-            var aN = xs[2].add(Quantize(q[0], r) * hs[2], Scalars.One);
+            var aN = xs[2].add(PerStep(q[0], r) * hs[2], Scalars.One);
             var n = Act(aN, s.Candidate, sigmoid: false);
-            var nq = Quantize(q[2], n);
-            rebuilt = Quantize(q[3], nq.add(Quantize(q[1], z) * (previous - nq), Scalars.One));
+            var nq = PerStep(q[2], n);
+            rebuilt = PerStep(q[3], nq.add(PerStep(q[1], z) * (previous - nq), Scalars.One));
             Add(layer, 0, aR, r);
             Add(layer, 1, aZ, z);
             Add(layer, 2, aN, n);
@@ -150,7 +150,11 @@ internal sealed class GateActivationRecorder : IDisposable
     private static Tensor Act(Tensor a, double slope, bool sigmoid)
         => sigmoid ? SlopedSigmoid.Apply(a, slope) : SlopedTanh.Apply(a, slope);
 
-    private static Tensor Quantize(Quantizer quantizer, Tensor x) => quantizer.IsIdentity ? x : quantizer.forward(x);
+    /// <summary>
+    /// <paramref name="x"/> ([time, batch, H]) through <paramref name="quantizer"/> one step at a time, as the cell quantizes
+    /// it (a dynamic step, max |x| / Qp, is then each step's own).
+    /// </summary>
+    private static Tensor PerStep(Quantizer quantizer, Tensor x) => quantizer.IsIdentity ? x : stack(x.unbind(0).Select(quantizer.forward), 0);
 
     /// <summary>Adds a gate's pre- and post-activation values to its moments and its post-activation histogram.</summary>
     private void Add(int layer, int gate, Tensor pre, Tensor post)

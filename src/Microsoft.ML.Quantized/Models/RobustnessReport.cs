@@ -13,7 +13,10 @@ namespace Microsoft.ML.Quantized;
 /// <param name="TrainedQuantizer">Registry name of the model's own weight quantizer.</param>
 /// <param name="BitWidths">Float first, then the model as trained (when it is not float), then each uniform bit width, ascending.</param>
 /// <param name="PerturbationBits">Bit width of the step-size rows.</param>
-/// <param name="StepSizes">The exact step first, then each step-size multiplier, then the power-of-two step (at <paramref name="PerturbationBits"/>).</param>
+/// <param name="StepSizes">
+/// The exact step first, then each step-size multiplier, then the power-of-two step (at <paramref name="PerturbationBits"/>);
+/// empty when neither multipliers nor the power-of-two step were asked for.
+/// </param>
 /// <param name="Activations">
 /// The model with its gates and hidden state quantized after training to each of
 /// <see cref="RobustnessReportBuilder.ActivationBitWidths"/> (label <c>activations k-bit</c>), first with its weights as

@@ -27,7 +27,10 @@ public sealed class RobustnessReportBuilder
     /// </summary>
     public IList<double> StepSizeMultipliers { get; set; } = new List<double> { 0.95, 0.98, 1.02, 1.05 };
 
-    /// <summary>Add a row with the step rounded up to a power of two. Default true.</summary>
+    /// <summary>
+    /// Add a row with the step rounded up to a power of two. Default true. With no <see cref="StepSizeMultipliers"/> either,
+    /// the report has no step-size rows at all (not even the exact step).
+    /// </summary>
     public bool IncludePowerOfTwoStep { get; set; } = true;
 
     /// <summary>Quantize with one step per output row instead of one per tensor. Default false (per tensor).</summary>
@@ -143,9 +146,12 @@ public sealed class RobustnessReportBuilder
 
         var steps = new List<RobustnessReportRow>();
         var exact = Uniform(PerturbationBits);
-        var exactRow = rows.FirstOrDefault(r => r.Quantizer == QuantizerRegistry.NameOf(exact) && r.Label.EndsWith("-bit", StringComparison.Ordinal))
-            ?? Measure(model, subject, "exact step", exact);
-        steps.Add(exactRow with { Label = "exact step" });
+        if (StepSizeMultipliers.Count > 0 || IncludePowerOfTwoStep)
+        {
+            var exactRow = rows.FirstOrDefault(r => r.Quantizer == QuantizerRegistry.NameOf(exact) && r.Label.EndsWith("-bit", StringComparison.Ordinal))
+                ?? Measure(model, subject, "exact step", exact);
+            steps.Add(exactRow with { Label = "exact step" });
+        }
         foreach (var m in StepSizeMultipliers)
         {
             var options = Uniform(PerturbationBits);

@@ -6,11 +6,19 @@ namespace Microsoft.ML.Quantized;
 /// </summary>
 public sealed class TrainingDivergedException : Exception
 {
+    /// <summary>The advice of the public constructor: the settings that most often stop a divergence.</summary>
+    internal const string GeneralAdvice = "Lower the LearningRate, set GradientClipNorm (e.g. 0.25), or enable in-cell normalization " +
+        "(QuantizedRecurrentOptions.Normalization = Layer or Weight), which binary and ternary weights need to train stably.";
+
     /// <summary>Creates the exception for a given epoch and step.</summary>
     public TrainingDivergedException(int epoch, int step, string quantity, double value)
-        : base($"Training diverged at epoch {epoch}, step {step}: the {quantity} is {value}. " +
-               "Lower the LearningRate, set GradientClipNorm (e.g. 0.25), or enable in-cell normalization " +
-               "(QuantizedRecurrentOptions.Normalization = Layer or Weight), which binary and ternary weights need to train stably.")
+        : this(epoch, step, quantity, value, GeneralAdvice)
+    {
+    }
+
+    /// <summary>Creates the exception with <paramref name="advice"/> fitted to the network that diverged.</summary>
+    internal TrainingDivergedException(int epoch, int step, string quantity, double value, string advice)
+        : base($"Training diverged at epoch {epoch}, step {step}: the {quantity} is {value}. {advice}")
     {
         Epoch = epoch;
         Step = step;

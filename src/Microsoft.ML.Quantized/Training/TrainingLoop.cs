@@ -165,7 +165,23 @@ internal static class TrainingLoop
     private static TrainingDivergedException Diverged(nn.Module network, LoopState state, int epoch, int step, string quantity, double value)
     {
         if (state.BestWeights is not null) LoadWeights(network, state.BestWeights);
-        return new TrainingDivergedException(epoch, step + 1, quantity, value);
+        return new TrainingDivergedException(epoch, step + 1, quantity, value, DivergenceAdvice(network.modules().OfType<QuantizedRecurrentCell>().ToList()));
+    }
+
+    /// <summary>
+    /// What to change after a divergence, given the recurrent <paramref name="cells"/>: the general advice, unless in-cell
+    /// normalization is already on everywhere; then the learning rate, clipping and, where a slope is below 1, the slopes.
+    /// </summary>
+    internal static string DivergenceAdvice(IReadOnlyList<QuantizedRecurrentCell> cells)
+    {
+        if (cells.Count == 0 || cells.Any(c => c.Normalization == RecurrentNormalization.None)) return TrainingDivergedException.GeneralAdvice;
+        double steepest = cells.Min(c => new[] { c.Slopes.InputGate, c.Slopes.ForgetGate, c.Slopes.OutputGate, c.Slopes.Candidate, c.Slopes.CellOutput }.Min());
+        return $"In-cell normalization ({cells[0].Normalization}) is already on: lower the LearningRate or set GradientClipNorm (e.g. 0.25)" +
+               (steepest < 1
+                   ? $"; the slope {steepest.ToString(System.Globalization.CultureInfo.InvariantCulture)} makes a gate's derivative up to " +
+                     $"{(1 / steepest).ToString("0.##", System.Globalization.CultureInfo.InvariantCulture)} times the standard one at the unit-scale " +
+                     "pre-activations normalization produces, so try ActivationSlopes nearer 1."
+                   : ".");
     }
 
     private static TrainingProgress Report(TrainingOptions options, LoopState state, int epoch, int step, int steps, double loss,

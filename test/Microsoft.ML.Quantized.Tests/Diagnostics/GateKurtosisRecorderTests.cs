@@ -45,6 +45,23 @@ public sealed class GateKurtosisRecorderTests
     }
 
     [TestMethod]
+    [DataRow(RecurrentCellKind.Lstm)]
+    [DataRow(RecurrentCellKind.Gru)]
+    public void GatesRebuildTheOutputUnderADynamicStepActivationQuantizer(RecurrentCellKind cell)
+    {
+        // uniform3's step is max |x| / 3 of each step's tensor: the rebuild must quantize step by step, as the cell does.
+        torch.manual_seed(13);
+        using var stack = new QuantizedRecurrentStack("s", 5, RecurrentTestSupport.Options(cell, hidden: 8), RecurrentTestSupport.Float,
+            () => QuantizerFactory.Create(new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 3 }));
+        stack.eval();
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        using var recorder = new GateActivationRecorder(stack.Layers);
+        stack.Forward(torch.randn(9, 4, 5) * 3, null);
+        Assert.IsTrue(recorder.MaxReconstructionError < 1e-5, $"max error {recorder.MaxReconstructionError}");
+    }
+
+    [TestMethod]
     public void PostActivationHistogramsCountEveryValueInTheBinOfItsRange()
     {
         torch.manual_seed(12);

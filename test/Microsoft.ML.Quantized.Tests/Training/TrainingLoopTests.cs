@@ -76,6 +76,25 @@ public sealed class TrainingLoopTests
     }
 
     [TestMethod]
+    public void DivergenceAdviceFitsTheNetwork()
+    {
+        IReadOnlyList<QuantizedRecurrentCell> Cells(RecurrentNormalization normalization, double slope)
+        {
+            var options = RecurrentTestSupport.Options(RecurrentCellKind.Lstm, hidden: 4, layers: 2, normalization);
+            options.Slopes = ActivationSlopes.All(slope);
+            return new QuantizedRecurrentStack("s", 3, options).Layers;
+        }
+        Assert.AreEqual(TrainingDivergedException.GeneralAdvice, TrainingLoop.DivergenceAdvice(Cells(RecurrentNormalization.None, 0.25)));
+        Assert.AreEqual(TrainingDivergedException.GeneralAdvice, TrainingLoop.DivergenceAdvice(Array.Empty<QuantizedRecurrentCell>()));
+        Assert.AreEqual("In-cell normalization (Layer) is already on: lower the LearningRate or set GradientClipNorm (e.g. 0.25).",
+            TrainingLoop.DivergenceAdvice(Cells(RecurrentNormalization.Layer, 1)));
+        // Slope 0.25: sigmoid(x / 0.25) and tanh(x / 0.25) have 4 times the standard derivative at 0.
+        StringAssert.Contains(TrainingLoop.DivergenceAdvice(Cells(RecurrentNormalization.BatchPerStep, 0.25)),
+            "the slope 0.25 makes a gate's derivative up to 4 times the standard one");
+        Assert.AreEqual("Training diverged at epoch 2, step 5: the loss is NaN. advice.", new TrainingDivergedException(2, 5, "loss", double.NaN, "advice.").Message);
+    }
+
+    [TestMethod]
     public void BadOptionsAreRejectedWithTheOptionNamed()
     {
         void Expect(Action<LanguageModelOptions, TrainingOptions> spoil, string name)
