@@ -19,20 +19,10 @@ internal static class AbsoluteCoefficientOfVariation
     private static readonly Scalar MeanFloor = 1e-15;
 
     /// <summary>The statistic of every element of <paramref name="x"/> as a scalar tensor (graph attached).</summary>
-    public static Tensor Of(Tensor x)
-    {
-        ArgumentNullException.ThrowIfNull(x);
-        if (x.numel() < 2) throw new ArgumentException($"The coefficient of variation needs at least 2 values; got {x.numel()}.", nameof(x));
-        return OfRowsOf(x.reshape(1, -1)).reshape(Array.Empty<long>());
-    }
+    public static Tensor Of(Tensor x) => RowStatistic.OfAll(x, OfRowsOf, "coefficient of variation");
 
     /// <summary>The statistic of each row of a matrix <paramref name="x"/>, a vector with one value per row (graph attached).</summary>
-    public static Tensor OfRows(Tensor x)
-    {
-        ArgumentNullException.ThrowIfNull(x);
-        if (!Kurtosis.HasRows(x)) throw new ArgumentException($"Row statistics need a matrix with at least 2 columns; got shape [{string.Join(", ", x.shape)}].", nameof(x));
-        return OfRowsOf(x);
-    }
+    public static Tensor OfRows(Tensor x) => RowStatistic.OfEachRow(x, OfRowsOf, "coefficient of variation");
 
     private static Tensor OfRowsOf(Tensor x)
     {

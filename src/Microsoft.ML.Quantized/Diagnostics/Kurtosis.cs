@@ -14,27 +14,13 @@ internal static class Kurtosis
     public static readonly Scalar SquaredVarianceFloor = 1e-30;
 
     /// <summary>The kurtosis of every element of <paramref name="x"/> as a scalar tensor (graph attached).</summary>
-    public static Tensor Of(Tensor x)
-    {
-        ArgumentNullException.ThrowIfNull(x);
-        if (x.numel() < 2) throw new ArgumentException($"Kurtosis needs at least 2 values; got {x.numel()}.", nameof(x));
-        return OfRowsOf(x.reshape(1, -1)).reshape(Array.Empty<long>());
-    }
+    public static Tensor Of(Tensor x) => RowStatistic.OfAll(x, OfRowsOf, "kurtosis");
 
     /// <summary>
     /// The kurtosis of each row of a matrix <paramref name="x"/> (each output unit's weights), a vector with one value per
     /// row (graph attached).
     /// </summary>
-    public static Tensor OfRows(Tensor x)
-    {
-        ArgumentNullException.ThrowIfNull(x);
-        if (x.dim() != 2) throw new ArgumentException($"Row kurtosis needs a matrix; got a tensor of shape [{string.Join(", ", x.shape)}].", nameof(x));
-        if (x.shape[1] < 2) throw new ArgumentException($"Row kurtosis needs at least 2 values per row; got {x.shape[1]}.", nameof(x));
-        return OfRowsOf(x);
-    }
-
-    /// <summary>Whether <paramref name="x"/> has rows of their own: a matrix with at least 2 columns (else it is one row).</summary>
-    public static bool HasRows(Tensor x) => x.dim() == 2 && x.shape[1] >= 2;
+    public static Tensor OfRows(Tensor x) => RowStatistic.OfEachRow(x, OfRowsOf, "kurtosis");
 
     private static Tensor OfRowsOf(Tensor x)
     {

@@ -33,7 +33,7 @@ public sealed record WeightStatistics(string Name, long Count, double Mean, doub
         double std = w.numel() == 0 ? 0 : w.sub(meanScalar).pow(Scalars.Two).mean().sqrt().item<double>();
         double kurtosis = w.numel() < 2 ? double.NaN : Microsoft.ML.Quantized.Kurtosis.Value(w);
         double maxAbs = w.numel() == 0 ? 0 : w.abs().max().item<double>();
-        double rowKurtosis = Microsoft.ML.Quantized.Kurtosis.HasRows(matrix) ? Microsoft.ML.Quantized.Kurtosis.OfRows(matrix).mean().item<double>() : double.NaN;
+        double rowKurtosis = RowStatistic.HasRows(matrix) ? Microsoft.ML.Quantized.Kurtosis.OfRows(matrix).mean().item<double>() : double.NaN;
         return new WeightStatistics(name, w.numel(), mean, std, kurtosis, maxAbs, rowKurtosis);
     }
 }

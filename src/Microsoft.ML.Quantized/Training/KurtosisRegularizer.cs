@@ -64,7 +64,7 @@ internal sealed class KurtosisRegularizer
         foreach (var w in _weights)
         {
             // A vector, or a one-column matrix (a layer with a single input, e.g. pixel-by-pixel MNIST), is one row.
-            var term = Options.PerRow && Kurtosis.HasRows(w)
+            var term = Options.PerRow && RowStatistic.HasRows(w)
                 ? StatisticOfRows(w).sub(target).pow(Scalars.Two).mean()
                 : StatisticOf(w).sub(target).pow(Scalars.Two);
             sum = sum is null ? term : sum.add(term, Scalars.One);
