@@ -63,46 +63,32 @@ public sealed record RobustnessReport(
             sb.AppendLine($"| {r.Label} | `{r.Quantizer}` | {r.Bits} | {F(r.Metric)} | {Ratio(r.Metric, floatMetric)} | {Percent(r.WeightError)} |");
         if (StepSizes.Count > 0)
         {
-            sb.AppendLine();
-            sb.AppendLine($"{h} Step size at {PerturbationBits} bits");
-            sb.AppendLine();
-            sb.AppendLine($"| step | quantizer | {MetricName} | vs exact step | weight error |");
-            sb.AppendLine("| --- | --- | ---: | ---: | ---: |");
             double exact = StepSizes[0].Metric;
-            foreach (var r in StepSizes)
-                sb.AppendLine($"| {r.Label} | `{r.Quantizer}` | {F(r.Metric)} | {Ratio(r.Metric, exact)} | {Percent(r.WeightError)} |");
+            Section(sb, $"{h} Step size at {PerturbationBits} bits", $"| step | quantizer | {MetricName} | vs exact step | weight error |", "| --- | --- | ---: | ---: | ---: |",
+                StepSizes, r => $"| {r.Label} | `{r.Quantizer}` | {F(r.Metric)} | {Ratio(r.Metric, exact)} | {Percent(r.WeightError)} |");
         }
-        if (Activations.Count > 0)
-        {
-            sb.AppendLine();
-            sb.AppendLine($"{h} Activations quantized after training (gates and hidden state, uniform, dynamic max step)");
-            sb.AppendLine();
-            sb.AppendLine($"| activations | weights | weight bits | {MetricName} | vs float |");
-            sb.AppendLine("| --- | --- | ---: | ---: | ---: |");
-            foreach (var r in Activations)
-                sb.AppendLine($"| {r.Label} | `{r.Quantizer}` | {r.Bits} | {F(r.Metric)} | {Ratio(r.Metric, floatMetric)} |");
-        }
-        if (Weights.Count > 0)
-        {
-            sb.AppendLine();
-            sb.AppendLine($"{h} Weight kurtosis (uniform 1.8, Gaussian 3)");
-            sb.AppendLine();
-            sb.AppendLine("| tensor | elements | std | max abs / std | kurtosis | mean row kurtosis |");
-            sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: |");
-            foreach (var w in Weights)
-                sb.AppendLine($"| `{w.Name}` | {w.Count.ToString(CultureInfo.InvariantCulture)} | {F(w.StdDev)} | {F(w.StdDev > 0 ? w.MaxAbs / w.StdDev : double.NaN)} | {F(w.Kurtosis)} | {F(w.MeanRowKurtosis)} |");
-        }
-        if (Gates.Count > 0)
-        {
-            sb.AppendLine();
-            sb.AppendLine($"{h} Gate activation kurtosis (evaluation data)");
-            sb.AppendLine();
-            sb.AppendLine("| layer | gate | values | pre mean | pre std | pre kurtosis | post kurtosis |");
-            sb.AppendLine("| ---: | --- | ---: | ---: | ---: | ---: | ---: |");
-            foreach (var g in Gates)
-                sb.AppendLine($"| {g.Layer} | {g.Gate} | {g.Count.ToString(CultureInfo.InvariantCulture)} | {F(g.PreActivationMean)} | {F(g.PreActivationStdDev)} | {F(g.PreActivationKurtosis)} | {F(g.PostActivationKurtosis)} |");
-        }
+        Section(sb, $"{h} Activations quantized after training (gates and hidden state, uniform, dynamic max step)",
+            $"| activations | weights | weight bits | {MetricName} | vs float |", "| --- | --- | ---: | ---: | ---: |",
+            Activations, r => $"| {r.Label} | `{r.Quantizer}` | {r.Bits} | {F(r.Metric)} | {Ratio(r.Metric, floatMetric)} |");
+        Section(sb, $"{h} Weight kurtosis (uniform 1.8, Gaussian 3)", "| tensor | elements | std | max abs / std | kurtosis | mean row kurtosis |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |", Weights,
+            w => $"| `{w.Name}` | {w.Count.ToString(CultureInfo.InvariantCulture)} | {F(w.StdDev)} | {F(w.StdDev > 0 ? w.MaxAbs / w.StdDev : double.NaN)} | {F(w.Kurtosis)} | {F(w.MeanRowKurtosis)} |");
+        Section(sb, $"{h} Gate activation kurtosis (evaluation data)", "| layer | gate | values | pre mean | pre std | pre kurtosis | post kurtosis |",
+            "| ---: | --- | ---: | ---: | ---: | ---: | ---: |", Gates,
+            g => $"| {g.Layer} | {g.Gate} | {g.Count.ToString(CultureInfo.InvariantCulture)} | {F(g.PreActivationMean)} | {F(g.PreActivationStdDev)} | {F(g.PreActivationKurtosis)} | {F(g.PostActivationKurtosis)} |");
         return sb.ToString();
+    }
+
+    /// <summary>Appends a blank line, <paramref name="heading"/>, a blank line and a table of <paramref name="items"/>; nothing when there are none.</summary>
+    private static void Section<T>(StringBuilder sb, string heading, string header, string alignment, IReadOnlyList<T> items, Func<T, string> row)
+    {
+        if (items.Count == 0) return;
+        sb.AppendLine();
+        sb.AppendLine(heading);
+        sb.AppendLine();
+        sb.AppendLine(header);
+        sb.AppendLine(alignment);
+        foreach (var item in items) sb.AppendLine(row(item));
     }
 
     private static string F(double value) => double.IsNaN(value) ? "n/a" : value.ToString(Math.Abs(value) >= 1000 ? "F0" : "0.###", CultureInfo.InvariantCulture);
