@@ -185,7 +185,7 @@ internal static class StudyCommand
             return stamp with
             {
                 Outcome = "trained", BestEpoch = best.Epoch, ValidationCrossEntropy = best.ValidationLoss,
-                TestCrossEntropy = report.BitWidths.First(r => r.Quantizer == report.TrainedQuantizer).Metric, Gates = GateHistogramPlot.FirstLayer(report.Gates),
+                TestCrossEntropy = report.AsTrained.Metric, Gates = GateHistogramPlot.FirstLayer(report.Gates),
                 BitsPerWeight = size.QuantizedParameterCount > 0 ? size.BitsPerQuantizedWeight : 32, PackedBytes = size.PackedBytes,
                 FloatLambda1 = spectrum.FloatLambda1, QuantizedLambda1 = spectrum.QuantizedLambda1, MeanGain = spectrum.MeanGain, Seconds = clock.Elapsed.TotalSeconds,
             };

@@ -39,6 +39,9 @@ public sealed record RobustnessReport(
     /// <summary>The float row.</summary>
     public RobustnessReportRow Float => BitWidths.First(r => r.Bits == 32);
 
+    /// <summary>The model as trained: the float row for a float model, else the row of its own weight quantizer.</summary>
+    public RobustnessReportRow AsTrained => BitWidths.First(r => r.Quantizer == TrainedQuantizer);
+
     /// <summary>The uniform row of <paramref name="bits"/> bits, or null when the report has none.</summary>
     public RobustnessReportRow? AtBits(int bits) => BitWidths.FirstOrDefault(r => r.Bits == bits && r.Label.EndsWith("-bit", StringComparison.Ordinal));
 

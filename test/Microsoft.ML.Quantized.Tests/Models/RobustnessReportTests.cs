@@ -21,6 +21,7 @@ public sealed class RobustnessReportTests
         CollectionAssert.AreEqual(new[] { "uniform4-mse", "uniform4-mse@0.95", "uniform4-mse@0.98", "uniform4-mse@1.02", "uniform4-mse@1.05", "uniform4-pow2-mse" }, report.StepSizes.Select(r => r.Quantizer).ToArray());
         Assert.IsTrue(report.BitWidths.Concat(report.StepSizes).All(r => double.IsFinite(r.Metric) && r.Metric >= 1));
         Assert.AreEqual(model.Evaluate(Valid).Perplexity, report.Float.Metric, 1e-9);
+        Assert.AreSame(report.Float, report.AsTrained, "a float model as trained is its float row");
         Assert.IsTrue(report.Float.Metric <= report.AtBits(2)!.Metric, $"float {report.Float.Metric:F3} vs 2-bit {report.AtBits(2)!.Metric:F3}");
         Assert.IsTrue(report.AtBits(2)!.WeightError > report.AtBits(8)!.WeightError);
         Assert.AreEqual(report.AtBits(4)!.Metric, report.StepSizes[0].Metric, 0.0);
@@ -69,6 +70,7 @@ public sealed class RobustnessReportTests
         CollectionAssert.AreEqual(new[] { "float", "as trained", "3-bit", "8-bit" }, report.BitWidths.Select(r => r.Label).ToArray());
         Assert.AreEqual("twn", report.TrainedQuantizer);
         Assert.AreEqual(model.Evaluate(tokens).BitsPerToken, report.BitWidths[1].Metric, 1e-12);
+        Assert.AreSame(report.BitWidths[1], report.AsTrained, "the twn row, not the float one");
         CollectionAssert.AreEqual(new[] { "uniform5", "uniform5@1.1" }, report.StepSizes.Select(r => r.Quantizer).ToArray());
         Assert.AreEqual(3, report.Gates.Count, "GRU: reset, update, candidate");
         StringAssert.Contains(report.ToMarkdown(2), "## Post-training quantization (bits per character");
