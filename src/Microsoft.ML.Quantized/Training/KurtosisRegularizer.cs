@@ -13,6 +13,8 @@ namespace Microsoft.ML.Quantized;
 internal sealed class KurtosisRegularizer
 {
     private readonly Tensor[] _weights;
+    private readonly Func<Tensor, Tensor> _statistic;
+    private readonly Func<Tensor, Tensor> _statisticOfRows;
 
     /// <summary>Regularizes <paramref name="weights"/> (the tensors themselves, not copies) with <paramref name="options"/>.</summary>
     public KurtosisRegularizer(KureOptions options, IEnumerable<Tensor> weights)
@@ -21,6 +23,9 @@ internal sealed class KurtosisRegularizer
         ArgumentNullException.ThrowIfNull(weights);
         Options = options.Clone();
         _weights = weights.ToArray();
+        (_statistic, _statisticOfRows) = Options.Statistic == UniformityStatistic.Kurtosis
+            ? (Kurtosis.Of, Kurtosis.OfRows)
+            : ((Func<Tensor, Tensor>)AbsoluteCoefficientOfVariation.Of, (Func<Tensor, Tensor>)AbsoluteCoefficientOfVariation.OfRows);
     }
 
     /// <summary>The options (a copy).</summary>
@@ -65,16 +70,10 @@ internal sealed class KurtosisRegularizer
         {
             // A vector, or a one-column matrix (a layer with a single input, e.g. pixel-by-pixel MNIST), is one row.
             var term = Options.PerRow && RowStatistic.HasRows(w)
-                ? StatisticOfRows(w).sub(target).pow(Scalars.Two).mean()
-                : StatisticOf(w).sub(target).pow(Scalars.Two);
+                ? _statisticOfRows(w).sub(target).pow(Scalars.Two).mean()
+                : _statistic(w).sub(target).pow(Scalars.Two);
             sum = sum is null ? term : sum.add(term, Scalars.One);
         }
         return sum!.mul(weight).MoveToOuterDisposeScope();
     }
-
-    private Tensor StatisticOf(Tensor w) =>
-        Options.Statistic == UniformityStatistic.Kurtosis ? Kurtosis.Of(w) : AbsoluteCoefficientOfVariation.Of(w);
-
-    private Tensor StatisticOfRows(Tensor w) =>
-        Options.Statistic == UniformityStatistic.Kurtosis ? Kurtosis.OfRows(w) : AbsoluteCoefficientOfVariation.OfRows(w);
 }
