@@ -37,20 +37,21 @@ internal static class KureCommand
         var rowSteps = new Option<bool>("--row-steps") { Description = "Quantize with one step per weight row (QuantizerOptions.PerRowScale) instead of one per tensor, in every report and in part b's training." };
         var lambdaSweep = new Option<string?>("--lambda-sweep") { Description = $"Instead of parts a and b: fine-tune copies without KURE and with it at each of these comma-separated lambdas, per tensor and per row, and score each at float, 4 and 3 bits (e.g. {KureLambdaSweep.ExampleLambdas}). Writes the task's -lambda section." };
         var activationBits = new Option<string>("--activation-bits") { Description = "Part a: comma-separated activation bit widths (2-8) to quantize every model's gates and hidden state to after training, with float and with 4-bit weights (uniform, dynamic max step); also plots the gates' post-activation histograms. Empty (the default): none.", DefaultValueFactory = _ => "" };
+        var perTensorBits = new Option<string>("--per-tensor-bits") { Description = "Part a: comma-separated bit widths (2-8) at which every model's recurrent weight tensors, and each gate's rows of them, are also quantized one at a time with the rest float (where the k-bit error comes from). Empty (the default): none.", DefaultValueFactory = _ => "" };
         var statistic = new Option<string>("--statistic") { Description = "Parts a and b: the uniformity statistic the KURE term regularizes: kurtosis (the paper's, target 1.8) or cv (the coefficient of variation of |w - mean|, target 1/sqrt(3); KureOptions.Statistic). cv writes its own -cv section.", DefaultValueFactory = _ => "kurtosis" };
         var fineTuneSeeds = new Option<int?>("--fine-tune-seeds") { Description = "With --lambda-sweep: fine-tune every copy under this many seeds (--seed, --seed + 1, ...) to show the noise (default 2)." };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (the task's KURE section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
         var command = new System.CommandLine.Command("kure", "KURE: post-training quantization of a model fine-tuned without vs with kurtosis regularization (Moby Dick char LM, sequential MNIST or Brown word LM).")
         {
-            task, steps, fineTuneSteps, qatSteps, hidden, lambda, seed, data, trainCount, testTokens, qatStep, rowSteps, activationBits, statistic, lambdaSweep, fineTuneSeeds, output,
+            task, steps, fineTuneSteps, qatSteps, hidden, lambda, seed, data, trainCount, testTokens, qatStep, rowSteps, activationBits, perTensorBits, statistic, lambdaSweep, fineTuneSeeds, output,
         };
         command.SetAction(parse =>
         {
             var sweep = Sweep(parse.GetValue(lambdaSweep), parse.GetValue(fineTuneSeeds),
-                new Option[] { lambda, qatStep, activationBits, statistic }.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).Concat(parse.GetValue(qatSteps) is null ? [] : [qatSteps.Name]));
+                new Option[] { lambda, qatStep, activationBits, perTensorBits, statistic }.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).Concat(parse.GetValue(qatSteps) is null ? [] : [qatSteps.Name]));
             return Run(parse.GetValue(task)!, parse.GetValue(steps), parse.GetValue(fineTuneSteps), parse.GetValue(qatSteps), parse.GetValue(hidden),
                 parse.GetValue(lambda), parse.GetValue(seed), parse.GetValue(data), parse.GetValue(trainCount), parse.GetValue(testTokens), parse.GetValue(qatStep)!,
-                parse.GetValue(rowSteps), ParseActivationBits(parse.GetValue(activationBits)!), ParseStatistic(parse.GetValue(statistic)!), sweep, parse.GetValue(output)!);
+                parse.GetValue(rowSteps), ParseBits(parse.GetValue(activationBits)!, activationBits.Name), ParseBits(parse.GetValue(perTensorBits)!, perTensorBits.Name), ParseStatistic(parse.GetValue(statistic)!), sweep, parse.GetValue(output)!);
         });
         return command;
     }
@@ -69,12 +70,12 @@ internal static class KureCommand
         return (KureLambdaSweep.ParseLambdas(lambdas), seeds ?? 2);
     }
 
-    /// <summary>The <c>--activation-bits</c> list: distinct bit widths, each 2-8 (empty for none).</summary>
-    internal static int[] ParseActivationBits(string text) =>
+    /// <summary>A bit-width list such as <c>--activation-bits</c> (named <paramref name="option"/>): distinct bit widths, each 2-8 (empty for none).</summary>
+    internal static int[] ParseBits(string text, string option) =>
         text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out var b) && b is >= 2 and <= 8
                 ? b
-                : throw new ArgumentException($"--activation-bits holds '{p}': each must be a whole number of bits from 2 to 8, e.g. 8,4,3."))
+                : throw new ArgumentException($"{option} holds '{p}': each must be a whole number of bits from 2 to 8, e.g. 8,4,3."))
             .Distinct().Order().ToArray();
 
     /// <summary>The <c>--statistic</c> value: kurtosis or cv.</summary>
@@ -86,7 +87,7 @@ internal static class KureCommand
     };
 
     private static int Run(string task, int? steps, int? fineTuneSteps, int? qatSteps, int? hidden, double lambda, int seed, DirectoryInfo? data, int? trainCount,
-        int testTokens, string qatStep, bool rowSteps, int[] activationBits, UniformityStatistic statistic, (double[] Lambdas, int Seeds)? sweep, FileInfo output)
+        int testTokens, string qatStep, bool rowSteps, int[] activationBits, int[] perTensorBits, UniformityStatistic statistic, (double[] Lambdas, int Seeds)? sweep, FileInfo output)
     {
         var name = task.Trim().ToLowerInvariant();
         bool minimumError = qatStep.Trim().ToLowerInvariant() switch
@@ -108,18 +109,18 @@ internal static class KureCommand
         var qat = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 4, MinimumErrorStep = minimumError, PerRowScale = rowSteps };
         return name switch
         {
-            "moby" => Run(LanguageModelKureTask.Moby(hidden ?? 256, seed, testTokens), steps ?? 400, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, qat, activationBits, statistic, sweep, output),
+            "moby" => Run(LanguageModelKureTask.Moby(hidden ?? 256, seed, testTokens), steps ?? 400, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, qat, activationBits, perTensorBits, statistic, sweep, output),
             "smnist" => Run(new SmnistKureTask(data ?? new DirectoryInfo("data/mnist"), trainCount ?? 10_000, hidden ?? 128, seed),
-                steps ?? 2000, fineTuneSteps ?? 300, qatSteps ?? fineTuneSteps ?? 300, lambda, qat, activationBits, statistic, sweep, output),
+                steps ?? 2000, fineTuneSteps ?? 300, qatSteps ?? fineTuneSteps ?? 300, lambda, qat, activationBits, perTensorBits, statistic, sweep, output),
             "brown" => Run(LanguageModelKureTask.Brown(data ?? new DirectoryInfo("data/brown"), hidden ?? 300, seed, testTokens),
-                steps ?? 1000, fineTuneSteps ?? 250, qatSteps ?? fineTuneSteps ?? 250, lambda, qat, activationBits, statistic, sweep, output),
+                steps ?? 1000, fineTuneSteps ?? 250, qatSteps ?? fineTuneSteps ?? 250, lambda, qat, activationBits, perTensorBits, statistic, sweep, output),
             _ => throw new ArgumentException($"--task '{task}': use moby, smnist or brown."),
         };
     }
 
     /// <summary>The one flow every task runs: float training, fine-tuning without and with KURE, 4-bit QAT copies, reports, tables.</summary>
     private static int Run<TModel>(KureTask<TModel> task, int steps, int fineTuneSteps, int qatSteps, double lambda, QuantizerOptions qat, int[] activationBits,
-        UniformityStatistic statistic, (double[] Lambdas, int Seeds)? sweep, FileInfo output)
+        int[] perTensorBits, UniformityStatistic statistic, (double[] Lambdas, int Seeds)? sweep, FileInfo output)
         where TModel : class, IDisposable
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -135,7 +136,7 @@ internal static class KureCommand
             new()
             {
                 BitWidths = bits, StepSizeMultipliers = multipliers, MinimumErrorStep = mse, PerRowScale = qat.PerRowScale, RecordGates = partA && !mse,
-                ActivationBitWidths = partA ? activationBits : [],
+                ActivationBitWidths = partA ? activationBits : [], PerTensorBitWidths = partA ? perTensorBits : [],
             };
         RobustnessReport[] Reports(TModel m, List<int> bits, List<double> multipliers, bool partA) =>
             Timed("robustness reports", () => new[] { false, true }.Select(mse => task.Report(m, Builder(mse, bits, multipliers, partA))).ToArray());
@@ -215,6 +216,7 @@ internal static class KureCommand
         sb.AppendLine();
         Table(sb, task, columns, ratioBits: [4, 3, 2]);
         sb.AppendLine();
+        PerTensorTable(sb, task, columns);
         // The weight and gate statistics of the two KURE models (the last two columns).
         foreach (var (name, reports) in columns[^2..])
         {
@@ -296,6 +298,35 @@ internal static class KureCommand
                 sb.AppendLine($"| {bits}-bit relative weight error (`{columns[0].Reports[rule].AtBits(bits)!.Quantizer}`) | " +
                               Cells(r => (100 * r.AtBits(bits)!.WeightError).ToString("F1", CultureInfo.InvariantCulture) + " %", rule) + " |");
     }
+
+    /// <summary>
+    /// The per-tensor rows (<c>--per-tensor-bits</c>), when measured: one row per tensor or gate block, bit width and step
+    /// rule, each cell the column's metric with only that part quantized over its float metric, and in brackets that part's
+    /// share of the whole model's change at the same width.
+    /// </summary>
+    private static void PerTensorTable<TModel>(StringBuilder sb, KureTask<TModel> task, (string Name, RobustnessReport[] Reports)[] columns)
+        where TModel : class, IDisposable
+    {
+        if (columns[0].Reports[0].PerTensor.Count == 0) return;
+        sb.AppendLine($"### One tensor at a time: {task.MetricShort} with only that tensor (or those gate rows) quantized, over float (share of the whole model's change at that width)");
+        sb.AppendLine();
+        sb.AppendLine("| quantized alone | " + string.Join(" | ", columns.Select(c => c.Name)) + " |");
+        sb.AppendLine("|---|" + string.Concat(columns.Select(_ => "---:|")));
+        for (int rule = 0; rule < columns[0].Reports.Length; rule++)
+        {
+            var rows = columns[0].Reports[rule].PerTensor;
+            for (int k = 0; k < rows.Count; k++)
+            {
+                int index = k;
+                sb.AppendLine($"| `{rows[k].Label}` (`{rows[k].Quantizer}`) | " + string.Join(" | ", columns.Select(c => Share(c.Reports[rule], c.Reports[rule].PerTensor[index]))) + " |");
+            }
+        }
+        sb.AppendLine();
+    }
+
+    /// <summary>A per-tensor cell: the row's metric over float, and its share of the whole model's change at that width.</summary>
+    private static string Share(RobustnessReport report, RobustnessReportRow row) =>
+        F(row.Metric / report.Float.Metric) + (report.ShareOfCost(row) is var share && double.IsFinite(share) ? $" ({share * 100:F0} %)" : "");
 
     /// <summary>The statistics of the report's recurrent weight tensors (the ones KURE regularizes by default).</summary>
     internal static IEnumerable<WeightStatistics> RecurrentWeights(RobustnessReport report) =>

@@ -13,9 +13,6 @@ namespace Microsoft.ML.Quantized;
 /// </summary>
 internal sealed class GateActivationRecorder : IDisposable
 {
-    private static readonly string[] LstmGates = { "input", "forget", "candidate", "output", "cell" };
-    private static readonly string[] GruGates = { "reset", "update", "candidate" };
-
     private readonly QuantizedRecurrentCell[] _layers;
     private readonly (MomentAccumulator Pre, MomentAccumulator Post)[][] _moments;
     private readonly long[][][] _histograms;
@@ -75,7 +72,8 @@ internal sealed class GateActivationRecorder : IDisposable
         foreach (var layer in _layers) layer.ForwardObserver = null;
     }
 
-    private static string[] GatesOf(QuantizedRecurrentCell cell) => cell.HasCellState ? LstmGates : GruGates;
+    /// <summary>The layer's gates, and for the LSTM its cell output tanh(c) as a fifth.</summary>
+    private static string[] GatesOf(QuantizedRecurrentCell cell) => cell.HasCellState ? [.. cell.Gates, "cell"] : [.. cell.Gates];
 
     /// <summary>The range of gate <paramref name="gate"/>'s post-activation: [-1, 1] after a tanh (LSTM candidate and cell, GRU candidate), else [0, 1].</summary>
     private static (int Low, int High) PostActivationRange(QuantizedRecurrentCell cell, int gate) =>

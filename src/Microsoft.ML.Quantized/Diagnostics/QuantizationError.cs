@@ -22,9 +22,25 @@ internal static class QuantizationError
             var w = weight.detach();
             var q = quantizer.forward(w);
             if (wasTraining) quantizer.train();
-            error += (q - w).to_type(ScalarType.Float64).pow(Scalars.Two).sum().item<double>();
-            norm += w.to_type(ScalarType.Float64).pow(Scalars.Two).sum().item<double>();
+            var (e, n) = SquaredNorms(w, q);
+            error += e;
+            norm += n;
         }
-        return norm == 0 ? 0 : Math.Sqrt(error / norm);
+        return Ratio(error, norm);
     }
+
+    /// <summary>Relative reconstruction error <c>||quantized - weight|| / ||weight||</c> of one tensor (0 for an all-zero <paramref name="weight"/>).</summary>
+    public static double Relative(Tensor weight, Tensor quantized)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var (error, norm) = SquaredNorms(weight.detach(), quantized.detach());
+        return Ratio(error, norm);
+    }
+
+    /// <summary><c>||q - w||^2</c> and <c>||w||^2</c> in double precision.</summary>
+    private static (double Error, double Norm) SquaredNorms(Tensor w, Tensor q) =>
+        ((q - w).to_type(ScalarType.Float64).pow(Scalars.Two).sum().item<double>(), w.to_type(ScalarType.Float64).pow(Scalars.Two).sum().item<double>());
+
+    private static double Ratio(double error, double norm) => norm == 0 ? 0 : Math.Sqrt(error / norm);
 }

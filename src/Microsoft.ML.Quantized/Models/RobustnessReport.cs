@@ -23,6 +23,12 @@ namespace Microsoft.ML.Quantized;
 /// trained, then with its weights at <paramref name="PerturbationBits"/>; <see cref="RobustnessReportRow.Quantizer"/> and
 /// <see cref="RobustnessReportRow.Bits"/> are the weights'. Empty unless activation bit widths were asked for.
 /// </param>
+/// <param name="PerTensor">
+/// For each of <see cref="RobustnessReportBuilder.PerTensorBitWidths"/> (ascending), each weight tensor the uniform model of
+/// that width quantizes, alone at that width with the rest float (label: the tensor's name), followed by each of its gate
+/// blocks alone (label <c>{tensor}, {gate} gate</c>); <see cref="RobustnessReportRow.WeightError"/> is the quantized part's
+/// own relative error. Empty unless per-tensor bit widths were asked for.
+/// </param>
 /// <param name="Weights">Statistics of each float weight tensor.</param>
 /// <param name="Gates">Statistics of each gate's pre- and post-activation on the evaluation data (empty when not recorded).</param>
 public sealed record RobustnessReport(
@@ -33,6 +39,7 @@ public sealed record RobustnessReport(
     int PerturbationBits,
     IReadOnlyList<RobustnessReportRow> StepSizes,
     IReadOnlyList<RobustnessReportRow> Activations,
+    IReadOnlyList<RobustnessReportRow> PerTensor,
     IReadOnlyList<WeightStatistics> Weights,
     IReadOnlyList<GateStatistics> Gates)
 {
@@ -49,8 +56,8 @@ public sealed record RobustnessReport(
     public override string ToString() => ToMarkdown();
 
     /// <summary>
-    /// The report as Markdown: bit widths, step sizes (with the change against the exact step), activation bit widths
-    /// (when measured), weight kurtosis and gate kurtosis. <paramref name="headingLevel"/> is the level of the section headings (1-6; default 3).
+    /// The report as Markdown: bit widths, step sizes (with the change against the exact step), activation bit widths and
+    /// tensors one at a time (when measured), weight kurtosis and gate kurtosis. <paramref name="headingLevel"/> is the level of the section headings (1-6; default 3).
     /// </summary>
     public string ToMarkdown(int headingLevel = 3)
     {
@@ -73,6 +80,9 @@ public sealed record RobustnessReport(
         Section(sb, $"{h} Activations quantized after training (gates and hidden state, uniform, dynamic max step)",
             $"| activations | weights | weight bits | {MetricName} | vs float |", "| --- | --- | ---: | ---: | ---: |",
             Activations, r => $"| {r.Label} | `{r.Quantizer}` | {r.Bits} | {F(r.Metric)} | {Ratio(r.Metric, floatMetric)} |");
+        Section(sb, $"{h} Weight tensors quantized one at a time (the rest float)",
+            $"| tensor | bits | {MetricName} | vs float | share of the whole model's cost | weight error |", "| --- | ---: | ---: | ---: | ---: | ---: |",
+            PerTensor, r => $"| `{r.Label}` | {r.Bits} | {F(r.Metric)} | {Ratio(r.Metric, floatMetric)} | {Share(ShareOfCost(r))} | {Percent(r.WeightError)} |");
         Section(sb, $"{h} Weight kurtosis (uniform 1.8, Gaussian 3)", "| tensor | elements | std | max abs / std | kurtosis | mean row kurtosis |",
             "| --- | ---: | ---: | ---: | ---: | ---: |", Weights,
             w => $"| `{w.Name}` | {w.Count.ToString(CultureInfo.InvariantCulture)} | {F(w.StdDev)} | {F(w.StdDev > 0 ? w.MaxAbs / w.StdDev : double.NaN)} | {F(w.Kurtosis)} | {F(w.MeanRowKurtosis)} |");
@@ -93,6 +103,21 @@ public sealed record RobustnessReport(
         sb.AppendLine(alignment);
         foreach (var item in items) sb.AppendLine(row(item));
     }
+
+    /// <summary>
+    /// The share of the uniform model's change against float that <paramref name="row"/> (a <see cref="PerTensor"/> row)
+    /// makes at its width: <c>(row - float) / (uniform at that width - float)</c>, e.g. 0.6 when quantizing that tensor alone
+    /// costs 60 % of what quantizing every tensor costs. NaN when the report has no uniform row of that width
+    /// (<see cref="AtBits"/>) or that row equals float.
+    /// </summary>
+    public double ShareOfCost(RobustnessReportRow row)
+    {
+        ArgumentNullException.ThrowIfNull(row);
+        double cost = AtBits(row.Bits) is { } whole ? whole.Metric - Float.Metric : double.NaN;
+        return cost == 0 || !double.IsFinite(cost) ? double.NaN : (row.Metric - Float.Metric) / cost;
+    }
+
+    private static string Share(double share) => double.IsNaN(share) ? "n/a" : (100 * share).ToString("0", CultureInfo.InvariantCulture) + " %";
 
     private static string F(double value) => double.IsNaN(value) ? "n/a" : value.ToString(Math.Abs(value) >= 1000 ? "F0" : "0.###", CultureInfo.InvariantCulture);
 

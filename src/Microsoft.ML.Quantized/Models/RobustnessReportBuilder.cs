@@ -53,6 +53,15 @@ public sealed class RobustnessReportBuilder
     /// </summary>
     public IList<int> ActivationBitWidths { get; set; } = new List<int>();
 
+    /// <summary>
+    /// Bit widths, each 2-8, at which the weight tensors are also quantized one at a time, the rest kept float (a layer-wise
+    /// sensitivity analysis; KURE's per-layer error): for each tensor the k-bit model would quantize, the model is scored with
+    /// that tensor alone at k bits, then with each gate's block of rows alone (a recurrent tensor's input, forget, candidate and
+    /// output rows, or reset, update and candidate), each block holding exactly the values it has in the k-bit model (same
+    /// step). The report's <see cref="RobustnessReport.PerTensor"/>. Default empty (each row scores the model once more).
+    /// </summary>
+    public IList<int> PerTensorBitWidths { get; set; } = new List<int>();
+
     /// <summary>Record gate pre- and post-activation statistics while scoring the model as trained. Default true.</summary>
     public bool RecordGates { get; set; } = true;
 
@@ -110,17 +119,14 @@ public sealed class RobustnessReportBuilder
         Func<TModel, double> metric, string metricName, bool lowerIsBetter,
         Func<TModel, IEnumerable<(string Name, Tensor Weight, Quantizer Quantizer)>> weights, Func<TModel, QuantizedRecurrentStack> recurrent)
         where TModel : IDisposable => new(
-            trained.WeightQuantizer, trained.ActivationQuantizer, requantize, metric, metricName, lowerIsBetter,
-            m => QuantizationError.Relative(weights(m).Where(w => !w.Quantizer.IsIdentity)),
-            m => weights(m).Select(w => WeightStatistics.Of(w.Name, w.Weight)).ToList(),
-            m => recurrent(m).Layers);
+            trained.WeightQuantizer, trained.ActivationQuantizer, requantize, metric, metricName, lowerIsBetter, weights, m => recurrent(m).Layers);
 
     /// <summary>The report of any model kind described by <paramref name="subject"/>.</summary>
     internal RobustnessReport Build<TModel>(TModel model, RobustnessReportSubject<TModel> subject) where TModel : IDisposable
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(subject);
-        var (bitWidths, activationBits) = Validate(subject.MetricName);
+        var (bitWidths, activationBits, perTensorBits) = Validate(subject.MetricName);
         if (activationBits.Length > 0 && subject.TrainedActivations.Kind != QuantizerKind.None)
             throw new ArgumentException(
                 $"RobustnessReportBuilder.ActivationBitWidths: the model was trained with quantized activations ({QuantizerRegistry.NameOf(subject.TrainedActivations)}); " +
@@ -130,13 +136,13 @@ public sealed class RobustnessReportBuilder
         bool trainedFloat = trained.Kind == QuantizerKind.None;
         IReadOnlyList<GateStatistics> gates = Array.Empty<GateStatistics>();
         double trainedMetric;
-        using (var recorder = RecordGates && subject.RecurrentLayers is not null ? new GateActivationRecorder(subject.RecurrentLayers(model)) : null)
+        using (var recorder = RecordGates ? new GateActivationRecorder(subject.RecurrentLayers(model)) : null)
         {
             trainedMetric = subject.Metric(model);
             if (recorder is not null) gates = recorder.Statistics();
         }
         var trainedRow = new RobustnessReportRow(trainedFloat ? "float" : "as trained", QuantizerRegistry.NameOf(trained),
-            QuantizerRegistry.EffectiveBits(trained), trainedMetric, subject.WeightError(model));
+            QuantizerRegistry.EffectiveBits(trained), trainedMetric, WeightError(subject, model));
 
         var rows = new List<RobustnessReportRow>();
         if (!trainedFloat) rows.Add(Measure(model, subject, "float", new QuantizerOptions()));
@@ -171,9 +177,54 @@ public sealed class RobustnessReportBuilder
             foreach (var bits in activationBits)
                 activations.Add(Measure(model, subject, $"activations {bits}-bit", weights, new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = bits }));
         }
+        var perTensor = perTensorBits.SelectMany(bits => OneTensorAtATime(model, subject, Uniform(bits))).ToList();
         return new RobustnessReport(subject.MetricName, subject.LowerIsBetter, QuantizerRegistry.NameOf(trained), rows, PerturbationBits, steps, activations,
-            subject.Weights(model), gates);
+            perTensor, subject.Matrices(model).Select(w => WeightStatistics.Of(w.Name, w.Weight)).ToList(), gates);
     }
+
+    /// <summary>
+    /// The <see cref="PerTensorBitWidths"/> rows of one bit width: a float copy of the model scored with one tensor, then
+    /// one gate block of it, replaced by its values in the <paramref name="options"/> copy (restored after each score).
+    /// </summary>
+    private static List<RobustnessReportRow> OneTensorAtATime<TModel>(TModel model, RobustnessReportSubject<TModel> subject, QuantizerOptions options)
+        where TModel : IDisposable
+    {
+        var rows = new List<RobustnessReportRow>();
+        string name = QuantizerRegistry.NameOf(options);
+        int bits = QuantizerRegistry.EffectiveBits(options);
+        using var reference = subject.Requantize(model, new QuantizerOptions(), null);
+        using var quantized = subject.Requantize(model, options, null);
+        var targets = subject.Matrices(reference).ToList();
+        var sources = subject.Matrices(quantized).ToList();
+        var gates = subject.RecurrentLayers(reference).SelectMany(l => new[] { l.Gates, l.Gates }).ToList(); // weight_ih, weight_hh per layer
+        using var noGrad = no_grad();
+        for (int j = 0; j < sources.Count; j++)
+        {
+            if (sources[j].Quantizer.IsIdentity) continue;
+            using var scope = NewDisposeScope();
+            var target = targets[j].Weight;
+            var original = target.detach().clone();
+            var values = sources[j].Quantizer.forward(sources[j].Weight.detach());
+            var blocks = new List<(string Label, long First, long Count)> { (sources[j].Name, 0, target.shape[0]) };
+            if (j < gates.Count)
+            {
+                long rowsPerGate = target.shape[0] / gates[j].Count;
+                blocks.AddRange(gates[j].Select((g, k) => ($"{sources[j].Name}, {g} gate", k * rowsPerGate, rowsPerGate)));
+            }
+            foreach (var (label, first, count) in blocks)
+            {
+                var block = target.narrow(0, first, count);
+                block.copy_(values.narrow(0, first, count));
+                double metric = subject.Metric(reference);
+                block.copy_(original.narrow(0, first, count));
+                rows.Add(new RobustnessReportRow(label, name, bits, metric, QuantizationError.Relative(original.narrow(0, first, count), values.narrow(0, first, count))));
+            }
+        }
+        return rows;
+    }
+
+    private static double WeightError<TModel>(RobustnessReportSubject<TModel> subject, TModel model) where TModel : IDisposable =>
+        QuantizationError.Relative(subject.Matrices(model).Where(w => !w.Quantizer.IsIdentity));
 
     private QuantizerOptions Uniform(int bits) => new() { Kind = QuantizerKind.Uniform, Bits = bits, PerRowScale = PerRowScale, MinimumErrorStep = MinimumErrorStep };
 
@@ -183,11 +234,11 @@ public sealed class RobustnessReportBuilder
     {
         using var quantized = subject.Requantize(model, options, activations);
         return new RobustnessReportRow(label, QuantizerRegistry.NameOf(options), QuantizerRegistry.EffectiveBits(options),
-            subject.Metric(quantized), subject.WeightError(quantized));
+            subject.Metric(quantized), WeightError(subject, quantized));
     }
 
-    /// <summary>Checks the settings; returns the weight and activation bit widths sorted and without repeats.</summary>
-    private (int[] Weights, int[] Activations) Validate(string metricName)
+    /// <summary>Checks the settings; returns the weight, activation and per-tensor bit widths sorted and without repeats.</summary>
+    private (int[] Weights, int[] Activations, int[] PerTensor) Validate(string metricName)
     {
         if (string.IsNullOrWhiteSpace(metricName))
             throw new ArgumentException("The metric needs a name, e.g. \"perplexity\".", nameof(metricName));
@@ -207,7 +258,11 @@ public sealed class RobustnessReportBuilder
             throw new ArgumentNullException("RobustnessReportBuilder.ActivationBitWidths", "RobustnessReportBuilder.ActivationBitWidths must not be null; use an empty list for none.");
         foreach (var bits in ActivationBitWidths)
             CheckBits(bits, "RobustnessReportBuilder.ActivationBitWidths");
-        return (BitWidths.Distinct().Order().ToArray(), ActivationBitWidths.Distinct().Order().ToArray());
+        if (PerTensorBitWidths is null)
+            throw new ArgumentNullException("RobustnessReportBuilder.PerTensorBitWidths", "RobustnessReportBuilder.PerTensorBitWidths must not be null; use an empty list for none.");
+        foreach (var bits in PerTensorBitWidths)
+            CheckBits(bits, "RobustnessReportBuilder.PerTensorBitWidths");
+        return (BitWidths.Distinct().Order().ToArray(), ActivationBitWidths.Distinct().Order().ToArray(), PerTensorBitWidths.Distinct().Order().ToArray());
     }
 
     private static void CheckBits(int bits, string name)

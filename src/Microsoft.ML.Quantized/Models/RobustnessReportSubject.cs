@@ -1,3 +1,5 @@
+using static TorchSharp.torch;
+
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
@@ -13,9 +15,11 @@ namespace Microsoft.ML.Quantized;
 /// <param name="Metric">The score of a model on the evaluation data.</param>
 /// <param name="MetricName">The score's name, e.g. <c>perplexity</c> or <c>accuracy</c>.</param>
 /// <param name="LowerIsBetter">True for losses and perplexities, false for accuracies.</param>
-/// <param name="WeightError">Relative reconstruction error of a model's quantized weights (see <see cref="QuantizationError"/>).</param>
-/// <param name="Weights">Statistics of a model's float weight tensors.</param>
-/// <param name="RecurrentLayers">A model's recurrent layers, for gate statistics; null records none.</param>
+/// <param name="Matrices">
+/// A model's weight matrices with their quantizers, in the same order for every copy of the model: the recurrent ones
+/// first (as <see cref="QuantizedRecurrentStack.QuantizedWeights"/> yields them), then the rest.
+/// </param>
+/// <param name="RecurrentLayers">A model's recurrent layers, for gate statistics and gate blocks.</param>
 internal sealed record RobustnessReportSubject<TModel>(
     QuantizerOptions TrainedQuantizer,
     QuantizerOptions TrainedActivations,
@@ -23,7 +27,6 @@ internal sealed record RobustnessReportSubject<TModel>(
     Func<TModel, double> Metric,
     string MetricName,
     bool LowerIsBetter,
-    Func<TModel, double> WeightError,
-    Func<TModel, IReadOnlyList<WeightStatistics>> Weights,
-    Func<TModel, IReadOnlyList<QuantizedRecurrentCell>>? RecurrentLayers)
+    Func<TModel, IEnumerable<(string Name, Tensor Weight, Quantizer Quantizer)>> Matrices,
+    Func<TModel, IReadOnlyList<QuantizedRecurrentCell>> RecurrentLayers)
     where TModel : IDisposable;

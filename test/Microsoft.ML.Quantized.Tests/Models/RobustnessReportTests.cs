@@ -1,3 +1,5 @@
+using TorchSharp;
+
 namespace Microsoft.ML.Quantized.Tests;
 
 [TestClass]
@@ -74,6 +76,14 @@ public sealed class RobustnessReportTests
         CollectionAssert.AreEqual(new[] { "uniform5", "uniform5@1.1" }, report.StepSizes.Select(r => r.Quantizer).ToArray());
         Assert.AreEqual(3, report.Gates.Count, "GRU: reset, update, candidate");
         StringAssert.Contains(report.ToMarkdown(2), "## Post-training quantization (bits per character");
+        Assert.AreEqual(0, report.PerTensor.Count, "none by default");
+
+        builder.PerTensorBitWidths = new List<int> { 4 };
+        var perTensor = builder.Build(model, m => m.Evaluate(tokens).BitsPerToken, "bits per character").PerTensor;
+        CollectionAssert.AreEqual(new[] { "layers.0.weight_ih", "layers.0.weight_ih, reset gate", "layers.0.weight_ih, update gate", "layers.0.weight_ih, candidate gate" },
+            perTensor.Take(4).Select(r => r.Label).ToArray());
+        Assert.AreEqual(8, perTensor.Count);
+        builder.PerTensorBitWidths.Clear();
 
         builder.MinimumErrorStep = true;
         builder.RecordGates = false;
@@ -120,6 +130,65 @@ public sealed class RobustnessReportTests
     }
 
     [TestMethod]
+    public void PerTensorRowsScoreOneTensorOrOneGateBlockAtKBitsWithTheRestFloat()
+    {
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(), QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 12));
+        var builder = new RobustnessReportBuilder
+        {
+            BitWidths = new List<int> { 3 }, StepSizeMultipliers = new List<double>(), IncludePowerOfTwoStep = false, RecordGates = false,
+            MinimumErrorStep = false, PerTensorBitWidths = new List<int> { 3, 2, 3 },
+        };
+        var report = builder.Build(model, Valid);
+        var names = new[] { "layers.0.weight_ih", "layers.0.weight_hh" }
+            .SelectMany(t => new[] { t }.Concat(new[] { "input", "forget", "candidate", "output" }.Select(g => $"{t}, {g} gate"))).ToArray();
+        CollectionAssert.AreEqual(names.Concat(names).ToArray(), report.PerTensor.Select(r => r.Label).ToArray(), "2 bits then 3; float embedding and decoder have no rows");
+        CollectionAssert.AreEqual(Enumerable.Repeat(2, 10).Concat(Enumerable.Repeat(3, 10)).ToArray(), report.PerTensor.Select(r => r.Bits).ToArray());
+        Assert.IsTrue(report.PerTensor.All(r => r.Quantizer == "uniform" + r.Bits));
+
+        // Each row by hand: the float model with that tensor's rows replaced by round(w / s) * s, clamped to +-(2^(k-1) - 1)
+        // steps, where s = max |w| / (2^(k-1) - 1) over the whole tensor (the uniform k-bit model's values).
+        using var copy = model.WithQuantization(new QuantizerOptions());
+        var layer = copy.Network.Recurrent.Layers[0];
+        long hidden = layer.HiddenSize;
+        int row = 0;
+        foreach (int bits in new[] { 2, 3 })
+        {
+            foreach (var weight in new[] { layer.WeightIh, layer.WeightHh })
+            {
+                using var scope = torch.NewDisposeScope();
+                using var noGrad = torch.no_grad();
+                var original = weight.detach().clone();
+                double levels = (1 << (bits - 1)) - 1;
+                var step = original.abs().max().item<float>() / levels;
+                var quantized = (original / step).round().clamp(-levels, levels) * step;
+                foreach (var (first, count) in new[] { (0L, 4 * hidden), (0L, hidden), (hidden, hidden), (2 * hidden, hidden), (3 * hidden, hidden) })
+                {
+                    weight.narrow(0, first, count).copy_(quantized.narrow(0, first, count));
+                    var perTensor = report.PerTensor[row++];
+                    Assert.AreEqual(copy.Evaluate(Valid).Perplexity, perTensor.Metric, 1e-6 * perTensor.Metric, perTensor.Label);
+                    var w = original.narrow(0, first, count);
+                    double error = Math.Sqrt((quantized.narrow(0, first, count) - w).pow(2).sum().item<float>() / w.pow(2).sum().item<float>());
+                    Assert.AreEqual(error, perTensor.WeightError, 1e-5, perTensor.Label);
+                    weight.copy_(original);
+                }
+            }
+        }
+        Assert.AreNotEqual(report.Float.Metric, report.PerTensor[0].Metric, "the rows are quantized");
+        Assert.AreEqual(model.Evaluate(Valid).Perplexity, report.Float.Metric, 1e-9, "the model itself is untouched");
+
+        var markdown = report.ToMarkdown();
+        StringAssert.Contains(markdown, "Weight tensors quantized one at a time");
+        var whole = report.PerTensor.First(r => r.Bits == 3);
+        double share = (whole.Metric - report.Float.Metric) / (report.AtBits(3)!.Metric - report.Float.Metric) * 100;
+        StringAssert.Contains(markdown, $"| `layers.0.weight_ih` | 3 | {whole.Metric.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)} |");
+        Assert.AreEqual(share / 100, report.ShareOfCost(whole), 1e-12);
+        Assert.IsTrue(double.IsNaN(report.ShareOfCost(report.PerTensor[0])), "no uniform 2-bit row in this report");
+        StringAssert.Contains(markdown, $"| {share.ToString("0", System.Globalization.CultureInfo.InvariantCulture)} % |");
+        StringAssert.Contains(markdown, "| `layers.0.weight_ih, forget gate` | 2 |");
+        StringAssert.Contains(markdown, "| n/a |", "no whole-model 2-bit row to take a share of");
+    }
+
+    [TestMethod]
     public void BadSettingsAreRejectedWithTheSettingNamed()
     {
         using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(), QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 1));
@@ -130,5 +199,7 @@ public sealed class RobustnessReportTests
         Assert.AreEqual("RobustnessReportBuilder.PerturbationBits", perturbation.ParamName);
         var multiplier = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new RobustnessReportBuilder { StepSizeMultipliers = new List<double> { 0 } }.Build(model, Valid));
         Assert.AreEqual("RobustnessReportBuilder.StepSizeMultipliers", multiplier.ParamName);
+        var perTensor = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new RobustnessReportBuilder { PerTensorBitWidths = new List<int> { 9 } }.Build(model, Valid));
+        Assert.AreEqual("RobustnessReportBuilder.PerTensorBitWidths", perTensor.ParamName);
     }
 }

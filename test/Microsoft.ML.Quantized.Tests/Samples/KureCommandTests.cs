@@ -26,6 +26,8 @@ public sealed class KureCommandTests
     [DataRow("--lambda-sweep ,", "error: --lambda-sweep needs at least one lambda, e.g. 0.03,0.1,0.3,1.")]
     [DataRow("--activation-bits 4,9", "error: --activation-bits holds '9': each must be a whole number of bits from 2 to 8, e.g. 8,4,3.")]
     [DataRow("--lambda-sweep 0.1 --activation-bits 4", "error: --activation-bits does not apply to --lambda-sweep,")]
+    [DataRow("--per-tensor-bits 1", "error: --per-tensor-bits holds '1': each must be a whole number of bits from 2 to 8, e.g. 8,4,3.")]
+    [DataRow("--lambda-sweep 0.1 --per-tensor-bits 3", "error: --per-tensor-bits does not apply to --lambda-sweep,")]
     [DataRow("--statistic skew", "error: --statistic 'skew': use kurtosis (the paper's) or cv")]
     [DataRow("--lambda-sweep 0.1 --statistic cv", "error: --statistic does not apply to --lambda-sweep,")]
     [DataRow("--task brown --data /no/such/folder", "error: Data folder '/no/such/folder' does not exist: run build/fetch-data.sh first, or pass --data DIR.")]
@@ -68,11 +70,11 @@ public sealed class KureCommandTests
     }
 
     [TestMethod]
-    public void Activation_bits_add_rows_with_float_and_4_bit_weights_and_a_gate_histogram_figure_and_cv_its_own_section()
+    public void Activation_and_per_tensor_bits_add_rows_and_a_gate_histogram_figure_and_cv_its_own_section()
     {
         WithMarkdownFile("", file =>
         {
-            var text = TinyRun(file, "--fine-tune-steps", "1", "--qat-steps", "0", "--activation-bits", "4,2", "--statistic", "cv");
+            var text = TinyRun(file, "--fine-tune-steps", "1", "--qat-steps", "0", "--activation-bits", "4,2", "--per-tensor-bits", "3", "--statistic", "cv");
             StringAssert.Contains(text, "<!-- bench:kure-cv -->\n## KURE: one float model, many bit widths (Moby Dick character LM, coefficient of variation in place of the kurtosis)");
             StringAssert.Contains(text, "| weights | trained | + fine-tune, no KURE | + fine-tune, KURE cv (lambda 0.01) | + fine-tune, KURE cv per row (lambda 0.01) |");
             var rows = text.Split('\n').Where(l => l.StartsWith("| activations", StringComparison.Ordinal)).Select(l => l.Split(" | ")[0]).ToArray();
@@ -83,6 +85,12 @@ public sealed class KureCommandTests
                 "| activations 2-bit, 4-bit weights (`uniform4`)", "| activations 4-bit, 4-bit weights (`uniform4`)",
                 "| activations 2-bit, 4-bit weights (`uniform4-mse`)", "| activations 4-bit, 4-bit weights (`uniform4-mse`)",
             }, rows, text);
+            // One tensor at a time: each recurrent tensor, then its four gate blocks, under each step rule; every cell a ratio with its share.
+            var perTensor = text.Split('\n').Where(l => l.StartsWith("| `layers.", StringComparison.Ordinal) && l.Contains("(`uniform3", StringComparison.Ordinal)).ToArray();
+            CollectionAssert.AreEqual(new[] { "uniform3", "uniform3-mse" }.SelectMany(q => new[] { "weight_ih", "weight_hh" }
+                .SelectMany(t => new[] { $"`layers.0.{t}`" }.Concat(new[] { "input", "forget", "candidate", "output" }.Select(g => $"`layers.0.{t}, {g} gate`")))
+                .Select(label => $"| {label} (`{q}`)")).ToArray(), perTensor.Select(l => l.Split(" | ")[0]).ToArray(), text);
+            Assert.IsTrue(perTensor.All(l => l.Split(" | ").Skip(1).All(cell => System.Text.RegularExpressions.Regex.IsMatch(cell, @"^\d+\.\d{3} \(-?\d+ %\)( \|)?$"))), string.Join("\n", perTensor));
             var figure = Path.Combine(Path.GetDirectoryName(file)!, $"{Path.GetFileNameWithoutExtension(file)}-kure-cv-gates.png");
             try
             {

@@ -21,6 +21,7 @@ namespace Microsoft.ML.Quantized;
 internal sealed class QuantizedGruCell : QuantizedRecurrentCell
 {
     private static readonly string[] ActivationNames = { "reset_gate", "update_gate", "new_gate", "hidden" };
+    private static readonly string[] GateNames = { "reset", "update", "candidate" };
 
     /// <summary>Creates the layer with quantizers from the options.</summary>
     public QuantizedGruCell(string name, int inputSize, QuantizedRecurrentOptions options)
@@ -38,6 +39,9 @@ internal sealed class QuantizedGruCell : QuantizedRecurrentCell
 
     /// <inheritdoc/>
     public override bool HasCellState => false;
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<string> Gates => GateNames;
 
     /// <inheritdoc/>
     protected override (Tensor Output, Tensor H, Tensor? C) RunFused(Tensor input, Tensor h0, Tensor? c0, Tensor weightIh, Tensor weightHh)

@@ -25,6 +25,7 @@ namespace Microsoft.ML.Quantized;
 internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
 {
     private static readonly string[] ActivationNames = { "input_gate", "forget_gate", "candidate", "output_gate", "hidden" };
+    private static readonly string[] GateNames = { "input", "forget", "candidate", "output" };
     private readonly RecurrentLayerNorm? cellLayerNorm;
 
     /// <summary>Creates the layer with quantizers from the options.</summary>
@@ -48,6 +49,9 @@ internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
 
     /// <inheritdoc/>
     public override bool HasCellState => true;
+
+    /// <inheritdoc/>
+    public override IReadOnlyList<string> Gates => GateNames;
 
     /// <summary>Layer normalization of the cell state before its tanh (joint Layer normalization only).</summary>
     public RecurrentLayerNorm? CellLayerNorm => cellLayerNorm;

@@ -196,6 +196,12 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     public abstract bool HasCellState { get; }
 
     /// <summary>
+    /// The gate blocks of <see cref="WeightIh"/> and <see cref="WeightHh"/> in row order, <see cref="HiddenSize"/> rows each:
+    /// input, forget, candidate, output (LSTM); reset, update, candidate (GRU).
+    /// </summary>
+    public abstract IReadOnlyList<string> Gates { get; }
+
+    /// <summary>
     /// Runs the layer over <paramref name="input"/> [time, batch, in] from <paramref name="h0"/> (and, for the
     /// LSTM, <paramref name="c0"/>) [batch, hidden]. Returns output [time, batch, hidden] and the final h and c
     /// (c null for the GRU), all moved to the caller's dispose scope.
