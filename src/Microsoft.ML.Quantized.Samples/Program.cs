@@ -22,6 +22,7 @@ root.Subcommands.Add(CellLoopBenchCommand.Create());
 root.Subcommands.Add(StudyCommand.Create());
 root.Subcommands.Add(SignFlipCommand.Create());
 root.Subcommands.Add(SharedBatchNormCommand.Create());
+root.Subcommands.Add(MemoryCommand.Create());
 try
 {
     return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

@@ -5,6 +5,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.OnnxRuntime;
 using DenseTensor = Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<long>;
+using Microsoft.ML.Quantized.Samples.Reproduction;
 using Spectre.Console;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -490,9 +491,7 @@ internal static class EngineBenchCommand
         foreach (var row in rows) positive += engine.Predict(row).PredictedLabel ? 1 : 0;
         bool libtorch = File.Exists("/proc/self/maps") && File.ReadLines("/proc/self/maps").Any(l => l.Contains("libtorch", StringComparison.OrdinalIgnoreCase));
         bool torchSharp = AppDomain.CurrentDomain.GetAssemblies().Any(a => a.GetName().Name == "TorchSharp");
-        var hwm = File.Exists("/proc/self/status")
-            ? File.ReadLines("/proc/self/status").First(l => l.StartsWith("VmHWM", StringComparison.Ordinal)).Split(':')[1].Trim().Split(' ')[0]
-            : (Environment.WorkingSet / 1024).ToString(Invariant);
+        var hwm = ((File.Exists("/proc/self/status") ? ResidentMemory.PeakBytes : Environment.WorkingSet) / 1024).ToString(Invariant);
         Console.WriteLine($"child: VmHWM_KB={hwm} torchsharp={torchSharp} libtorch={libtorch} rows={rows.Length} positive={positive}");
         return 0;
     }

@@ -69,7 +69,7 @@ internal static class StudyCommand
     }
 
     /// <summary>One point of the grid.</summary>
-    private sealed record StudyConfiguration(string Weights, string Activations, string Normalization, double Slope)
+    internal sealed record StudyConfiguration(string Weights, string Activations, string Normalization, double Slope)
     {
         public QuantizedRecurrentOptions Recurrent(RecurrentCellKind cell, int layers, int hidden) => new()
         {
@@ -78,7 +78,7 @@ internal static class StudyCommand
         };
     }
 
-    private static List<StudyConfiguration> Grid(string weights, string activations, string norms, string slopes)
+    internal static List<StudyConfiguration> Grid(string weights, string activations, string norms, string slopes)
     {
         var slopeValues = Split(slopes).Select(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && x > 0 && x <= 4
             ? x : throw new ArgumentException($"--slopes: '{v}' is not a slope in (0, 4].")).ToList();

@@ -52,13 +52,19 @@ public sealed class StudyCommandTests
         }
     }
 
-    /// <summary>The test part of the samples' embedded Moby Dick: its last 5 % by position, read from the samples assembly's resource.</summary>
+    /// <summary>The test part of the samples' embedded Moby Dick: its last 5 % by position.</summary>
     private static string MobyDickTest()
+    {
+        var text = MobyDick();
+        return text[(int)(text.Length * 0.95)..];
+    }
+
+    /// <summary>The samples' embedded Moby Dick, read from the samples assembly's resource.</summary>
+    internal static string MobyDick()
     {
         var samples = System.Reflection.Assembly.LoadFrom(Path.Combine(AppContext.BaseDirectory, "Microsoft.ML.Quantized.Samples.dll"));
         using var stream = samples.GetManifestResourceStream("moby-dick.txt.gz")!;
         using var gzip = new System.IO.Compression.GZipStream(stream, System.IO.Compression.CompressionMode.Decompress);
-        var text = new StreamReader(gzip).ReadToEnd();
-        return text[(int)(text.Length * 0.95)..];
+        return new StreamReader(gzip).ReadToEnd();
     }
 }
