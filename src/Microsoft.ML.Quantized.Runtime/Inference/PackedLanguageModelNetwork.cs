@@ -27,9 +27,10 @@ internal sealed class PackedLanguageModelNetwork
 {
     /// <summary>
     /// Version of the serialized form written by <see cref="Write"/>: 2 added per-gate layer normalization (normalization
-    /// kind 3, <see cref="PackedNormalization"/>); version 1, whose layer normalization is the joint form, still reads.
+    /// kind 3, <see cref="PackedNormalization"/>), 3 the LSTM cell-state quantizer (a sixth activation quantizer per LSTM
+    /// layer). Versions 1 and 2 still read (layer normalization in the joint form for version 1, a float cell state).
     /// </summary>
-    public const byte FormatVersion = 2;
+    public const byte FormatVersion = 3;
 
     private const string What = "packed language model";
     private static ReadOnlySpan<byte> Magic => "QPLM"u8;
@@ -83,12 +84,12 @@ internal sealed class PackedLanguageModelNetwork
 
     /// <summary>Reads a model written by <see cref="Write"/>, validating every field and checksum.</summary>
     /// <exception cref="ModelFormatException">The stream is truncated, foreign, of another format version, or damaged.</exception>
-    public static PackedLanguageModelNetwork Read(BinaryReader reader) => PackedModelReader.Read(reader, Magic, FormatVersion, oldestVersion: 1, What, (r, _) =>
+    public static PackedLanguageModelNetwork Read(BinaryReader reader) => PackedModelReader.Read(reader, Magic, FormatVersion, oldestVersion: 1, What, (r, version) =>
     {
         int vocabulary = r.ReadInt32("vocabulary size", 1, PackedModelReader.MaxDimension);
         int embeddingSize = r.ReadInt32("embedding size", 1, PackedModelReader.MaxDimension);
         var embedding = r.ReadMatrix("embedding", vocabulary, embeddingSize);
-        var recurrent = PackedRecurrentStack.Read(r);
+        var recurrent = PackedRecurrentStack.Read(r, cellStateQuantizer: version >= 3);
         var decoder = r.ReadMatrix("decoder", vocabulary, recurrent.HiddenSize);
         return new PackedLanguageModelNetwork(embedding, recurrent, decoder, r.ReadSingles("decoder bias", vocabulary));
     });

@@ -5,10 +5,10 @@ namespace Microsoft.ML.Quantized;
 /// <code>
 /// a = norm(W_ih x) + b_ih + norm(W_hh h) + b_hh
 /// i = Q0(s(a_i / l_i))   f = Q1(s(a_f / l_f))   g = Q2(tanh(a_g / l_g))   o = Q3(s(a_o / l_o))
-/// c' = f * c + i * g        h' = Q4(o * tanh(norm_c(c') / l_c))
+/// c' = Q5(f * c + i * g)        h' = Q4(o * tanh(norm_c(c') / l_c))
 /// </code>
-/// Slopes in the order l_i, l_f, l_g, l_o, l_c; activation quantizers Q0..Q4 in the order input gate, forget gate,
-/// candidate, output gate, hidden. The cell state stays float.
+/// Slopes in the order l_i, l_f, l_g, l_o, l_c; activation quantizers Q0..Q5 in the order input gate, forget gate,
+/// candidate, output gate, hidden, cell state (the identity unless the model quantized its cell state).
 /// </summary>
 /// <remarks>Own fields, after the shared ones: the cell-state normalization (<see cref="PackedNormalization.Write"/>).</remarks>
 internal sealed class PackedLstmLayer : PackedRecurrentLayer
@@ -19,8 +19,11 @@ internal sealed class PackedLstmLayer : PackedRecurrentLayer
     /// <summary>Nonlinearities: i, f, g, o and the cell output.</summary>
     public const int SlopeCount = 5;
 
-    /// <summary>Quantized activations: the four gates and the hidden state.</summary>
-    public const int ActivationCount = 5;
+    /// <summary>Quantized activations: the four gates, the hidden state and the cell state.</summary>
+    public const int ActivationCount = 6;
+
+    /// <summary>Quantized activations in models written before the cell state could be quantized: the four gates and the hidden state.</summary>
+    public const int FloatCellStateActivationCount = 5;
 
     /// <summary>Creates the layer.</summary>
     public PackedLstmLayer(
@@ -61,6 +64,7 @@ internal sealed class PackedLstmLayer : PackedRecurrentLayer
         TanhGate(g, 2, 2, kernels);
         SigmoidGate(o, 3, 3, kernels);
         for (int j = 0; j < n; j++) c[j] = f[j] * c[j] + i[j] * g[j];
+        Quantize(c, 5);
         var cellOut = recurrent[..n];
         c.CopyTo(cellOut);
         CellNormalization?.Apply(cellOut, t, kernels);

@@ -101,8 +101,11 @@ internal abstract class PackedRecurrentLayer
         foreach (var activation in _activations) activation.Write(writer);
     }
 
-    /// <summary>Reads a layer written by <see cref="Write"/>.</summary>
-    internal static PackedRecurrentLayer Read(PackedModelReader reader, string field, RecurrentCellKind cell, int inputSize, int hiddenSize)
+    /// <summary>
+    /// Reads a layer written by <see cref="Write"/>; without <paramref name="cellStateQuantizer"/> (files from before the LSTM
+    /// cell state could be quantized) an LSTM layer holds five activation quantizers and its cell state stays float.
+    /// </summary>
+    internal static PackedRecurrentLayer Read(PackedModelReader reader, string field, RecurrentCellKind cell, int inputSize, int hiddenSize, bool cellStateQuantizer)
     {
         bool lstm = cell == RecurrentCellKind.Lstm;
         int gates = lstm ? PackedLstmLayer.GateCount : PackedGruLayer.GateCount;
@@ -111,7 +114,9 @@ internal abstract class PackedRecurrentLayer
         var hidden = PackedProjection.Read(reader, $"{field} recurrent projection", rows, hiddenSize);
         var slopes = reader.ReadSingles($"{field} slopes", lstm ? PackedLstmLayer.SlopeCount : PackedGruLayer.SlopeCount);
         var activations = new PackedActivationQuantizer[lstm ? PackedLstmLayer.ActivationCount : PackedGruLayer.ActivationCount];
-        for (int a = 0; a < activations.Length; a++) activations[a] = PackedActivationQuantizer.Read(reader, $"{field} activation quantizer {a}");
+        int stored = lstm && !cellStateQuantizer ? PackedLstmLayer.FloatCellStateActivationCount : activations.Length;
+        for (int a = 0; a < activations.Length; a++)
+            activations[a] = a < stored ? PackedActivationQuantizer.Read(reader, $"{field} activation quantizer {a}") : PackedActivationQuantizer.None;
         if (!lstm) return new PackedGruLayer(input, hidden, slopes, activations);
         var cellNormalization = PackedNormalization.Read(reader, $"{field} cell normalization", hiddenSize);
         return new PackedLstmLayer(input, hidden, slopes, activations, cellNormalization);

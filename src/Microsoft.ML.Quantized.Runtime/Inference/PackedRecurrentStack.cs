@@ -80,7 +80,8 @@ internal sealed class PackedRecurrentStack
         foreach (var layer in _layers) layer.Write(writer);
     }
 
-    internal static PackedRecurrentStack Read(PackedModelReader reader)
+    /// <summary>Reads a stack written by <see cref="Write"/>; <paramref name="cellStateQuantizer"/>: the file's LSTM layers hold a cell-state quantizer.</summary>
+    internal static PackedRecurrentStack Read(PackedModelReader reader, bool cellStateQuantizer)
     {
         byte cell = reader.ReadByte("cell kind");
         if (cell > (byte)RecurrentCellKind.Gru) throw reader.Damaged($"cell kind {cell} is unknown");
@@ -89,7 +90,7 @@ internal sealed class PackedRecurrentStack
         int hiddenSize = reader.ReadInt32("hidden size", 1, PackedModelReader.MaxDimension);
         var layers = new PackedRecurrentLayer[layerCount];
         for (int l = 0; l < layerCount; l++)
-            layers[l] = PackedRecurrentLayer.Read(reader, $"layer {l}", (RecurrentCellKind)cell, l == 0 ? inputSize : hiddenSize, hiddenSize);
+            layers[l] = PackedRecurrentLayer.Read(reader, $"layer {l}", (RecurrentCellKind)cell, l == 0 ? inputSize : hiddenSize, hiddenSize, cellStateQuantizer);
         return new PackedRecurrentStack(layers);
     }
 }

@@ -26,10 +26,11 @@ internal sealed class PackedSequenceClassifierNetwork
 {
     /// <summary>
     /// Version of the serialized form written by <see cref="Write"/>: 2 added the pooling byte, 3 per-gate layer
-    /// normalization (normalization kind 3, <see cref="PackedNormalization"/>). Versions 1 and 2, whose layer normalization
-    /// is the joint form, still read.
+    /// normalization (normalization kind 3, <see cref="PackedNormalization"/>), 4 the LSTM cell-state quantizer (a sixth
+    /// activation quantizer per LSTM layer). Versions 1 to 3 still read (layer normalization in the joint form for 1 and 2,
+    /// a float cell state).
     /// </summary>
-    public const byte FormatVersion = 3;
+    public const byte FormatVersion = 4;
 
     private const string What = "packed sequence classifier";
     private static ReadOnlySpan<byte> Magic => "QPSC"u8;
@@ -140,7 +141,7 @@ internal sealed class PackedSequenceClassifierNetwork
         PackedMatrix? embedding = null;
         if (inputKind == SequenceClassifierInputKind.Tokens)
             embedding = r.ReadMatrix("embedding", inputSize, r.ReadInt32("embedding size", 1, PackedModelReader.MaxDimension));
-        var recurrent = PackedRecurrentStack.Read(r);
+        var recurrent = PackedRecurrentStack.Read(r, cellStateQuantizer: version >= 4);
         var head = r.ReadMatrix("head", classes, recurrent.HiddenSize);
         return new PackedSequenceClassifierNetwork(inputKind, inputSize, embedding, recurrent, head, r.ReadSingles("head bias", classes), pooling);
     });

@@ -57,7 +57,7 @@ internal static class OnnxScanLayerExport
             var parts = b.Split(a, split, gates);
             string i = b.Gate("Sigmoid", parts[0], 0, 0), f = b.Gate("Sigmoid", parts[1], 1, 1);
             string g = b.Gate("Tanh", parts[2], 2, 2), o = b.Gate("Sigmoid", parts[3], 3, 3);
-            cNew = b.Node("Add", [b.Node("Mul", [f, cPrev], "fc"), b.Node("Mul", [i, g], "ig")], "c_new");
+            cNew = b.Quantize(b.Node("Add", [b.Node("Mul", [f, cPrev], "fc"), b.Node("Mul", [i, g], "ig")], "c_new"), 5);
             string cellOut = cellNorm?.Invoke(cNew) ?? cNew;
             cellOut = b.Node("Tanh", [b.Sloped(cellOut, 4)], "c_tanh");
             hNew = b.Quantize(b.Node("Mul", [o, cellOut], "h_raw"), 4);

@@ -34,7 +34,7 @@ internal static class StudyCommand
         var layers = new Option<int>("--layers") { Description = "Recurrent layers.", DefaultValueFactory = _ => 1 };
         var hidden = new Option<int>("--hidden") { Description = "Hidden units per layer (0 = the task's: 256 for char-lm, 300 for word-lm).", DefaultValueFactory = _ => 0 };
         var configs = new Option<string>("--configs") { Description = "Comma-separated weight quantizer names (registry names).", DefaultValueFactory = _ => "none,bc,bwn,twn,alt2" };
-        var activations = new Option<string>("--activations") { Description = "Comma-separated activation quantizer names (registry names; none = float activations).", DefaultValueFactory = _ => "none" };
+        var activations = new Option<string>("--activations") { Description = "Comma-separated activation quantizer names (registry names; none = float activations), each optionally followed by ':' and the activations it quantizes joined by '+' (gates, hidden, cell; default gates+hidden), e.g. uniform4:gates+cell.", DefaultValueFactory = _ => "none" };
         var slopes = new Option<string>("--slopes") { Description = "Comma-separated HitNet slopes lambda, each applied to every gate and to the cell output (1 = the standard functions).", DefaultValueFactory = _ => "1" };
         var norms = new Option<string>("--norms") { Description = "Comma-separated normalizations: none, weight, layer, batch (per step), batch-shared.", DefaultValueFactory = _ => "none,weight,layer,batch" };
         var results = new Option<FileInfo>("--results") { Description = "JSON-lines file the rows are appended to (and read back to skip finished rows).", DefaultValueFactory = _ => new FileInfo("docs/reproduction-study.jsonl") };
@@ -68,14 +68,31 @@ internal static class StudyCommand
             && Normalization == other.Normalization && Slope == other.Slope;
     }
 
-    /// <summary>One point of the grid.</summary>
+    /// <summary>
+    /// One point of the grid. <see cref="Activations"/> is an activation quantizer's registry name, optionally followed by
+    /// <c>:</c> and the activations it quantizes joined by <c>+</c> (gates, hidden, cell; default gates+hidden), e.g.
+    /// <c>uniform4:gates+cell</c>.
+    /// </summary>
     internal sealed record StudyConfiguration(string Weights, string Activations, string Normalization, double Slope)
     {
-        public QuantizedRecurrentOptions Recurrent(RecurrentCellKind cell, int layers, int hidden) => new()
+        public QuantizedRecurrentOptions Recurrent(RecurrentCellKind cell, int layers, int hidden)
         {
-            Cell = cell, Layers = layers, HiddenSize = hidden, Normalization = ParseNormalization(Normalization),
-            WeightQuantizer = QuantizerRegistry.Parse(Weights), ActivationQuantizer = QuantizerRegistry.Parse(Activations), Slopes = ActivationSlopes.All(Slope),
-        };
+            var parts = Activations.Split(':', 2);
+            return new()
+            {
+                Cell = cell, Layers = layers, HiddenSize = hidden, Normalization = ParseNormalization(Normalization),
+                WeightQuantizer = QuantizerRegistry.Parse(Weights), ActivationQuantizer = QuantizerRegistry.Parse(parts[0]), Slopes = ActivationSlopes.All(Slope),
+                QuantizedActivations = parts.Length == 1 ? new QuantizedRecurrentOptions().QuantizedActivations : ParseQuantizedActivations(parts[1]),
+            };
+        }
+
+        private RecurrentActivations ParseQuantizedActivations(string list) => list.Split('+').Aggregate(RecurrentActivations.None, (all, name) => all | name switch
+        {
+            "gates" => RecurrentActivations.Gates,
+            "hidden" => RecurrentActivations.Hidden,
+            "cell" => RecurrentActivations.CellState,
+            _ => throw new ArgumentException($"--activations: '{Activations}' names the activation '{name}'; after ':' join gates, hidden and cell with '+', e.g. uniform4:gates+cell."),
+        });
     }
 
     internal static List<StudyConfiguration> Grid(string weights, string activations, string norms, string slopes)
@@ -213,7 +230,8 @@ internal static class StudyCommand
                       "clip 0.25, dropout 0.5), test perplexity. Seed 1; the best validation epoch is kept. lambda_1: the largest singular " +
                       "value of layer 0's recurrent matrix W_hh, float (shadow) and as the cell uses it (quantized, then row-normalized under " +
                       "weight norm); gain: mean |g| of the hidden-side normalization (weight norm's row norms, layer or batch norm's gains). " +
-                      "Activations: the activation quantizer on the gates and the hidden state (none = float); slope: HitNet's lambda on every " +
+                      "Activations: the activation quantizer on the gates and the hidden state (none = float; after a colon, the activations it " +
+                      "quantizes when not those two: gates, hidden, cell for the LSTM cell state); slope: HitNet's lambda on every " +
                       "gate and the cell output. \"vs float\" divides by the float model without normalization, quantized activations or slope.");
         foreach (var group in rows.GroupBy(r => (r.Task, r.Cell, r.Layers, r.Hidden, r.Epochs, r.MaxSteps)))
         {
@@ -258,7 +276,7 @@ internal static class StudyCommand
             .GroupBy(r => (r.Task, r.Cell, r.Layers, r.Hidden, r.Epochs, r.MaxSteps, r.Weights, r.Activations, r.Normalization))
             .Where(g => g.Select(r => r.Slope).Distinct().Count() > 1)
             .Select(g => ($"reproduction-study-slopes-{g.Key.Task}-{g.Key.Cell}{g.Key.Layers}x{g.Key.Hidden}-{g.Key.Epochs}ep" +
-                          $"{(g.Key.MaxSteps > 0 ? $"-{g.Key.MaxSteps}steps" : "")}-{g.Key.Weights}-{g.Key.Activations}-{g.Key.Normalization}.png",
+                          $"{(g.Key.MaxSteps > 0 ? $"-{g.Key.MaxSteps}steps" : "")}-{g.Key.Weights}-{g.Key.Activations.Replace(':', '-')}-{g.Key.Normalization}.png",
                 g.OrderByDescending(r => r.Slope).ToList()));
 
     /// <summary>The figure a table shows for a cross-entropy: bits per character (char-lm) or perplexity (word-lm).</summary>

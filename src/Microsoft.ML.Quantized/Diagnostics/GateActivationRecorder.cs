@@ -105,6 +105,7 @@ internal sealed class GateActivationRecorder : IDisposable
             for (int t = 0; t < steps; t++)
             {
                 c = (fq[t] * c).add(iq[t] * gq[t], Scalars.One);
+                if (!q[5].IsIdentity) c = q[5].forward(c);
                 cells[t] = c;
             }
             var cellIn = stack(cells, 0);

@@ -57,12 +57,33 @@ internal static class OptionsValidator
         Probability(options.Dropout, $"{name}.Dropout");
         QuantizerRegistry.Validate(options.WeightQuantizer ?? throw new ArgumentNullException($"{name}.WeightQuantizer"), $"{name}.WeightQuantizer");
         QuantizerRegistry.ValidateActivation(options.ActivationQuantizer ?? throw new ArgumentNullException($"{name}.ActivationQuantizer"), $"{name}.ActivationQuantizer");
+        Validate(options.QuantizedActivations, options.Cell, options.ActivationQuantizer, name);
         var s = options.Slopes ?? throw new ArgumentNullException($"{name}.Slopes");
         Slope(s.InputGate, $"{name}.Slopes.InputGate");
         Slope(s.ForgetGate, $"{name}.Slopes.ForgetGate");
         Slope(s.OutputGate, $"{name}.Slopes.OutputGate");
         Slope(s.Candidate, $"{name}.Slopes.Candidate");
         Slope(s.CellOutput, $"{name}.Slopes.CellOutput");
+    }
+
+    /// <summary>Checks <see cref="QuantizedRecurrentOptions.QuantizedActivations"/> against the cell and the activation quantizer.</summary>
+    private static void Validate(RecurrentActivations activations, RecurrentCellKind cell, QuantizerOptions quantizer, string name)
+    {
+        const RecurrentActivations all = RecurrentActivations.Gates | RecurrentActivations.Hidden | RecurrentActivations.CellState;
+        string option = $"{name}.QuantizedActivations";
+        if ((activations & ~all) != 0)
+            throw new ArgumentOutOfRangeException(option, activations, $"{option} = {(int)activations} is not a combination of Gates, Hidden and CellState.");
+        if (quantizer.Kind == QuantizerKind.None) return;
+        if (activations == RecurrentActivations.None)
+            throw new ArgumentOutOfRangeException(option, activations,
+                $"{option} is None but {name}.ActivationQuantizer is {QuantizerRegistry.NameOf(quantizer)}: name the activations to quantize (default Gates | Hidden), or set the activation quantizer to none.");
+        if (!activations.HasFlag(RecurrentActivations.CellState)) return;
+        if (cell != RecurrentCellKind.Lstm)
+            throw new ArgumentOutOfRangeException(option, activations, $"{option} includes CellState, but a {cell} has no cell state; use Gates and/or Hidden.");
+        if (quantizer.Kind != QuantizerKind.Uniform)
+            throw new ArgumentOutOfRangeException(option, activations,
+                $"{option} includes CellState with the {QuantizerRegistry.NameOf(quantizer)} activation quantizer: the cell state is unbounded, so only a uniform " +
+                "quantizer (e.g. uniform8, whose step follows max |c| per step) can quantize it.");
     }
 
     public static void Validate(LanguageModelOptions options)

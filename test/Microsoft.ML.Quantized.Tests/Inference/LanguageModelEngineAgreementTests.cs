@@ -62,7 +62,36 @@ public sealed class LanguageModelEngineAgreementTests
         RecurrentCellKind cell, RecurrentNormalization normalization, string weights, string activations, bool mixedSlopes, int layers, LayerNormForm form)
     {
         string name = $"{cell}/{normalization}{(normalization == RecurrentNormalization.Layer ? $" {form}" : "")}/{weights}/act {activations}/{(mixedSlopes ? "mixed slopes" : "slopes 1")}/{layers} layer(s)";
-        using var network = LanguageModel(Recurrent(cell, normalization, weights, activations, mixedSlopes, layers, form), Seed);
+        Agree(name, Recurrent(cell, normalization, weights, activations, mixedSlopes, layers, form));
+    }
+
+    /// <summary>Each choice of quantized activations: gates, hidden state and the LSTM cell state on their own and together.</summary>
+    [TestMethod]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.None, "uniform4", RecurrentActivations.CellState, 1)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, "uniform8", RecurrentActivations.Gates | RecurrentActivations.Hidden | RecurrentActivations.CellState, 2)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep, "uniform3-lsq", RecurrentActivations.Gates | RecurrentActivations.CellState, 1)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.None, "btq", RecurrentActivations.Gates, 2)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer, "uniform4", RecurrentActivations.Hidden, 2)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.None, "btq", RecurrentActivations.Gates, 1)]
+    public void EngineMatchesTorchEvaluationForEachChoiceOfQuantizedActivations(
+        RecurrentCellKind cell, RecurrentNormalization normalization, string activations, RecurrentActivations quantized, int layers)
+    {
+        var options = Recurrent(cell, normalization, "twn", activations, mixedSlopes: true, layers);
+        options.QuantizedActivations = quantized;
+        using var network = LanguageModel(options, Seed);
+        var targets = network.Recurrent.Layers[0].ActivationQuantizers.Select(q => !q.IsIdentity).ToArray();
+        bool[] expected = cell == RecurrentCellKind.Lstm
+            ? [.. Enumerable.Repeat(quantized.HasFlag(RecurrentActivations.Gates), 4), quantized.HasFlag(RecurrentActivations.Hidden), quantized.HasFlag(RecurrentActivations.CellState)]
+            : [.. Enumerable.Repeat(quantized.HasFlag(RecurrentActivations.Gates), 3), quantized.HasFlag(RecurrentActivations.Hidden)];
+        CollectionAssert.AreEqual(expected, targets, "the identity exactly where an activation is not named");
+        Agree($"{cell}/{normalization}/act {activations} on {quantized}/{layers} layer(s)", options);
+    }
+
+    /// <summary>The engine's logits, final hidden state and cross-entropy against libtorch's for a perturbed network of <paramref name="options"/>.</summary>
+    private static void Agree(string name, QuantizedRecurrentOptions options)
+    {
+        int layers = options.Layers;
+        using var network = LanguageModel(options, Seed);
         var ids = Ids(Seed, Steps);
         var (expectedLogits, expectedHidden) = TorchForward(network, ids, layers);
 

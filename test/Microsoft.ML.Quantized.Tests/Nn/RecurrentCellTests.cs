@@ -40,6 +40,47 @@ public sealed class RecurrentCellTests
         Assert.IsFalse(cell.UsesFusedKernel);
     }
 
+    /// <summary>The activation quantizer (here: rounding to quarters) on exactly the activations named, the cell state included.</summary>
+    [TestMethod]
+    [DataRow(RecurrentActivations.CellState)]
+    [DataRow(RecurrentActivations.Gates | RecurrentActivations.CellState)]
+    [DataRow(RecurrentActivations.Hidden)]
+    [DataRow(RecurrentActivations.Gates | RecurrentActivations.Hidden)]
+    public void LstmQuantizesTheNamedActivationsOnly(RecurrentActivations quantized)
+    {
+        manual_seed(3);
+        using var scope = NewDisposeScope();
+        var options = Options(RecurrentCellKind.Lstm, Hidden);
+        options.QuantizedActivations = quantized;
+        using var cell = new QuantizedLstmCell("lstm", In, options, Float, Quarter);
+        var x = randn(Time, Batch, In);
+        var h0 = randn(Batch, Hidden);
+        var c0 = randn(Batch, Hidden);
+
+        var (output, h, c) = cell.Forward(x, h0, c0);
+
+        Tensor Q(Tensor v, RecurrentActivations kind) => quantized.HasFlag(kind) ? (v * 4).round() / 4 : v;
+        Tensor rh = h0, rc = c0;
+        var outputs = new List<Tensor>();
+        for (int t = 0; t < Time; t++)
+        {
+            var gates = x[t].mm(cell.WeightIh.t()) + cell.BiasIh + rh.mm(cell.WeightHh.t()) + cell.BiasHh;
+            var i = Q(gates.narrow(1, 0, Hidden).sigmoid(), RecurrentActivations.Gates);
+            var f = Q(gates.narrow(1, Hidden, Hidden).sigmoid(), RecurrentActivations.Gates);
+            var g = Q(gates.narrow(1, 2 * Hidden, Hidden).tanh(), RecurrentActivations.Gates);
+            var o = Q(gates.narrow(1, 3 * Hidden, Hidden).sigmoid(), RecurrentActivations.Gates);
+            rc = Q(f * rc + i * g, RecurrentActivations.CellState);
+            rh = Q(o * rc.tanh(), RecurrentActivations.Hidden);
+            outputs.Add(rh);
+        }
+        AssertClose(stack(outputs, 0), output, 1e-5, "output");
+        AssertClose(rc, c!, 1e-5, "c");
+        Assert.AreEqual(quantized.HasFlag(RecurrentActivations.CellState), ((c! * 4).round() / 4 == c!).all().item<bool>(), "c on the quarter grid exactly when named");
+        Assert.AreEqual(quantized.HasFlag(RecurrentActivations.Hidden), ((h * 4).round() / 4 == h).all().item<bool>(), "h on the quarter grid exactly when named");
+        CollectionAssert.AreEqual(new[] { "cell_state_quantizer", "forget_gate_quantizer", "hidden_quantizer" },
+            cell.named_children().Select(m => m.name).Where(n => n is "cell_state_quantizer" or "forget_gate_quantizer" or "hidden_quantizer").Order().ToArray());
+    }
+
     [TestMethod]
     public void GruLoopMatchesReferenceWrittenWithTorchOps()
     {
@@ -245,8 +286,9 @@ public sealed class RecurrentCellTests
         using var scope = NewDisposeScope();
         using var net = new QuantizedRecurrentStack("stack", In, Options(kind, Hidden, layers: 2), Float, Quarter);
         Assert.IsFalse(net.UsesFusedKernel);
-        int expectedQuantizers = kind == RecurrentCellKind.Lstm ? 5 : 4;
+        int expectedQuantizers = kind == RecurrentCellKind.Lstm ? 6 : 4;
         Assert.AreEqual(expectedQuantizers, net.Layers[0].ActivationQuantizers.Count);
+        Assert.AreEqual(kind == RecurrentCellKind.Lstm, net.Layers[0].ActivationQuantizers[^1].IsIdentity, "the LSTM's cell state stays float by default");
         Assert.AreEqual(expectedQuantizers, net.Layers[0].ActivationQuantizers.Distinct().Count());
 
         var x = randn(Time, Batch, In);

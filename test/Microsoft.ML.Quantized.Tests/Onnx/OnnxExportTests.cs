@@ -133,6 +133,20 @@ public sealed class OnnxExportTests
         Assert.IsTrue(quantizers.All(q => q.PowerOfTwoStep == powerOfTwo && (q.FixedStep > 0) == learned), "the packed quantizers take the branch under test");
     }
 
+    /// <summary>A quantized LSTM cell state (and gates, float hidden state) exports through the Scan with the engine's probabilities.</summary>
+    [TestMethod]
+    [DataRow(false)]
+    [DataRow(true)]
+    public void A_quantized_cell_state_exports_with_the_engines_probabilities(bool learned)
+    {
+        var options = SequenceClassifierTestData.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.Layer, RecurrentCellKind.Lstm);
+        options.Recurrent.ActivationQuantizer = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 3, LearnedScale = learned };
+        options.Recurrent.QuantizedActivations = RecurrentActivations.Gates | RecurrentActivations.CellState;
+        var (packed, _) = TokenExportsGiveTheEngines(options);
+        var activations = packed.Network.Recurrent.Layers[0].Activations;
+        CollectionAssert.AreEqual(new[] { false, false, false, false, true, false }, activations.Select(a => a.IsIdentity).ToArray(), "gates and cell state quantized, hidden float");
+    }
+
     /// <summary>
     /// Alternating multi-bit weights (a sum of scaled sign planes per row) have no single scale per row, so the QDQ file
     /// keeps them float: the same probabilities, and a file of the float file's size.

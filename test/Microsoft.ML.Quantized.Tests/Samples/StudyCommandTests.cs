@@ -52,6 +52,36 @@ public sealed class StudyCommandTests
         }
     }
 
+    [TestMethod]
+    public void Activations_name_what_they_quantize_after_a_colon_and_a_bad_name_fails_before_training()
+    {
+        var folder = Directory.CreateTempSubdirectory("study-");
+        try
+        {
+            var results = Path.Combine(folder.FullName, "rows.jsonl");
+            var markdown = Path.Combine(folder.FullName, "reproduction.md");
+            var (code, output) = SamplesCli.Run("study", "--task", "char-lm", "--hidden", "8", "--epochs", "1", "--max-steps", "2", "--configs", "none", "--norms", "none",
+                "--activations", "uniform4:cell,uniform4:gates+hidden+cell", "--results", results, "--out", markdown);
+            Assert.AreEqual(0, code, output);
+            CollectionAssert.AreEqual(new[] { "uniform4:cell", "uniform4:gates+hidden+cell" },
+                File.ReadAllLines(results).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("Activations").GetString()).ToArray());
+            StringAssert.Contains(File.ReadAllText(markdown), "| none | uniform4:cell | none | 1 | trained |");
+
+            var (bad, message) = SamplesCli.Run("study", "--activations", "uniform4:gates+state", "--results", results, "--out", markdown);
+            Assert.AreEqual(1, bad, message);
+            StringAssert.StartsWith(message, "error: --activations: 'uniform4:gates+state' names the activation 'state'; after ':' join gates, hidden and cell with '+'");
+            var (gru, gruMessage) = SamplesCli.Run("study", "--cell", "gru", "--hidden", "8", "--epochs", "1", "--max-steps", "1", "--configs", "none", "--norms", "none",
+                "--activations", "uniform4:cell", "--results", results, "--out", markdown);
+            Assert.AreEqual(1, gru, gruMessage);
+            StringAssert.Contains(gruMessage, "includes CellState, but a Gru has no cell state");
+            Assert.HasCount(2, File.ReadAllLines(results), "nothing trained for the refused rows");
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
     /// <summary>The test part of the samples' embedded Moby Dick: its last 5 % by position.</summary>
     private static string MobyDickTest()
     {

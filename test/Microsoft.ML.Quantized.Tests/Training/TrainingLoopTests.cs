@@ -114,6 +114,14 @@ public sealed class TrainingLoopTests
         Expect((m, t) => m.Recurrent.Slopes.ForgetGate = 0, "LanguageModelOptions.Recurrent.Slopes.ForgetGate");
         Expect((m, t) => m.Recurrent.WeightQuantizer = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 12 }, "LanguageModelOptions.Recurrent.WeightQuantizer");
         Expect((m, t) => m.Recurrent.ActivationQuantizer = new QuantizerOptions { Kind = QuantizerKind.TernaryWeightNet }, "LanguageModelOptions.Recurrent.ActivationQuantizer");
+        var uniform = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 4 };
+        Expect((m, t) => (m.Recurrent.ActivationQuantizer, m.Recurrent.QuantizedActivations) = (uniform, RecurrentActivations.None),
+            "LanguageModelOptions.Recurrent.QuantizedActivations is None but LanguageModelOptions.Recurrent.ActivationQuantizer is uniform4");
+        Expect((m, t) => m.Recurrent.QuantizedActivations = (RecurrentActivations)8, "LanguageModelOptions.Recurrent.QuantizedActivations = 8 is not a combination");
+        Expect((m, t) => (m.Recurrent.Cell, m.Recurrent.ActivationQuantizer, m.Recurrent.QuantizedActivations) = (RecurrentCellKind.Gru, uniform, RecurrentActivations.CellState),
+            "LanguageModelOptions.Recurrent.QuantizedActivations includes CellState, but a Gru has no cell state");
+        Expect((m, t) => (m.Recurrent.ActivationQuantizer, m.Recurrent.QuantizedActivations) = (new QuantizerOptions { Kind = QuantizerKind.BernoulliTernary }, RecurrentActivations.CellState),
+            "includes CellState with the btq activation quantizer: the cell state is unbounded");
     }
 
     [TestMethod]

@@ -29,6 +29,13 @@ public sealed class QuantizedRecurrentOptions : IJsonOnDeserializing
     /// </summary>
     public QuantizerOptions ActivationQuantizer { get; set; } = new();
 
+    /// <summary>
+    /// Which activations <see cref="ActivationQuantizer"/> quantizes. Default <see cref="RecurrentActivations.Gates"/> |
+    /// <see cref="RecurrentActivations.Hidden"/> (HitNet's choice: the cell state stays float). Read only when an activation
+    /// quantizer is set.
+    /// </summary>
+    public RecurrentActivations QuantizedActivations { get; set; } = RecurrentActivations.Gates | RecurrentActivations.Hidden;
+
     /// <summary>Activation slopes (HitNet lambda), per gate. Default all 1.</summary>
     public ActivationSlopes Slopes { get; set; } = new();
 

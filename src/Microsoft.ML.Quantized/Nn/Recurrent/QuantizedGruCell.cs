@@ -14,13 +14,18 @@ namespace Microsoft.ML.Quantized;
 /// <c>norm</c> the in-cell normalization of the two products.
 /// </summary>
 /// <remarks>
-/// The activation quantizer (HitNet) is applied to the gate outputs r, z, n and to the new hidden state h'.
+/// The activation quantizer (HitNet) is applied to the gate outputs r, z, n and to the new hidden state h', as
+/// <see cref="QuantizedRecurrentOptions.QuantizedActivations"/> selects (default both).
 /// Quantizers registered: <c>reset_gate</c>, <c>update_gate</c>, <c>new_gate</c>, <c>hidden</c> (each
 /// <c>_quantizer</c>).
 /// </remarks>
 internal sealed class QuantizedGruCell : QuantizedRecurrentCell
 {
-    private static readonly string[] ActivationNames = { "reset_gate", "update_gate", "new_gate", "hidden" };
+    private static readonly (string, RecurrentActivations)[] Activations =
+    {
+        ("reset_gate", RecurrentActivations.Gates), ("update_gate", RecurrentActivations.Gates), ("new_gate", RecurrentActivations.Gates),
+        ("hidden", RecurrentActivations.Hidden),
+    };
     private static readonly string[] GateNames = { "reset", "update", "candidate" };
 
     /// <summary>Creates the layer with quantizers from the options.</summary>
@@ -33,7 +38,7 @@ internal sealed class QuantizedGruCell : QuantizedRecurrentCell
 
     /// <summary>Creates the layer with the given quantizer factories (one new instance per quantized tensor).</summary>
     public QuantizedGruCell(string name, int inputSize, QuantizedRecurrentOptions options, Func<Quantizer> weightQuantizer, Func<Quantizer> activationQuantizer)
-        : base(name, 3, ActivationNames, inputSize, options, weightQuantizer, activationQuantizer)
+        : base(name, 3, Activations, inputSize, options, weightQuantizer, activationQuantizer)
     {
     }
 

@@ -8,7 +8,7 @@ namespace Microsoft.ML.Quantized;
 /// One quantized LSTM layer (PyTorch layout and gate order i, f, g, o):
 /// <code>
 /// i = s(a_i / l_i)   f = s(a_f / l_f)   g = tanh(a_g / l_g)   o = s(a_o / l_o)
-/// c' = f * c + i * g        h' = o * tanh(norm_c(c') / l_c)
+/// c' = Qc(f * c + i * g)        h' = o * tanh(norm_c(c') / l_c)
 /// a = norm(Q(W_ih) x) + norm(Q(W_hh) h) + b_ih + b_hh
 /// </code>
 /// where l are the HitNet slopes (<see cref="ActivationSlopes"/>: InputGate, ForgetGate, Candidate,
@@ -18,13 +18,19 @@ namespace Microsoft.ML.Quantized;
 /// </summary>
 /// <remarks>
 /// The activation quantizer (HitNet) is applied to the four gate outputs i, f, g, o (after their activations)
-/// and to the emitted hidden state h' (which the next step and the next layer read). The cell state c stays
-/// float: it is an accumulator. Quantizers registered: <c>input_gate</c>, <c>forget_gate</c>,
-/// <c>candidate</c>, <c>output_gate</c>, <c>hidden</c> (each <c>_quantizer</c>).
+/// and to the emitted hidden state h' (which the next step and the next layer read), as
+/// <see cref="QuantizedRecurrentOptions.QuantizedActivations"/> selects (default both); the cell state c stays float
+/// (it is an accumulator) unless it names <see cref="RecurrentActivations.CellState"/> (Qc above). Quantizers registered:
+/// <c>input_gate</c>, <c>forget_gate</c>, <c>candidate</c>, <c>output_gate</c>, <c>hidden</c>, <c>cell_state</c> (each
+/// <c>_quantizer</c>; the identity where not selected).
 /// </remarks>
 internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
 {
-    private static readonly string[] ActivationNames = { "input_gate", "forget_gate", "candidate", "output_gate", "hidden" };
+    private static readonly (string, RecurrentActivations)[] Activations =
+    {
+        ("input_gate", RecurrentActivations.Gates), ("forget_gate", RecurrentActivations.Gates), ("candidate", RecurrentActivations.Gates),
+        ("output_gate", RecurrentActivations.Gates), ("hidden", RecurrentActivations.Hidden), ("cell_state", RecurrentActivations.CellState),
+    };
     private static readonly string[] GateNames = { "input", "forget", "candidate", "output" };
     private readonly RecurrentLayerNorm? cellLayerNorm;
 
@@ -38,7 +44,7 @@ internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
 
     /// <summary>Creates the layer with the given quantizer factories (one new instance per quantized tensor).</summary>
     public QuantizedLstmCell(string name, int inputSize, QuantizedRecurrentOptions options, Func<Quantizer> weightQuantizer, Func<Quantizer> activationQuantizer)
-        : base(name, 4, ActivationNames, inputSize, options, weightQuantizer, activationQuantizer)
+        : base(name, 4, Activations, inputSize, options, weightQuantizer, activationQuantizer)
     {
         if (Normalization == RecurrentNormalization.Layer && LayerNormForm == LayerNormForm.Joint)
         {
@@ -79,7 +85,7 @@ internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
             var f = QuantizeActivation(1, SlopedSigmoid.Apply(gates[1], slopes.ForgetGate));
             var g = QuantizeActivation(2, SlopedTanh.Apply(gates[2], slopes.Candidate));
             var o = QuantizeActivation(3, SlopedSigmoid.Apply(gates[3], slopes.OutputGate));
-            c = (f * c).addcmul(i, g, Scalars.One);
+            c = QuantizeActivation(5, (f * c).addcmul(i, g, Scalars.One));
             var cellOut = cellLayerNorm is null ? c : cellLayerNorm.forward(c);
             h = QuantizeActivation(4, o * SlopedTanh.Apply(cellOut, slopes.CellOutput));
             outputs[t] = h;

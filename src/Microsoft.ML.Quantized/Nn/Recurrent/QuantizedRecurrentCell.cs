@@ -49,13 +49,16 @@ internal abstract class QuantizedRecurrentCell : nn.Module
 
     /// <param name="name">Module name.</param>
     /// <param name="gates">Gate blocks G (4 for LSTM, 3 for GRU).</param>
-    /// <param name="activationNames">One name per quantized activation (registered as <c>{name}_quantizer</c>).</param>
+    /// <param name="activations">
+    /// One name per quantizable activation (registered as <c>{name}_quantizer</c>) and the kind it is: an activation whose kind
+    /// <see cref="QuantizedRecurrentOptions.QuantizedActivations"/> does not name gets the identity.
+    /// </param>
     /// <param name="inputSize">Input features.</param>
     /// <param name="options">Hidden size, normalization, slopes.</param>
     /// <param name="weightQuantizer">Creates one weight quantizer per weight matrix.</param>
     /// <param name="activationQuantizer">Creates one activation quantizer per quantized activation.</param>
     protected QuantizedRecurrentCell(
-        string name, int gates, IReadOnlyList<string> activationNames, int inputSize, QuantizedRecurrentOptions options,
+        string name, int gates, IReadOnlyList<(string Name, RecurrentActivations Kind)> activations, int inputSize, QuantizedRecurrentOptions options,
         Func<Quantizer> weightQuantizer, Func<Quantizer> activationQuantizer)
         : base(name)
     {
@@ -114,11 +117,11 @@ internal abstract class QuantizedRecurrentCell : nn.Module
                 throw new ArgumentOutOfRangeException(nameof(options), Normalization, $"Unknown QuantizedRecurrentOptions.Normalization {Normalization}.");
         }
 
-        activationQuantizers = new Quantizer[activationNames.Count];
-        for (int k = 0; k < activationNames.Count; k++)
+        activationQuantizers = new Quantizer[activations.Count];
+        for (int k = 0; k < activations.Count; k++)
         {
-            activationQuantizers[k] = activationQuantizer();
-            register_module(activationNames[k] + "_quantizer", activationQuantizers[k]);
+            activationQuantizers[k] = options.QuantizedActivations.HasFlag(activations[k].Kind) ? activationQuantizer() : new IdentityQuantizer();
+            register_module(activations[k].Name + "_quantizer", activationQuantizers[k]);
         }
         activationsQuantized = activationQuantizers.Any(q => !q.IsIdentity);
     }
@@ -174,7 +177,7 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     /// <summary>Batch normalization of W_h h (batch normalizations only).</summary>
     public RecurrentBatchNorm? HiddenBatchNorm => hiddenBatchNorm;
 
-    /// <summary>The activation quantizers, in the order of the names given to the constructor.</summary>
+    /// <summary>The activation quantizers, in the order given to the constructor (the identity for those not quantized).</summary>
     public IReadOnlyList<Quantizer> ActivationQuantizers => activationQuantizers;
 
     /// <summary>Testing switch: run the cell loop even where the fused kernel could run.</summary>
