@@ -53,13 +53,16 @@ internal static class StudyCommand
     /// <summary>
     /// One finished configuration, as stored in the results file. Cross-entropies are in nats per token (a character or a
     /// word); the tables show them as bits per character or perplexity. <c>Gates</c>: layer 0's post-activation histograms
-    /// on the test data, by gate (absent in rows from before they were recorded).
+    /// on the test data, by gate; <c>GradientNorms</c>: each epoch's mean gradient norm before clipping
+    /// (<see cref="EpochSummary.MeanGradientNorm"/>) and <c>LargestGradientNorms</c> its largest (all absent in rows from
+    /// before they were recorded).
     /// </summary>
     internal sealed record StudyRow(
         string Task, string Cell, int Layers, int Hidden, int Epochs, int MaxSteps, string Weights, string Normalization,
         string Outcome, int BestEpoch, double ValidationCrossEntropy, double TestCrossEntropy, double BitsPerWeight, long PackedBytes,
         double FloatLambda1, double QuantizedLambda1, double MeanGain, double Seconds, string Date, string Machine, string? Load,
-        string Activations = "none", double Slope = 1, IReadOnlyDictionary<string, ValueHistogram>? Gates = null)
+        string Activations = "none", double Slope = 1, IReadOnlyDictionary<string, ValueHistogram>? Gates = null,
+        IReadOnlyList<double>? GradientNorms = null, IReadOnlyList<double>? LargestGradientNorms = null)
     {
         public bool SameRun(StudyRow other) => Task == other.Task && Cell == other.Cell && Layers == other.Layers && Hidden == other.Hidden
             && Epochs == other.Epochs && MaxSteps == other.MaxSteps;
@@ -203,6 +206,7 @@ internal static class StudyCommand
             {
                 Outcome = "trained", BestEpoch = best.Epoch, ValidationCrossEntropy = best.ValidationLoss,
                 TestCrossEntropy = report.AsTrained.Metric, Gates = GateHistogramPlot.FirstLayer(report.Gates),
+                GradientNorms = model.History.Select(h => h.MeanGradientNorm).ToArray(), LargestGradientNorms = model.History.Select(h => h.MaxGradientNorm).ToArray(),
                 BitsPerWeight = size.QuantizedParameterCount > 0 ? size.BitsPerQuantizedWeight : 32, PackedBytes = size.PackedBytes,
                 FloatLambda1 = spectrum.FloatLambda1, QuantizedLambda1 = spectrum.QuantizedLambda1, MeanGain = spectrum.MeanGain, Seconds = clock.Elapsed.TotalSeconds,
             };
@@ -232,7 +236,9 @@ internal static class StudyCommand
                       "weight norm); gain: mean |g| of the hidden-side normalization (weight norm's row norms, layer or batch norm's gains). " +
                       "Activations: the activation quantizer on the gates and the hidden state (none = float; after a colon, the activations it " +
                       "quantizes when not those two: gates, hidden, cell for the LSTM cell state); slope: HitNet's lambda on every " +
-                      "gate and the cell output. \"vs float\" divides by the float model without normalization, quantized activations or slope.");
+                      "gate and the cell output. \"vs float\" divides by the float model without normalization, quantized activations or slope. " +
+                      "Gradient norm: the global L2 norm of all gradients before clipping, mean over the first / the last epoch's steps (the " +
+                      "largest of any step in brackets); \"-\" in rows trained before it was recorded.");
         foreach (var group in rows.GroupBy(r => (r.Task, r.Cell, r.Layers, r.Hidden, r.Epochs, r.MaxSteps)))
         {
             var (task, cell, layers, hidden, epochs, maxSteps) = group.Key;
@@ -242,8 +248,8 @@ internal static class StudyCommand
             sb.AppendLine($"**{task}, {cell.ToUpperInvariant()} {layers} x {hidden}, {epochs} epoch(s){(maxSteps > 0 ? $" of at most {maxSteps} steps (not converged)" : "")}** " +
                           $"(`--task {task} --cell {cell} --layers {layers} --hidden {hidden} --epochs {epochs}{(maxSteps > 0 ? $" --max-steps {maxSteps}" : "")}`)");
             sb.AppendLine();
-            sb.AppendLine($"| weights | activations | norm | slope | outcome | best epoch | {metric} | vs float | bits/weight | packed | lambda_1 float | lambda_1 quantized | gain |");
-            sb.AppendLine("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            sb.AppendLine($"| weights | activations | norm | slope | outcome | best epoch | {metric} | vs float | bits/weight | packed | lambda_1 float | lambda_1 quantized | gain | gradient norm |");
+            sb.AppendLine("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var r in group)
             {
                 bool trained = r.Outcome == "trained";
@@ -252,7 +258,7 @@ internal static class StudyCommand
                               $"{Cell(() => Metric(r, r.TestCrossEntropy))} | " +
                               $"{Cell(() => floatRow is null ? "-" : (Shown(r, r.TestCrossEntropy) / Shown(floatRow, floatRow.TestCrossEntropy)).ToString("F3", CultureInfo.InvariantCulture))} | " +
                               $"{Cell(() => r.BitsPerWeight >= 32 ? "32" : r.BitsPerWeight.ToString("F2", CultureInfo.InvariantCulture))} | {Cell(() => QuickstartCommand.Bytes(r.PackedBytes))} | " +
-                              $"{Number(r.FloatLambda1)} | {Number(r.QuantizedLambda1)} | {Number(r.MeanGain)} |");
+                              $"{Number(r.FloatLambda1)} | {Number(r.QuantizedLambda1)} | {Number(r.MeanGain)} | {GradientNorms(r)} |");
             }
         }
         var sweeps = SlopeSweeps(rows).ToList();
@@ -278,6 +284,14 @@ internal static class StudyCommand
             .Select(g => ($"reproduction-study-slopes-{g.Key.Task}-{g.Key.Cell}{g.Key.Layers}x{g.Key.Hidden}-{g.Key.Epochs}ep" +
                           $"{(g.Key.MaxSteps > 0 ? $"-{g.Key.MaxSteps}steps" : "")}-{g.Key.Weights}-{g.Key.Activations.Replace(':', '-')}-{g.Key.Normalization}.png",
                 g.OrderByDescending(r => r.Slope).ToList()));
+
+    /// <summary>
+    /// The gradient-norm cell: the first and last epochs' mean norm before clipping and, in brackets, the largest of any step
+    /// (e.g. <c>1.52 / 0.61 (8.3)</c>); "-" for rows from before they were recorded.
+    /// </summary>
+    private static string GradientNorms(StudyRow r) => r.GradientNorms is { Count: > 0 } means && r.LargestGradientNorms is { Count: > 0 } largest
+        ? $"{Number(means[0])} / {Number(means[^1])} ({Number(largest.Max())})"
+        : "-";
 
     /// <summary>The figure a table shows for a cross-entropy: bits per character (char-lm) or perplexity (word-lm).</summary>
     private static double Shown(StudyRow row, double crossEntropy) => row.Task == "char-lm" ? crossEntropy / Math.Log(2) : Math.Exp(crossEntropy);

@@ -13,7 +13,8 @@ namespace Microsoft.ML.Quantized;
 internal sealed class Checkpoint
 {
     private const string Magic = "MLQZ-CHECKPOINT";
-    private const int FormatVersion = 1;
+    /// <summary>2 added each epoch's gradient norms; version 1 still reads (its epochs' norms NaN).</summary>
+    private const int FormatVersion = 2;
     private readonly string _path;
     private readonly string _fingerprint;
 
@@ -44,6 +45,7 @@ internal sealed class Checkpoint
             {
                 w.Write(e.Epoch); w.Write(e.TrainingLoss); w.Write(e.ValidationLoss);
                 w.Write(e.LearningRate); w.Write(e.UnitsPerSecond); w.Write(e.Seconds);
+                w.Write(e.MeanGradientNorm); w.Write(e.MaxGradientNorm);
             }
             WriteBlob(w, TrainingLoop.SaveWeights(network));
             WriteBlob(w, state.BestWeights ?? Array.Empty<byte>());
@@ -73,8 +75,8 @@ internal sealed class Checkpoint
         using var r = new BinaryReader(new MemoryStream(all, 0, all.Length - 32));
         if (r.ReadString() != Magic) throw new InvalidDataException($"'{_path}' is not a Microsoft.ML.Quantized training checkpoint.");
         int version = r.ReadInt32();
-        if (version != FormatVersion)
-            throw new InvalidDataException($"The checkpoint '{_path}' has format version {version}; this library reads version {FormatVersion}. Delete it to start afresh.");
+        if (version is < 1 or > FormatVersion)
+            throw new InvalidDataException($"The checkpoint '{_path}' has format version {version}; this library reads versions 1 to {FormatVersion}. Delete it to start afresh.");
         var fingerprint = r.ReadString();
         if (fingerprint != _fingerprint)
             throw new InvalidDataException($"The checkpoint '{_path}' was written by a different model or training configuration; use another CheckpointDirectory or delete the file. Checkpoint: {fingerprint}. Now: {_fingerprint}.");
@@ -88,7 +90,8 @@ internal sealed class Checkpoint
         };
         int count = r.ReadInt32();
         for (int i = 0; i < count; i++)
-            restored.History.Add(new EpochSummary(r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble()));
+            restored.History.Add(new EpochSummary(r.ReadInt32(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(), r.ReadDouble(),
+                version >= 2 ? r.ReadDouble() : double.NaN, version >= 2 ? r.ReadDouble() : double.NaN));
         restored.EpochsDoneAtStart = restored.EpochsDone;
         TrainingLoop.LoadWeights(network, ReadBlob(r));
         var best = ReadBlob(r);

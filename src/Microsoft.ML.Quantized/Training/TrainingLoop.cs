@@ -38,7 +38,7 @@ internal static class TrainingLoop
             network.train();
             task.BeginEpoch(epoch);
             var epochClock = Stopwatch.StartNew();
-            double lossSum = 0;
+            double lossSum = 0, gradientNormSum = 0, gradientNormMax = 0;
             long epochUnits = 0;
             for (int step = 0; step < steps; step++)
             {
@@ -55,6 +55,8 @@ internal static class TrainingLoop
                         ? torch.nn.utils.clip_grad_norm_(parameters, options.GradientClipNorm)
                         : GradientNorm(parameters);
                     if (!double.IsFinite(gradNorm)) throw Diverged(network, state, epoch, step, "gradient norm", gradNorm);
+                    gradientNormSum += gradNorm;
+                    gradientNormMax = Math.Max(gradientNormMax, gradNorm);
                     optimizer.step();
                     if (options.KeepFloatShadowWeights) ConstrainShadowWeights(task);
                     else ProjectOntoQuantizationGrid(task);
@@ -74,7 +76,8 @@ internal static class TrainingLoop
                 network.train();
             }
             double trainLoss = lossSum / Math.Max(1, epochUnits);
-            state.History.Add(new EpochSummary(epoch, trainLoss, validation ?? double.NaN, state.LearningRate, epochUnits / Math.Max(seconds, 1e-9), seconds));
+            state.History.Add(new EpochSummary(epoch, trainLoss, validation ?? double.NaN, state.LearningRate, epochUnits / Math.Max(seconds, 1e-9), seconds,
+                gradientNormSum / steps, gradientNormMax));
             progress?.Report(Report(options, state, epoch, steps, steps, trainLoss, epochUnits, seconds, clock, validation));
             state.EndEpoch(epoch, validation ?? trainLoss, network, options);
             checkpoint?.Save(network, optimizer, state);

@@ -37,6 +37,17 @@ public sealed class StudyCommandTests
                     Assert.AreEqual(gate.Name is "candidate" or "cell" ? -1.0 : 0.0, gate.Value.GetProperty("Low").GetDouble(), gate.Name);
                 }
             }
+            foreach (var row in rows)
+            {
+                // One epoch: its mean gradient norm before clipping, at most the largest of its two steps.
+                var means = row.GetProperty("GradientNorms").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+                var largest = row.GetProperty("LargestGradientNorms").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+                Assert.HasCount(1, means);
+                Assert.HasCount(1, largest);
+                Assert.IsTrue(double.IsFinite(means[0]) && means[0] > 0 && means[0] <= largest[0], $"mean {means[0]}, largest {largest[0]}");
+            }
+            StringAssert.Matches(File.ReadAllText(markdown), new System.Text.RegularExpressions.Regex(@"\| 1 \| trained \|.*\| (\d+\.\d\d) / \1 \(\d+\.\d\d\) \|"),
+                "the gradient-norm cell: first and last epoch (the same one here), the largest in brackets");
             var figure = "reproduction-study-slopes-char-lm-lstm1x8-1ep-2steps-none-none-none.png";
             StringAssert.Contains(File.ReadAllText(markdown), $"- `{figure}`: char-lm, none weights, none activations, none norm, slopes 1, 0.5.");
             Assert.IsTrue(File.Exists(Path.Combine(folder.FullName, figure)), figure);

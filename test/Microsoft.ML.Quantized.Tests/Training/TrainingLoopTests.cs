@@ -124,6 +124,46 @@ public sealed class TrainingLoopTests
             "includes CellState with the btq activation quantizer: the cell state is unbounded");
     }
 
+    /// <summary>
+    /// Each epoch's gradient norms are taken before clipping: replayed by hand (same seed, same batches, the loop's SGD step
+    /// w -= lr * g * min(1, clip / |g|) written out here), the two steps' global norms give the recorded mean and maximum.
+    /// </summary>
+    [TestMethod]
+    public void EachEpochRecordsTheMeanAndLargestGradientNormBeforeClipping()
+    {
+        var training = QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 2);
+        (training.Optimizer, training.LearningRate, training.GradientClipNorm) = (OptimizerKind.Sgd, 0.5, 0.05);
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(), training);
+        var epoch = model.History.Single();
+
+        var norms = new List<double>();
+        using (var random = TrainingRandom.Use(training.Seed))
+        using (var network = new LanguageModelNetwork(Chars.Count, TinyCorpus.Model()))
+        using (var batches = new TokenStreamBatcher(Chars.Encode(Train), training.BatchSize, training.SequenceLength, torch.CPU))
+        using (var task = new LanguageModelTask(network, batches, null))
+        {
+            TrainingRandom.Reseed(TrainingLoop.EpochSeed(training.Seed, 1));
+            network.train();
+            task.BeginEpoch(1);
+            var parameters = network.parameters().ToList();
+            for (int step = 0; step < 2; step++)
+            {
+                using var scope = torch.NewDisposeScope();
+                foreach (var p in parameters) p.grad?.zero_();
+                task.TrainingLoss(step).Loss.backward();
+                double norm = Math.Sqrt(parameters.Where(p => p.grad is not null).Sum(p => p.grad!.pow(2).sum().item<float>()));
+                norms.Add(norm);
+                using var noGrad = torch.no_grad();
+                double scale = Math.Min(1, training.GradientClipNorm / (norm + 1e-6));
+                foreach (var p in parameters.Where(p => p.grad is not null)) p.sub_(p.grad! * (training.LearningRate * scale));
+            }
+        }
+        Assert.IsTrue(norms.All(n => n > training.GradientClipNorm), $"both steps clip: {string.Join(", ", norms)}");
+        Assert.AreEqual(norms.Average(), epoch.MeanGradientNorm, 1e-4 * norms.Average());
+        Assert.AreEqual(norms.Max(), epoch.MaxGradientNorm, 1e-4 * norms.Max());
+        Assert.AreNotEqual(norms[0], norms[1], "the second step sees the updated weights");
+    }
+
     [TestMethod]
     public void TokensOutsideTheVocabularyAreRejected()
     {
