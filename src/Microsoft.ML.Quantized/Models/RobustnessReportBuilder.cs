@@ -242,9 +242,7 @@ public sealed class RobustnessReportBuilder
     {
         if (string.IsNullOrWhiteSpace(metricName))
             throw new ArgumentException("The metric needs a name, e.g. \"perplexity\".", nameof(metricName));
-        if (BitWidths is null) throw new ArgumentNullException("RobustnessReportBuilder.BitWidths", "RobustnessReportBuilder.BitWidths must not be null; use an empty list for none.");
-        foreach (var bits in BitWidths)
-            CheckBits(bits, "RobustnessReportBuilder.BitWidths");
+        var weights = CheckedBits(BitWidths, "RobustnessReportBuilder.BitWidths");
         CheckBits(PerturbationBits, "RobustnessReportBuilder.PerturbationBits");
         if (StepSizeMultipliers is null)
             throw new ArgumentNullException("RobustnessReportBuilder.StepSizeMultipliers", "RobustnessReportBuilder.StepSizeMultipliers must not be null; use an empty list for none.");
@@ -254,15 +252,16 @@ public sealed class RobustnessReportBuilder
                 throw new ArgumentOutOfRangeException("RobustnessReportBuilder.StepSizeMultipliers", m,
                     $"RobustnessReportBuilder.StepSizeMultipliers holds {m.ToString(CultureInfo.InvariantCulture)}: each must be finite and > 0 (e.g. 0.95 for a step 5% small).");
         }
-        if (ActivationBitWidths is null)
-            throw new ArgumentNullException("RobustnessReportBuilder.ActivationBitWidths", "RobustnessReportBuilder.ActivationBitWidths must not be null; use an empty list for none.");
-        foreach (var bits in ActivationBitWidths)
-            CheckBits(bits, "RobustnessReportBuilder.ActivationBitWidths");
-        if (PerTensorBitWidths is null)
-            throw new ArgumentNullException("RobustnessReportBuilder.PerTensorBitWidths", "RobustnessReportBuilder.PerTensorBitWidths must not be null; use an empty list for none.");
-        foreach (var bits in PerTensorBitWidths)
-            CheckBits(bits, "RobustnessReportBuilder.PerTensorBitWidths");
-        return (BitWidths.Distinct().Order().ToArray(), ActivationBitWidths.Distinct().Order().ToArray(), PerTensorBitWidths.Distinct().Order().ToArray());
+        return (weights, CheckedBits(ActivationBitWidths, "RobustnessReportBuilder.ActivationBitWidths"), CheckedBits(PerTensorBitWidths, "RobustnessReportBuilder.PerTensorBitWidths"));
+    }
+
+    /// <summary>The bit widths of the list named <paramref name="name"/>, each checked, sorted and without repeats.</summary>
+    private static int[] CheckedBits(IList<int>? bitWidths, string name)
+    {
+        if (bitWidths is null) throw new ArgumentNullException(name, $"{name} must not be null; use an empty list for none.");
+        foreach (var bits in bitWidths)
+            CheckBits(bits, name);
+        return bitWidths.Distinct().Order().ToArray();
     }
 
     private static void CheckBits(int bits, string name)
