@@ -308,7 +308,7 @@ internal static class KureCommand
         where TModel : class, IDisposable
     {
         if (columns[0].Reports[0].PerTensor.Count == 0) return;
-        sb.AppendLine($"### One tensor at a time: {task.MetricShort} with only that tensor (or those gate rows) quantized, over float (share of the whole model's change at that width)");
+        sb.AppendLine($"### One tensor at a time: {task.MetricShort} with only that tensor (or those gate rows) quantized, over float (share of the whole model's change at that width; the part's relative weight error)");
         sb.AppendLine();
         sb.AppendLine("| quantized alone | " + string.Join(" | ", columns.Select(c => c.Name)) + " |");
         sb.AppendLine("|---|" + string.Concat(columns.Select(_ => "---:|")));
@@ -324,9 +324,13 @@ internal static class KureCommand
         sb.AppendLine();
     }
 
-    /// <summary>A per-tensor cell: the row's metric over float, and its share of the whole model's change at that width.</summary>
+    /// <summary>
+    /// A per-tensor cell: the row's metric over float, then its share of the whole model's change at that width (where the
+    /// report has that width) and the quantized part's relative weight error, e.g. <c>1.320 (55 %; error 48.1 %)</c>.
+    /// </summary>
     private static string Share(RobustnessReport report, RobustnessReportRow row) =>
-        F(row.Metric / report.Float.Metric) + (report.ShareOfCost(row) is var share && double.IsFinite(share) ? $" ({share * 100:F0} %)" : "");
+        F(row.Metric / report.Float.Metric) + " (" + (report.ShareOfCost(row) is var share && double.IsFinite(share) ? $"{share * 100:F0} %; " : "") +
+        $"error {(100 * row.WeightError).ToString("F1", CultureInfo.InvariantCulture)} %)";
 
     /// <summary>The statistics of the report's recurrent weight tensors (the ones KURE regularizes by default).</summary>
     internal static IEnumerable<WeightStatistics> RecurrentWeights(RobustnessReport report) =>

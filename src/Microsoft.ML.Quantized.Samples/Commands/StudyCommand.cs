@@ -215,7 +215,7 @@ internal static class StudyCommand
         {
             return stamp with
             {
-                Outcome = $"diverged (epoch {e.Epoch}, step {e.Step})", TestCrossEntropy = double.NaN, ValidationCrossEntropy = double.NaN,
+                Outcome = $"diverged (epoch {e.Epoch}, step {e.Step}, {e.Quantity} {e.Value.ToString("G3", CultureInfo.InvariantCulture)})", TestCrossEntropy = double.NaN, ValidationCrossEntropy = double.NaN,
                 FloatLambda1 = double.NaN, QuantizedLambda1 = double.NaN, MeanGain = double.NaN, Seconds = clock.Elapsed.TotalSeconds,
             };
         }

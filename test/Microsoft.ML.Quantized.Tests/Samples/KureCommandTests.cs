@@ -90,7 +90,7 @@ public sealed class KureCommandTests
             CollectionAssert.AreEqual(new[] { "uniform3", "uniform3-mse" }.SelectMany(q => new[] { "weight_ih", "weight_hh" }
                 .SelectMany(t => new[] { $"`layers.0.{t}`" }.Concat(new[] { "input", "forget", "candidate", "output" }.Select(g => $"`layers.0.{t}, {g} gate`")))
                 .Select(label => $"| {label} (`{q}`)")).ToArray(), perTensor.Select(l => l.Split(" | ")[0]).ToArray(), text);
-            Assert.IsTrue(perTensor.All(l => l.Split(" | ").Skip(1).All(cell => System.Text.RegularExpressions.Regex.IsMatch(cell, @"^\d+\.\d{3} \(-?\d+ %\)( \|)?$"))), string.Join("\n", perTensor));
+            Assert.IsTrue(perTensor.All(l => l.Split(" | ").Skip(1).All(cell => System.Text.RegularExpressions.Regex.IsMatch(cell, @"^\d+\.\d{3} \(-?\d+ %; error \d+\.\d %\)( \|)?$"))), string.Join("\n", perTensor));
             var figure = Path.Combine(Path.GetDirectoryName(file)!, $"{Path.GetFileNameWithoutExtension(file)}-kure-cv-gates.png");
             try
             {
