@@ -91,8 +91,9 @@ public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
     /// Post-training re-quantization: a new model with the same float shadow weights, biases and normalization state
     /// whose weight quantizer is <paramref name="weights"/> (any kind, bits, step-size multiplier or power-of-two step),
     /// without retraining. The recurrent weights take the new quantizer, and so do the embedding and decoder when
-    /// <see cref="LanguageModelOptions.QuantizeEmbeddingAndDecoder"/> is set. With <paramref name="activations"/> the gates
-    /// and hidden state take that activation quantizer instead of the trained one (post-training activation quantization,
+    /// <see cref="LanguageModelOptions.QuantizeEmbeddingAndDecoder"/> is set. With <paramref name="activations"/> the
+    /// activations <see cref="QuantizedRecurrentOptions.QuantizedActivations"/> names (by default the gates and hidden state)
+    /// take that activation quantizer instead of the trained one (post-training activation quantization,
     /// e.g. <c>new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 4 }</c>: a dynamic step of max |x| / 7 per
     /// tensor); null (the default) keeps the trained one. Learned quantizer state (an LSQ step) is kept only when the
     /// quantizer is unchanged; otherwise it starts fresh (initialized from max |w| at first use).

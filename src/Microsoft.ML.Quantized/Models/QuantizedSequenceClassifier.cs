@@ -232,8 +232,9 @@ public sealed class QuantizedSequenceClassifier : IDisposable, ITrainingWeights
     /// same float shadow weights, biases and normalization state, without retraining; a separately chosen
     /// <see cref="SequenceClassifierOptions.EmbeddingQuantizer"/> stays. E.g. <c>new QuantizerOptions { Kind =
     /// QuantizerKind.Uniform, Bits = 3 }</c>, or a step 5% off with <c>StepSizeMultiplier = 1.05</c>. With
-    /// <paramref name="activations"/> the gates and hidden state take that activation quantizer instead of the trained one
-    /// (post-training activation quantization); null (the default) keeps the trained one. This model is left as it is;
+    /// <paramref name="activations"/> the activations <see cref="QuantizedRecurrentOptions.QuantizedActivations"/> names (by
+    /// default the gates and hidden state) take that activation quantizer instead of the trained one (post-training
+    /// activation quantization); null (the default) keeps the trained one. This model is left as it is;
     /// dispose the new one.
     /// </summary>
     /// <param name="weights">The new weight quantizer.</param>

@@ -45,7 +45,8 @@ public sealed class RobustnessReportBuilder
     public bool MinimumErrorStep { get; set; } = true;
 
     /// <summary>
-    /// Activation bit widths, each 2-8: the model is also scored with its gates and hidden state quantized after training
+    /// Activation bit widths, each 2-8: the model is also scored with its gates and hidden state (the activations its
+    /// <see cref="QuantizedRecurrentOptions.QuantizedActivations"/> names; those two by default) quantized after training
     /// to each (uniform symmetric, a dynamic step of max |x| / (2^(k-1) - 1) per tensor, the form the packed engine runs),
     /// first with its weights as trained, then with its weights at <see cref="PerturbationBits"/> (the report's
     /// <see cref="RobustnessReport.Activations"/>). Only for models trained with float activations. Default empty (no
