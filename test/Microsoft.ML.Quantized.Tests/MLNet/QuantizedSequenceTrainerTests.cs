@@ -249,6 +249,32 @@ public sealed class QuantizedSequenceTrainerTests
         }
     }
 
+    /// <summary>An ML.NET classifier that quantizes its LSTM cell state saves, loads and scores identically, the quantizer kept.</summary>
+    [TestMethod]
+    public void A_classifier_with_a_quantized_cell_state_saves_and_loads_with_it()
+    {
+        var options = Options();
+        options.Model.Recurrent.ActivationQuantizer = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 6 };
+        options.Model.Recurrent.QuantizedActivations = RecurrentActivations.Gates | RecurrentActivations.CellState;
+        var model = BinaryPipeline(_ml, options).Fit(_textTrain);
+        using var stream = new MemoryStream();
+        _ml.Model.Save(model, _textTrain.Schema, stream);
+        stream.Position = 0;
+        var loaded = new MLContext().Model.Load(stream, out _);
+        try
+        {
+            var activations = BinaryParameters(loaded).Parts.Packed.Network.Recurrent.Layers[0].Activations;
+            CollectionAssert.AreEqual(new[] { false, false, false, false, true, false }, activations.Select(a => a.IsIdentity).ToArray(), "gates and cell state quantized, hidden state float");
+            Assert.AreEqual(RecurrentActivations.Gates | RecurrentActivations.CellState, BinaryParameters(loaded).Parts.Packed.Options.Recurrent.QuantizedActivations);
+            CollectionAssert.AreEqual(model.Transform(_textTest).GetColumn<float>("Probability").ToArray(), loaded.Transform(_textTest).GetColumn<float>("Probability").ToArray());
+        }
+        finally
+        {
+            DisposeModel(model);
+            DisposeModel(loaded);
+        }
+    }
+
     private static SequenceClassifierBinaryModelParameters BinaryParameters(ITransformer model) =>
         ((ISingleFeaturePredictionTransformer<SequenceClassifierBinaryModelParameters>)((IEnumerable<ITransformer>)model).Last()).Model;
 
