@@ -35,7 +35,7 @@ internal static class StudyCommand
         var hidden = new Option<int>("--hidden") { Description = "Hidden units per layer (0 = the task's: 256 for char-lm, 300 for word-lm).", DefaultValueFactory = _ => 0 };
         var configs = new Option<string>("--configs") { Description = "Comma-separated weight quantizer names (registry names).", DefaultValueFactory = _ => "none,bc,bwn,twn,alt2" };
         var activations = new Option<string>("--activations") { Description = "Comma-separated activation quantizer names (registry names; none = float activations), each optionally followed by ':' and the activations it quantizes joined by '+' (gates, hidden, cell; default gates+hidden), e.g. uniform4:gates+cell.", DefaultValueFactory = _ => "none" };
-        var slopes = new Option<string>("--slopes") { Description = "Comma-separated HitNet slopes lambda, each applied to every gate and to the cell output (1 = the standard functions).", DefaultValueFactory = _ => "1" };
+        var slopes = new Option<string>("--slopes") { Description = "Comma-separated HitNet slopes lambda, each applied to every gate and to the cell output (0.5), or to one of them (forget=0.5; input, forget, candidate, output, cell); 1 = the standard functions.", DefaultValueFactory = _ => "1" };
         var norms = new Option<string>("--norms") { Description = "Comma-separated normalizations: none, weight, layer, batch (per step), batch-shared.", DefaultValueFactory = _ => "none,weight,layer,batch" };
         var results = new Option<FileInfo>("--results") { Description = "JSON-lines file the rows are appended to (and read back to skip finished rows).", DefaultValueFactory = _ => new FileInfo("docs/reproduction-study.jsonl") };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file whose study section is rewritten.", DefaultValueFactory = _ => new FileInfo("docs/reproduction.md") };
@@ -62,21 +62,26 @@ internal static class StudyCommand
         string Outcome, int BestEpoch, double ValidationCrossEntropy, double TestCrossEntropy, double BitsPerWeight, long PackedBytes,
         double FloatLambda1, double QuantizedLambda1, double MeanGain, double Seconds, string Date, string Machine, string? Load,
         string Activations = "none", double Slope = 1, IReadOnlyDictionary<string, ValueHistogram>? Gates = null,
-        IReadOnlyList<double>? GradientNorms = null, IReadOnlyList<double>? LargestGradientNorms = null)
+        IReadOnlyList<double>? GradientNorms = null, IReadOnlyList<double>? LargestGradientNorms = null, string? SlopedGate = null)
     {
         public bool SameRun(StudyRow other) => Task == other.Task && Cell == other.Cell && Layers == other.Layers && Hidden == other.Hidden
             && Epochs == other.Epochs && MaxSteps == other.MaxSteps;
 
         public bool SameConfiguration(StudyRow other) => SameRun(other) && Weights == other.Weights && Activations == other.Activations
-            && Normalization == other.Normalization && Slope == other.Slope;
+            && Normalization == other.Normalization && Slope == other.Slope && SlopedGate == other.SlopedGate;
+
+        /// <summary>The slope as the tables show it: <c>0.5</c> on every gate, <c>0.5 forget</c> on one.</summary>
+        [System.Text.Json.Serialization.JsonIgnore]
+        public string SlopeLabel => Slope.ToString("G3", CultureInfo.InvariantCulture) + (SlopedGate is null ? "" : " " + SlopedGate);
     }
 
     /// <summary>
     /// One point of the grid. <see cref="Activations"/> is an activation quantizer's registry name, optionally followed by
     /// <c>:</c> and the activations it quantizes joined by <c>+</c> (gates, hidden, cell; default gates+hidden), e.g.
-    /// <c>uniform4:gates+cell</c>.
+    /// <c>uniform4:gates+cell</c>. <see cref="SlopedGate"/>: the one nonlinearity <see cref="Slope"/> applies to (input, forget,
+    /// candidate, output, cell), or null for every gate and the cell output.
     /// </summary>
-    internal sealed record StudyConfiguration(string Weights, string Activations, string Normalization, double Slope)
+    internal sealed record StudyConfiguration(string Weights, string Activations, string Normalization, double Slope, string? SlopedGate = null)
     {
         public QuantizedRecurrentOptions Recurrent(RecurrentCellKind cell, int layers, int hidden)
         {
@@ -84,9 +89,25 @@ internal static class StudyCommand
             return new()
             {
                 Cell = cell, Layers = layers, HiddenSize = hidden, Normalization = ParseNormalization(Normalization),
-                WeightQuantizer = QuantizerRegistry.Parse(Weights), ActivationQuantizer = QuantizerRegistry.Parse(parts[0]), Slopes = ActivationSlopes.All(Slope),
+                WeightQuantizer = QuantizerRegistry.Parse(Weights), ActivationQuantizer = QuantizerRegistry.Parse(parts[0]), Slopes = Slopes(),
                 QuantizedActivations = parts.Length == 1 ? new QuantizedRecurrentOptions().QuantizedActivations : ParseQuantizedActivations(parts[1]),
             };
+        }
+
+        private ActivationSlopes Slopes()
+        {
+            var slopes = new ActivationSlopes();
+            switch (SlopedGate)
+            {
+                case null: return ActivationSlopes.All(Slope);
+                case "input": slopes.InputGate = Slope; break;
+                case "forget": slopes.ForgetGate = Slope; break;
+                case "candidate": slopes.Candidate = Slope; break;
+                case "output": slopes.OutputGate = Slope; break;
+                case "cell": slopes.CellOutput = Slope; break;
+                default: throw new ArgumentException($"--slopes: unknown gate '{SlopedGate}' (input, forget, candidate, output, cell), e.g. forget=0.5.");
+            }
+            return slopes;
         }
 
         private RecurrentActivations ParseQuantizedActivations(string list) => list.Split('+').Aggregate(RecurrentActivations.None, (all, name) => all | name switch
@@ -100,9 +121,17 @@ internal static class StudyCommand
 
     internal static List<StudyConfiguration> Grid(string weights, string activations, string norms, string slopes)
     {
-        var slopeValues = Split(slopes).Select(v => double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && x > 0 && x <= 4
-            ? x : throw new ArgumentException($"--slopes: '{v}' is not a slope in (0, 4].")).ToList();
-        var grid = (from w in Split(weights) from a in Split(activations) from n in Split(norms) from l in slopeValues select new StudyConfiguration(w, a, n, l)).ToList();
+        // "0.5" on every gate and the cell output; "forget=0.5" on one (slope 1 on one gate is the standard cell: no gate named).
+        var slopeValues = Split(slopes).Select(v =>
+        {
+            var parts = v.Split('=', 2);
+            string number = parts[^1];
+            string? gate = parts.Length == 2 ? parts[0] : null;
+            return double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && x > 0 && x <= 4
+                ? (Slope: x, Gate: x == 1 ? null : gate)
+                : throw new ArgumentException($"--slopes: '{v}' is not a slope in (0, 4], on every gate (0.5) or on one (forget=0.5).");
+        }).ToList();
+        var grid = (from w in Split(weights) from a in Split(activations) from n in Split(norms) from l in slopeValues select new StudyConfiguration(w, a, n, l.Slope, l.Gate)).ToList();
         foreach (var c in grid) c.Recurrent(RecurrentCellKind.Lstm, 1, 8); // every name parsed before any training: a typo fails at once
         return grid;
     }
@@ -166,7 +195,7 @@ internal static class StudyCommand
         foreach (var configuration in grid)
         {
             var key = new StudyRow(task.Name, cellName, layers, hidden, epochs, maxSteps, configuration.Weights, configuration.Normalization,
-                "", 0, 0, 0, 0, 0, 0, 0, 0, 0, "", "", null, configuration.Activations, configuration.Slope);
+                "", 0, 0, 0, 0, 0, 0, 0, 0, 0, "", "", null, configuration.Activations, configuration.Slope, SlopedGate: configuration.SlopedGate);
             if (rows.Any(r => r.SameConfiguration(key)))
             {
                 AnsiConsole.MarkupLine($"{Markup.Escape(Label(key))}: in {Markup.Escape(results.Name)} already, skipped.");
@@ -181,7 +210,7 @@ internal static class StudyCommand
         }
         BenchmarkCommand.WriteSection(output, Render(rows), SectionStart, SectionEnd);
         foreach (var (figure, sweep) in SlopeSweeps(rows))
-            GateHistogramPlot.Save(sweep.Select(r => ($"slope {r.Slope.ToString("G3", CultureInfo.InvariantCulture)}", r.Gates!)).ToArray(),
+            GateHistogramPlot.Save(sweep.Select(r => ($"slope {r.SlopeLabel}", r.Gates!)).ToArray(),
                 Path.Combine(output.DirectoryName ?? ".", figure));
         AnsiConsole.MarkupLine($"Rows in [blue]{Markup.Escape(results.FullName)}[/]; section written to [blue]{Markup.Escape(output.FullName)}[/].");
         return 0;
@@ -242,7 +271,7 @@ internal static class StudyCommand
         foreach (var group in rows.GroupBy(r => (r.Task, r.Cell, r.Layers, r.Hidden, r.Epochs, r.MaxSteps)))
         {
             var (task, cell, layers, hidden, epochs, maxSteps) = group.Key;
-            var floatRow = group.FirstOrDefault(r => r.Weights == "none" && r.Activations == "none" && r.Normalization == "none" && r.Slope == 1 && r.Outcome == "trained");
+            var floatRow = group.FirstOrDefault(r => r.Weights == "none" && r.Activations == "none" && r.Normalization == "none" && r.Slope == 1 && r.SlopedGate is null && r.Outcome == "trained");
             string metric = task == "char-lm" ? "test BPC" : "test ppl";
             sb.AppendLine();
             sb.AppendLine($"**{task}, {cell.ToUpperInvariant()} {layers} x {hidden}, {epochs} epoch(s){(maxSteps > 0 ? $" of at most {maxSteps} steps (not converged)" : "")}** " +
@@ -254,7 +283,7 @@ internal static class StudyCommand
             {
                 bool trained = r.Outcome == "trained";
                 string Cell(Func<string> value) => trained ? value() : "-";
-                sb.AppendLine($"| {r.Weights} | {r.Activations} | {r.Normalization} | {r.Slope.ToString("G3", CultureInfo.InvariantCulture)} | {r.Outcome} | {Cell(() => r.BestEpoch.ToString(CultureInfo.InvariantCulture))} | " +
+                sb.AppendLine($"| {r.Weights} | {r.Activations} | {r.Normalization} | {r.SlopeLabel} | {r.Outcome} | {Cell(() => r.BestEpoch.ToString(CultureInfo.InvariantCulture))} | " +
                               $"{Cell(() => Metric(r, r.TestCrossEntropy))} | " +
                               $"{Cell(() => floatRow is null ? "-" : (Shown(r, r.TestCrossEntropy) / Shown(floatRow, floatRow.TestCrossEntropy)).ToString("F3", CultureInfo.InvariantCulture))} | " +
                               $"{Cell(() => r.BitsPerWeight >= 32 ? "32" : r.BitsPerWeight.ToString("F2", CultureInfo.InvariantCulture))} | {Cell(() => QuickstartCommand.Bytes(r.PackedBytes))} | " +
@@ -268,22 +297,26 @@ internal static class StudyCommand
             sb.AppendLine("Slope sweeps (HitNet Q3): layer 0's gate outputs on the test data (20 bins over [0, 1] after a sigmoid, [-1, 1] after a tanh), one line per slope:");
             foreach (var (figure, sweep) in sweeps)
                 sb.AppendLine($"- `{figure}`: {sweep[0].Task}, {sweep[0].Weights} weights, {sweep[0].Activations} activations, {sweep[0].Normalization} norm, " +
-                              $"slopes {string.Join(", ", sweep.Select(r => r.Slope.ToString("G3", CultureInfo.InvariantCulture)))}.");
+                              $"slopes {string.Join(", ", sweep.Select(r => r.SlopeLabel))}.");
         }
         return sb.ToString();
     }
 
     /// <summary>
     /// The trained rows with gate histograms that differ only in slope, two or more to a group, slopes descending, with the
-    /// figure each is drawn in (<c>reproduction-study-slopes-{task}-{cell}{layers}x{hidden}-{epochs}ep-{weights}-{activations}-{norm}.png</c>).
+    /// figure each is drawn in (<c>reproduction-study-slopes-{task}-{cell}{layers}x{hidden}-{epochs}ep-{weights}-{activations}-{norm}.png</c>):
+    /// slopes on every gate in one group, and for each gate sloped alone a group of its rows with the slope-1 row
+    /// (<c>...-{norm}-{gate}.png</c>).
     /// </summary>
     private static IEnumerable<(string Figure, List<StudyRow> Rows)> SlopeSweeps(List<StudyRow> rows) =>
         rows.Where(r => r.Outcome == "trained" && r.Gates is { Count: > 0 })
             .GroupBy(r => (r.Task, r.Cell, r.Layers, r.Hidden, r.Epochs, r.MaxSteps, r.Weights, r.Activations, r.Normalization))
-            .Where(g => g.Select(r => r.Slope).Distinct().Count() > 1)
-            .Select(g => ($"reproduction-study-slopes-{g.Key.Task}-{g.Key.Cell}{g.Key.Layers}x{g.Key.Hidden}-{g.Key.Epochs}ep" +
-                          $"{(g.Key.MaxSteps > 0 ? $"-{g.Key.MaxSteps}steps" : "")}-{g.Key.Weights}-{g.Key.Activations.Replace(':', '-')}-{g.Key.Normalization}.png",
-                g.OrderByDescending(r => r.Slope).ToList()));
+            .SelectMany(g => g.Select(r => r.SlopedGate).Distinct().Select(gate => (g.Key, Gate: gate,
+                Rows: g.Where(r => r.SlopedGate == gate || (r.SlopedGate is null && r.Slope == 1)).OrderByDescending(r => r.Slope).ToList())))
+            .Where(s => s.Rows.Select(r => r.Slope).Distinct().Count() > 1)
+            .Select(s => ($"reproduction-study-slopes-{s.Key.Task}-{s.Key.Cell}{s.Key.Layers}x{s.Key.Hidden}-{s.Key.Epochs}ep" +
+                          $"{(s.Key.MaxSteps > 0 ? $"-{s.Key.MaxSteps}steps" : "")}-{s.Key.Weights}-{s.Key.Activations.Replace(':', '-')}-{s.Key.Normalization}" +
+                          $"{(s.Gate is null ? "" : "-" + s.Gate)}.png", s.Rows));
 
     /// <summary>
     /// The gradient-norm cell: the first and last epochs' mean norm before clipping and, in brackets, the largest of any step
@@ -302,7 +335,7 @@ internal static class StudyCommand
     private static string Number(double value) => double.IsNaN(value) ? "-" : value.ToString("F2", CultureInfo.InvariantCulture);
 
     private static string Label(StudyRow r)
-        => $"{r.Task} {r.Cell} {r.Layers}x{r.Hidden} {r.Weights} weights, {r.Activations} activations, {r.Normalization} norm, slope {r.Slope.ToString("G3", CultureInfo.InvariantCulture)}";
+        => $"{r.Task} {r.Cell} {r.Layers}x{r.Hidden} {r.Weights} weights, {r.Activations} activations, {r.Normalization} norm, slope {r.SlopeLabel}";
 
     private static List<StudyRow> Read(FileInfo results)
         => results.Exists

@@ -93,6 +93,40 @@ public sealed class StudyCommandTests
         }
     }
 
+    [TestMethod]
+    public void A_slope_on_one_gate_is_its_own_row_and_its_own_sweep_figure_with_the_slope_1_row()
+    {
+        var folder = Directory.CreateTempSubdirectory("study-");
+        try
+        {
+            var results = Path.Combine(folder.FullName, "rows.jsonl");
+            var markdown = Path.Combine(folder.FullName, "reproduction.md");
+            var (code, output) = SamplesCli.Run("study", "--task", "char-lm", "--hidden", "8", "--epochs", "1", "--max-steps", "2", "--configs", "none", "--norms", "none",
+                "--slopes", "1,forget=0.5,forget=1", "--results", results, "--out", markdown);
+            Assert.AreEqual(0, code, output);
+            Assert.HasCount(1, System.Text.RegularExpressions.Regex.Matches(output, @"already,\s+skipped"), "slope 1 on one gate is the standard cell, trained once: " + output);
+            var rows = File.ReadAllLines(results).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+            Assert.HasCount(2, rows);
+            Assert.AreEqual(JsonValueKind.Null, rows[0].GetProperty("SlopedGate").ValueKind);
+            Assert.AreEqual("forget", rows[1].GetProperty("SlopedGate").GetString());
+            Assert.AreEqual(0.5, rows[1].GetProperty("Slope").GetDouble());
+            Assert.IsFalse(rows[1].TryGetProperty("SlopeLabel", out _), "the label is not stored");
+            var text = File.ReadAllText(markdown);
+            StringAssert.Contains(text, "| none | none | none | 0.5 forget | trained |");
+            var figure = "reproduction-study-slopes-char-lm-lstm1x8-1ep-2steps-none-none-none-forget.png";
+            StringAssert.Contains(text, $"- `{figure}`: char-lm, none weights, none activations, none norm, slopes 1, 0.5 forget.");
+            Assert.IsTrue(File.Exists(Path.Combine(folder.FullName, figure)), figure);
+
+            var (bad, message) = SamplesCli.Run("study", "--slopes", "gate=0.5", "--results", results, "--out", markdown);
+            Assert.AreEqual(1, bad, message);
+            StringAssert.StartsWith(message, "error: --slopes: unknown gate 'gate' (input, forget, candidate, output, cell)");
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
     /// <summary>The test part of the samples' embedded Moby Dick: its last 5 % by position.</summary>
     private static string MobyDickTest()
     {
