@@ -39,7 +39,7 @@ internal static class MemoryCommand
         return command;
     }
 
-    /// <summary>One configuration's figures, in bytes; <c>Training</c> is the peak growth at each batch size (null where training diverged).</summary>
+    /// <summary>One configuration's figures, in bytes; <c>Training</c> is the peak growth at each batch size (null where training diverged or peaks cannot be measured).</summary>
     private sealed record Row(StudyCommand.StudyConfiguration Configuration, long PackedBytes, long Float32Bytes, long ScorerBytes, long BytesPerStep, long?[] Training);
 
     private static int[] ParseBatches(string text)
@@ -56,7 +56,8 @@ internal static class MemoryCommand
     {
         if (hidden < 1) throw new ArgumentException($"--hidden must be at least 1; got {hidden}.");
         if (steps < 1) throw new ArgumentException($"--steps must be at least 1; got {steps}.");
-        ResidentMemory.ResetPeak(); // fails at once, with its reason, where the peak cannot be measured
+        bool peaks = ResidentMemory.CanResetPeak();
+        if (!peaks) AnsiConsole.MarkupLine("[yellow]This system cannot reset the peak resident set (Linux's /proc/self/clear_refs): the training columns will read n/a.[/]");
         var load = BenchmarkCommand.LoadAverage();
         var text = EmbeddedCorpus.MobyDick();
         var vocabulary = Vocabulary.FromCharacters(text);
@@ -82,23 +83,23 @@ internal static class MemoryCommand
                 GC.Collect();
                 GC.WaitForPendingFinalizers();
                 GC.Collect();
-                ResidentMemory.ResetPeak();
-                long before = ResidentMemory.CurrentBytes;
+                if (peaks) ResidentMemory.ResetPeak();
+                long before = peaks ? ResidentMemory.CurrentBytes : 0;
                 try
                 {
                     using var model = QuantizedLanguageModel.Train(vocabulary, train, null, Model(configuration), Training(batches[b], steps));
-                    training[b] = ResidentMemory.PeakBytes - before;
+                    training[b] = peaks ? ResidentMemory.PeakBytes - before : null;
                     if (b == 0) (packedBytes, float32Bytes, scorerBytes, bytesPerStep) = Deployed(model, vocabulary.Encode(text[..1000], skipUnknownCharacters: true));
                 }
                 catch (TrainingDivergedException)
                 {
-                    training[b] = null;
+                    // The cell reads "diverged".
                 }
-                AnsiConsole.MarkupLine($"{Markup.Escape(label)}, batch {batches[b]}: peak growth {(training[b] is { } g ? Mb(g) : "diverged")}");
+                AnsiConsole.MarkupLine($"{Markup.Escape(label)}, batch {batches[b]}: peak growth {Markup.Escape(TrainingCell(training[b], peaks))}");
             }
             rows.Add(new Row(configuration, packedBytes, float32Bytes, scorerBytes, bytesPerStep, training));
         }
-        var markdown = Render(rows, batches, hidden, steps, load);
+        var markdown = Render(rows, batches, hidden, steps, load, peaks);
         AnsiConsole.WriteLine(markdown);
         BenchmarkCommand.WriteSection(output, markdown, SectionStart, SectionEnd);
         AnsiConsole.MarkupLine($"Written to [blue]{Markup.Escape(output.FullName)}[/].");
@@ -125,7 +126,10 @@ internal static class MemoryCommand
         return (size.PackedBytes, size.Float32Bytes, created - start, perStep);
     }
 
-    private static string Render(List<Row> rows, int[] batches, int hidden, int steps, string? load)
+    /// <summary>A training cell: the peak growth, "n/a" where peaks cannot be measured, "diverged" where training diverged.</summary>
+    private static string TrainingCell(long? growth, bool peaks) => growth is { } g ? Mb(g) : peaks ? "diverged" : "n/a";
+
+    private static string Render(List<Row> rows, int[] batches, int hidden, int steps, string? load, bool peaks)
     {
         var sb = new StringBuilder();
         sb.AppendLine($"## HitNet question 6: memory for weights and for activations, at batch 1 and in training (character LM, LSTM 1 x {hidden})");
@@ -136,7 +140,9 @@ internal static class MemoryCommand
                       "gate scratch and the logits; .NET's allocation counter), and what each scored character allocates after that. " +
                       $"**Training**: the growth of this process's peak resident memory (Linux VmHWM, reset before each run) over {steps} Adam step(s) " +
                       $"of {SequenceLength} characters per sequence at each batch size: float32 weights, gradients, Adam's two moments and every " +
-                      "activation kept for the backward pass, in libtorch's CPU allocator; MB = 10^6 bytes, KB = 10^3. " + BenchmarkCommand.Provenance(load));
+                      "activation kept for the backward pass, in libtorch's CPU allocator" +
+                      (peaks ? "" : " (n/a: this system cannot reset the peak resident set, Linux's /proc/self/clear_refs)") +
+                      "; MB = 10^6 bytes, KB = 10^3. " + BenchmarkCommand.Provenance(load));
         sb.AppendLine();
         sb.AppendLine("| weights | activations | norm | packed weights | float32 weights | scorer, batch 1 | scorer bytes per character | " +
                       string.Join(" | ", batches.Select(b => $"training, batch {b}")) + " |");
@@ -145,7 +151,7 @@ internal static class MemoryCommand
         {
             var c = r.Configuration;
             sb.AppendLine($"| {c.Weights} | {c.Activations} | {c.Normalization} | {SweepCommand.Kb(r.PackedBytes)} | {SweepCommand.Kb(r.Float32Bytes)} | {SweepCommand.Kb(r.ScorerBytes)} | " +
-                          $"{r.BytesPerStep.ToString(CultureInfo.InvariantCulture)} | " + string.Join(" | ", r.Training.Select(t => t is { } g ? Mb(g) : "diverged")) + " |");
+                          $"{r.BytesPerStep.ToString(CultureInfo.InvariantCulture)} | " + string.Join(" | ", r.Training.Select(t => TrainingCell(t, peaks))) + " |");
         }
         return sb.ToString();
     }

@@ -16,6 +16,21 @@ internal static class ResidentMemory
     /// <summary>Largest resident bytes since start or since the last <see cref="ResetPeak"/> (VmHWM).</summary>
     public static long PeakBytes => Read("VmHWM:");
 
+    /// <summary>True where <see cref="ResetPeak"/> works (Linux with <c>/proc/self/clear_refs</c> writable); it resets the peak once to find out.</summary>
+    public static bool CanResetPeak()
+    {
+        try
+        {
+            ResetPeak();
+            _ = PeakBytes;
+            return true;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>
     /// Sets the peak to the current resident set, after handing the C heap's free memory back to the kernel (glibc's
     /// <c>malloc_trim</c>, where there is one): memory an earlier run freed but the allocator kept would otherwise be reused
