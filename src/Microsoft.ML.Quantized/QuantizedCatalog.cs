@@ -85,7 +85,7 @@ public static class QuantizedCatalog
     /// KURE fine-tuning (Shkolnik et al. 2020) of a fitted quantized language model: the estimator's Fit reads the token-key
     /// column <paramref name="model"/> was trained on, fine-tunes a copy of it with the kurtosis term added to the loss and
     /// returns a new <see cref="QuantizedRecurrentLanguageModelTransformer"/> of the same kind and columns, whose weights
-    /// hold up better under post-training quantization (<see cref="WithQuantization(QuantizedRecurrentLanguageModelTransformer, QuantizerOptions, QuantizerOptions?)"/>). <paramref name="model"/> is left as it is.
+    /// hold up better under post-training quantization (<see cref="WithQuantization(QuantizedRecurrentLanguageModelTransformer, QuantizerOptions, QuantizerOptions?, RecurrentActivations?)"/>). <paramref name="model"/> is left as it is.
     /// </summary>
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="model">The language model to fine-tune (from <c>QuantizedLstm</c> or <c>QuantizedGru</c>).</param>
@@ -202,14 +202,15 @@ public static class QuantizedCatalog
     /// <param name="transformer">The fitted language model.</param>
     /// <param name="weights">The new weight quantizer.</param>
     /// <param name="activations">The new activation quantizer (post-training activation quantization), or null (the default) to keep the trained one.</param>
+    /// <param name="quantizedActivations">The activations the activation quantizer applies to, or null (the default) to keep the model's.</param>
     /// <exception cref="ArgumentException">
     /// <paramref name="weights"/> is not a valid weight quantizer, or <paramref name="activations"/> not a valid activation quantizer (the message names the option).
     /// </exception>
     public static QuantizedRecurrentLanguageModelTransformer WithQuantization(this QuantizedRecurrentLanguageModelTransformer transformer, QuantizerOptions weights,
-        QuantizerOptions? activations = null)
+        QuantizerOptions? activations = null, RecurrentActivations? quantizedActivations = null)
     {
         ArgumentNullException.ThrowIfNull(transformer);
-        return transformer.WithModel(transformer.UseModel(m => m.WithQuantization(weights, activations)));
+        return transformer.WithModel(transformer.UseModel(m => m.WithQuantization(weights, activations, quantizedActivations)));
     }
 
     /// <summary>
@@ -221,29 +222,33 @@ public static class QuantizedCatalog
     /// <param name="transformer">The fitted classifier.</param>
     /// <param name="weights">The new weight quantizer.</param>
     /// <param name="activations">The new activation quantizer (post-training activation quantization), or null (the default) to keep the trained one.</param>
+    /// <param name="quantizedActivations">The activations the activation quantizer applies to, or null (the default) to keep the model's.</param>
     /// <exception cref="ArgumentException">
     /// <paramref name="weights"/> is not a valid weight quantizer, or <paramref name="activations"/> not a valid activation quantizer (the message names the option).
     /// </exception>
     public static BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters> WithQuantization(
-        this BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters> transformer, QuantizerOptions weights, QuantizerOptions? activations = null)
+        this BinaryPredictionTransformer<SequenceClassifierBinaryModelParameters> transformer, QuantizerOptions weights, QuantizerOptions? activations = null,
+        RecurrentActivations? quantizedActivations = null)
     {
         ArgumentNullException.ThrowIfNull(transformer);
-        var model = transformer.Model.Requantized(weights, activations);
+        var model = transformer.Model.Requantized(weights, activations, quantizedActivations);
         return new(model.Env, model, transformer.TrainSchema, transformer.FeatureColumnName);
     }
 
-    /// <summary>The multiclass counterpart of <see cref="WithQuantization(BinaryPredictionTransformer{SequenceClassifierBinaryModelParameters}, QuantizerOptions, QuantizerOptions?)"/>.</summary>
+    /// <summary>The multiclass counterpart of <see cref="WithQuantization(BinaryPredictionTransformer{SequenceClassifierBinaryModelParameters}, QuantizerOptions, QuantizerOptions?, RecurrentActivations?)"/>.</summary>
     /// <param name="transformer">The fitted classifier.</param>
     /// <param name="weights">The new weight quantizer.</param>
     /// <param name="activations">The new activation quantizer (post-training activation quantization), or null (the default) to keep the trained one.</param>
+    /// <param name="quantizedActivations">The activations the activation quantizer applies to, or null (the default) to keep the model's.</param>
     /// <exception cref="ArgumentException">
     /// <paramref name="weights"/> is not a valid weight quantizer, or <paramref name="activations"/> not a valid activation quantizer (the message names the option).
     /// </exception>
     public static MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters> WithQuantization(
-        this MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters> transformer, QuantizerOptions weights, QuantizerOptions? activations = null)
+        this MulticlassPredictionTransformer<SequenceClassifierMulticlassModelParameters> transformer, QuantizerOptions weights, QuantizerOptions? activations = null,
+        RecurrentActivations? quantizedActivations = null)
     {
         ArgumentNullException.ThrowIfNull(transformer);
-        var model = transformer.Model.Requantized(weights, activations);
+        var model = transformer.Model.Requantized(weights, activations, quantizedActivations);
         return new(model.Env, model, transformer.TrainSchema, transformer.FeatureColumnName, transformer._trainLabelColumn);
     }
 

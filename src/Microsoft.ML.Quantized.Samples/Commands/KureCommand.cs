@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
+using Microsoft.ML.Quantized.Samples.Reproduction;
 using Spectre.Console;
 
 namespace Microsoft.ML.Quantized.Samples.Commands;
@@ -38,20 +39,23 @@ internal static class KureCommand
         var lambdaSweep = new Option<string?>("--lambda-sweep") { Description = $"Instead of parts a and b: fine-tune copies without KURE and with it at each of these comma-separated lambdas, per tensor and per row, and score each at float, 4 and 3 bits (e.g. {KureLambdaSweep.ExampleLambdas}). Writes the task's -lambda section." };
         var activationBits = new Option<string>("--activation-bits") { Description = "Part a: comma-separated activation bit widths (2-8) to quantize every model's gates and hidden state to after training, with float and with 4-bit weights (uniform, dynamic max step); also plots the gates' post-activation histograms. Empty (the default): none.", DefaultValueFactory = _ => "" };
         var perTensorBits = new Option<string>("--per-tensor-bits") { Description = "Part a: comma-separated bit widths (2-8) at which every model's recurrent weight tensors, and each gate's rows of them, are also quantized one at a time with the rest float (where the k-bit error comes from). Empty (the default): none.", DefaultValueFactory = _ => "" };
+        var activationTargets = new Option<string?>("--quantized-activations") { Description = "Part a, with --activation-bits: the activations those rows quantize, gates, hidden and cell joined by '+' (e.g. cell, gates+cell; RobustnessReportBuilder.QuantizedActivations). Default: the gates and hidden state." };
         var statistic = new Option<string>("--statistic") { Description = "Parts a and b: the uniformity statistic the KURE term regularizes: kurtosis (the paper's, target 1.8) or cv (the coefficient of variation of |w - mean|, target 1/sqrt(3); KureOptions.Statistic). cv writes its own -cv section.", DefaultValueFactory = _ => "kurtosis" };
         var fineTuneSeeds = new Option<int?>("--fine-tune-seeds") { Description = "With --lambda-sweep: fine-tune every copy under this many seeds (--seed, --seed + 1, ...) to show the noise (default 2)." };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (the task's KURE section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
         var command = new System.CommandLine.Command("kure", "KURE: post-training quantization of a model fine-tuned without vs with kurtosis regularization (Moby Dick char LM, sequential MNIST or Brown word LM).")
         {
-            task, steps, fineTuneSteps, qatSteps, hidden, lambda, seed, data, trainCount, testTokens, qatStep, rowSteps, activationBits, perTensorBits, statistic, lambdaSweep, fineTuneSeeds, output,
+            task, steps, fineTuneSteps, qatSteps, hidden, lambda, seed, data, trainCount, testTokens, qatStep, rowSteps, activationBits, activationTargets, perTensorBits, statistic, lambdaSweep, fineTuneSeeds, output,
         };
         command.SetAction(parse =>
         {
             var sweep = Sweep(parse.GetValue(lambdaSweep), parse.GetValue(fineTuneSeeds),
-                new Option[] { lambda, qatStep, activationBits, perTensorBits, statistic }.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).Concat(parse.GetValue(qatSteps) is null ? [] : [qatSteps.Name]));
+                new Option[] { lambda, qatStep, activationBits, activationTargets, perTensorBits, statistic }.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).Concat(parse.GetValue(qatSteps) is null ? [] : [qatSteps.Name]));
             return Run(parse.GetValue(task)!, parse.GetValue(steps), parse.GetValue(fineTuneSteps), parse.GetValue(qatSteps), parse.GetValue(hidden),
                 parse.GetValue(lambda), parse.GetValue(seed), parse.GetValue(data), parse.GetValue(trainCount), parse.GetValue(testTokens), parse.GetValue(qatStep)!,
-                parse.GetValue(rowSteps), ParseBits(parse.GetValue(activationBits)!, activationBits.Name), ParseBits(parse.GetValue(perTensorBits)!, perTensorBits.Name), ParseStatistic(parse.GetValue(statistic)!), sweep, parse.GetValue(output)!);
+                parse.GetValue(rowSteps), ParseBits(parse.GetValue(activationBits)!, activationBits.Name),
+                parse.GetValue(activationTargets) is { } targets ? ActivationTargets.Parse(targets, $"--quantized-activations '{targets}'") : null,
+                ParseBits(parse.GetValue(perTensorBits)!, perTensorBits.Name), ParseStatistic(parse.GetValue(statistic)!), sweep, parse.GetValue(output)!);
         });
         return command;
     }
@@ -87,7 +91,8 @@ internal static class KureCommand
     };
 
     private static int Run(string task, int? steps, int? fineTuneSteps, int? qatSteps, int? hidden, double lambda, int seed, DirectoryInfo? data, int? trainCount,
-        int testTokens, string qatStep, bool rowSteps, int[] activationBits, int[] perTensorBits, UniformityStatistic statistic, (double[] Lambdas, int Seeds)? sweep, FileInfo output)
+        int testTokens, string qatStep, bool rowSteps, int[] activationBits, RecurrentActivations? activationTargets, int[] perTensorBits, UniformityStatistic statistic,
+        (double[] Lambdas, int Seeds)? sweep, FileInfo output)
     {
         var name = task.Trim().ToLowerInvariant();
         bool minimumError = qatStep.Trim().ToLowerInvariant() switch
@@ -104,23 +109,25 @@ internal static class KureCommand
         if (steps < 1 || fineTuneSteps < 1 || qatSteps < 0)
             throw new ArgumentException($"--max-steps and --fine-tune-steps must be at least 1 and --qat-steps at least 0; got {steps}, {fineTuneSteps} and {qatSteps}.");
         if (hidden < 1) throw new ArgumentException($"--hidden must be at least 1; got {hidden}.");
+        if (activationTargets is not null && activationBits.Length == 0)
+            throw new ArgumentException("--quantized-activations names what the --activation-bits rows quantize; give --activation-bits too, e.g. --activation-bits 8,4.");
         if (!double.IsFinite(lambda) || lambda <= 0)
             throw new ArgumentException($"--lambda must be a finite number > 0 (the paper uses 1.0); got {lambda.ToString(CultureInfo.InvariantCulture)}.");
         var qat = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 4, MinimumErrorStep = minimumError, PerRowScale = rowSteps };
         return name switch
         {
-            "moby" => Run(LanguageModelKureTask.Moby(hidden ?? 256, seed, testTokens), steps ?? 400, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, qat, activationBits, perTensorBits, statistic, sweep, output),
+            "moby" => Run(LanguageModelKureTask.Moby(hidden ?? 256, seed, testTokens), steps ?? 400, fineTuneSteps ?? 200, qatSteps ?? fineTuneSteps ?? 200, lambda, qat, activationBits, activationTargets, perTensorBits, statistic, sweep, output),
             "smnist" => Run(new SmnistKureTask(data ?? new DirectoryInfo("data/mnist"), trainCount ?? 10_000, hidden ?? 128, seed),
-                steps ?? 2000, fineTuneSteps ?? 300, qatSteps ?? fineTuneSteps ?? 300, lambda, qat, activationBits, perTensorBits, statistic, sweep, output),
+                steps ?? 2000, fineTuneSteps ?? 300, qatSteps ?? fineTuneSteps ?? 300, lambda, qat, activationBits, activationTargets, perTensorBits, statistic, sweep, output),
             "brown" => Run(LanguageModelKureTask.Brown(data ?? new DirectoryInfo("data/brown"), hidden ?? 300, seed, testTokens),
-                steps ?? 1000, fineTuneSteps ?? 250, qatSteps ?? fineTuneSteps ?? 250, lambda, qat, activationBits, perTensorBits, statistic, sweep, output),
+                steps ?? 1000, fineTuneSteps ?? 250, qatSteps ?? fineTuneSteps ?? 250, lambda, qat, activationBits, activationTargets, perTensorBits, statistic, sweep, output),
             _ => throw new ArgumentException($"--task '{task}': use moby, smnist or brown."),
         };
     }
 
     /// <summary>The one flow every task runs: float training, fine-tuning without and with KURE, 4-bit QAT copies, reports, tables.</summary>
     private static int Run<TModel>(KureTask<TModel> task, int steps, int fineTuneSteps, int qatSteps, double lambda, QuantizerOptions qat, int[] activationBits,
-        int[] perTensorBits, UniformityStatistic statistic, (double[] Lambdas, int Seeds)? sweep, FileInfo output)
+        RecurrentActivations? activationTargets, int[] perTensorBits, UniformityStatistic statistic, (double[] Lambdas, int Seeds)? sweep, FileInfo output)
         where TModel : class, IDisposable
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -136,7 +143,7 @@ internal static class KureCommand
             new()
             {
                 BitWidths = bits, StepSizeMultipliers = multipliers, MinimumErrorStep = mse, PerRowScale = qat.PerRowScale, RecordGates = partA && !mse,
-                ActivationBitWidths = partA ? activationBits : [], PerTensorBitWidths = partA ? perTensorBits : [],
+                ActivationBitWidths = partA ? activationBits : [], QuantizedActivations = activationTargets, PerTensorBitWidths = partA ? perTensorBits : [],
             };
         RobustnessReport[] Reports(TModel m, List<int> bits, List<double> multipliers, bool partA) =>
             Timed("robustness reports", () => new[] { false, true }.Select(mse => task.Report(m, Builder(mse, bits, multipliers, partA))).ToArray());
@@ -206,8 +213,8 @@ internal static class KureCommand
                       $"with Adam 1e-3 (the paper's rate): {Variants(statistic)}. " +
                       $"Every column is then quantized after training, no retraining: uniform symmetric, {StepScope(qat.PerRowScale)}, either max |w| / (2^(b-1) - 1) " +
                       "(every weight in range) or the step with the least squared error (`-mse` in the quantizer names: clips outliers). " +
-                      (columns[0].Reports[0].Activations.Count > 0
-                          ? "Rows `activations k-bit`: the gates and hidden state quantized after training as well (uniform symmetric, a dynamic step " +
+                      (columns[0].Reports[0].Activations is { Count: > 0 } activationRows && activationRows[0].Label[..activationRows[0].Label.LastIndexOf(' ')] is var what
+                          ? $"Rows `{what} k-bit`: {(what == "activations" ? "the gates and hidden state" : "the " + what)} quantized after training as well (uniform symmetric, a dynamic step " +
                             "max |x| / (2^(k-1) - 1) per tensor, the form the packed engine runs; sigmoid gates use the non-negative half of the grid), " +
                             "with float weights and with 4-bit weights under each step rule. "
                           : "") +

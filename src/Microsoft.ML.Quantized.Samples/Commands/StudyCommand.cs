@@ -90,7 +90,7 @@ internal static class StudyCommand
             {
                 Cell = cell, Layers = layers, HiddenSize = hidden, Normalization = ParseNormalization(Normalization),
                 WeightQuantizer = QuantizerRegistry.Parse(Weights), ActivationQuantizer = QuantizerRegistry.Parse(parts[0]), Slopes = Slopes(),
-                QuantizedActivations = parts.Length == 1 ? new QuantizedRecurrentOptions().QuantizedActivations : ParseQuantizedActivations(parts[1]),
+                QuantizedActivations = parts.Length == 1 ? new QuantizedRecurrentOptions().QuantizedActivations : ActivationTargets.Parse(parts[1], $"--activations: '{Activations}'"),
             };
         }
 
@@ -110,13 +110,6 @@ internal static class StudyCommand
             return slopes;
         }
 
-        private RecurrentActivations ParseQuantizedActivations(string list) => list.Split('+').Aggregate(RecurrentActivations.None, (all, name) => all | name switch
-        {
-            "gates" => RecurrentActivations.Gates,
-            "hidden" => RecurrentActivations.Hidden,
-            "cell" => RecurrentActivations.CellState,
-            _ => throw new ArgumentException($"--activations: '{Activations}' names the activation '{name}'; after ':' join gates, hidden and cell with '+', e.g. uniform4:gates+cell."),
-        });
     }
 
     internal static List<StudyConfiguration> Grid(string weights, string activations, string norms, string slopes)

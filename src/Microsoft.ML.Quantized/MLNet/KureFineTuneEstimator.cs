@@ -9,7 +9,7 @@ namespace Microsoft.ML.Quantized;
 /// reads the token-key column the model was trained on, continues training a copy of the model with the kurtosis term
 /// <c>Lambda * mean (Kurt(W) - Target)^2</c> added to the loss (Adam, the model's BPTT window), and returns a new
 /// transformer of the same kind (LSTM or GRU, same quantizer, columns, key map and settings) whose weights hold up
-/// better under post-training quantization (<see cref="QuantizedCatalog.WithQuantization(QuantizedRecurrentLanguageModelTransformer, QuantizerOptions, QuantizerOptions?)"/>). The source transformer
+/// better under post-training quantization (<see cref="QuantizedCatalog.WithQuantization(QuantizedRecurrentLanguageModelTransformer, QuantizerOptions, QuantizerOptions?, RecurrentActivations?)"/>). The source transformer
 /// is left as it is. Create it with <c>mlContext.Transforms.KureFineTune(...)</c>.
 /// </summary>
 /// <remarks>

@@ -45,12 +45,12 @@ public static class TrainingWeightsExtensions
 
     /// <summary>
     /// Parameters of the same kind over <paramref name="parameters"/>' training classifier re-quantized to <paramref name="weights"/>
-    /// and, unless null, <paramref name="activations"/>.
+    /// and, unless null, <paramref name="activations"/> on <paramref name="quantizedActivations"/>.
     /// </summary>
-    internal static T Requantized<T>(this T parameters, QuantizerOptions weights, QuantizerOptions? activations)
+    internal static T Requantized<T>(this T parameters, QuantizerOptions weights, QuantizerOptions? activations, RecurrentActivations? quantizedActivations)
         where T : SequenceClassifierModelParameters
     {
-        var parts = parameters.UseClassifier(c => TrainedModelParts.OwnedBy(c.WithQuantization(weights, activations), TrainedModelParts.Of));
+        var parts = parameters.UseClassifier(c => TrainedModelParts.OwnedBy(c.WithQuantization(weights, activations, quantizedActivations), TrainedModelParts.Of));
         return TrainedModelParts.OwnedBy(parts, p => (T)parameters.WithParts(p));
     }
 }

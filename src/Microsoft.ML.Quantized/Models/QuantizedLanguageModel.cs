@@ -95,19 +95,21 @@ public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
     /// activations <see cref="QuantizedRecurrentOptions.QuantizedActivations"/> names (by default the gates and hidden state)
     /// take that activation quantizer instead of the trained one (post-training activation quantization,
     /// e.g. <c>new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 4 }</c>: a dynamic step of max |x| / 7 per
-    /// tensor); null (the default) keeps the trained one. Learned quantizer state (an LSQ step) is kept only when the
-    /// quantizer is unchanged; otherwise it starts fresh (initialized from max |w| at first use).
-    /// This model is left as it is; dispose the new one separately.
+    /// tensor); null (the default) keeps the trained one. <paramref name="quantizedActivations"/> chooses which activations
+    /// that is (e.g. <see cref="RecurrentActivations.CellState"/> alone); null (the default) keeps the model's. Learned
+    /// quantizer state (an LSQ step) is kept only when the quantizer is unchanged; otherwise it starts fresh (initialized
+    /// from max |w| at first use). This model is left as it is; dispose the new one separately.
     /// </summary>
     /// <param name="weights">The new weight quantizer.</param>
     /// <param name="activations">The new activation quantizer, or null (the default) to keep the trained one.</param>
+    /// <param name="quantizedActivations">The activations the activation quantizer applies to, or null (the default) to keep the model's.</param>
     /// <exception cref="ArgumentException">
-    /// <paramref name="weights"/> is not a valid weight quantizer, or <paramref name="activations"/> not a valid activation
-    /// quantizer (the message names the option).
+    /// <paramref name="weights"/> is not a valid weight quantizer, <paramref name="activations"/> not a valid activation
+    /// quantizer, or <paramref name="quantizedActivations"/> does not fit the cell or the quantizer (the message names the option).
     /// </exception>
-    public QuantizedLanguageModel WithQuantization(QuantizerOptions weights, QuantizerOptions? activations = null)
+    public QuantizedLanguageModel WithQuantization(QuantizerOptions weights, QuantizerOptions? activations = null, RecurrentActivations? quantizedActivations = null)
     {
-        var options = Requantization.OptionsWith(_options, weights, activations);
+        var options = Requantization.OptionsWith(_options, weights, activations, quantizedActivations);
         var network = Requantization.Copy(Network, _options, options, _device);
         return new QuantizedLanguageModel(network, Vocabulary, options, History, SequenceLength, _device);
     }

@@ -234,18 +234,19 @@ public sealed class QuantizedSequenceClassifier : IDisposable, ITrainingWeights
     /// QuantizerKind.Uniform, Bits = 3 }</c>, or a step 5% off with <c>StepSizeMultiplier = 1.05</c>. With
     /// <paramref name="activations"/> the activations <see cref="QuantizedRecurrentOptions.QuantizedActivations"/> names (by
     /// default the gates and hidden state) take that activation quantizer instead of the trained one (post-training
-    /// activation quantization); null (the default) keeps the trained one. This model is left as it is;
-    /// dispose the new one.
+    /// activation quantization); null (the default) keeps the trained one. <paramref name="quantizedActivations"/> chooses
+    /// which activations that is; null (the default) keeps the model's. This model is left as it is; dispose the new one.
     /// </summary>
     /// <param name="weights">The new weight quantizer.</param>
     /// <param name="activations">The new activation quantizer, or null (the default) to keep the trained one.</param>
+    /// <param name="quantizedActivations">The activations the activation quantizer applies to, or null (the default) to keep the model's.</param>
     /// <exception cref="ArgumentException">
-    /// <paramref name="weights"/> is not a valid weight quantizer, or <paramref name="activations"/> not a valid activation
-    /// quantizer (the message names it).
+    /// <paramref name="weights"/> is not a valid weight quantizer, <paramref name="activations"/> not a valid activation
+    /// quantizer, or <paramref name="quantizedActivations"/> does not fit the cell or the quantizer (the message names it).
     /// </exception>
-    public QuantizedSequenceClassifier WithQuantization(QuantizerOptions weights, QuantizerOptions? activations = null)
+    public QuantizedSequenceClassifier WithQuantization(QuantizerOptions weights, QuantizerOptions? activations = null, RecurrentActivations? quantizedActivations = null)
     {
-        var options = Requantization.OptionsWith(_options, weights, activations);
+        var options = Requantization.OptionsWith(_options, weights, activations, quantizedActivations);
         var network = Requantization.Copy(Network, _options, options, _device);
         return new QuantizedSequenceClassifier(network, options, History, _device);
     }

@@ -5,8 +5,8 @@ namespace Microsoft.ML.Quantized;
 
 /// <summary>
 /// Post-training re-quantization: a new network with another weight quantizer (and optionally another activation
-/// quantizer) and the same float shadow weights, biases and normalization state, without retraining (KURE's "one model,
-/// many bit widths").
+/// quantizer and the activations it quantizes) and the same float shadow weights, biases and normalization state, without
+/// retraining (KURE's "one model, many bit widths").
 /// </summary>
 /// <remarks>
 /// The state is copied entry by entry, by state-dictionary name, into a network built from the new options (same
@@ -14,7 +14,7 @@ namespace Microsoft.ML.Quantized;
 /// belongs to one quantizer configuration: it is copied only when the old and new weight quantizers have the same
 /// registry name, and otherwise left as the new quantizer creates it (a learned step is then initialized from
 /// <c>max |w| / Qp</c> at its first use, exactly as at the start of training). The same holds for the activation
-/// quantizers' state: copied when the activation quantizer is unchanged, fresh otherwise. A float model re-quantized to float keeps its weights bit for bit; a model trained
+/// quantizers' state: copied when the activation quantizer and the activations it quantizes are unchanged, fresh otherwise. A float model re-quantized to float keeps its weights bit for bit; a model trained
 /// without float shadow weights (<see cref="TrainingOptions.KeepFloatShadowWeights"/> = false) starts from its
 /// weights as they lie on the old grid.
 /// </remarks>
@@ -29,36 +29,44 @@ internal static class Requantization
     }
 
     /// <summary>
-    /// A copy of <paramref name="options"/> whose weight quantizer is <paramref name="weights"/> and, unless
-    /// <paramref name="activations"/> is null, whose activation quantizer is <paramref name="activations"/> (both validated).
+    /// A copy of <paramref name="options"/> whose weight quantizer is <paramref name="weights"/> and, unless null, whose
+    /// activation quantizer is <paramref name="activations"/> and whose quantized activations are
+    /// <paramref name="quantizedActivations"/> (all validated).
     /// </summary>
-    public static LanguageModelOptions OptionsWith(LanguageModelOptions options, QuantizerOptions weights, QuantizerOptions? activations = null)
+    public static LanguageModelOptions OptionsWith(LanguageModelOptions options, QuantizerOptions weights, QuantizerOptions? activations = null,
+        RecurrentActivations? quantizedActivations = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var copy = options.Clone();
-        With(copy.Recurrent, weights, activations);
+        With(copy.Recurrent, weights, activations, quantizedActivations);
         OptionsValidator.Validate(copy);
         return copy;
     }
 
     /// <summary>
     /// A copy of <paramref name="options"/> whose recurrent (and, when quantized, head) weight quantizer is
-    /// <paramref name="weights"/> and, unless <paramref name="activations"/> is null, whose activation quantizer is
-    /// <paramref name="activations"/>; a separately chosen <see cref="SequenceClassifierOptions.EmbeddingQuantizer"/> stays.
+    /// <paramref name="weights"/> and, unless null, whose activation quantizer is <paramref name="activations"/> and whose
+    /// quantized activations are <paramref name="quantizedActivations"/>; a separately chosen
+    /// <see cref="SequenceClassifierOptions.EmbeddingQuantizer"/> stays.
     /// </summary>
-    public static SequenceClassifierOptions OptionsWith(SequenceClassifierOptions options, QuantizerOptions weights, QuantizerOptions? activations = null)
+    public static SequenceClassifierOptions OptionsWith(SequenceClassifierOptions options, QuantizerOptions weights, QuantizerOptions? activations = null,
+        RecurrentActivations? quantizedActivations = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var copy = options.Clone();
-        With(copy.Recurrent, weights, activations);
+        With(copy.Recurrent, weights, activations, quantizedActivations);
         OptionsValidator.Validate(copy);
         return copy;
     }
 
-    /// <summary>Sets the checked <paramref name="weights"/> and, when given, the checked <paramref name="activations"/> on <paramref name="recurrent"/> (a copy).</summary>
-    private static void With(QuantizedRecurrentOptions recurrent, QuantizerOptions weights, QuantizerOptions? activations)
+    /// <summary>
+    /// Sets the checked <paramref name="weights"/> and, when given, the checked <paramref name="activations"/> and
+    /// <paramref name="quantizedActivations"/> on <paramref name="recurrent"/> (a copy; the options validator checks the whole).
+    /// </summary>
+    private static void With(QuantizedRecurrentOptions recurrent, QuantizerOptions weights, QuantizerOptions? activations, RecurrentActivations? quantizedActivations)
     {
         recurrent.WeightQuantizer = Checked(weights, nameof(weights));
+        if (quantizedActivations is { } targets) recurrent.QuantizedActivations = targets;
         if (activations is null) return;
         QuantizerRegistry.ValidateActivation(activations, nameof(activations));
         recurrent.ActivationQuantizer = activations.Clone();
@@ -98,7 +106,8 @@ internal static class Requantization
         QuantizedRecurrentOptions sourceOptions, QuantizedRecurrentOptions options, QuantizedRecurrentStack recurrent)
     {
         var fresh = sameWeightQuantizer ? Enumerable.Empty<Quantizer>() : weightQuantizers;
-        bool sameActivations = QuantizerRegistry.NameOf(sourceOptions.ActivationQuantizer) == QuantizerRegistry.NameOf(options.ActivationQuantizer);
+        bool sameActivations = QuantizerRegistry.NameOf(sourceOptions.ActivationQuantizer) == QuantizerRegistry.NameOf(options.ActivationQuantizer)
+            && sourceOptions.QuantizedActivations == options.QuantizedActivations;
         return sameActivations ? fresh : fresh.Concat(recurrent.Layers.SelectMany(l => l.ActivationQuantizers));
     }
 

@@ -19,7 +19,8 @@ namespace Microsoft.ML.Quantized;
 /// </param>
 /// <param name="Activations">
 /// The model with its gates and hidden state quantized after training to each of
-/// <see cref="RobustnessReportBuilder.ActivationBitWidths"/> (label <c>activations k-bit</c>), first with its weights as
+/// <see cref="RobustnessReportBuilder.ActivationBitWidths"/> (label <c>activations k-bit</c>; with
+/// <see cref="RobustnessReportBuilder.QuantizedActivations"/> set, the activations it names, e.g. <c>cell state k-bit</c>), first with its weights as
 /// trained, then with its weights at <paramref name="PerturbationBits"/>; <see cref="RobustnessReportRow.Quantizer"/> and
 /// <see cref="RobustnessReportRow.Bits"/> are the weights'. Empty unless activation bit widths were asked for.
 /// </param>
@@ -77,7 +78,7 @@ public sealed record RobustnessReport(
             Section(sb, $"{h} Step size at {PerturbationBits} bits", $"| step | quantizer | {MetricName} | vs exact step | weight error |", "| --- | --- | ---: | ---: | ---: |",
                 StepSizes, r => $"| {r.Label} | `{r.Quantizer}` | {F(r.Metric)} | {Ratio(r.Metric, exact)} | {Percent(r.WeightError)} |");
         }
-        Section(sb, $"{h} Activations quantized after training (gates and hidden state, uniform, dynamic max step)",
+        Section(sb, $"{h} Activations quantized after training (uniform, dynamic max step; \"activations\": the model's own, by default the gates and hidden state)",
             $"| activations | weights | weight bits | {MetricName} | vs float |", "| --- | --- | ---: | ---: | ---: |",
             Activations, r => $"| {r.Label} | `{r.Quantizer}` | {r.Bits} | {F(r.Metric)} | {Ratio(r.Metric, floatMetric)} |");
         Section(sb, $"{h} Weight tensors quantized one at a time (the rest float)",

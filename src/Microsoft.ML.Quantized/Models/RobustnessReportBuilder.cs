@@ -55,6 +55,13 @@ public sealed class RobustnessReportBuilder
     public IList<int> ActivationBitWidths { get; set; } = new List<int>();
 
     /// <summary>
+    /// The activations the <see cref="ActivationBitWidths"/> rows quantize, e.g. <see cref="RecurrentActivations.CellState"/>
+    /// alone (LSTM only) to see what quantizing the cell state costs. Default null: the model's own
+    /// <see cref="QuantizedRecurrentOptions.QuantizedActivations"/> (the gates and hidden state unless set otherwise).
+    /// </summary>
+    public RecurrentActivations? QuantizedActivations { get; set; }
+
+    /// <summary>
     /// Bit widths, each 2-8, at which the weight tensors are also quantized one at a time, the rest kept float (a layer-wise
     /// sensitivity analysis; KURE's per-layer error): for each tensor the k-bit model would quantize, the model is scored with
     /// that tensor alone at k bits, then with each gate's block of rows alone (a recurrent tensor's input, forget, candidate and
@@ -86,7 +93,7 @@ public sealed class RobustnessReportBuilder
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(metric);
-        return Build(model, Subject<QuantizedLanguageModel>(model.Options.Recurrent, (m, w, a) => m.WithQuantization(w, a), metric, metricName, lowerIsBetter,
+        return Build(model, Subject<QuantizedLanguageModel>(model.Options.Recurrent, (m, w, a, q) => m.WithQuantization(w, a, q), metric, metricName, lowerIsBetter,
             m => m.Network.WeightMatrices(), m => m.Network.Recurrent));
     }
 
@@ -111,12 +118,12 @@ public sealed class RobustnessReportBuilder
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(metric);
-        return Build(model, Subject<QuantizedSequenceClassifier>(model.Options.Recurrent, (m, w, a) => m.WithQuantization(w, a), metric, metricName, lowerIsBetter,
+        return Build(model, Subject<QuantizedSequenceClassifier>(model.Options.Recurrent, (m, w, a, q) => m.WithQuantization(w, a, q), metric, metricName, lowerIsBetter,
             m => m.Network.WeightMatrices(), m => m.Network.Recurrent));
     }
 
     /// <summary>A subject whose weight statistics and gates come from the model's weight matrices and recurrent stack.</summary>
-    private static RobustnessReportSubject<TModel> Subject<TModel>(QuantizedRecurrentOptions trained, Func<TModel, QuantizerOptions, QuantizerOptions?, TModel> requantize,
+    private static RobustnessReportSubject<TModel> Subject<TModel>(QuantizedRecurrentOptions trained, Func<TModel, QuantizerOptions, QuantizerOptions?, RecurrentActivations?, TModel> requantize,
         Func<TModel, double> metric, string metricName, bool lowerIsBetter,
         Func<TModel, IEnumerable<(string Name, Tensor Weight, Quantizer Quantizer)>> weights, Func<TModel, QuantizedRecurrentStack> recurrent)
         where TModel : IDisposable => new(
@@ -176,7 +183,8 @@ public sealed class RobustnessReportBuilder
         foreach (var weights in activationBits.Length == 0 ? [] : new[] { trained, exact })
         {
             foreach (var bits in activationBits)
-                activations.Add(Measure(model, subject, $"activations {bits}-bit", weights, new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = bits }));
+                activations.Add(Measure(model, subject, $"{ActivationsLabel(QuantizedActivations)} {bits}-bit", weights, new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = bits },
+                    QuantizedActivations));
         }
         var perTensor = perTensorBits.SelectMany(bits => OneTensorAtATime(model, subject, Uniform(bits))).ToList();
         return new RobustnessReport(subject.MetricName, subject.LowerIsBetter, QuantizerRegistry.NameOf(trained), rows, PerturbationBits, steps, activations,
@@ -193,8 +201,8 @@ public sealed class RobustnessReportBuilder
         var rows = new List<RobustnessReportRow>();
         string name = QuantizerRegistry.NameOf(options);
         int bits = QuantizerRegistry.EffectiveBits(options);
-        using var reference = subject.Requantize(model, new QuantizerOptions(), null);
-        using var quantized = subject.Requantize(model, options, null);
+        using var reference = subject.Requantize(model, new QuantizerOptions(), null, null);
+        using var quantized = subject.Requantize(model, options, null, null);
         var targets = subject.Matrices(reference).ToList();
         var sources = subject.Matrices(quantized).ToList();
         var gates = subject.RecurrentLayers(reference).SelectMany(l => new[] { l.Gates, l.Gates }).ToList(); // weight_ih, weight_hh per layer
@@ -227,13 +235,21 @@ public sealed class RobustnessReportBuilder
     private static double WeightError<TModel>(RobustnessReportSubject<TModel> subject, TModel model) where TModel : IDisposable =>
         QuantizationError.Relative(subject.Matrices(model).Where(w => !w.Quantizer.IsIdentity));
 
+    /// <summary>
+    /// The activation rows' label: <c>activations</c> for the model's own choice, else what is quantized, e.g.
+    /// <c>gates + cell state</c>.
+    /// </summary>
+    private static string ActivationsLabel(RecurrentActivations? quantized) => quantized is not { } targets ? "activations"
+        : string.Join(" + ", new[] { (RecurrentActivations.Gates, "gates"), (RecurrentActivations.Hidden, "hidden state"), (RecurrentActivations.CellState, "cell state") }
+            .Where(t => targets.HasFlag(t.Item1)).Select(t => t.Item2));
+
     private QuantizerOptions Uniform(int bits) => new() { Kind = QuantizerKind.Uniform, Bits = bits, PerRowScale = PerRowScale, MinimumErrorStep = MinimumErrorStep };
 
     private static RobustnessReportRow Measure<TModel>(TModel model, RobustnessReportSubject<TModel> subject, string label, QuantizerOptions options,
-        QuantizerOptions? activations = null)
+        QuantizerOptions? activations = null, RecurrentActivations? quantizedActivations = null)
         where TModel : IDisposable
     {
-        using var quantized = subject.Requantize(model, options, activations);
+        using var quantized = subject.Requantize(model, options, activations, quantizedActivations);
         return new RobustnessReportRow(label, QuantizerRegistry.NameOf(options), QuantizerRegistry.EffectiveBits(options),
             subject.Metric(quantized), WeightError(subject, quantized));
     }

@@ -9,8 +9,8 @@ namespace Microsoft.ML.Quantized;
 /// <param name="TrainedQuantizer">The model's own weight quantizer.</param>
 /// <param name="TrainedActivations">The model's own activation quantizer.</param>
 /// <param name="Requantize">
-/// A new model with the same float weights, another weight quantizer and, unless null, another activation quantizer
-/// (disposed after scoring).
+/// A new model with the same float weights, another weight quantizer and, unless null, another activation quantizer and
+/// other activations it quantizes (disposed after scoring).
 /// </param>
 /// <param name="Metric">The score of a model on the evaluation data.</param>
 /// <param name="MetricName">The score's name, e.g. <c>perplexity</c> or <c>accuracy</c>.</param>
@@ -23,7 +23,7 @@ namespace Microsoft.ML.Quantized;
 internal sealed record RobustnessReportSubject<TModel>(
     QuantizerOptions TrainedQuantizer,
     QuantizerOptions TrainedActivations,
-    Func<TModel, QuantizerOptions, QuantizerOptions?, TModel> Requantize,
+    Func<TModel, QuantizerOptions, QuantizerOptions?, RecurrentActivations?, TModel> Requantize,
     Func<TModel, double> Metric,
     string MetricName,
     bool LowerIsBetter,

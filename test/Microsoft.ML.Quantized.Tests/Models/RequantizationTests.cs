@@ -165,6 +165,54 @@ public sealed class RequantizationTests
         StringAssert.Contains(weightKind.Message, "is a weight quantizer");
     }
 
+    /// <summary>Post-training quantization of the LSTM cell state alone: the gates and hidden state stay float.</summary>
+    [TestMethod]
+    public void TheCellStateAloneRequantizesToAPerStepUniformGrid()
+    {
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(), QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 5));
+        using var copy = model.WithQuantization(new QuantizerOptions(), Uniform(3), RecurrentActivations.CellState);
+        Assert.AreEqual(RecurrentActivations.CellState, copy.Options.Recurrent.QuantizedActivations);
+        Assert.AreEqual(RecurrentActivations.Gates | RecurrentActivations.Hidden, model.Options.Recurrent.QuantizedActivations, "the source model is left as it is");
+        using (var scope = NewDisposeScope())
+        using (var noGrad = no_grad())
+        {
+            var layer = model.Network.Recurrent.Layers[0];
+            int hidden = model.Options.Recurrent.HiddenSize;
+            manual_seed(22);
+            var x = randn(6, 3, layer.WeightIh.shape[1]);
+            static Tensor Q(Tensor v) => (v / (v.abs().max() / 3)).round() * (v.abs().max() / 3);
+            var h = zeros(3, hidden);
+            var c = zeros(3, hidden);
+            var expected = new List<Tensor>();
+            for (int t = 0; t < 6; t++)
+            {
+                var parts = (x[t].matmul(layer.WeightIh.t()) + layer.BiasIh + h.matmul(layer.WeightHh.t()) + layer.BiasHh).chunk(4, 1);
+                c = Q(parts[1].sigmoid() * c + parts[0].sigmoid() * parts[2].tanh());
+                h = parts[3].sigmoid() * c.tanh();
+                expected.Add(h);
+            }
+            var (output, _, lastCell) = copy.Network.Recurrent.Layers[0].Forward(x, zeros(3, hidden), zeros(3, hidden));
+            RecurrentTestSupport.AssertClose(stack(expected), output, 1e-5, "3-bit cell state");
+            RecurrentTestSupport.AssertClose(c, lastCell!, 1e-5, "the last cell state on its grid");
+        }
+        var gru = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() =>
+        {
+            using var g = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(cell: RecurrentCellKind.Gru), QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 1));
+            g.WithQuantization(new QuantizerOptions(), Uniform(3), RecurrentActivations.CellState);
+        });
+        StringAssert.Contains(gru.Message, "includes CellState, but a Gru has no cell state");
+
+        // The report's activation rows on the cell state alone: labelled so, each the model re-quantized that way.
+        var report = new RobustnessReportBuilder
+        {
+            BitWidths = new List<int> { 4 }, StepSizeMultipliers = new List<double>(), IncludePowerOfTwoStep = false, RecordGates = false,
+            ActivationBitWidths = new List<int> { 3 }, QuantizedActivations = RecurrentActivations.CellState,
+        }.Build(model, Valid);
+        CollectionAssert.AreEqual(new[] { "cell state 3-bit", "cell state 3-bit" }, report.Activations.Select(r => r.Label).ToArray());
+        Assert.AreEqual(copy.Evaluate(Valid).Perplexity, report.Activations[0].Metric, 1e-9);
+        Assert.AreNotEqual(report.Float.Metric, report.Activations[0].Metric, "the cell state is quantized");
+    }
+
     [TestMethod]
     public void ClassifiersRequantizeToEveryBitWidthFromTheSameShadowWeights()
     {

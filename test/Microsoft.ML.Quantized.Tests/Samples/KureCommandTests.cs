@@ -26,6 +26,8 @@ public sealed class KureCommandTests
     [DataRow("--lambda-sweep ,", "error: --lambda-sweep needs at least one lambda, e.g. 0.03,0.1,0.3,1.")]
     [DataRow("--activation-bits 4,9", "error: --activation-bits holds '9': each must be a whole number of bits from 2 to 8, e.g. 8,4,3.")]
     [DataRow("--lambda-sweep 0.1 --activation-bits 4", "error: --activation-bits does not apply to --lambda-sweep,")]
+    [DataRow("--quantized-activations cell", "error: --quantized-activations names what the --activation-bits rows quantize; give --activation-bits too")]
+    [DataRow("--activation-bits 4 --quantized-activations gates+state", "error: --quantized-activations 'gates+state' names the activation 'state'; join gates, hidden and cell with '+'")]
     [DataRow("--per-tensor-bits 1", "error: --per-tensor-bits holds '1': each must be a whole number of bits from 2 to 8, e.g. 8,4,3.")]
     [DataRow("--lambda-sweep 0.1 --per-tensor-bits 3", "error: --per-tensor-bits does not apply to --lambda-sweep,")]
     [DataRow("--statistic skew", "error: --statistic 'skew': use kurtosis (the paper's) or cv")]
@@ -102,6 +104,19 @@ public sealed class KureCommandTests
             {
                 File.Delete(figure);
             }
+        });
+    }
+
+    [TestMethod]
+    public void Quantized_activations_name_what_the_activation_rows_quantize()
+    {
+        WithMarkdownFile("", file =>
+        {
+            var text = TinyRun(file, "--fine-tune-steps", "1", "--qat-steps", "0", "--activation-bits", "4", "--quantized-activations", "cell");
+            StringAssert.Contains(text, "Rows `cell state k-bit`: the cell state quantized after training as well");
+            var rows = text.Split('\n').Where(l => l.StartsWith("| cell state", StringComparison.Ordinal)).Select(l => l.Split(" | ")[0]).ToArray();
+            CollectionAssert.AreEqual(new[] { "| cell state 4-bit, float weights", "| cell state 4-bit, 4-bit weights (`uniform4`)", "| cell state 4-bit, 4-bit weights (`uniform4-mse`)" }, rows, text);
+            File.Delete(Path.Combine(Path.GetDirectoryName(file)!, $"{Path.GetFileNameWithoutExtension(file)}-kure-gates.png"));
         });
     }
 

@@ -80,7 +80,7 @@ public sealed class StudyCommandTests
 
             var (bad, message) = SamplesCli.Run("study", "--activations", "uniform4:gates+state", "--results", results, "--out", markdown);
             Assert.AreEqual(1, bad, message);
-            StringAssert.StartsWith(message, "error: --activations: 'uniform4:gates+state' names the activation 'state'; after ':' join gates, hidden and cell with '+'");
+            StringAssert.StartsWith(message, "error: --activations: 'uniform4:gates+state' names the activation 'state'; join gates, hidden and cell with '+', e.g. gates+cell.");
             var (gru, gruMessage) = SamplesCli.Run("study", "--cell", "gru", "--hidden", "8", "--epochs", "1", "--max-steps", "1", "--configs", "none", "--norms", "none",
                 "--activations", "uniform4:cell", "--results", results, "--out", markdown);
             Assert.AreEqual(1, gru, gruMessage);
