@@ -39,7 +39,7 @@ internal static class KureCommand
         var lambdaSweep = new Option<string?>("--lambda-sweep") { Description = $"Instead of parts a and b: fine-tune copies without KURE and with it at each of these comma-separated lambdas, per tensor and per row, and score each at float, 4 and 3 bits (e.g. {KureLambdaSweep.ExampleLambdas}). Writes the task's -lambda section." };
         var activationBits = new Option<string>("--activation-bits") { Description = "Part a: comma-separated activation bit widths (2-8) to quantize every model's gates and hidden state to after training, with float and with 4-bit weights (uniform, dynamic max step); also plots the gates' post-activation histograms. Empty (the default): none.", DefaultValueFactory = _ => "" };
         var perTensorBits = new Option<string>("--per-tensor-bits") { Description = "Part a: comma-separated bit widths (2-8) at which every model's recurrent weight tensors, and each gate's rows of them, are also quantized one at a time with the rest float (where the k-bit error comes from). Empty (the default): none.", DefaultValueFactory = _ => "" };
-        var activationTargets = new Option<string?>("--quantized-activations") { Description = "Part a, with --activation-bits: the activations those rows quantize, gates, hidden and cell joined by '+' (e.g. cell, gates+cell; RobustnessReportBuilder.QuantizedActivations). Default: the gates and hidden state." };
+        var activationTargets = new Option<string?>("--quantized-activations") { Description = "Part a, with --activation-bits: the activations those rows quantize, gates, hidden and cell joined by '+' (e.g. cell, gates+cell; RobustnessReportBuilder.QuantizedActivations); writes its own section (e.g. kure-cell). Default: the gates and hidden state." };
         var statistic = new Option<string>("--statistic") { Description = "Parts a and b: the uniformity statistic the KURE term regularizes: kurtosis (the paper's, target 1.8) or cv (the coefficient of variation of |w - mean|, target 1/sqrt(3); KureOptions.Statistic). cv writes its own -cv section.", DefaultValueFactory = _ => "kurtosis" };
         var fineTuneSeeds = new Option<int?>("--fine-tune-seeds") { Description = "With --lambda-sweep: fine-tune every copy under this many seeds (--seed, --seed + 1, ...) to show the noise (default 2)." };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (the task's KURE section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
@@ -177,7 +177,8 @@ internal static class KureCommand
             return Write(swept + WholeRun(), task.Section(qat.PerRowScale) + "-lambda", output);
         }
         (string Name, RobustnessReport[] Reports)[] columns = FineTuned(FineTunePrefix, trained, task.FineTuning(fineTuneSteps), PartA).Prepend(("trained", PartA(trained))).ToArray();
-        var section = task.Section(qat.PerRowScale) + (statistic == UniformityStatistic.Kurtosis ? "" : "-cv");
+        var section = task.Section(qat.PerRowScale) + (statistic == UniformityStatistic.Kurtosis ? "" : "-cv") +
+                      (activationTargets is { } targets ? "-" + ActivationTargets.Name(targets) : "");
         var markdown = Render(task, columns, steps, fineTuneSteps, qat, statistic, load);
         if (activationBits.Length > 0)
         {

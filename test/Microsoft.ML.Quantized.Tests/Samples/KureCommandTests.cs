@@ -113,10 +113,11 @@ public sealed class KureCommandTests
         WithMarkdownFile("", file =>
         {
             var text = TinyRun(file, "--fine-tune-steps", "1", "--qat-steps", "0", "--activation-bits", "4", "--quantized-activations", "cell");
+            StringAssert.Contains(text, "<!-- bench:kure-cell -->\n## KURE: one float model, many bit widths (Moby Dick character LM)", "its own section");
             StringAssert.Contains(text, "Rows `cell state k-bit`: the cell state quantized after training as well");
             var rows = text.Split('\n').Where(l => l.StartsWith("| cell state", StringComparison.Ordinal)).Select(l => l.Split(" | ")[0]).ToArray();
             CollectionAssert.AreEqual(new[] { "| cell state 4-bit, float weights", "| cell state 4-bit, 4-bit weights (`uniform4`)", "| cell state 4-bit, 4-bit weights (`uniform4-mse`)" }, rows, text);
-            File.Delete(Path.Combine(Path.GetDirectoryName(file)!, $"{Path.GetFileNameWithoutExtension(file)}-kure-gates.png"));
+            File.Delete(Path.Combine(Path.GetDirectoryName(file)!, $"{Path.GetFileNameWithoutExtension(file)}-kure-cell-gates.png"));
         });
     }
 
