@@ -135,21 +135,9 @@ public sealed class RequantizationTests
             int hidden = model.Options.Recurrent.HiddenSize;
             manual_seed(21);
             var x = randn(6, 3, layer.WeightIh.shape[1]);
-            static Tensor Q(Tensor v) => (v / (v.abs().max() / 3)).round() * (v.abs().max() / 3);
-            var h = zeros(3, hidden);
-            var c = zeros(3, hidden);
-            var expected = new List<Tensor>();
-            for (int t = 0; t < 6; t++)
-            {
-                var gates = x[t].matmul(layer.WeightIh.t()) + layer.BiasIh + h.matmul(layer.WeightHh.t()) + layer.BiasHh;
-                var parts = gates.chunk(4, 1);
-                var (i, f, g, o) = (Q(parts[0].sigmoid()), Q(parts[1].sigmoid()), Q(parts[2].tanh()), Q(parts[3].sigmoid()));
-                c = f * c + i * g;
-                h = Q(o * c.tanh());
-                expected.Add(h);
-            }
+            var (expected, _) = ReferenceLstm(layer, x, gate: ThreeBits, cell: v => v, hiddenState: ThreeBits);
             var (output, _, _) = copy.Network.Recurrent.Layers[0].Forward(x, zeros(3, hidden), zeros(3, hidden));
-            RecurrentTestSupport.AssertClose(stack(expected), output, 1e-5, "3-bit activations");
+            RecurrentTestSupport.AssertClose(expected, output, 1e-5, "3-bit activations");
             Assert.IsTrue(RecurrentTestSupport.MaxAbsDifference(output, model.Network.Recurrent.Layers[0].Forward(x, zeros(3, hidden), zeros(3, hidden)).Output) > 1e-3,
                 "the float model's output differs");
         }
@@ -180,19 +168,9 @@ public sealed class RequantizationTests
             int hidden = model.Options.Recurrent.HiddenSize;
             manual_seed(22);
             var x = randn(6, 3, layer.WeightIh.shape[1]);
-            static Tensor Q(Tensor v) => (v / (v.abs().max() / 3)).round() * (v.abs().max() / 3);
-            var h = zeros(3, hidden);
-            var c = zeros(3, hidden);
-            var expected = new List<Tensor>();
-            for (int t = 0; t < 6; t++)
-            {
-                var parts = (x[t].matmul(layer.WeightIh.t()) + layer.BiasIh + h.matmul(layer.WeightHh.t()) + layer.BiasHh).chunk(4, 1);
-                c = Q(parts[1].sigmoid() * c + parts[0].sigmoid() * parts[2].tanh());
-                h = parts[3].sigmoid() * c.tanh();
-                expected.Add(h);
-            }
+            var (expected, c) = ReferenceLstm(layer, x, gate: v => v, cell: ThreeBits, hiddenState: v => v);
             var (output, _, lastCell) = copy.Network.Recurrent.Layers[0].Forward(x, zeros(3, hidden), zeros(3, hidden));
-            RecurrentTestSupport.AssertClose(stack(expected), output, 1e-5, "3-bit cell state");
+            RecurrentTestSupport.AssertClose(expected, output, 1e-5, "3-bit cell state");
             RecurrentTestSupport.AssertClose(c, lastCell!, 1e-5, "the last cell state on its grid");
         }
         var gru = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() =>
@@ -211,6 +189,30 @@ public sealed class RequantizationTests
         CollectionAssert.AreEqual(new[] { "cell state 3-bit", "cell state 3-bit" }, report.Activations.Select(r => r.Label).ToArray());
         Assert.AreEqual(copy.Evaluate(Valid).Perplexity, report.Activations[0].Metric, 1e-9);
         Assert.AreNotEqual(report.Float.Metric, report.Activations[0].Metric, "the cell state is quantized");
+    }
+
+    /// <summary>Rounds to multiples of s = max |v| / 3 (3 bits: Qp = 2^2 - 1), s taken over the whole tensor (one step's batch).</summary>
+    private static Tensor ThreeBits(Tensor v) => (v / (v.abs().max() / 3)).round() * (v.abs().max() / 3);
+
+    /// <summary>
+    /// An LSTM layer written out step by step from zero states over <paramref name="x"/> [time, batch, in], each gate output,
+    /// the cell state and the hidden state passed through the given function; the outputs stacked and the last cell state.
+    /// </summary>
+    private static (Tensor Outputs, Tensor Cell) ReferenceLstm(QuantizedRecurrentCell layer, Tensor x, Func<Tensor, Tensor> gate, Func<Tensor, Tensor> cell,
+        Func<Tensor, Tensor> hiddenState)
+    {
+        var h = zeros(x.shape[1], layer.HiddenSize);
+        var c = zeros(x.shape[1], layer.HiddenSize);
+        var outputs = new List<Tensor>();
+        for (int t = 0; t < x.shape[0]; t++)
+        {
+            var parts = (x[t].matmul(layer.WeightIh.t()) + layer.BiasIh + h.matmul(layer.WeightHh.t()) + layer.BiasHh).chunk(4, 1);
+            var (i, f, g, o) = (gate(parts[0].sigmoid()), gate(parts[1].sigmoid()), gate(parts[2].tanh()), gate(parts[3].sigmoid()));
+            c = cell(f * c + i * g);
+            h = hiddenState(o * c.tanh());
+            outputs.Add(h);
+        }
+        return (stack(outputs), c);
     }
 
     [TestMethod]
