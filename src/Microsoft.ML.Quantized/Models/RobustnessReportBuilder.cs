@@ -205,7 +205,8 @@ public sealed class RobustnessReportBuilder
         using var quantized = subject.Requantize(model, options, null, null);
         var targets = subject.Matrices(reference).ToList();
         var sources = subject.Matrices(quantized).ToList();
-        var gates = subject.RecurrentLayers(reference).SelectMany(l => new[] { l.Gates, l.Gates }).ToList(); // weight_ih, weight_hh per layer
+        // The gate blocks of each recurrent weight, found by the tensor itself rather than by its place in the list.
+        var gatesOf = subject.RecurrentLayers(reference).SelectMany(l => new[] { (Weight: (Tensor)l.WeightIh, l.Gates), (Weight: (Tensor)l.WeightHh, l.Gates) }).ToList();
         using var noGrad = no_grad();
         for (int j = 0; j < sources.Count; j++)
         {
@@ -215,10 +216,10 @@ public sealed class RobustnessReportBuilder
             var original = target.detach().clone();
             var values = sources[j].Quantizer.forward(sources[j].Weight.detach());
             var blocks = new List<(string Label, long First, long Count)> { (sources[j].Name, 0, target.shape[0]) };
-            if (j < gates.Count)
+            if (gatesOf.FirstOrDefault(r => ReferenceEquals(r.Weight, target)).Gates is { } gates)
             {
-                long rowsPerGate = target.shape[0] / gates[j].Count;
-                blocks.AddRange(gates[j].Select((g, k) => ($"{sources[j].Name}, {g} gate", k * rowsPerGate, rowsPerGate)));
+                long rowsPerGate = target.shape[0] / gates.Count;
+                blocks.AddRange(gates.Select((g, k) => ($"{sources[j].Name}, {g} gate", k * rowsPerGate, rowsPerGate)));
             }
             foreach (var (label, first, count) in blocks)
             {
