@@ -183,7 +183,7 @@ internal static class KureCommand
         if (activationBits.Length > 0)
         {
             var figure = $"{Path.GetFileNameWithoutExtension(output.Name)}-{section}-gates.png";
-            GateHistogramPlot.Save(columns.Select(c => (c.Name, GateHistogramPlot.FirstLayer(c.Reports[0].Gates))).ToArray(), Path.Combine(output.DirectoryName ?? ".", figure));
+            HistogramPanelPlot.Save(columns.Select(c => (c.Name, HistogramPanelPlot.FirstLayer(c.Reports[0].Gates))).ToArray(), Path.Combine(output.DirectoryName ?? ".", figure), "post-activation");
             markdown += $"Post-activation histograms of every gate on the test data (20 bins over [0, 1] after a sigmoid, [-1, 1] after a tanh), one line per column: `{figure}`.\n\n";
         }
         if (qatSteps > 0)

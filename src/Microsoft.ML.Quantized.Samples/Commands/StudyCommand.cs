@@ -38,15 +38,16 @@ internal static class StudyCommand
         var slopes = new Option<string>("--slopes") { Description = "Comma-separated HitNet slopes lambda, each applied to every gate and to the cell output (0.5), or to one of them (forget=0.5; input, forget, candidate, output, cell); 1 = the standard functions.", DefaultValueFactory = _ => "1" };
         var norms = new Option<string>("--norms") { Description = "Comma-separated normalizations: none, weight, layer, batch (per step), batch-shared.", DefaultValueFactory = _ => "none,weight,layer,batch" };
         var results = new Option<FileInfo>("--results") { Description = "JSON-lines file the rows are appended to (and read back to skip finished rows).", DefaultValueFactory = _ => new FileInfo("docs/reproduction-study.jsonl") };
+        var retrain = new Option<bool>("--retrain") { Description = "Train configurations the results file already has again and replace their rows (to record what older rows lack, e.g. weight histograms); default: skip them." };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file whose study section is rewritten.", DefaultValueFactory = _ => new FileInfo("docs/reproduction.md") };
         var command = new System.CommandLine.Command("study",
             "Reproduction grid on the character or word LM: weight quantizers x activation quantizers x in-cell normalizations x slopes, whole epochs, lambda_1; resumable.")
         {
-            task, data, epochs, maxSteps, cell, layers, hidden, configs, activations, norms, slopes, results, output,
+            task, data, epochs, maxSteps, cell, layers, hidden, configs, activations, norms, slopes, results, retrain, output,
         };
         command.SetAction(parse => Run(StudyTask.Parse(parse.GetValue(task)!, parse.GetValue(data)!), parse.GetValue(epochs), parse.GetValue(maxSteps), parse.GetValue(cell)!,
             parse.GetValue(layers), parse.GetValue(hidden), Grid(parse.GetValue(configs)!, parse.GetValue(activations)!, parse.GetValue(norms)!, parse.GetValue(slopes)!),
-            parse.GetValue(results)!, parse.GetValue(output)!));
+            parse.GetValue(results)!, parse.GetValue(retrain), parse.GetValue(output)!));
         return command;
     }
 
@@ -54,15 +55,17 @@ internal static class StudyCommand
     /// One finished configuration, as stored in the results file. Cross-entropies are in nats per token (a character or a
     /// word); the tables show them as bits per character or perplexity. <c>Gates</c>: layer 0's post-activation histograms
     /// on the test data, by gate; <c>GradientNorms</c>: each epoch's mean gradient norm before clipping
-    /// (<see cref="EpochSummary.MeanGradientNorm"/>) and <c>LargestGradientNorms</c> its largest (all absent in rows from
-    /// before they were recorded).
+    /// (<see cref="EpochSummary.MeanGradientNorm"/>) and <c>LargestGradientNorms</c> its largest; <c>WeightHistograms</c>:
+    /// layer 0's float W_ih and W_hh over their mean magnitude (<see cref="ShadowWeightHistograms"/>); all absent in rows
+    /// from before they were recorded.
     /// </summary>
     internal sealed record StudyRow(
         string Task, string Cell, int Layers, int Hidden, int Epochs, int MaxSteps, string Weights, string Normalization,
         string Outcome, int BestEpoch, double ValidationCrossEntropy, double TestCrossEntropy, double BitsPerWeight, long PackedBytes,
         double FloatLambda1, double QuantizedLambda1, double MeanGain, double Seconds, string Date, string Machine, string? Load,
         string Activations = "none", double Slope = 1, IReadOnlyDictionary<string, ValueHistogram>? Gates = null,
-        IReadOnlyList<double>? GradientNorms = null, IReadOnlyList<double>? LargestGradientNorms = null, string? SlopedGate = null)
+        IReadOnlyList<double>? GradientNorms = null, IReadOnlyList<double>? LargestGradientNorms = null, string? SlopedGate = null,
+        IReadOnlyDictionary<string, ValueHistogram>? WeightHistograms = null)
     {
         public bool SameRun(StudyRow other) => Task == other.Task && Cell == other.Cell && Layers == other.Layers && Hidden == other.Hidden
             && Epochs == other.Epochs && MaxSteps == other.MaxSteps;
@@ -172,7 +175,7 @@ internal static class StudyCommand
         }
     }
 
-    private static int Run(StudyTask task, int epochs, int maxSteps, string cellName, int layers, int hidden, List<StudyConfiguration> grid, FileInfo results, FileInfo output)
+    private static int Run(StudyTask task, int epochs, int maxSteps, string cellName, int layers, int hidden, List<StudyConfiguration> grid, FileInfo results, bool retrain, FileInfo output)
     {
         if (epochs < 1) throw new ArgumentException($"--epochs must be at least 1; got {epochs}.");
         var cell = cellName switch
@@ -189,22 +192,34 @@ internal static class StudyCommand
         {
             var key = new StudyRow(task.Name, cellName, layers, hidden, epochs, maxSteps, configuration.Weights, configuration.Normalization,
                 "", 0, 0, 0, 0, 0, 0, 0, 0, 0, "", "", null, configuration.Activations, configuration.Slope, SlopedGate: configuration.SlopedGate);
-            if (rows.Any(r => r.SameConfiguration(key)))
+            int existing = rows.FindIndex(r => r.SameConfiguration(key));
+            if (existing >= 0 && !retrain)
             {
                 AnsiConsole.MarkupLine($"{Markup.Escape(Label(key))}: in {Markup.Escape(results.Name)} already, skipped.");
                 continue;
             }
             var row = TrainOne(key, task, configuration.Recurrent(cell, layers, hidden), load);
-            rows.Add(row);
             results.Directory?.Create();
-            File.AppendAllText(results.FullName, JsonSerializer.Serialize(row, Json) + "\n");
+            if (existing >= 0)
+            {
+                rows[existing] = row;
+                Rewrite(results, rows);
+            }
+            else
+            {
+                rows.Add(row);
+                File.AppendAllText(results.FullName, JsonSerializer.Serialize(row, Json) + "\n");
+            }
             BenchmarkCommand.WriteSection(output, Render(rows), SectionStart, SectionEnd);
             AnsiConsole.MarkupLine($"{Markup.Escape(Label(row))}: {Markup.Escape(row.Outcome)}, test {Metric(row, row.TestCrossEntropy)} {(row.Task == "char-lm" ? "BPC" : "perplexity")}");
         }
         BenchmarkCommand.WriteSection(output, Render(rows), SectionStart, SectionEnd);
         foreach (var (figure, sweep) in SlopeSweeps(rows))
-            GateHistogramPlot.Save(sweep.Select(r => ($"slope {r.SlopeLabel}", r.Gates!)).ToArray(),
-                Path.Combine(output.DirectoryName ?? ".", figure));
+            HistogramPanelPlot.Save(sweep.Select(r => ($"slope {r.SlopeLabel}", r.Gates!)).ToArray(),
+                Path.Combine(output.DirectoryName ?? ".", figure), "post-activation");
+        foreach (var (figure, group) in WeightComparisons(rows))
+            HistogramPanelPlot.Save(group.Select(r => (r.Weights, r.WeightHistograms!)).ToArray(),
+                Path.Combine(output.DirectoryName ?? ".", figure), "float weight / its mean |w|");
         AnsiConsole.MarkupLine($"Rows in [blue]{Markup.Escape(results.FullName)}[/]; section written to [blue]{Markup.Escape(output.FullName)}[/].");
         return 0;
     }
@@ -227,7 +242,8 @@ internal static class StudyCommand
             return stamp with
             {
                 Outcome = "trained", BestEpoch = best.Epoch, ValidationCrossEntropy = best.ValidationLoss,
-                TestCrossEntropy = report.AsTrained.Metric, Gates = GateHistogramPlot.FirstLayer(report.Gates),
+                TestCrossEntropy = report.AsTrained.Metric, Gates = HistogramPanelPlot.FirstLayer(report.Gates),
+                WeightHistograms = ShadowWeightHistograms.Of(model.Network.Recurrent.Layers[0]),
                 GradientNorms = model.History.Select(h => h.MeanGradientNorm).ToArray(), LargestGradientNorms = model.History.Select(h => h.MaxGradientNorm).ToArray(),
                 BitsPerWeight = size.QuantizedParameterCount > 0 ? size.BitsPerQuantizedWeight : 32, PackedBytes = size.PackedBytes,
                 FloatLambda1 = spectrum.FloatLambda1, QuantizedLambda1 = spectrum.QuantizedLambda1, MeanGain = spectrum.MeanGain, Seconds = clock.Elapsed.TotalSeconds,
@@ -283,6 +299,17 @@ internal static class StudyCommand
                               $"{Number(r.FloatLambda1)} | {Number(r.QuantizedLambda1)} | {Number(r.MeanGain)} | {GradientNorms(r)} |");
             }
         }
+        var comparisons = WeightComparisons(rows).ToList();
+        if (comparisons.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine($"Weight distributions (HitNet Q1): layer 0's float (shadow) W_ih and W_hh after training, each over its own mean |w| " +
+                          $"({ShadowWeightHistograms.Bins} bins over [-{ShadowWeightHistograms.Range}, {ShadowWeightHistograms.Range}], the tails in the end bins; " +
+                          "TWN's and HitNet's ternary threshold is at 0.7 on this axis), one line per weight quantizer:");
+            foreach (var (figure, group) in comparisons)
+                sb.AppendLine($"- `{figure}`: {group[0].Task}, {group[0].Activations} activations, {group[0].Normalization} norm, slope 1: " +
+                              $"{string.Join(", ", group.Select(r => r.Weights))}.");
+        }
         var sweeps = SlopeSweeps(rows).ToList();
         if (sweeps.Count > 0)
         {
@@ -312,6 +339,18 @@ internal static class StudyCommand
                           $"{(s.Gate is null ? "" : "-" + s.Gate)}.png", s.Rows));
 
     /// <summary>
+    /// The trained rows with weight histograms that differ only in their weight quantizer (slope 1 on every gate), two or more
+    /// to a group, with the figure each is drawn in
+    /// (<c>reproduction-study-weights-{task}-{cell}{layers}x{hidden}-{epochs}ep-{activations}-{norm}.png</c>).
+    /// </summary>
+    private static IEnumerable<(string Figure, List<StudyRow> Rows)> WeightComparisons(List<StudyRow> rows) =>
+        rows.Where(r => r.Outcome == "trained" && r.WeightHistograms is { Count: > 0 } && r.Slope == 1 && r.SlopedGate is null)
+            .GroupBy(r => (r.Task, r.Cell, r.Layers, r.Hidden, r.Epochs, r.MaxSteps, r.Activations, r.Normalization))
+            .Where(g => g.Select(r => r.Weights).Distinct().Count() > 1)
+            .Select(g => ($"reproduction-study-weights-{g.Key.Task}-{g.Key.Cell}{g.Key.Layers}x{g.Key.Hidden}-{g.Key.Epochs}ep" +
+                          $"{(g.Key.MaxSteps > 0 ? $"-{g.Key.MaxSteps}steps" : "")}-{g.Key.Activations.Replace(':', '-')}-{g.Key.Normalization}.png", g.ToList()));
+
+    /// <summary>
     /// The gradient-norm cell: the first and last epochs' mean norm before clipping and, in brackets, the largest of any step
     /// (e.g. <c>1.52 / 0.61 (8.3)</c>); "-" for rows from before they were recorded.
     /// </summary>
@@ -335,6 +374,14 @@ internal static class StudyCommand
             ? File.ReadLines(results.FullName).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<StudyRow>(l, Json)
                 ?? throw new InvalidDataException($"{results.FullName}: a line is not a study row: '{l}'.")).ToList()
             : new List<StudyRow>();
+
+    /// <summary>Writes every row to <paramref name="results"/> through a temporary file, so an interruption loses no row.</summary>
+    private static void Rewrite(FileInfo results, List<StudyRow> rows)
+    {
+        string temporary = results.FullName + ".tmp";
+        File.WriteAllLines(temporary, rows.Select(r => JsonSerializer.Serialize(r, Json)));
+        File.Move(temporary, results.FullName, overwrite: true);
+    }
 
     private static IEnumerable<string> Split(string list) => list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 

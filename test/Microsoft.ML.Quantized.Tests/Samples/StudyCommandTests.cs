@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Microsoft.ML.Quantized.Tests.Samples;
 
@@ -120,6 +121,49 @@ public sealed class StudyCommandTests
             var (bad, message) = SamplesCli.Run("study", "--slopes", "gate=0.5", "--results", results, "--out", markdown);
             Assert.AreEqual(1, bad, message);
             StringAssert.StartsWith(message, "error: --slopes: unknown gate 'gate' (input, forget, candidate, output, cell)");
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void Rows_record_their_float_weight_histograms_one_figure_compares_the_quantizers_and_retrain_replaces_a_row()
+    {
+        var folder = Directory.CreateTempSubdirectory("study-");
+        try
+        {
+            var results = Path.Combine(folder.FullName, "rows.jsonl");
+            var markdown = Path.Combine(folder.FullName, "reproduction.md");
+            string[] common = ["study", "--task", "char-lm", "--hidden", "8", "--epochs", "1", "--max-steps", "2", "--norms", "none", "--results", results, "--out", markdown];
+            var (code, output) = SamplesCli.Run([.. common, "--configs", "none,twn"]);
+            Assert.AreEqual(0, code, output);
+            var rows = File.ReadAllLines(results).Select(l => JsonNode.Parse(l)!.AsObject()).ToArray();
+            Assert.HasCount(2, rows);
+            foreach (var row in rows)
+            {
+                // Embedding 64 into 8 units: W_ih is [32, 64], W_hh [32, 8]; every weight counted once (the tails in the end bins).
+                var histograms = row["WeightHistograms"]!.AsObject();
+                Assert.AreEqual(32L * 64, histograms["W_ih"]!["Counts"]!.AsArray().Sum(c => c!.GetValue<long>()));
+                Assert.AreEqual(32L * 8, histograms["W_hh"]!["Counts"]!.AsArray().Sum(c => c!.GetValue<long>()));
+            }
+            var figure = "reproduction-study-weights-char-lm-lstm1x8-1ep-2steps-none-none.png";
+            StringAssert.Contains(File.ReadAllText(markdown), $"- `{figure}`: char-lm, none activations, none norm, slope 1: none, twn.");
+            Assert.IsTrue(File.Exists(Path.Combine(folder.FullName, figure)), figure);
+
+            // An older row without histograms: --retrain trains it again and replaces it in place (the same seed, the same figures).
+            double testCrossEntropy = rows[0]["TestCrossEntropy"]!.GetValue<double>();
+            rows[0].Remove("WeightHistograms");
+            File.WriteAllLines(results, rows.Select(r => r.ToJsonString()));
+            var (again, rerun) = SamplesCli.Run([.. common, "--configs", "none", "--retrain"]);
+            Assert.AreEqual(0, again, rerun);
+            var replaced = File.ReadAllLines(results).Select(l => JsonNode.Parse(l)!.AsObject()).ToArray();
+            Assert.HasCount(2, replaced);
+            Assert.AreEqual("none", replaced[0]["Weights"]!.GetValue<string>());
+            Assert.AreEqual("twn", replaced[1]["Weights"]!.GetValue<string>());
+            Assert.IsNotNull(replaced[0]["WeightHistograms"]);
+            Assert.AreEqual(testCrossEntropy, replaced[0]["TestCrossEntropy"]!.GetValue<double>(), 1e-9);
         }
         finally
         {
