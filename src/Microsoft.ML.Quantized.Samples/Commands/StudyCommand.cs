@@ -220,6 +220,9 @@ internal static class StudyCommand
         foreach (var (figure, group) in WeightComparisons(rows))
             HistogramPanelPlot.Save(group.Select(r => (r.Weights, r.WeightHistograms!)).ToArray(),
                 Path.Combine(output.DirectoryName ?? ".", figure), "float weight / its mean |w|");
+        foreach (var (figure, group) in ActivationComparisons(rows))
+            HistogramPanelPlot.Save(group.Select(r => (r.Activations, r.Gates!)).ToArray(),
+                Path.Combine(output.DirectoryName ?? ".", figure), "post-activation");
         AnsiConsole.MarkupLine($"Rows in [blue]{Markup.Escape(results.FullName)}[/]; section written to [blue]{Markup.Escape(output.FullName)}[/].");
         return 0;
     }
@@ -310,6 +313,16 @@ internal static class StudyCommand
                 sb.AppendLine($"- `{figure}`: {group[0].Task}, {group[0].Activations} activations, {group[0].Normalization} norm, slope 1: " +
                               $"{string.Join(", ", group.Select(r => r.Weights))}.");
         }
+        var activationComparisons = ActivationComparisons(rows).ToList();
+        if (activationComparisons.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine("Gate distributions by activation quantizer (HitNet Q1): layer 0's gate outputs on the test data before the activation " +
+                          "quantizer (20 bins over [0, 1] after a sigmoid, [-1, 1] after a tanh), one line per activation quantizer:");
+            foreach (var (figure, group) in activationComparisons)
+                sb.AppendLine($"- `{figure}`: {group[0].Task}, {group[0].Weights} weights, {group[0].Normalization} norm, slope 1: " +
+                              $"{string.Join(", ", group.Select(r => r.Activations))}.");
+        }
         var sweeps = SlopeSweeps(rows).ToList();
         if (sweeps.Count > 0)
         {
@@ -344,11 +357,24 @@ internal static class StudyCommand
     /// (<c>reproduction-study-weights-{task}-{cell}{layers}x{hidden}-{epochs}ep-{activations}-{norm}.png</c>).
     /// </summary>
     private static IEnumerable<(string Figure, List<StudyRow> Rows)> WeightComparisons(List<StudyRow> rows) =>
-        rows.Where(r => r.Outcome == "trained" && r.WeightHistograms is { Count: > 0 } && r.Slope == 1 && r.SlopedGate is null)
-            .GroupBy(r => (r.Task, r.Cell, r.Layers, r.Hidden, r.Epochs, r.MaxSteps, r.Activations, r.Normalization))
-            .Where(g => g.Select(r => r.Weights).Distinct().Count() > 1)
-            .Select(g => ($"reproduction-study-weights-{g.Key.Task}-{g.Key.Cell}{g.Key.Layers}x{g.Key.Hidden}-{g.Key.Epochs}ep" +
-                          $"{(g.Key.MaxSteps > 0 ? $"-{g.Key.MaxSteps}steps" : "")}-{g.Key.Activations.Replace(':', '-')}-{g.Key.Normalization}.png", g.ToList()));
+        Comparisons(rows, "weights", r => r.WeightHistograms, r => r.Weights, r => r.Activations);
+
+    /// <summary>
+    /// The trained rows with gate histograms that differ only in their activation quantizer (slope 1 on every gate), two or
+    /// more to a group, with the figure each is drawn in
+    /// (<c>reproduction-study-activations-{task}-{cell}{layers}x{hidden}-{epochs}ep-{weights}-{norm}.png</c>).
+    /// </summary>
+    private static IEnumerable<(string Figure, List<StudyRow> Rows)> ActivationComparisons(List<StudyRow> rows) =>
+        Comparisons(rows, "activations", r => r.Gates, r => r.Activations, r => r.Weights);
+
+    /// <summary>Groups of two or more trained slope-1 rows with <paramref name="histograms"/> that differ only in <paramref name="varying"/>.</summary>
+    private static IEnumerable<(string Figure, List<StudyRow> Rows)> Comparisons(List<StudyRow> rows, string kind,
+        Func<StudyRow, IReadOnlyDictionary<string, ValueHistogram>?> histograms, Func<StudyRow, string> varying, Func<StudyRow, string> fixedQuantizer) =>
+        rows.Where(r => r.Outcome == "trained" && histograms(r) is { Count: > 0 } && r.Slope == 1 && r.SlopedGate is null)
+            .GroupBy(r => (r.Task, r.Cell, r.Layers, r.Hidden, r.Epochs, r.MaxSteps, Fixed: fixedQuantizer(r), r.Normalization))
+            .Where(g => g.Select(varying).Distinct().Count() > 1)
+            .Select(g => ($"reproduction-study-{kind}-{g.Key.Task}-{g.Key.Cell}{g.Key.Layers}x{g.Key.Hidden}-{g.Key.Epochs}ep" +
+                          $"{(g.Key.MaxSteps > 0 ? $"-{g.Key.MaxSteps}steps" : "")}-{g.Key.Fixed.Replace(':', '-')}-{g.Key.Normalization}.png", g.ToList()));
 
     /// <summary>
     /// The gradient-norm cell: the first and last epochs' mean norm before clipping and, in brackets, the largest of any step

@@ -78,6 +78,9 @@ public sealed class StudyCommandTests
             CollectionAssert.AreEqual(new[] { "uniform4:cell", "uniform4:gates+hidden+cell" },
                 File.ReadAllLines(results).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("Activations").GetString()).ToArray());
             StringAssert.Contains(File.ReadAllText(markdown), "| none | uniform4:cell | none | 1 | trained |");
+            var figure = "reproduction-study-activations-char-lm-lstm1x8-1ep-2steps-none-none.png";
+            StringAssert.Contains(File.ReadAllText(markdown), $"- `{figure}`: char-lm, none weights, none norm, slope 1: uniform4:cell, uniform4:gates+hidden+cell.");
+            Assert.IsTrue(File.Exists(Path.Combine(folder.FullName, figure)), figure);
 
             var (bad, message) = SamplesCli.Run("study", "--activations", "uniform4:gates+state", "--results", results, "--out", markdown);
             Assert.AreEqual(1, bad, message);
