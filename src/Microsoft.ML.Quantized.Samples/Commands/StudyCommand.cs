@@ -38,16 +38,17 @@ internal static class StudyCommand
         var slopes = new Option<string>("--slopes") { Description = "Comma-separated HitNet slopes lambda, each applied to every gate and to the cell output (0.5), or to one of them (forget=0.5; input, forget, candidate, output, cell); 1 = the standard functions.", DefaultValueFactory = _ => "1" };
         var norms = new Option<string>("--norms") { Description = "Comma-separated normalizations: none, weight, layer, batch (per step), batch-shared.", DefaultValueFactory = _ => "none,weight,layer,batch" };
         var results = new Option<FileInfo>("--results") { Description = "JSON-lines file the rows are appended to (and read back to skip finished rows).", DefaultValueFactory = _ => new FileInfo("docs/reproduction-study.jsonl") };
+        var checkpoints = new Option<DirectoryInfo>("--checkpoints") { Description = "Folder for each unfinished row's per-epoch checkpoint (one subfolder per row, deleted when the row is written), so a row interrupted mid-training resumes from its last whole epoch.", DefaultValueFactory = _ => new DirectoryInfo("artifacts/study-checkpoints") };
         var retrain = new Option<bool>("--retrain") { Description = "Train configurations the results file already has again and replace their rows (to record what older rows lack, e.g. weight histograms); default: skip them." };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file whose study section is rewritten.", DefaultValueFactory = _ => new FileInfo("docs/reproduction.md") };
         var command = new System.CommandLine.Command("study",
             "Reproduction grid on the character or word LM: weight quantizers x activation quantizers x in-cell normalizations x slopes, whole epochs, lambda_1; resumable.")
         {
-            task, data, epochs, maxSteps, cell, layers, hidden, configs, activations, norms, slopes, results, retrain, output,
+            task, data, epochs, maxSteps, cell, layers, hidden, configs, activations, norms, slopes, results, retrain, checkpoints, output,
         };
         command.SetAction(parse => Run(StudyTask.Parse(parse.GetValue(task)!, parse.GetValue(data)!), parse.GetValue(epochs), parse.GetValue(maxSteps), parse.GetValue(cell)!,
             parse.GetValue(layers), parse.GetValue(hidden), Grid(parse.GetValue(configs)!, parse.GetValue(activations)!, parse.GetValue(norms)!, parse.GetValue(slopes)!),
-            parse.GetValue(results)!, parse.GetValue(retrain), parse.GetValue(output)!));
+            parse.GetValue(results)!, parse.GetValue(retrain), parse.GetValue(checkpoints)!, parse.GetValue(output)!));
         return command;
     }
 
@@ -175,7 +176,7 @@ internal static class StudyCommand
         }
     }
 
-    private static int Run(StudyTask task, int epochs, int maxSteps, string cellName, int layers, int hidden, List<StudyConfiguration> grid, FileInfo results, bool retrain, FileInfo output)
+    private static int Run(StudyTask task, int epochs, int maxSteps, string cellName, int layers, int hidden, List<StudyConfiguration> grid, FileInfo results, bool retrain, DirectoryInfo checkpoints, FileInfo output)
     {
         if (epochs < 1) throw new ArgumentException($"--epochs must be at least 1; got {epochs}.");
         var cell = cellName switch
@@ -198,7 +199,8 @@ internal static class StudyCommand
                 AnsiConsole.MarkupLine($"{Markup.Escape(Label(key))}: in {Markup.Escape(results.Name)} already, skipped.");
                 continue;
             }
-            var row = TrainOne(key, task, configuration.Recurrent(cell, layers, hidden), load);
+            var checkpoint = Path.Combine(checkpoints.FullName, CheckpointName(key));
+            var row = TrainOne(key, task, configuration.Recurrent(cell, layers, hidden), load, checkpoint);
             results.Directory?.Create();
             if (existing >= 0)
             {
@@ -210,6 +212,7 @@ internal static class StudyCommand
                 rows.Add(row);
                 File.AppendAllText(results.FullName, JsonSerializer.Serialize(row, Json) + "\n");
             }
+            if (Directory.Exists(checkpoint)) Directory.Delete(checkpoint, recursive: true);
             BenchmarkCommand.WriteSection(output, Render(rows), SectionStart, SectionEnd);
             AnsiConsole.MarkupLine($"{Markup.Escape(Label(row))}: {Markup.Escape(row.Outcome)}, test {Metric(row, row.TestCrossEntropy)} {(row.Task == "char-lm" ? "BPC" : "perplexity")}");
         }
@@ -227,10 +230,19 @@ internal static class StudyCommand
         return 0;
     }
 
-    private static StudyRow TrainOne(StudyRow key, StudyTask task, QuantizedRecurrentOptions recurrent, string? load)
+    /// <summary>
+    /// A row's checkpoint folder name, e.g. <c>char-lm-lstm1x256-5ep-twn-none-layer-1</c> (a retrained row resumes its own
+    /// unfinished run; the seconds column then counts only this run's part).
+    /// </summary>
+    private static string CheckpointName(StudyRow key) =>
+        $"{key.Task}-{key.Cell}{key.Layers}x{key.Hidden}-{key.Epochs}ep{(key.MaxSteps > 0 ? $"-{key.MaxSteps}steps" : "")}-{key.Weights}-" +
+        $"{key.Activations.Replace(':', '-')}-{key.Normalization}-{key.SlopeLabel.Replace(' ', '-')}";
+
+    private static StudyRow TrainOne(StudyRow key, StudyTask task, QuantizedRecurrentOptions recurrent, string? load, string checkpoint)
     {
         var options = task.Model(recurrent);
         var training = task.Training(key.Epochs, key.MaxSteps);
+        training.CheckpointDirectory = checkpoint;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var stamp = key with { Date = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), Machine = BenchmarkCommand.MachineDescription(), Load = load };
         try

@@ -174,6 +174,37 @@ public sealed class StudyCommandTests
         }
     }
 
+    [TestMethod]
+    public void A_row_trains_from_its_own_checkpoint_folder_and_removes_it_once_the_row_is_written()
+    {
+        var folder = Directory.CreateTempSubdirectory("study-");
+        try
+        {
+            var results = Path.Combine(folder.FullName, "rows.jsonl");
+            var markdown = Path.Combine(folder.FullName, "reproduction.md");
+            var checkpoints = Path.Combine(folder.FullName, "checkpoints");
+            string[] arguments = ["study", "--task", "char-lm", "--hidden", "8", "--epochs", "1", "--max-steps", "2", "--configs", "twn", "--norms", "layer",
+                "--slopes", "0.5", "--results", results, "--out", markdown, "--checkpoints", checkpoints];
+            // A file in the row's folder that is not a checkpoint: the row must read it (and refuse it) rather than start afresh.
+            var rowFolder = Directory.CreateDirectory(Path.Combine(checkpoints, "char-lm-lstm1x8-1ep-2steps-twn-none-layer-0.5"));
+            File.WriteAllText(Path.Combine(rowFolder.FullName, "training.checkpoint"), "not a checkpoint");
+            var (refused, message) = SamplesCli.Run(arguments);
+            Assert.AreNotEqual(0, refused, message);
+            StringAssert.Contains(message, "training.checkpoint");
+            Assert.IsFalse(File.Exists(results), "no row for a run that did not train");
+
+            rowFolder.Delete(recursive: true);
+            var (code, output) = SamplesCli.Run(arguments);
+            Assert.AreEqual(0, code, output);
+            Assert.HasCount(1, File.ReadAllLines(results));
+            Assert.IsFalse(Directory.Exists(rowFolder.FullName), "the finished row's checkpoint is removed");
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
     /// <summary>The test part of the samples' embedded Moby Dick: its last 5 % by position.</summary>
     private static string MobyDickTest()
     {
