@@ -51,10 +51,9 @@ internal static class TrainingLoop
                     if (!double.IsFinite(lossValue)) throw Diverged(network, state, epoch, step, "loss", lossValue);
                     var total = task.Regularizer is null ? loss : loss.add(task.Regularizer(), Scalars.One);
                     total.backward();
-                    double gradNorm = options.GradientClipNorm > 0
-                        ? torch.nn.utils.clip_grad_norm_(parameters, options.GradientClipNorm)
-                        : GradientNorm(parameters);
+                    double gradNorm = GradientNorm(parameters);
                     if (!double.IsFinite(gradNorm)) throw Diverged(network, state, epoch, step, "gradient norm", gradNorm);
+                    if (options.GradientClipNorm > 0) ClipGradients(parameters, gradNorm, options.GradientClipNorm);
                     gradientNormSum += gradNorm;
                     gradientNormMax = Math.Max(gradientNormMax, gradNorm);
                     optimizer.step();
@@ -115,16 +114,38 @@ internal static class TrainingLoop
         foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
     }
 
-    private static double GradientNorm(IEnumerable<Parameter> parameters)
+    /// <summary>
+    /// The global L2 norm of all gradients, infinite or NaN only when a gradient is. A float32 norm overflows once a
+    /// gradient's entries pass about 1.8e19 (their squares leave float32's range), although every entry is finite; such a
+    /// tensor's norm is taken again in float64, so clipping still scales an exploding gradient down (Pascanu et al. 2013)
+    /// instead of the step being reported as diverged (or, as libtorch's own clip does, zeroed).
+    /// </summary>
+    internal static double GradientNorm(IEnumerable<Parameter> parameters)
     {
         double sum = 0;
         foreach (var p in parameters)
         {
             if (p.grad is null) continue;
             double n = p.grad.norm().item<float>();
+            if (double.IsPositiveInfinity(n))
+            {
+                using var wide = p.grad.to_type(ScalarType.Float64);
+                using var wideNorm = wide.norm();
+                n = wideNorm.item<double>();
+            }
             sum += n * n;
         }
         return Math.Sqrt(sum);
+    }
+
+    /// <summary>Scales every gradient by <c>maxNorm / (norm + 1e-6)</c> when that is below 1 (libtorch's clip_grad_norm_ rule).</summary>
+    private static void ClipGradients(IEnumerable<Parameter> parameters, double norm, double maxNorm)
+    {
+        double scale = maxNorm / (norm + 1e-6);
+        if (scale >= 1) return;
+        using var noGrad = torch.no_grad();
+        using var factor = scale.ToScalar();
+        foreach (var p in parameters) p.grad?.mul_(factor);
     }
 
     /// <summary>Each quantizer's constraint on its float shadow weight (BinaryConnect's clip to [-1, 1]), after the optimizer step.</summary>

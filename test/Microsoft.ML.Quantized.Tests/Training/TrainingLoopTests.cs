@@ -75,6 +75,23 @@ public sealed class TrainingLoopTests
         StringAssert.Contains(error.Message, "LearningRate");
     }
 
+    /// <summary>
+    /// A finite gradient whose float32 norm overflows (entries 1e25: their squares leave float32's range) is clipped, not
+    /// reported as diverged: y = w + b, loss 1e25 y, so the gradient is (1e25, 1e25), its norm sqrt(2) 1e25, clipped to
+    /// norm 1 each entry is 1/sqrt(2), and one SGD step at rate 0.1 moves w and b by 0.1/sqrt(2).
+    /// </summary>
+    [TestMethod]
+    public void AFiniteGradientBeyondFloat32NormRangeIsClippedNotDiverged()
+    {
+        var task = new HugeGradientTask();
+        var training = new TrainingOptions { Epochs = 1, Optimizer = OptimizerKind.Sgd, LearningRate = 0.1, GradientClipNorm = 1 };
+        var history = TrainingLoop.Run(task, training, "test", null, CancellationToken.None);
+        var moved = 0.1 / Math.Sqrt(2);
+        Assert.AreEqual(0.5 - moved, task.Weight, 1e-6);
+        Assert.AreEqual(0.25 - moved, task.Bias, 1e-6);
+        Assert.AreEqual(Math.Sqrt(2) * 1e25, history.Single().MaxGradientNorm, 1e-6 * Math.Sqrt(2) * 1e25);
+    }
+
     [TestMethod]
     public void DivergenceAdviceFitsTheNetwork()
     {
@@ -273,6 +290,35 @@ public sealed class TrainingLoopTests
             // sqrt at 0 has an infinite slope: the value stays finite (0) while the gradient is NaN
             return nanGradientOnly ? ((y - y.detach()).sqrt(), 4) : (y * double.NaN, 4);
         }
+
+        public override double? ValidationLoss(CancellationToken cancellationToken) => null;
+    }
+
+    /// <summary>One step of loss 1e25 (w + b) on a 1-to-1 linear layer starting at w = 0.5, b = 0.25.</summary>
+    private sealed class HugeGradientTask : TrainingTask
+    {
+        private readonly TorchSharp.Modules.Linear _network = torch.nn.Linear(1, 1);
+
+        public HugeGradientTask()
+        {
+            using var noGrad = torch.no_grad();
+            _network.weight!.fill_(0.5);
+            _network.bias!.fill_(0.25);
+        }
+
+        public double Weight => _network.weight!.item<float>();
+
+        public double Bias => _network.bias!.item<float>();
+
+        public override torch.nn.Module Network => _network;
+
+        public override int StepsPerEpoch => 1;
+
+        public override IEnumerable<(torch.Tensor Weight, Quantizer Quantizer)> QuantizedWeights => Array.Empty<(torch.Tensor, Quantizer)>();
+
+        public override void BeginEpoch(int epoch) { }
+
+        public override (torch.Tensor Loss, long Units) TrainingLoss(int step) => (_network.forward(torch.ones(1, 1)).sum() * 1e25, 1);
 
         public override double? ValidationLoss(CancellationToken cancellationToken) => null;
     }
