@@ -27,7 +27,11 @@ public sealed class TrainingOptions
     /// </summary>
     public double LearningRateDecay { get; set; } = 4.0;
 
-    /// <summary>Clip the global gradient L2 norm to this (0 = no clipping). Default 0.25 (PTB recipe).</summary>
+    /// <summary>
+    /// Clip the global gradient L2 norm to this (0 = no clipping). Default 0.25 (PTB recipe). The norm is exact for any finite
+    /// gradient (one too large for a float32 norm is measured in float64), so an exploding but finite gradient is scaled
+    /// down; only a NaN or infinite gradient stops training with <see cref="TrainingDivergedException"/>.
+    /// </summary>
     public double GradientClipNorm { get; set; } = 0.25;
 
     /// <summary>L2 weight decay. Default 0.</summary>
