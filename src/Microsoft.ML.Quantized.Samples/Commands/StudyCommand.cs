@@ -390,11 +390,14 @@ internal static class StudyCommand
 
     /// <summary>
     /// The gradient-norm cell: the first and last epochs' mean norm before clipping and, in brackets, the largest of any step
-    /// (e.g. <c>1.52 / 0.61 (8.3)</c>); "-" for rows from before they were recorded.
+    /// (e.g. <c>1.52 / 0.61 (8.30)</c>); "-" for rows from before they were recorded.
     /// </summary>
     private static string GradientNorms(StudyRow r) => r.GradientNorms is { Count: > 0 } means && r.LargestGradientNorms is { Count: > 0 } largest
-        ? $"{Number(means[0])} / {Number(means[^1])} ({Number(largest.Max())})"
+        ? $"{Norm(means[0])} / {Norm(means[^1])} ({Norm(largest.Max())})"
         : "-";
+
+    /// <summary>A gradient norm: two decimals, or in exponent form from 10,000 up (an exploding gradient reads e.g. <c>1.24E+28</c>).</summary>
+    private static string Norm(double value) => value >= 1e4 ? value.ToString("0.00E+0", CultureInfo.InvariantCulture) : Number(value);
 
     /// <summary>The figure a table shows for a cross-entropy: bits per character (char-lm) or perplexity (word-lm).</summary>
     private static double Shown(StudyRow row, double crossEntropy) => row.Task == "char-lm" ? crossEntropy / Math.Log(2) : Math.Exp(crossEntropy);

@@ -205,6 +205,34 @@ public sealed class StudyCommandTests
         }
     }
 
+    [TestMethod]
+    public void Exploding_gradient_norms_render_in_exponent_form()
+    {
+        var folder = Directory.CreateTempSubdirectory("study-");
+        try
+        {
+            var results = Path.Combine(folder.FullName, "rows.jsonl");
+            var markdown = Path.Combine(folder.FullName, "reproduction.md");
+            // A finished row, written by hand: the study skips it and renders it.
+            File.WriteAllText(results, JsonSerializer.Serialize(new
+            {
+                Task = "char-lm", Cell = "lstm", Layers = 1, Hidden = 8, Epochs = 2, MaxSteps = 2, Weights = "bc", Normalization = "none",
+                Outcome = "trained", BestEpoch = 2, ValidationCrossEntropy = 2.0, TestCrossEntropy = 2.0, BitsPerWeight = 1.0, PackedBytes = 1000L,
+                FloatLambda1 = 8.0, QuantizedLambda1 = 90.0, MeanGain = 1.0, Seconds = 1.0, Date = "2026-12-04", Machine = "m", Load = (string?)null,
+                Activations = "none", Slope = 1.0, GradientNorms = new[] { 1.2366e28, 1876.5 }, LargestGradientNorms = new[] { 3.2414e29, 12345.6 },
+            }) + "\n");
+            var (code, output) = SamplesCli.Run("study", "--task", "char-lm", "--hidden", "8", "--epochs", "2", "--max-steps", "2", "--configs", "bc",
+                "--norms", "none", "--results", results, "--out", markdown);
+            Assert.AreEqual(0, code, output);
+            StringAssert.Contains(output, "already, skipped");
+            StringAssert.Contains(File.ReadAllText(markdown), "| 90.00 | 1.00 | 1.24E+28 / 1876.50 (3.24E+29) |");
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
     /// <summary>The test part of the samples' embedded Moby Dick: its last 5 % by position.</summary>
     private static string MobyDickTest()
     {
