@@ -90,7 +90,7 @@ internal static class SignFlipCommand
         sb.AppendLine();
         var rate = learningRate.ToString("G3", CultureInfo.InvariantCulture);
         sb.AppendLine(
-            $"Moby Dick character LM, LSTM 1 x {hidden} with 1-bit recurrent weights and weight normalization (BC without normalization diverges: " +
+            $"Moby Dick character LM, LSTM 1 x {hidden} with 1-bit recurrent weights and weight normalization (BC without normalization trains far worse, with exploding gradients: " +
             $"see the study grid), embedding 64 and decoder float, batch 32 x 100 characters, Adam {rate} (no decay), clip 1.0, " +
             $"{epochs} epoch(s){(maxSteps > 0 ? $" of at most {maxSteps} steps" : "")}, seed 1. **BC**: `bc`, float shadow weights, deployed sign(w). " +
             "**SR**: `sbc` with `KeepFloatShadowWeights = false`: after every optimizer step each weight is rounded to +1 with probability " +
