@@ -51,9 +51,8 @@ internal static class TrainingLoop
                     if (!double.IsFinite(lossValue)) throw Diverged(network, state, epoch, step, "loss", lossValue);
                     var total = task.Regularizer is null ? loss : loss.add(task.Regularizer(), Scalars.One);
                     total.backward();
-                    double gradNorm = GradientNorm(parameters);
+                    double gradNorm = ClipGradientNorm(parameters, options.GradientClipNorm);
                     if (!double.IsFinite(gradNorm)) throw Diverged(network, state, epoch, step, "gradient norm", gradNorm);
-                    if (options.GradientClipNorm > 0) ClipGradients(parameters, gradNorm, options.GradientClipNorm);
                     gradientNormSum += gradNorm;
                     gradientNormMax = Math.Max(gradientNormMax, gradNorm);
                     optimizer.step();
@@ -115,37 +114,35 @@ internal static class TrainingLoop
     }
 
     /// <summary>
-    /// The global L2 norm of all gradients, infinite or NaN only when a gradient is. A float32 norm overflows once a
-    /// gradient's entries pass about 1.8e19 (their squares leave float32's range), although every entry is finite; such a
-    /// tensor's norm is taken again in float64, so clipping still scales an exploding gradient down (Pascanu et al. 2013)
-    /// instead of the step being reported as diverged (or, as libtorch's own clip does, zeroed).
+    /// The global L2 norm of all gradients, infinite or NaN only when a gradient is, and with a positive
+    /// <paramref name="maxNorm"/> the gradients scaled to it where it is larger. While the norm fits in float32 this is
+    /// libtorch's <c>clip_grad_norm_</c> operation for operation (the same bits; the per-tensor norms' norm,
+    /// <c>min(maxNorm / (norm + 1e-6), 1)</c> as a float32 tensor). A float32 norm overflows once entries pass about 1.8e19
+    /// (their squares leave float32's range) although every entry is finite; the norm is then taken again in float64, so an
+    /// exploding but finite gradient is scaled down (Pascanu et al. 2013) instead of the step being called diverged (or, as
+    /// libtorch's clip does, zeroed).
     /// </summary>
-    internal static double GradientNorm(IEnumerable<Parameter> parameters)
+    internal static double ClipGradientNorm(IReadOnlyList<Parameter> parameters, double maxNorm)
     {
-        double sum = 0;
-        foreach (var p in parameters)
-        {
-            if (p.grad is null) continue;
-            double n = p.grad.norm().item<float>();
-            if (double.IsPositiveInfinity(n))
-            {
-                using var wide = p.grad.to_type(ScalarType.Float64);
-                using var wideNorm = wide.norm();
-                n = wideNorm.item<double>();
-            }
-            sum += n * n;
-        }
-        return Math.Sqrt(sum);
-    }
-
-    /// <summary>Scales every gradient by <c>maxNorm / (norm + 1e-6)</c> when that is below 1 (libtorch's clip_grad_norm_ rule).</summary>
-    private static void ClipGradients(IEnumerable<Parameter> parameters, double norm, double maxNorm)
-    {
-        double scale = maxNorm / (norm + 1e-6);
-        if (scale >= 1) return;
+        using var scope = torch.NewDisposeScope();
         using var noGrad = torch.no_grad();
-        using var factor = scale.ToScalar();
-        foreach (var p in parameters) p.grad?.mul_(factor);
+        var gradients = parameters.Select(p => p.grad).OfType<Tensor>().ToList();
+        if (gradients.Count == 0) return 0;
+        var total = torch.stack(gradients.Select(g => g.norm()).ToArray()).norm();
+        double norm = total.item<float>();
+        Tensor? coefficient = null;
+        if (double.IsPositiveInfinity(norm))
+        {
+            norm = Math.Sqrt(gradients.Sum(g => Math.Pow(g.to_type(ScalarType.Float64).norm().item<double>(), 2)));
+            if (double.IsFinite(norm)) coefficient = torch.tensor(Math.Min(maxNorm / (norm + 1e-6), 1), ScalarType.Float32);
+        }
+        else if (double.IsFinite(norm))
+        {
+            coefficient = total.add(1e-6).reciprocal().mul(maxNorm).clamp_max(1.0);
+        }
+        if (maxNorm > 0 && coefficient is not null)
+            foreach (var g in gradients) g.mul_(coefficient);
+        return norm;
     }
 
     /// <summary>Each quantizer's constraint on its float shadow weight (BinaryConnect's clip to [-1, 1]), after the optimizer step.</summary>

@@ -75,6 +75,30 @@ public sealed class TrainingLoopTests
         StringAssert.Contains(error.Message, "LearningRate");
     }
 
+    [TestMethod]
+    [DataRow(0.5)]
+    [DataRow(1e6)]
+    public void ClippingMatchesLibtorchsClipGradNormBitForBit(double maxNorm)
+    {
+        using var scope = torch.NewDisposeScope();
+        torch.manual_seed(11);
+        TorchSharp.Modules.Parameter[] Parameters() => new[] { new TorchSharp.Modules.Parameter(torch.zeros(7, 5)), new TorchSharp.Modules.Parameter(torch.zeros(13)), new TorchSharp.Modules.Parameter(torch.zeros(3, 2, 4)) };
+        var ours = Parameters();
+        var theirs = Parameters();
+        foreach (var (a, b) in ours.Zip(theirs))
+        {
+            var gradient = torch.randn(a.shape) * 3;
+            a.grad = gradient.clone();
+            b.grad = gradient.clone();
+        }
+        double norm = TrainingLoop.ClipGradientNorm(ours, maxNorm);
+        double reference = torch.nn.utils.clip_grad_norm_(theirs, maxNorm);
+        Assert.AreEqual(reference, norm, 0.0);
+        foreach (var (a, b) in ours.Zip(theirs))
+            Assert.IsTrue(a.grad!.eq(b.grad!).all().item<bool>(), "the clipped gradients are the same bits");
+        Assert.AreEqual(maxNorm == 0.5, norm > maxNorm, "the rows cover a clipped and an unclipped gradient");
+    }
+
     /// <summary>
     /// A finite gradient whose float32 norm overflows (entries 1e25: their squares leave float32's range) is clipped, not
     /// reported as diverged: y = w + b, loss 1e25 y, so the gradient is (1e25, 1e25), its norm sqrt(2) 1e25, clipped to
