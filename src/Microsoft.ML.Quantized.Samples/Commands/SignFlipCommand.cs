@@ -31,26 +31,38 @@ internal static class SignFlipCommand
         var maxSteps = new Option<int>("--max-steps") { Description = "Cap on steps per epoch (0 = whole epochs).", DefaultValueFactory = _ => 0 };
         var hidden = new Option<int>("--hidden") { Description = "LSTM hidden units.", DefaultValueFactory = _ => 128 };
         var learningRate = new Option<double>("--learning-rate") { Description = "Adam learning rate of both methods.", DefaultValueFactory = _ => 3e-3 };
+        var batchSizes = new Option<string>("--batch-sizes") { Description = "Comma-separated batch sizes (question 4): the per-epoch table is the first one's; with more than one, a table compares both methods' best validation BPC at each.", DefaultValueFactory = _ => "32" };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file whose sign-flips section is replaced.", DefaultValueFactory = _ => new FileInfo("docs/reproduction.md") };
         var command = new System.CommandLine.Command("sign-flips", "Li et al. 2017 on the character LM: sign changes per epoch of BinaryConnect vs stochastic rounding, 1-bit weights.")
         {
-            epochs, maxSteps, hidden, learningRate, output,
+            epochs, maxSteps, hidden, learningRate, batchSizes, output,
         };
-        command.SetAction(parse => Run(parse.GetValue(epochs), parse.GetValue(maxSteps), parse.GetValue(hidden), parse.GetValue(learningRate), parse.GetValue(output)!));
+        command.SetAction(parse => Run(parse.GetValue(epochs), parse.GetValue(maxSteps), parse.GetValue(hidden), parse.GetValue(learningRate),
+            BatchSizes(parse.GetValue(batchSizes)!), parse.GetValue(output)!));
         return command;
     }
 
-    private sealed record MethodRun(string Label, IReadOnlyList<EpochSummary> History, IReadOnlyList<IReadOnlyDictionary<string, double>> Rates);
+    private sealed record MethodRun(string Label, int BatchSize, IReadOnlyList<EpochSummary> History, IReadOnlyList<IReadOnlyDictionary<string, double>> Rates);
 
-    private static int Run(int epochs, int maxSteps, int hidden, double learningRate, FileInfo output)
+    private static int[] BatchSizes(string list)
+    {
+        var parts = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var sizes = parts.Select(p => int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out var b) && b > 0
+            ? b : throw new ArgumentException($"--batch-sizes: '{p}' is not a positive whole number (e.g. 32,128,256,512,1024).")).ToArray();
+        return sizes.Length > 0 ? sizes : throw new ArgumentException("--batch-sizes: give at least one batch size (e.g. 32).");
+    }
+
+    private static int Run(int epochs, int maxSteps, int hidden, double learningRate, int[] batchSizes, FileInfo output)
     {
         if (epochs < 1) throw new ArgumentException($"--epochs must be at least 1; got {epochs}.");
         var load = BenchmarkCommand.LoadAverage();
         var text = EmbeddedCorpus.MobyDick();
         var (train, validation, _) = EmbeddedCorpus.Split(text);
         var vocabulary = Vocabulary.FromCharacters(text);
-        var runs = Methods.Select(m => ConsoleProgress.Run(m.Label, progress =>
-            Train(vocabulary, train, validation, m.Quantizer, m.ShadowWeights, epochs, maxSteps, hidden, learningRate, progress) with { Label = m.Label })).ToList();
+        var runs = (from batch in batchSizes
+                    from m in Methods
+                    select ConsoleProgress.Run($"{m.Label}, batch {batch}", progress =>
+                        Train(vocabulary, train, validation, m.Quantizer, m.ShadowWeights, epochs, maxSteps, hidden, learningRate, batch, progress) with { Label = m.Label })).ToList();
         var markdown = Render(runs, epochs, maxSteps, hidden, learningRate, load);
         BenchmarkCommand.WriteSection(output, markdown, SectionStart, SectionEnd);
         Plot(runs, Path.Combine(output.DirectoryName ?? ".", "reproduction-sign-flips.png"));
@@ -59,7 +71,7 @@ internal static class SignFlipCommand
     }
 
     private static MethodRun Train(Vocabulary vocabulary, string train, string validation, string quantizer, bool shadowWeights,
-        int epochs, int maxSteps, int hidden, double learningRate, IProgress<TrainingProgress> progress)
+        int epochs, int maxSteps, int hidden, double learningRate, int batchSize, IProgress<TrainingProgress> progress)
     {
         var options = new LanguageModelOptions
         {
@@ -68,7 +80,7 @@ internal static class SignFlipCommand
         };
         var training = new TrainingOptions
         {
-            Epochs = epochs, MaxStepsPerEpoch = maxSteps, BatchSize = 32, SequenceLength = 100, KeepFloatShadowWeights = shadowWeights,
+            Epochs = epochs, MaxStepsPerEpoch = maxSteps, BatchSize = batchSize, SequenceLength = 100, KeepFloatShadowWeights = shadowWeights,
             Optimizer = OptimizerKind.Adam, LearningRate = learningRate, LearningRateDecay = 1, GradientClipNorm = 1.0, Seed = 1,
         };
         var trainTokens = vocabulary.Encode(train);
@@ -80,18 +92,19 @@ internal static class SignFlipCommand
         using var task = new LanguageModelTask(network, trainBatches, validationBatches);
         using var recorder = new SignFlipRecorder(task, network.Recurrent.QuantizedWeights());
         var history = TrainingLoop.Run(recorder, training, $"sign-flips {quantizer} {shadowWeights}", progress, CancellationToken.None);
-        return new MethodRun(quantizer, history, recorder.Rates);
+        return new MethodRun(quantizer, batchSize, history, recorder.Rates);
     }
 
-    private static string Render(List<MethodRun> runs, int epochs, int maxSteps, int hidden, double learningRate, string? load)
+    private static string Render(List<MethodRun> all, int epochs, int maxSteps, int hidden, double learningRate, string? load)
     {
+        var runs = all.Where(r => r.BatchSize == all[0].BatchSize).ToList();
         var sb = new StringBuilder();
         sb.AppendLine("## Training quantized nets (Li et al. 2017): sign changes of BinaryConnect vs stochastic rounding in an LSTM");
         sb.AppendLine();
         var rate = learningRate.ToString("G3", CultureInfo.InvariantCulture);
         sb.AppendLine(
             $"Moby Dick character LM, LSTM 1 x {hidden} with 1-bit recurrent weights and weight normalization (BC without normalization trains far worse, with exploding gradients: " +
-            $"see the study grid), embedding 64 and decoder float, batch 32 x 100 characters, Adam {rate} (no decay), clip 1.0, " +
+            $"see the study grid), embedding 64 and decoder float, batch {runs[0].BatchSize} x 100 characters, Adam {rate} (no decay), clip 1.0, " +
             $"{epochs} epoch(s){(maxSteps > 0 ? $" of at most {maxSteps} steps" : "")}, seed 1. **BC**: `bc`, float shadow weights, deployed sign(w). " +
             "**SR**: `sbc` with `KeepFloatShadowWeights = false`: after every optimizer step each weight is rounded to +1 with probability " +
             "hard-sigmoid(w), else -1, and nothing else is kept. Flips: the share of layer 0's deployed input (W_ih) and recurrent (W_hh) weights " +
@@ -118,12 +131,32 @@ internal static class SignFlipCommand
         sb.AppendLine("Training speed (question 5), mean over the epochs: " + string.Join("; ", runs.Select(r =>
             string.Create(CultureInfo.InvariantCulture, $"{r.Label} {r.History.Average(h => h.UnitsPerSecond):N0} characters/s")))
             + ". Plot: `reproduction-sign-flips.png`.");
+        var batches = all.Select(r => r.BatchSize).Distinct().ToList();
+        if (batches.Count > 1)
+        {
+            sb.AppendLine();
+            sb.AppendLine($"Batch sizes (question 4), the same {epochs} epoch(s) and learning rate at each (so fewer, larger steps as the batch grows): " +
+                          "best validation BPC of each method, its ratio, the last epoch's W_hh flips and the training speed.");
+            sb.AppendLine();
+            sb.AppendLine("| batch | steps per epoch | BC valid BPC | SR valid BPC | SR / BC | BC W_hh flips (last epoch) | SR W_hh flips (last epoch) | BC characters/s | SR characters/s |");
+            sb.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var batch in batches)
+            {
+                var (bc, sr) = (all.First(r => r.BatchSize == batch && r.Label == Methods[0].Label), all.First(r => r.BatchSize == batch && r.Label == Methods[1].Label));
+                double Best(MethodRun r) => r.History.Min(h => h.ValidationLoss) / Math.Log(2);
+                sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {batch} | {Math.Round(bc.History[0].UnitsPerSecond * bc.History[0].Seconds / (batch * 100.0)):N0} | {Best(bc):F3} | {Best(sr):F3} | {Best(sr) / Best(bc):F3} | " +
+                    $"{bc.Rates[^1]["layers.0.weight_hh"]:P2} | {sr.Rates[^1]["layers.0.weight_hh"]:P2} | " +
+                    $"{bc.History.Average(h => h.UnitsPerSecond):N0} | {sr.History.Average(h => h.UnitsPerSecond):N0} |"));
+            }
+        }
         return sb.ToString();
     }
 
     /// <summary>Recurrent-weight sign flips per epoch, one line per method, log scale.</summary>
-    private static void Plot(List<MethodRun> runs, string path)
+    private static void Plot(List<MethodRun> all, string path)
     {
+        var runs = all.Where(r => r.BatchSize == all[0].BatchSize).ToList();
         var plot = new ScottPlot.Plot();
         foreach (var (run, color) in runs.Zip(new[] { ScottPlot.Colors.SteelBlue, ScottPlot.Colors.OrangeRed }))
         {
