@@ -9,7 +9,8 @@ namespace Microsoft.ML.Quantized.Samples.Commands;
 internal static class HistogramPanelPlot
 {
     private static readonly ScottPlot.Color[] Palette =
-        [ScottPlot.Colors.Gray, ScottPlot.Colors.SteelBlue, ScottPlot.Colors.OrangeRed, ScottPlot.Colors.SeaGreen, ScottPlot.Colors.Purple, ScottPlot.Colors.Orange];
+        [ScottPlot.Colors.Gray, ScottPlot.Colors.SteelBlue, ScottPlot.Colors.OrangeRed, ScottPlot.Colors.SeaGreen, ScottPlot.Colors.Purple, ScottPlot.Colors.Orange,
+         ScottPlot.Colors.Black, ScottPlot.Colors.Magenta, ScottPlot.Colors.Olive, ScottPlot.Colors.Brown, ScottPlot.Colors.Teal, ScottPlot.Colors.Gold];
 
     /// <summary>The histograms of layer 0's gates in <paramref name="gates"/>, by gate name, in gate order.</summary>
     public static IReadOnlyDictionary<string, ValueHistogram> FirstLayer(IEnumerable<GateStatistics> gates) =>
