@@ -314,27 +314,15 @@ internal static class StudyCommand
                               $"{Number(r.FloatLambda1)} | {Number(r.QuantizedLambda1)} | {Number(r.MeanGain)} | {GradientNorms(r)} |");
             }
         }
-        var comparisons = WeightComparisons(rows).ToList();
-        if (comparisons.Count > 0)
-        {
-            sb.AppendLine();
-            sb.AppendLine($"Weight distributions (HitNet Q1): layer 0's float (shadow) W_ih and W_hh after training, each over its own mean |w| " +
-                          $"({ShadowWeightHistograms.Bins} bins over [-{ShadowWeightHistograms.Range}, {ShadowWeightHistograms.Range}], the tails in the end bins; " +
-                          "TWN's and HitNet's ternary threshold is at 0.7 on this axis), one line per weight quantizer:");
-            foreach (var (figure, group) in comparisons)
-                sb.AppendLine($"- `{figure}`: {group[0].Task}, {group[0].Activations} activations, {group[0].Normalization} norm, slope 1: " +
-                              $"{string.Join(", ", group.Select(r => r.Weights))}.");
-        }
-        var activationComparisons = ActivationComparisons(rows).ToList();
-        if (activationComparisons.Count > 0)
-        {
-            sb.AppendLine();
-            sb.AppendLine("Gate distributions by activation quantizer (HitNet Q1): layer 0's gate outputs on the test data before the activation " +
-                          "quantizer (20 bins over [0, 1] after a sigmoid, [-1, 1] after a tanh), one line per activation quantizer:");
-            foreach (var (figure, group) in activationComparisons)
-                sb.AppendLine($"- `{figure}`: {group[0].Task}, {group[0].Weights} weights, {group[0].Normalization} norm, slope 1: " +
-                              $"{string.Join(", ", group.Select(r => r.Activations))}.");
-        }
+        AppendComparisons(sb, WeightComparisons(rows).ToList(),
+            $"Weight distributions (HitNet Q1): layer 0's float (shadow) W_ih and W_hh after training, each over its own mean |w| " +
+            $"({ShadowWeightHistograms.Bins} bins over [-{ShadowWeightHistograms.Range}, {ShadowWeightHistograms.Range}], the tails in the end bins; " +
+            "TWN's and HitNet's ternary threshold is at 0.7 on this axis), one line per weight quantizer:",
+            r => $"{r.Activations} activations", r => r.Weights);
+        AppendComparisons(sb, ActivationComparisons(rows).ToList(),
+            "Gate distributions by activation quantizer (HitNet Q1): layer 0's gate outputs on the test data before the activation " +
+            "quantizer (20 bins over [0, 1] after a sigmoid, [-1, 1] after a tanh), one line per activation quantizer:",
+            r => $"{r.Weights} weights", r => r.Activations);
         var sweeps = SlopeSweeps(rows).ToList();
         if (sweeps.Count > 0)
         {
@@ -362,6 +350,17 @@ internal static class StudyCommand
             .Select(s => ($"reproduction-study-slopes-{s.Key.Task}-{s.Key.Cell}{s.Key.Layers}x{s.Key.Hidden}-{s.Key.Epochs}ep" +
                           $"{(s.Key.MaxSteps > 0 ? $"-{s.Key.MaxSteps}steps" : "")}-{s.Key.Weights}-{s.Key.Activations.Replace(':', '-')}-{s.Key.Normalization}" +
                           $"{(s.Gate is null ? "" : "-" + s.Gate)}.png", s.Rows));
+
+    /// <summary>A paragraph naming each comparison figure, its group's fixed quantizer and the lines it draws (nothing without figures).</summary>
+    private static void AppendComparisons(StringBuilder sb, List<(string Figure, List<StudyRow> Rows)> comparisons, string intro,
+        Func<StudyRow, string> fixedQuantizer, Func<StudyRow, string> line)
+    {
+        if (comparisons.Count == 0) return;
+        sb.AppendLine();
+        sb.AppendLine(intro);
+        foreach (var (figure, group) in comparisons)
+            sb.AppendLine($"- `{figure}`: {group[0].Task}, {fixedQuantizer(group[0])}, {group[0].Normalization} norm, slope 1: {string.Join(", ", group.Select(line))}.");
+    }
 
     /// <summary>
     /// The trained rows with weight histograms that differ only in their weight quantizer (slope 1 on every gate), two or more
