@@ -63,9 +63,10 @@ internal static class SignFlipCommand
                     from m in Methods
                     select ConsoleProgress.Run($"{m.Label}, batch {batch}", progress =>
                         Train(vocabulary, train, validation, m.Quantizer, m.ShadowWeights, epochs, maxSteps, hidden, learningRate, batch, progress) with { Label = m.Label })).ToList();
-        var markdown = Render(runs, epochs, maxSteps, hidden, learningRate, load);
+        var first = runs.Where(r => r.BatchSize == batchSizes[0]).ToList();
+        var markdown = Render(first, runs, epochs, maxSteps, hidden, learningRate, load);
         BenchmarkCommand.WriteSection(output, markdown, SectionStart, SectionEnd);
-        Plot(runs, Path.Combine(output.DirectoryName ?? ".", "reproduction-sign-flips.png"));
+        Plot(first, Path.Combine(output.DirectoryName ?? ".", "reproduction-sign-flips.png"));
         AnsiConsole.WriteLine(markdown);
         return 0;
     }
@@ -95,9 +96,9 @@ internal static class SignFlipCommand
         return new MethodRun(quantizer, batchSize, history, recorder.Rates);
     }
 
-    private static string Render(List<MethodRun> all, int epochs, int maxSteps, int hidden, double learningRate, string? load)
+    /// <summary>The section: the per-epoch table of <paramref name="runs"/> (the first batch size's) and, over several batch sizes, the batch table of <paramref name="all"/>.</summary>
+    private static string Render(List<MethodRun> runs, List<MethodRun> all, int epochs, int maxSteps, int hidden, double learningRate, string? load)
     {
-        var runs = all.Where(r => r.BatchSize == all[0].BatchSize).ToList();
         var sb = new StringBuilder();
         sb.AppendLine("## Training quantized nets (Li et al. 2017): sign changes of BinaryConnect vs stochastic rounding in an LSTM");
         sb.AppendLine();
@@ -154,9 +155,8 @@ internal static class SignFlipCommand
     }
 
     /// <summary>Recurrent-weight sign flips per epoch, one line per method, log scale.</summary>
-    private static void Plot(List<MethodRun> all, string path)
+    private static void Plot(List<MethodRun> runs, string path)
     {
-        var runs = all.Where(r => r.BatchSize == all[0].BatchSize).ToList();
         var plot = new ScottPlot.Plot();
         foreach (var (run, color) in runs.Zip(new[] { ScottPlot.Colors.SteelBlue, ScottPlot.Colors.OrangeRed }))
         {

@@ -128,19 +128,23 @@ internal static class TrainingLoop
         using var noGrad = torch.no_grad();
         var gradients = parameters.Select(p => p.grad).OfType<Tensor>().ToList();
         if (gradients.Count == 0) return 0;
-        var total = torch.stack(gradients.Select(g => g.norm()).ToArray()).norm();
+        var norms = gradients.Select(g => g.norm()).ToArray();
+        var total = torch.stack(norms).norm();
         double norm = total.item<float>();
-        Tensor? coefficient = null;
-        if (double.IsPositiveInfinity(norm))
+        bool fitsFloat32 = !double.IsPositiveInfinity(norm);
+        if (!fitsFloat32)
         {
-            norm = Math.Sqrt(gradients.Sum(g => Math.Pow(g.to_type(ScalarType.Float64).norm().item<double>(), 2)));
-            if (double.IsFinite(norm)) coefficient = torch.tensor(Math.Min(maxNorm / (norm + 1e-6), 1), ScalarType.Float32);
+            // Only a tensor whose own float32 norm overflowed is measured again; the sum is taken in double.
+            double Wide(Tensor gradient, Tensor narrow) => narrow.item<float>() is var n && float.IsPositiveInfinity(n)
+                ? gradient.to_type(ScalarType.Float64).norm().item<double>() : n;
+            norm = Math.Sqrt(gradients.Zip(norms).Sum(t => Math.Pow(Wide(t.First, t.Second), 2)));
         }
-        else if (double.IsFinite(norm))
-        {
-            coefficient = total.add(1e-6).reciprocal().mul(maxNorm).clamp_max(1.0);
-        }
-        if (maxNorm > 0 && coefficient is not null)
+        if (maxNorm <= 0 || !double.IsFinite(norm)) return norm;
+        var coefficient = fitsFloat32
+            ? total.add(1e-6).reciprocal().mul(maxNorm).clamp_max(1.0)
+            : torch.tensor(Math.Min(maxNorm / (norm + 1e-6), 1), ScalarType.Float32);
+        // A coefficient of 1 leaves every gradient as it is: no pass over them.
+        if (coefficient.item<float>() < 1)
             foreach (var g in gradients) g.mul_(coefficient);
         return norm;
     }
