@@ -10,7 +10,8 @@ namespace Microsoft.ML.Quantized.Samples.Commands;
 /// <summary>
 /// The reproduction studies' grid (docs/reproduction.md): language models trained for whole epochs with the best validation
 /// epoch kept, over every combination of weight quantizer, activation quantizer, in-cell normalization and activation slope
-/// given, on the character LM (embedded Moby Dick, bits per character) or the Brown word LM (the PTB recipe, perplexity).
+/// given, on the character LM (embedded Moby Dick, bits per character), the Brown word LM (the PTB recipe, perplexity) or
+/// sequential MNIST (row by row, test accuracy).
 /// Per row: the test figure, the packed size, and lambda_1 of the recurrent matrix before and after quantization with the
 /// hidden-side gain (Hou et al. 2019's exploding-gradient condition). It answers Hou et al.'s questions 1, 2 and 4-7 (weights
 /// x normalizations, GRU, 2 layers), HitNet's 1 and 4 (uniform vs threshold vs Bernoulli ternary on weights and activations,
@@ -26,13 +27,13 @@ internal static class StudyCommand
 
     public static System.CommandLine.Command Create()
     {
-        var task = new Option<string>("--task") { Description = "char-lm (Moby Dick, 1 x 256 LSTM, Adam) or word-lm (Brown, the PTB recipe: 1 x 300, SGD lr 20, dropout 0.5).", DefaultValueFactory = _ => "char-lm" };
-        var data = new Option<DirectoryInfo>("--data") { Description = "word-lm: folder with the prepared Brown split (build/fetch-data.sh).", DefaultValueFactory = _ => new DirectoryInfo("data/brown") };
+        var task = new Option<string>("--task") { Description = "char-lm (Moby Dick, 1 x 256 LSTM, Adam), word-lm (Brown, the PTB recipe: 1 x 300, SGD lr 20, dropout 0.5) or smnist (sequential MNIST row by row, 1 x 128, Adam).", DefaultValueFactory = _ => "char-lm" };
+        var data = new Option<DirectoryInfo?>("--data") { Description = "word-lm: folder with the prepared Brown split (default data/brown; build/fetch-data.sh); smnist: folder with the MNIST IDX files (default data/mnist; build/fetch-data.sh --only mnist). Not used by char-lm." };
         var epochs = new Option<int>("--epochs") { Description = "Whole epochs per configuration (the best validation epoch is kept).", DefaultValueFactory = _ => 5 };
         var maxSteps = new Option<int>("--max-steps") { Description = "Cap on steps per epoch (0 = whole epochs; anything else is a smoke run, not a result).", DefaultValueFactory = _ => 0 };
         var cell = new Option<string>("--cell") { Description = "lstm or gru.", DefaultValueFactory = _ => "lstm" };
         var layers = new Option<int>("--layers") { Description = "Recurrent layers.", DefaultValueFactory = _ => 1 };
-        var hidden = new Option<int>("--hidden") { Description = "Hidden units per layer (0 = the task's: 256 for char-lm, 300 for word-lm).", DefaultValueFactory = _ => 0 };
+        var hidden = new Option<int>("--hidden") { Description = "Hidden units per layer (0 = the task's: 256 for char-lm, 300 for word-lm, 128 for smnist).", DefaultValueFactory = _ => 0 };
         var configs = new Option<string>("--configs") { Description = "Comma-separated weight quantizer names (registry names).", DefaultValueFactory = _ => "none,bc,bwn,twn,alt2" };
         var activations = new Option<string>("--activations") { Description = "Comma-separated activation quantizer names (registry names; none = float activations), each optionally followed by ':' and the activations it quantizes joined by '+' (gates, hidden, cell; default gates+hidden), e.g. uniform4:gates+cell.", DefaultValueFactory = _ => "none" };
         var slopes = new Option<string>("--slopes") { Description = "Comma-separated HitNet slopes lambda, each applied to every gate and to the cell output (0.5), or to one of them (forget=0.5; input, forget, candidate, output, cell); 1 = the standard functions.", DefaultValueFactory = _ => "1" };
@@ -42,11 +43,11 @@ internal static class StudyCommand
         var retrain = new Option<bool>("--retrain") { Description = "Train configurations the results file already has again and replace their rows (to record what older rows lack, e.g. weight histograms); default: skip them." };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file whose study section is rewritten.", DefaultValueFactory = _ => new FileInfo("docs/reproduction.md") };
         var command = new System.CommandLine.Command("study",
-            "Reproduction grid on the character or word LM: weight quantizers x activation quantizers x in-cell normalizations x slopes, whole epochs, lambda_1; resumable.")
+            "Reproduction grid on the character LM, the word LM or sequential MNIST: weight quantizers x activation quantizers x in-cell normalizations x slopes, whole epochs, lambda_1; resumable.")
         {
             task, data, epochs, maxSteps, cell, layers, hidden, configs, activations, norms, slopes, results, retrain, checkpoints, output,
         };
-        command.SetAction(parse => Run(StudyTask.Parse(parse.GetValue(task)!, parse.GetValue(data)!), parse.GetValue(epochs), parse.GetValue(maxSteps), parse.GetValue(cell)!,
+        command.SetAction(parse => Run(StudyTask.Parse(parse.GetValue(task)!, parse.GetValue(data)), parse.GetValue(epochs), parse.GetValue(maxSteps), parse.GetValue(cell)!,
             parse.GetValue(layers), parse.GetValue(hidden), Grid(parse.GetValue(configs)!, parse.GetValue(activations)!, parse.GetValue(norms)!, parse.GetValue(slopes)!),
             parse.GetValue(results)!, parse.GetValue(retrain), parse.GetValue(checkpoints)!, parse.GetValue(output)!));
         return command;
@@ -54,7 +55,8 @@ internal static class StudyCommand
 
     /// <summary>
     /// One finished configuration, as stored in the results file. Cross-entropies are in nats per token (a character or a
-    /// word); the tables show them as bits per character or perplexity. <c>Gates</c>: layer 0's post-activation histograms
+    /// word) or per image; the tables show them as bits per character or perplexity, and a classifier's
+    /// <c>TestAccuracy</c> (absent in language-model rows) as a percentage. <c>Gates</c>: layer 0's post-activation histograms
     /// on the test data, by gate; <c>GradientNorms</c>: each epoch's mean gradient norm before clipping
     /// (<see cref="EpochSummary.MeanGradientNorm"/>) and <c>LargestGradientNorms</c> its largest; <c>WeightHistograms</c>:
     /// layer 0's float W_ih and W_hh over their mean magnitude (<see cref="ShadowWeightHistograms"/>); all absent in rows
@@ -66,7 +68,7 @@ internal static class StudyCommand
         double FloatLambda1, double QuantizedLambda1, double MeanGain, double Seconds, string Date, string Machine, string? Load,
         string Activations = "none", double Slope = 1, IReadOnlyDictionary<string, ValueHistogram>? Gates = null,
         IReadOnlyList<double>? GradientNorms = null, IReadOnlyList<double>? LargestGradientNorms = null, string? SlopedGate = null,
-        IReadOnlyDictionary<string, ValueHistogram>? WeightHistograms = null)
+        IReadOnlyDictionary<string, ValueHistogram>? WeightHistograms = null, double? TestAccuracy = null)
     {
         public bool SameRun(StudyRow other) => Task == other.Task && Cell == other.Cell && Layers == other.Layers && Hidden == other.Hidden
             && Epochs == other.Epochs && MaxSteps == other.MaxSteps;
@@ -133,15 +135,38 @@ internal static class StudyCommand
         return grid;
     }
 
-    /// <summary>A study's data, model and recipe.</summary>
-    private sealed record StudyTask(string Name, Vocabulary Vocabulary, string Train, string Validation, string Test, int DefaultHidden,
-        Func<QuantizedRecurrentOptions, LanguageModelOptions> Model, Func<int, int, TrainingOptions> Training)
+    /// <summary>What a study reads off one trained model before it is disposed; <c>TestAccuracy</c> is null for a language model.</summary>
+    private sealed record TrainedModel(IReadOnlyList<EpochSummary> History, double TestCrossEntropy, double? TestAccuracy,
+        IReadOnlyDictionary<string, ValueHistogram> Gates, IReadOnlyDictionary<string, ValueHistogram> WeightHistograms,
+        ModelSizeReport Size, RecurrentSpectrum Spectrum)
     {
-            public static StudyTask Parse(string name, DirectoryInfo data) => name switch
+        /// <summary>
+        /// Reads a model scored by <paramref name="report"/> (its as-trained row, which records the gates on the way):
+        /// layer 0's gate and weight histograms and spectrum, the size and the history.
+        /// </summary>
+        public static TrainedModel Of(RobustnessReport report, QuantizedRecurrentCell firstLayer, ModelSizeReport size,
+            IReadOnlyList<EpochSummary> history, double testCrossEntropy, double? testAccuracy) =>
+            new(history, testCrossEntropy, testAccuracy, HistogramPanelPlot.FirstLayer(report.Gates), ShadowWeightHistograms.Of(firstLayer),
+                size, RecurrentSpectrum.Of(firstLayer));
+
+        /// <summary>A report that only scores the model as trained (no re-quantized rows), recording its gates.</summary>
+        public static RobustnessReportBuilder AsTrainedReport() =>
+            new() { BitWidths = new List<int>(), StepSizeMultipliers = new List<double>(), IncludePowerOfTwoStep = false };
+    }
+
+    /// <summary>
+    /// A study's data, model and recipe: <see cref="Train"/> trains one configuration (the recurrent options, the training
+    /// options and the progress label) and reads it.
+    /// </summary>
+    private sealed record StudyTask(string Name, int DefaultHidden, Func<int, int, TrainingOptions> Training,
+        Func<QuantizedRecurrentOptions, TrainingOptions, string, TrainedModel> Train)
+    {
+        public static StudyTask Parse(string name, DirectoryInfo? data) => name switch
         {
-            "char-lm" => CharacterLanguageModel(),
-            "word-lm" => WordLanguageModel(data),
-            _ => throw new ArgumentException($"--task: unknown task '{name}' (char-lm, word-lm)."),
+            "char-lm" => data is null ? CharacterLanguageModel() : throw new ArgumentException("--data does not apply to --task char-lm (the embedded Moby Dick)."),
+            "word-lm" => WordLanguageModel(data ?? new DirectoryInfo("data/brown")),
+            "smnist" => SequentialMnist(data ?? new DirectoryInfo("data/mnist")),
+            _ => throw new ArgumentException($"--task: unknown task '{name}' (char-lm, word-lm, smnist)."),
         };
 
         /// <summary>The quickstart's recipe on the embedded Moby Dick (90/5/5 by position).</summary>
@@ -149,7 +174,7 @@ internal static class StudyCommand
         {
             var text = EmbeddedCorpus.MobyDick();
             var (train, validation, test) = EmbeddedCorpus.Split(text);
-            return new StudyTask("char-lm", Vocabulary.FromCharacters(text), train, validation, test, 256,
+            return LanguageModel("char-lm", Vocabulary.FromCharacters(text), train, validation, test, 256,
                 recurrent => new LanguageModelOptions { EmbeddingSize = 64, Recurrent = recurrent },
                 (epochs, maxSteps) => new TrainingOptions
                 {
@@ -162,7 +187,7 @@ internal static class StudyCommand
         private static StudyTask WordLanguageModel(DirectoryInfo data)
         {
             var (train, validation, test) = BenchmarkCommand.ReadSplit(data);
-            return new StudyTask("word-lm", Vocabulary.FromWords(train, 10_001), train, validation, test, 300,
+            return LanguageModel("word-lm", Vocabulary.FromWords(train, 10_001), train, validation, test, 300,
                 recurrent =>
                 {
                     recurrent.Dropout = 0.5;
@@ -172,6 +197,49 @@ internal static class StudyCommand
                 {
                     Epochs = epochs, MaxStepsPerEpoch = maxSteps, BatchSize = 20, SequenceLength = 35,
                     Optimizer = OptimizerKind.Sgd, LearningRate = 20, LearningRateDecay = 4, GradientClipNorm = 0.25, Seed = 1,
+                });
+        }
+
+        private static StudyTask LanguageModel(string name, Vocabulary vocabulary, string train, string validation, string test, int defaultHidden,
+            Func<QuantizedRecurrentOptions, LanguageModelOptions> model, Func<int, int, TrainingOptions> training) =>
+            new(name, defaultHidden, training, (recurrent, options, label) =>
+            {
+                using var trained = ConsoleProgress.Run(label, progress => QuantizedLanguageModel.Train(vocabulary, train, validation, model(recurrent), options, progress));
+                var report = TrainedModel.AsTrainedReport().Build(trained, m => m.Evaluate(test).CrossEntropy, "test cross-entropy");
+                return TrainedModel.Of(report, trained.Network.Recurrent.Layers[0], trained.SizeReport(), trained.History, report.AsTrained.Metric, null);
+            });
+
+        /// <summary>
+        /// The smnist benchmark's recipe (Adam 1e-3, halved on a plateau, batch 100, clip 1.0): each image row by row (one step
+        /// per row of pixels), the last hidden state into a 10-way float head; the training file's last twelfth validates
+        /// (MNIST's 60,000: the usual 55,000 / 5,000), the whole test file scores.
+        /// </summary>
+        private static StudyTask SequentialMnist(DirectoryInfo data)
+        {
+            if (!data.Exists)
+                throw new DirectoryNotFoundException($"MNIST folder '{data.FullName}' does not exist: run build/fetch-data.sh --only mnist, or pass --data DIR.");
+            string InData(string file) => Path.Combine(data.FullName, file);
+            var images = IdxReader.ReadImages(InData("train-images-idx3-ubyte"));
+            var labels = IdxReader.ReadLabels(InData("train-labels-idx1-ubyte"));
+            var test = IdxReader.ReadImages(InData("t10k-images-idx3-ubyte")).Images;
+            var testLabels = IdxReader.ReadLabels(InData("t10k-labels-idx1-ubyte"));
+            int count = Math.Min(images.Images.Length, labels.Length), trainCount = count - count / 12;
+            var (train, trainLabels) = (images.Images[..trainCount], labels[..trainCount]);
+            var (validation, validationLabels) = (images.Images[trainCount..count], labels[trainCount..count]);
+            return new StudyTask("smnist", 128,
+                (epochs, maxSteps) => new TrainingOptions
+                {
+                    Epochs = epochs, MaxStepsPerEpoch = maxSteps, BatchSize = 100,
+                    Optimizer = OptimizerKind.Adam, LearningRate = 1e-3, LearningRateDecay = 2, GradientClipNorm = 1.0, Seed = 1,
+                },
+                (recurrent, options, label) =>
+                {
+                    recurrent.MaxNormalizedSteps = images.Rows; // per-step batch norm: one set of statistics per row, none unused
+                    var model = new SequenceClassifierOptions { ClassCount = 10, FrameSize = images.Columns, Recurrent = recurrent };
+                    using var trained = ConsoleProgress.Run(label, progress => QuantizedSequenceClassifier.Train(train, trainLabels, validation, validationLabels, model, options, progress));
+                    var report = TrainedModel.AsTrainedReport().Build(trained, test, testLabels);
+                    return TrainedModel.Of(report, trained.Network.Recurrent.Layers[0], trained.SizeReport(), trained.History,
+                        trained.Evaluate(test, testLabels).LogLoss, report.AsTrained.Metric);
                 });
         }
     }
@@ -214,7 +282,7 @@ internal static class StudyCommand
             }
             if (Directory.Exists(checkpoint)) Directory.Delete(checkpoint, recursive: true);
             BenchmarkCommand.WriteSection(output, Render(rows), SectionStart, SectionEnd);
-            AnsiConsole.MarkupLine($"{Markup.Escape(Label(row))}: {Markup.Escape(row.Outcome)}, test {Metric(row, row.TestCrossEntropy)} {(row.Task == "char-lm" ? "BPC" : "perplexity")}");
+            AnsiConsole.MarkupLine($"{Markup.Escape(Label(row))}: {Markup.Escape(row.Outcome)}, {MetricName(row.Task)} {Metric(row)}");
         }
         BenchmarkCommand.WriteSection(output, Render(rows), SectionStart, SectionEnd);
         foreach (var (figure, sweep) in SlopeSweeps(rows))
@@ -240,28 +308,22 @@ internal static class StudyCommand
 
     private static StudyRow TrainOne(StudyRow key, StudyTask task, QuantizedRecurrentOptions recurrent, string? load, string checkpoint)
     {
-        var options = task.Model(recurrent);
         var training = task.Training(key.Epochs, key.MaxSteps);
         training.CheckpointDirectory = checkpoint;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var stamp = key with { Date = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), Machine = BenchmarkCommand.MachineDescription(), Load = load };
         try
         {
-            using var model = ConsoleProgress.Run(Label(key), progress => QuantizedLanguageModel.Train(task.Vocabulary, task.Train, task.Validation, options, training, progress));
+            var model = task.Train(recurrent, training, Label(key));
             var best = model.History.MinBy(h => h.ValidationLoss)!;
-            // The test score through a report that records the gates on the way (no re-quantized rows).
-            var report = new RobustnessReportBuilder { BitWidths = new List<int>(), StepSizeMultipliers = new List<double>(), IncludePowerOfTwoStep = false }
-                .Build(model, m => m.Evaluate(task.Test).CrossEntropy, "test cross-entropy");
-            var size = model.SizeReport();
-            var spectrum = RecurrentSpectrum.Of(model.Network.Recurrent.Layers[0]);
             return stamp with
             {
                 Outcome = "trained", BestEpoch = best.Epoch, ValidationCrossEntropy = best.ValidationLoss,
-                TestCrossEntropy = report.AsTrained.Metric, Gates = HistogramPanelPlot.FirstLayer(report.Gates),
-                WeightHistograms = ShadowWeightHistograms.Of(model.Network.Recurrent.Layers[0]),
+                TestCrossEntropy = model.TestCrossEntropy, TestAccuracy = model.TestAccuracy, Gates = model.Gates, WeightHistograms = model.WeightHistograms,
                 GradientNorms = model.History.Select(h => h.MeanGradientNorm).ToArray(), LargestGradientNorms = model.History.Select(h => h.MaxGradientNorm).ToArray(),
-                BitsPerWeight = size.QuantizedParameterCount > 0 ? size.BitsPerQuantizedWeight : 32, PackedBytes = size.PackedBytes,
-                FloatLambda1 = spectrum.FloatLambda1, QuantizedLambda1 = spectrum.QuantizedLambda1, MeanGain = spectrum.MeanGain, Seconds = clock.Elapsed.TotalSeconds,
+                BitsPerWeight = model.Size.QuantizedParameterCount > 0 ? model.Size.BitsPerQuantizedWeight : 32, PackedBytes = model.Size.PackedBytes,
+                FloatLambda1 = model.Spectrum.FloatLambda1, QuantizedLambda1 = model.Spectrum.QuantizedLambda1, MeanGain = model.Spectrum.MeanGain,
+                Seconds = clock.Elapsed.TotalSeconds,
             };
         }
         catch (TrainingDivergedException e)
@@ -284,7 +346,10 @@ internal static class StudyCommand
                       "of each row are there), so a table can grow over several sessions. char-lm: the embedded Moby Dick (90/5/5 by position), " +
                       "embedding 64, batch 32 x 100 characters, Adam 3e-3 (halved on a validation plateau), clip 1.0, test bits per character. " +
                       "word-lm: the Brown split, the PTB-small recipe (embedding = hidden, bptt 35, batch 20, SGD lr 20 (/4 on a plateau), " +
-                      "clip 0.25, dropout 0.5), test perplexity. Seed 1; the best validation epoch is kept. lambda_1: the largest singular " +
+                      "clip 0.25, dropout 0.5), test perplexity. smnist: sequential MNIST row by row (28 steps of 28 pixels), the last hidden " +
+                      "state into a 10-way float head, 55,000 training / the training file's last 5,000 for validation / 10,000 test " +
+                      "images, batch 100, Adam 1e-3 (halved on a validation plateau), clip 1.0, test accuracy (\"vs float\" in percentage " +
+                      "points). Seed 1; the best validation epoch is kept. lambda_1: the largest singular " +
                       "value of layer 0's recurrent matrix W_hh, float (shadow) and as the cell uses it (quantized, then row-normalized under " +
                       "weight norm); gain: mean |g| of the hidden-side normalization (weight norm's row norms, layer or batch norm's gains). " +
                       "Activations: the activation quantizer on the gates and the hidden state (none = float; after a colon, the activations it " +
@@ -296,20 +361,18 @@ internal static class StudyCommand
         {
             var (task, cell, layers, hidden, epochs, maxSteps) = group.Key;
             var floatRow = group.FirstOrDefault(r => r.Weights == "none" && r.Activations == "none" && r.Normalization == "none" && r.Slope == 1 && r.SlopedGate is null && r.Outcome == "trained");
-            string metric = task == "char-lm" ? "test BPC" : "test ppl";
             sb.AppendLine();
             sb.AppendLine($"**{task}, {cell.ToUpperInvariant()} {layers} x {hidden}, {epochs} epoch(s){(maxSteps > 0 ? $" of at most {maxSteps} steps (not converged)" : "")}** " +
                           $"(`--task {task} --cell {cell} --layers {layers} --hidden {hidden} --epochs {epochs}{(maxSteps > 0 ? $" --max-steps {maxSteps}" : "")}`)");
             sb.AppendLine();
-            sb.AppendLine($"| weights | activations | norm | slope | outcome | best epoch | {metric} | vs float | bits/weight | packed | lambda_1 float | lambda_1 quantized | gain | gradient norm |");
+            sb.AppendLine($"| weights | activations | norm | slope | outcome | best epoch | {MetricName(task)} | vs float | bits/weight | packed | lambda_1 float | lambda_1 quantized | gain | gradient norm |");
             sb.AppendLine("|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var r in group)
             {
                 bool trained = r.Outcome == "trained";
                 string Cell(Func<string> value) => trained ? value() : "-";
                 sb.AppendLine($"| {r.Weights} | {r.Activations} | {r.Normalization} | {r.SlopeLabel} | {r.Outcome} | {Cell(() => r.BestEpoch.ToString(CultureInfo.InvariantCulture))} | " +
-                              $"{Cell(() => Metric(r, r.TestCrossEntropy))} | " +
-                              $"{Cell(() => floatRow is null ? "-" : (Shown(r, r.TestCrossEntropy) / Shown(floatRow, floatRow.TestCrossEntropy)).ToString("F3", CultureInfo.InvariantCulture))} | " +
+                              $"{Cell(() => Metric(r))} | {Cell(() => floatRow is null ? "-" : VersusFloat(r, floatRow))} | " +
                               $"{Cell(() => r.BitsPerWeight >= 32 ? "32" : r.BitsPerWeight.ToString("F2", CultureInfo.InvariantCulture))} | {Cell(() => QuickstartCommand.Bytes(r.PackedBytes))} | " +
                               $"{Number(r.FloatLambda1)} | {Number(r.QuantizedLambda1)} | {Number(r.MeanGain)} | {GradientNorms(r)} |");
             }
@@ -398,11 +461,29 @@ internal static class StudyCommand
     /// <summary>A gradient norm: two decimals, or in exponent form from 10,000 up (an exploding gradient reads e.g. <c>1.24E+28</c>).</summary>
     private static string Norm(double value) => value >= 1e4 ? value.ToString("0.00E+0", CultureInfo.InvariantCulture) : Number(value);
 
-    /// <summary>The figure a table shows for a cross-entropy: bits per character (char-lm) or perplexity (word-lm).</summary>
-    private static double Shown(StudyRow row, double crossEntropy) => row.Task == "char-lm" ? crossEntropy / Math.Log(2) : Math.Exp(crossEntropy);
+    /// <summary>The heading of a task's test figure.</summary>
+    private static string MetricName(string task) => task switch
+    {
+        "char-lm" => "test BPC",
+        "word-lm" => "test ppl",
+        _ => "test accuracy",
+    };
 
-    private static string Metric(StudyRow row, double crossEntropy)
-        => double.IsNaN(crossEntropy) ? "-" : Shown(row, crossEntropy).ToString(row.Task == "char-lm" ? "F3" : "F1", CultureInfo.InvariantCulture);
+    /// <summary>A row's test figure as its table shows it: bits per character, perplexity or accuracy; "-" for a diverged row.</summary>
+    private static string Metric(StudyRow row) => double.IsNaN(row.TestCrossEntropy) ? "-" : row.TestAccuracy is double accuracy
+        ? (100 * accuracy).ToString("F2", CultureInfo.InvariantCulture) + " %"
+        : Shown(row).ToString(row.Task == "char-lm" ? "F3" : "F1", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The "vs float" cell: a language model's figure over the float row's (e.g. <c>1.050</c>), a classifier's accuracy minus
+    /// the float row's in percentage points (e.g. <c>-0.42 pt</c>).
+    /// </summary>
+    private static string VersusFloat(StudyRow row, StudyRow floatRow) => row.TestAccuracy is double accuracy && floatRow.TestAccuracy is double floatAccuracy
+        ? (100 * (accuracy - floatAccuracy)).ToString("+0.00;-0.00;0.00", CultureInfo.InvariantCulture) + " pt"
+        : (Shown(row) / Shown(floatRow)).ToString("F3", CultureInfo.InvariantCulture);
+
+    /// <summary>A language model's test cross-entropy as bits per character (char-lm) or perplexity (word-lm).</summary>
+    private static double Shown(StudyRow row) => row.Task == "char-lm" ? row.TestCrossEntropy / Math.Log(2) : Math.Exp(row.TestCrossEntropy);
 
     private static string Number(double value) => double.IsNaN(value) ? "-" : value.ToString("F2", CultureInfo.InvariantCulture);
 

@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-
 namespace Microsoft.ML.Quantized.Tests.Samples;
 
 /// <summary>The <c>bn-shared</c> command (Hou et al. question 3) end to end on a tiny generated IDX data set.</summary>
@@ -45,42 +43,11 @@ public sealed class SharedBatchNormCommandTests
         });
     }
 
-    /// <summary>
-    /// 60 training and 20 test 4x4 images in MNIST's IDX format: label 0 lights the top two rows, label 1 the bottom two,
-    /// with noise; and a markdown file with an old bn-shared section.
-    /// </summary>
-    private static void WithTinyMnist(Action<string, string> body)
+    /// <summary>Tiny MNIST (<see cref="TinyMnist"/>) and a markdown file with an old bn-shared section.</summary>
+    private static void WithTinyMnist(Action<string, string> body) => TinyMnist.With(folder =>
     {
-        var folder = Directory.CreateTempSubdirectory("bn-shared-test").FullName;
-        try
-        {
-            var random = new Random(7);
-            void Write(string prefix, int count)
-            {
-                var labels = Enumerable.Range(0, count).Select(i => (byte)(i % 2)).ToArray();
-                var images = labels.SelectMany(label => Enumerable.Range(0, 16).Select(p =>
-                    (byte)((p / 8 == label ? 200 : 20) + random.Next(40)))).ToArray();
-                File.WriteAllBytes(Path.Combine(folder, $"{prefix}-images-idx3-ubyte"), [.. Header(3, count, 4, 4), .. images]);
-                File.WriteAllBytes(Path.Combine(folder, $"{prefix}-labels-idx1-ubyte"), [.. Header(1, count), .. labels]);
-            }
-            Write("train", 60);
-            Write("t10k", 20);
-            var markdown = Path.Combine(folder, "reproduction.md");
-            File.WriteAllText(markdown, "intro\n<!-- bench:bn-shared -->\nold\n<!-- /bench:bn-shared -->\nend\n");
-            body(folder, markdown);
-        }
-        finally
-        {
-            Directory.Delete(folder, recursive: true);
-        }
-    }
-
-    private static byte[] Header(byte dimensions, params int[] sizes)
-    {
-        var header = new byte[4 + 4 * sizes.Length];
-        header[2] = 0x08;
-        header[3] = dimensions;
-        for (int d = 0; d < sizes.Length; d++) BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4 + 4 * d), sizes[d]);
-        return header;
-    }
+        var markdown = Path.Combine(folder, "reproduction.md");
+        File.WriteAllText(markdown, "intro\n<!-- bench:bn-shared -->\nold\n<!-- /bench:bn-shared -->\nend\n");
+        body(folder, markdown);
+    });
 }

@@ -233,6 +233,48 @@ public sealed class StudyCommandTests
         }
     }
 
+    [TestMethod]
+    public void Sequential_mnist_rows_score_test_accuracy_record_every_test_images_gates_and_keep_one_statistics_set_per_row()
+    {
+        TinyMnist.With(data =>
+        {
+            var results = Path.Combine(data, "rows.jsonl");
+            var markdown = Path.Combine(data, "reproduction.md");
+            var (code, output) = SamplesCli.Run("study", "--task", "smnist", "--data", data, "--hidden", "4", "--epochs", "2", "--configs", "none,twn",
+                "--norms", "none,batch", "--results", results, "--out", markdown);
+            Assert.AreEqual(0, code, output);
+            var rows = File.ReadAllLines(results).Select(l => JsonNode.Parse(l)!.AsObject()).ToArray();
+            Assert.HasCount(4, rows);
+            var text = File.ReadAllText(markdown);
+            StringAssert.Contains(text, "**smnist, LSTM 1 x 4, 2 epoch(s)** (`--task smnist --cell lstm --layers 1 --hidden 4 --epochs 2`)");
+            StringAssert.Contains(text, "| best epoch | test accuracy | vs float |");
+            double floatAccuracy = rows[0]["TestAccuracy"]!.GetValue<double>();
+            foreach (var row in rows)
+            {
+                // 20 test images of 4 rows: accuracy in twentieths, and every gate of the 4 units sees each of the 4 steps of each image once.
+                double accuracy = row["TestAccuracy"]!.GetValue<double>();
+                Assert.AreEqual(Math.Round(accuracy * 20), accuracy * 20, 1e-9, $"{accuracy} is not a count of 20 images");
+                foreach (var gate in row["Gates"]!.AsObject())
+                    Assert.AreEqual(4L * 20 * 4, gate.Value!["Counts"]!.AsArray().Sum(c => c!.GetValue<long>()), gate.Key);
+                string versusFloat = (100 * (accuracy - floatAccuracy)).ToString("+0.00;-0.00;0.00", System.Globalization.CultureInfo.InvariantCulture);
+                StringAssert.Contains(text, $"| {row["Weights"]} | none | {row["Normalization"]} | 1 | trained | {row["BestEpoch"]} | " +
+                    $"{(100 * accuracy).ToString("F2", System.Globalization.CultureInfo.InvariantCulture)} % | {versusFloat} pt |");
+            }
+            // Per-step batch norm keeps one set of running statistics per image row: 4 steps x 16 features, mean and variance,
+            // for W_x x and W_h h, float32, beside each product's 16 gains and 16 biases; not the default 100 steps.
+            foreach (int quantized in new[] { 0, 2 })
+                Assert.AreEqual((4 * 16 * 2 * 2 + 2 * 16 * 2) * 4L,
+                    rows[quantized + 1]["PackedBytes"]!.GetValue<long>() - rows[quantized]["PackedBytes"]!.GetValue<long>(), $"row {quantized + 1}");
+
+            var (moby, message) = SamplesCli.Run("study", "--task", "char-lm", "--data", data, "--results", results, "--out", markdown);
+            Assert.AreEqual(1, moby, message);
+            StringAssert.StartsWith(message, "error: --data does not apply to --task char-lm (the embedded Moby Dick).");
+            var (missing, missingMessage) = SamplesCli.Run("study", "--task", "smnist", "--data", Path.Combine(data, "none"), "--results", results, "--out", markdown);
+            Assert.AreEqual(1, missing, missingMessage);
+            StringAssert.StartsWith(missingMessage, $"error: MNIST folder '{Path.Combine(data, "none")}' does not exist: run build/fetch-data.sh --only mnist, or pass --data DIR.");
+        });
+    }
+
     /// <summary>The test part of the samples' embedded Moby Dick: its last 5 % by position.</summary>
     private static string MobyDickTest()
     {
