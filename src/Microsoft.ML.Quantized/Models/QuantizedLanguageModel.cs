@@ -70,6 +70,7 @@ public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
         vocabulary.CheckIds(trainingTokens, nameof(trainingTokens));
         if (validationTokens is not null) vocabulary.CheckIds(validationTokens, nameof(validationTokens));
         var device = DeviceResolver.Resolve(training.Device);
+        RecurrentBatchNorm.KeepTrainedStatisticSets(options.Recurrent, training.SequenceLength);
 
         using var random = TrainingRandom.Use(training.Seed);
         var network = new LanguageModelNetwork(vocabulary.Count, options);

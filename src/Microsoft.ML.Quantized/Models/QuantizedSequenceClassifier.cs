@@ -105,6 +105,7 @@ public sealed class QuantizedSequenceClassifier : IDisposable, ITrainingWeights
         training = training?.Clone() ?? DefaultTrainingOptions();
         OptionsValidator.Validate(training);
         if (train.Count == 0) throw new ArgumentException("trainingSequences is empty; training needs at least one labelled example.", "trainingSequences");
+        RecurrentBatchNorm.KeepTrainedStatisticSets(options.Recurrent, train.LongestSequence);
         using var random = TrainingRandom.Use(training.Seed);
         var network = new SequenceClassifierNetwork(kind, inputSize, options);
         var fingerprint = JsonSerializer.Serialize(new { kind, options, examples = train.Count, training.Seed, training.BatchSize, training.Optimizer, training.LearningRate }, Json);

@@ -77,6 +77,9 @@ internal sealed class SequenceClassifierData
     /// <summary>Steps of example <paramref name="i"/>.</summary>
     public int Steps(int i) => _tokens is not null ? _tokens[i].Length : _frames![i].Length / _frameSize;
 
+    /// <summary>Steps of the longest sequence.</summary>
+    public int LongestSequence => Enumerable.Range(0, Count).Max(Steps);
+
     /// <summary>
     /// The examples <paramref name="indices"/> as one padded batch: input (tokens [time, batch] int64 padded with
     /// 0, or frames [time, batch, frame] float32 padded with 0), lengths [batch] int64, labels [batch] int64 (or null).

@@ -34,6 +34,41 @@ public sealed class PackedModelTests
     }
 
     [TestMethod]
+    public void Per_step_batch_norm_keeps_statistics_only_for_the_steps_training_saw()
+    {
+        // A language model trains on 20-token sequences: 20 sets, not the default 100, every one of them updated.
+        var options = TinyCorpus.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.BatchPerStep);
+        using var perStep = QuantizedLanguageModel.Train(Chars, Train, null, options, TinyCorpus.Training(1));
+        using var shared = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.BatchShared), TinyCorpus.Training(1));
+        Assert.AreEqual(100, options.Recurrent.MaxNormalizedSteps, "the caller's options are not changed");
+        Assert.AreEqual(20, perStep.Options.Recurrent.MaxNormalizedSteps);
+        foreach (var norm in new[] { perStep.Network.Recurrent.Layers[0].InputBatchNorm!, perStep.Network.Recurrent.Layers[0].HiddenBatchNorm! })
+        {
+            CollectionAssert.AreEqual(new long[] { 20, 4 * 32 }, norm.RunningMean.shape);
+            for (int t = 0; t < 20; t++)
+                Assert.IsTrue(norm.RunningVar[t].sub(1).abs().max().item<float>() > 0, $"set {t} was updated");
+        }
+        // Beside the shared model's one set: 19 more sets of 4 x 32 means and variances, for W_x x and W_h h, float32.
+        Assert.AreEqual(19L * 4 * 32 * 2 * 2 * 4, perStep.SizeReport().PackedBytes - shared.SizeReport().PackedBytes);
+        using var saved = new MemoryStream();
+        perStep.Save(saved);
+        saved.Position = 0;
+        using var loaded = QuantizedLanguageModel.Load(saved);
+        Assert.AreEqual(20, loaded.Options.Recurrent.MaxNormalizedSteps);
+        Assert.AreEqual(perStep.Evaluate(Valid).CrossEntropy, loaded.Evaluate(Valid).CrossEntropy, 0.0);
+
+        // A classifier trains on 3 to 6 frames: 6 sets; a longer sequence scores with the last one. Layer norm keeps the option.
+        using var classifier = QuantizedSequenceClassifier.Train(FrameTrain.Sequences, FrameTrain.Labels,
+            options: SequenceClassifierTestData.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.BatchPerStep), training: TinyCorpus.Training(1));
+        Assert.AreEqual(6, FrameTrain.Sequences.Max(s => s.Length / 2));
+        Assert.AreEqual(6, classifier.Options.Recurrent.MaxNormalizedSteps);
+        Assert.AreEqual(2, classifier.Predict(new float[20]).Probabilities.Length);
+        using var layerNorm = QuantizedSequenceClassifier.Train(FrameTrain.Sequences, FrameTrain.Labels,
+            options: SequenceClassifierTestData.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.Layer), training: TinyCorpus.Training(1));
+        Assert.AreEqual(100, layerNorm.Options.Recurrent.MaxNormalizedSteps);
+    }
+
+    [TestMethod]
     public void A_packed_language_model_file_holds_no_float_weights_and_loads_back_identically()
     {
         using var model = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.BatchPerStep), TinyCorpus.Training(1));

@@ -153,7 +153,7 @@ public sealed class SharedBatchNormStatisticsTests
         AssertClose(a.WeightHh, b.WeightHh, 0, "W_hh");
         AssertClose(a.WeightIh, b.WeightIh, 0, "W_ih");
         Assert.AreEqual(1, b.InputBatchNorm!.Steps);
-        Assert.AreEqual(100, a.InputBatchNorm!.Steps);
+        Assert.AreEqual(4, a.InputBatchNorm!.Steps, "one set per step of the 4-frame sequences");
     }
 
     /// <summary>

@@ -53,7 +53,10 @@ public sealed class QuantizedRecurrentOptions : IJsonOnDeserializing
 
     /// <summary>
     /// Longest sequence for <see cref="RecurrentNormalization.BatchPerStep"/> statistics; later steps reuse the
-    /// last step's statistics. Default 100.
+    /// last step's statistics. Default 100. Training lowers it to the longest training sequence (a language model's
+    /// <c>TrainingOptions.SequenceLength</c>, a classifier's longest training sequence in steps): sets past it
+    /// would never see a batch, so later steps reuse the last trained set and the saved model carries no untrained
+    /// statistics. The trained model's options hold the value it kept.
     /// </summary>
     public int MaxNormalizedSteps { get; set; } = 100;
 

@@ -50,6 +50,17 @@ internal sealed class RecurrentBatchNorm : nn.Module
         register_buffer("running_var", runningVar);
     }
 
+    /// <summary>
+    /// Before training: lowers <paramref name="options"/>' <see cref="QuantizedRecurrentOptions.MaxNormalizedSteps"/> to
+    /// <paramref name="longestTrainingSequence"/> under <see cref="RecurrentNormalization.BatchPerStep"/> (a set past the
+    /// longest training sequence would never see a batch); other normalizations are left as they are.
+    /// </summary>
+    public static void KeepTrainedStatisticSets(QuantizedRecurrentOptions options, int longestTrainingSequence)
+    {
+        if (options.Normalization == RecurrentNormalization.BatchPerStep)
+            options.MaxNormalizedSteps = Math.Min(options.MaxNormalizedSteps, longestTrainingSequence);
+    }
+
     /// <summary>Sets of running statistics (1 when shared across time steps).</summary>
     public int Steps { get; }
 
