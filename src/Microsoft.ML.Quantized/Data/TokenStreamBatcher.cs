@@ -35,7 +35,13 @@ internal sealed class TokenStreamBatcher : IDisposable
     public long Length { get; }
 
     /// <summary>Number of windows in one pass.</summary>
-    public int WindowCount => (int)((Length - 1 + SequenceLength - 1) / SequenceLength);
+    public int WindowCount => WindowsPerPass(Length * BatchSize, BatchSize, SequenceLength);
+
+    /// <summary>
+    /// Windows in one pass over <paramref name="tokenCount"/> tokens cut into <paramref name="batchSize"/> columns (the
+    /// remainder dropped) and read <paramref name="sequenceLength"/> targets at a time: the steps of a training epoch.
+    /// </summary>
+    public static int WindowsPerPass(long tokenCount, int batchSize, int sequenceLength) => (int)((tokenCount / batchSize - 1 + sequenceLength - 1) / sequenceLength);
 
     /// <summary>Tokens predicted in one pass.</summary>
     public long TargetCount => (Length - 1) * BatchSize;
