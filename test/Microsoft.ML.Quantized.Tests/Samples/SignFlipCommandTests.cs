@@ -1,6 +1,6 @@
-using Microsoft.ML.Quantized.Samples.Reproduction;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Microsoft.ML.Quantized.Samples.Reproduction;
 
 namespace Microsoft.ML.Quantized.Tests.Samples;
 
