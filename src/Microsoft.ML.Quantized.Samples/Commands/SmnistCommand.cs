@@ -45,7 +45,8 @@ internal static class SmnistCommand
         var load = BenchmarkCommand.LoadAverage();
         if (s.TrainCount < 1 || s.ValidCount < 0 || s.TestCount < 1)
             throw new ArgumentException("--train-count and --test-count must be at least 1, --valid-count at least 0.");
-        var (train, trainY, valid, validY, testImages, testLabels, pixels) = LoadMnist(s.Data, s.TrainCount, s.ValidCount, s.TestCount);
+        var (train, trainY, valid, validY, testImages, testLabels, imageRows, imageColumns) = LoadMnist(s.Data, s.TrainCount, s.ValidCount, s.TestCount);
+        int pixels = imageRows * imageColumns;
         AnsiConsole.MarkupLine($"Sequential MNIST: {train.Length:N0} train, {valid?.Length ?? 0:N0} validation, {testImages.Length:N0} test images; " +
                                $"{pixels / s.FrameSize} steps of {s.FrameSize} pixel(s); LSTM 1x{s.Hidden}.");
 
@@ -91,17 +92,39 @@ internal static class SmnistCommand
     /// <exception cref="DirectoryNotFoundException"><paramref name="data"/> does not exist (the message says how to fetch it).</exception>
     internal static MnistSplit LoadMnist(DirectoryInfo data, int trainCount, int validCount, int testCount)
     {
+        var (images, labels, test, testLabels) = ReadMnist(data, trainCount + validCount, testCount);
+        int n = Math.Min(trainCount, images.Images.Length);
+        return Split(images, labels, n, validCount > 0, test, testLabels);
+    }
+
+    /// <summary>
+    /// Reads every training and test image from the IDX files in <paramref name="data"/>; the training file's last
+    /// 1/<paramref name="validationDivisor"/> validates (MNIST's 60,000 with 12: the usual 55,000 / 5,000).
+    /// </summary>
+    /// <exception cref="DirectoryNotFoundException"><paramref name="data"/> does not exist (the message says how to fetch it).</exception>
+    internal static MnistSplit LoadMnist(DirectoryInfo data, int validationDivisor)
+    {
+        var (images, labels, test, testLabels) = ReadMnist(data, 0, 0);
+        int count = Math.Min(images.Images.Length, labels.Length);
+        return Split(images, labels, count - count / validationDivisor, true, test, testLabels);
+    }
+
+    private static (IdxImages Train, int[] TrainLabels, float[][] Test, int[] TestLabels) ReadMnist(DirectoryInfo data, int trainCount, int testCount)
+    {
         if (!data.Exists)
             throw new DirectoryNotFoundException($"MNIST folder '{data.FullName}' does not exist: run build/fetch-data.sh --only mnist, or pass --data DIR.");
         string InData(string name) => Path.Combine(data.FullName, name);
-        var trainImages = IdxReader.ReadImages(InData("train-images-idx3-ubyte"), trainCount + validCount);
-        var trainLabels = IdxReader.ReadLabels(InData("train-labels-idx1-ubyte"), trainCount + validCount);
-        var testImages = IdxReader.ReadImages(InData("t10k-images-idx3-ubyte"), testCount).Images;
-        var testLabels = IdxReader.ReadLabels(InData("t10k-labels-idx1-ubyte"), testCount);
-        int n = Math.Min(trainCount, trainImages.Images.Length);
-        var valid = validCount > 0 && trainImages.Images.Length > n ? trainImages.Images[n..] : null;
-        return new MnistSplit(trainImages.Images[..n], trainLabels[..n], valid, valid is null ? null : trainLabels[n..], testImages, testLabels,
-            trainImages.Rows * trainImages.Columns);
+        return (IdxReader.ReadImages(InData("train-images-idx3-ubyte"), trainCount), IdxReader.ReadLabels(InData("train-labels-idx1-ubyte"), trainCount),
+            IdxReader.ReadImages(InData("t10k-images-idx3-ubyte"), testCount).Images, IdxReader.ReadLabels(InData("t10k-labels-idx1-ubyte"), testCount));
+    }
+
+    /// <summary>The first <paramref name="trainCount"/> training images train; the rest validate when <paramref name="validate"/> and any are left.</summary>
+    private static MnistSplit Split(IdxImages images, int[] labels, int trainCount, bool validate, float[][] test, int[] testLabels)
+    {
+        int count = Math.Min(images.Images.Length, labels.Length);
+        bool any = validate && count > trainCount;
+        return new MnistSplit(images.Images[..trainCount], labels[..trainCount], any ? images.Images[trainCount..count] : null,
+            any ? labels[trainCount..count] : null, test, testLabels, images.Rows, images.Columns);
     }
 
     internal static (QuantizerOptions Quantizer, RecurrentNormalization Normalization) ParseConfig(string config)
@@ -144,7 +167,11 @@ internal static class SmnistCommand
     }
 
     /// <summary>MNIST images (flattened pixels in [0, 1]) and labels: training, optional validation, test; <c>Pixels</c> per image.</summary>
-    internal sealed record MnistSplit(float[][] Train, int[] TrainLabels, float[][]? Valid, int[]? ValidLabels, float[][] Test, int[] TestLabels, int Pixels);
+    internal sealed record MnistSplit(float[][] Train, int[] TrainLabels, float[][]? Valid, int[]? ValidLabels, float[][] Test, int[] TestLabels, int Rows, int Columns)
+    {
+        /// <summary>Pixels per image (<see cref="Rows"/> x <see cref="Columns"/>).</summary>
+        public int Pixels => Rows * Columns;
+    }
 
     private sealed record Settings(DirectoryInfo Data, int TrainCount, int ValidCount, int TestCount, int Epochs, int Hidden, int FrameSize,
         int Batch, double LearningRate, string Configs, int Seed, FileInfo Output);

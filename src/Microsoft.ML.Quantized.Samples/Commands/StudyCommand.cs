@@ -216,16 +216,7 @@ internal static class StudyCommand
         /// </summary>
         private static StudyTask SequentialMnist(DirectoryInfo data)
         {
-            if (!data.Exists)
-                throw new DirectoryNotFoundException($"MNIST folder '{data.FullName}' does not exist: run build/fetch-data.sh --only mnist, or pass --data DIR.");
-            string InData(string file) => Path.Combine(data.FullName, file);
-            var images = IdxReader.ReadImages(InData("train-images-idx3-ubyte"));
-            var labels = IdxReader.ReadLabels(InData("train-labels-idx1-ubyte"));
-            var test = IdxReader.ReadImages(InData("t10k-images-idx3-ubyte")).Images;
-            var testLabels = IdxReader.ReadLabels(InData("t10k-labels-idx1-ubyte"));
-            int count = Math.Min(images.Images.Length, labels.Length), trainCount = count - count / 12;
-            var (train, trainLabels) = (images.Images[..trainCount], labels[..trainCount]);
-            var (validation, validationLabels) = (images.Images[trainCount..count], labels[trainCount..count]);
+            var (train, trainLabels, validation, validationLabels, test, testLabels, _, columns) = SmnistCommand.LoadMnist(data, validationDivisor: 12);
             return new StudyTask("smnist", 128,
                 (epochs, maxSteps) => new TrainingOptions
                 {
@@ -234,8 +225,7 @@ internal static class StudyCommand
                 },
                 (recurrent, options, label) =>
                 {
-                    recurrent.MaxNormalizedSteps = images.Rows; // per-step batch norm: one set of statistics per row, none unused
-                    var model = new SequenceClassifierOptions { ClassCount = 10, FrameSize = images.Columns, Recurrent = recurrent };
+                    var model = new SequenceClassifierOptions { ClassCount = 10, FrameSize = columns, Recurrent = recurrent };
                     using var trained = ConsoleProgress.Run(label, progress => QuantizedSequenceClassifier.Train(train, trainLabels, validation, validationLabels, model, options, progress));
                     var report = TrainedModel.AsTrainedReport().Build(trained, test, testLabels);
                     return TrainedModel.Of(report, trained.Network.Recurrent.Layers[0], trained.SizeReport(), trained.History,
