@@ -166,7 +166,7 @@ internal static class SmnistCommand
         return sb.ToString();
     }
 
-    /// <summary>MNIST images (flattened pixels in [0, 1]) and labels: training, optional validation, test; <c>Pixels</c> per image.</summary>
+    /// <summary>MNIST images (flattened pixels in [0, 1]) and labels: training, optional validation, test; each image <c>Rows</c> x <c>Columns</c> pixels.</summary>
     internal sealed record MnistSplit(float[][] Train, int[] TrainLabels, float[][]? Valid, int[]? ValidLabels, float[][] Test, int[] TestLabels, int Rows, int Columns)
     {
         /// <summary>Pixels per image (<see cref="Rows"/> x <see cref="Columns"/>).</summary>
