@@ -109,13 +109,14 @@ internal static class SmnistCommand
         return Split(images, labels, count - count / validationDivisor, true, test, testLabels);
     }
 
-    private static (IdxImages Train, int[] TrainLabels, float[][] Test, int[] TestLabels) ReadMnist(DirectoryInfo data, int trainCount, int testCount)
+    /// <summary>The first <paramref name="trainRead"/> training and <paramref name="testRead"/> test images and labels (0 = all of a file).</summary>
+    private static (IdxImages Train, int[] TrainLabels, float[][] Test, int[] TestLabels) ReadMnist(DirectoryInfo data, int trainRead, int testRead)
     {
         if (!data.Exists)
             throw new DirectoryNotFoundException($"MNIST folder '{data.FullName}' does not exist: run build/fetch-data.sh --only mnist, or pass --data DIR.");
         string InData(string name) => Path.Combine(data.FullName, name);
-        return (IdxReader.ReadImages(InData("train-images-idx3-ubyte"), trainCount), IdxReader.ReadLabels(InData("train-labels-idx1-ubyte"), trainCount),
-            IdxReader.ReadImages(InData("t10k-images-idx3-ubyte"), testCount).Images, IdxReader.ReadLabels(InData("t10k-labels-idx1-ubyte"), testCount));
+        return (IdxReader.ReadImages(InData("train-images-idx3-ubyte"), trainRead), IdxReader.ReadLabels(InData("train-labels-idx1-ubyte"), trainRead),
+            IdxReader.ReadImages(InData("t10k-images-idx3-ubyte"), testRead).Images, IdxReader.ReadLabels(InData("t10k-labels-idx1-ubyte"), testRead));
     }
 
     /// <summary>The first <paramref name="trainCount"/> training images train; the rest validate when <paramref name="validate"/> and any are left.</summary>
