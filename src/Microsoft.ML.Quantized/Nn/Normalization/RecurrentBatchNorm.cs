@@ -164,7 +164,7 @@ internal sealed class RecurrentBatchNorm : nn.Module
     /// one step gets <c>(1 - m) r + m s</c>; the last set, shared by the steps from <c>Steps - 1</c> on, gets
     /// <c>(1 - m)^j r + sum_i m (1 - m)^(j-1-i) s_i</c> over its j steps.
     /// </summary>
-    private void UpdateRunningStatistics(Tensor means, Tensor biasedVariances, long batch, int firstStep)
+    internal void UpdateRunningStatistics(Tensor means, Tensor biasedVariances, long batch, int firstStep)
     {
         long time = means.shape[0];
         using var unbias = ((double)batch / (batch - 1)).ToScalar();

@@ -62,7 +62,7 @@ internal sealed class QuantizedGruCell : QuantizedRecurrentCell
         int steps = (int)input.shape[0];
         long hidden = HiddenSize;
         var blocks = new[] { 2 * hidden, hidden }; // [r, z] and n
-        var inputTerms = InputTerms(input, weightIh, withHiddenBiases: false);
+        var inputTerms = InputTerms(input, weightIh, withHiddenBiases: false).unbind(0);
         var weightHhTransposed = weightHh.t();
         var hiddenBias = HiddenBias();
         bool sharedGateSlope = slopes.InputGate == slopes.ForgetGate;

@@ -72,9 +72,16 @@ internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
     /// <inheritdoc/>
     protected override (Tensor Output, Tensor H, Tensor? C) RunLoop(Tensor input, Tensor h0, Tensor? c0, Tensor weightIh, Tensor weightHh)
     {
+        if (!ActivationsQuantized && cellLayerNorm is null && !ForceAutogradLoop && LstmSequenceFunction.Supports(input))
+        {
+            var settings = new LstmSequenceSettings(Slopes, HiddenLayerNorm, HiddenBatchNorm, training);
+            var gain = HiddenLayerNorm?.Gain ?? HiddenBatchNorm?.Gain;
+            var (output, hT, cT) = LstmSequenceFunction.Run(InputTerms(input, weightIh, withHiddenBiases: true), weightHh, h0, c0!, gain, settings);
+            return (output, hT, cT);
+        }
         var slopes = Slopes;
         int steps = (int)input.shape[0];
-        var inputTerms = InputTerms(input, weightIh, withHiddenBiases: true);
+        var inputTerms = InputTerms(input, weightIh, withHiddenBiases: true).unbind(0);
         var weightHhTransposed = weightHh.t();
         var outputs = new Tensor[steps];
         Tensor h = h0, c = c0!;

@@ -184,6 +184,15 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     internal bool ForceCellLoop { get; set; }
 
     /// <summary>
+    /// Testing switch: in the cell loop, record every step's operations for autograd even where the LSTM's hand-written
+    /// sequence function (<see cref="LstmSequenceFunction"/>) could run; the reference it is tested against.
+    /// </summary>
+    internal bool ForceAutogradLoop { get; set; }
+
+    /// <summary>True when at least one activation quantizer is not the identity.</summary>
+    protected bool ActivationsQuantized => activationsQuantized;
+
+    /// <summary>
     /// Diagnostics hook (KURE gate statistics): when set, called after each forward with this cell, the input, h0, c0
     /// and the output, inside the forward's dispose scope (what it creates dies with it). Null (default) = nothing.
     /// </summary>
@@ -249,17 +258,17 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     protected abstract (Tensor Output, Tensor H, Tensor? C) RunLoop(Tensor input, Tensor h0, Tensor? c0, Tensor weightIh, Tensor weightHh);
 
     /// <summary>
-    /// The input term of every step, one [batch, G*H] tensor per step: <c>W_x x + b_ih</c>, <c>LN(W_x x) + b_ih</c> (per gate
+    /// The input term of every step, [time, batch, G*H]: <c>W_x x + b_ih</c>, <c>LN(W_x x) + b_ih</c> (per gate
     /// or joint) or <c>BN_t(W_x x) + b_ih</c>, computed for all steps at once (one matrix product, one normalization). With
     /// <paramref name="withHiddenBiases"/> it also holds <c>b_hh</c> and the hidden-side normalization's bias, added once for
     /// the sequence instead of once per step, for <see cref="AddHiddenTerm"/>.
     /// </summary>
     /// <remarks>
-    /// The steps are split with one <c>unbind</c>, never indexed one by one: autograd turns each <c>projected[t]</c>
-    /// into a full-size [time, batch, G*H] gradient in the backward pass (time squared memory traffic), where
-    /// <c>unbind</c>'s backward stacks the step gradients once.
+    /// A loop splits the steps with one <c>unbind</c>, never indexing them one by one: autograd turns each
+    /// <c>terms[t]</c> into a full-size [time, batch, G*H] gradient in the backward pass (time squared memory traffic),
+    /// where <c>unbind</c>'s backward stacks the step gradients once.
     /// </remarks>
-    protected Tensor[] InputTerms(Tensor input, Tensor weightIh, bool withHiddenBiases)
+    protected Tensor InputTerms(Tensor input, Tensor weightIh, bool withHiddenBiases)
     {
         Tensor bias = biasIh;
         if (withHiddenBiases)
@@ -271,7 +280,7 @@ internal abstract class QuantizedRecurrentCell : nn.Module
         var projected = inputLayerNorm is not null ? inputLayerNorm.forward(input.matmul(weightIh.t())).add(bias, Scalars.One)
             : inputBatchNorm is not null ? inputBatchNorm.ForwardSteps(input.matmul(weightIh.t())).add(bias, Scalars.One)
             : nn.functional.linear(input, weightIh, bias);
-        return projected.unbind(0);
+        return projected;
     }
 
     /// <summary>

@@ -1,0 +1,251 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// The LSTM cell loop over a whole sequence as one autograd operation with a hand-written backward pass: libtorch computes
+/// each step's recurrent matrix product (<c>h W_hh^T</c> forward, <c>dz W_hh</c> backward) and the gradient of <c>W_hh</c>
+/// as one product over all steps; everything element-wise in a step (normalization of the recurrent term, gate activations,
+/// cell update and their derivatives) runs as vectorized managed code (<see cref="LstmStepMath"/>) on the tensors' own
+/// memory, with no graph recorded per step.
+/// </summary>
+/// <remarks>
+/// <para>Inputs: the input terms of every step <c>X</c> [T, B, 4H] (<see cref="QuantizedRecurrentCell"/>'s input term with
+/// <c>b_ih</c>, <c>b_hh</c> and the hidden normalization's bias folded in), the effective recurrent weight <c>W_hh</c>
+/// [4H, H], <c>h0</c>, <c>c0</c> [B, H] and the hidden normalization's gain [4H] (null without one). Per step:
+/// <code>
+/// z = X_t + gain * norm(h W_hh^T)   (X_t + h W_hh^T without a normalization)
+/// i, f, o = sigma(z / l)   g = tanh(z / l_g)   c' = f c + i g   h' = o tanh(c' / l_c)
+/// </code>
+/// with <c>norm</c> the per-group layer normalization or the recurrent batch normalization of the step (batch statistics
+/// in training, whose running averages it updates as the autograd loop does; running statistics in evaluation).</para>
+/// <para>It computes the same function as the autograd loop (<see cref="QuantizedRecurrentCell.ForceAutogradLoop"/>; the
+/// tests compare outputs, running statistics and every gradient in float64). The gain is speed: the autograd loop records
+/// and replays a dozen small libtorch operations per step, each with its graph node and dispatch; here a step is one
+/// matrix product each way plus managed loops over the rows. Float32 and float64 on the CPU
+/// (<see cref="Supports"/>).</para>
+/// </remarks>
+internal sealed class LstmSequenceFunction : autograd.MultiTensorFunction<LstmSequenceFunction>
+{
+    /// <inheritdoc/>
+    public override string Name => "QuantizedLstmSequence";
+
+    /// <summary>True when the function can run on tensors like <paramref name="input"/>: float32 or float64 on the CPU.</summary>
+    public static bool Supports(Tensor input) =>
+        input.device_type == DeviceType.CPU && (input.dtype == ScalarType.Float32 || input.dtype == ScalarType.Float64);
+
+    /// <summary>
+    /// Runs the sequence; returns the output [T, B, H] and the final h and c [B, H], in the caller's dispose scope.
+    /// <paramref name="gain"/> is required with a normalization in <paramref name="settings"/> and ignored without one.
+    /// </summary>
+    /// <remarks>
+    /// The operation has one output, [T + 1, B, H]: h of every step, then the final c; the three results are views of it.
+    /// One output means autograd always passes the backward a defined gradient (zeros where a part went unused): for an
+    /// output that gets none, TorchSharp hands the backward a wrapper of no tensor that it never takes off the thread's
+    /// live-tensor count.
+    /// </remarks>
+    public static (Tensor Output, Tensor H, Tensor C) Run(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor c0, Tensor? gain, LstmSequenceSettings settings)
+    {
+        var states = apply(inputTerms, weightHh, h0, c0, settings.Normalized ? gain! : null!, settings)[0];
+        long steps = inputTerms.shape[0];
+        return (states.narrow(0, 0, steps), states[steps - 1], states[steps]);
+    }
+
+    /// <inheritdoc/>
+    public override List<Tensor> forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var (inputTerms, weightHh, h0, c0, gain) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3], vars[4] as Tensor);
+        var settings = (LstmSequenceSettings)vars[5];
+        using var scope = NewDisposeScope();
+        var saved = inputTerms.dtype == ScalarType.Float64
+            ? Forward<double>(inputTerms, weightHh, h0, c0, gain, settings)
+            : Forward<float>(inputTerms, weightHh, h0, c0, gain, settings);
+        long steps = inputTerms.shape[0];
+        var states = cat(new[] { saved.Hiddens.narrow(0, 1, steps), saved.Cells.narrow(0, steps, 1) }, 0);
+        var kept = new List<Tensor> { weightHh, gain!, saved.Hiddens, saved.Cells, saved.Gates, saved.CellTanhs, saved.Standardized!, saved.InverseDeviations! };
+        ctx.save_for_backward(kept);
+        ctx.save_data("settings", settings);
+        states.MoveToOuterDisposeScope();
+        foreach (var tensor in kept) tensor?.MoveToOuterDisposeScope();
+        return new List<Tensor> { states };
+    }
+
+    /// <inheritdoc/>
+    public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> gradOutputs)
+    {
+        var settings = (LstmSequenceSettings)ctx.get_data("settings");
+        using var scope = NewDisposeScope();
+        var saved = ctx.get_saved_variables();
+        var state = new SavedState(saved[2], saved[3], saved[4], saved[5], saved[6], saved[7]);
+        var (weightHh, gain) = (saved[0], saved[1]);
+        var gradients = state.Gates.dtype == ScalarType.Float64
+            ? Backward<double>(gradOutputs, weightHh, gain, state, settings)
+            : Backward<float>(gradOutputs, weightHh, gain, state, settings);
+        foreach (var gradient in gradients) gradient?.MoveToOuterDisposeScope();
+        return gradients;
+    }
+
+    /// <summary>
+    /// What the forward pass keeps for the backward pass: h and c of every step [T + 1, B, H] (h0 and c0 first), the gate
+    /// activations [T, B, 4H], <c>tanh(c' / l_c)</c> [T, B, H], and under a normalization the standardized recurrent terms
+    /// [T, B, 4H] with their inverse deviations (per row and group, per step and feature, or the running ones per set).
+    /// </summary>
+    private sealed record SavedState(Tensor Hiddens, Tensor Cells, Tensor Gates, Tensor CellTanhs, Tensor? Standardized, Tensor? InverseDeviations);
+
+    private static SavedState Forward<T>(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor c0, Tensor? gain, LstmSequenceSettings settings)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int steps = (int)inputTerms.shape[0], rows = (int)inputTerms.shape[1], hidden = (int)h0.shape[1], features = 4 * hidden;
+        int stepSize = rows * features, stateSize = rows * hidden;
+        var (dtype, device) = (inputTerms.dtype, inputTerms.device);
+        var terms = inputTerms.contiguous();
+        var hiddens = empty(steps + 1, rows, hidden, dtype: dtype, device: device);
+        var cells = empty(steps + 1, rows, hidden, dtype: dtype, device: device);
+        hiddens[0].copy_(h0);
+        cells[0].copy_(c0);
+        var gates = empty(steps, rows, features, dtype: dtype, device: device);
+        var cellTanhs = empty(steps, rows, hidden, dtype: dtype, device: device);
+        var standardized = settings.Normalized ? empty(steps, rows, features, dtype: dtype, device: device) : null;
+        var inverseDeviations = settings.LayerNorm is not null ? empty(steps, rows * settings.LayerNorm.Groups, dtype: dtype, device: device)
+            : settings.TracksBatchStatistics ? empty(steps, features, dtype: dtype, device: device)
+            : settings.BatchNorm is not null ? RunningInverseDeviations(settings.BatchNorm)
+            : null;
+        var means = settings.TracksBatchStatistics ? empty(steps, features, dtype: dtype, device: device) : null;
+        var variances = settings.TracksBatchStatistics ? empty(steps, features, dtype: dtype, device: device) : null;
+        var runningMeans = settings.BatchNorm is not null && !settings.Training ? settings.BatchNorm.RunningMean.contiguous() : null;
+        var gains = gain?.contiguous();
+        var weightHhTransposed = weightHh.t();
+
+        var slopes = settings.GateSlopes.Select(T.CreateChecked).ToArray();
+        T cellSlope = T.CreateChecked(settings.Slopes.CellOutput);
+        T epsilon = T.CreateChecked(settings.LayerNorm?.Epsilon ?? settings.BatchNorm?.Epsilon ?? 0);
+        var x = Values<T>(terms);
+        var h = Values<T>(hiddens);
+        var c = Values<T>(cells);
+        var a = Values<T>(gates);
+        var tc = Values<T>(cellTanhs);
+        var n = standardized is null ? default : Values<T>(standardized);
+        var inv = inverseDeviations is null ? default : Values<T>(inverseDeviations);
+        var g = gains is null ? default : Values<T>(gains);
+        for (int t = 0; t < steps; t++)
+        {
+            var z = a.Slice(t * stepSize, stepSize);
+            using (var previous = hiddens[t])
+            using (var product = previous.mm(weightHhTransposed))
+            {
+                var p = Values<T>(product);
+                if (standardized is null)
+                {
+                    System.Numerics.Tensors.TensorPrimitives.Add(x.Slice(t * stepSize, stepSize), p, z);
+                }
+                else
+                {
+                    var nt = n.Slice(t * stepSize, stepSize);
+                    p.CopyTo(nt);
+                    if (settings.LayerNorm is not null)
+                    {
+                        int groups = settings.LayerNorm.Groups;
+                        LstmStepMath.StandardizeGroups(nt, rows, groups, epsilon, inv.Slice(t * rows * groups, rows * groups));
+                    }
+                    else if (means is not null)
+                    {
+                        LstmStepMath.StandardizeBatch(nt, rows, epsilon, Values<T>(means).Slice(t * features, features),
+                            Values<T>(variances!).Slice(t * features, features), inv.Slice(t * features, features));
+                    }
+                    else
+                    {
+                        int set = Math.Min(t, settings.BatchNorm!.Steps - 1);
+                        LstmStepMath.StandardizeWith(nt, rows, Values<T>(runningMeans!).Slice(set * features, features), inv.Slice(set * features, features));
+                    }
+                    for (int r = 0; r < rows; r++)
+                        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(nt.Slice(r * features, features), g, x.Slice(t * stepSize + r * features, features),
+                            z.Slice(r * features, features));
+                }
+            }
+            LstmStepMath.Activate(z, rows, hidden, slopes);
+            LstmStepMath.UpdateCell<T>(z, c.Slice(t * stateSize, stateSize), c.Slice((t + 1) * stateSize, stateSize), tc.Slice(t * stateSize, stateSize),
+                h.Slice((t + 1) * stateSize, stateSize), rows, hidden, cellSlope);
+        }
+        if (means is not null) settings.BatchNorm!.UpdateRunningStatistics(means, variances!, rows, firstStep: 0);
+        return new SavedState(hiddens, cells, gates, cellTanhs, standardized, inverseDeviations);
+    }
+
+    private static List<Tensor> Backward<T>(List<Tensor> gradOutputs, Tensor weightHh, Tensor? gain, SavedState state, LstmSequenceSettings settings)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int steps = (int)state.Gates.shape[0], rows = (int)state.Gates.shape[1], hidden = (int)state.Cells.shape[2], features = 4 * hidden;
+        int stepSize = rows * features, stateSize = rows * hidden;
+        var (dtype, device) = (state.Gates.dtype, state.Gates.device);
+        var statesGradient = gradOutputs[0].contiguous();
+        var outputGradient = statesGradient.narrow(0, 0, steps);
+        var hiddenGradient = zeros(rows, hidden, dtype: dtype, device: device);
+        var cellGradient = statesGradient[steps].clone();
+        var gateGradients = empty(steps, rows, features, dtype: dtype, device: device);
+        var recurrentGradients = state.Standardized is null ? gateGradients : empty(steps, rows, features, dtype: dtype, device: device);
+        var gains = gain?.contiguous();
+
+        var slopes = settings.GateSlopes.Select(T.CreateChecked).ToArray();
+        T cellSlope = T.CreateChecked(settings.Slopes.CellOutput);
+        var scratch = new T[2 * features];
+        var dOut = Values<T>(outputGradient);
+        var dh = Values<T>(hiddenGradient);
+        var dc = Values<T>(cellGradient);
+        var dz = Values<T>(gateGradients);
+        var dr = Values<T>(recurrentGradients);
+        var a = Values<T>(state.Gates);
+        var c = Values<T>(state.Cells);
+        var tc = Values<T>(state.CellTanhs);
+        var n = state.Standardized is null ? default : Values<T>(state.Standardized);
+        var inv = state.InverseDeviations is null ? default : Values<T>(state.InverseDeviations);
+        var g = gains is null ? default : Values<T>(gains);
+        for (int t = steps - 1; t >= 0; t--)
+        {
+            System.Numerics.Tensors.TensorPrimitives.Add(dh, dOut.Slice(t * stateSize, stateSize), dh);
+            var dzt = dz.Slice(t * stepSize, stepSize);
+            LstmStepMath.StepBackward<T>(dh, dc, a.Slice(t * stepSize, stepSize), c.Slice(t * stateSize, stateSize), tc.Slice(t * stateSize, stateSize),
+                dzt, scratch, rows, hidden, slopes, cellSlope);
+            if (state.Standardized is not null)
+            {
+                var drt = dr.Slice(t * stepSize, stepSize);
+                var nt = n.Slice(t * stepSize, stepSize);
+                for (int r = 0; r < rows; r++)
+                    System.Numerics.Tensors.TensorPrimitives.Multiply(dzt.Slice(r * features, features), g, drt.Slice(r * features, features));
+                if (settings.LayerNorm is not null)
+                {
+                    int groups = settings.LayerNorm.Groups;
+                    LstmStepMath.StandardizeGroupsBackward<T>(drt, nt, inv.Slice(t * rows * groups, rows * groups), rows, groups);
+                }
+                else if (settings.TracksBatchStatistics)
+                {
+                    LstmStepMath.StandardizeBatchBackward<T>(drt, nt, inv.Slice(t * features, features), rows,
+                        scratch.AsSpan(0, features), scratch.AsSpan(features, features));
+                }
+                else
+                {
+                    int set = Math.Min(t, settings.BatchNorm!.Steps - 1);
+                    LstmStepMath.StandardizeWithBackward<T>(drt, rows, inv.Slice(set * features, features));
+                }
+            }
+            using var stepGradient = recurrentGradients[t];
+            using var previousHidden = stepGradient.mm(weightHh);
+            Values<T>(previousHidden).CopyTo(dh);
+        }
+        long flat = (long)steps * rows;
+        var weightGradient = recurrentGradients.view(flat, features).t().mm(state.Hiddens.narrow(0, 0, steps).reshape(flat, hidden));
+        var gainGradient = state.Standardized is null ? null : gateGradients.mul(state.Standardized).sum(new long[] { 0, 1 });
+        return new List<Tensor> { gateGradients, weightGradient, hiddenGradient, cellGradient, gainGradient!, null! };
+    }
+
+    /// <summary>One over the square root of each set's running variance plus epsilon [sets, features].</summary>
+    private static Tensor RunningInverseDeviations(RecurrentBatchNorm norm)
+    {
+        using var epsilon = norm.Epsilon.ToScalar();
+        return norm.RunningVar.add(epsilon).rsqrt_();
+    }
+
+    /// <summary>The memory of a contiguous CPU tensor as a span of its element type.</summary>
+    private static Span<T> Values<T>(Tensor tensor) where T : unmanaged => MemoryMarshal.Cast<byte, T>(tensor.bytes);
+}

@@ -1,0 +1,251 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// The element-wise arithmetic of one LSTM step and its derivative, on spans over contiguous row-major memory
+/// (<see cref="LstmSequenceFunction"/> runs it on the tensors' own buffers, between libtorch's matrix products): the
+/// standardizations of the recurrent term (layer normalization per group of a row, batch normalization per feature), the
+/// gate activations and the cell update. Every operation is a vectorized <see cref="TensorPrimitives"/> call over one row
+/// or one gate block of a row.
+/// </summary>
+/// <remarks>
+/// Rows are the batch; a gate row holds the blocks i, f, g, o of <c>hidden</c> values each (PyTorch's order). In place
+/// means the destination is the same span as a source, which <see cref="TensorPrimitives"/> allows.
+/// </remarks>
+internal static class LstmStepMath
+{
+    /// <summary>
+    /// Layer normalization without gain and bias, in place: each of the <paramref name="groups"/> equal parts of each of the
+    /// <paramref name="rows"/> rows of <paramref name="values"/> becomes <c>(v - mean) / sqrt(var + eps)</c> (biased
+    /// variance); the inverse deviations go to <paramref name="inverseDeviations"/> [rows * groups].
+    /// </summary>
+    public static void StandardizeGroups<T>(Span<T> values, int rows, int groups, T epsilon, Span<T> inverseDeviations)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int size = values.Length / (rows * groups);
+        T count = T.CreateChecked(size);
+        for (int k = 0; k < rows * groups; k++)
+        {
+            var part = values.Slice(k * size, size);
+            TensorPrimitives.Subtract(part, TensorPrimitives.Sum<T>(part) / count, part);
+            T inverse = T.One / T.Sqrt(TensorPrimitives.SumOfSquares<T>(part) / count + epsilon);
+            TensorPrimitives.Multiply(part, inverse, part);
+            inverseDeviations[k] = inverse;
+        }
+    }
+
+    /// <summary>
+    /// The derivative of <see cref="StandardizeGroups"/>, in place: <paramref name="gradient"/> (of the standardized values
+    /// <paramref name="standardized"/>) becomes the gradient of its input, per group <c>(dy - mean(dy) - y mean(dy y)) / sigma</c>
+    /// (Ba et al. 2016's normalization differentiated by hand).
+    /// </summary>
+    public static void StandardizeGroupsBackward<T>(Span<T> gradient, ReadOnlySpan<T> standardized, ReadOnlySpan<T> inverseDeviations, int rows, int groups)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int size = gradient.Length / (rows * groups);
+        T count = T.CreateChecked(size);
+        for (int k = 0; k < rows * groups; k++)
+        {
+            var dy = gradient.Slice(k * size, size);
+            var y = standardized.Slice(k * size, size);
+            T projection = TensorPrimitives.Dot(dy, y) / count;
+            TensorPrimitives.Subtract(dy, TensorPrimitives.Sum<T>(dy) / count, dy);
+            TensorPrimitives.MultiplyAdd(y, -projection, dy, dy);
+            TensorPrimitives.Multiply(dy, inverseDeviations[k], dy);
+        }
+    }
+
+    /// <summary>
+    /// Batch normalization with batch statistics, without gain and bias, in place: each feature (column) of the
+    /// <paramref name="rows"/> rows of <paramref name="values"/> becomes <c>(v - mean) / sqrt(var + eps)</c> over the rows
+    /// (biased variance). Writes the means, biased variances and inverse deviations [features].
+    /// </summary>
+    public static void StandardizeBatch<T>(Span<T> values, int rows, T epsilon, Span<T> mean, Span<T> variance, Span<T> inverseDeviation)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int features = values.Length / rows;
+        T count = T.CreateChecked(rows);
+        mean.Clear();
+        for (int r = 0; r < rows; r++) TensorPrimitives.Add(mean, values.Slice(r * features, features), mean);
+        TensorPrimitives.Divide(mean, count, mean);
+        variance.Clear();
+        for (int r = 0; r < rows; r++)
+        {
+            var row = values.Slice(r * features, features);
+            TensorPrimitives.Subtract(row, mean, row);
+            TensorPrimitives.MultiplyAdd(row, row, variance, variance);
+        }
+        TensorPrimitives.Divide(variance, count, variance);
+        TensorPrimitives.Add(variance, epsilon, inverseDeviation);
+        TensorPrimitives.Sqrt(inverseDeviation, inverseDeviation);
+        TensorPrimitives.Divide(T.One, inverseDeviation, inverseDeviation);
+        for (int r = 0; r < rows; r++) TensorPrimitives.Multiply(values.Slice(r * features, features), inverseDeviation, values.Slice(r * features, features));
+    }
+
+    /// <summary>
+    /// Batch normalization with given (running) statistics, in place: each row of <paramref name="values"/> becomes
+    /// <c>(v - mean) * inverseDeviation</c>.
+    /// </summary>
+    public static void StandardizeWith<T>(Span<T> values, int rows, ReadOnlySpan<T> mean, ReadOnlySpan<T> inverseDeviation)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int features = values.Length / rows;
+        for (int r = 0; r < rows; r++)
+        {
+            var row = values.Slice(r * features, features);
+            TensorPrimitives.Subtract(row, mean, row);
+            TensorPrimitives.Multiply(row, inverseDeviation, row);
+        }
+    }
+
+    /// <summary>
+    /// The derivative of <see cref="StandardizeBatch"/>, in place: <paramref name="gradient"/> becomes, per feature,
+    /// <c>(dy - mean_b(dy) - y mean_b(dy y)) / sigma</c> (means over the rows; Ioffe and Szegedy 2015 differentiated by hand).
+    /// <paramref name="meanGradient"/> and <paramref name="meanProjection"/> are scratch [features].
+    /// </summary>
+    public static void StandardizeBatchBackward<T>(Span<T> gradient, ReadOnlySpan<T> standardized, ReadOnlySpan<T> inverseDeviation, int rows,
+        Span<T> meanGradient, Span<T> meanProjection)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int features = gradient.Length / rows;
+        T count = T.CreateChecked(rows);
+        meanGradient.Clear();
+        meanProjection.Clear();
+        for (int r = 0; r < rows; r++)
+        {
+            var dy = gradient.Slice(r * features, features);
+            TensorPrimitives.Add(meanGradient, dy, meanGradient);
+            TensorPrimitives.MultiplyAdd(dy, standardized.Slice(r * features, features), meanProjection, meanProjection);
+        }
+        TensorPrimitives.Divide(meanGradient, count, meanGradient);
+        TensorPrimitives.Divide(meanProjection, -count, meanProjection);
+        for (int r = 0; r < rows; r++)
+        {
+            var dy = gradient.Slice(r * features, features);
+            TensorPrimitives.Subtract(dy, meanGradient, dy);
+            TensorPrimitives.MultiplyAdd(standardized.Slice(r * features, features), meanProjection, dy, dy);
+            TensorPrimitives.Multiply(dy, inverseDeviation, dy);
+        }
+    }
+
+    /// <summary>
+    /// The derivative of <see cref="StandardizeWith"/>, in place: each row of <paramref name="gradient"/> times
+    /// <paramref name="inverseDeviation"/>.
+    /// </summary>
+    public static void StandardizeWithBackward<T>(Span<T> gradient, int rows, ReadOnlySpan<T> inverseDeviation)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int features = gradient.Length / rows;
+        for (int r = 0; r < rows; r++) TensorPrimitives.Multiply(gradient.Slice(r * features, features), inverseDeviation, gradient.Slice(r * features, features));
+    }
+
+    /// <summary>
+    /// The gate activations, in place: each row of <paramref name="gates"/> [rows, 4 * hidden] holds the pre-activations
+    /// z_i, z_f, z_g, z_o and becomes <c>sigma(z_i / l_i)</c>, <c>sigma(z_f / l_f)</c>, <c>tanh(z_g / l_g)</c>,
+    /// <c>sigma(z_o / l_o)</c> with the slopes <paramref name="slopes"/> (a slope of 1 divides nothing).
+    /// </summary>
+    public static void Activate<T>(Span<T> gates, int rows, int hidden, ReadOnlySpan<T> slopes)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            for (int k = 0; k < 4; k++)
+            {
+                var block = gates.Slice((4 * r + k) * hidden, hidden);
+                if (slopes[k] != T.One) TensorPrimitives.Divide(block, slopes[k], block);
+                if (k == 2) TensorPrimitives.Tanh(block, block);
+                else TensorPrimitives.Sigmoid(block, block);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The cell update from the activations <paramref name="gates"/> [rows, 4 * hidden]: <c>c' = f c + i g</c>,
+    /// <c>tanh(c' / l_c)</c> and <c>h' = o tanh(c' / l_c)</c>, each [rows, hidden].
+    /// </summary>
+    public static void UpdateCell<T>(ReadOnlySpan<T> gates, ReadOnlySpan<T> cell, Span<T> newCell, Span<T> cellTanh, Span<T> newHidden, int rows, int hidden, T cellSlope)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            var i = gates.Slice(4 * r * hidden, hidden);
+            var f = gates.Slice((4 * r + 1) * hidden, hidden);
+            var g = gates.Slice((4 * r + 2) * hidden, hidden);
+            var o = gates.Slice((4 * r + 3) * hidden, hidden);
+            var c = newCell.Slice(r * hidden, hidden);
+            var tc = cellTanh.Slice(r * hidden, hidden);
+            TensorPrimitives.Multiply(f, cell.Slice(r * hidden, hidden), c);
+            TensorPrimitives.MultiplyAdd(i, g, c, c);
+            if (cellSlope != T.One) TensorPrimitives.Divide(c, cellSlope, tc);
+            else c.CopyTo(tc);
+            TensorPrimitives.Tanh(tc, tc);
+            TensorPrimitives.Multiply(o, tc, newHidden.Slice(r * hidden, hidden));
+        }
+    }
+
+    /// <summary>
+    /// The derivative of one step (<see cref="Activate"/> then <see cref="UpdateCell"/>): from <paramref name="hiddenGradient"/>
+    /// (of h') and <paramref name="cellGradient"/> (of c', from the later steps) writes the gradient of the pre-activations
+    /// to <paramref name="gateGradient"/> [rows, 4 * hidden] and turns <paramref name="cellGradient"/> into the gradient of
+    /// the previous cell state c. <paramref name="scratch"/> holds <paramref name="hidden"/> values.
+    /// </summary>
+    /// <remarks>
+    /// With <c>dc = dc' + dh o (1 - t^2) / l_c</c> (t = tanh(c' / l_c)): <c>dz_i = dc g i (1 - i) / l_i</c>,
+    /// <c>dz_f = dc c f (1 - f) / l_f</c>, <c>dz_g = dc i (1 - g^2) / l_g</c>, <c>dz_o = dh t o (1 - o) / l_o</c>, and the
+    /// previous cell's gradient <c>dc f</c>.
+    /// </remarks>
+    public static void StepBackward<T>(ReadOnlySpan<T> hiddenGradient, Span<T> cellGradient, ReadOnlySpan<T> gates, ReadOnlySpan<T> cell,
+        ReadOnlySpan<T> cellTanh, Span<T> gateGradient, Span<T> scratch, int rows, int hidden, ReadOnlySpan<T> slopes, T cellSlope)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            var i = gates.Slice(4 * r * hidden, hidden);
+            var f = gates.Slice((4 * r + 1) * hidden, hidden);
+            var g = gates.Slice((4 * r + 2) * hidden, hidden);
+            var o = gates.Slice((4 * r + 3) * hidden, hidden);
+            var dh = hiddenGradient.Slice(r * hidden, hidden);
+            var dc = cellGradient.Slice(r * hidden, hidden);
+            var tc = cellTanh.Slice(r * hidden, hidden);
+            var s = scratch[..hidden];
+            var dzi = gateGradient.Slice(4 * r * hidden, hidden);
+            var dzf = gateGradient.Slice((4 * r + 1) * hidden, hidden);
+            var dzg = gateGradient.Slice((4 * r + 2) * hidden, hidden);
+            var dzo = gateGradient.Slice((4 * r + 3) * hidden, hidden);
+
+            TensorPrimitives.Multiply(tc, tc, s);
+            TensorPrimitives.Subtract(T.One, s, s);
+            TensorPrimitives.Multiply(s, o, s);
+            if (cellSlope != T.One) TensorPrimitives.Divide(s, cellSlope, s);
+            TensorPrimitives.MultiplyAdd(dh, s, dc, dc);
+
+            SigmoidDerivative(o, s);
+            TensorPrimitives.Multiply(s, tc, s);
+            TensorPrimitives.Multiply(s, dh, dzo);
+            SigmoidDerivative(i, s);
+            TensorPrimitives.Multiply(s, g, s);
+            TensorPrimitives.Multiply(s, dc, dzi);
+            SigmoidDerivative(f, s);
+            TensorPrimitives.Multiply(s, cell.Slice(r * hidden, hidden), s);
+            TensorPrimitives.Multiply(s, dc, dzf);
+            TensorPrimitives.Multiply(g, g, s);
+            TensorPrimitives.Subtract(T.One, s, s);
+            TensorPrimitives.Multiply(s, i, s);
+            TensorPrimitives.Multiply(s, dc, dzg);
+            for (int k = 0; k < 4; k++)
+                if (slopes[k] != T.One) TensorPrimitives.Divide(gateGradient.Slice((4 * r + k) * hidden, hidden), slopes[k], gateGradient.Slice((4 * r + k) * hidden, hidden));
+
+            TensorPrimitives.Multiply(dc, f, dc);
+        }
+    }
+
+    /// <summary><c>a (1 - a)</c>, the sigmoid's derivative from its output.</summary>
+    private static void SigmoidDerivative<T>(ReadOnlySpan<T> activation, Span<T> destination)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        TensorPrimitives.Subtract(T.One, activation, destination);
+        TensorPrimitives.Multiply(destination, activation, destination);
+    }
+}

@@ -1,0 +1,143 @@
+using TorchSharp;
+using static Microsoft.ML.Quantized.Tests.RecurrentTestSupport;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized.Tests;
+
+/// <summary>
+/// The LSTM's hand-written sequence function (<see cref="LstmSequenceFunction"/>) against the autograd loop it replaces
+/// (<see cref="QuantizedRecurrentCell.ForceAutogradLoop"/>, itself tested against torch's LSTM and a reference written with
+/// torch ops): the same outputs, final states, running statistics and gradients of every parameter, the input, h0 and c0.
+/// </summary>
+[TestClass]
+public sealed class LstmSequenceFunctionTests
+{
+    private const int In = 5, Hidden = 6, Batch = 4, Time = 7;
+
+    [TestMethod]
+    [DataRow(RecurrentNormalization.None, false, true)]
+    [DataRow(RecurrentNormalization.None, true, true)]
+    [DataRow(RecurrentNormalization.Layer, false, true)]
+    [DataRow(RecurrentNormalization.Layer, true, true)]
+    [DataRow(RecurrentNormalization.Layer, true, false)]
+    [DataRow(RecurrentNormalization.BatchPerStep, false, true)]
+    [DataRow(RecurrentNormalization.BatchPerStep, true, true)]
+    [DataRow(RecurrentNormalization.BatchPerStep, true, false)]
+    [DataRow(RecurrentNormalization.BatchShared, false, true)]
+    [DataRow(RecurrentNormalization.BatchShared, true, false)]
+    public void HandWrittenBackwardEqualsAutogradLoop(RecurrentNormalization normalization, bool slopes, bool training)
+        => AssertEqualsAutogradLoop(normalization, slopes, training, ScalarType.Float64, 1e-10);
+
+    [TestMethod]
+    [DataRow(RecurrentNormalization.None)]
+    [DataRow(RecurrentNormalization.Layer)]
+    [DataRow(RecurrentNormalization.BatchPerStep)]
+    public void Float32EqualsAutogradLoop(RecurrentNormalization normalization)
+        // Training runs in float32, the function's other instantiation: the same comparison at float32's precision (standard
+        // slopes: steep ones make two float32 operation orders drift apart by up to 1e-3 relative within a few steps).
+        => AssertEqualsAutogradLoop(normalization, slopes: false, training: true, ScalarType.Float32, 1e-5);
+
+    private static void AssertEqualsAutogradLoop(RecurrentNormalization normalization, bool slopes, bool training, ScalarType dtype, double tolerance)
+    {
+        manual_seed(11);
+        using var scope = NewDisposeScope();
+        var options = Options(RecurrentCellKind.Lstm, Hidden, normalization: normalization);
+        options.MaxNormalizedSteps = 3; // fewer sets than steps: steps 2.. share the last set
+        if (slopes) options.Slopes = new ActivationSlopes { InputGate = 0.5, ForgetGate = 0.75, Candidate = 0.25, OutputGate = 1.5, CellOutput = 0.5 };
+        // In double precision any difference beyond rounding is a wrong derivative.
+        var defaultType = get_default_dtype();
+        set_default_dtype(dtype);
+        QuantizedLstmCell cell;
+        try { cell = new QuantizedLstmCell("lstm", In, options, Sign, Float) { ForceCellLoop = true }; }
+        finally { set_default_dtype(defaultType); }
+        using var _ = cell;
+        Assert.AreEqual(dtype, cell.WeightHh.dtype);
+        Assert.IsFalse(cell.UsesFusedKernel);
+        RandomizeNormalizationParameters(cell);
+        if (!training)
+        {
+            // Running statistics of a few training batches first, so evaluation reads non-trivial ones.
+            using (no_grad()) for (int k = 0; k < 3; k++) cell.Forward(randn(Time, Batch, In, dtype: dtype) * 2, randn(Batch, Hidden, dtype: dtype), randn(Batch, Hidden, dtype: dtype));
+        }
+        cell.train(training);
+        var x = randn(Time, Batch, In, dtype: dtype);
+        var h0 = randn(Batch, Hidden, dtype: dtype);
+        var c0 = randn(Batch, Hidden, dtype: dtype);
+        var outputWeights = randn(Time, Batch, Hidden, dtype: dtype);
+        var buffersBefore = cell.named_buffers().ToDictionary(b => b.name, b => b.buffer.clone());
+
+        var handWritten = Run(cell, x, h0, c0, outputWeights);
+        var buffersAfterHandWritten = cell.named_buffers().ToDictionary(b => b.name, b => b.buffer.clone());
+        using (no_grad()) foreach (var (name, buffer) in cell.named_buffers()) buffer.copy_(buffersBefore[name]);
+        cell.ForceAutogradLoop = true;
+        var reference = Run(cell, x, h0, c0, outputWeights);
+
+        AssertClose(reference.Output, handWritten.Output, tolerance, "output");
+        AssertClose(reference.H, handWritten.H, tolerance, "h");
+        AssertClose(reference.C, handWritten.C, tolerance, "c");
+        foreach (var (name, buffer) in cell.named_buffers()) AssertClose(buffer, buffersAfterHandWritten[name], tolerance, $"buffer {name}");
+        if (training && normalization is RecurrentNormalization.BatchPerStep or RecurrentNormalization.BatchShared)
+            Assert.IsTrue(MaxAbsDifference(buffersBefore["hidden_norm.running_mean"], buffersAfterHandWritten["hidden_norm.running_mean"]) > 1e-3,
+                "training moved the hidden side's running means");
+        Assert.AreEqual(reference.Gradients.Count, handWritten.Gradients.Count);
+        foreach (var (name, gradient) in reference.Gradients)
+        {
+            double largest = gradient.abs().max().to(ScalarType.Float64).item<double>();
+            Assert.IsTrue(largest > 1e-6, $"{name}: zero gradient");
+            AssertClose(gradient, handWritten.Gradients[name], tolerance * Math.Max(1, largest), $"gradient of {name}");
+        }
+    }
+
+    [TestMethod]
+    public void GatesAndStatesMatchHandWorkedStep()
+    {
+        // One unit, one step, no normalization, slopes 1: z = x + w h0 per gate, so every quantity is a scalar by hand.
+        using var scope = NewDisposeScope();
+        var options = Options(RecurrentCellKind.Lstm, 1);
+        using var cell = new QuantizedLstmCell("lstm", 1, options, Float, Float) { ForceCellLoop = true };
+        using (no_grad())
+        {
+            cell.WeightIh.copy_(tensor(new float[] { 1f, 2f, -1f, 0.5f }).view(4, 1));
+            cell.WeightHh.copy_(tensor(new float[] { 0.5f, -0.5f, 1f, 1f }).view(4, 1));
+            cell.BiasIh.zero_();
+            cell.BiasHh.zero_();
+        }
+        var x = tensor(new float[] { 1f }).view(1, 1, 1);
+        var h0 = tensor(new float[] { 2f }).view(1, 1).requires_grad_();
+        var c0 = tensor(new float[] { -1f }).view(1, 1).requires_grad_();
+        var (output, _, c) = cell.Forward(x, h0, c0);
+        // z = (1 + 1, 2 - 1, -1 + 2, 0.5 + 2) = (2, 1, 1, 2.5)
+        double i = Sigmoid(2), f = Sigmoid(1), g = Math.Tanh(1), o = Sigmoid(2.5);
+        double cNew = f * -1 + i * g, h = o * Math.Tanh(cNew);
+        Assert.AreEqual(cNew, c!.item<float>(), 1e-6, "c");
+        Assert.AreEqual(h, output.item<float>(), 1e-6, "h");
+        output.sum().backward();
+        // dh/dc0 = o tanh'(c') f
+        Assert.AreEqual(o * (1 - Math.Tanh(cNew) * Math.Tanh(cNew)) * f, c0.grad!.item<float>(), 1e-6, "dh/dc0");
+    }
+
+    private static double Sigmoid(double z) => 1 / (1 + Math.Exp(-z));
+
+    private static void RandomizeNormalizationParameters(QuantizedLstmCell cell)
+    {
+        using var _ = no_grad();
+        foreach (var (name, parameter) in cell.named_parameters())
+            if (name.EndsWith("norm.gain") || name.EndsWith("norm.bias")) parameter.copy_(randn_like(parameter) * 0.5 + (name.EndsWith("gain") ? 1 : 0));
+    }
+
+    private static (Tensor Output, Tensor H, Tensor C, Dictionary<string, Tensor> Gradients) Run(
+        QuantizedLstmCell cell, Tensor x, Tensor h0, Tensor c0, Tensor outputWeights)
+    {
+        cell.zero_grad();
+        var xg = x.clone().requires_grad_();
+        var hg = h0.clone().requires_grad_();
+        var cg = c0.clone().requires_grad_();
+        var (output, h, c) = cell.Forward(xg, hg, cg);
+        ((output * outputWeights).sum() + (h * h).sum() + (c! * c!.sin()).sum()).backward();
+        var gradients = cell.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.clone());
+        gradients["input"] = xg.grad!.clone();
+        gradients["h0"] = hg.grad!.clone();
+        gradients["c0"] = cg.grad!.clone();
+        return (output.detach(), h.detach(), c!.detach(), gradients);
+    }
+}
