@@ -23,6 +23,9 @@ namespace Microsoft.ML.Quantized;
 /// (it is an accumulator) unless it names <see cref="RecurrentActivations.CellState"/> (Qc above). Quantizers registered:
 /// <c>input_gate</c>, <c>forget_gate</c>, <c>candidate</c>, <c>output_gate</c>, <c>hidden</c>, <c>cell_state</c> (each
 /// <c>_quantizer</c>; the identity where not selected).
+/// <para>Where the fused kernel cannot run, the loop is <see cref="LstmSequenceFunction"/> (one autograd operation with a
+/// hand-written backward) unless an activation quantizer or the cell-state normalization is in the step, or the tensors are
+/// not float32/float64 on the CPU; then every step's operations are recorded for autograd.</para>
 /// </remarks>
 internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
 {
