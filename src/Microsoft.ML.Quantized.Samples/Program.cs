@@ -1,5 +1,8 @@
 using System.CommandLine;
+using Microsoft.ML.Quantized.Samples;
 using Microsoft.ML.Quantized.Samples.Commands;
+
+NativeAllocator.KeepLargeBuffersInHeap();
 
 var root = new RootCommand(
     "Microsoft.ML.Quantized samples. With no command: the quickstart (a float and a ternary character LSTM on Moby Dick).");
