@@ -170,10 +170,7 @@ internal static class LstmStepMath
     {
         for (int r = 0; r < rows; r++)
         {
-            var i = gates.Slice(4 * r * hidden, hidden);
-            var f = gates.Slice((4 * r + 1) * hidden, hidden);
-            var g = gates.Slice((4 * r + 2) * hidden, hidden);
-            var o = gates.Slice((4 * r + 3) * hidden, hidden);
+            var (i, f, g, o) = new GateRow<T>(gates, r, hidden);
             var c = newCell.Slice(r * hidden, hidden);
             var tc = cellTanh.Slice(r * hidden, hidden);
             TensorPrimitives.Multiply(f, cell.Slice(r * hidden, hidden), c);
@@ -202,10 +199,7 @@ internal static class LstmStepMath
     {
         for (int r = 0; r < rows; r++)
         {
-            var i = gates.Slice(4 * r * hidden, hidden);
-            var f = gates.Slice((4 * r + 1) * hidden, hidden);
-            var g = gates.Slice((4 * r + 2) * hidden, hidden);
-            var o = gates.Slice((4 * r + 3) * hidden, hidden);
+            var (i, f, g, o) = new GateRow<T>(gates, r, hidden);
             var dh = hiddenGradient.Slice(r * hidden, hidden);
             var dc = cellGradient.Slice(r * hidden, hidden);
             var tc = cellTanh.Slice(r * hidden, hidden);
@@ -247,5 +241,26 @@ internal static class LstmStepMath
     {
         TensorPrimitives.Subtract(T.One, activation, destination);
         TensorPrimitives.Multiply(destination, activation, destination);
+    }
+
+    /// <summary>The blocks i, f, g, o of one row of a [rows, 4 * hidden] gate buffer.</summary>
+    private readonly ref struct GateRow<T>
+    {
+        private readonly ReadOnlySpan<T> row;
+        private readonly int hidden;
+
+        public GateRow(ReadOnlySpan<T> gates, int index, int hidden)
+        {
+            row = gates.Slice(4 * index * hidden, 4 * hidden);
+            this.hidden = hidden;
+        }
+
+        public void Deconstruct(out ReadOnlySpan<T> i, out ReadOnlySpan<T> f, out ReadOnlySpan<T> g, out ReadOnlySpan<T> o)
+        {
+            i = row[..hidden];
+            f = row.Slice(hidden, hidden);
+            g = row.Slice(2 * hidden, hidden);
+            o = row.Slice(3 * hidden, hidden);
+        }
     }
 }
