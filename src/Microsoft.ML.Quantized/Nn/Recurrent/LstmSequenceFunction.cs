@@ -1,5 +1,5 @@
 using System.Numerics;
-using System.Runtime.InteropServices;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -26,16 +26,12 @@ namespace Microsoft.ML.Quantized;
 /// tests compare outputs, running statistics and every gradient in float64). The gain is speed: the autograd loop records
 /// and replays a dozen small libtorch operations per step, each with its graph node and dispatch; here a step is one
 /// matrix product each way plus managed loops over the rows. Float32 and float64 on the CPU
-/// (<see cref="Supports"/>).</para>
+/// (<see cref="TensorSpans.Supports"/>).</para>
 /// </remarks>
 internal sealed class LstmSequenceFunction : autograd.MultiTensorFunction<LstmSequenceFunction>
 {
     /// <inheritdoc/>
     public override string Name => "QuantizedLstmSequence";
-
-    /// <summary>True when the function can run on tensors like <paramref name="input"/>: float32 or float64 on the CPU.</summary>
-    public static bool Supports(Tensor input) =>
-        input.device_type == DeviceType.CPU && (input.dtype == ScalarType.Float32 || input.dtype == ScalarType.Float64);
 
     /// <summary>
     /// Runs the sequence; returns the output [T, B, H] and the final h and c [B, H], in the caller's dispose scope.
@@ -47,7 +43,7 @@ internal sealed class LstmSequenceFunction : autograd.MultiTensorFunction<LstmSe
     /// output that gets none, TorchSharp hands the backward a wrapper of no tensor that it never takes off the thread's
     /// live-tensor count.
     /// </remarks>
-    public static (Tensor Output, Tensor H, Tensor C) Run(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor c0, Tensor? gain, LstmSequenceSettings settings)
+    public static (Tensor Output, Tensor H, Tensor C) Run(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor c0, Tensor? gain, RecurrentSequenceSettings settings)
     {
         var states = apply(inputTerms, weightHh, h0, c0, settings.Normalized ? gain! : null!, settings)[0];
         long steps = inputTerms.shape[0];
@@ -58,7 +54,7 @@ internal sealed class LstmSequenceFunction : autograd.MultiTensorFunction<LstmSe
     public override List<Tensor> forward(autograd.AutogradContext ctx, params object[] vars)
     {
         var (inputTerms, weightHh, h0, c0, gain) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3], vars[4] as Tensor);
-        var settings = (LstmSequenceSettings)vars[5];
+        var settings = (RecurrentSequenceSettings)vars[5];
         using var scope = NewDisposeScope();
         var saved = inputTerms.dtype == ScalarType.Float64
             ? Forward<double>(inputTerms, weightHh, h0, c0, gain, settings)
@@ -76,7 +72,7 @@ internal sealed class LstmSequenceFunction : autograd.MultiTensorFunction<LstmSe
     /// <inheritdoc/>
     public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> gradOutputs)
     {
-        var settings = (LstmSequenceSettings)ctx.get_data("settings");
+        var settings = (RecurrentSequenceSettings)ctx.get_data("settings");
         using var scope = NewDisposeScope();
         var saved = ctx.get_saved_variables();
         var state = new SavedState(saved[2], saved[3], saved[4], saved[5], saved[6], saved[7]);
@@ -95,7 +91,7 @@ internal sealed class LstmSequenceFunction : autograd.MultiTensorFunction<LstmSe
     /// </summary>
     private sealed record SavedState(Tensor Hiddens, Tensor Cells, Tensor Gates, Tensor CellTanhs, Tensor? Standardized, Tensor? InverseDeviations);
 
-    private static SavedState Forward<T>(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor c0, Tensor? gain, LstmSequenceSettings settings)
+    private static SavedState Forward<T>(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor c0, Tensor? gain, RecurrentSequenceSettings settings)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int steps = (int)inputTerms.shape[0], rows = (int)inputTerms.shape[1], hidden = (int)h0.shape[1], features = 4 * hidden;
@@ -108,72 +104,46 @@ internal sealed class LstmSequenceFunction : autograd.MultiTensorFunction<LstmSe
         cells[0].copy_(c0);
         var gates = empty(steps, rows, features, dtype: dtype, device: device);
         var cellTanhs = empty(steps, rows, hidden, dtype: dtype, device: device);
-        var standardized = settings.Normalized ? empty(steps, rows, features, dtype: dtype, device: device) : null;
-        var inverseDeviations = settings.LayerNorm is not null ? empty(steps, rows * settings.LayerNorm.Groups, dtype: dtype, device: device)
-            : settings.TracksBatchStatistics ? empty(steps, features, dtype: dtype, device: device)
-            : settings.BatchNorm is not null ? RunningInverseDeviations(settings.BatchNorm)
-            : null;
-        var means = settings.TracksBatchStatistics ? empty(steps, features, dtype: dtype, device: device) : null;
-        var variances = settings.TracksBatchStatistics ? empty(steps, features, dtype: dtype, device: device) : null;
-        var runningMeans = settings.BatchNorm is not null && !settings.Training ? settings.BatchNorm.RunningMean.contiguous() : null;
+        var standardizer = settings.Normalized ? new SequenceStandardizer<T>(settings, steps, rows, features, dtype, device) : null;
         var gains = gain?.contiguous();
         var weightHhTransposed = weightHh.t();
 
-        var slopes = settings.GateSlopes.Select(T.CreateChecked).ToArray();
+        var slopes = GateSlopes<T>(settings.Slopes);
         T cellSlope = T.CreateChecked(settings.Slopes.CellOutput);
-        T epsilon = T.CreateChecked(settings.LayerNorm?.Epsilon ?? settings.BatchNorm?.Epsilon ?? 0);
-        var x = Values<T>(terms);
-        var h = Values<T>(hiddens);
-        var c = Values<T>(cells);
-        var a = Values<T>(gates);
-        var tc = Values<T>(cellTanhs);
-        var n = standardized is null ? default : Values<T>(standardized);
-        var inv = inverseDeviations is null ? default : Values<T>(inverseDeviations);
-        var g = gains is null ? default : Values<T>(gains);
+        var x = TensorSpans.Of<T>(terms);
+        var h = TensorSpans.Of<T>(hiddens);
+        var c = TensorSpans.Of<T>(cells);
+        var a = TensorSpans.Of<T>(gates);
+        var tc = TensorSpans.Of<T>(cellTanhs);
+        var g = gains is null ? default : TensorSpans.Of<T>(gains);
         for (int t = 0; t < steps; t++)
         {
             var z = a.Slice(t * stepSize, stepSize);
+            var xt = x.Slice(t * stepSize, stepSize);
             using (var previous = hiddens[t])
             using (var product = previous.mm(weightHhTransposed))
             {
-                var p = Values<T>(product);
-                if (standardized is null)
+                var p = TensorSpans.Of<T>(product);
+                if (standardizer is null)
                 {
-                    System.Numerics.Tensors.TensorPrimitives.Add(x.Slice(t * stepSize, stepSize), p, z);
+                    TensorPrimitives.Add(xt, p, z);
                 }
                 else
                 {
-                    var nt = n.Slice(t * stepSize, stepSize);
-                    p.CopyTo(nt);
-                    if (settings.LayerNorm is not null)
-                    {
-                        int groups = settings.LayerNorm.Groups;
-                        LstmStepMath.StandardizeGroups(nt, rows, groups, epsilon, inv.Slice(t * rows * groups, rows * groups));
-                    }
-                    else if (means is not null)
-                    {
-                        LstmStepMath.StandardizeBatch(nt, rows, epsilon, Values<T>(means).Slice(t * features, features),
-                            Values<T>(variances!).Slice(t * features, features), inv.Slice(t * features, features));
-                    }
-                    else
-                    {
-                        int set = Math.Min(t, settings.BatchNorm!.Steps - 1);
-                        LstmStepMath.StandardizeWith(nt, rows, Values<T>(runningMeans!).Slice(set * features, features), inv.Slice(set * features, features));
-                    }
+                    var n = standardizer.Forward(p, t);
                     for (int r = 0; r < rows; r++)
-                        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(nt.Slice(r * features, features), g, x.Slice(t * stepSize + r * features, features),
-                            z.Slice(r * features, features));
+                        TensorPrimitives.MultiplyAdd(n.Slice(r * features, features), g, xt.Slice(r * features, features), z.Slice(r * features, features));
                 }
             }
             LstmStepMath.Activate(z, rows, hidden, slopes);
             LstmStepMath.UpdateCell<T>(z, c.Slice(t * stateSize, stateSize), c.Slice((t + 1) * stateSize, stateSize), tc.Slice(t * stateSize, stateSize),
                 h.Slice((t + 1) * stateSize, stateSize), rows, hidden, cellSlope);
         }
-        if (means is not null) settings.BatchNorm!.UpdateRunningStatistics(means, variances!, rows, firstStep: 0);
-        return new SavedState(hiddens, cells, gates, cellTanhs, standardized, inverseDeviations);
+        standardizer?.UpdateRunningStatistics();
+        return new SavedState(hiddens, cells, gates, cellTanhs, standardizer?.Standardized, standardizer?.InverseDeviations);
     }
 
-    private static List<Tensor> Backward<T>(List<Tensor> gradOutputs, Tensor weightHh, Tensor? gain, SavedState state, LstmSequenceSettings settings)
+    private static List<Tensor> Backward<T>(List<Tensor> gradOutputs, Tensor weightHh, Tensor? gain, SavedState state, RecurrentSequenceSettings settings)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int steps = (int)state.Gates.shape[0], rows = (int)state.Gates.shape[1], hidden = (int)state.Cells.shape[2], features = 4 * hidden;
@@ -184,54 +154,37 @@ internal sealed class LstmSequenceFunction : autograd.MultiTensorFunction<LstmSe
         var hiddenGradient = zeros(rows, hidden, dtype: dtype, device: device);
         var cellGradient = statesGradient[steps].clone();
         var gateGradients = empty(steps, rows, features, dtype: dtype, device: device);
-        var recurrentGradients = state.Standardized is null ? gateGradients : empty(steps, rows, features, dtype: dtype, device: device);
+        var standardizer = state.Standardized is null ? null : new SequenceStandardizer<T>(settings, state.Standardized, state.InverseDeviations!);
+        var recurrentGradients = standardizer is null ? gateGradients : empty(steps, rows, features, dtype: dtype, device: device);
         var gains = gain?.contiguous();
 
-        var slopes = settings.GateSlopes.Select(T.CreateChecked).ToArray();
+        var slopes = GateSlopes<T>(settings.Slopes);
         T cellSlope = T.CreateChecked(settings.Slopes.CellOutput);
         var scratch = new T[2 * features];
-        var dOut = Values<T>(outputGradient);
-        var dh = Values<T>(hiddenGradient);
-        var dc = Values<T>(cellGradient);
-        var dz = Values<T>(gateGradients);
-        var dr = Values<T>(recurrentGradients);
-        var a = Values<T>(state.Gates);
-        var c = Values<T>(state.Cells);
-        var tc = Values<T>(state.CellTanhs);
-        var n = state.Standardized is null ? default : Values<T>(state.Standardized);
-        var inv = state.InverseDeviations is null ? default : Values<T>(state.InverseDeviations);
-        var g = gains is null ? default : Values<T>(gains);
+        var dOut = TensorSpans.Of<T>(outputGradient);
+        var dh = TensorSpans.Of<T>(hiddenGradient);
+        var dc = TensorSpans.Of<T>(cellGradient);
+        var dz = TensorSpans.Of<T>(gateGradients);
+        var dr = TensorSpans.Of<T>(recurrentGradients);
+        var a = TensorSpans.Of<T>(state.Gates);
+        var c = TensorSpans.Of<T>(state.Cells);
+        var tc = TensorSpans.Of<T>(state.CellTanhs);
+        var g = gains is null ? default : TensorSpans.Of<T>(gains);
         for (int t = steps - 1; t >= 0; t--)
         {
-            System.Numerics.Tensors.TensorPrimitives.Add(dh, dOut.Slice(t * stateSize, stateSize), dh);
+            TensorPrimitives.Add(dh, dOut.Slice(t * stateSize, stateSize), dh);
             var dzt = dz.Slice(t * stepSize, stepSize);
             LstmStepMath.StepBackward<T>(dh, dc, a.Slice(t * stepSize, stepSize), c.Slice(t * stateSize, stateSize), tc.Slice(t * stateSize, stateSize),
                 dzt, scratch, rows, hidden, slopes, cellSlope);
-            if (state.Standardized is not null)
+            if (standardizer is not null)
             {
                 var drt = dr.Slice(t * stepSize, stepSize);
-                var nt = n.Slice(t * stepSize, stepSize);
-                for (int r = 0; r < rows; r++)
-                    System.Numerics.Tensors.TensorPrimitives.Multiply(dzt.Slice(r * features, features), g, drt.Slice(r * features, features));
-                if (settings.LayerNorm is not null)
-                {
-                    int groups = settings.LayerNorm.Groups;
-                    LstmStepMath.StandardizeGroupsBackward<T>(drt, nt, inv.Slice(t * rows * groups, rows * groups), rows, groups);
-                }
-                else if (settings.TracksBatchStatistics)
-                {
-                    LstmStepMath.StandardizeBatchBackward<T>(drt, nt, inv.Slice(t * features, features), rows,
-                        scratch.AsSpan(0, features), scratch.AsSpan(features, features));
-                }
-                else
-                {
-                    int set = Math.Min(t, settings.BatchNorm!.Steps - 1);
-                    LstmStepMath.StandardizeWithBackward<T>(drt, rows, inv.Slice(set * features, features));
-                }
+                for (int r = 0; r < rows; r++) TensorPrimitives.Multiply(dzt.Slice(r * features, features), g, drt.Slice(r * features, features));
+                standardizer.Backward(drt, t, scratch);
             }
             using var stepGradient = recurrentGradients[t];
             using var previousHidden = stepGradient.mm(weightHh);
-            Values<T>(previousHidden).CopyTo(dh);
+            TensorSpans.Of<T>(previousHidden).CopyTo(dh);
         }
         long flat = (long)steps * rows;
         var weightGradient = recurrentGradients.view(flat, features).t().mm(state.Hiddens.narrow(0, 0, steps).reshape(flat, hidden));
@@ -239,13 +192,7 @@ internal sealed class LstmSequenceFunction : autograd.MultiTensorFunction<LstmSe
         return new List<Tensor> { gateGradients, weightGradient, hiddenGradient, cellGradient, gainGradient!, null! };
     }
 
-    /// <summary>One over the square root of each set's running variance plus epsilon [sets, features].</summary>
-    private static Tensor RunningInverseDeviations(RecurrentBatchNorm norm)
-    {
-        using var epsilon = norm.Epsilon.ToScalar();
-        return norm.RunningVar.add(epsilon).rsqrt_();
-    }
-
-    /// <summary>The memory of a contiguous CPU tensor as a span of its element type.</summary>
-    private static Span<T> Values<T>(Tensor tensor) where T : unmanaged => MemoryMarshal.Cast<byte, T>(tensor.bytes);
+    /// <summary>The gate slopes in the weight rows' order i, f, g, o.</summary>
+    private static T[] GateSlopes<T>(ActivationSlopes slopes) where T : unmanaged, IFloatingPointIeee754<T> =>
+        new[] { slopes.InputGate, slopes.ForgetGate, slopes.Candidate, slopes.OutputGate }.Select(T.CreateChecked).ToArray();
 }

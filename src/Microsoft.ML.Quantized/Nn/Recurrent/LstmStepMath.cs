@@ -5,10 +5,9 @@ namespace Microsoft.ML.Quantized;
 
 /// <summary>
 /// The element-wise arithmetic of one LSTM step and its derivative, on spans over contiguous row-major memory
-/// (<see cref="LstmSequenceFunction"/> runs it on the tensors' own buffers, between libtorch's matrix products): the
-/// standardizations of the recurrent term (layer normalization per group of a row, batch normalization per feature), the
-/// gate activations and the cell update. Every operation is a vectorized <see cref="TensorPrimitives"/> call over one row
-/// or one gate block of a row.
+/// (<see cref="LstmSequenceFunction"/> runs it on the tensors' own buffers, between libtorch's matrix products): the gate
+/// activations and the cell update. Every operation is a vectorized <see cref="TensorPrimitives"/> call over one gate block
+/// of a row.
 /// </summary>
 /// <remarks>
 /// Rows are the batch; a gate row holds the blocks i, f, g, o of <c>hidden</c> values each (PyTorch's order). In place
@@ -16,131 +15,6 @@ namespace Microsoft.ML.Quantized;
 /// </remarks>
 internal static class LstmStepMath
 {
-    /// <summary>
-    /// Layer normalization without gain and bias, in place: each of the <paramref name="groups"/> equal parts of each of the
-    /// <paramref name="rows"/> rows of <paramref name="values"/> becomes <c>(v - mean) / sqrt(var + eps)</c> (biased
-    /// variance); the inverse deviations go to <paramref name="inverseDeviations"/> [rows * groups].
-    /// </summary>
-    public static void StandardizeGroups<T>(Span<T> values, int rows, int groups, T epsilon, Span<T> inverseDeviations)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int size = values.Length / (rows * groups);
-        T count = T.CreateChecked(size);
-        for (int k = 0; k < rows * groups; k++)
-        {
-            var part = values.Slice(k * size, size);
-            TensorPrimitives.Subtract(part, TensorPrimitives.Sum<T>(part) / count, part);
-            T inverse = T.One / T.Sqrt(TensorPrimitives.SumOfSquares<T>(part) / count + epsilon);
-            TensorPrimitives.Multiply(part, inverse, part);
-            inverseDeviations[k] = inverse;
-        }
-    }
-
-    /// <summary>
-    /// The derivative of <see cref="StandardizeGroups"/>, in place: <paramref name="gradient"/> (of the standardized values
-    /// <paramref name="standardized"/>) becomes the gradient of its input, per group <c>(dy - mean(dy) - y mean(dy y)) / sigma</c>
-    /// (Ba et al. 2016's normalization differentiated by hand).
-    /// </summary>
-    public static void StandardizeGroupsBackward<T>(Span<T> gradient, ReadOnlySpan<T> standardized, ReadOnlySpan<T> inverseDeviations, int rows, int groups)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int size = gradient.Length / (rows * groups);
-        T count = T.CreateChecked(size);
-        for (int k = 0; k < rows * groups; k++)
-        {
-            var dy = gradient.Slice(k * size, size);
-            var y = standardized.Slice(k * size, size);
-            T projection = TensorPrimitives.Dot(dy, y) / count;
-            TensorPrimitives.Subtract(dy, TensorPrimitives.Sum<T>(dy) / count, dy);
-            TensorPrimitives.MultiplyAdd(y, -projection, dy, dy);
-            TensorPrimitives.Multiply(dy, inverseDeviations[k], dy);
-        }
-    }
-
-    /// <summary>
-    /// Batch normalization with batch statistics, without gain and bias, in place: each feature (column) of the
-    /// <paramref name="rows"/> rows of <paramref name="values"/> becomes <c>(v - mean) / sqrt(var + eps)</c> over the rows
-    /// (biased variance). Writes the means, biased variances and inverse deviations [features].
-    /// </summary>
-    public static void StandardizeBatch<T>(Span<T> values, int rows, T epsilon, Span<T> mean, Span<T> variance, Span<T> inverseDeviation)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int features = values.Length / rows;
-        T count = T.CreateChecked(rows);
-        mean.Clear();
-        for (int r = 0; r < rows; r++) TensorPrimitives.Add(mean, values.Slice(r * features, features), mean);
-        TensorPrimitives.Divide(mean, count, mean);
-        variance.Clear();
-        for (int r = 0; r < rows; r++)
-        {
-            var row = values.Slice(r * features, features);
-            TensorPrimitives.Subtract(row, mean, row);
-            TensorPrimitives.MultiplyAdd(row, row, variance, variance);
-        }
-        TensorPrimitives.Divide(variance, count, variance);
-        TensorPrimitives.Add(variance, epsilon, inverseDeviation);
-        TensorPrimitives.Sqrt(inverseDeviation, inverseDeviation);
-        TensorPrimitives.Divide(T.One, inverseDeviation, inverseDeviation);
-        for (int r = 0; r < rows; r++) TensorPrimitives.Multiply(values.Slice(r * features, features), inverseDeviation, values.Slice(r * features, features));
-    }
-
-    /// <summary>
-    /// Batch normalization with given (running) statistics, in place: each row of <paramref name="values"/> becomes
-    /// <c>(v - mean) * inverseDeviation</c>.
-    /// </summary>
-    public static void StandardizeWith<T>(Span<T> values, int rows, ReadOnlySpan<T> mean, ReadOnlySpan<T> inverseDeviation)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int features = values.Length / rows;
-        for (int r = 0; r < rows; r++)
-        {
-            var row = values.Slice(r * features, features);
-            TensorPrimitives.Subtract(row, mean, row);
-            TensorPrimitives.Multiply(row, inverseDeviation, row);
-        }
-    }
-
-    /// <summary>
-    /// The derivative of <see cref="StandardizeBatch"/>, in place: <paramref name="gradient"/> becomes, per feature,
-    /// <c>(dy - mean_b(dy) - y mean_b(dy y)) / sigma</c> (means over the rows; Ioffe and Szegedy 2015 differentiated by hand).
-    /// <paramref name="meanGradient"/> and <paramref name="meanProjection"/> are scratch [features].
-    /// </summary>
-    public static void StandardizeBatchBackward<T>(Span<T> gradient, ReadOnlySpan<T> standardized, ReadOnlySpan<T> inverseDeviation, int rows,
-        Span<T> meanGradient, Span<T> meanProjection)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int features = gradient.Length / rows;
-        T count = T.CreateChecked(rows);
-        meanGradient.Clear();
-        meanProjection.Clear();
-        for (int r = 0; r < rows; r++)
-        {
-            var dy = gradient.Slice(r * features, features);
-            TensorPrimitives.Add(meanGradient, dy, meanGradient);
-            TensorPrimitives.MultiplyAdd(dy, standardized.Slice(r * features, features), meanProjection, meanProjection);
-        }
-        TensorPrimitives.Divide(meanGradient, count, meanGradient);
-        TensorPrimitives.Divide(meanProjection, -count, meanProjection);
-        for (int r = 0; r < rows; r++)
-        {
-            var dy = gradient.Slice(r * features, features);
-            TensorPrimitives.Subtract(dy, meanGradient, dy);
-            TensorPrimitives.MultiplyAdd(standardized.Slice(r * features, features), meanProjection, dy, dy);
-            TensorPrimitives.Multiply(dy, inverseDeviation, dy);
-        }
-    }
-
-    /// <summary>
-    /// The derivative of <see cref="StandardizeWith"/>, in place: each row of <paramref name="gradient"/> times
-    /// <paramref name="inverseDeviation"/>.
-    /// </summary>
-    public static void StandardizeWithBackward<T>(Span<T> gradient, int rows, ReadOnlySpan<T> inverseDeviation)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int features = gradient.Length / rows;
-        for (int r = 0; r < rows; r++) TensorPrimitives.Multiply(gradient.Slice(r * features, features), inverseDeviation, gradient.Slice(r * features, features));
-    }
-
     /// <summary>
     /// The gate activations, in place: each row of <paramref name="gates"/> [rows, 4 * hidden] holds the pre-activations
     /// z_i, z_f, z_g, z_o and becomes <c>sigma(z_i / l_i)</c>, <c>sigma(z_f / l_f)</c>, <c>tanh(z_g / l_g)</c>,
@@ -209,23 +83,21 @@ internal static class LstmStepMath
             var dzg = gateGradient.Slice((4 * r + 2) * hidden, hidden);
             var dzo = gateGradient.Slice((4 * r + 3) * hidden, hidden);
 
-            TensorPrimitives.Multiply(tc, tc, s);
-            TensorPrimitives.Subtract(T.One, s, s);
+            ActivationDerivatives.Tanh(tc, s);
             TensorPrimitives.Multiply(s, o, s);
             if (cellSlope != T.One) TensorPrimitives.Divide(s, cellSlope, s);
             TensorPrimitives.MultiplyAdd(dh, s, dc, dc);
 
-            SigmoidDerivative(o, s);
+            ActivationDerivatives.Sigmoid(o, s);
             TensorPrimitives.Multiply(s, tc, s);
             TensorPrimitives.Multiply(s, dh, dzo);
-            SigmoidDerivative(i, s);
+            ActivationDerivatives.Sigmoid(i, s);
             TensorPrimitives.Multiply(s, g, s);
             TensorPrimitives.Multiply(s, dc, dzi);
-            SigmoidDerivative(f, s);
+            ActivationDerivatives.Sigmoid(f, s);
             TensorPrimitives.Multiply(s, cell.Slice(r * hidden, hidden), s);
             TensorPrimitives.Multiply(s, dc, dzf);
-            TensorPrimitives.Multiply(g, g, s);
-            TensorPrimitives.Subtract(T.One, s, s);
+            ActivationDerivatives.Tanh(g, s);
             TensorPrimitives.Multiply(s, i, s);
             TensorPrimitives.Multiply(s, dc, dzg);
             for (int k = 0; k < 4; k++)
@@ -233,14 +105,6 @@ internal static class LstmStepMath
 
             TensorPrimitives.Multiply(dc, f, dc);
         }
-    }
-
-    /// <summary><c>a (1 - a)</c>, the sigmoid's derivative from its output.</summary>
-    private static void SigmoidDerivative<T>(ReadOnlySpan<T> activation, Span<T> destination)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        TensorPrimitives.Subtract(T.One, activation, destination);
-        TensorPrimitives.Multiply(destination, activation, destination);
     }
 
     /// <summary>The blocks i, f, g, o of one row of a [rows, 4 * hidden] gate buffer.</summary>

@@ -18,6 +18,9 @@ namespace Microsoft.ML.Quantized;
 /// <see cref="QuantizedRecurrentOptions.QuantizedActivations"/> selects (default both).
 /// Quantizers registered: <c>reset_gate</c>, <c>update_gate</c>, <c>new_gate</c>, <c>hidden</c> (each
 /// <c>_quantizer</c>).
+/// <para>Where the fused kernel cannot run, the loop is <see cref="GruSequenceFunction"/> (one autograd operation with a
+/// hand-written backward) unless an activation quantizer is in the step or the tensors are not float32/float64 on the CPU;
+/// then every step's operations are recorded for autograd.</para>
 /// </remarks>
 internal sealed class QuantizedGruCell : QuantizedRecurrentCell
 {
@@ -58,6 +61,13 @@ internal sealed class QuantizedGruCell : QuantizedRecurrentCell
     /// <inheritdoc/>
     protected override (Tensor Output, Tensor H, Tensor? C) RunLoop(Tensor input, Tensor h0, Tensor? c0, Tensor weightIh, Tensor weightHh)
     {
+        if (!ActivationsQuantized && !ForceAutogradLoop && TensorSpans.Supports(input))
+        {
+            var settings = new RecurrentSequenceSettings(Slopes, HiddenLayerNorm, HiddenBatchNorm, training);
+            var gain = HiddenLayerNorm?.Gain ?? HiddenBatchNorm?.Gain;
+            var (output, hT) = GruSequenceFunction.Run(InputTerms(input, weightIh, withHiddenBiases: false), weightHh, h0, gain, HiddenBias(), settings);
+            return (output, hT, null);
+        }
         var slopes = Slopes;
         int steps = (int)input.shape[0];
         long hidden = HiddenSize;

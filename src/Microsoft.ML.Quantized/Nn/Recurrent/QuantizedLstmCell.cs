@@ -75,9 +75,9 @@ internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
     /// <inheritdoc/>
     protected override (Tensor Output, Tensor H, Tensor? C) RunLoop(Tensor input, Tensor h0, Tensor? c0, Tensor weightIh, Tensor weightHh)
     {
-        if (!ActivationsQuantized && cellLayerNorm is null && !ForceAutogradLoop && LstmSequenceFunction.Supports(input))
+        if (!ActivationsQuantized && cellLayerNorm is null && !ForceAutogradLoop && TensorSpans.Supports(input))
         {
-            var settings = new LstmSequenceSettings(Slopes, HiddenLayerNorm, HiddenBatchNorm, training);
+            var settings = new RecurrentSequenceSettings(Slopes, HiddenLayerNorm, HiddenBatchNorm, training);
             var gain = HiddenLayerNorm?.Gain ?? HiddenBatchNorm?.Gain;
             var (output, hT, cT) = LstmSequenceFunction.Run(InputTerms(input, weightIh, withHiddenBiases: true), weightHh, h0, c0!, gain, settings);
             return (output, hT, cT);

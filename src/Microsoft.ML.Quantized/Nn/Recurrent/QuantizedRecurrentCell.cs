@@ -184,8 +184,9 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     internal bool ForceCellLoop { get; set; }
 
     /// <summary>
-    /// Testing switch: in the cell loop, record every step's operations for autograd even where the LSTM's hand-written
-    /// sequence function (<see cref="LstmSequenceFunction"/>) could run; the reference it is tested against.
+    /// Testing switch: in the cell loop, record every step's operations for autograd even where a hand-written sequence
+    /// function (<see cref="LstmSequenceFunction"/>, <see cref="GruSequenceFunction"/>) could run; the reference they are
+    /// tested against.
     /// </summary>
     internal bool ForceAutogradLoop { get; set; }
 

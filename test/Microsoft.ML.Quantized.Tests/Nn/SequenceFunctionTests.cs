@@ -5,50 +5,69 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Quantized.Tests;
 
 /// <summary>
-/// The LSTM's hand-written sequence function (<see cref="LstmSequenceFunction"/>) against the autograd loop it replaces
-/// (<see cref="QuantizedRecurrentCell.ForceAutogradLoop"/>, itself tested against torch's LSTM and a reference written with
-/// torch ops): the same outputs, final states, running statistics and gradients of every parameter, the input, h0 and c0.
+/// The hand-written sequence functions (<see cref="LstmSequenceFunction"/>, <see cref="GruSequenceFunction"/>) against the
+/// autograd loop they replace (<see cref="QuantizedRecurrentCell.ForceAutogradLoop"/>, itself tested against torch's LSTM and
+/// GRU and a reference written with torch ops): the same outputs, final states, running statistics and gradients of every
+/// parameter, the input, h0 and (LSTM) c0.
 /// </summary>
 [TestClass]
-public sealed class LstmSequenceFunctionTests
+public sealed class SequenceFunctionTests
 {
     private const int In = 5, Hidden = 6, Batch = 4, Time = 7;
 
     [TestMethod]
-    [DataRow(RecurrentNormalization.None, false, true)]
-    [DataRow(RecurrentNormalization.None, true, true)]
-    [DataRow(RecurrentNormalization.Layer, false, true)]
-    [DataRow(RecurrentNormalization.Layer, true, true)]
-    [DataRow(RecurrentNormalization.Layer, true, false)]
-    [DataRow(RecurrentNormalization.BatchPerStep, false, true)]
-    [DataRow(RecurrentNormalization.BatchPerStep, true, true)]
-    [DataRow(RecurrentNormalization.BatchPerStep, true, false)]
-    [DataRow(RecurrentNormalization.BatchShared, false, true)]
-    [DataRow(RecurrentNormalization.BatchShared, true, false)]
-    public void HandWrittenBackwardEqualsAutogradLoop(RecurrentNormalization normalization, bool slopes, bool training)
-        => AssertEqualsAutogradLoop(normalization, slopes, training, ScalarType.Float64, 1e-10);
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.None, false, true)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.None, false, true)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.None, true, true)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.None, true, true)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, false, true)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer, false, true)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, true, true)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer, true, true)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, true, false)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer, true, false)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep, false, true)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.BatchPerStep, false, true)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep, true, true)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.BatchPerStep, true, true)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep, true, false)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.BatchPerStep, true, false)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.BatchShared, false, true)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.BatchShared, false, true)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.BatchShared, true, false)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.BatchShared, true, false)]
+    public void HandWrittenBackwardEqualsAutogradLoop(RecurrentCellKind kind, RecurrentNormalization normalization, bool slopes, bool training)
+        => AssertEqualsAutogradLoop(kind, normalization, slopes, training, ScalarType.Float64, 1e-10);
 
     [TestMethod]
-    [DataRow(RecurrentNormalization.None)]
-    [DataRow(RecurrentNormalization.Layer)]
-    [DataRow(RecurrentNormalization.BatchPerStep)]
-    public void Float32EqualsAutogradLoop(RecurrentNormalization normalization)
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.None)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.None)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.BatchPerStep)]
+    public void Float32EqualsAutogradLoop(RecurrentCellKind kind, RecurrentNormalization normalization)
         // Training runs in float32, the function's other instantiation: the same comparison at float32's precision (standard
         // slopes: steep ones make two float32 operation orders drift apart by up to 1e-3 relative within a few steps).
-        => AssertEqualsAutogradLoop(normalization, slopes: false, training: true, ScalarType.Float32, 1e-5);
+        => AssertEqualsAutogradLoop(kind, normalization, slopes: false, training: true, ScalarType.Float32, 1e-5);
 
-    private static void AssertEqualsAutogradLoop(RecurrentNormalization normalization, bool slopes, bool training, ScalarType dtype, double tolerance)
+    private static void AssertEqualsAutogradLoop(RecurrentCellKind kind, RecurrentNormalization normalization, bool slopes, bool training, ScalarType dtype, double tolerance)
     {
         manual_seed(11);
         using var scope = NewDisposeScope();
-        var options = Options(RecurrentCellKind.Lstm, Hidden, normalization: normalization);
+        var options = Options(kind, Hidden, normalization: normalization);
         options.MaxNormalizedSteps = 3; // fewer sets than steps: steps 2.. share the last set
         if (slopes) options.Slopes = new ActivationSlopes { InputGate = 0.5, ForgetGate = 0.75, Candidate = 0.25, OutputGate = 1.5, CellOutput = 0.5 };
         // In double precision any difference beyond rounding is a wrong derivative.
         var defaultType = get_default_dtype();
         set_default_dtype(dtype);
-        QuantizedLstmCell cell;
-        try { cell = new QuantizedLstmCell("lstm", In, options, Sign, Float) { ForceCellLoop = true }; }
+        QuantizedRecurrentCell cell;
+        try
+        {
+            cell = kind == RecurrentCellKind.Lstm
+                ? new QuantizedLstmCell("lstm", In, options, Sign, Float) { ForceCellLoop = true }
+                : new QuantizedGruCell("gru", In, options, Sign, Float) { ForceCellLoop = true };
+        }
         finally { set_default_dtype(defaultType); }
         using var _ = cell;
         Assert.AreEqual(dtype, cell.WeightHh.dtype);
@@ -57,12 +76,12 @@ public sealed class LstmSequenceFunctionTests
         if (!training)
         {
             // Running statistics of a few training batches first, so evaluation reads non-trivial ones.
-            using (no_grad()) for (int k = 0; k < 3; k++) cell.Forward(randn(Time, Batch, In, dtype: dtype) * 2, randn(Batch, Hidden, dtype: dtype), randn(Batch, Hidden, dtype: dtype));
+            using (no_grad()) for (int k = 0; k < 3; k++) cell.Forward(randn(Time, Batch, In, dtype: dtype) * 2, randn(Batch, Hidden, dtype: dtype), cell.HasCellState ? randn(Batch, Hidden, dtype: dtype) : null);
         }
         cell.train(training);
         var x = randn(Time, Batch, In, dtype: dtype);
         var h0 = randn(Batch, Hidden, dtype: dtype);
-        var c0 = randn(Batch, Hidden, dtype: dtype);
+        var c0 = cell.HasCellState ? randn(Batch, Hidden, dtype: dtype) : null;
         var outputWeights = randn(Time, Batch, Hidden, dtype: dtype);
         var buffersBefore = cell.named_buffers().ToDictionary(b => b.name, b => b.buffer.clone());
 
@@ -74,7 +93,7 @@ public sealed class LstmSequenceFunctionTests
 
         AssertClose(reference.Output, handWritten.Output, tolerance, "output");
         AssertClose(reference.H, handWritten.H, tolerance, "h");
-        AssertClose(reference.C, handWritten.C, tolerance, "c");
+        if (cell.HasCellState) AssertClose(reference.C!, handWritten.C!, tolerance, "c");
         foreach (var (name, buffer) in cell.named_buffers()) AssertClose(buffer, buffersAfterHandWritten[name], tolerance, $"buffer {name}");
         if (training && normalization is RecurrentNormalization.BatchPerStep or RecurrentNormalization.BatchShared)
             Assert.IsTrue(MaxAbsDifference(buffersBefore["hidden_norm.running_mean"], buffersAfterHandWritten["hidden_norm.running_mean"]) > 1e-3,
@@ -118,26 +137,28 @@ public sealed class LstmSequenceFunctionTests
 
     private static double Sigmoid(double z) => 1 / (1 + Math.Exp(-z));
 
-    private static void RandomizeNormalizationParameters(QuantizedLstmCell cell)
+    private static void RandomizeNormalizationParameters(QuantizedRecurrentCell cell)
     {
         using var _ = no_grad();
         foreach (var (name, parameter) in cell.named_parameters())
             if (name.EndsWith("norm.gain") || name.EndsWith("norm.bias")) parameter.copy_(randn_like(parameter) * 0.5 + (name.EndsWith("gain") ? 1 : 0));
     }
 
-    private static (Tensor Output, Tensor H, Tensor C, Dictionary<string, Tensor> Gradients) Run(
-        QuantizedLstmCell cell, Tensor x, Tensor h0, Tensor c0, Tensor outputWeights)
+    private static (Tensor Output, Tensor H, Tensor? C, Dictionary<string, Tensor> Gradients) Run(
+        QuantizedRecurrentCell cell, Tensor x, Tensor h0, Tensor? c0, Tensor outputWeights)
     {
         cell.zero_grad();
         var xg = x.clone().requires_grad_();
         var hg = h0.clone().requires_grad_();
-        var cg = c0.clone().requires_grad_();
+        var cg = c0?.clone().requires_grad_();
         var (output, h, c) = cell.Forward(xg, hg, cg);
-        ((output * outputWeights).sum() + (h * h).sum() + (c! * c!.sin()).sum()).backward();
+        var loss = (output * outputWeights).sum() + (h * h).sum();
+        if (c is not null) loss = loss + (c * c.sin()).sum();
+        loss.backward();
         var gradients = cell.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.clone());
         gradients["input"] = xg.grad!.clone();
         gradients["h0"] = hg.grad!.clone();
-        gradients["c0"] = cg.grad!.clone();
-        return (output.detach(), h.detach(), c!.detach(), gradients);
+        if (cg is not null) gradients["c0"] = cg.grad!.clone();
+        return (output.detach(), h.detach(), c?.detach(), gradients);
     }
 }

@@ -1,0 +1,174 @@
+using System.Numerics;
+using TorchSharp;
+using static TorchSharp.torch;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// The GRU cell loop over a whole sequence as one autograd operation with a hand-written backward pass, built like
+/// <see cref="LstmSequenceFunction"/>: libtorch computes each step's recurrent product and the gradient of <c>W_hh</c> as one
+/// product over all steps; the normalization of the recurrent term (<see cref="SequenceStandardizer{T}"/>), the gates and
+/// the state update and their derivatives (<see cref="GruStepMath"/>) run as vectorized managed code on the tensors' memory.
+/// </summary>
+/// <remarks>
+/// Inputs: the input terms <c>X</c> [T, B, 3H] (<c>W_x x + b_ih</c>, normalized as the cell normalizes them), the effective
+/// <c>W_hh</c> [3H, H], <c>h0</c> [B, H], the hidden normalization's gain [3H] (null without one) and the recurrent term's
+/// bias [3H] (<c>b_hh</c> plus the hidden normalization's bias). Per step:
+/// <code>
+/// hh = bias + gain * norm(h W_hh^T)   (bias + h W_hh^T without a normalization)
+/// r = sigma((x_r + hh_r) / l_r)   z = sigma((x_z + hh_z) / l_z)   n = tanh((x_n + r hh_n) / l_n)   h' = n + z (h - n)
+/// </code>
+/// The output is [T, B, H] (h of every step; the last is the final state). Equal to the autograd loop in outputs, running
+/// statistics and every gradient (tests, float64 and float32).
+/// </remarks>
+internal sealed class GruSequenceFunction : autograd.MultiTensorFunction<GruSequenceFunction>
+{
+    /// <inheritdoc/>
+    public override string Name => "QuantizedGruSequence";
+
+    /// <summary>
+    /// Runs the sequence; returns the output [T, B, H] and the final h [B, H] (a view of the output's last step), in the
+    /// caller's dispose scope. <paramref name="gain"/> is required with a normalization in <paramref name="settings"/> and
+    /// ignored without one.
+    /// </summary>
+    public static (Tensor Output, Tensor H) Run(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor? gain, Tensor hiddenBias, RecurrentSequenceSettings settings)
+    {
+        var output = apply(inputTerms, weightHh, h0, settings.Normalized ? gain! : null!, hiddenBias, settings)[0];
+        return (output, output[inputTerms.shape[0] - 1]);
+    }
+
+    /// <inheritdoc/>
+    public override List<Tensor> forward(autograd.AutogradContext ctx, params object[] vars)
+    {
+        var (inputTerms, weightHh, h0, gain, hiddenBias) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], vars[3] as Tensor, (Tensor)vars[4]);
+        var settings = (RecurrentSequenceSettings)vars[5];
+        using var scope = NewDisposeScope();
+        var saved = inputTerms.dtype == ScalarType.Float64
+            ? Forward<double>(inputTerms, weightHh, h0, gain, hiddenBias, settings)
+            : Forward<float>(inputTerms, weightHh, h0, gain, hiddenBias, settings);
+        var output = saved.Hiddens.narrow(0, 1, inputTerms.shape[0]).clone();
+        var kept = new List<Tensor> { weightHh, gain!, saved.Hiddens, saved.Gates, saved.Recurrent, saved.Standardized!, saved.InverseDeviations! };
+        ctx.save_for_backward(kept);
+        ctx.save_data("settings", settings);
+        output.MoveToOuterDisposeScope();
+        foreach (var tensor in kept) tensor?.MoveToOuterDisposeScope();
+        return new List<Tensor> { output };
+    }
+
+    /// <inheritdoc/>
+    public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> gradOutputs)
+    {
+        var settings = (RecurrentSequenceSettings)ctx.get_data("settings");
+        using var scope = NewDisposeScope();
+        var saved = ctx.get_saved_variables();
+        var state = new SavedState(saved[2], saved[3], saved[4], saved[5], saved[6]);
+        var gradients = state.Gates.dtype == ScalarType.Float64
+            ? Backward<double>(gradOutputs[0], saved[0], saved[1], state, settings)
+            : Backward<float>(gradOutputs[0], saved[0], saved[1], state, settings);
+        foreach (var gradient in gradients) gradient?.MoveToOuterDisposeScope();
+        return gradients;
+    }
+
+    /// <summary>
+    /// What the forward pass keeps: h of every step [T + 1, B, H] (h0 first), the gates r, z, n [T, B, 3H], the recurrent terms
+    /// hh [T, B, 3H], and under a normalization the standardized products with their inverse deviations.
+    /// </summary>
+    private sealed record SavedState(Tensor Hiddens, Tensor Gates, Tensor Recurrent, Tensor? Standardized, Tensor? InverseDeviations);
+
+    private static SavedState Forward<T>(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor? gain, Tensor hiddenBias, RecurrentSequenceSettings settings)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int steps = (int)inputTerms.shape[0], rows = (int)inputTerms.shape[1], hidden = (int)h0.shape[1], features = 3 * hidden;
+        int stepSize = rows * features, stateSize = rows * hidden;
+        var (dtype, device) = (inputTerms.dtype, inputTerms.device);
+        var terms = inputTerms.contiguous();
+        var hiddens = empty(steps + 1, rows, hidden, dtype: dtype, device: device);
+        hiddens[0].copy_(h0);
+        var gates = empty(steps, rows, features, dtype: dtype, device: device);
+        var recurrent = empty(steps, rows, features, dtype: dtype, device: device);
+        var standardizer = settings.Normalized ? new SequenceStandardizer<T>(settings, steps, rows, features, dtype, device) : null;
+        var gains = gain?.contiguous();
+        var biases = hiddenBias.contiguous();
+        var weightHhTransposed = weightHh.t();
+
+        var slopes = GateSlopes<T>(settings.Slopes);
+        var x = TensorSpans.Of<T>(terms);
+        var h = TensorSpans.Of<T>(hiddens);
+        var hh = TensorSpans.Of<T>(recurrent);
+        var a = TensorSpans.Of<T>(gates);
+        var g = gains is null ? default : TensorSpans.Of<T>(gains);
+        var b = TensorSpans.Of<T>(biases);
+        for (int t = 0; t < steps; t++)
+        {
+            var hht = hh.Slice(t * stepSize, stepSize);
+            using (var previous = hiddens[t])
+            using (var product = previous.mm(weightHhTransposed))
+            {
+                var p = TensorSpans.Of<T>(product);
+                var n = standardizer is null ? p : standardizer.Forward(p, t);
+                for (int r = 0; r < rows; r++)
+                {
+                    if (standardizer is null) TensorPrimitives.Add(n.Slice(r * features, features), b, hht.Slice(r * features, features));
+                    else TensorPrimitives.MultiplyAdd(n.Slice(r * features, features), g, b, hht.Slice(r * features, features));
+                }
+            }
+            GruStepMath.Step<T>(x.Slice(t * stepSize, stepSize), hht, h.Slice(t * stateSize, stateSize), a.Slice(t * stepSize, stepSize),
+                h.Slice((t + 1) * stateSize, stateSize), rows, hidden, slopes);
+        }
+        standardizer?.UpdateRunningStatistics();
+        return new SavedState(hiddens, gates, recurrent, standardizer?.Standardized, standardizer?.InverseDeviations);
+    }
+
+    private static List<Tensor> Backward<T>(Tensor outputGradient, Tensor weightHh, Tensor? gain, SavedState state, RecurrentSequenceSettings settings)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int steps = (int)state.Gates.shape[0], rows = (int)state.Gates.shape[1], hidden = (int)state.Hiddens.shape[2], features = 3 * hidden;
+        int stepSize = rows * features, stateSize = rows * hidden;
+        var (dtype, device) = (state.Gates.dtype, state.Gates.device);
+        var outputs = outputGradient.contiguous();
+        var hiddenGradient = zeros(rows, hidden, dtype: dtype, device: device);
+        var inputGradients = empty(steps, rows, features, dtype: dtype, device: device);
+        var recurrentGradients = empty(steps, rows, features, dtype: dtype, device: device);
+        var standardizer = state.Standardized is null ? null : new SequenceStandardizer<T>(settings, state.Standardized, state.InverseDeviations!);
+        var productGradients = standardizer is null ? recurrentGradients : empty(steps, rows, features, dtype: dtype, device: device);
+        var gains = gain?.contiguous();
+
+        var slopes = GateSlopes<T>(settings.Slopes);
+        var scratch = new T[2 * features];
+        var dOut = TensorSpans.Of<T>(outputs);
+        var dh = TensorSpans.Of<T>(hiddenGradient);
+        var dx = TensorSpans.Of<T>(inputGradients);
+        var dhh = TensorSpans.Of<T>(recurrentGradients);
+        var dp = TensorSpans.Of<T>(productGradients);
+        var h = TensorSpans.Of<T>(state.Hiddens);
+        var a = TensorSpans.Of<T>(state.Gates);
+        var hh = TensorSpans.Of<T>(state.Recurrent);
+        var g = gains is null ? default : TensorSpans.Of<T>(gains);
+        for (int t = steps - 1; t >= 0; t--)
+        {
+            TensorPrimitives.Add(dh, dOut.Slice(t * stateSize, stateSize), dh);
+            var dhht = dhh.Slice(t * stepSize, stepSize);
+            GruStepMath.StepBackward<T>(dh, a.Slice(t * stepSize, stepSize), hh.Slice(t * stepSize, stepSize), h.Slice(t * stateSize, stateSize),
+                dx.Slice(t * stepSize, stepSize), dhht, scratch, rows, hidden, slopes);
+            if (standardizer is not null)
+            {
+                var dpt = dp.Slice(t * stepSize, stepSize);
+                for (int r = 0; r < rows; r++) TensorPrimitives.Multiply(dhht.Slice(r * features, features), g, dpt.Slice(r * features, features));
+                standardizer.Backward(dpt, t, scratch);
+            }
+            using var stepGradient = productGradients[t];
+            using var throughWeights = stepGradient.mm(weightHh);
+            TensorPrimitives.Add(dh, TensorSpans.Of<T>(throughWeights), dh);
+        }
+        long flat = (long)steps * rows;
+        var weightGradient = productGradients.view(flat, features).t().mm(state.Hiddens.narrow(0, 0, steps).reshape(flat, hidden));
+        var gainGradient = state.Standardized is null ? null : recurrentGradients.mul(state.Standardized).sum(new long[] { 0, 1 });
+        var biasGradient = recurrentGradients.sum(new long[] { 0, 1 });
+        return new List<Tensor> { inputGradients, weightGradient, hiddenGradient, gainGradient!, biasGradient, null! };
+    }
+
+    /// <summary>The gate slopes in the weight rows' order r, z, n (the cell's InputGate, ForgetGate and Candidate slopes).</summary>
+    private static T[] GateSlopes<T>(ActivationSlopes slopes) where T : unmanaged, IFloatingPointIeee754<T> =>
+        new[] { slopes.InputGate, slopes.ForgetGate, slopes.Candidate }.Select(T.CreateChecked).ToArray();
+}

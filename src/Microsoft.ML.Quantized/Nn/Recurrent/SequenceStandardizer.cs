@@ -1,0 +1,125 @@
+using System.Numerics;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.Quantized;
+
+/// <summary>
+/// The normalization of the recurrent term <c>h W_hh^T</c> across one sequence in a sequence function: standardizes each step's
+/// [rows, features] product into a [steps, rows, features] buffer with <see cref="StandardizationMath"/> (per-group layer
+/// normalization; batch normalization with batch statistics in training, then folded into the running averages as the
+/// autograd loop folds them, or with each step's running set in evaluation), and takes the derivative back step by step.
+/// </summary>
+internal sealed class SequenceStandardizer<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly RecurrentSequenceSettings settings;
+    private readonly int rows;
+    private readonly int features;
+    private readonly T epsilon;
+    private readonly Tensor? means;
+    private readonly Tensor? variances;
+    private readonly Tensor? runningMeans;
+
+    /// <summary>For a forward pass: allocates the buffers of <paramref name="steps"/> steps (settings must normalize).</summary>
+    public SequenceStandardizer(RecurrentSequenceSettings settings, int steps, int rows, int features, ScalarType dtype, Device device)
+    {
+        this.settings = settings;
+        this.rows = rows;
+        this.features = features;
+        epsilon = T.CreateChecked(settings.LayerNorm?.Epsilon ?? settings.BatchNorm!.Epsilon);
+        Standardized = empty(steps, rows, features, dtype: dtype, device: device);
+        if (settings.LayerNorm is not null)
+        {
+            InverseDeviations = empty(steps, rows * settings.LayerNorm.Groups, dtype: dtype, device: device);
+        }
+        else if (settings.Training)
+        {
+            InverseDeviations = empty(steps, features, dtype: dtype, device: device);
+            means = empty(steps, features, dtype: dtype, device: device);
+            variances = empty(steps, features, dtype: dtype, device: device);
+        }
+        else
+        {
+            using var shift = settings.BatchNorm!.Epsilon.ToScalar();
+            InverseDeviations = settings.BatchNorm.RunningVar.add(shift).rsqrt_();
+            runningMeans = settings.BatchNorm.RunningMean.contiguous();
+        }
+    }
+
+    /// <summary>For a backward pass: the buffers a forward pass saved.</summary>
+    public SequenceStandardizer(RecurrentSequenceSettings settings, Tensor standardized, Tensor inverseDeviations)
+    {
+        this.settings = settings;
+        rows = (int)standardized.shape[1];
+        features = (int)standardized.shape[2];
+        Standardized = standardized;
+        InverseDeviations = inverseDeviations;
+    }
+
+    /// <summary>The standardized products [steps, rows, features] (before gain and bias).</summary>
+    public Tensor Standardized { get; }
+
+    /// <summary>
+    /// The inverse deviations: per row and group [steps, rows * groups] (layer), per step and feature [steps, features] (batch,
+    /// training) or per running set [sets, features] (batch, evaluation).
+    /// </summary>
+    public Tensor InverseDeviations { get; }
+
+    /// <summary>Standardizes step <paramref name="step"/>'s <paramref name="product"/> and returns its standardized values.</summary>
+    public Span<T> Forward(ReadOnlySpan<T> product, int step)
+    {
+        int size = rows * features;
+        var standardized = TensorSpans.Of<T>(Standardized).Slice(step * size, size);
+        var inverse = TensorSpans.Of<T>(InverseDeviations);
+        product.CopyTo(standardized);
+        if (settings.LayerNorm is not null)
+        {
+            int groups = settings.LayerNorm.Groups;
+            StandardizationMath.StandardizeGroups(standardized, rows, groups, epsilon, inverse.Slice(step * rows * groups, rows * groups));
+        }
+        else if (means is not null)
+        {
+            StandardizationMath.StandardizeBatch(standardized, rows, epsilon, TensorSpans.Of<T>(means).Slice(step * features, features),
+                TensorSpans.Of<T>(variances!).Slice(step * features, features), inverse.Slice(step * features, features));
+        }
+        else
+        {
+            int set = Math.Min(step, settings.BatchNorm!.Steps - 1);
+            StandardizationMath.StandardizeWith(standardized, rows, TensorSpans.Of<T>(runningMeans!).Slice(set * features, features),
+                inverse.Slice(set * features, features));
+        }
+        return standardized;
+    }
+
+    /// <summary>After the forward pass's last step: folds the batch statistics into the running averages (batch norm in training).</summary>
+    public void UpdateRunningStatistics()
+    {
+        if (means is not null) settings.BatchNorm!.UpdateRunningStatistics(means, variances!, rows, firstStep: 0);
+    }
+
+    /// <summary>
+    /// In place: <paramref name="gradient"/> of step <paramref name="step"/>'s standardized values becomes the gradient of its
+    /// product. <paramref name="scratch"/> holds 2 * features values.
+    /// </summary>
+    public void Backward(Span<T> gradient, int step, Span<T> scratch)
+    {
+        int size = rows * features;
+        var standardized = TensorSpans.Of<T>(Standardized).Slice(step * size, size);
+        var inverse = TensorSpans.Of<T>(InverseDeviations);
+        if (settings.LayerNorm is not null)
+        {
+            int groups = settings.LayerNorm.Groups;
+            StandardizationMath.StandardizeGroupsBackward<T>(gradient, standardized, inverse.Slice(step * rows * groups, rows * groups), rows, groups);
+        }
+        else if (settings.TracksBatchStatistics)
+        {
+            StandardizationMath.StandardizeBatchBackward<T>(gradient, standardized, inverse.Slice(step * features, features), rows,
+                scratch[..features], scratch.Slice(features, features));
+        }
+        else
+        {
+            int set = Math.Min(step, settings.BatchNorm!.Steps - 1);
+            StandardizationMath.StandardizeWithBackward<T>(gradient, rows, inverse.Slice(set * features, features));
+        }
+    }
+}
