@@ -22,7 +22,7 @@ namespace Microsoft.ML.Quantized;
 /// The output is [T, B, H] (h of every step; the last is the final state). Equal to the autograd loop in outputs, running
 /// statistics and every gradient (tests, float64 and float32).
 /// </remarks>
-internal sealed class GruSequenceFunction : autograd.MultiTensorFunction<GruSequenceFunction>
+internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenceFunction>
 {
     /// <inheritdoc/>
     public override string Name => "QuantizedGruSequence";
@@ -39,35 +39,19 @@ internal sealed class GruSequenceFunction : autograd.MultiTensorFunction<GruSequ
     }
 
     /// <inheritdoc/>
-    public override List<Tensor> forward(autograd.AutogradContext ctx, params object[] vars)
+    protected override (Tensor Output, List<Tensor> Kept) Forward<T>(object[] vars, RecurrentSequenceSettings settings)
     {
         var (inputTerms, weightHh, h0, gain, hiddenBias) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], vars[3] as Tensor, (Tensor)vars[4]);
-        var settings = (RecurrentSequenceSettings)vars[5];
-        using var scope = NewDisposeScope();
-        var saved = inputTerms.dtype == ScalarType.Float64
-            ? Forward<double>(inputTerms, weightHh, h0, gain, hiddenBias, settings)
-            : Forward<float>(inputTerms, weightHh, h0, gain, hiddenBias, settings);
+        var saved = ForwardSteps<T>(inputTerms, weightHh, h0, gain, hiddenBias, settings);
         var output = saved.Hiddens.narrow(0, 1, inputTerms.shape[0]).clone();
-        var kept = new List<Tensor> { weightHh, gain!, saved.Hiddens, saved.Gates, saved.Recurrent, saved.Standardized!, saved.InverseDeviations! };
-        ctx.save_for_backward(kept);
-        ctx.save_data("settings", settings);
-        output.MoveToOuterDisposeScope();
-        foreach (var tensor in kept) tensor?.MoveToOuterDisposeScope();
-        return new List<Tensor> { output };
+        return (output, new List<Tensor> { weightHh, gain!, saved.Hiddens, saved.Gates, saved.Recurrent, saved.Standardized!, saved.InverseDeviations! });
     }
 
     /// <inheritdoc/>
-    public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> gradOutputs)
+    protected override List<Tensor> Backward<T>(Tensor outputGradient, List<Tensor> saved, RecurrentSequenceSettings settings)
     {
-        var settings = (RecurrentSequenceSettings)ctx.get_data("settings");
-        using var scope = NewDisposeScope();
-        var saved = ctx.get_saved_variables();
         var state = new SavedState(saved[2], saved[3], saved[4], saved[5], saved[6]);
-        var gradients = state.Gates.dtype == ScalarType.Float64
-            ? Backward<double>(gradOutputs[0], saved[0], saved[1], state, settings)
-            : Backward<float>(gradOutputs[0], saved[0], saved[1], state, settings);
-        foreach (var gradient in gradients) gradient?.MoveToOuterDisposeScope();
-        return gradients;
+        return BackwardSteps<T>(outputGradient, saved[0], saved[1], state, settings);
     }
 
     /// <summary>
@@ -76,7 +60,7 @@ internal sealed class GruSequenceFunction : autograd.MultiTensorFunction<GruSequ
     /// </summary>
     private sealed record SavedState(Tensor Hiddens, Tensor Gates, Tensor Recurrent, Tensor? Standardized, Tensor? InverseDeviations);
 
-    private static SavedState Forward<T>(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor? gain, Tensor hiddenBias, RecurrentSequenceSettings settings)
+    private static SavedState ForwardSteps<T>(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor? gain, Tensor hiddenBias, RecurrentSequenceSettings settings)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int steps = (int)inputTerms.shape[0], rows = (int)inputTerms.shape[1], hidden = (int)h0.shape[1], features = 3 * hidden;
@@ -120,7 +104,7 @@ internal sealed class GruSequenceFunction : autograd.MultiTensorFunction<GruSequ
         return new SavedState(hiddens, gates, recurrent, standardizer?.Standardized, standardizer?.InverseDeviations);
     }
 
-    private static List<Tensor> Backward<T>(Tensor outputGradient, Tensor weightHh, Tensor? gain, SavedState state, RecurrentSequenceSettings settings)
+    private static List<Tensor> BackwardSteps<T>(Tensor outputGradient, Tensor weightHh, Tensor? gain, SavedState state, RecurrentSequenceSettings settings)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int steps = (int)state.Gates.shape[0], rows = (int)state.Gates.shape[1], hidden = (int)state.Hiddens.shape[2], features = 3 * hidden;

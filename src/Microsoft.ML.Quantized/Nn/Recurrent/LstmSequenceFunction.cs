@@ -28,7 +28,7 @@ namespace Microsoft.ML.Quantized;
 /// matrix product each way plus managed loops over the rows. Float32 and float64 on the CPU
 /// (<see cref="TensorSpans.Supports"/>).</para>
 /// </remarks>
-internal sealed class LstmSequenceFunction : autograd.MultiTensorFunction<LstmSequenceFunction>
+internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSequenceFunction>
 {
     /// <inheritdoc/>
     public override string Name => "QuantizedLstmSequence";
@@ -37,12 +37,7 @@ internal sealed class LstmSequenceFunction : autograd.MultiTensorFunction<LstmSe
     /// Runs the sequence; returns the output [T, B, H] and the final h and c [B, H], in the caller's dispose scope.
     /// <paramref name="gain"/> is required with a normalization in <paramref name="settings"/> and ignored without one.
     /// </summary>
-    /// <remarks>
-    /// The operation has one output, [T + 1, B, H]: h of every step, then the final c; the three results are views of it.
-    /// One output means autograd always passes the backward a defined gradient (zeros where a part went unused): for an
-    /// output that gets none, TorchSharp hands the backward a wrapper of no tensor that it never takes off the thread's
-    /// live-tensor count.
-    /// </remarks>
+    /// <remarks>The operation's one output is [T + 1, B, H]: h of every step, then the final c; the results are views of it.</remarks>
     public static (Tensor Output, Tensor H, Tensor C) Run(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor c0, Tensor? gain, RecurrentSequenceSettings settings)
     {
         var states = apply(inputTerms, weightHh, h0, c0, settings.Normalized ? gain! : null!, settings)[0];
@@ -51,37 +46,20 @@ internal sealed class LstmSequenceFunction : autograd.MultiTensorFunction<LstmSe
     }
 
     /// <inheritdoc/>
-    public override List<Tensor> forward(autograd.AutogradContext ctx, params object[] vars)
+    protected override (Tensor Output, List<Tensor> Kept) Forward<T>(object[] vars, RecurrentSequenceSettings settings)
     {
         var (inputTerms, weightHh, h0, c0, gain) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3], vars[4] as Tensor);
-        var settings = (RecurrentSequenceSettings)vars[5];
-        using var scope = NewDisposeScope();
-        var saved = inputTerms.dtype == ScalarType.Float64
-            ? Forward<double>(inputTerms, weightHh, h0, c0, gain, settings)
-            : Forward<float>(inputTerms, weightHh, h0, c0, gain, settings);
+        var saved = ForwardSteps<T>(inputTerms, weightHh, h0, c0, gain, settings);
         long steps = inputTerms.shape[0];
         var states = cat(new[] { saved.Hiddens.narrow(0, 1, steps), saved.Cells.narrow(0, steps, 1) }, 0);
-        var kept = new List<Tensor> { weightHh, gain!, saved.Hiddens, saved.Cells, saved.Gates, saved.CellTanhs, saved.Standardized!, saved.InverseDeviations! };
-        ctx.save_for_backward(kept);
-        ctx.save_data("settings", settings);
-        states.MoveToOuterDisposeScope();
-        foreach (var tensor in kept) tensor?.MoveToOuterDisposeScope();
-        return new List<Tensor> { states };
+        return (states, new List<Tensor> { weightHh, gain!, saved.Hiddens, saved.Cells, saved.Gates, saved.CellTanhs, saved.Standardized!, saved.InverseDeviations! });
     }
 
     /// <inheritdoc/>
-    public override List<Tensor> backward(autograd.AutogradContext ctx, List<Tensor> gradOutputs)
+    protected override List<Tensor> Backward<T>(Tensor outputGradient, List<Tensor> saved, RecurrentSequenceSettings settings)
     {
-        var settings = (RecurrentSequenceSettings)ctx.get_data("settings");
-        using var scope = NewDisposeScope();
-        var saved = ctx.get_saved_variables();
         var state = new SavedState(saved[2], saved[3], saved[4], saved[5], saved[6], saved[7]);
-        var (weightHh, gain) = (saved[0], saved[1]);
-        var gradients = state.Gates.dtype == ScalarType.Float64
-            ? Backward<double>(gradOutputs, weightHh, gain, state, settings)
-            : Backward<float>(gradOutputs, weightHh, gain, state, settings);
-        foreach (var gradient in gradients) gradient?.MoveToOuterDisposeScope();
-        return gradients;
+        return BackwardSteps<T>(outputGradient, saved[0], saved[1], state, settings);
     }
 
     /// <summary>
@@ -91,7 +69,7 @@ internal sealed class LstmSequenceFunction : autograd.MultiTensorFunction<LstmSe
     /// </summary>
     private sealed record SavedState(Tensor Hiddens, Tensor Cells, Tensor Gates, Tensor CellTanhs, Tensor? Standardized, Tensor? InverseDeviations);
 
-    private static SavedState Forward<T>(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor c0, Tensor? gain, RecurrentSequenceSettings settings)
+    private static SavedState ForwardSteps<T>(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor c0, Tensor? gain, RecurrentSequenceSettings settings)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int steps = (int)inputTerms.shape[0], rows = (int)inputTerms.shape[1], hidden = (int)h0.shape[1], features = 4 * hidden;
@@ -143,16 +121,16 @@ internal sealed class LstmSequenceFunction : autograd.MultiTensorFunction<LstmSe
         return new SavedState(hiddens, cells, gates, cellTanhs, standardizer?.Standardized, standardizer?.InverseDeviations);
     }
 
-    private static List<Tensor> Backward<T>(List<Tensor> gradOutputs, Tensor weightHh, Tensor? gain, SavedState state, RecurrentSequenceSettings settings)
+    private static List<Tensor> BackwardSteps<T>(Tensor statesGradient, Tensor weightHh, Tensor? gain, SavedState state, RecurrentSequenceSettings settings)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int steps = (int)state.Gates.shape[0], rows = (int)state.Gates.shape[1], hidden = (int)state.Cells.shape[2], features = 4 * hidden;
         int stepSize = rows * features, stateSize = rows * hidden;
         var (dtype, device) = (state.Gates.dtype, state.Gates.device);
-        var statesGradient = gradOutputs[0].contiguous();
-        var outputGradient = statesGradient.narrow(0, 0, steps);
+        var states = statesGradient.contiguous();
+        var outputGradient = states.narrow(0, 0, steps);
         var hiddenGradient = zeros(rows, hidden, dtype: dtype, device: device);
-        var cellGradient = statesGradient[steps].clone();
+        var cellGradient = states[steps].clone();
         var gateGradients = empty(steps, rows, features, dtype: dtype, device: device);
         var standardizer = state.Standardized is null ? null : new SequenceStandardizer<T>(settings, state.Standardized, state.InverseDeviations!);
         var recurrentGradients = standardizer is null ? gateGradients : empty(steps, rows, features, dtype: dtype, device: device);
