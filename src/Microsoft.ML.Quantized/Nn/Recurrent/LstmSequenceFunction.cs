@@ -9,8 +9,8 @@ namespace Microsoft.ML.Quantized;
 /// The LSTM cell loop over a whole sequence as one autograd operation with a hand-written backward pass: libtorch computes
 /// each step's recurrent matrix product (<c>h W_hh^T</c> forward, <c>dz W_hh</c> backward) and the gradient of <c>W_hh</c>
 /// as one product over all steps; everything element-wise in a step (normalization of the recurrent term, gate activations,
-/// cell update and their derivatives) runs as vectorized managed code (<see cref="LstmStepMath"/>) on the tensors' own
-/// memory, with no graph recorded per step.
+/// cell update and their derivatives) runs as vectorized managed code (<see cref="SequenceStandardizer{T}"/>,
+/// <see cref="LstmStepMath"/>) on the tensors' own memory, with no graph recorded per step.
 /// </summary>
 /// <remarks>
 /// <para>Inputs: the input terms of every step <c>X</c> [T, B, 4H] (<see cref="QuantizedRecurrentCell"/>'s input term with
@@ -23,7 +23,7 @@ namespace Microsoft.ML.Quantized;
 /// with <c>norm</c> the per-group layer normalization or the recurrent batch normalization of the step (batch statistics
 /// in training, whose running averages it updates as the autograd loop does; running statistics in evaluation).</para>
 /// <para>It computes the same function as the autograd loop (<see cref="QuantizedRecurrentCell.ForceAutogradLoop"/>; the
-/// tests compare outputs, running statistics and every gradient in float64). The gain is speed: the autograd loop records
+/// tests compare outputs, running statistics and every gradient in float64 and float32). The gain is speed: the autograd loop records
 /// and replays a dozen small libtorch operations per step, each with its graph node and dispatch; here a step is one
 /// matrix product each way plus managed loops over the rows. Float32 and float64 on the CPU
 /// (<see cref="TensorSpans.Supports"/>).</para>
