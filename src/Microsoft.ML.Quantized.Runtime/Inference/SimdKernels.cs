@@ -20,18 +20,10 @@ internal sealed class SimdKernels : ScoringKernels
         => TensorPrimitives.MultiplyAdd(values, scale, shift, values);
 
     /// <inheritdoc />
-    public override void Sigmoid(Span<float> values, float slope)
-    {
-        if (slope != 1f) TensorPrimitives.Divide(values, slope, values);
-        TensorPrimitives.Sigmoid(values, values);
-    }
+    public override void Sigmoid(Span<float> values, float slope) => SlopedActivations.Sigmoid(values, slope);
 
     /// <inheritdoc />
-    public override void Tanh(Span<float> values, float slope)
-    {
-        if (slope != 1f) TensorPrimitives.Divide(values, slope, values);
-        TensorPrimitives.Tanh(values, values);
-    }
+    public override void Tanh(Span<float> values, float slope) => SlopedActivations.Tanh(values, slope);
 
     /// <inheritdoc />
     public override void LayerNorm(Span<float> values, ReadOnlySpan<float> gain, ReadOnlySpan<float> bias, float epsilon)

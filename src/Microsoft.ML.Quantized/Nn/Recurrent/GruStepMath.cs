@@ -28,16 +28,10 @@ internal static class GruStepMath
             var hh = recurrent.Slice(row * width, width);
             var a = gates.Slice(row * width, width);
             TensorPrimitives.Add(x[..(2 * hidden)], hh[..(2 * hidden)], a[..(2 * hidden)]);
-            for (int k = 0; k < 2; k++)
-            {
-                var block = a.Slice(k * hidden, hidden);
-                if (slopes[k] != T.One) TensorPrimitives.Divide(block, slopes[k], block);
-                TensorPrimitives.Sigmoid(block, block);
-            }
+            for (int k = 0; k < 2; k++) SlopedActivations.Sigmoid(a.Slice(k * hidden, hidden), slopes[k]);
             var n = a.Slice(2 * hidden, hidden);
             TensorPrimitives.MultiplyAdd(a[..hidden], hh.Slice(2 * hidden, hidden), x.Slice(2 * hidden, hidden), n);
-            if (slopes[2] != T.One) TensorPrimitives.Divide(n, slopes[2], n);
-            TensorPrimitives.Tanh(n, n);
+            SlopedActivations.Tanh(n, slopes[2]);
             var h = newState.Slice(row * hidden, hidden);
             TensorPrimitives.Subtract(state.Slice(row * hidden, hidden), n, h);
             TensorPrimitives.MultiplyAdd(a.Slice(hidden, hidden), h, n, h);

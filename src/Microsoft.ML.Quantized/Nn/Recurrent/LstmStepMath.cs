@@ -28,9 +28,8 @@ internal static class LstmStepMath
             for (int k = 0; k < 4; k++)
             {
                 var block = gates.Slice((4 * r + k) * hidden, hidden);
-                if (slopes[k] != T.One) TensorPrimitives.Divide(block, slopes[k], block);
-                if (k == 2) TensorPrimitives.Tanh(block, block);
-                else TensorPrimitives.Sigmoid(block, block);
+                if (k == 2) SlopedActivations.Tanh(block, slopes[k]);
+                else SlopedActivations.Sigmoid(block, slopes[k]);
             }
         }
     }
@@ -49,9 +48,8 @@ internal static class LstmStepMath
             var tc = cellTanh.Slice(r * hidden, hidden);
             TensorPrimitives.Multiply(f, cell.Slice(r * hidden, hidden), c);
             TensorPrimitives.MultiplyAdd(i, g, c, c);
-            if (cellSlope != T.One) TensorPrimitives.Divide(c, cellSlope, tc);
-            else c.CopyTo(tc);
-            TensorPrimitives.Tanh(tc, tc);
+            c.CopyTo(tc);
+            SlopedActivations.Tanh(tc, cellSlope);
             TensorPrimitives.Multiply(o, tc, newHidden.Slice(r * hidden, hidden));
         }
     }
