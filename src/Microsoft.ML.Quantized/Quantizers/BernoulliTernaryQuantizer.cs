@@ -1,3 +1,4 @@
+using System.Numerics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,9 +11,10 @@ namespace Microsoft.ML.Quantized;
 /// <c>sign(x) * 1{|x| &gt; 0.5}</c> (the most likely ternary value). Straight-through gradient: the identity inside
 /// [-1, 1], 0 outside. Works on tensors of any shape; <see cref="Encode"/> (2-D only) stores the evaluation rule as
 /// <see cref="CodeLayout.SignedInteger"/> with 2 bits and scale 1. Random draws use torch's generator
-/// (the training run's own generator, <see cref="TrainingRandom"/>, makes them repeatable).
+/// (the training run's own generator, <see cref="TrainingRandom"/>, makes them repeatable). Its span form
+/// (<see cref="ISpanActivationQuantizer"/>) lets the sequence functions quantize a step's gates and states without a graph.
 /// </summary>
-internal sealed class BernoulliTernaryQuantizer : Quantizer
+internal sealed class BernoulliTernaryQuantizer : Quantizer, ISpanActivationQuantizer
 {
     /// <summary>Creates the quantizer (no options: fixed range [-1, 1], no scale).</summary>
     public BernoulliTernaryQuantizer() : base(nameof(BernoulliTernaryQuantizer)) { }
@@ -39,6 +41,27 @@ internal sealed class BernoulliTernaryQuantizer : Quantizer
             q = Deterministic(x);
         }
         return QuantizerMath.StraightThrough(q, input, v => v.clamp(Scalars.MinusOne, Scalars.One)).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    public void Quantize<T>(Span<T> values, Span<T> gradientFactors, int rows, int width, ScalarType dtype, Device device)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T half = T.CreateChecked(0.5);
+        for (int k = 0; k < values.Length; k++) gradientFactors[k] = T.Abs(values[k]) <= T.One ? T.One : T.Zero;
+        if (!training)
+        {
+            for (int k = 0; k < values.Length; k++) values[k] = T.Abs(values[k]) > half ? T.CopySign(T.One, values[k]) : T.Zero;
+            return;
+        }
+        // One draw of the tensor's shape, as forward's RandLike makes: the same values from the same generator state.
+        using var noise = TrainingRandom.Rand(new long[] { rows, width }, dtype, device);
+        var u = TensorSpans.Of<T>(noise);
+        for (int k = 0; k < values.Length; k++)
+        {
+            T a = T.Clamp(values[k], -T.One, T.One);
+            values[k] = u[k] < T.Abs(a) ? T.CopySign(T.One, a) : T.Zero;
+        }
     }
 
     /// <inheritdoc />

@@ -56,7 +56,10 @@ internal sealed class TrainingRandom : IDisposable
     }
 
     /// <summary>Uniform [0, 1) values shaped like <paramref name="x"/>, from this thread's run's generator.</summary>
-    public static Tensor RandLike(Tensor x) => torch.rand(x.shape, dtype: x.dtype, device: x.device, generator: For(x.device));
+    public static Tensor RandLike(Tensor x) => Rand(x.shape, x.dtype, x.device);
+
+    /// <summary>Uniform [0, 1) values of the given shape, type and device, from this thread's run's generator.</summary>
+    public static Tensor Rand(long[] shape, ScalarType dtype, Device device) => torch.rand(shape, dtype: dtype, device: device, generator: For(device));
 
     private Generator GeneratorFor(Device device)
     {

@@ -47,8 +47,47 @@ internal sealed class TestQuarterQuantizer : Quantizer
     public override QuantizedWeights Encode(Tensor weight) => throw new NotSupportedException();
 }
 
+/// <summary>
+/// Test-only activation quantizer with a span form and a clip range inside the gates' values: rounds clamp(x, -0.6, 0.6) to
+/// multiples of 1/4, straight-through gradient 1 inside [-0.6, 0.6] and 0 outside (the clamp's own gradient), so the sequence
+/// functions' straight-through factors of gates and states are not all ones.
+/// </summary>
+internal sealed class TestClippedQuarterQuantizer : Quantizer, ISpanActivationQuantizer
+{
+    private const double Limit = 0.6;
+
+    public TestClippedQuarterQuantizer() : base(nameof(TestClippedQuarterQuantizer)) { }
+
+    public override string RegistryName => "test-clipped-quarter";
+
+    public override int Bits => 3;
+
+    public override Tensor forward(Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var clipped = input.clamp(-Limit, Limit);
+        var q = (clipped * 4).round() / 4;
+        return (clipped + (q - clipped).detach()).MoveToOuterDisposeScope();
+    }
+
+    public void Quantize<T>(Span<T> values, Span<T> gradientFactors, int rows, int width, ScalarType dtype, Device device)
+        where T : unmanaged, System.Numerics.IFloatingPointIeee754<T>
+    {
+        T limit = T.CreateChecked(Limit), four = T.CreateChecked(4);
+        for (int k = 0; k < values.Length; k++)
+        {
+            gradientFactors[k] = values[k] >= -limit && values[k] <= limit ? T.One : T.Zero;
+            values[k] = T.Round(T.Clamp(values[k], -limit, limit) * four) / four;
+        }
+    }
+
+    public override QuantizedWeights Encode(Tensor weight) => throw new NotSupportedException();
+}
+
 internal static class RecurrentTestSupport
 {
+    public static Func<Quantizer> ClippedQuarter => () => new TestClippedQuarterQuantizer();
+
     public static Func<Quantizer> Float => () => new IdentityQuantizer();
 
     public static Func<Quantizer> Sign => () => new TestSignQuantizer();

@@ -51,11 +51,40 @@ public sealed class SequenceFunctionTests
         // slopes: steep ones make two float32 operation orders drift apart by up to 1e-3 relative within a few steps).
         => AssertEqualsAutogradLoop(kind, normalization, slopes: false, training: true, ScalarType.Float32, 1e-5);
 
-    private static void AssertEqualsAutogradLoop(RecurrentCellKind kind, RecurrentNormalization normalization, bool slopes, bool training, ScalarType dtype, double tolerance)
+    [TestMethod]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.None, true)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.None, true)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, true)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer, true)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep, true)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.BatchPerStep, true)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, false)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer, false)]
+    public void BernoulliTernaryActivationsEqualAutogradLoop(RecurrentCellKind kind, RecurrentNormalization normalization, bool training)
+        // HitNet's BTQ on the gates, h' and (LSTM) the cell state: in training the same random draws in the same order, the
+        // straight-through gradient clipped to [-1, 1] (the cell state leaves it); slopes so the gates reach past 0.5.
+        => AssertEqualsAutogradLoop(kind, normalization, slopes: true, training, ScalarType.Float64, 1e-10,
+            () => new BernoulliTernaryQuantizer(), RecurrentActivations.Gates | RecurrentActivations.Hidden | RecurrentActivations.CellState);
+
+    [TestMethod]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.None, RecurrentActivations.Gates | RecurrentActivations.Hidden | RecurrentActivations.CellState)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.None, RecurrentActivations.Gates | RecurrentActivations.Hidden)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, RecurrentActivations.Gates | RecurrentActivations.CellState)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.BatchPerStep, RecurrentActivations.Gates)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.None, RecurrentActivations.Hidden)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer, RecurrentActivations.Hidden)]
+    public void ClippedActivationQuantizersEqualAutogradLoop(RecurrentCellKind kind, RecurrentNormalization normalization, RecurrentActivations activations)
+        // A quantizer that clips inside the gates' and states' range, so every straight-through factor path is taken (h' alone
+        // too: after clipped gates it stays inside the range).
+        => AssertEqualsAutogradLoop(kind, normalization, slopes: true, training: true, ScalarType.Float64, 1e-10, ClippedQuarter, activations);
+
+    private static void AssertEqualsAutogradLoop(RecurrentCellKind kind, RecurrentNormalization normalization, bool slopes, bool training, ScalarType dtype, double tolerance,
+        Func<Quantizer>? activationQuantizer = null, RecurrentActivations? quantizedActivations = null)
     {
         manual_seed(11);
         using var scope = NewDisposeScope();
         var options = Options(kind, Hidden, normalization: normalization);
+        if (quantizedActivations is { } activations) options.QuantizedActivations = activations;
         options.MaxNormalizedSteps = 3; // fewer sets than steps: steps 2.. share the last set
         if (slopes) options.Slopes = new ActivationSlopes { InputGate = 0.5, ForgetGate = 0.75, Candidate = 0.25, OutputGate = 1.5, CellOutput = 0.5 };
         // In double precision any difference beyond rounding is a wrong derivative.
@@ -65,8 +94,8 @@ public sealed class SequenceFunctionTests
         try
         {
             cell = kind == RecurrentCellKind.Lstm
-                ? new QuantizedLstmCell("lstm", In, options, Sign, Float) { ForceCellLoop = true }
-                : new QuantizedGruCell("gru", In, options, Sign, Float) { ForceCellLoop = true };
+                ? new QuantizedLstmCell("lstm", In, options, Sign, activationQuantizer ?? Float) { ForceCellLoop = true }
+                : new QuantizedGruCell("gru", In, options, Sign, activationQuantizer ?? Float) { ForceCellLoop = true };
         }
         finally { set_default_dtype(defaultType); }
         using var _ = cell;
@@ -85,10 +114,12 @@ public sealed class SequenceFunctionTests
         var outputWeights = randn(Time, Batch, Hidden, dtype: dtype);
         var buffersBefore = cell.named_buffers().ToDictionary(b => b.name, b => b.buffer.clone());
 
+        Assert.IsTrue(cell.RunsSequenceFunction(x), "the hand-written function runs");
         var handWritten = Run(cell, x, h0, c0, outputWeights);
         var buffersAfterHandWritten = cell.named_buffers().ToDictionary(b => b.name, b => b.buffer.clone());
         using (no_grad()) foreach (var (name, buffer) in cell.named_buffers()) buffer.copy_(buffersBefore[name]);
         cell.ForceAutogradLoop = true;
+        Assert.IsFalse(cell.RunsSequenceFunction(x));
         var reference = Run(cell, x, h0, c0, outputWeights);
 
         AssertClose(reference.Output, handWritten.Output, tolerance, "output");
@@ -148,6 +179,7 @@ public sealed class SequenceFunctionTests
         QuantizedRecurrentCell cell, Tensor x, Tensor h0, Tensor? c0, Tensor outputWeights)
     {
         cell.zero_grad();
+        manual_seed(23); // the stochastic activation quantizers' draws, the same for both loops
         var xg = x.clone().requires_grad_();
         var hg = h0.clone().requires_grad_();
         var cg = c0?.clone().requires_grad_();

@@ -142,4 +142,32 @@ public sealed class TernaryQuantizerTests
         AreClose(pattern, q.mean(new long[] { 0 }), 0.03, "E[q] = x");
         Assert.ThrowsExactly<ArgumentException>(() => quantizer.Encode(torch.tensor(pattern)));
     }
+
+    [TestMethod]
+    public void BernoulliTernary_SpanFormEqualsForward()
+    {
+        // Evaluation by hand: sign(x) 1{|x| > 0.5}, straight-through factor 1{|x| <= 1}.
+        var values = new double[] { -1.5, -0.7, -0.5, 0.2, 0.6, 1.0, 1.2 };
+        var factors = new double[values.Length];
+        var quantizer = new BernoulliTernaryQuantizer();
+        quantizer.eval();
+        quantizer.Quantize<double>(values, factors, 1, values.Length, ScalarType.Float64, CPU);
+        CollectionAssert.AreEqual(new double[] { -1, -1, 0, 0, 1, 1, 1 }, values);
+        CollectionAssert.AreEqual(new double[] { 0, 1, 1, 1, 1, 1, 0 }, factors);
+
+        // Training: the same draws as forward on a [rows, width] tensor from the same generator state, value for value.
+        using var scope = torch.NewDisposeScope();
+        quantizer.train();
+        var x = torch.rand(3, 50, ScalarType.Float32) * 3 - 1.5;
+        using var random = TrainingRandom.Use(17);
+        var expected = quantizer.forward(x).data<float>().ToArray();
+        TrainingRandom.Reseed(17);
+        var spanValues = x.data<float>().ToArray();
+        var spanFactors = new float[spanValues.Length];
+        quantizer.Quantize<float>(spanValues, spanFactors, 3, 50, ScalarType.Float32, CPU);
+        CollectionAssert.AreEqual(expected, spanValues);
+        Assert.IsTrue(expected.Count(v => v == 0) > 10 && expected.Count(v => v == 1) > 10 && expected.Count(v => v == -1) > 10, "all three levels drawn");
+        var inside = x.data<float>().ToArray().Select(v => Math.Abs(v) <= 1 ? 1f : 0f).ToArray();
+        CollectionAssert.AreEqual(inside, spanFactors);
+    }
 }

@@ -17,13 +17,18 @@ namespace Microsoft.ML.Quantized;
 /// bias [3H] (<c>b_hh</c> plus the hidden normalization's bias). Per step:
 /// <code>
 /// hh = bias + gain * norm(h W_hh^T)   (bias + h W_hh^T without a normalization)
-/// r = sigma((x_r + hh_r) / l_r)   z = sigma((x_z + hh_z) / l_z)   n = tanh((x_n + r hh_n) / l_n)   h' = n + z (h - n)
+/// r = Q(sigma((x_r + hh_r) / l_r))   z = Q(sigma((x_z + hh_z) / l_z))   n = Q(tanh((x_n + r hh_n) / l_n))   h' = Q_h(n + z (h - n))
 /// </code>
+/// with <c>Q</c> the activation quantizers' span forms (<see cref="ISpanActivationQuantizer"/>, the identity where there is
+/// none), whose straight-through factors the backward pass applies.
 /// The output is [T, B, H] (h of every step; the last is the final state). Equal to the autograd loop in outputs, running
 /// statistics and every gradient (tests, float64 and float32).
 /// </remarks>
 internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenceFunction>
 {
+    // The hidden state's index in RecurrentSequenceSettings.ActivationQuantizers after the gates r, z, n (0-2).
+    private const int Hidden = 3;
+
     /// <inheritdoc/>
     public override string Name => "QuantizedGruSequence";
 
@@ -44,21 +49,28 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         var (inputTerms, weightHh, h0, gain, hiddenBias) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], vars[3] as Tensor, (Tensor)vars[4]);
         var saved = ForwardSteps<T>(inputTerms, weightHh, h0, gain, hiddenBias, settings);
         var output = saved.Hiddens.narrow(0, 1, inputTerms.shape[0]).clone();
-        return (output, new List<Tensor> { weightHh, gain!, saved.Hiddens, saved.Gates, saved.Recurrent, saved.Standardized!, saved.InverseDeviations! });
+        return (output, new List<Tensor>
+        {
+            weightHh, gain!, saved.Hiddens, saved.Gates, saved.Recurrent, saved.Standardized!, saved.InverseDeviations!,
+            saved.QuantizedGates!, saved.GateFactors!, saved.HiddenFactors!,
+        });
     }
 
     /// <inheritdoc/>
     protected override List<Tensor> Backward<T>(Tensor outputGradient, List<Tensor> saved, RecurrentSequenceSettings settings)
     {
-        var state = new SavedState(saved[2], saved[3], saved[4], saved[5], saved[6]);
+        var state = new SavedState(saved[2], saved[3], saved[4], saved[5], saved[6], saved[7], saved[8], saved[9]);
         return BackwardSteps<T>(outputGradient, saved[0], saved[1], state, settings);
     }
 
     /// <summary>
-    /// What the forward pass keeps: h of every step [T + 1, B, H] (h0 first), the gates r, z, n [T, B, 3H], the recurrent terms
-    /// hh [T, B, 3H], and under a normalization the standardized products with their inverse deviations.
+    /// What the forward pass keeps: h of every step [T + 1, B, H] (h0 first, each after its quantizer), the gate activations
+    /// r, z, n [T, B, 3H], the recurrent terms hh [T, B, 3H], under a normalization the standardized products with their
+    /// inverse deviations, and with activation quantizers the quantized gates [T, B, 3H] and the straight-through factors of
+    /// the gates and of h' (null where nothing is quantized).
     /// </summary>
-    private sealed record SavedState(Tensor Hiddens, Tensor Gates, Tensor Recurrent, Tensor? Standardized, Tensor? InverseDeviations);
+    private sealed record SavedState(Tensor Hiddens, Tensor Gates, Tensor Recurrent, Tensor? Standardized, Tensor? InverseDeviations,
+        Tensor? QuantizedGates, Tensor? GateFactors, Tensor? HiddenFactors);
 
     private static SavedState ForwardSteps<T>(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor? gain, Tensor hiddenBias, RecurrentSequenceSettings settings)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -75,8 +87,17 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         var gains = gain?.contiguous();
         var biases = hiddenBias.contiguous();
         var weightHhTransposed = weightHh.t();
+        var quantizers = settings.ActivationQuantizers;
+        bool gatesQuantized = settings.Quantizes(0, 3);
+        var quantizedGates = gatesQuantized ? empty(steps, rows, features, dtype: dtype, device: device) : null;
+        var gateFactors = gatesQuantized ? empty(steps, rows, features, dtype: dtype, device: device) : null;
+        var hiddenFactors = settings.Quantizes(Hidden) ? empty(steps, rows, hidden, dtype: dtype, device: device) : null;
+        var quantizerScratch = gatesQuantized ? new T[2 * stateSize] : null;
 
         var slopes = GateSlopes<T>(settings.Slopes);
+        var qa = quantizedGates is null ? default : TensorSpans.Of<T>(quantizedGates);
+        var qf = gateFactors is null ? default : TensorSpans.Of<T>(gateFactors);
+        var hf = hiddenFactors is null ? default : TensorSpans.Of<T>(hiddenFactors);
         var x = TensorSpans.Of<T>(terms);
         var h = TensorSpans.Of<T>(hiddens);
         var hh = TensorSpans.Of<T>(recurrent);
@@ -97,11 +118,24 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
                     else TensorPrimitives.MultiplyAdd(n.Slice(r * features, features), g, b, hht.Slice(r * features, features));
                 }
             }
-            GruStepMath.Step<T>(x.Slice(t * stepSize, stepSize), hht, h.Slice(t * stateSize, stateSize), a.Slice(t * stepSize, stepSize),
-                h.Slice((t + 1) * stateSize, stateSize), rows, hidden, slopes);
+            // The quantizers in the autograd loop's order (its random draws): r, z, then n, then h'.
+            var xt = x.Slice(t * stepSize, stepSize);
+            var at = a.Slice(t * stepSize, stepSize);
+            Span<T> q = at;
+            GruStepMath.ResetAndUpdate<T>(xt, hht, at, rows, hidden, slopes);
+            if (gatesQuantized)
+            {
+                q = qa.Slice(t * stepSize, stepSize);
+                for (int k = 0; k < 2; k++) QuantizeGate(quantizers[k], at, q, qf.Slice(t * stepSize, stepSize), rows, hidden, 3, k, quantizerScratch, dtype, device);
+            }
+            GruStepMath.Candidate<T>(xt, hht, q, at, rows, hidden, slopes[2]);
+            if (gatesQuantized) QuantizeGate(quantizers[2], at, q, qf.Slice(t * stepSize, stepSize), rows, hidden, 3, 2, quantizerScratch, dtype, device);
+            var newHidden = h.Slice((t + 1) * stateSize, stateSize);
+            GruStepMath.Mix<T>(q, h.Slice(t * stateSize, stateSize), newHidden, rows, hidden);
+            quantizers[Hidden]?.Quantize(newHidden, hf.Slice(t * stateSize, stateSize), rows, hidden, dtype, device);
         }
         standardizer?.UpdateRunningStatistics();
-        return new SavedState(hiddens, gates, recurrent, standardizer?.Standardized, standardizer?.InverseDeviations);
+        return new SavedState(hiddens, gates, recurrent, standardizer?.Standardized, standardizer?.InverseDeviations, quantizedGates, gateFactors, hiddenFactors);
     }
 
     private static List<Tensor> BackwardSteps<T>(Tensor outputGradient, Tensor weightHh, Tensor? gain, SavedState state, RecurrentSequenceSettings settings)
@@ -127,14 +161,18 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         var dp = TensorSpans.Of<T>(productGradients);
         var h = TensorSpans.Of<T>(state.Hiddens);
         var a = TensorSpans.Of<T>(state.Gates);
+        var qa = state.QuantizedGates is null ? a : TensorSpans.Of<T>(state.QuantizedGates);
+        var qf = state.GateFactors is null ? default : TensorSpans.Of<T>(state.GateFactors);
+        var hf = state.HiddenFactors is null ? default : TensorSpans.Of<T>(state.HiddenFactors);
         var hh = TensorSpans.Of<T>(state.Recurrent);
         var g = gains is null ? default : TensorSpans.Of<T>(gains);
         for (int t = steps - 1; t >= 0; t--)
         {
             TensorPrimitives.Add(dh, dOut.Slice(t * stateSize, stateSize), dh);
+            if (!hf.IsEmpty) TensorPrimitives.Multiply(dh, hf.Slice(t * stateSize, stateSize), dh);
             var dhht = dhh.Slice(t * stepSize, stepSize);
-            GruStepMath.StepBackward<T>(dh, a.Slice(t * stepSize, stepSize), hh.Slice(t * stepSize, stepSize), h.Slice(t * stateSize, stateSize),
-                dx.Slice(t * stepSize, stepSize), dhht, scratch, rows, hidden, slopes);
+            GruStepMath.StepBackward<T>(dh, a.Slice(t * stepSize, stepSize), qa.Slice(t * stepSize, stepSize), StepOf(qf, t, stepSize),
+                hh.Slice(t * stepSize, stepSize), h.Slice(t * stateSize, stateSize), dx.Slice(t * stepSize, stepSize), dhht, scratch, rows, hidden, slopes);
             if (standardizer is not null)
             {
                 var dpt = dp.Slice(t * stepSize, stepSize);

@@ -18,10 +18,12 @@ namespace Microsoft.ML.Quantized;
 /// [4H, H], <c>h0</c>, <c>c0</c> [B, H] and the hidden normalization's gain [4H] (null without one). Per step:
 /// <code>
 /// z = X_t + gain * norm(h W_hh^T)   (X_t + h W_hh^T without a normalization)
-/// i, f, o = sigma(z / l)   g = tanh(z / l_g)   c' = f c + i g   h' = o tanh(c' / l_c)
+/// i, f, o = Q(sigma(z / l))   g = Q(tanh(z / l_g))   c' = Q_c(f c + i g)   h' = Q_h(o tanh(c' / l_c))
 /// </code>
 /// with <c>norm</c> the per-group layer normalization or the recurrent batch normalization of the step (batch statistics
-/// in training, whose running averages it updates as the autograd loop does; running statistics in evaluation).</para>
+/// in training, whose running averages it updates as the autograd loop does; running statistics in evaluation) and
+/// <c>Q</c> the activation quantizers' span forms (<see cref="ISpanActivationQuantizer"/>, the identity where there is
+/// none), whose straight-through factors the backward pass applies.</para>
 /// <para>It computes the same function as the autograd loop (<see cref="QuantizedRecurrentCell.ForceAutogradLoop"/>; the
 /// tests compare outputs, running statistics and every gradient in float64 and float32). The gain is speed: the autograd loop records
 /// and replays a dozen small libtorch operations per step, each with its graph node and dispatch; here a step is one
@@ -30,6 +32,9 @@ namespace Microsoft.ML.Quantized;
 /// </remarks>
 internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSequenceFunction>
 {
+    // The activation quantizers' indices in RecurrentSequenceSettings.ActivationQuantizers after the gates i, f, g, o (0-3).
+    private const int Hidden = 4, CellState = 5;
+
     /// <inheritdoc/>
     public override string Name => "QuantizedLstmSequence";
 
@@ -52,22 +57,29 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         var saved = ForwardSteps<T>(inputTerms, weightHh, h0, c0, gain, settings);
         long steps = inputTerms.shape[0];
         var states = cat(new[] { saved.Hiddens.narrow(0, 1, steps), saved.Cells.narrow(0, steps, 1) }, 0);
-        return (states, new List<Tensor> { weightHh, gain!, saved.Hiddens, saved.Cells, saved.Gates, saved.CellTanhs, saved.Standardized!, saved.InverseDeviations! });
+        return (states, new List<Tensor>
+        {
+            weightHh, gain!, saved.Hiddens, saved.Cells, saved.Gates, saved.CellTanhs, saved.Standardized!, saved.InverseDeviations!,
+            saved.QuantizedGates!, saved.GateFactors!, saved.CellFactors!, saved.HiddenFactors!,
+        });
     }
 
     /// <inheritdoc/>
     protected override List<Tensor> Backward<T>(Tensor outputGradient, List<Tensor> saved, RecurrentSequenceSettings settings)
     {
-        var state = new SavedState(saved[2], saved[3], saved[4], saved[5], saved[6], saved[7]);
+        var state = new SavedState(saved[2], saved[3], saved[4], saved[5], saved[6], saved[7], saved[8], saved[9], saved[10], saved[11]);
         return BackwardSteps<T>(outputGradient, saved[0], saved[1], state, settings);
     }
 
     /// <summary>
-    /// What the forward pass keeps for the backward pass: h and c of every step [T + 1, B, H] (h0 and c0 first), the gate
-    /// activations [T, B, 4H], <c>tanh(c' / l_c)</c> [T, B, H], and under a normalization the standardized recurrent terms
-    /// [T, B, 4H] with their inverse deviations (per row and group, per step and feature, or the running ones per set).
+    /// What the forward pass keeps for the backward pass: h and c of every step [T + 1, B, H] (h0 and c0 first, each after its
+    /// quantizer), the gate activations [T, B, 4H], <c>tanh(c' / l_c)</c> [T, B, H], under a normalization the standardized
+    /// recurrent terms [T, B, 4H] with their inverse deviations (per row and group, per step and feature, or the running ones
+    /// per set), and with activation quantizers the quantized gates [T, B, 4H] and the straight-through factors of the gates,
+    /// c' and h' (null where nothing is quantized).
     /// </summary>
-    private sealed record SavedState(Tensor Hiddens, Tensor Cells, Tensor Gates, Tensor CellTanhs, Tensor? Standardized, Tensor? InverseDeviations);
+    private sealed record SavedState(Tensor Hiddens, Tensor Cells, Tensor Gates, Tensor CellTanhs, Tensor? Standardized, Tensor? InverseDeviations,
+        Tensor? QuantizedGates, Tensor? GateFactors, Tensor? CellFactors, Tensor? HiddenFactors);
 
     private static SavedState ForwardSteps<T>(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor c0, Tensor? gain, RecurrentSequenceSettings settings)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -85,9 +97,20 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         var standardizer = settings.Normalized ? new SequenceStandardizer<T>(settings, steps, rows, features, dtype, device) : null;
         var gains = gain?.contiguous();
         var weightHhTransposed = weightHh.t();
+        var quantizers = settings.ActivationQuantizers;
+        bool gatesQuantized = settings.Quantizes(0, 4);
+        var quantizedGates = gatesQuantized ? empty(steps, rows, features, dtype: dtype, device: device) : null;
+        var gateFactors = gatesQuantized ? empty(steps, rows, features, dtype: dtype, device: device) : null;
+        var cellFactors = settings.Quantizes(CellState) ? empty(steps, rows, hidden, dtype: dtype, device: device) : null;
+        var hiddenFactors = settings.Quantizes(Hidden) ? empty(steps, rows, hidden, dtype: dtype, device: device) : null;
+        var quantizerScratch = gatesQuantized ? new T[2 * stateSize] : null;
 
         var slopes = GateSlopes<T>(settings.Slopes);
         T cellSlope = T.CreateChecked(settings.Slopes.CellOutput);
+        var qa = quantizedGates is null ? default : TensorSpans.Of<T>(quantizedGates);
+        var qf = gateFactors is null ? default : TensorSpans.Of<T>(gateFactors);
+        var cf = cellFactors is null ? default : TensorSpans.Of<T>(cellFactors);
+        var hf = hiddenFactors is null ? default : TensorSpans.Of<T>(hiddenFactors);
         var x = TensorSpans.Of<T>(terms);
         var h = TensorSpans.Of<T>(hiddens);
         var c = TensorSpans.Of<T>(cells);
@@ -114,11 +137,23 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
                 }
             }
             LstmStepMath.Activate(z, rows, hidden, slopes);
-            LstmStepMath.UpdateCell<T>(z, c.Slice(t * stateSize, stateSize), c.Slice((t + 1) * stateSize, stateSize), tc.Slice(t * stateSize, stateSize),
-                h.Slice((t + 1) * stateSize, stateSize), rows, hidden, cellSlope);
+            // The quantizers in the autograd loop's order (its random draws): the gates i, f, g, o, then c', then h'.
+            Span<T> q = z;
+            if (gatesQuantized)
+            {
+                q = qa.Slice(t * stepSize, stepSize);
+                for (int k = 0; k < 4; k++) QuantizeGate(quantizers[k], z, q, qf.Slice(t * stepSize, stepSize), rows, hidden, 4, k, quantizerScratch, dtype, device);
+            }
+            var newCell = c.Slice((t + 1) * stateSize, stateSize);
+            LstmStepMath.NewCell<T>(q, c.Slice(t * stateSize, stateSize), newCell, rows, hidden);
+            quantizers[CellState]?.Quantize(newCell, cf.Slice(t * stateSize, stateSize), rows, hidden, dtype, device);
+            var newHidden = h.Slice((t + 1) * stateSize, stateSize);
+            LstmStepMath.EmitHidden<T>(q, newCell, tc.Slice(t * stateSize, stateSize), newHidden, rows, hidden, cellSlope);
+            quantizers[Hidden]?.Quantize(newHidden, hf.Slice(t * stateSize, stateSize), rows, hidden, dtype, device);
         }
         standardizer?.UpdateRunningStatistics();
-        return new SavedState(hiddens, cells, gates, cellTanhs, standardizer?.Standardized, standardizer?.InverseDeviations);
+        return new SavedState(hiddens, cells, gates, cellTanhs, standardizer?.Standardized, standardizer?.InverseDeviations,
+            quantizedGates, gateFactors, cellFactors, hiddenFactors);
     }
 
     private static List<Tensor> BackwardSteps<T>(Tensor statesGradient, Tensor weightHh, Tensor? gain, SavedState state, RecurrentSequenceSettings settings)
@@ -145,15 +180,20 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         var dz = TensorSpans.Of<T>(gateGradients);
         var dr = TensorSpans.Of<T>(recurrentGradients);
         var a = TensorSpans.Of<T>(state.Gates);
+        var qa = state.QuantizedGates is null ? a : TensorSpans.Of<T>(state.QuantizedGates);
+        var qf = state.GateFactors is null ? default : TensorSpans.Of<T>(state.GateFactors);
+        var cf = state.CellFactors is null ? default : TensorSpans.Of<T>(state.CellFactors);
+        var hf = state.HiddenFactors is null ? default : TensorSpans.Of<T>(state.HiddenFactors);
         var c = TensorSpans.Of<T>(state.Cells);
         var tc = TensorSpans.Of<T>(state.CellTanhs);
         var g = gains is null ? default : TensorSpans.Of<T>(gains);
         for (int t = steps - 1; t >= 0; t--)
         {
             TensorPrimitives.Add(dh, dOut.Slice(t * stateSize, stateSize), dh);
+            if (!hf.IsEmpty) TensorPrimitives.Multiply(dh, hf.Slice(t * stateSize, stateSize), dh);
             var dzt = dz.Slice(t * stepSize, stepSize);
-            LstmStepMath.StepBackward<T>(dh, dc, a.Slice(t * stepSize, stepSize), c.Slice(t * stateSize, stateSize), tc.Slice(t * stateSize, stateSize),
-                dzt, scratch, rows, hidden, slopes, cellSlope);
+            LstmStepMath.StepBackward<T>(dh, dc, a.Slice(t * stepSize, stepSize), qa.Slice(t * stepSize, stepSize), StepOf(qf, t, stepSize),
+                c.Slice(t * stateSize, stateSize), tc.Slice(t * stateSize, stateSize), StepOf(cf, t, stateSize), dzt, scratch, rows, hidden, slopes, cellSlope);
             if (standardizer is not null)
             {
                 var drt = dr.Slice(t * stepSize, stepSize);

@@ -19,8 +19,9 @@ namespace Microsoft.ML.Quantized;
 /// Quantizers registered: <c>reset_gate</c>, <c>update_gate</c>, <c>new_gate</c>, <c>hidden</c> (each
 /// <c>_quantizer</c>).
 /// <para>Where the fused kernel cannot run, the loop is <see cref="GruSequenceFunction"/> (one autograd operation with a
-/// hand-written backward) unless an activation quantizer is in the step or the tensors are not float32/float64 on the CPU;
-/// then every step's operations are recorded for autograd.</para>
+/// hand-written backward) unless an activation quantizer without a span form (<see cref="ISpanActivationQuantizer"/>; BTQ has
+/// one) is in the step or the tensors are not float32/float64 on the CPU; then every step's operations are recorded for
+/// autograd.</para>
 /// </remarks>
 internal sealed class QuantizedGruCell : QuantizedRecurrentCell
 {
@@ -61,9 +62,9 @@ internal sealed class QuantizedGruCell : QuantizedRecurrentCell
     /// <inheritdoc/>
     protected override (Tensor Output, Tensor H, Tensor? C) RunLoop(Tensor input, Tensor h0, Tensor? c0, Tensor weightIh, Tensor weightHh)
     {
-        if (!ActivationsQuantized && !ForceAutogradLoop && TensorSpans.Supports(input))
+        if (RunsSequenceFunction(input))
         {
-            var settings = new RecurrentSequenceSettings(Slopes, HiddenLayerNorm, HiddenBatchNorm, training);
+            var settings = new RecurrentSequenceSettings(Slopes, HiddenLayerNorm, HiddenBatchNorm, training, SpanActivationQuantizers()!);
             var gain = HiddenLayerNorm?.Gain ?? HiddenBatchNorm?.Gain;
             var (output, hT) = GruSequenceFunction.Run(InputTerms(input, weightIh, withHiddenBiases: false), weightHh, h0, gain, HiddenBias(), settings);
             return (output, hT, null);

@@ -24,8 +24,9 @@ namespace Microsoft.ML.Quantized;
 /// <c>input_gate</c>, <c>forget_gate</c>, <c>candidate</c>, <c>output_gate</c>, <c>hidden</c>, <c>cell_state</c> (each
 /// <c>_quantizer</c>; the identity where not selected).
 /// <para>Where the fused kernel cannot run, the loop is <see cref="LstmSequenceFunction"/> (one autograd operation with a
-/// hand-written backward) unless an activation quantizer or the cell-state normalization is in the step, or the tensors are
-/// not float32/float64 on the CPU; then every step's operations are recorded for autograd.</para>
+/// hand-written backward) unless an activation quantizer without a span form (<see cref="ISpanActivationQuantizer"/>; BTQ has
+/// one) or the cell-state normalization is in the step, or the tensors are not float32/float64 on the CPU; then every step's
+/// operations are recorded for autograd.</para>
 /// </remarks>
 internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
 {
@@ -73,11 +74,15 @@ internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
     }
 
     /// <inheritdoc/>
+    /// <remarks>Not with the joint layer norm's normalization of the cell state, which the sequence function lacks.</remarks>
+    internal override bool RunsSequenceFunction(Tensor input) => cellLayerNorm is null && base.RunsSequenceFunction(input);
+
+    /// <inheritdoc/>
     protected override (Tensor Output, Tensor H, Tensor? C) RunLoop(Tensor input, Tensor h0, Tensor? c0, Tensor weightIh, Tensor weightHh)
     {
-        if (!ActivationsQuantized && cellLayerNorm is null && !ForceAutogradLoop && TensorSpans.Supports(input))
+        if (RunsSequenceFunction(input))
         {
-            var settings = new RecurrentSequenceSettings(Slopes, HiddenLayerNorm, HiddenBatchNorm, training);
+            var settings = new RecurrentSequenceSettings(Slopes, HiddenLayerNorm, HiddenBatchNorm, training, SpanActivationQuantizers()!);
             var gain = HiddenLayerNorm?.Gain ?? HiddenBatchNorm?.Gain;
             var (output, hT, cT) = LstmSequenceFunction.Run(InputTerms(input, weightIh, withHiddenBiases: true), weightHh, h0, c0!, gain, settings);
             return (output, hT, cT);

@@ -190,9 +190,6 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     /// </summary>
     internal bool ForceAutogradLoop { get; set; }
 
-    /// <summary>True when at least one activation quantizer is not the identity.</summary>
-    protected bool ActivationsQuantized => activationsQuantized;
-
     /// <summary>
     /// Diagnostics hook (KURE gate statistics): when set, called after each forward with this cell, the input, h0, c0
     /// and the output, inside the forward's dispose scope (what it creates dies with it). Null (default) = nothing.
@@ -318,6 +315,28 @@ internal abstract class QuantizedRecurrentCell : nn.Module
         if (hiddenLayerNorm is not null) return hiddenBias.addcmul(hiddenLayerNorm.Standardize(h.matmul(weightHhTransposed)), hiddenLayerNorm.Gain, Scalars.One);
         if (hiddenBatchNorm is not null) return hiddenBias.addcmul(hiddenBatchNorm.Standardize(h.matmul(weightHhTransposed), step), hiddenBatchNorm.Gain, Scalars.One);
         return hiddenBias.addmm(h, weightHhTransposed);
+    }
+
+    /// <summary>
+    /// True when the cell loop over <paramref name="input"/> runs the cell's hand-written sequence function: float32 or float64
+    /// on the CPU, every activation quantizer the identity or with a span form, and not <see cref="ForceAutogradLoop"/>.
+    /// </summary>
+    internal virtual bool RunsSequenceFunction(Tensor input) => !ForceAutogradLoop && TensorSpans.Supports(input) && SpanActivationQuantizers() is not null;
+
+    /// <summary>
+    /// The activation quantizers' span forms for a sequence function, in their order (null for the identity); null when one
+    /// of them has no span form (<see cref="ISpanActivationQuantizer"/>), and the autograd loop has to run.
+    /// </summary>
+    protected ISpanActivationQuantizer?[]? SpanActivationQuantizers()
+    {
+        var result = new ISpanActivationQuantizer?[activationQuantizers.Length];
+        for (int k = 0; k < result.Length; k++)
+        {
+            if (activationQuantizers[k].IsIdentity) continue;
+            if (activationQuantizers[k] is not ISpanActivationQuantizer span) return null;
+            result[k] = span;
+        }
+        return result;
     }
 
     /// <summary>Activation <paramref name="index"/> through its quantizer (skipped when it is the identity).</summary>
