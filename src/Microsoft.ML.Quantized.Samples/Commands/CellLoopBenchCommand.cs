@@ -7,8 +7,8 @@ namespace Microsoft.ML.Quantized.Samples.Commands;
 /// <summary>
 /// Training throughput of the cell loop against the fused kernel on the quickstart's shape (Moby Dick character LM,
 /// 1 x 256, embedding 64, batch 32 x 100 characters, Adam): for the LSTM and the GRU, float and TWN on the fused
-/// kernel, then TWN with layer, batch (per step) and shared batch normalization, and with HitNet's BTQ activations,
-/// all on the cell loop. Writes the <c>bench:cell-loop</c> section of docs/benchmarks.md.
+/// kernel, then TWN with layer, batch (per step) and shared batch normalization, and with HitNet's BTQ or 4-bit uniform
+/// activations, all on the cell loop. Writes the <c>bench:cell-loop</c> section of docs/benchmarks.md.
 /// </summary>
 internal static class CellLoopBenchCommand
 {
@@ -23,6 +23,7 @@ internal static class CellLoopBenchCommand
         ("twn + batch norm (per step)", "twn", "none", RecurrentNormalization.BatchPerStep),
         ("twn + batch norm (shared)", "twn", "none", RecurrentNormalization.BatchShared),
         ("twn + btq activations + layer norm", "twn", "btq", RecurrentNormalization.Layer),
+        ("twn + uniform4 activations + layer norm", "twn", "uniform4", RecurrentNormalization.Layer),
     };
 
     public static System.CommandLine.Command Create()

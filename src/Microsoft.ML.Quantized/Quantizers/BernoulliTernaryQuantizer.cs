@@ -44,6 +44,9 @@ internal sealed class BernoulliTernaryQuantizer : Quantizer, ISpanActivationQuan
     }
 
     /// <inheritdoc />
+    public override ISpanActivationQuantizer SpanForm => this;
+
+    /// <inheritdoc />
     public void Quantize<T>(Span<T> values, Span<T> gradientFactors, int rows, int width, ScalarType dtype, Device device)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

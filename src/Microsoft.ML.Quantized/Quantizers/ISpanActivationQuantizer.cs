@@ -4,11 +4,11 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
-/// An activation quantizer with a span form: its value and its straight-through gradient are element-wise, with no learned
-/// state and no statistic over the tensor, so the sequence functions (<see cref="LstmSequenceFunction"/>,
-/// <see cref="GruSequenceFunction"/>) quantize a step's activations on the tensors' memory instead of recording a graph. A
-/// cell whose activation quantizers are all identities or span quantizers runs its sequence function; any other activation
-/// quantizer keeps the autograd loop.
+/// The span form of an activation quantizer (<see cref="Quantizer.SpanForm"/>): with no learned state, it quantizes a
+/// contiguous block of a step's activations on the tensors' memory, computing any statistic it needs (a step from max |x|)
+/// itself, so the sequence functions (<see cref="LstmSequenceFunction"/>, <see cref="GruSequenceFunction"/>) need not record
+/// a graph. A cell whose activation quantizers are all identities or have a span form runs its sequence function; any other
+/// activation quantizer keeps the autograd loop.
 /// </summary>
 internal interface ISpanActivationQuantizer
 {

@@ -23,6 +23,13 @@ internal abstract class Quantizer : nn.Module<Tensor, Tensor>
     /// <summary>True for <see cref="QuantizerKind.None"/>: forward is the identity (an alias).</summary>
     public virtual bool IsIdentity => false;
 
+    /// <summary>
+    /// This quantizer's span form for the sequence functions (<see cref="ISpanActivationQuantizer"/>), or null (the default)
+    /// where its value or gradient is not element-wise with a statistic the span form computes itself: a cell with such an
+    /// activation quantizer runs the autograd loop.
+    /// </summary>
+    public virtual ISpanActivationQuantizer? SpanForm => null;
+
     /// <summary>Integer codes and scales that decode to <c>forward(weight)</c> in evaluation mode (2-D weights).</summary>
     public abstract QuantizedWeights Encode(Tensor weight);
 

@@ -1,3 +1,4 @@
+using System.Numerics;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -27,8 +28,10 @@ namespace Microsoft.ML.Quantized;
 /// saves with the model, and never re-derived: the fixed grid of Li et al. 2017 (Section 3, <c>w_{t+1} = Q(w_t - lr g_t)</c>
 /// on a grid of fixed resolution), which training without float shadow weights needs. The input's straight-through
 /// gradient is 1 inside the clip range <c>[-Qn s, Qp s]</c> and 0 outside. Stored as <see cref="CodeLayout.SignedInteger"/> with k bits.
+/// With the step derived from each tensor (no learned, fixed or minimum-error step) it has a span form
+/// (<see cref="ISpanActivationQuantizer"/>), so activation-quantized cells run their sequence functions.
 /// </summary>
-internal sealed class UniformQuantizer : Quantizer
+internal sealed class UniformQuantizer : Quantizer, ISpanActivationQuantizer
 {
     private readonly QuantizerOptions _options;
     private readonly int _qp;
@@ -109,6 +112,53 @@ internal sealed class UniformQuantizer : Quantizer
             q = QuantizerMath.StraightThrough(q, g, x => x.clamp(lowest, highest));
         }
         return q.reshape(input.shape).MoveToOuterDisposeScope();
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Only with the step derived from each tensor as max |x| / Qn: no learned, fixed or minimum-error step.</remarks>
+    public override ISpanActivationQuantizer? SpanForm => HasDerivedStep ? this : null;
+
+    private bool HasDerivedStep => !_options.LearnedScale && !_options.FixedStep && !_options.MinimumErrorStep;
+
+    /// <inheritdoc />
+    public void Quantize<T>(Span<T> values, Span<T> gradientFactors, int rows, int width, ScalarType dtype, Device device)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!HasDerivedStep)
+            throw new InvalidOperationException($"Quantizer '{RegistryName}' has a learned, fixed or minimum-error step and no span form.");
+        int groups = _options.PerRowScale ? rows : 1, size = values.Length / groups;
+        bool stochastic = training && _options.StochasticRounding;
+        // forward's draw: one uniform per value of the grouped [groups, values per group] view.
+        using var noise = stochastic ? TrainingRandom.Rand(new long[] { groups, size }, dtype, device) : null;
+        var u = noise is null ? default : TensorSpans.Of<T>(noise);
+        // Levels -Qn..Qp with Qn = Qp (symmetric) or 2^(k-1) (every two's complement code); the step divides max |x| by Qn.
+        int lowestLevel = _options.AsymmetricLevels ? -(1 << (Bits - 1)) : -_qp;
+        T lowest = T.CreateChecked(lowestLevel), highest = T.CreateChecked(_qp), divisor = -lowest;
+        T multiplier = T.CreateChecked(_options.StepSizeMultiplier), two = T.CreateChecked(2);
+        for (int group = 0; group < groups; group++)
+        {
+            var x = values.Slice(group * size, size);
+            var factors = gradientFactors.Slice(group * size, size);
+            // The step as DerivedStep makes it: max |x| / Qn (1 for an all-zero or non-finite group), times the multiplier,
+            // then up to a power of two.
+            T s = T.Abs(System.Numerics.Tensors.TensorPrimitives.MaxMagnitude<T>(x)) / divisor;
+            if (!(s > T.Zero) || !T.IsFinite(s)) s = T.One;
+            if (_options.StepSizeMultiplier != 1.0) s *= multiplier;
+            if (_options.PowerOfTwoScale)
+            {
+                T p = T.Exp2(T.Ceiling(T.Log2(s)));
+                s = p >= s ? p : p * two;
+            }
+            T low = s * lowest, high = s * highest;
+            for (int k = 0; k < size; k++)
+            {
+                T value = x[k];
+                factors[k] = value >= low && value <= high ? T.One : T.Zero;
+                T level = T.Clamp(value / s, lowest, highest);
+                level = stochastic ? T.Clamp(T.Floor(level + u[group * size + k]), lowest, highest) : T.Round(level);
+                x[k] = level * s;
+            }
+        }
     }
 
     /// <inheritdoc />

@@ -62,6 +62,8 @@ internal sealed class TestClippedQuarterQuantizer : Quantizer, ISpanActivationQu
 
     public override int Bits => 3;
 
+    public override ISpanActivationQuantizer SpanForm => this;
+
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();

@@ -78,6 +78,19 @@ public sealed class SequenceFunctionTests
         // too: after clipped gates it stays inside the range).
         => AssertEqualsAutogradLoop(kind, normalization, slopes: true, training: true, ScalarType.Float64, 1e-10, ClippedQuarter, activations);
 
+    [TestMethod]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.None, "uniform4@0.8")]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer, "uniform4@0.8")]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep, "uniform3-sr@0.9")]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.None, "uniform3-sr@0.9")]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, "uniform4-pow2-row@0.7")]
+    public void UniformActivationsEqualAutogradLoop(RecurrentCellKind kind, RecurrentNormalization normalization, string quantizer)
+        // Steps from each [batch, hidden] block's (or row's) max |x|, stochastic rounding's draws in training. A multiplier below 1
+        // keeps the largest value clear of the clip range's end: at multiplier 1 it sits on it (max |x| against (max |x| / Qp) Qp),
+        // where an ulp of difference in the activations decides whether its gradient passes.
+        => AssertEqualsAutogradLoop(kind, normalization, slopes: true, training: true, ScalarType.Float64, 1e-10,
+            () => QuantizerFactory.Create(QuantizerRegistry.Parse(quantizer)), RecurrentActivations.Gates | RecurrentActivations.Hidden | RecurrentActivations.CellState);
+
     private static void AssertEqualsAutogradLoop(RecurrentCellKind kind, RecurrentNormalization normalization, bool slopes, bool training, ScalarType dtype, double tolerance,
         Func<Quantizer>? activationQuantizer = null, RecurrentActivations? quantizedActivations = null)
     {

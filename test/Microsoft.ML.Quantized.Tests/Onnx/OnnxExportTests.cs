@@ -133,14 +133,19 @@ public sealed class OnnxExportTests
         Assert.IsTrue(quantizers.All(q => q.PowerOfTwoStep == powerOfTwo && (q.FixedStep > 0) == learned), "the packed quantizers take the branch under test");
     }
 
-    /// <summary>A quantized LSTM cell state (and gates, float hidden state) exports through the Scan with the engine's probabilities.</summary>
+    /// <summary>
+    /// A quantized LSTM cell state (and gates, float hidden state) exports through the Scan with the engine's probabilities.
+    /// The computed step has a multiplier off round ratios: with 3-bit gates, c = f c + i g holds products of a few levels, and
+    /// max |c| / 3 as the step puts many of them exactly on a rounding tie, which the engine and ONNX Runtime (different
+    /// summation orders in their products) may break either way.
+    /// </summary>
     [TestMethod]
     [DataRow(false)]
     [DataRow(true)]
     public void A_quantized_cell_state_exports_with_the_engines_probabilities(bool learned)
     {
         var options = SequenceClassifierTestData.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.Layer, RecurrentCellKind.Lstm);
-        options.Recurrent.ActivationQuantizer = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 3, LearnedScale = learned };
+        options.Recurrent.ActivationQuantizer = new QuantizerOptions { Kind = QuantizerKind.Uniform, Bits = 3, LearnedScale = learned, StepSizeMultiplier = learned ? 1.0 : 0.93 };
         options.Recurrent.QuantizedActivations = RecurrentActivations.Gates | RecurrentActivations.CellState;
         var (packed, _) = TokenExportsGiveTheEngines(options);
         var activations = packed.Network.Recurrent.Layers[0].Activations;

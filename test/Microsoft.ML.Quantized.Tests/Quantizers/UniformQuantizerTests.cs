@@ -284,4 +284,51 @@ public sealed class UniformQuantizerTests
         AreClose(new float[] { 0, 0, 0 }, quantizer.forward(torch.zeros(3)), 0);
         Assert.ThrowsExactly<ArgumentException>(() => quantizer.Encode(torch.ones(3)));
     }
+
+    [TestMethod]
+    public void SpanForm_HandWorked()
+    {
+        // 3 bits per tensor: s = max |x| / 3 = 0.5; x / s = 3, -1.5, 0.5, -3 -> 3, -2, 0, -3 (half to even); nothing clips.
+        var values = new double[] { 1.5, -0.75, 0.25, -1.5 };
+        var factors = new double[4];
+        Uniform(3).Quantize<double>(values, factors, 1, 4, ScalarType.Float64, CPU);
+        CollectionAssert.AreEqual(new double[] { 1.5, -1, 0, -1.5 }, values);
+        CollectionAssert.AreEqual(new double[] { 1, 1, 1, 1 }, factors);
+        // Multiplier 0.5: s = 0.25, levels -3..3 reach +-0.75, so the two largest clip (factor 0) and 0.25 stays.
+        values = new double[] { 1.5, -0.75, 0.25, -1.5 };
+        Uniform(3, multiplier: 0.5).Quantize<double>(values, factors, 1, 4, ScalarType.Float64, CPU);
+        CollectionAssert.AreEqual(new double[] { 0.75, -0.75, 0.25, -0.75 }, values);
+        CollectionAssert.AreEqual(new double[] { 0, 1, 1, 0 }, factors);
+        Assert.IsNull(Uniform(3, lsq: true).SpanForm, "a learned step has no span form");
+        Assert.IsNull(Uniform(3, mse: true).SpanForm, "a minimum-error step has no span form");
+    }
+
+    [TestMethod]
+    [DataRow(false, false, false, 1.0)]
+    [DataRow(true, false, false, 1.0)]
+    [DataRow(false, true, false, 1.0)]
+    [DataRow(true, false, true, 0.7)]
+    [DataRow(false, true, true, 0.6)]
+    public void SpanForm_EqualsForward(bool perRow, bool stochastic, bool powerOfTwo, double multiplier)
+    {
+        // Training mode, so stochastic rounding draws: the span form takes the same draws from the same generator state.
+        using var scope = torch.NewDisposeScope();
+        var quantizer = Uniform(4, perRow, stochastic, powerOfTwo, multiplier: multiplier);
+        quantizer.train();
+        var x = torch.randn(6, 40, ScalarType.Float32);
+        x[2].zero_(); // an all-zero row: step 1 per row
+        using var random = TrainingRandom.Use(5);
+        var expected = quantizer.forward(x).data<float>().ToArray();
+        var gradient = x.clone().requires_grad_();
+        TrainingRandom.Reseed(5);
+        quantizer.forward(gradient).sum().backward();
+        TrainingRandom.Reseed(5);
+        var values = x.data<float>().ToArray();
+        var factors = new float[values.Length];
+        Assert.AreSame(quantizer, quantizer.SpanForm);
+        quantizer.Quantize<float>(values, factors, 6, 40, ScalarType.Float32, CPU);
+        CollectionAssert.AreEqual(expected, values);
+        CollectionAssert.AreEqual(gradient.grad!.data<float>().ToArray(), factors, "straight-through factors = forward's input gradient");
+        Assert.IsTrue(expected.Distinct().Count() > 8, "many levels used");
+    }
 }

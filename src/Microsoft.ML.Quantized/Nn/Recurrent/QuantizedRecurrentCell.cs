@@ -333,7 +333,7 @@ internal abstract class QuantizedRecurrentCell : nn.Module
         for (int k = 0; k < result.Length; k++)
         {
             if (activationQuantizers[k].IsIdentity) continue;
-            if (activationQuantizers[k] is not ISpanActivationQuantizer span) return null;
+            if (activationQuantizers[k].SpanForm is not { } span) return null;
             result[k] = span;
         }
         return result;
