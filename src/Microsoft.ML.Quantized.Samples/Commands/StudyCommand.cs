@@ -36,7 +36,7 @@ internal static class StudyCommand
         var hidden = new Option<int>("--hidden") { Description = "Hidden units per layer (0 = the task's: 256 for char-lm, 300 for word-lm, 128 for smnist).", DefaultValueFactory = _ => 0 };
         var configs = new Option<string>("--configs") { Description = "Comma-separated weight quantizer names (registry names).", DefaultValueFactory = _ => "none,bc,bwn,twn,alt2" };
         var activations = new Option<string>("--activations") { Description = "Comma-separated activation quantizer names (registry names; none = float activations), each optionally followed by ':' and the activations it quantizes joined by '+' (gates, hidden, cell; default gates+hidden), e.g. uniform4:gates+cell.", DefaultValueFactory = _ => "none" };
-        var slopes = new Option<string>("--slopes") { Description = "Comma-separated HitNet slopes lambda, each applied to every gate and to the cell output (0.5), or to one of them (forget=0.5; input, forget, candidate, output, cell); 1 = the standard functions.", DefaultValueFactory = _ => "1" };
+        var slopes = new Option<string>("--slopes") { Description = "Comma-separated HitNet slopes lambda, each applied to every gate and to the cell output (0.5), or to some of them (forget=0.5, input+candidate=0.5; input, forget, candidate, output, cell); 1 = the standard functions.", DefaultValueFactory = _ => "1" };
         var norms = new Option<string>("--norms") { Description = "Comma-separated normalizations: none, weight, layer, batch (per step), batch-shared.", DefaultValueFactory = _ => "none,weight,layer,batch" };
         var results = new Option<FileInfo>("--results") { Description = "JSON-lines file the rows are appended to (and read back to skip finished rows).", DefaultValueFactory = _ => new FileInfo("docs/reproduction-study.jsonl") };
         var checkpoints = new Option<DirectoryInfo>("--checkpoints") { Description = "Folder for each unfinished row's per-epoch checkpoint (one subfolder per row, deleted when the row is written), so a row interrupted mid-training resumes from its last whole epoch.", DefaultValueFactory = _ => new DirectoryInfo("artifacts/study-checkpoints") };
@@ -84,8 +84,8 @@ internal static class StudyCommand
     /// <summary>
     /// One point of the grid. <see cref="Activations"/> is an activation quantizer's registry name, optionally followed by
     /// <c>:</c> and the activations it quantizes joined by <c>+</c> (gates, hidden, cell; default gates+hidden), e.g.
-    /// <c>uniform4:gates+cell</c>. <see cref="SlopedGate"/>: the one nonlinearity <see cref="Slope"/> applies to (input, forget,
-    /// candidate, output, cell), or null for every gate and the cell output.
+    /// <c>uniform4:gates+cell</c>. <see cref="SlopedGate"/>: the nonlinearities <see cref="Slope"/> applies to (input, forget,
+    /// candidate, output, cell; several joined by <c>+</c>, e.g. <c>input+candidate</c>), or null for every gate and the cell output.
     /// </summary>
     internal sealed record StudyConfiguration(string Weights, string Activations, string Normalization, double Slope, string? SlopedGate = null)
     {
@@ -102,16 +102,19 @@ internal static class StudyCommand
 
         private ActivationSlopes Slopes()
         {
+            if (SlopedGate is null) return ActivationSlopes.All(Slope);
             var slopes = new ActivationSlopes();
-            switch (SlopedGate)
+            foreach (var gate in SlopedGate.Split('+'))
             {
-                case null: return ActivationSlopes.All(Slope);
-                case "input": slopes.InputGate = Slope; break;
-                case "forget": slopes.ForgetGate = Slope; break;
-                case "candidate": slopes.Candidate = Slope; break;
-                case "output": slopes.OutputGate = Slope; break;
-                case "cell": slopes.CellOutput = Slope; break;
-                default: throw new ArgumentException($"--slopes: unknown gate '{SlopedGate}' (input, forget, candidate, output, cell), e.g. forget=0.5.");
+                switch (gate)
+                {
+                    case "input": slopes.InputGate = Slope; break;
+                    case "forget": slopes.ForgetGate = Slope; break;
+                    case "candidate": slopes.Candidate = Slope; break;
+                    case "output": slopes.OutputGate = Slope; break;
+                    case "cell": slopes.CellOutput = Slope; break;
+                    default: throw new ArgumentException($"--slopes: unknown gate '{gate}' (input, forget, candidate, output, cell), several joined by '+', e.g. forget=0.5 or input+candidate=0.5.");
+                }
             }
             return slopes;
         }
@@ -120,7 +123,8 @@ internal static class StudyCommand
 
     internal static List<StudyConfiguration> Grid(string weights, string activations, string norms, string slopes)
     {
-        // "0.5" on every gate and the cell output; "forget=0.5" on one (slope 1 on one gate is the standard cell: no gate named).
+        // "0.5" on every gate and the cell output; "forget=0.5" on one, "input+candidate=0.5" on several (slope 1 on named gates
+        // is the standard cell: no gate named).
         var slopeValues = Split(slopes).Select(v =>
         {
             var parts = v.Split('=', 2);
@@ -128,7 +132,7 @@ internal static class StudyCommand
             string? gate = parts.Length == 2 ? parts[0] : null;
             return double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) && x > 0 && x <= 4
                 ? (Slope: x, Gate: x == 1 ? null : gate)
-                : throw new ArgumentException($"--slopes: '{v}' is not a slope in (0, 4], on every gate (0.5) or on one (forget=0.5).");
+                : throw new ArgumentException($"--slopes: '{v}' is not a slope in (0, 4], on every gate (0.5), on one (forget=0.5) or on several (input+candidate=0.5).");
         }).ToList();
         var grid = (from w in Split(weights) from a in Split(activations) from n in Split(norms) from l in slopeValues select new StudyConfiguration(w, a, n, l.Slope, l.Gate)).ToList();
         foreach (var c in grid) c.Recurrent(RecurrentCellKind.Lstm, 1, 8); // every name parsed before any training: a typo fails at once

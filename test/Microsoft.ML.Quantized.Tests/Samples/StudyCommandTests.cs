@@ -21,7 +21,7 @@ public sealed class StudyCommandTests
             Assert.AreEqual(0, code, output);
 
             var rows = File.ReadAllLines(results).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
-            Assert.HasCount(2, rows);
+            Assert.HasCount(3, rows);
             // Every predicted test character passes every gate of the 8 units once: the histograms' counts add up to that, for each gate.
             // Evaluation cuts the test characters into equal streams (the remainder dropped) and predicts all but each stream's first.
             int characters = MobyDickTest().Length, streams = PackedLanguageModel.EvaluationStreams(characters);
@@ -98,7 +98,7 @@ public sealed class StudyCommandTests
     }
 
     [TestMethod]
-    public void A_slope_on_one_gate_is_its_own_row_and_its_own_sweep_figure_with_the_slope_1_row()
+    public void A_slope_on_some_gates_is_its_own_row_and_its_own_sweep_figure_with_the_slope_1_row()
     {
         var folder = Directory.CreateTempSubdirectory("study-");
         try
@@ -106,17 +106,19 @@ public sealed class StudyCommandTests
             var results = Path.Combine(folder.FullName, "rows.jsonl");
             var markdown = Path.Combine(folder.FullName, "reproduction.md");
             var (code, output) = SamplesCli.Run("study", "--task", "char-lm", "--hidden", "8", "--epochs", "1", "--max-steps", "2", "--configs", "none", "--norms", "none",
-                "--slopes", "1,forget=0.5,forget=1", "--results", results, "--out", markdown);
+                "--slopes", "1,forget=0.5,forget=1,input+candidate=0.5", "--results", results, "--out", markdown);
             Assert.AreEqual(0, code, output);
             Assert.HasCount(1, System.Text.RegularExpressions.Regex.Matches(output, @"already,\s+skipped"), "slope 1 on one gate is the standard cell, trained once: " + output);
             var rows = File.ReadAllLines(results).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
-            Assert.HasCount(2, rows);
+            Assert.HasCount(3, rows);
             Assert.AreEqual(JsonValueKind.Null, rows[0].GetProperty("SlopedGate").ValueKind);
             Assert.AreEqual("forget", rows[1].GetProperty("SlopedGate").GetString());
             Assert.AreEqual(0.5, rows[1].GetProperty("Slope").GetDouble());
             Assert.IsFalse(rows[1].TryGetProperty("SlopeLabel", out _), "the label is not stored");
+            Assert.AreEqual("input+candidate", rows[2].GetProperty("SlopedGate").GetString(), "two gates sloped together");
             var text = File.ReadAllText(markdown);
             StringAssert.Contains(text, "| none | none | none | 0.5 forget | trained |");
+            StringAssert.Contains(text, "| none | none | none | 0.5 input+candidate | trained |");
             var figure = "reproduction-study-slopes-char-lm-lstm1x8-1ep-2steps-none-none-none-forget.png";
             StringAssert.Contains(text, $"- `{figure}`: char-lm, none weights, none activations, none norm, slopes 1, 0.5 forget.");
             Assert.IsTrue(File.Exists(Path.Combine(folder.FullName, figure)), figure);
@@ -143,7 +145,7 @@ public sealed class StudyCommandTests
             var (code, output) = SamplesCli.Run([.. common, "--configs", "none,twn"]);
             Assert.AreEqual(0, code, output);
             var rows = File.ReadAllLines(results).Select(l => JsonNode.Parse(l)!.AsObject()).ToArray();
-            Assert.HasCount(2, rows);
+            Assert.HasCount(3, rows);
             foreach (var row in rows)
             {
                 // Embedding 64 into 8 units: W_ih is [32, 64], W_hh [32, 8]; every weight counted once (the tails in the end bins).
