@@ -50,20 +50,46 @@ internal sealed class BernoulliTernaryQuantizer : Quantizer, ISpanActivationQuan
     public void Quantize<T>(Span<T> values, Span<T> gradientFactors, int rows, int width, ScalarType dtype, Device device)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        T half = T.CreateChecked(0.5);
-        for (int k = 0; k < values.Length; k++) gradientFactors[k] = T.Abs(values[k]) <= T.One ? T.One : T.Zero;
         if (!training)
         {
-            for (int k = 0; k < values.Length; k++) values[k] = T.Abs(values[k]) > half ? T.CopySign(T.One, values[k]) : T.Zero;
+            Ternarize(values, gradientFactors, default, T.CreateChecked(0.5));
             return;
         }
         // One draw of the tensor's shape, as forward's RandLike makes: the same values from the same generator state.
         using var noise = TrainingRandom.Rand(new long[] { rows, width }, dtype, device);
-        var u = TensorSpans.Of<T>(noise);
-        for (int k = 0; k < values.Length; k++)
+        Ternarize(values, gradientFactors, TensorSpans.Of<T>(noise), T.Zero);
+    }
+
+    /// <summary>
+    /// Both rules at once, in place and without branches: <c>sign(x)</c> where <c>min(|x|, 1)</c> exceeds the threshold (the
+    /// uniform draw <c>noise[k]</c> in training, <paramref name="fixedThreshold"/> 0.5 in evaluation with no noise), else 0;
+    /// the straight-through factors <c>1{|x| &lt;= 1}</c> to <paramref name="factors"/>.
+    /// </summary>
+    private static void Ternarize<T>(Span<T> values, Span<T> factors, ReadOnlySpan<T> noise, T fixedThreshold)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int k = 0;
+        if (Vector.IsHardwareAccelerated)
         {
-            T a = T.Clamp(values[k], -T.One, T.One);
-            values[k] = u[k] < T.Abs(a) ? T.CopySign(T.One, a) : T.Zero;
+            var one = Vector<T>.One;
+            var minusOne = -one;
+            var fixedThresholds = new Vector<T>(fixedThreshold);
+            for (; k <= values.Length - Vector<T>.Count; k += Vector<T>.Count)
+            {
+                var x = new Vector<T>(values[k..]);
+                var magnitude = Vector.Abs(x);
+                Vector.ConditionalSelect(Vector.LessThanOrEqual(magnitude, one), one, Vector<T>.Zero).CopyTo(factors[k..]);
+                var thresholds = noise.IsEmpty ? fixedThresholds : new Vector<T>(noise[k..]);
+                var signs = Vector.ConditionalSelect(Vector.LessThan(x, Vector<T>.Zero), minusOne, one);
+                Vector.ConditionalSelect(Vector.GreaterThan(Vector.Min(magnitude, one), thresholds), signs, Vector<T>.Zero).CopyTo(values[k..]);
+            }
+        }
+        for (; k < values.Length; k++)
+        {
+            T magnitude = T.Abs(values[k]);
+            factors[k] = magnitude <= T.One ? T.One : T.Zero;
+            T threshold = noise.IsEmpty ? fixedThreshold : noise[k];
+            values[k] = T.Min(magnitude, T.One) > threshold ? (values[k] < T.Zero ? -T.One : T.One) : T.Zero;
         }
     }
 
