@@ -91,6 +91,25 @@ public sealed class SequenceFunctionTests
         => AssertEqualsAutogradLoop(kind, normalization, slopes: true, training: true, ScalarType.Float64, 1e-10,
             () => QuantizerFactory.Create(QuantizerRegistry.Parse(quantizer)), RecurrentActivations.Gates | RecurrentActivations.Hidden | RecurrentActivations.CellState);
 
+    [TestMethod]
+    [DataRow("btq", LayerNormForm.PerGate, true)]
+    [DataRow("uniform4-sr-row@0.9", LayerNormForm.PerGate, true)]
+    [DataRow("uniform4-lsq", LayerNormForm.PerGate, false)]
+    [DataRow("uniform4-mse", LayerNormForm.PerGate, false)]
+    [DataRow("uniform4-fixed", LayerNormForm.PerGate, false)]
+    [DataRow("none", LayerNormForm.Joint, false)]
+    public void TheSequenceFunctionRunsWhereEveryStepOperationHasASpanForm(string activations, LayerNormForm form, bool expected)
+    {
+        // Learned, minimum-error and fixed steps have no span form, nor does the joint layer norm's normalization of c.
+        using var scope = NewDisposeScope();
+        var options = Options(RecurrentCellKind.Lstm, Hidden, normalization: RecurrentNormalization.Layer);
+        options.LayerNormForm = form;
+        options.ActivationQuantizer = QuantizerRegistry.Parse(activations);
+        using var cell = new QuantizedLstmCell("lstm", In, options) { ForceCellLoop = true };
+        Assert.AreEqual(expected, cell.RunsSequenceFunction(randn(Time, Batch, In)));
+        Assert.IsFalse(cell.RunsSequenceFunction(randn(Time, Batch, In, dtype: ScalarType.Float16)), "float16: no span type");
+    }
+
     private static void AssertEqualsAutogradLoop(RecurrentCellKind kind, RecurrentNormalization normalization, bool slopes, bool training, ScalarType dtype, double tolerance,
         Func<Quantizer>? activationQuantizer = null, RecurrentActivations? quantizedActivations = null)
     {
