@@ -130,7 +130,7 @@ internal sealed class UniformQuantizer : Quantizer, ISpanActivationQuantizer
         bool stochastic = training && _options.StochasticRounding;
         // forward's draw: one uniform per value of the grouped [groups, values per group] view.
         using var noise = stochastic ? TrainingRandom.Rand(new long[] { groups, size }, dtype, device) : null;
-        var u = noise is null ? default : TensorSpans.Of<T>(noise);
+        var u = TensorSpans.OfOptional<T>(noise);
         // Levels -Qn..Qp with Qn = Qp (symmetric) or 2^(k-1) (every two's complement code); the step divides max |x| by Qn.
         int lowestLevel = _options.AsymmetricLevels ? -(1 << (Bits - 1)) : -_qp;
         T lowest = T.CreateChecked(lowestLevel), highest = T.CreateChecked(_qp), divisor = -lowest;

@@ -95,14 +95,14 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         var quantizerScratch = gatesQuantized ? new T[2 * stateSize] : null;
 
         var slopes = GateSlopes<T>(settings.Slopes);
-        var qa = quantizedGates is null ? default : TensorSpans.Of<T>(quantizedGates);
-        var qf = gateFactors is null ? default : TensorSpans.Of<T>(gateFactors);
-        var hf = hiddenFactors is null ? default : TensorSpans.Of<T>(hiddenFactors);
+        var qa = TensorSpans.OfOptional<T>(quantizedGates);
+        var qf = TensorSpans.OfOptional<T>(gateFactors);
+        var hf = TensorSpans.OfOptional<T>(hiddenFactors);
         var x = TensorSpans.Of<T>(terms);
         var h = TensorSpans.Of<T>(hiddens);
         var hh = TensorSpans.Of<T>(recurrent);
         var a = TensorSpans.Of<T>(gates);
-        var g = gains is null ? default : TensorSpans.Of<T>(gains);
+        var g = TensorSpans.OfOptional<T>(gains);
         var b = TensorSpans.Of<T>(biases);
         for (int t = 0; t < steps; t++)
         {
@@ -162,10 +162,10 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         var h = TensorSpans.Of<T>(state.Hiddens);
         var a = TensorSpans.Of<T>(state.Gates);
         var qa = state.QuantizedGates is null ? a : TensorSpans.Of<T>(state.QuantizedGates);
-        var qf = state.GateFactors is null ? default : TensorSpans.Of<T>(state.GateFactors);
-        var hf = state.HiddenFactors is null ? default : TensorSpans.Of<T>(state.HiddenFactors);
+        var qf = TensorSpans.OfOptional<T>(state.GateFactors);
+        var hf = TensorSpans.OfOptional<T>(state.HiddenFactors);
         var hh = TensorSpans.Of<T>(state.Recurrent);
-        var g = gains is null ? default : TensorSpans.Of<T>(gains);
+        var g = TensorSpans.OfOptional<T>(gains);
         for (int t = steps - 1; t >= 0; t--)
         {
             TensorPrimitives.Add(dh, dOut.Slice(t * stateSize, stateSize), dh);

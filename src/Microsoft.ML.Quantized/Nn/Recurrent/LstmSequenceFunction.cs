@@ -107,16 +107,16 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
 
         var slopes = GateSlopes<T>(settings.Slopes);
         T cellSlope = T.CreateChecked(settings.Slopes.CellOutput);
-        var qa = quantizedGates is null ? default : TensorSpans.Of<T>(quantizedGates);
-        var qf = gateFactors is null ? default : TensorSpans.Of<T>(gateFactors);
-        var cf = cellFactors is null ? default : TensorSpans.Of<T>(cellFactors);
-        var hf = hiddenFactors is null ? default : TensorSpans.Of<T>(hiddenFactors);
+        var qa = TensorSpans.OfOptional<T>(quantizedGates);
+        var qf = TensorSpans.OfOptional<T>(gateFactors);
+        var cf = TensorSpans.OfOptional<T>(cellFactors);
+        var hf = TensorSpans.OfOptional<T>(hiddenFactors);
         var x = TensorSpans.Of<T>(terms);
         var h = TensorSpans.Of<T>(hiddens);
         var c = TensorSpans.Of<T>(cells);
         var a = TensorSpans.Of<T>(gates);
         var tc = TensorSpans.Of<T>(cellTanhs);
-        var g = gains is null ? default : TensorSpans.Of<T>(gains);
+        var g = TensorSpans.OfOptional<T>(gains);
         for (int t = 0; t < steps; t++)
         {
             var z = a.Slice(t * stepSize, stepSize);
@@ -181,12 +181,12 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         var dr = TensorSpans.Of<T>(recurrentGradients);
         var a = TensorSpans.Of<T>(state.Gates);
         var qa = state.QuantizedGates is null ? a : TensorSpans.Of<T>(state.QuantizedGates);
-        var qf = state.GateFactors is null ? default : TensorSpans.Of<T>(state.GateFactors);
-        var cf = state.CellFactors is null ? default : TensorSpans.Of<T>(state.CellFactors);
-        var hf = state.HiddenFactors is null ? default : TensorSpans.Of<T>(state.HiddenFactors);
+        var qf = TensorSpans.OfOptional<T>(state.GateFactors);
+        var cf = TensorSpans.OfOptional<T>(state.CellFactors);
+        var hf = TensorSpans.OfOptional<T>(state.HiddenFactors);
         var c = TensorSpans.Of<T>(state.Cells);
         var tc = TensorSpans.Of<T>(state.CellTanhs);
-        var g = gains is null ? default : TensorSpans.Of<T>(gains);
+        var g = TensorSpans.OfOptional<T>(gains);
         for (int t = steps - 1; t >= 0; t--)
         {
             TensorPrimitives.Add(dh, dOut.Slice(t * stateSize, stateSize), dh);

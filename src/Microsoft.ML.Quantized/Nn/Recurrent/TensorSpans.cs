@@ -13,4 +13,7 @@ internal static class TensorSpans
 
     /// <summary>The memory of a contiguous CPU tensor as a span of its element type.</summary>
     public static Span<T> Of<T>(Tensor tensor) where T : unmanaged => MemoryMarshal.Cast<byte, T>(tensor.bytes);
+
+    /// <summary><see cref="Of{T}"/>, or the empty span for a tensor that is not there (null).</summary>
+    public static Span<T> OfOptional<T>(Tensor? tensor) where T : unmanaged => tensor is null ? default : Of<T>(tensor);
 }
