@@ -92,6 +92,24 @@ public sealed class SequenceFunctionTests
             () => QuantizerFactory.Create(QuantizerRegistry.Parse(quantizer)), RecurrentActivations.Gates | RecurrentActivations.Hidden | RecurrentActivations.CellState);
 
     [TestMethod]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, true)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.BatchPerStep, true)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.None, false)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer, false)]
+    public void EitherStepProductEqualsAutogradLoop(RecurrentCellKind kind, RecurrentNormalization normalization, bool managed)
+    {
+        // The rows above run the step product this machine picks (the managed kernel with 512-bit vectors in hardware,
+        // libtorch's mm otherwise); these run each one whatever the machine.
+        bool machineDefault = StepProduct.Managed;
+        StepProduct.Managed = managed;
+        try
+        {
+            AssertEqualsAutogradLoop(kind, normalization, slopes: true, training: true, ScalarType.Float64, 1e-10);
+        }
+        finally { StepProduct.Managed = machineDefault; }
+    }
+
+    [TestMethod]
     [DataRow("btq", LayerNormForm.PerGate, true)]
     [DataRow("uniform4-sr-row@0.9", LayerNormForm.PerGate, true)]
     [DataRow("uniform4-lsq", LayerNormForm.PerGate, false)]

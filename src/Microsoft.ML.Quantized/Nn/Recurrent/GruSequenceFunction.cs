@@ -7,8 +7,8 @@ namespace Microsoft.ML.Quantized;
 
 /// <summary>
 /// The GRU cell loop over a whole sequence as one autograd operation with a hand-written backward pass, built like
-/// <see cref="LstmSequenceFunction"/>: libtorch computes each step's recurrent product and the gradient of <c>W_hh</c> as one
-/// product over all steps; the normalization of the recurrent term (<see cref="SequenceStandardizer{T}"/>), the gates and
+/// <see cref="LstmSequenceFunction"/>: <see cref="StepProduct{T}"/> computes each step's recurrent product, libtorch the
+/// gradient of <c>W_hh</c> as one product over all steps; the normalization of the recurrent term (<see cref="SequenceStandardizer{T}"/>), the gates and
 /// the state update and their derivatives (<see cref="GruStepMath"/>) run as vectorized managed code on the tensors' memory.
 /// </summary>
 /// <remarks>
@@ -86,7 +86,7 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         var standardizer = settings.Normalized ? new SequenceStandardizer<T>(settings, steps, rows, features, dtype, device) : null;
         var gains = gain?.contiguous();
         var biases = hiddenBias.contiguous();
-        var weightHhTransposed = weightHh.t();
+        var product = new StepProduct<T>(weightHh.t());
         var quantizers = settings.ActivationQuantizers;
         bool gatesQuantized = settings.Quantizes(0, 3);
         var quantizedGates = gatesQuantized ? empty(steps, rows, features, dtype: dtype, device: device) : null;
@@ -107,16 +107,12 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         for (int t = 0; t < steps; t++)
         {
             var hht = hh.Slice(t * stepSize, stepSize);
-            using (var previous = hiddens[t])
-            using (var product = previous.mm(weightHhTransposed))
+            product.Multiply(hiddens, t, standardizer is null ? hht : standardizer.Step(t));
+            var n = standardizer is null ? hht : standardizer.Forward(t);
+            for (int r = 0; r < rows; r++)
             {
-                var p = TensorSpans.Of<T>(product);
-                var n = standardizer is null ? p : standardizer.Forward(p, t);
-                for (int r = 0; r < rows; r++)
-                {
-                    if (standardizer is null) TensorPrimitives.Add(n.Slice(r * features, features), b, hht.Slice(r * features, features));
-                    else TensorPrimitives.MultiplyAdd(n.Slice(r * features, features), g, b, hht.Slice(r * features, features));
-                }
+                if (standardizer is null) TensorPrimitives.Add(n.Slice(r * features, features), b, hht.Slice(r * features, features));
+                else TensorPrimitives.MultiplyAdd(n.Slice(r * features, features), g, b, hht.Slice(r * features, features));
             }
             // The quantizers in the autograd loop's order (its random draws): r, z, then n, then h'.
             var xt = x.Slice(t * stepSize, stepSize);
@@ -151,6 +147,8 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         var standardizer = state.Standardized is null ? null : new SequenceStandardizer<T>(settings, state.Standardized, state.InverseDeviations!);
         var productGradients = standardizer is null ? recurrentGradients : empty(steps, rows, features, dtype: dtype, device: device);
         var gains = gain?.contiguous();
+        var product = new StepProduct<T>(weightHh);
+        var throughWeights = new T[stateSize];
 
         var slopes = GateSlopes<T>(settings.Slopes);
         var scratch = new T[2 * features];
@@ -179,9 +177,8 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
                 for (int r = 0; r < rows; r++) TensorPrimitives.Multiply(dhht.Slice(r * features, features), g, dpt.Slice(r * features, features));
                 standardizer.Backward(dpt, t, scratch);
             }
-            using var stepGradient = productGradients[t];
-            using var throughWeights = stepGradient.mm(weightHh);
-            TensorPrimitives.Add(dh, TensorSpans.Of<T>(throughWeights), dh);
+            product.Multiply(productGradients, t, throughWeights);
+            TensorPrimitives.Add(dh, throughWeights, dh);
         }
         long flat = (long)steps * rows;
         var weightGradient = productGradients.view(flat, features).t().mm(state.Hiddens.narrow(0, 0, steps).reshape(flat, hidden));

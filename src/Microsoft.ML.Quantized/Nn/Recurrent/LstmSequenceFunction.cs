@@ -6,9 +6,9 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
-/// The LSTM cell loop over a whole sequence as one autograd operation with a hand-written backward pass: libtorch computes
-/// each step's recurrent matrix product (<c>h W_hh^T</c> forward, <c>dz W_hh</c> backward) and the gradient of <c>W_hh</c>
-/// as one product over all steps; everything element-wise in a step (normalization of the recurrent term, gate activations,
+/// The LSTM cell loop over a whole sequence as one autograd operation with a hand-written backward pass:
+/// <see cref="StepProduct{T}"/> computes each step's recurrent matrix product (<c>h W_hh^T</c> forward, <c>dz W_hh</c>
+/// backward), libtorch the gradient of <c>W_hh</c> as one product over all steps; everything element-wise in a step (normalization of the recurrent term, gate activations,
 /// cell update and their derivatives) runs as vectorized managed code (<see cref="SequenceStandardizer{T}"/>,
 /// <see cref="LstmStepMath"/>) on the tensors' own memory, with no graph recorded per step.
 /// </summary>
@@ -96,7 +96,7 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         var cellTanhs = empty(steps, rows, hidden, dtype: dtype, device: device);
         var standardizer = settings.Normalized ? new SequenceStandardizer<T>(settings, steps, rows, features, dtype, device) : null;
         var gains = gain?.contiguous();
-        var weightHhTransposed = weightHh.t();
+        var product = new StepProduct<T>(weightHh.t());
         var quantizers = settings.ActivationQuantizers;
         bool gatesQuantized = settings.Quantizes(0, 4);
         var quantizedGates = gatesQuantized ? empty(steps, rows, features, dtype: dtype, device: device) : null;
@@ -121,20 +121,17 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         {
             var z = a.Slice(t * stepSize, stepSize);
             var xt = x.Slice(t * stepSize, stepSize);
-            using (var previous = hiddens[t])
-            using (var product = previous.mm(weightHhTransposed))
+            if (standardizer is null)
             {
-                var p = TensorSpans.Of<T>(product);
-                if (standardizer is null)
-                {
-                    TensorPrimitives.Add(xt, p, z);
-                }
-                else
-                {
-                    var n = standardizer.Forward(p, t);
-                    for (int r = 0; r < rows; r++)
-                        TensorPrimitives.MultiplyAdd(n.Slice(r * features, features), g, xt.Slice(r * features, features), z.Slice(r * features, features));
-                }
+                product.Multiply(hiddens, t, z);
+                TensorPrimitives.Add(xt, z, z);
+            }
+            else
+            {
+                product.Multiply(hiddens, t, standardizer.Step(t));
+                var n = standardizer.Forward(t);
+                for (int r = 0; r < rows; r++)
+                    TensorPrimitives.MultiplyAdd(n.Slice(r * features, features), g, xt.Slice(r * features, features), z.Slice(r * features, features));
             }
             LstmStepMath.Activate(z, rows, hidden, slopes);
             // The quantizers in the autograd loop's order (its random draws): the gates i, f, g, o, then c', then h'.
@@ -170,6 +167,7 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         var standardizer = state.Standardized is null ? null : new SequenceStandardizer<T>(settings, state.Standardized, state.InverseDeviations!);
         var recurrentGradients = standardizer is null ? gateGradients : empty(steps, rows, features, dtype: dtype, device: device);
         var gains = gain?.contiguous();
+        var product = new StepProduct<T>(weightHh);
 
         var slopes = GateSlopes<T>(settings.Slopes);
         T cellSlope = T.CreateChecked(settings.Slopes.CellOutput);
@@ -200,9 +198,7 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
                 for (int r = 0; r < rows; r++) TensorPrimitives.Multiply(dzt.Slice(r * features, features), g, drt.Slice(r * features, features));
                 standardizer.Backward(drt, t, scratch);
             }
-            using var stepGradient = recurrentGradients[t];
-            using var previousHidden = stepGradient.mm(weightHh);
-            TensorSpans.Of<T>(previousHidden).CopyTo(dh);
+            product.Multiply(recurrentGradients, t, dh);
         }
         long flat = (long)steps * rows;
         var weightGradient = recurrentGradients.view(flat, features).t().mm(state.Hiddens.narrow(0, 0, steps).reshape(flat, hidden));

@@ -65,13 +65,18 @@ internal sealed class SequenceStandardizer<T> where T : unmanaged, IFloatingPoin
     /// </summary>
     public Tensor InverseDeviations { get; }
 
-    /// <summary>Standardizes step <paramref name="step"/>'s <paramref name="product"/> and returns its standardized values.</summary>
-    public Span<T> Forward(ReadOnlySpan<T> product, int step)
+    /// <summary>Step <paramref name="step"/>'s part of <see cref="Standardized"/>: where its product goes before <see cref="Forward"/>.</summary>
+    public Span<T> Step(int step)
     {
         int size = rows * features;
-        var standardized = TensorSpans.Of<T>(Standardized).Slice(step * size, size);
+        return TensorSpans.Of<T>(Standardized).Slice(step * size, size);
+    }
+
+    /// <summary>Standardizes step <paramref name="step"/>'s product (written to <see cref="Step"/>) in place and returns it.</summary>
+    public Span<T> Forward(int step)
+    {
+        var standardized = Step(step);
         var inverse = TensorSpans.Of<T>(InverseDeviations);
-        product.CopyTo(standardized);
         if (settings.LayerNorm is not null)
         {
             int groups = settings.LayerNorm.Groups;
