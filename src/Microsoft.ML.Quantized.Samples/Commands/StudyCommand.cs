@@ -37,6 +37,7 @@ internal static class StudyCommand
         var configs = new Option<string>("--configs") { Description = "Comma-separated weight quantizer names (registry names).", DefaultValueFactory = _ => "none,bc,bwn,twn,alt2" };
         var activations = new Option<string>("--activations") { Description = "Comma-separated activation quantizer names (registry names; none = float activations), each optionally followed by ':' and the activations it quantizes joined by '+' (gates, hidden, cell; default gates+hidden), e.g. uniform4:gates+cell.", DefaultValueFactory = _ => "none" };
         var slopes = new Option<string>("--slopes") { Description = "Comma-separated HitNet slopes lambda, each applied to every gate and to the cell output (0.5), or to some of them (forget=0.5, input+candidate=0.5; input, forget, candidate, output, cell); 1 = the standard functions.", DefaultValueFactory = _ => "1" };
+        var seeds = new Option<string>("--seeds") { Description = "Comma-separated training seeds; each is its own row (the tables name seeds other than 1, the figures draw seed 1).", DefaultValueFactory = _ => "1" };
         var norms = new Option<string>("--norms") { Description = "Comma-separated normalizations: none, weight, layer, batch (per step), batch-shared.", DefaultValueFactory = _ => "none,weight,layer,batch" };
         var results = new Option<FileInfo>("--results") { Description = "JSON-lines file the rows are appended to (and read back to skip finished rows).", DefaultValueFactory = _ => new FileInfo("docs/reproduction-study.jsonl") };
         var checkpoints = new Option<DirectoryInfo>("--checkpoints") { Description = "Folder for each unfinished row's per-epoch checkpoint (one subfolder per row, deleted when the row is written), so a row interrupted mid-training resumes from its last whole epoch.", DefaultValueFactory = _ => new DirectoryInfo("artifacts/study-checkpoints") };
@@ -45,10 +46,10 @@ internal static class StudyCommand
         var command = new System.CommandLine.Command("study",
             "Reproduction grid on the character LM, the word LM or sequential MNIST: weight quantizers x activation quantizers x in-cell normalizations x slopes, whole epochs, lambda_1; resumable.")
         {
-            task, data, epochs, maxSteps, cell, layers, hidden, configs, activations, norms, slopes, results, retrain, checkpoints, output,
+            task, data, epochs, maxSteps, cell, layers, hidden, configs, activations, norms, slopes, seeds, results, retrain, checkpoints, output,
         };
         command.SetAction(parse => Run(StudyTask.Parse(parse.GetValue(task)!, parse.GetValue(data)), parse.GetValue(epochs), parse.GetValue(maxSteps), parse.GetValue(cell)!,
-            parse.GetValue(layers), parse.GetValue(hidden), Grid(parse.GetValue(configs)!, parse.GetValue(activations)!, parse.GetValue(norms)!, parse.GetValue(slopes)!),
+            parse.GetValue(layers), parse.GetValue(hidden), Grid(parse.GetValue(configs)!, parse.GetValue(activations)!, parse.GetValue(norms)!, parse.GetValue(slopes)!, parse.GetValue(seeds)!),
             parse.GetValue(results)!, parse.GetValue(retrain), parse.GetValue(checkpoints)!, parse.GetValue(output)!));
         return command;
     }
@@ -68,13 +69,13 @@ internal static class StudyCommand
         double FloatLambda1, double QuantizedLambda1, double MeanGain, double Seconds, string Date, string Machine, string? Load,
         string Activations = "none", double Slope = 1, IReadOnlyDictionary<string, ValueHistogram>? Gates = null,
         IReadOnlyList<double>? GradientNorms = null, IReadOnlyList<double>? LargestGradientNorms = null, string? SlopedGate = null,
-        IReadOnlyDictionary<string, ValueHistogram>? WeightHistograms = null, double? TestAccuracy = null)
+        IReadOnlyDictionary<string, ValueHistogram>? WeightHistograms = null, double? TestAccuracy = null, int Seed = 1)
     {
         public bool SameRun(StudyRow other) => Task == other.Task && Cell == other.Cell && Layers == other.Layers && Hidden == other.Hidden
             && Epochs == other.Epochs && MaxSteps == other.MaxSteps;
 
         public bool SameConfiguration(StudyRow other) => SameRun(other) && Weights == other.Weights && Activations == other.Activations
-            && Normalization == other.Normalization && Slope == other.Slope && SlopedGate == other.SlopedGate;
+            && Normalization == other.Normalization && Slope == other.Slope && SlopedGate == other.SlopedGate && Seed == other.Seed;
 
         /// <summary>The slope as the tables show it: <c>0.5</c> on every gate, <c>0.5 forget</c> on one.</summary>
         [System.Text.Json.Serialization.JsonIgnore]
@@ -87,7 +88,7 @@ internal static class StudyCommand
     /// <c>uniform4:gates+cell</c>. <see cref="SlopedGate"/>: the nonlinearities <see cref="Slope"/> applies to (input, forget,
     /// candidate, output, cell; several joined by <c>+</c>, e.g. <c>input+candidate</c>), or null for every gate and the cell output.
     /// </summary>
-    internal sealed record StudyConfiguration(string Weights, string Activations, string Normalization, double Slope, string? SlopedGate = null)
+    internal sealed record StudyConfiguration(string Weights, string Activations, string Normalization, double Slope, string? SlopedGate = null, int Seed = 1)
     {
         public QuantizedRecurrentOptions Recurrent(RecurrentCellKind cell, int layers, int hidden)
         {
@@ -121,7 +122,7 @@ internal static class StudyCommand
 
     }
 
-    internal static List<StudyConfiguration> Grid(string weights, string activations, string norms, string slopes)
+    internal static List<StudyConfiguration> Grid(string weights, string activations, string norms, string slopes, string seeds = "1")
     {
         // "0.5" on every gate and the cell output; "forget=0.5" on one, "input+candidate=0.5" on several (slope 1 on named gates
         // is the standard cell: no gate named).
@@ -134,7 +135,11 @@ internal static class StudyCommand
                 ? (Slope: x, Gate: x == 1 ? null : gate)
                 : throw new ArgumentException($"--slopes: '{v}' is not a slope in (0, 4], on every gate (0.5), on one (forget=0.5) or on several (input+candidate=0.5).");
         }).ToList();
-        var grid = (from w in Split(weights) from a in Split(activations) from n in Split(norms) from l in slopeValues select new StudyConfiguration(w, a, n, l.Slope, l.Gate)).ToList();
+        var seedValues = Split(seeds).Select(v => int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var seed) && seed >= 1
+            ? seed
+            : throw new ArgumentException($"--seeds: '{v}' is not a seed (a whole number from 1).")).ToList();
+        var grid = (from w in Split(weights) from a in Split(activations) from n in Split(norms) from l in slopeValues from seed in seedValues
+                    select new StudyConfiguration(w, a, n, l.Slope, l.Gate, seed)).ToList();
         foreach (var c in grid) c.Recurrent(RecurrentCellKind.Lstm, 1, 8); // every name parsed before any training: a typo fails at once
         return grid;
     }
@@ -254,7 +259,8 @@ internal static class StudyCommand
         foreach (var configuration in grid)
         {
             var key = new StudyRow(task.Name, cellName, layers, hidden, epochs, maxSteps, configuration.Weights, configuration.Normalization,
-                "", 0, 0, 0, 0, 0, 0, 0, 0, 0, "", "", null, configuration.Activations, configuration.Slope, SlopedGate: configuration.SlopedGate);
+                "", 0, 0, 0, 0, 0, 0, 0, 0, 0, "", "", null, configuration.Activations, configuration.Slope, SlopedGate: configuration.SlopedGate,
+                Seed: configuration.Seed);
             int existing = rows.FindIndex(r => r.SameConfiguration(key));
             if (existing >= 0 && !retrain)
             {
@@ -298,12 +304,13 @@ internal static class StudyCommand
     /// </summary>
     private static string CheckpointName(StudyRow key) =>
         $"{key.Task}-{key.Cell}{key.Layers}x{key.Hidden}-{key.Epochs}ep{(key.MaxSteps > 0 ? $"-{key.MaxSteps}steps" : "")}-{key.Weights}-" +
-        $"{key.Activations.Replace(':', '-')}-{key.Normalization}-{key.SlopeLabel.Replace(' ', '-')}";
+        $"{key.Activations.Replace(':', '-')}-{key.Normalization}-{key.SlopeLabel.Replace(' ', '-')}{(key.Seed == 1 ? "" : $"-seed{key.Seed}")}";
 
     private static StudyRow TrainOne(StudyRow key, StudyTask task, QuantizedRecurrentOptions recurrent, string? load, string checkpoint)
     {
         var training = task.Training(key.Epochs, key.MaxSteps);
         training.CheckpointDirectory = checkpoint;
+        training.Seed = key.Seed;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var stamp = key with { Date = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), Machine = BenchmarkCommand.MachineDescription(), Load = load };
         try
@@ -343,7 +350,7 @@ internal static class StudyCommand
                       "clip 0.25, dropout 0.5), test perplexity. smnist: sequential MNIST row by row (28 steps of 28 pixels), the last hidden " +
                       "state into a 10-way float head, 55,000 training / the training file's last 5,000 for validation / 10,000 test " +
                       "images, batch 100, Adam 1e-3 (halved on a validation plateau), clip 1.0, test accuracy (\"vs float\" in percentage " +
-                      "points). Seed 1; the best validation epoch is kept. lambda_1: the largest singular " +
+                      "points). Seed 1 unless the slope column names another (`--seeds`); the best validation epoch is kept; the figures draw seed-1 rows. lambda_1: the largest singular " +
                       "value of layer 0's recurrent matrix W_hh, float (shadow) and as the cell uses it (quantized, then row-normalized under " +
                       "weight norm); gain: mean |g| of the hidden-side normalization (weight norm's row norms, layer or batch norm's gains). " +
                       "Activations: the activation quantizer on the gates and the hidden state (none = float; after a colon, the activations it " +
@@ -354,7 +361,7 @@ internal static class StudyCommand
         foreach (var group in rows.GroupBy(r => (r.Task, r.Cell, r.Layers, r.Hidden, r.Epochs, r.MaxSteps)))
         {
             var (task, cell, layers, hidden, epochs, maxSteps) = group.Key;
-            var floatRow = group.FirstOrDefault(r => r.Weights == "none" && r.Activations == "none" && r.Normalization == "none" && r.Slope == 1 && r.SlopedGate is null && r.Outcome == "trained");
+            var floatRow = group.FirstOrDefault(r => r.Weights == "none" && r.Activations == "none" && r.Normalization == "none" && r.Slope == 1 && r.SlopedGate is null && r.Seed == 1 && r.Outcome == "trained");
             sb.AppendLine();
             sb.AppendLine($"**{task}, {cell.ToUpperInvariant()} {layers} x {hidden}, {epochs} epoch(s){(maxSteps > 0 ? $" of at most {maxSteps} steps (not converged)" : "")}** " +
                           $"(`--task {task} --cell {cell} --layers {layers} --hidden {hidden} --epochs {epochs}{(maxSteps > 0 ? $" --max-steps {maxSteps}" : "")}`)");
@@ -365,7 +372,7 @@ internal static class StudyCommand
             {
                 bool trained = r.Outcome == "trained";
                 string Cell(Func<string> value) => trained ? value() : "-";
-                sb.AppendLine($"| {r.Weights} | {r.Activations} | {r.Normalization} | {r.SlopeLabel} | {r.Outcome} | {Cell(() => r.BestEpoch.ToString(CultureInfo.InvariantCulture))} | " +
+                sb.AppendLine($"| {r.Weights} | {r.Activations} | {r.Normalization} | {r.SlopeLabel}{(r.Seed == 1 ? "" : $", seed {r.Seed}")} | {r.Outcome} | {Cell(() => r.BestEpoch.ToString(CultureInfo.InvariantCulture))} | " +
                               $"{Cell(() => Metric(r))} | {Cell(() => floatRow is null ? "-" : VersusFloat(r, floatRow))} | " +
                               $"{Cell(() => r.BitsPerWeight >= 32 ? "32" : r.BitsPerWeight.ToString("F2", CultureInfo.InvariantCulture))} | {Cell(() => QuickstartCommand.Bytes(r.PackedBytes))} | " +
                               $"{Number(r.FloatLambda1)} | {Number(r.QuantizedLambda1)} | {Number(r.MeanGain)} | {GradientNorms(r)} |");
@@ -399,7 +406,7 @@ internal static class StudyCommand
     /// (<c>...-{norm}-{gate}.png</c>).
     /// </summary>
     private static IEnumerable<(string Figure, List<StudyRow> Rows)> SlopeSweeps(List<StudyRow> rows) =>
-        rows.Where(r => r.Outcome == "trained" && r.Gates is { Count: > 0 })
+        rows.Where(r => r.Outcome == "trained" && r.Seed == 1 && r.Gates is { Count: > 0 })
             .GroupBy(r => (r.Task, r.Cell, r.Layers, r.Hidden, r.Epochs, r.MaxSteps, r.Weights, r.Activations, r.Normalization))
             .SelectMany(g => g.Select(r => r.SlopedGate).Distinct().Select(gate => (g.Key, Gate: gate,
                 Rows: g.Where(r => r.SlopedGate == gate || (r.SlopedGate is null && r.Slope == 1)).OrderByDescending(r => r.Slope).ToList())))
@@ -438,7 +445,7 @@ internal static class StudyCommand
     /// <summary>Groups of two or more trained slope-1 rows with <paramref name="histograms"/> that differ only in <paramref name="varying"/>.</summary>
     private static IEnumerable<(string Figure, List<StudyRow> Rows)> Comparisons(List<StudyRow> rows, string kind,
         Func<StudyRow, IReadOnlyDictionary<string, ValueHistogram>?> histograms, Func<StudyRow, string> varying, Func<StudyRow, string> fixedQuantizer) =>
-        rows.Where(r => r.Outcome == "trained" && histograms(r) is { Count: > 0 } && r.Slope == 1 && r.SlopedGate is null)
+        rows.Where(r => r.Outcome == "trained" && r.Seed == 1 && histograms(r) is { Count: > 0 } && r.Slope == 1 && r.SlopedGate is null)
             .GroupBy(r => (r.Task, r.Cell, r.Layers, r.Hidden, r.Epochs, r.MaxSteps, Fixed: fixedQuantizer(r), r.Normalization))
             .Where(g => g.Select(varying).Distinct().Count() > 1)
             .Select(g => ($"reproduction-study-{kind}-{g.Key.Task}-{g.Key.Cell}{g.Key.Layers}x{g.Key.Hidden}-{g.Key.Epochs}ep" +
@@ -482,7 +489,8 @@ internal static class StudyCommand
     private static string Number(double value) => double.IsNaN(value) ? "-" : value.ToString("F2", CultureInfo.InvariantCulture);
 
     private static string Label(StudyRow r)
-        => $"{r.Task} {r.Cell} {r.Layers}x{r.Hidden} {r.Weights} weights, {r.Activations} activations, {r.Normalization} norm, slope {r.SlopeLabel}";
+        => $"{r.Task} {r.Cell} {r.Layers}x{r.Hidden} {r.Weights} weights, {r.Activations} activations, {r.Normalization} norm, slope {r.SlopeLabel}" +
+           (r.Seed == 1 ? "" : $", seed {r.Seed}");
 
     private static List<StudyRow> Read(FileInfo results)
         => results.Exists

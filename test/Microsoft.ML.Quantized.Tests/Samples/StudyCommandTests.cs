@@ -134,6 +134,45 @@ public sealed class StudyCommandTests
     }
 
     [TestMethod]
+    public void Another_seed_is_its_own_row_and_rows_from_before_seeds_read_as_seed_1()
+    {
+        var folder = Directory.CreateTempSubdirectory("study-");
+        try
+        {
+            var results = Path.Combine(folder.FullName, "rows.jsonl");
+            var markdown = Path.Combine(folder.FullName, "reproduction.md");
+            string[] run = { "study", "--task", "char-lm", "--hidden", "8", "--epochs", "1", "--max-steps", "2", "--configs", "none", "--norms", "none", "--results", results, "--out", markdown };
+            var (code, output) = SamplesCli.Run(run);
+            Assert.AreEqual(0, code, output);
+            // A row written before rows had seeds: the same row without the property.
+            var first = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllLines(results).Single())!.AsObject();
+            Assert.AreEqual(1, (int)first["Seed"]!);
+            first.Remove("Seed");
+            File.WriteAllText(results, first.ToJsonString() + "\n");
+
+            (code, output) = SamplesCli.Run(run.Concat(new[] { "--seeds", "1,2" }).ToArray());
+            Assert.AreEqual(0, code, output);
+            Assert.HasCount(1, System.Text.RegularExpressions.Regex.Matches(output, @"already,\s+skipped"), "the seed-1 row is there: " + output);
+            var rows = File.ReadAllLines(results).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+            Assert.HasCount(2, rows);
+            Assert.AreEqual(2, rows[1].GetProperty("Seed").GetInt32());
+            Assert.AreNotEqual(rows[0].GetProperty("TestCrossEntropy").GetDouble(), rows[1].GetProperty("TestCrossEntropy").GetDouble(),
+                "another seed trains another model");
+            var text = File.ReadAllText(markdown);
+            StringAssert.Contains(text, "| none | none | none | 1, seed 2 | trained |");
+            StringAssert.Contains(text, "| none | none | none | 1 | trained |");
+
+            var (bad, message) = SamplesCli.Run(run.Concat(new[] { "--seeds", "0" }).ToArray());
+            Assert.AreEqual(1, bad, message);
+            StringAssert.StartsWith(message, "error: --seeds: '0' is not a seed");
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void Rows_record_their_float_weight_histograms_one_figure_compares_the_quantizers_and_retrain_replaces_a_row()
     {
         var folder = Directory.CreateTempSubdirectory("study-");
