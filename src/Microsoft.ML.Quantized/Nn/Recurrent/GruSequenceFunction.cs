@@ -147,6 +147,8 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         var standardizer = state.Standardized is null ? null : new SequenceStandardizer<T>(settings, state.Standardized, state.InverseDeviations!);
         var productGradients = standardizer is null ? recurrentGradients : empty(steps, rows, features, dtype: dtype, device: device);
         var gains = gain?.contiguous();
+        var gainGradient = standardizer is null ? null : zeros(features, dtype: dtype, device: device);
+        var biasGradient = zeros(features, dtype: dtype, device: device);
         var product = new StepProduct<T>(weightHh);
         var throughWeights = new T[stateSize];
 
@@ -164,6 +166,8 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         var hf = TensorSpans.OfOptional<T>(state.HiddenFactors);
         var hh = TensorSpans.Of<T>(state.Recurrent);
         var g = TensorSpans.OfOptional<T>(gains);
+        var dg = TensorSpans.OfOptional<T>(gainGradient);
+        var db = TensorSpans.Of<T>(biasGradient);
         for (int t = steps - 1; t >= 0; t--)
         {
             TensorPrimitives.Add(dh, dOut.Slice(t * stateSize, stateSize), dh);
@@ -171,10 +175,17 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
             var dhht = dhh.Slice(t * stepSize, stepSize);
             GruStepMath.StepBackward<T>(dh, a.Slice(t * stepSize, stepSize), qa.Slice(t * stepSize, stepSize), StepOf(qf, t, stepSize),
                 hh.Slice(t * stepSize, stepSize), h.Slice(t * stateSize, stateSize), dx.Slice(t * stepSize, stepSize), dhht, scratch, rows, hidden, slopes);
+            for (int r = 0; r < rows; r++) TensorPrimitives.Add(dhht.Slice(r * features, features), db, db);
             if (standardizer is not null)
             {
                 var dpt = dp.Slice(t * stepSize, stepSize);
-                for (int r = 0; r < rows; r++) TensorPrimitives.Multiply(dhht.Slice(r * features, features), g, dpt.Slice(r * features, features));
+                var standardized = standardizer.Step(t);
+                for (int r = 0; r < rows; r++)
+                {
+                    var dhr = dhht.Slice(r * features, features);
+                    TensorPrimitives.Multiply(dhr, g, dpt.Slice(r * features, features));
+                    TensorPrimitives.MultiplyAdd(dhr, standardized.Slice(r * features, features), dg, dg);
+                }
                 standardizer.Backward(dpt, t, scratch);
             }
             product.Multiply(productGradients, t, throughWeights);
@@ -182,8 +193,6 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         }
         long flat = (long)steps * rows;
         var weightGradient = productGradients.view(flat, features).t().mm(state.Hiddens.narrow(0, 0, steps).reshape(flat, hidden));
-        var gainGradient = state.Standardized is null ? null : recurrentGradients.mul(state.Standardized).sum(new long[] { 0, 1 });
-        var biasGradient = recurrentGradients.sum(new long[] { 0, 1 });
         return new List<Tensor> { inputGradients, weightGradient, hiddenGradient, gainGradient!, biasGradient, null! };
     }
 

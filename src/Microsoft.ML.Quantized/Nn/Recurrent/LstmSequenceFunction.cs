@@ -167,6 +167,7 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         var standardizer = state.Standardized is null ? null : new SequenceStandardizer<T>(settings, state.Standardized, state.InverseDeviations!);
         var recurrentGradients = standardizer is null ? gateGradients : empty(steps, rows, features, dtype: dtype, device: device);
         var gains = gain?.contiguous();
+        var gainGradient = standardizer is null ? null : zeros(features, dtype: dtype, device: device);
         var product = new StepProduct<T>(weightHh);
 
         var slopes = GateSlopes<T>(settings.Slopes);
@@ -185,6 +186,7 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         var c = TensorSpans.Of<T>(state.Cells);
         var tc = TensorSpans.Of<T>(state.CellTanhs);
         var g = TensorSpans.OfOptional<T>(gains);
+        var dg = TensorSpans.OfOptional<T>(gainGradient);
         for (int t = steps - 1; t >= 0; t--)
         {
             TensorPrimitives.Add(dh, dOut.Slice(t * stateSize, stateSize), dh);
@@ -195,14 +197,19 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
             if (standardizer is not null)
             {
                 var drt = dr.Slice(t * stepSize, stepSize);
-                for (int r = 0; r < rows; r++) TensorPrimitives.Multiply(dzt.Slice(r * features, features), g, drt.Slice(r * features, features));
+                var standardized = standardizer.Step(t);
+                for (int r = 0; r < rows; r++)
+                {
+                    var dzr = dzt.Slice(r * features, features);
+                    TensorPrimitives.Multiply(dzr, g, drt.Slice(r * features, features));
+                    TensorPrimitives.MultiplyAdd(dzr, standardized.Slice(r * features, features), dg, dg);
+                }
                 standardizer.Backward(drt, t, scratch);
             }
             product.Multiply(recurrentGradients, t, dh);
         }
         long flat = (long)steps * rows;
         var weightGradient = recurrentGradients.view(flat, features).t().mm(state.Hiddens.narrow(0, 0, steps).reshape(flat, hidden));
-        var gainGradient = state.Standardized is null ? null : gateGradients.mul(state.Standardized).sum(new long[] { 0, 1 });
         return new List<Tensor> { gateGradients, weightGradient, hiddenGradient, cellGradient, gainGradient!, null! };
     }
 
