@@ -24,6 +24,7 @@ internal static class CellLoopBenchCommand
         ("twn + batch norm (shared)", "twn", "none", RecurrentNormalization.BatchShared),
         ("twn + btq activations + layer norm", "twn", "btq", RecurrentNormalization.Layer),
         ("twn + uniform4 activations + layer norm", "twn", "uniform4", RecurrentNormalization.Layer),
+        ("twn + uniform4-lsq activations + layer norm", "twn", "uniform4-lsq", RecurrentNormalization.Layer),
     };
 
     public static System.CommandLine.Command Create()

@@ -94,10 +94,7 @@ internal sealed class UniformQuantizer : Quantizer, ISpanActivationQuantizer
         if (_options.LearnedScale)
         {
             // LSQ: value exactly s * r, gradients as in Esser et al. (grad-scaled step, straight-through rounding).
-            var s = EnsureStep(g).clamp_min(MinStep);
-            using var gradScale = (1.0 / Math.Sqrt(g.shape[1] * (double)_qp)).ToScalar();
-            var scaled = s.mul(gradScale);
-            var step = QuantizerMath.TimesMultiplier(s.detach().add((scaled - scaled.detach()), Scalars.One), _options.StepSizeMultiplier);
+            var step = EffectiveStep(EnsureStep(g), g.shape[1]);
             var v = ClampToLevels(g / step);
             var r = Round(v.detach(), stochastic);
             var rounded = r.add((v - v.detach()), Scalars.One);
@@ -115,17 +112,36 @@ internal sealed class UniformQuantizer : Quantizer, ISpanActivationQuantizer
     }
 
     /// <inheritdoc />
-    /// <remarks>Only with the step derived from each tensor as max |x| / Qn: no learned, fixed or minimum-error step.</remarks>
-    public override ISpanActivationQuantizer? SpanForm => HasDerivedStep ? this : null;
+    /// <remarks>
+    /// With the step derived from each tensor as max |x| / Qn, or with a learned per-tensor step once the first forward has
+    /// initialized it (until then the autograd loop runs, as the step's start comes from the first tensor); not with a fixed
+    /// or minimum-error step (neither is an activation quantizer's).
+    /// </remarks>
+    public override ISpanActivationQuantizer? SpanForm => HasDerivedStep || HasReadyLearnedStep ? this : null;
 
     private bool HasDerivedStep => !_options.LearnedScale && !_options.FixedStep && !_options.MinimumErrorStep;
+
+    private bool HasReadyLearnedStep => _options.LearnedScale && !_options.PerRowScale && _stepReady;
+
+    /// <inheritdoc />
+    public Tensor? StepInput(long count) => HasReadyLearnedStep ? EffectiveStep(Step!, count).reshape(1) : null;
 
     /// <inheritdoc />
     public void Quantize<T>(Span<T> values, Span<T> gradientFactors, int rows, int width, ScalarType dtype, Device device)
         where T : unmanaged, IFloatingPointIeee754<T>
+        => Quantize(values, gradientFactors, default, rows, width, dtype, device);
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// With a learned step: <c>v = x / s</c>, <c>q = s round(clamp(v, -Qn, Qp))</c>, the straight-through factor
+    /// <c>1{-Qn &lt;= v &lt;= Qp}</c> and LSQ's <c>d q / d s</c>: <c>round(v) - v</c> inside the range, the clip level
+    /// outside (Esser et al. 2020, eq. 3), which the sequence function scales through <see cref="StepInput"/>.
+    /// </remarks>
+    public void Quantize<T>(Span<T> values, Span<T> gradientFactors, Span<T> stepFactors, int rows, int width, ScalarType dtype, Device device)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (!HasDerivedStep)
-            throw new InvalidOperationException($"Quantizer '{RegistryName}' has a learned, fixed or minimum-error step and no span form.");
+        if (!HasDerivedStep && !HasReadyLearnedStep)
+            throw new InvalidOperationException($"Quantizer '{RegistryName}' has a fixed, minimum-error, per-row learned or uninitialized learned step and no span form.");
         int groups = _options.PerRowScale ? rows : 1, size = values.Length / groups;
         bool stochastic = training && _options.StochasticRounding;
         // forward's draw: one uniform per value of the grouped [groups, values per group] view.
@@ -134,6 +150,12 @@ internal sealed class UniformQuantizer : Quantizer, ISpanActivationQuantizer
         // Levels -Qn..Qp with Qn = Qp (symmetric) or 2^(k-1) (every two's complement code); the step divides max |x| by Qn.
         int lowestLevel = _options.AsymmetricLevels ? -(1 << (Bits - 1)) : -_qp;
         T lowest = T.CreateChecked(lowestLevel), highest = T.CreateChecked(_qp), divisor = -lowest;
+        if (HasReadyLearnedStep)
+        {
+            QuantizeWithLearnedStep(values, gradientFactors, stepFactors, u, lowest, highest);
+            return;
+        }
+        stepFactors.Clear();
         T multiplier = T.CreateChecked(_options.StepSizeMultiplier), two = T.CreateChecked(2);
         for (int group = 0; group < groups; group++)
         {
@@ -159,6 +181,44 @@ internal sealed class UniformQuantizer : Quantizer, ISpanActivationQuantizer
                 x[k] = level * s;
             }
         }
+    }
+
+    /// <summary>
+    /// The learned-step rule on one per-tensor group (see the overload with step factors): the step's value as forward
+    /// computes it (float32: clamped, times the multiplier).
+    /// </summary>
+    private void QuantizeWithLearnedStep<T>(Span<T> x, Span<T> factors, Span<T> stepFactors, ReadOnlySpan<T> noise, T lowest, T highest)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        float value;
+        using (torch.no_grad())
+        using (var step = QuantizerMath.TimesMultiplier(Step!.detach().clamp_min(MinStep), _options.StepSizeMultiplier))
+            value = step.item<float>();
+        T s = T.CreateChecked(value);
+        bool learnsStep = !stepFactors.IsEmpty;
+        for (int k = 0; k < x.Length; k++)
+        {
+            T v = x[k] / s;
+            bool inside = v >= lowest && v <= highest;
+            T level = T.Clamp(v, lowest, highest);
+            level = noise.IsEmpty ? T.Round(level) : T.Clamp(T.Floor(level + noise[k]), lowest, highest);
+            factors[k] = inside ? T.One : T.Zero;
+            if (learnsStep) stepFactors[k] = inside ? level - v : level;
+            x[k] = level * s;
+        }
+    }
+
+    /// <summary>
+    /// The step as forward uses it for a tensor whose groups hold <paramref name="count"/> values each: <paramref name="step"/>
+    /// clamped above 0, its gradient scaled by LSQ's <c>1 / sqrt(count * Qp)</c> (the value unchanged), times the multiplier.
+    /// </summary>
+    private Tensor EffectiveStep(Tensor step, long count)
+    {
+        using var scope = NewDisposeScope();
+        var s = step.clamp_min(MinStep);
+        using var gradScale = (1.0 / Math.Sqrt(count * (double)_qp)).ToScalar();
+        var scaled = s.mul(gradScale);
+        return QuantizerMath.TimesMultiplier(s.detach().add(scaled - scaled.detach(), Scalars.One), _options.StepSizeMultiplier).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc />

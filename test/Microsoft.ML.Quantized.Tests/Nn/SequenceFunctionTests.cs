@@ -92,6 +92,19 @@ public sealed class SequenceFunctionTests
             () => QuantizerFactory.Create(QuantizerRegistry.Parse(quantizer)), RecurrentActivations.Gates | RecurrentActivations.Hidden | RecurrentActivations.CellState);
 
     [TestMethod]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.None, "uniform4-lsq", RecurrentActivations.Gates | RecurrentActivations.Hidden | RecurrentActivations.CellState)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer, "uniform4-lsq@0.8", RecurrentActivations.Gates | RecurrentActivations.Hidden)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, "uniform3-sr-lsq", RecurrentActivations.Gates | RecurrentActivations.CellState)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.None, "uniform3-sr-lsq", RecurrentActivations.Gates | RecurrentActivations.Hidden)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep, "uniform4-lsq-mse@0.9", RecurrentActivations.Hidden)]
+    public void LearnedStepActivationsEqualAutogradLoop(RecurrentCellKind kind, RecurrentNormalization normalization, string quantizer, RecurrentActivations activations)
+        // LSQ: the steps, initialized by a first forward (until then the autograd loop runs), are inputs of the function, and
+        // their gradients (LSQ's round(v) - v inside the range, the clip level outside, times its gradient scale) are compared
+        // with the parameters' like every other gradient.
+        => AssertEqualsAutogradLoop(kind, normalization, slopes: true, training: true, ScalarType.Float64, 1e-10,
+            () => QuantizerFactory.Create(QuantizerRegistry.Parse(quantizer)), activations, initializeSteps: true);
+
+    [TestMethod]
     [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, true)]
     [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.BatchPerStep, true)]
     [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.None, false)]
@@ -112,7 +125,7 @@ public sealed class SequenceFunctionTests
     [TestMethod]
     [DataRow("btq", LayerNormForm.PerGate, true)]
     [DataRow("uniform4-sr-row@0.9", LayerNormForm.PerGate, true)]
-    [DataRow("uniform4-lsq", LayerNormForm.PerGate, false)]
+    [DataRow("uniform4-lsq", LayerNormForm.PerGate, false)] // until a first forward has initialized its step (below)
     [DataRow("uniform4-mse", LayerNormForm.PerGate, false)]
     [DataRow("uniform4-fixed", LayerNormForm.PerGate, false)]
     [DataRow("none", LayerNormForm.Joint, false)]
@@ -128,8 +141,23 @@ public sealed class SequenceFunctionTests
         Assert.IsFalse(cell.RunsSequenceFunction(randn(Time, Batch, In, dtype: ScalarType.Float16)), "float16: no span type");
     }
 
+    [TestMethod]
+    public void A_learned_step_runs_the_sequence_function_once_a_first_forward_has_set_it()
+    {
+        using var scope = NewDisposeScope();
+        var options = Options(RecurrentCellKind.Lstm, Hidden, normalization: RecurrentNormalization.Layer);
+        options.ActivationQuantizer = QuantizerRegistry.Parse("uniform4-lsq");
+        using var cell = new QuantizedLstmCell("lstm", In, options) { ForceCellLoop = true };
+        var x = randn(Time, Batch, In);
+        Assert.IsFalse(cell.RunsSequenceFunction(x), "the step starts from the first tensor the autograd loop hands it");
+        cell.Forward(x, zeros(Batch, Hidden), zeros(Batch, Hidden));
+        Assert.IsTrue(cell.RunsSequenceFunction(x));
+        var per = QuantizerRegistry.Parse("uniform4-lsq-row");
+        Assert.IsNull(QuantizerFactory.Create(per, rows: Batch).SpanForm, "a per-row learned step has no span form");
+    }
+
     private static void AssertEqualsAutogradLoop(RecurrentCellKind kind, RecurrentNormalization normalization, bool slopes, bool training, ScalarType dtype, double tolerance,
-        Func<Quantizer>? activationQuantizer = null, RecurrentActivations? quantizedActivations = null)
+        Func<Quantizer>? activationQuantizer = null, RecurrentActivations? quantizedActivations = null, bool initializeSteps = false)
     {
         manual_seed(11);
         using var scope = NewDisposeScope();
@@ -152,6 +180,11 @@ public sealed class SequenceFunctionTests
         Assert.AreEqual(dtype, cell.WeightHh.dtype);
         Assert.IsFalse(cell.UsesFusedKernel);
         RandomizeNormalizationParameters(cell);
+        if (initializeSteps)
+        {
+            // Learned steps start from the first tensor each quantizer sees, in the autograd loop.
+            using (no_grad()) cell.Forward(randn(Time, Batch, In, dtype: dtype), randn(Batch, Hidden, dtype: dtype), cell.HasCellState ? randn(Batch, Hidden, dtype: dtype) : null);
+        }
         if (!training)
         {
             // Running statistics of a few training batches first, so evaluation reads non-trivial ones.
@@ -184,7 +217,10 @@ public sealed class SequenceFunctionTests
         {
             double largest = gradient.abs().max().to(ScalarType.Float64).item<double>();
             Assert.IsTrue(largest > 1e-6, $"{name}: zero gradient");
-            AssertClose(gradient, handWritten.Gradients[name], tolerance * Math.Max(1, largest), $"gradient of {name}");
+            // A learned step is a float32 parameter whatever the cell's type: autograd adds its per-step contributions in
+            // float32, the function sums them in the cell's type and rounds once, so they agree to float32's precision.
+            double precision = name.EndsWith(".step", StringComparison.Ordinal) ? Math.Max(tolerance, 1e-6) : tolerance;
+            AssertClose(gradient, handWritten.Gradients[name], precision * Math.Max(1, largest), $"gradient of {name}");
         }
     }
 

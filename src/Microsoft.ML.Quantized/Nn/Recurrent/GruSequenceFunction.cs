@@ -35,44 +35,46 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
     /// <summary>
     /// Runs the sequence; returns the output [T, B, H] and the final h [B, H] (a view of the output's last step), in the
     /// caller's dispose scope. <paramref name="gain"/> is required with a normalization in <paramref name="settings"/> and
-    /// ignored without one.
+    /// ignored without one; <paramref name="learnedSteps"/> as in <see cref="LstmSequenceFunction.Run"/>.
     /// </summary>
-    public static (Tensor Output, Tensor H) Run(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor? gain, Tensor hiddenBias, RecurrentSequenceSettings settings)
+    public static (Tensor Output, Tensor H) Run(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor? gain, Tensor hiddenBias, Tensor? learnedSteps,
+        RecurrentSequenceSettings settings)
     {
-        var output = apply(inputTerms, weightHh, h0, settings.Normalized ? gain! : null!, hiddenBias, settings)[0];
+        var output = apply(inputTerms, weightHh, h0, settings.Normalized ? gain! : null!, hiddenBias, learnedSteps!, settings)[0];
         return (output, output[inputTerms.shape[0] - 1]);
     }
 
     /// <inheritdoc/>
     protected override (Tensor Output, List<Tensor> Kept) Forward<T>(object[] vars, RecurrentSequenceSettings settings)
     {
-        var (inputTerms, weightHh, h0, gain, hiddenBias) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], vars[3] as Tensor, (Tensor)vars[4]);
-        var saved = ForwardSteps<T>(inputTerms, weightHh, h0, gain, hiddenBias, settings);
+        var (inputTerms, weightHh, h0, gain, hiddenBias, learnedSteps) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], vars[3] as Tensor, (Tensor)vars[4], vars[5] as Tensor);
+        var saved = ForwardSteps<T>(inputTerms, weightHh, h0, gain, hiddenBias, learnedSteps is not null, settings);
         var output = saved.Hiddens.narrow(0, 1, inputTerms.shape[0]).clone();
         return (output, new List<Tensor>
         {
             weightHh, gain!, saved.Hiddens, saved.Gates, saved.Recurrent, saved.Standardized!, saved.InverseDeviations!,
-            saved.QuantizedGates!, saved.GateFactors!, saved.HiddenFactors!,
+            saved.QuantizedGates!, saved.GateFactors!, saved.HiddenFactors!, learnedSteps!, saved.GateStepFactors!, saved.HiddenStepFactors!,
         });
     }
 
     /// <inheritdoc/>
     protected override List<Tensor> Backward<T>(Tensor outputGradient, List<Tensor> saved, RecurrentSequenceSettings settings)
     {
-        var state = new SavedState(saved[2], saved[3], saved[4], saved[5], saved[6], saved[7], saved[8], saved[9]);
-        return BackwardSteps<T>(outputGradient, saved[0], saved[1], state, settings);
+        var state = new SavedState(saved[2], saved[3], saved[4], saved[5], saved[6], saved[7], saved[8], saved[9], saved[11], saved[12]);
+        return BackwardSteps<T>(outputGradient, saved[0], saved[1], saved[10], state, settings);
     }
 
     /// <summary>
     /// What the forward pass keeps: h of every step [T + 1, B, H] (h0 first, each after its quantizer), the gate activations
     /// r, z, n [T, B, 3H], the recurrent terms hh [T, B, 3H], under a normalization the standardized products with their
     /// inverse deviations, and with activation quantizers the quantized gates [T, B, 3H] and the straight-through factors of
-    /// the gates and of h' (null where nothing is quantized).
+    /// the gates and of h' (null where nothing is quantized), with learned steps also their step factors (d q / d s).
     /// </summary>
     private sealed record SavedState(Tensor Hiddens, Tensor Gates, Tensor Recurrent, Tensor? Standardized, Tensor? InverseDeviations,
-        Tensor? QuantizedGates, Tensor? GateFactors, Tensor? HiddenFactors);
+        Tensor? QuantizedGates, Tensor? GateFactors, Tensor? HiddenFactors, Tensor? GateStepFactors, Tensor? HiddenStepFactors);
 
-    private static SavedState ForwardSteps<T>(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor? gain, Tensor hiddenBias, RecurrentSequenceSettings settings)
+    private static SavedState ForwardSteps<T>(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor? gain, Tensor hiddenBias, bool learnsSteps,
+        RecurrentSequenceSettings settings)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int steps = (int)inputTerms.shape[0], rows = (int)inputTerms.shape[1], hidden = (int)h0.shape[1], features = 3 * hidden;
@@ -92,12 +94,16 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         var quantizedGates = gatesQuantized ? empty(steps, rows, features, dtype: dtype, device: device) : null;
         var gateFactors = gatesQuantized ? empty(steps, rows, features, dtype: dtype, device: device) : null;
         var hiddenFactors = settings.Quantizes(Hidden) ? empty(steps, rows, hidden, dtype: dtype, device: device) : null;
-        var quantizerScratch = gatesQuantized ? new T[2 * stateSize] : null;
+        var gateStepFactors = learnsSteps && gatesQuantized ? empty(steps, rows, features, dtype: dtype, device: device) : null;
+        var hiddenStepFactors = learnsSteps && hiddenFactors is not null ? empty(steps, rows, hidden, dtype: dtype, device: device) : null;
+        var quantizerScratch = gatesQuantized ? new T[3 * stateSize] : null;
 
         var slopes = GateSlopes<T>(settings.Slopes);
         var qa = TensorSpans.OfOptional<T>(quantizedGates);
         var qf = TensorSpans.OfOptional<T>(gateFactors);
         var hf = TensorSpans.OfOptional<T>(hiddenFactors);
+        var qs = TensorSpans.OfOptional<T>(gateStepFactors);
+        var hs = TensorSpans.OfOptional<T>(hiddenStepFactors);
         var x = TensorSpans.Of<T>(terms);
         var h = TensorSpans.Of<T>(hiddens);
         var hh = TensorSpans.Of<T>(recurrent);
@@ -122,19 +128,22 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
             if (gatesQuantized)
             {
                 q = qa.Slice(t * stepSize, stepSize);
-                for (int k = 0; k < 2; k++) QuantizeGate(quantizers[k], at, q, qf.Slice(t * stepSize, stepSize), rows, hidden, 3, k, quantizerScratch, dtype, device);
+                for (int k = 0; k < 2; k++)
+                    QuantizeGate(quantizers[k], at, q, qf.Slice(t * stepSize, stepSize), StepOf(qs, t, stepSize), rows, hidden, 3, k, quantizerScratch, dtype, device);
             }
             GruStepMath.Candidate<T>(xt, hht, q, at, rows, hidden, slopes[2]);
-            if (gatesQuantized) QuantizeGate(quantizers[2], at, q, qf.Slice(t * stepSize, stepSize), rows, hidden, 3, 2, quantizerScratch, dtype, device);
+            if (gatesQuantized)
+                QuantizeGate(quantizers[2], at, q, qf.Slice(t * stepSize, stepSize), StepOf(qs, t, stepSize), rows, hidden, 3, 2, quantizerScratch, dtype, device);
             var newHidden = h.Slice((t + 1) * stateSize, stateSize);
             GruStepMath.Mix<T>(q, h.Slice(t * stateSize, stateSize), newHidden, rows, hidden);
-            quantizers[Hidden]?.Quantize(newHidden, hf.Slice(t * stateSize, stateSize), rows, hidden, dtype, device);
+            quantizers[Hidden]?.Quantize(newHidden, hf.Slice(t * stateSize, stateSize), StepOf(hs, t, stateSize), rows, hidden, dtype, device);
         }
         standardizer?.UpdateRunningStatistics();
-        return new SavedState(hiddens, gates, recurrent, standardizer?.Standardized, standardizer?.InverseDeviations, quantizedGates, gateFactors, hiddenFactors);
+        return new SavedState(hiddens, gates, recurrent, standardizer?.Standardized, standardizer?.InverseDeviations, quantizedGates, gateFactors, hiddenFactors,
+            gateStepFactors, hiddenStepFactors);
     }
 
-    private static List<Tensor> BackwardSteps<T>(Tensor outputGradient, Tensor weightHh, Tensor? gain, SavedState state, RecurrentSequenceSettings settings)
+    private static List<Tensor> BackwardSteps<T>(Tensor outputGradient, Tensor weightHh, Tensor? gain, Tensor? learnedSteps, SavedState state, RecurrentSequenceSettings settings)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int steps = (int)state.Gates.shape[0], rows = (int)state.Gates.shape[1], hidden = (int)state.Hiddens.shape[2], features = 3 * hidden;
@@ -165,16 +174,21 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         var qf = TensorSpans.OfOptional<T>(state.GateFactors);
         var hf = TensorSpans.OfOptional<T>(state.HiddenFactors);
         var hh = TensorSpans.Of<T>(state.Recurrent);
+        var qs = TensorSpans.OfOptional<T>(state.GateStepFactors);
+        var hs = TensorSpans.OfOptional<T>(state.HiddenStepFactors);
+        var stepSums = new T[learnedSteps?.shape[0] ?? 0];
         var g = TensorSpans.OfOptional<T>(gains);
         var dg = TensorSpans.OfOptional<T>(gainGradient);
         var db = TensorSpans.Of<T>(biasGradient);
         for (int t = steps - 1; t >= 0; t--)
         {
             TensorPrimitives.Add(dh, dOut.Slice(t * stateSize, stateSize), dh);
+            if (!hs.IsEmpty) stepSums[Hidden] += TensorPrimitives.Dot<T>(dh, hs.Slice(t * stateSize, stateSize));
             if (!hf.IsEmpty) TensorPrimitives.Multiply(dh, hf.Slice(t * stateSize, stateSize), dh);
             var dhht = dhh.Slice(t * stepSize, stepSize);
             GruStepMath.StepBackward<T>(dh, a.Slice(t * stepSize, stepSize), qa.Slice(t * stepSize, stepSize), StepOf(qf, t, stepSize),
-                hh.Slice(t * stepSize, stepSize), h.Slice(t * stateSize, stateSize), dx.Slice(t * stepSize, stepSize), dhht, scratch, rows, hidden, slopes);
+                hh.Slice(t * stepSize, stepSize), h.Slice(t * stateSize, stateSize), dx.Slice(t * stepSize, stepSize), dhht, scratch, rows, hidden, slopes,
+                StepOf(qs, t, stepSize), stepSums);
             for (int r = 0; r < rows; r++) TensorPrimitives.Add(dhht.Slice(r * features, features), db, db);
             if (standardizer is not null)
             {
@@ -193,7 +207,7 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         }
         long flat = (long)steps * rows;
         var weightGradient = productGradients.view(flat, features).t().mm(state.Hiddens.narrow(0, 0, steps).reshape(flat, hidden));
-        return new List<Tensor> { inputGradients, weightGradient, hiddenGradient, gainGradient!, biasGradient, null! };
+        return new List<Tensor> { inputGradients, weightGradient, hiddenGradient, gainGradient!, biasGradient, StepGradient(learnedSteps, stepSums)!, null! };
     }
 
     /// <summary>The gate slopes in the weight rows' order r, z, n (the cell's InputGate, ForgetGate and Candidate slopes).</summary>

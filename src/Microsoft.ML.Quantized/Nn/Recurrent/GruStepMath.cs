@@ -70,7 +70,9 @@ internal static class GruStepMath
     /// through <c>W_hh</c> is the caller's). <paramref name="gates"/> are the activations (their derivatives),
     /// <paramref name="quantizedGates"/> what the step multiplied (the same span without gate quantizers) and
     /// <paramref name="gateFactors"/> the gate quantizers' straight-through factors (empty without). <paramref name="scratch"/>
-    /// holds 2 * hidden values.
+    /// holds 2 * hidden values. With learned quantizer steps, <paramref name="gateStepFactors"/> holds each quantized gate's
+    /// d q / d s and the step's gradient, the sum of d L / d q times it, is added to <paramref name="stepSums"/> (r, z, n at
+    /// 0-2); empty spans without.
     /// </summary>
     /// <remarks>
     /// With q the quantized gates and m their factors (1 without): <c>dp_n = dh (1 - q_z) m_n (1 - n^2) / l_n</c> (= dx_n;
@@ -79,7 +81,7 @@ internal static class GruStepMath
     /// </remarks>
     public static void StepBackward<T>(Span<T> stateGradient, ReadOnlySpan<T> gates, ReadOnlySpan<T> quantizedGates, ReadOnlySpan<T> gateFactors,
         ReadOnlySpan<T> recurrent, ReadOnlySpan<T> state, Span<T> inputGradient, Span<T> recurrentGradient, Span<T> scratch, int rows, int hidden,
-        ReadOnlySpan<T> slopes)
+        ReadOnlySpan<T> slopes, ReadOnlySpan<T> gateStepFactors, Span<T> stepSums)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int width = 3 * hidden;
@@ -103,12 +105,26 @@ internal static class GruStepMath
             var dpz = dx.Slice(hidden, hidden);
             var dpn = dx.Slice(2 * hidden, hidden);
 
+            var sf = gateStepFactors.IsEmpty ? default : gateStepFactors.Slice(row * width, width);
             ActivationDerivatives.Tanh(n, s);
             TensorPrimitives.Subtract(T.One, qz, u);
+            if (!sf.IsEmpty)
+            {
+                // d L / d q_n = dh (1 - q_z)
+                TensorPrimitives.Multiply(dh, u, u);
+                stepSums[2] += TensorPrimitives.Dot<T>(u, sf.Slice(2 * hidden, hidden));
+                TensorPrimitives.Subtract(T.One, qz, u);
+            }
             TensorPrimitives.Multiply(s, u, s);
             TensorPrimitives.Multiply(s, dh, dpn);
             if (!m.IsEmpty) TensorPrimitives.Multiply(dpn, m.Slice(2 * hidden, hidden), dpn);
             if (slopes[2] != T.One) TensorPrimitives.Divide(dpn, slopes[2], dpn);
+            if (!sf.IsEmpty)
+            {
+                // d L / d q_r = dp_n hh_n
+                TensorPrimitives.Multiply(dpn, recurrent.Slice(row * width + 2 * hidden, hidden), u);
+                stepSums[0] += TensorPrimitives.Dot<T>(u, sf[..hidden]);
+            }
 
             ActivationDerivatives.Sigmoid(r, s);
             TensorPrimitives.Multiply(s, recurrent.Slice(row * width + 2 * hidden, hidden), s);
@@ -118,6 +134,13 @@ internal static class GruStepMath
 
             ActivationDerivatives.Sigmoid(z, s);
             TensorPrimitives.Subtract(state.Slice(row * hidden, hidden), qn, u);
+            if (!sf.IsEmpty)
+            {
+                // d L / d q_z = dh (h - q_n), u holding h - q_n; s is free until the next line
+                TensorPrimitives.Multiply(dh, u, s);
+                stepSums[1] += TensorPrimitives.Dot<T>(s, sf.Slice(hidden, hidden));
+                ActivationDerivatives.Sigmoid(z, s);
+            }
             TensorPrimitives.Multiply(s, u, s);
             TensorPrimitives.Multiply(s, dh, dpz);
             if (!m.IsEmpty) TensorPrimitives.Multiply(dpz, m.Slice(hidden, hidden), dpz);

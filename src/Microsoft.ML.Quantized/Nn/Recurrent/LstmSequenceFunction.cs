@@ -40,12 +40,15 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
 
     /// <summary>
     /// Runs the sequence; returns the output [T, B, H] and the final h and c [B, H], in the caller's dispose scope.
-    /// <paramref name="gain"/> is required with a normalization in <paramref name="settings"/> and ignored without one.
+    /// <paramref name="gain"/> is required with a normalization in <paramref name="settings"/> and ignored without one;
+    /// <paramref name="learnedSteps"/> holds the activation quantizers' learned steps in their order (0 where none; see
+    /// <see cref="ISpanActivationQuantizer.StepInput"/>), null when none learns its step.
     /// </summary>
     /// <remarks>The operation's one output is [T + 1, B, H]: h of every step, then the final c; the results are views of it.</remarks>
-    public static (Tensor Output, Tensor H, Tensor C) Run(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor c0, Tensor? gain, RecurrentSequenceSettings settings)
+    public static (Tensor Output, Tensor H, Tensor C) Run(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor c0, Tensor? gain, Tensor? learnedSteps,
+        RecurrentSequenceSettings settings)
     {
-        var states = apply(inputTerms, weightHh, h0, c0, settings.Normalized ? gain! : null!, settings)[0];
+        var states = apply(inputTerms, weightHh, h0, c0, settings.Normalized ? gain! : null!, learnedSteps!, settings)[0];
         long steps = inputTerms.shape[0];
         return (states.narrow(0, 0, steps), states[steps - 1], states[steps]);
     }
@@ -53,22 +56,24 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
     /// <inheritdoc/>
     protected override (Tensor Output, List<Tensor> Kept) Forward<T>(object[] vars, RecurrentSequenceSettings settings)
     {
-        var (inputTerms, weightHh, h0, c0, gain) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3], vars[4] as Tensor);
-        var saved = ForwardSteps<T>(inputTerms, weightHh, h0, c0, gain, settings);
+        var (inputTerms, weightHh, h0, c0, gain, learnedSteps) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3], vars[4] as Tensor, vars[5] as Tensor);
+        var saved = ForwardSteps<T>(inputTerms, weightHh, h0, c0, gain, learnedSteps is not null, settings);
         long steps = inputTerms.shape[0];
         var states = cat(new[] { saved.Hiddens.narrow(0, 1, steps), saved.Cells.narrow(0, steps, 1) }, 0);
         return (states, new List<Tensor>
         {
             weightHh, gain!, saved.Hiddens, saved.Cells, saved.Gates, saved.CellTanhs, saved.Standardized!, saved.InverseDeviations!,
             saved.QuantizedGates!, saved.GateFactors!, saved.CellFactors!, saved.HiddenFactors!,
+            learnedSteps!, saved.GateStepFactors!, saved.CellStepFactors!, saved.HiddenStepFactors!,
         });
     }
 
     /// <inheritdoc/>
     protected override List<Tensor> Backward<T>(Tensor outputGradient, List<Tensor> saved, RecurrentSequenceSettings settings)
     {
-        var state = new SavedState(saved[2], saved[3], saved[4], saved[5], saved[6], saved[7], saved[8], saved[9], saved[10], saved[11]);
-        return BackwardSteps<T>(outputGradient, saved[0], saved[1], state, settings);
+        var state = new SavedState(saved[2], saved[3], saved[4], saved[5], saved[6], saved[7], saved[8], saved[9], saved[10], saved[11],
+            saved[13], saved[14], saved[15]);
+        return BackwardSteps<T>(outputGradient, saved[0], saved[1], saved[12], state, settings);
     }
 
     /// <summary>
@@ -76,12 +81,13 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
     /// quantizer), the gate activations [T, B, 4H], <c>tanh(c' / l_c)</c> [T, B, H], under a normalization the standardized
     /// recurrent terms [T, B, 4H] with their inverse deviations (per row and group, per step and feature, or the running ones
     /// per set), and with activation quantizers the quantized gates [T, B, 4H] and the straight-through factors of the gates,
-    /// c' and h' (null where nothing is quantized).
+    /// c' and h' (null where nothing is quantized), with learned steps also their step factors (d q / d s).
     /// </summary>
     private sealed record SavedState(Tensor Hiddens, Tensor Cells, Tensor Gates, Tensor CellTanhs, Tensor? Standardized, Tensor? InverseDeviations,
-        Tensor? QuantizedGates, Tensor? GateFactors, Tensor? CellFactors, Tensor? HiddenFactors);
+        Tensor? QuantizedGates, Tensor? GateFactors, Tensor? CellFactors, Tensor? HiddenFactors,
+        Tensor? GateStepFactors, Tensor? CellStepFactors, Tensor? HiddenStepFactors);
 
-    private static SavedState ForwardSteps<T>(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor c0, Tensor? gain, RecurrentSequenceSettings settings)
+    private static SavedState ForwardSteps<T>(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor c0, Tensor? gain, bool learnsSteps, RecurrentSequenceSettings settings)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int steps = (int)inputTerms.shape[0], rows = (int)inputTerms.shape[1], hidden = (int)h0.shape[1], features = 4 * hidden;
@@ -103,7 +109,10 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         var gateFactors = gatesQuantized ? empty(steps, rows, features, dtype: dtype, device: device) : null;
         var cellFactors = settings.Quantizes(CellState) ? empty(steps, rows, hidden, dtype: dtype, device: device) : null;
         var hiddenFactors = settings.Quantizes(Hidden) ? empty(steps, rows, hidden, dtype: dtype, device: device) : null;
-        var quantizerScratch = gatesQuantized ? new T[2 * stateSize] : null;
+        var gateStepFactors = learnsSteps && gatesQuantized ? empty(steps, rows, features, dtype: dtype, device: device) : null;
+        var cellStepFactors = learnsSteps && cellFactors is not null ? empty(steps, rows, hidden, dtype: dtype, device: device) : null;
+        var hiddenStepFactors = learnsSteps && hiddenFactors is not null ? empty(steps, rows, hidden, dtype: dtype, device: device) : null;
+        var quantizerScratch = gatesQuantized ? new T[3 * stateSize] : null;
 
         var slopes = GateSlopes<T>(settings.Slopes);
         T cellSlope = T.CreateChecked(settings.Slopes.CellOutput);
@@ -111,6 +120,9 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         var qf = TensorSpans.OfOptional<T>(gateFactors);
         var cf = TensorSpans.OfOptional<T>(cellFactors);
         var hf = TensorSpans.OfOptional<T>(hiddenFactors);
+        var qs = TensorSpans.OfOptional<T>(gateStepFactors);
+        var cs = TensorSpans.OfOptional<T>(cellStepFactors);
+        var hs = TensorSpans.OfOptional<T>(hiddenStepFactors);
         var x = TensorSpans.Of<T>(terms);
         var h = TensorSpans.Of<T>(hiddens);
         var c = TensorSpans.Of<T>(cells);
@@ -139,21 +151,22 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
             if (gatesQuantized)
             {
                 q = qa.Slice(t * stepSize, stepSize);
-                for (int k = 0; k < 4; k++) QuantizeGate(quantizers[k], z, q, qf.Slice(t * stepSize, stepSize), rows, hidden, 4, k, quantizerScratch, dtype, device);
+                for (int k = 0; k < 4; k++)
+                    QuantizeGate(quantizers[k], z, q, qf.Slice(t * stepSize, stepSize), StepOf(qs, t, stepSize), rows, hidden, 4, k, quantizerScratch, dtype, device);
             }
             var newCell = c.Slice((t + 1) * stateSize, stateSize);
             LstmStepMath.NewCell<T>(q, c.Slice(t * stateSize, stateSize), newCell, rows, hidden);
-            quantizers[CellState]?.Quantize(newCell, cf.Slice(t * stateSize, stateSize), rows, hidden, dtype, device);
+            quantizers[CellState]?.Quantize(newCell, cf.Slice(t * stateSize, stateSize), StepOf(cs, t, stateSize), rows, hidden, dtype, device);
             var newHidden = h.Slice((t + 1) * stateSize, stateSize);
             LstmStepMath.EmitHidden<T>(q, newCell, tc.Slice(t * stateSize, stateSize), newHidden, rows, hidden, cellSlope);
-            quantizers[Hidden]?.Quantize(newHidden, hf.Slice(t * stateSize, stateSize), rows, hidden, dtype, device);
+            quantizers[Hidden]?.Quantize(newHidden, hf.Slice(t * stateSize, stateSize), StepOf(hs, t, stateSize), rows, hidden, dtype, device);
         }
         standardizer?.UpdateRunningStatistics();
         return new SavedState(hiddens, cells, gates, cellTanhs, standardizer?.Standardized, standardizer?.InverseDeviations,
-            quantizedGates, gateFactors, cellFactors, hiddenFactors);
+            quantizedGates, gateFactors, cellFactors, hiddenFactors, gateStepFactors, cellStepFactors, hiddenStepFactors);
     }
 
-    private static List<Tensor> BackwardSteps<T>(Tensor statesGradient, Tensor weightHh, Tensor? gain, SavedState state, RecurrentSequenceSettings settings)
+    private static List<Tensor> BackwardSteps<T>(Tensor statesGradient, Tensor weightHh, Tensor? gain, Tensor? learnedSteps, SavedState state, RecurrentSequenceSettings settings)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int steps = (int)state.Gates.shape[0], rows = (int)state.Gates.shape[1], hidden = (int)state.Cells.shape[2], features = 4 * hidden;
@@ -183,6 +196,10 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         var qf = TensorSpans.OfOptional<T>(state.GateFactors);
         var cf = TensorSpans.OfOptional<T>(state.CellFactors);
         var hf = TensorSpans.OfOptional<T>(state.HiddenFactors);
+        var qs = TensorSpans.OfOptional<T>(state.GateStepFactors);
+        var cs = TensorSpans.OfOptional<T>(state.CellStepFactors);
+        var hs = TensorSpans.OfOptional<T>(state.HiddenStepFactors);
+        var stepSums = new T[learnedSteps?.shape[0] ?? 0];
         var c = TensorSpans.Of<T>(state.Cells);
         var tc = TensorSpans.Of<T>(state.CellTanhs);
         var g = TensorSpans.OfOptional<T>(gains);
@@ -190,10 +207,12 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         for (int t = steps - 1; t >= 0; t--)
         {
             TensorPrimitives.Add(dh, dOut.Slice(t * stateSize, stateSize), dh);
+            if (!hs.IsEmpty) stepSums[Hidden] += TensorPrimitives.Dot<T>(dh, hs.Slice(t * stateSize, stateSize));
             if (!hf.IsEmpty) TensorPrimitives.Multiply(dh, hf.Slice(t * stateSize, stateSize), dh);
             var dzt = dz.Slice(t * stepSize, stepSize);
             LstmStepMath.StepBackward<T>(dh, dc, a.Slice(t * stepSize, stepSize), qa.Slice(t * stepSize, stepSize), StepOf(qf, t, stepSize),
-                c.Slice(t * stateSize, stateSize), tc.Slice(t * stateSize, stateSize), StepOf(cf, t, stateSize), dzt, scratch, rows, hidden, slopes, cellSlope);
+                c.Slice(t * stateSize, stateSize), tc.Slice(t * stateSize, stateSize), StepOf(cf, t, stateSize), dzt, scratch, rows, hidden, slopes, cellSlope,
+                StepOf(qs, t, stepSize), StepOf(cs, t, stateSize), stepSums);
             if (standardizer is not null)
             {
                 var drt = dr.Slice(t * stepSize, stepSize);
@@ -210,7 +229,7 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         }
         long flat = (long)steps * rows;
         var weightGradient = recurrentGradients.view(flat, features).t().mm(state.Hiddens.narrow(0, 0, steps).reshape(flat, hidden));
-        return new List<Tensor> { gateGradients, weightGradient, hiddenGradient, cellGradient, gainGradient!, null! };
+        return new List<Tensor> { gateGradients, weightGradient, hiddenGradient, cellGradient, gainGradient!, StepGradient(learnedSteps, stepSums)!, null! };
     }
 
     /// <summary>The gate slopes in the weight rows' order i, f, g, o.</summary>

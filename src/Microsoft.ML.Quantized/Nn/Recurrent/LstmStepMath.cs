@@ -75,6 +75,9 @@ internal static class LstmStepMath
     /// the activations (their derivatives), <paramref name="quantizedGates"/> what the step multiplied (the same span without
     /// gate quantizers); <paramref name="gateFactors"/> and <paramref name="cellFactors"/> the straight-through factors of the
     /// gates' and the cell state's quantizers (empty without). <paramref name="scratch"/> holds <paramref name="hidden"/> values.
+    /// With learned quantizer steps, <paramref name="gateStepFactors"/> and <paramref name="cellStepFactors"/> hold each
+    /// quantized value's d q / d s, and the step's gradient, the sum of d L / d q times it, is added to
+    /// <paramref name="stepSums"/> (gates i, f, g, o at 0-3, the cell state at 5); empty spans without.
     /// </summary>
     /// <remarks>
     /// With q the quantized gates and <c>dc = (dc' + dh q_o (1 - t^2) / l_c) m_c</c> (t = tanh(c' / l_c), m_c the cell
@@ -84,7 +87,7 @@ internal static class LstmStepMath
     /// </remarks>
     public static void StepBackward<T>(ReadOnlySpan<T> hiddenGradient, Span<T> cellGradient, ReadOnlySpan<T> gates, ReadOnlySpan<T> quantizedGates,
         ReadOnlySpan<T> gateFactors, ReadOnlySpan<T> cell, ReadOnlySpan<T> cellTanh, ReadOnlySpan<T> cellFactors, Span<T> gateGradient, Span<T> scratch,
-        int rows, int hidden, ReadOnlySpan<T> slopes, T cellSlope)
+        int rows, int hidden, ReadOnlySpan<T> slopes, T cellSlope, ReadOnlySpan<T> gateStepFactors, ReadOnlySpan<T> cellStepFactors, Span<T> stepSums)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         for (int r = 0; r < rows; r++)
@@ -104,7 +107,21 @@ internal static class LstmStepMath
             TensorPrimitives.Multiply(s, qo, s);
             if (cellSlope != T.One) TensorPrimitives.Divide(s, cellSlope, s);
             TensorPrimitives.MultiplyAdd(dh, s, dc, dc);
+            if (!cellStepFactors.IsEmpty) stepSums[5] += TensorPrimitives.Dot(dc, cellStepFactors.Slice(r * hidden, hidden));
             if (!cellFactors.IsEmpty) TensorPrimitives.Multiply(dc, cellFactors.Slice(r * hidden, hidden), dc);
+            if (!gateStepFactors.IsEmpty)
+            {
+                // d L / d q of each gate: dc q_g, dc c, dc q_i, dh t.
+                var sf = gateStepFactors.Slice(4 * r * hidden, 4 * hidden);
+                TensorPrimitives.Multiply(dc, qg, s);
+                stepSums[0] += TensorPrimitives.Dot(s, sf[..hidden]);
+                TensorPrimitives.Multiply(dc, cell.Slice(r * hidden, hidden), s);
+                stepSums[1] += TensorPrimitives.Dot(s, sf.Slice(hidden, hidden));
+                TensorPrimitives.Multiply(dc, qi, s);
+                stepSums[2] += TensorPrimitives.Dot(s, sf.Slice(2 * hidden, hidden));
+                TensorPrimitives.Multiply(dh, tc, s);
+                stepSums[3] += TensorPrimitives.Dot(s, sf.Slice(3 * hidden, hidden));
+            }
 
             ActivationDerivatives.Sigmoid(o, s);
             TensorPrimitives.Multiply(s, tc, s);

@@ -66,7 +66,8 @@ internal sealed class QuantizedGruCell : QuantizedRecurrentCell
         {
             var settings = new RecurrentSequenceSettings(Slopes, HiddenLayerNorm, HiddenBatchNorm, training, SpanActivationQuantizers()!);
             var gain = HiddenLayerNorm?.Gain ?? HiddenBatchNorm?.Gain;
-            var (output, hT) = GruSequenceFunction.Run(InputTerms(input, weightIh, withHiddenBiases: false), weightHh, h0, gain, HiddenBias(), settings);
+            var (output, hT) = GruSequenceFunction.Run(InputTerms(input, weightIh, withHiddenBiases: false), weightHh, h0, gain, HiddenBias(),
+                LearnedSteps(input.shape[1]), settings);
             return (output, hT, null);
         }
         var slopes = Slopes;

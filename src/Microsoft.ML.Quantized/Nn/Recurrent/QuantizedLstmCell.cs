@@ -84,7 +84,8 @@ internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
         {
             var settings = new RecurrentSequenceSettings(Slopes, HiddenLayerNorm, HiddenBatchNorm, training, SpanActivationQuantizers()!);
             var gain = HiddenLayerNorm?.Gain ?? HiddenBatchNorm?.Gain;
-            var (output, hT, cT) = LstmSequenceFunction.Run(InputTerms(input, weightIh, withHiddenBiases: true), weightHh, h0, c0!, gain, settings);
+            var (output, hT, cT) = LstmSequenceFunction.Run(InputTerms(input, weightIh, withHiddenBiases: true), weightHh, h0, c0!, gain,
+                LearnedSteps(input.shape[1]), settings);
             return (output, hT, cT);
         }
         var slopes = Slopes;

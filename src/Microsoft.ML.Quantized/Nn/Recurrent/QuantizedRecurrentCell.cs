@@ -339,6 +339,18 @@ internal abstract class QuantizedRecurrentCell : nn.Module
         return result;
     }
 
+    /// <summary>
+    /// The activation quantizers' learned steps for a sequence function over batches of <paramref name="rows"/> rows, float32
+    /// [activations] (0 where a quantizer learns none), whose gradient reaches each step parameter; null when none learns one.
+    /// </summary>
+    protected Tensor? LearnedSteps(long rows)
+    {
+        var steps = activationQuantizers.Select(q => q.IsIdentity ? null : q.SpanForm?.StepInput(rows * HiddenSize)).ToArray();
+        if (steps.All(s => s is null)) return null;
+        using var scope = NewDisposeScope();
+        return cat(steps.Select(s => s ?? zeros(1, ScalarType.Float32, device: weightHh.device)).ToArray(), 0).MoveToOuterDisposeScope();
+    }
+
     /// <summary>Activation <paramref name="index"/> through its quantizer (skipped when it is the identity).</summary>
     protected Tensor QuantizeActivation(int index, Tensor x)
         => activationQuantizers[index].IsIdentity ? x : activationQuantizers[index].forward(x);

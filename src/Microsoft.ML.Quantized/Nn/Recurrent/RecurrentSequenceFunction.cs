@@ -62,35 +62,50 @@ internal abstract class RecurrentSequenceFunction<TSelf> : autograd.MultiTensorF
     /// <summary>
     /// Gate block <paramref name="block"/> of every row of <paramref name="activations"/> [rows, blocks * hidden] through
     /// <paramref name="quantizer"/> into the same places of <paramref name="quantized"/>, its straight-through factors into
-    /// <paramref name="factors"/> (a copy and ones where <paramref name="quantizer"/> is null, the identity). The block is
-    /// gathered into <paramref name="scratch"/> (2 * rows * hidden values) so the quantizer sees the [rows, hidden] tensor the
-    /// autograd loop hands it.
+    /// <paramref name="factors"/> and, unless <paramref name="stepFactors"/> is empty, its learned step's factors there (a
+    /// copy, ones and zeros where <paramref name="quantizer"/> is null, the identity). The block is gathered into
+    /// <paramref name="scratch"/> (3 * rows * hidden values) so the quantizer sees the [rows, hidden] tensor the autograd loop
+    /// hands it.
     /// </summary>
     protected static void QuantizeGate<T>(ISpanActivationQuantizer? quantizer, ReadOnlySpan<T> activations, Span<T> quantized, Span<T> factors,
-        int rows, int hidden, int blocks, int block, Span<T> scratch, ScalarType dtype, Device device)
+        Span<T> stepFactors, int rows, int hidden, int blocks, int block, Span<T> scratch, ScalarType dtype, Device device)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int width = blocks * hidden, size = rows * hidden;
+        bool learnsSteps = !stepFactors.IsEmpty;
         if (quantizer is null)
         {
             for (int r = 0; r < rows; r++)
             {
                 activations.Slice(r * width + block * hidden, hidden).CopyTo(quantized.Slice(r * width + block * hidden, hidden));
                 factors.Slice(r * width + block * hidden, hidden).Fill(T.One);
+                if (learnsSteps) stepFactors.Slice(r * width + block * hidden, hidden).Clear();
             }
             return;
         }
         var values = scratch[..size];
         var valueFactors = scratch.Slice(size, size);
+        var valueStepFactors = learnsSteps ? scratch.Slice(2 * size, size) : default;
         for (int r = 0; r < rows; r++) activations.Slice(r * width + block * hidden, hidden).CopyTo(values.Slice(r * hidden, hidden));
-        quantizer.Quantize(values, valueFactors, rows, hidden, dtype, device);
+        quantizer.Quantize(values, valueFactors, valueStepFactors, rows, hidden, dtype, device);
         for (int r = 0; r < rows; r++)
         {
             values.Slice(r * hidden, hidden).CopyTo(quantized.Slice(r * width + block * hidden, hidden));
             valueFactors.Slice(r * hidden, hidden).CopyTo(factors.Slice(r * width + block * hidden, hidden));
+            if (learnsSteps) valueStepFactors.Slice(r * hidden, hidden).CopyTo(stepFactors.Slice(r * width + block * hidden, hidden));
         }
     }
 
+    /// <summary>
+    /// The learned steps' gradient as a tensor like <paramref name="steps"/> (the function's input, float32 [activations]),
+    /// from the sums <paramref name="sums"/>; null without learned steps.
+    /// </summary>
+    protected static Tensor? StepGradient<T>(Tensor? steps, T[] sums) where T : unmanaged, IFloatingPointIeee754<T>
+        => steps is null ? null : torch.tensor(sums.Select(double.CreateChecked).ToArray()).to(steps.dtype);
+
     /// <summary>Step <paramref name="t"/>'s part of a per-step buffer, or the empty span for a buffer that is not there.</summary>
     protected static ReadOnlySpan<T> StepOf<T>(ReadOnlySpan<T> buffer, int t, int size) => buffer.IsEmpty ? default : buffer.Slice(t * size, size);
+
+    /// <summary>Step <paramref name="t"/>'s part of a per-step buffer to write, or the empty span for a buffer that is not there.</summary>
+    protected static Span<T> StepOf<T>(Span<T> buffer, int t, int size) => buffer.IsEmpty ? default : buffer.Slice(t * size, size);
 }
