@@ -25,6 +25,7 @@ root.Subcommands.Add(CellLoopBenchCommand.Create());
 root.Subcommands.Add(StudyCommand.Create());
 root.Subcommands.Add(SignFlipCommand.Create());
 root.Subcommands.Add(SharedBatchNormCommand.Create());
+root.Subcommands.Add(BatchNormRecalibrationCommand.Create());
 root.Subcommands.Add(MemoryCommand.Create());
 try
 {

@@ -183,6 +183,52 @@ public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
     }
 
     /// <summary>
+    /// Re-estimates the running statistics of every recurrent batch normalization over the first <paramref name="windows"/>
+    /// windows of <paramref name="tokens"/> (batches of <paramref name="batchSize"/> streams, the state carried), with every
+    /// quantizer and dropout as in evaluation: the statistics the evaluation rule of a stochastic quantizer (HitNet's BTQ)
+    /// produces, in place of those gathered under its training rule. Each window folds in with the normalization's momentum,
+    /// as in training. The model is left in evaluation mode; a model without batch normalization is unchanged.
+    /// </summary>
+    internal void RecalibrateBatchNorm(int[] tokens, int windows, int batchSize)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        Vocabulary.CheckIds(tokens, nameof(tokens));
+        if (windows < 1) throw new ArgumentOutOfRangeException(nameof(windows), windows, "At least one window is needed.");
+        using var noGrad = torch.no_grad();
+        Network.eval();
+        try
+        {
+            // The cells in training mode (batch statistics, running averages updated), their quantizers in evaluation mode.
+            foreach (var cell in Network.Recurrent.Layers)
+            {
+                cell.train();
+                foreach (var quantizer in cell.modules().OfType<Quantizer>()) quantizer.eval();
+            }
+            using var data = new TokenStreamBatcher(tokens, batchSize, SequenceLength, _device);
+            RecurrentState? state = null;
+            try
+            {
+                for (int i = 0; i < Math.Min(windows, data.WindowCount); i++)
+                {
+                    using var scope = torch.NewDisposeScope();
+                    var (input, _) = data.Window(i);
+                    var (_, next) = Network.Forward(input, state);
+                    state?.Dispose();
+                    state = next.DetachFromDisposeScope();
+                }
+            }
+            finally
+            {
+                state?.Dispose();
+            }
+        }
+        finally
+        {
+            Network.eval();
+        }
+    }
+
+    /// <summary>
     /// Continues <paramref name="prompt"/> with <paramref name="length"/> sampled tokens. Temperature 1 samples
     /// the model's distribution; lower is more conservative; 0 takes the most likely token.
     /// </summary>

@@ -1,3 +1,5 @@
+using TorchSharp;
+
 namespace Microsoft.ML.Quantized.Tests;
 
 [TestClass]
@@ -21,6 +23,34 @@ public sealed class QuantizedLanguageModelTests
         Assert.IsTrue(after < 0.5 * before, $"perplexity should fall clearly: {before:F2} -> {after:F2}");
         Assert.AreEqual(4, model.History.Count);
         Assert.IsTrue(model.History[^1].TrainingLoss < model.History[0].TrainingLoss);
+    }
+
+    [TestMethod]
+    public void BatchNormRecalibrationGathersStatisticsUnderTheQuantizersEvaluationRule()
+    {
+        // BTQ draws at random in training and thresholds at 0.5 in evaluation: statistics gathered under the evaluation rule
+        // do not depend on the random stream, those of training would.
+        var options = TinyCorpus.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.BatchPerStep);
+        options.Recurrent.ActivationQuantizer = QuantizerRegistry.Parse("btq");
+        using var model = QuantizedLanguageModel.Train(Chars, Train, null, options, WithSteps(TinyCorpus.Training(1), 3));
+        var tokens = Chars.Encode(Train, skipUnknownCharacters: true);
+        var statistics = model.Network.Recurrent.Layers[0].named_buffers().Where(b => b.name.StartsWith("hidden_norm.running", StringComparison.Ordinal)).ToList();
+        Assert.HasCount(2, statistics);
+        var trained = statistics.Select(b => b.buffer.clone()).ToList();
+
+        torch.manual_seed(1);
+        model.RecalibrateBatchNorm(tokens, windows: 3, batchSize: 4);
+        var first = statistics.Select(b => b.buffer.clone()).ToList();
+        Assert.IsFalse(model.Network.training || model.Network.Recurrent.Layers[0].training, "left in evaluation mode");
+        using (torch.no_grad()) for (int k = 0; k < statistics.Count; k++) statistics[k].buffer.copy_(trained[k]);
+        torch.manual_seed(2);
+        model.RecalibrateBatchNorm(tokens, windows: 3, batchSize: 4);
+        for (int k = 0; k < statistics.Count; k++)
+        {
+            Assert.AreEqual(0f, (first[k] - statistics[k].buffer).abs().max().item<float>(), $"{statistics[k].name}: the same under another random stream");
+            Assert.IsGreaterThan(1e-4, (first[k] - trained[k]).abs().max().item<float>(), $"{statistics[k].name} moved");
+        }
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.RecalibrateBatchNorm(tokens, windows: 0, batchSize: 4));
     }
 
     [TestMethod]
