@@ -28,7 +28,7 @@ namespace Microsoft.ML.Quantized;
 /// saves with the model, and never re-derived: the fixed grid of Li et al. 2017 (Section 3, <c>w_{t+1} = Q(w_t - lr g_t)</c>
 /// on a grid of fixed resolution), which training without float shadow weights needs. The input's straight-through
 /// gradient is 1 inside the clip range <c>[-Qn s, Qp s]</c> and 0 outside. Stored as <see cref="CodeLayout.SignedInteger"/> with k bits.
-/// With the step derived from each tensor (no learned, fixed or minimum-error step) it has a span form
+/// With the step derived from each tensor, or learned per tensor once its first forward has set it, it has a span form
 /// (<see cref="ISpanActivationQuantizer"/>), so activation-quantized cells run their sequence functions.
 /// </summary>
 internal sealed class UniformQuantizer : Quantizer, ISpanActivationQuantizer
