@@ -80,6 +80,10 @@ internal static class StudyCommand
         /// <summary>The slope as the tables show it: <c>0.5</c> on every gate, <c>0.5 forget</c> on one.</summary>
         [System.Text.Json.Serialization.JsonIgnore]
         public string SlopeLabel => Slope.ToString("G3", CultureInfo.InvariantCulture) + (SlopedGate is null ? "" : " " + SlopedGate);
+
+        /// <summary>The seed as labels show it: nothing for seed 1, <c>, seed 2</c> otherwise.</summary>
+        [System.Text.Json.Serialization.JsonIgnore]
+        public string SeedLabel => Seed == 1 ? "" : $", seed {Seed}";
     }
 
     /// <summary>
@@ -372,7 +376,7 @@ internal static class StudyCommand
             {
                 bool trained = r.Outcome == "trained";
                 string Cell(Func<string> value) => trained ? value() : "-";
-                sb.AppendLine($"| {r.Weights} | {r.Activations} | {r.Normalization} | {r.SlopeLabel}{(r.Seed == 1 ? "" : $", seed {r.Seed}")} | {r.Outcome} | {Cell(() => r.BestEpoch.ToString(CultureInfo.InvariantCulture))} | " +
+                sb.AppendLine($"| {r.Weights} | {r.Activations} | {r.Normalization} | {r.SlopeLabel}{r.SeedLabel} | {r.Outcome} | {Cell(() => r.BestEpoch.ToString(CultureInfo.InvariantCulture))} | " +
                               $"{Cell(() => Metric(r))} | {Cell(() => floatRow is null ? "-" : VersusFloat(r, floatRow))} | " +
                               $"{Cell(() => r.BitsPerWeight >= 32 ? "32" : r.BitsPerWeight.ToString("F2", CultureInfo.InvariantCulture))} | {Cell(() => QuickstartCommand.Bytes(r.PackedBytes))} | " +
                               $"{Number(r.FloatLambda1)} | {Number(r.QuantizedLambda1)} | {Number(r.MeanGain)} | {GradientNorms(r)} |");
@@ -489,8 +493,7 @@ internal static class StudyCommand
     private static string Number(double value) => double.IsNaN(value) ? "-" : value.ToString("F2", CultureInfo.InvariantCulture);
 
     private static string Label(StudyRow r)
-        => $"{r.Task} {r.Cell} {r.Layers}x{r.Hidden} {r.Weights} weights, {r.Activations} activations, {r.Normalization} norm, slope {r.SlopeLabel}" +
-           (r.Seed == 1 ? "" : $", seed {r.Seed}");
+        => $"{r.Task} {r.Cell} {r.Layers}x{r.Hidden} {r.Weights} weights, {r.Activations} activations, {r.Normalization} norm, slope {r.SlopeLabel}{r.SeedLabel}";
 
     private static List<StudyRow> Read(FileInfo results)
         => results.Exists

@@ -24,10 +24,12 @@ internal interface ISpanActivationQuantizer
         where T : unmanaged, IFloatingPointIeee754<T>;
 
     /// <summary>
-    /// As the other overload, and also the derivative of each quantized value with respect to the learned step,
-    /// d q / d s, to <paramref name="stepFactors"/> (0 by default: a quantizer without a learned step).
+    /// As the other overload with the learned step's value <paramref name="step"/> (the sequence function's input from
+    /// <see cref="StepInput"/>, read once per sequence), also writing the derivative of each quantized value with respect to
+    /// it, d q / d s, to <paramref name="stepFactors"/> unless that is empty (by default the step is ignored and the factors
+    /// are 0: a quantizer without a learned step).
     /// </summary>
-    void Quantize<T>(Span<T> values, Span<T> gradientFactors, Span<T> stepFactors, int rows, int width, ScalarType dtype, Device device)
+    void Quantize<T>(Span<T> values, Span<T> gradientFactors, Span<T> stepFactors, T step, int rows, int width, ScalarType dtype, Device device)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         Quantize(values, gradientFactors, rows, width, dtype, device);

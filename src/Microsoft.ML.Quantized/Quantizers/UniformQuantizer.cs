@@ -129,15 +129,16 @@ internal sealed class UniformQuantizer : Quantizer, ISpanActivationQuantizer
     /// <inheritdoc />
     public void Quantize<T>(Span<T> values, Span<T> gradientFactors, int rows, int width, ScalarType dtype, Device device)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => Quantize(values, gradientFactors, default, rows, width, dtype, device);
+        => Quantize(values, gradientFactors, default, HasReadyLearnedStep ? LearnedStepValue<T>() : T.Zero, rows, width, dtype, device);
 
     /// <inheritdoc />
     /// <remarks>
     /// With a learned step: <c>v = x / s</c>, <c>q = s round(clamp(v, -Qn, Qp))</c>, the straight-through factor
     /// <c>1{-Qn &lt;= v &lt;= Qp}</c> and LSQ's <c>d q / d s</c>: <c>round(v) - v</c> inside the range, the clip level
-    /// outside (Esser et al. 2020, eq. 3), which the sequence function scales through <see cref="StepInput"/>.
+    /// outside (Esser et al. 2020, eq. 3), which the sequence function scales through <see cref="StepInput"/>. Without a
+    /// learned step <paramref name="step"/> is ignored.
     /// </remarks>
-    public void Quantize<T>(Span<T> values, Span<T> gradientFactors, Span<T> stepFactors, int rows, int width, ScalarType dtype, Device device)
+    public void Quantize<T>(Span<T> values, Span<T> gradientFactors, Span<T> stepFactors, T step, int rows, int width, ScalarType dtype, Device device)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (!HasDerivedStep && !HasReadyLearnedStep)
@@ -152,7 +153,7 @@ internal sealed class UniformQuantizer : Quantizer, ISpanActivationQuantizer
         T lowest = T.CreateChecked(lowestLevel), highest = T.CreateChecked(_qp), divisor = -lowest;
         if (HasReadyLearnedStep)
         {
-            QuantizeWithLearnedStep(values, gradientFactors, stepFactors, u, lowest, highest);
+            QuantizeWithLearnedStep(values, gradientFactors, stepFactors, u, step, lowest, highest);
             return;
         }
         stepFactors.Clear();
@@ -183,18 +184,18 @@ internal sealed class UniformQuantizer : Quantizer, ISpanActivationQuantizer
         }
     }
 
-    /// <summary>
-    /// The learned-step rule on one per-tensor group (see the overload with step factors): the step's value as forward
-    /// computes it (float32: clamped, times the multiplier).
-    /// </summary>
-    private void QuantizeWithLearnedStep<T>(Span<T> x, Span<T> factors, Span<T> stepFactors, ReadOnlySpan<T> noise, T lowest, T highest)
+    /// <summary>The learned step's value as forward and <see cref="StepInput"/> compute it (float32: clamped, times the multiplier).</summary>
+    private T LearnedStepValue<T>() where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        using var noGrad = torch.no_grad();
+        using var step = QuantizerMath.TimesMultiplier(Step!.detach().clamp_min(MinStep), _options.StepSizeMultiplier);
+        return T.CreateChecked(step.item<float>());
+    }
+
+    /// <summary>The learned-step rule on one per-tensor group with step <paramref name="s"/> (see the overload with step factors).</summary>
+    private static void QuantizeWithLearnedStep<T>(Span<T> x, Span<T> factors, Span<T> stepFactors, ReadOnlySpan<T> noise, T s, T lowest, T highest)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        float value;
-        using (torch.no_grad())
-        using (var step = QuantizerMath.TimesMultiplier(Step!.detach().clamp_min(MinStep), _options.StepSizeMultiplier))
-            value = step.item<float>();
-        T s = T.CreateChecked(value);
         bool learnsStep = !stepFactors.IsEmpty;
         for (int k = 0; k < x.Length; k++)
         {

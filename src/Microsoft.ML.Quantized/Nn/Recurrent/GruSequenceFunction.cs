@@ -48,7 +48,7 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
     protected override (Tensor Output, List<Tensor> Kept) Forward<T>(object[] vars, RecurrentSequenceSettings settings)
     {
         var (inputTerms, weightHh, h0, gain, hiddenBias, learnedSteps) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], vars[3] as Tensor, (Tensor)vars[4], vars[5] as Tensor);
-        var saved = ForwardSteps<T>(inputTerms, weightHh, h0, gain, hiddenBias, learnedSteps is not null, settings);
+        var saved = ForwardSteps<T>(inputTerms, weightHh, h0, gain, hiddenBias, learnedSteps, settings);
         var output = saved.Hiddens.narrow(0, 1, inputTerms.shape[0]).clone();
         return (output, new List<Tensor>
         {
@@ -73,7 +73,7 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
     private sealed record SavedState(Tensor Hiddens, Tensor Gates, Tensor Recurrent, Tensor? Standardized, Tensor? InverseDeviations,
         Tensor? QuantizedGates, Tensor? GateFactors, Tensor? HiddenFactors, Tensor? GateStepFactors, Tensor? HiddenStepFactors);
 
-    private static SavedState ForwardSteps<T>(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor? gain, Tensor hiddenBias, bool learnsSteps,
+    private static SavedState ForwardSteps<T>(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor? gain, Tensor hiddenBias, Tensor? learnedSteps,
         RecurrentSequenceSettings settings)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -90,6 +90,8 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         var biases = hiddenBias.contiguous();
         var product = new StepProduct<T>(weightHh.t());
         var quantizers = settings.ActivationQuantizers;
+        bool learnsSteps = learnedSteps is not null;
+        var stepValues = StepValues<T>(learnedSteps, quantizers.Count);
         bool gatesQuantized = settings.Quantizes(0, 3);
         var quantizedGates = gatesQuantized ? empty(steps, rows, features, dtype: dtype, device: device) : null;
         var gateFactors = gatesQuantized ? empty(steps, rows, features, dtype: dtype, device: device) : null;
@@ -129,14 +131,14 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
             {
                 q = qa.Slice(t * stepSize, stepSize);
                 for (int k = 0; k < 2; k++)
-                    QuantizeGate(quantizers[k], at, q, qf.Slice(t * stepSize, stepSize), StepOf(qs, t, stepSize), rows, hidden, 3, k, quantizerScratch, dtype, device);
+                    QuantizeGate(quantizers[k], at, q, qf.Slice(t * stepSize, stepSize), StepOf(qs, t, stepSize), stepValues[k], rows, hidden, 3, k, quantizerScratch, dtype, device);
             }
             GruStepMath.Candidate<T>(xt, hht, q, at, rows, hidden, slopes[2]);
             if (gatesQuantized)
-                QuantizeGate(quantizers[2], at, q, qf.Slice(t * stepSize, stepSize), StepOf(qs, t, stepSize), rows, hidden, 3, 2, quantizerScratch, dtype, device);
+                QuantizeGate(quantizers[2], at, q, qf.Slice(t * stepSize, stepSize), StepOf(qs, t, stepSize), stepValues[2], rows, hidden, 3, 2, quantizerScratch, dtype, device);
             var newHidden = h.Slice((t + 1) * stateSize, stateSize);
             GruStepMath.Mix<T>(q, h.Slice(t * stateSize, stateSize), newHidden, rows, hidden);
-            quantizers[Hidden]?.Quantize(newHidden, hf.Slice(t * stateSize, stateSize), StepOf(hs, t, stateSize), rows, hidden, dtype, device);
+            quantizers[Hidden]?.Quantize(newHidden, hf.Slice(t * stateSize, stateSize), StepOf(hs, t, stateSize), stepValues[Hidden], rows, hidden, dtype, device);
         }
         standardizer?.UpdateRunningStatistics();
         return new SavedState(hiddens, gates, recurrent, standardizer?.Standardized, standardizer?.InverseDeviations, quantizedGates, gateFactors, hiddenFactors,

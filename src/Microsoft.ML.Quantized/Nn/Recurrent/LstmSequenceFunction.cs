@@ -8,9 +8,10 @@ namespace Microsoft.ML.Quantized;
 /// <summary>
 /// The LSTM cell loop over a whole sequence as one autograd operation with a hand-written backward pass:
 /// <see cref="StepProduct{T}"/> computes each step's recurrent matrix product (<c>h W_hh^T</c> forward, <c>dz W_hh</c>
-/// backward), libtorch the gradient of <c>W_hh</c> as one product over all steps; everything element-wise in a step (normalization of the recurrent term, gate activations,
-/// cell update and their derivatives) runs as vectorized managed code (<see cref="SequenceStandardizer{T}"/>,
-/// <see cref="LstmStepMath"/>) on the tensors' own memory, with no graph recorded per step.
+/// backward), libtorch the gradient of <c>W_hh</c> as one product over all steps; everything element-wise in a step
+/// (normalization of the recurrent term, gate activations, cell update and their derivatives) runs as vectorized managed
+/// code (<see cref="SequenceStandardizer{T}"/>, <see cref="LstmStepMath"/>) on the tensors' own memory, with no graph
+/// recorded per step.
 /// </summary>
 /// <remarks>
 /// <para>Inputs: the input terms of every step <c>X</c> [T, B, 4H] (<see cref="QuantizedRecurrentCell"/>'s input term with
@@ -57,7 +58,7 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
     protected override (Tensor Output, List<Tensor> Kept) Forward<T>(object[] vars, RecurrentSequenceSettings settings)
     {
         var (inputTerms, weightHh, h0, c0, gain, learnedSteps) = ((Tensor)vars[0], (Tensor)vars[1], (Tensor)vars[2], (Tensor)vars[3], vars[4] as Tensor, vars[5] as Tensor);
-        var saved = ForwardSteps<T>(inputTerms, weightHh, h0, c0, gain, learnedSteps is not null, settings);
+        var saved = ForwardSteps<T>(inputTerms, weightHh, h0, c0, gain, learnedSteps, settings);
         long steps = inputTerms.shape[0];
         var states = cat(new[] { saved.Hiddens.narrow(0, 1, steps), saved.Cells.narrow(0, steps, 1) }, 0);
         return (states, new List<Tensor>
@@ -87,7 +88,7 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         Tensor? QuantizedGates, Tensor? GateFactors, Tensor? CellFactors, Tensor? HiddenFactors,
         Tensor? GateStepFactors, Tensor? CellStepFactors, Tensor? HiddenStepFactors);
 
-    private static SavedState ForwardSteps<T>(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor c0, Tensor? gain, bool learnsSteps, RecurrentSequenceSettings settings)
+    private static SavedState ForwardSteps<T>(Tensor inputTerms, Tensor weightHh, Tensor h0, Tensor c0, Tensor? gain, Tensor? learnedSteps, RecurrentSequenceSettings settings)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int steps = (int)inputTerms.shape[0], rows = (int)inputTerms.shape[1], hidden = (int)h0.shape[1], features = 4 * hidden;
@@ -104,6 +105,8 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         var gains = gain?.contiguous();
         var product = new StepProduct<T>(weightHh.t());
         var quantizers = settings.ActivationQuantizers;
+        bool learnsSteps = learnedSteps is not null;
+        var stepValues = StepValues<T>(learnedSteps, quantizers.Count);
         bool gatesQuantized = settings.Quantizes(0, 4);
         var quantizedGates = gatesQuantized ? empty(steps, rows, features, dtype: dtype, device: device) : null;
         var gateFactors = gatesQuantized ? empty(steps, rows, features, dtype: dtype, device: device) : null;
@@ -152,14 +155,14 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
             {
                 q = qa.Slice(t * stepSize, stepSize);
                 for (int k = 0; k < 4; k++)
-                    QuantizeGate(quantizers[k], z, q, qf.Slice(t * stepSize, stepSize), StepOf(qs, t, stepSize), rows, hidden, 4, k, quantizerScratch, dtype, device);
+                    QuantizeGate(quantizers[k], z, q, qf.Slice(t * stepSize, stepSize), StepOf(qs, t, stepSize), stepValues[k], rows, hidden, 4, k, quantizerScratch, dtype, device);
             }
             var newCell = c.Slice((t + 1) * stateSize, stateSize);
             LstmStepMath.NewCell<T>(q, c.Slice(t * stateSize, stateSize), newCell, rows, hidden);
-            quantizers[CellState]?.Quantize(newCell, cf.Slice(t * stateSize, stateSize), StepOf(cs, t, stateSize), rows, hidden, dtype, device);
+            quantizers[CellState]?.Quantize(newCell, cf.Slice(t * stateSize, stateSize), StepOf(cs, t, stateSize), stepValues[CellState], rows, hidden, dtype, device);
             var newHidden = h.Slice((t + 1) * stateSize, stateSize);
             LstmStepMath.EmitHidden<T>(q, newCell, tc.Slice(t * stateSize, stateSize), newHidden, rows, hidden, cellSlope);
-            quantizers[Hidden]?.Quantize(newHidden, hf.Slice(t * stateSize, stateSize), StepOf(hs, t, stateSize), rows, hidden, dtype, device);
+            quantizers[Hidden]?.Quantize(newHidden, hf.Slice(t * stateSize, stateSize), StepOf(hs, t, stateSize), stepValues[Hidden], rows, hidden, dtype, device);
         }
         standardizer?.UpdateRunningStatistics();
         return new SavedState(hiddens, cells, gates, cellTanhs, standardizer?.Standardized, standardizer?.InverseDeviations,

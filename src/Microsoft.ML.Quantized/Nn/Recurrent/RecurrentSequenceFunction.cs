@@ -62,13 +62,13 @@ internal abstract class RecurrentSequenceFunction<TSelf> : autograd.MultiTensorF
     /// <summary>
     /// Gate block <paramref name="block"/> of every row of <paramref name="activations"/> [rows, blocks * hidden] through
     /// <paramref name="quantizer"/> into the same places of <paramref name="quantized"/>, its straight-through factors into
-    /// <paramref name="factors"/> and, unless <paramref name="stepFactors"/> is empty, its learned step's factors there (a
-    /// copy, ones and zeros where <paramref name="quantizer"/> is null, the identity). The block is gathered into
+    /// <paramref name="factors"/> and, unless <paramref name="stepFactors"/> is empty, the factors of its learned step
+    /// <paramref name="step"/> there (a copy, ones and zeros where <paramref name="quantizer"/> is null, the identity). The block is gathered into
     /// <paramref name="scratch"/> (3 * rows * hidden values) so the quantizer sees the [rows, hidden] tensor the autograd loop
     /// hands it.
     /// </summary>
     protected static void QuantizeGate<T>(ISpanActivationQuantizer? quantizer, ReadOnlySpan<T> activations, Span<T> quantized, Span<T> factors,
-        Span<T> stepFactors, int rows, int hidden, int blocks, int block, Span<T> scratch, ScalarType dtype, Device device)
+        Span<T> stepFactors, T step, int rows, int hidden, int blocks, int block, Span<T> scratch, ScalarType dtype, Device device)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int width = blocks * hidden, size = rows * hidden;
@@ -87,7 +87,7 @@ internal abstract class RecurrentSequenceFunction<TSelf> : autograd.MultiTensorF
         var valueFactors = scratch.Slice(size, size);
         var valueStepFactors = learnsSteps ? scratch.Slice(2 * size, size) : default;
         for (int r = 0; r < rows; r++) activations.Slice(r * width + block * hidden, hidden).CopyTo(values.Slice(r * hidden, hidden));
-        quantizer.Quantize(values, valueFactors, valueStepFactors, rows, hidden, dtype, device);
+        quantizer.Quantize(values, valueFactors, valueStepFactors, step, rows, hidden, dtype, device);
         for (int r = 0; r < rows; r++)
         {
             values.Slice(r * hidden, hidden).CopyTo(quantized.Slice(r * width + block * hidden, hidden));
@@ -95,6 +95,13 @@ internal abstract class RecurrentSequenceFunction<TSelf> : autograd.MultiTensorF
             if (learnsSteps) valueStepFactors.Slice(r * hidden, hidden).CopyTo(stepFactors.Slice(r * width + block * hidden, hidden));
         }
     }
+
+    /// <summary>
+    /// The learned steps' values, the function's input <paramref name="steps"/> read once for the whole sequence (0 where an
+    /// activation learns none); zeros for <paramref name="activations"/> activations without learned steps.
+    /// </summary>
+    protected static T[] StepValues<T>(Tensor? steps, int activations) where T : unmanaged, IFloatingPointIeee754<T>
+        => steps is null ? new T[activations] : steps.data<float>().Select(T.CreateChecked).ToArray();
 
     /// <summary>
     /// The learned steps' gradient as a tensor like <paramref name="steps"/> (the function's input, float32 [activations]),
