@@ -85,7 +85,7 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         hiddens[0].copy_(h0);
         var gates = empty(steps, rows, features, dtype: dtype, device: device);
         var recurrent = empty(steps, rows, features, dtype: dtype, device: device);
-        var standardizer = settings.Normalized ? new SequenceStandardizer<T>(settings, steps, rows, features, dtype, device) : null;
+        var standardizer = settings.Normalized ? new SequenceStandardizer<T>(settings.Normalization, steps, rows, features, dtype, device) : null;
         var gains = gain?.contiguous();
         var biases = hiddenBias.contiguous();
         var product = new StepProduct<T>(weightHh.t());
@@ -155,7 +155,7 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         var hiddenGradient = zeros(rows, hidden, dtype: dtype, device: device);
         var inputGradients = empty(steps, rows, features, dtype: dtype, device: device);
         var recurrentGradients = empty(steps, rows, features, dtype: dtype, device: device);
-        var standardizer = state.Standardized is null ? null : new SequenceStandardizer<T>(settings, state.Standardized, state.InverseDeviations!);
+        var standardizer = state.Standardized is null ? null : new SequenceStandardizer<T>(settings.Normalization, state.Standardized, state.InverseDeviations!);
         var productGradients = standardizer is null ? recurrentGradients : empty(steps, rows, features, dtype: dtype, device: device);
         var gains = gain?.contiguous();
         var gainGradient = standardizer is null ? null : zeros(features, dtype: dtype, device: device);
@@ -207,8 +207,7 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
             product.Multiply(productGradients, t, throughWeights);
             TensorPrimitives.Add(dh, throughWeights, dh);
         }
-        long flat = (long)steps * rows;
-        var weightGradient = productGradients.view(flat, features).t().mm(state.Hiddens.narrow(0, 0, steps).reshape(flat, hidden));
+        var weightGradient = SequenceWeightGradient.Compute<T>(productGradients, state.Hiddens, steps * rows);
         return new List<Tensor> { inputGradients, weightGradient, hiddenGradient, gainGradient!, biasGradient, StepGradient(learnedSteps, stepSums)!, null! };
     }
 

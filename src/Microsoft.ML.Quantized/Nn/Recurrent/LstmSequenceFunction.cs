@@ -101,7 +101,7 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         cells[0].copy_(c0);
         var gates = empty(steps, rows, features, dtype: dtype, device: device);
         var cellTanhs = empty(steps, rows, hidden, dtype: dtype, device: device);
-        var standardizer = settings.Normalized ? new SequenceStandardizer<T>(settings, steps, rows, features, dtype, device) : null;
+        var standardizer = settings.Normalized ? new SequenceStandardizer<T>(settings.Normalization, steps, rows, features, dtype, device) : null;
         var gains = gain?.contiguous();
         var product = new StepProduct<T>(weightHh.t());
         var quantizers = settings.ActivationQuantizers;
@@ -180,7 +180,7 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         var hiddenGradient = zeros(rows, hidden, dtype: dtype, device: device);
         var cellGradient = states[steps].clone();
         var gateGradients = empty(steps, rows, features, dtype: dtype, device: device);
-        var standardizer = state.Standardized is null ? null : new SequenceStandardizer<T>(settings, state.Standardized, state.InverseDeviations!);
+        var standardizer = state.Standardized is null ? null : new SequenceStandardizer<T>(settings.Normalization, state.Standardized, state.InverseDeviations!);
         var recurrentGradients = standardizer is null ? gateGradients : empty(steps, rows, features, dtype: dtype, device: device);
         var gains = gain?.contiguous();
         var gainGradient = standardizer is null ? null : zeros(features, dtype: dtype, device: device);
@@ -230,8 +230,7 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
             }
             product.Multiply(recurrentGradients, t, dh);
         }
-        long flat = (long)steps * rows;
-        var weightGradient = recurrentGradients.view(flat, features).t().mm(state.Hiddens.narrow(0, 0, steps).reshape(flat, hidden));
+        var weightGradient = SequenceWeightGradient.Compute<T>(recurrentGradients, state.Hiddens, steps * rows);
         return new List<Tensor> { gateGradients, weightGradient, hiddenGradient, cellGradient, gainGradient!, StepGradient(learnedSteps, stepSums)!, null! };
     }
 

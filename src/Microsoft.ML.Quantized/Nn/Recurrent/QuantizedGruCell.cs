@@ -64,7 +64,7 @@ internal sealed class QuantizedGruCell : QuantizedRecurrentCell
     {
         if (RunsSequenceFunction(input))
         {
-            var settings = new RecurrentSequenceSettings(Slopes, HiddenLayerNorm, HiddenBatchNorm, training, SpanActivationQuantizers()!);
+            var settings = new RecurrentSequenceSettings(Slopes, new SequenceNormalization(HiddenLayerNorm, HiddenBatchNorm, training), SpanActivationQuantizers()!);
             var gain = HiddenLayerNorm?.Gain ?? HiddenBatchNorm?.Gain;
             var (output, hT) = GruSequenceFunction.Run(InputTerms(input, weightIh, withHiddenBiases: false), weightHh, h0, gain, HiddenBias(),
                 LearnedSteps(input.shape[1]), settings);

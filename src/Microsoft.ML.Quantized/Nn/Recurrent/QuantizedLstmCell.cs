@@ -82,7 +82,7 @@ internal sealed class QuantizedLstmCell : QuantizedRecurrentCell
     {
         if (RunsSequenceFunction(input))
         {
-            var settings = new RecurrentSequenceSettings(Slopes, HiddenLayerNorm, HiddenBatchNorm, training, SpanActivationQuantizers()!);
+            var settings = new RecurrentSequenceSettings(Slopes, new SequenceNormalization(HiddenLayerNorm, HiddenBatchNorm, training), SpanActivationQuantizers()!);
             var gain = HiddenLayerNorm?.Gain ?? HiddenBatchNorm?.Gain;
             var (output, hT, cT) = LstmSequenceFunction.Run(InputTerms(input, weightIh, withHiddenBiases: true), weightHh, h0, c0!, gain,
                 LearnedSteps(input.shape[1]), settings);

@@ -5,14 +5,14 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Quantized;
 
 /// <summary>
-/// The normalization of the recurrent term <c>h W_hh^T</c> across one sequence in a sequence function: standardizes each step's
-/// [rows, features] product into a [steps, rows, features] buffer with <see cref="StandardizationMath"/> (per-group layer
+/// The normalization of a term of every step across one sequence in a sequence function (the recurrent term <c>h W_hh^T</c>,
+/// the input term <c>x W_ih^T</c>): standardizes each step's [rows, features] product into a [steps, rows, features] buffer with <see cref="StandardizationMath"/> (per-group layer
 /// normalization; batch normalization with batch statistics in training, then folded into the running averages as the
 /// autograd loop folds them, or with each step's running set in evaluation), and takes the derivative back step by step.
 /// </summary>
 internal sealed class SequenceStandardizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private readonly RecurrentSequenceSettings settings;
+    private readonly SequenceNormalization normalization;
     private readonly int rows;
     private readonly int features;
     private readonly T epsilon;
@@ -20,19 +20,19 @@ internal sealed class SequenceStandardizer<T> where T : unmanaged, IFloatingPoin
     private readonly Tensor? variances;
     private readonly Tensor? runningMeans;
 
-    /// <summary>For a forward pass: allocates the buffers of <paramref name="steps"/> steps (settings must normalize).</summary>
-    public SequenceStandardizer(RecurrentSequenceSettings settings, int steps, int rows, int features, ScalarType dtype, Device device)
+    /// <summary>For a forward pass: allocates the buffers of <paramref name="steps"/> steps (<paramref name="normalization"/> must normalize).</summary>
+    public SequenceStandardizer(SequenceNormalization normalization, int steps, int rows, int features, ScalarType dtype, Device device)
     {
-        this.settings = settings;
+        this.normalization = normalization;
         this.rows = rows;
         this.features = features;
-        epsilon = T.CreateChecked(settings.LayerNorm?.Epsilon ?? settings.BatchNorm!.Epsilon);
+        epsilon = T.CreateChecked(normalization.LayerNorm?.Epsilon ?? normalization.BatchNorm!.Epsilon);
         Standardized = empty(steps, rows, features, dtype: dtype, device: device);
-        if (settings.LayerNorm is not null)
+        if (normalization.LayerNorm is not null)
         {
-            InverseDeviations = empty(steps, rows * settings.LayerNorm.Groups, dtype: dtype, device: device);
+            InverseDeviations = empty(steps, rows * normalization.LayerNorm.Groups, dtype: dtype, device: device);
         }
-        else if (settings.Training)
+        else if (normalization.Training)
         {
             InverseDeviations = empty(steps, features, dtype: dtype, device: device);
             means = empty(steps, features, dtype: dtype, device: device);
@@ -40,16 +40,16 @@ internal sealed class SequenceStandardizer<T> where T : unmanaged, IFloatingPoin
         }
         else
         {
-            using var shift = settings.BatchNorm!.Epsilon.ToScalar();
-            InverseDeviations = settings.BatchNorm.RunningVar.add(shift).rsqrt_();
-            runningMeans = settings.BatchNorm.RunningMean.contiguous();
+            using var shift = normalization.BatchNorm!.Epsilon.ToScalar();
+            InverseDeviations = normalization.BatchNorm.RunningVar.add(shift).rsqrt_();
+            runningMeans = normalization.BatchNorm.RunningMean.contiguous();
         }
     }
 
     /// <summary>For a backward pass: the buffers a forward pass saved.</summary>
-    public SequenceStandardizer(RecurrentSequenceSettings settings, Tensor standardized, Tensor inverseDeviations)
+    public SequenceStandardizer(SequenceNormalization normalization, Tensor standardized, Tensor inverseDeviations)
     {
-        this.settings = settings;
+        this.normalization = normalization;
         rows = (int)standardized.shape[1];
         features = (int)standardized.shape[2];
         Standardized = standardized;
@@ -77,9 +77,9 @@ internal sealed class SequenceStandardizer<T> where T : unmanaged, IFloatingPoin
     {
         var standardized = Step(step);
         var inverse = TensorSpans.Of<T>(InverseDeviations);
-        if (settings.LayerNorm is not null)
+        if (normalization.LayerNorm is not null)
         {
-            int groups = settings.LayerNorm.Groups;
+            int groups = normalization.LayerNorm.Groups;
             StandardizationMath.StandardizeGroups(standardized, rows, groups, epsilon, inverse.Slice(step * rows * groups, rows * groups));
         }
         else if (means is not null)
@@ -89,7 +89,7 @@ internal sealed class SequenceStandardizer<T> where T : unmanaged, IFloatingPoin
         }
         else
         {
-            int set = Math.Min(step, settings.BatchNorm!.Steps - 1);
+            int set = Math.Min(step, normalization.BatchNorm!.Steps - 1);
             StandardizationMath.StandardizeWith(standardized, rows, TensorSpans.Of<T>(runningMeans!).Slice(set * features, features),
                 inverse.Slice(set * features, features));
         }
@@ -99,7 +99,7 @@ internal sealed class SequenceStandardizer<T> where T : unmanaged, IFloatingPoin
     /// <summary>After the forward pass's last step: folds the batch statistics into the running averages (batch norm in training).</summary>
     public void UpdateRunningStatistics()
     {
-        if (means is not null) settings.BatchNorm!.UpdateRunningStatistics(means, variances!, rows, firstStep: 0);
+        if (means is not null) normalization.BatchNorm!.UpdateRunningStatistics(means, variances!, rows, firstStep: 0);
     }
 
     /// <summary>
@@ -111,19 +111,19 @@ internal sealed class SequenceStandardizer<T> where T : unmanaged, IFloatingPoin
         int size = rows * features;
         var standardized = TensorSpans.Of<T>(Standardized).Slice(step * size, size);
         var inverse = TensorSpans.Of<T>(InverseDeviations);
-        if (settings.LayerNorm is not null)
+        if (normalization.LayerNorm is not null)
         {
-            int groups = settings.LayerNorm.Groups;
+            int groups = normalization.LayerNorm.Groups;
             StandardizationMath.StandardizeGroupsBackward<T>(gradient, standardized, inverse.Slice(step * rows * groups, rows * groups), rows, groups);
         }
-        else if (settings.TracksBatchStatistics)
+        else if (normalization.TracksBatchStatistics)
         {
             StandardizationMath.StandardizeBatchBackward<T>(gradient, standardized, inverse.Slice(step * features, features), rows,
                 scratch[..features], scratch.Slice(features, features));
         }
         else
         {
-            int set = Math.Min(step, settings.BatchNorm!.Steps - 1);
+            int set = Math.Min(step, normalization.BatchNorm!.Steps - 1);
             StandardizationMath.StandardizeWithBackward<T>(gradient, rows, inverse.Slice(set * features, features));
         }
     }

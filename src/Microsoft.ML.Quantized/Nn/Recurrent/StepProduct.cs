@@ -1,5 +1,4 @@
 using System.Numerics;
-using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -18,19 +17,13 @@ namespace Microsoft.ML.Quantized;
 /// 100 steps, against about 7 ms for this kernel on the same two threads (docs/benchmarks.md, cell loop). The fused LSTM
 /// kernel avoids the same cost with oneDNN's packed weights, which a loop with the normalization between product and gates
 /// cannot use.</para>
-/// <para>The kernel: column blocks of two vectors (32 float or 16 double columns) times blocks of 8 rows, 16 accumulators
-/// over the whole depth, so <c>C</c> is written once; the copy of <c>B</c> is padded with zeros to whole column blocks and
-/// packed block by block ([blocks, K, 32]), so a block's loads run through memory in order (row-major <c>B</c>, with
-/// rows 4 KB apart, read at less than half the speed);
-/// rows beyond the last read the last row again, and each tile is copied out through a small buffer, the rows and columns that
-/// exist.
-/// The sums run in another order than libtorch's, so the two paths agree to rounding, not bit for bit.</para>
+/// <para>The kernel is <see cref="TileKernel{T}"/> over a copy of <c>B</c> padded with zeros to whole column blocks and
+/// packed block by block ([blocks, K, 32]; row-major <c>B</c>, with rows 4 KB apart, read at less than half the speed), each
+/// step's <c>A</c> read in place. The sums run in another order than libtorch's, so the two paths agree to rounding, not
+/// bit for bit.</para>
 /// </remarks>
 internal sealed class StepProduct<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private const int TileRows = 8;
-    private static int BlockWidth => 2 * Vector512<T>.Count;
-
     private readonly Tensor b;
     private readonly Tensor? packed;
     private readonly int depth;
@@ -48,12 +41,13 @@ internal sealed class StepProduct<T> where T : unmanaged, IFloatingPointIeee754<
         depth = (int)right.shape[0];
         columns = (int)right.shape[1];
         if (!StepProduct.Managed) return;
-        blocks = (columns + BlockWidth - 1) / BlockWidth;
+        blocks = TileKernel<T>.Blocks(columns);
+        int blockWidth = TileKernel<T>.BlockWidth;
         using (var scope = NewDisposeScope())
         {
-            var copy = zeros(depth, blocks * BlockWidth, dtype: right.dtype, device: right.device);
+            var copy = zeros(depth, blocks * blockWidth, dtype: right.dtype, device: right.device);
             copy.narrow(1, 0, columns).copy_(right);
-            packed = copy.view(depth, blocks, BlockWidth).permute(1, 0, 2).contiguous().MoveToOuterDisposeScope();
+            packed = copy.view(depth, blocks, blockWidth).permute(1, 0, 2).contiguous().MoveToOuterDisposeScope();
         }
         workers = Math.Max(1, Math.Min(torch.get_num_threads(), blocks));
     }
@@ -95,63 +89,10 @@ internal sealed class StepProduct<T> where T : unmanaged, IFloatingPointIeee754<
         }
     }
 
-    /// <summary>Column blocks <paramref name="firstBlock"/> .. + <paramref name="blockCount"/> of <c>C = A B</c>, every row.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private unsafe void Tiles(T* a, int rows, T* right, T* c, int firstBlock, int blockCount)
-    {
-        int width = Vector512<T>.Count, k = depth;
-        T* tile = stackalloc T[TileRows * BlockWidth];
-        for (int block = firstBlock; block < firstBlock + blockCount; block++)
-        {
-            int column = block * BlockWidth;
-            for (int m = 0; m < rows; m += TileRows)
-            {
-                T* a0 = a + m * k, a1 = a + Math.Min(m + 1, rows - 1) * k, a2 = a + Math.Min(m + 2, rows - 1) * k, a3 = a + Math.Min(m + 3, rows - 1) * k;
-                T* a4 = a + Math.Min(m + 4, rows - 1) * k, a5 = a + Math.Min(m + 5, rows - 1) * k, a6 = a + Math.Min(m + 6, rows - 1) * k, a7 = a + Math.Min(m + 7, rows - 1) * k;
-                Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
-                Vector512<T> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
-                T* bp = right + (long)block * k * BlockWidth;
-                for (int i = 0; i < k; i++, bp += BlockWidth)
-                {
-                    var v0 = Vector512.Load(bp);
-                    var v1 = Vector512.Load(bp + width);
-                    var x = Vector512.Create(a0[i]); c00 = Fma(x, v0, c00); c01 = Fma(x, v1, c01);
-                    x = Vector512.Create(a1[i]); c10 = Fma(x, v0, c10); c11 = Fma(x, v1, c11);
-                    x = Vector512.Create(a2[i]); c20 = Fma(x, v0, c20); c21 = Fma(x, v1, c21);
-                    x = Vector512.Create(a3[i]); c30 = Fma(x, v0, c30); c31 = Fma(x, v1, c31);
-                    x = Vector512.Create(a4[i]); c40 = Fma(x, v0, c40); c41 = Fma(x, v1, c41);
-                    x = Vector512.Create(a5[i]); c50 = Fma(x, v0, c50); c51 = Fma(x, v1, c51);
-                    x = Vector512.Create(a6[i]); c60 = Fma(x, v0, c60); c61 = Fma(x, v1, c61);
-                    x = Vector512.Create(a7[i]); c70 = Fma(x, v0, c70); c71 = Fma(x, v1, c71);
-                }
-                // Through a buffer, with no call between the loop and the stores: the 16 accumulators stay in registers (a call
-                // taking them as arguments made the JIT keep them in memory, written back on every step of the loop).
-                c00.Store(tile); c01.Store(tile + width); c10.Store(tile + 2 * width); c11.Store(tile + 3 * width);
-                c20.Store(tile + 4 * width); c21.Store(tile + 5 * width); c30.Store(tile + 6 * width); c31.Store(tile + 7 * width);
-                c40.Store(tile + 8 * width); c41.Store(tile + 9 * width); c50.Store(tile + 10 * width); c51.Store(tile + 11 * width);
-                c60.Store(tile + 12 * width); c61.Store(tile + 13 * width); c70.Store(tile + 14 * width); c71.Store(tile + 15 * width);
-                CopyTile(tile, c, rows, m, column);
-            }
-        }
-    }
-
-    /// <summary>A tile [8, 2 vectors] into rows <paramref name="firstRow"/>.. of <c>C</c> [rows, N], the rows and columns that exist.</summary>
-    private unsafe void CopyTile(T* tile, T* c, int rows, int firstRow, int column)
-    {
-        int count = Math.Min(BlockWidth, columns - column);
-        for (int r = firstRow; r < Math.Min(firstRow + TileRows, rows); r++)
-            new ReadOnlySpan<T>(tile + (r - firstRow) * BlockWidth, count).CopyTo(new Span<T>(c + (long)r * columns + column, count));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<T> Fma(Vector512<T> x, Vector512<T> y, Vector512<T> sum)
-    {
-#if NET9_0_OR_GREATER
-        if (typeof(T) == typeof(float)) return Vector512.FusedMultiplyAdd(x.AsSingle(), y.AsSingle(), sum.AsSingle()).As<float, T>();
-        if (typeof(T) == typeof(double)) return Vector512.FusedMultiplyAdd(x.AsDouble(), y.AsDouble(), sum.AsDouble()).As<double, T>();
-#endif
-        return x * y + sum;
-    }
+    /// <summary>Column blocks <paramref name="firstBlock"/> .. + <paramref name="blockCount"/> of <c>C = A B</c>, every row of <c>A</c> read in place.</summary>
+    private unsafe void Tiles(T* a, int rows, T* right, T* c, int firstBlock, int blockCount) =>
+        TileKernel<T>.Tiles(a, TileKernel<T>.TileRows * depth, depth, 1, rows, depth, right, (nint)depth * TileKernel<T>.BlockWidth, c, columns,
+            firstBlock, blockCount, accumulate: false);
 }
 
 /// <summary>Which kernel <see cref="StepProduct{T}"/> runs, for both element types.</summary>
