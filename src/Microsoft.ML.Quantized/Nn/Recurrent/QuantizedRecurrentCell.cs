@@ -259,8 +259,8 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     /// The input term of every step, [time, batch, G*H]: <c>W_x x + b_ih</c>, <c>LN(W_x x) + b_ih</c> (per gate
     /// or joint) or <c>BN_t(W_x x) + b_ih</c>, computed for all steps at once (one matrix product, one normalization). With
     /// <paramref name="withHiddenBiases"/> it also holds <c>b_hh</c> and the hidden-side normalization's bias, added once for
-    /// the sequence instead of once per step, for <see cref="AddHiddenTerm"/>. Where the cell runs its sequence function the
-    /// normalization is <see cref="InputNormalizationFunction"/>; the autograd loop keeps libtorch's operations.
+    /// the sequence instead of once per step, for <see cref="AddHiddenTerm"/>. Where the cell runs its sequence function all of it
+    /// is one operation, <see cref="InputTermsFunction"/>; the autograd loop keeps libtorch's operations.
     /// </summary>
     /// <remarks>
     /// A loop splits the steps with one <c>unbind</c>, never indexing them one by one: autograd turns each
@@ -276,11 +276,11 @@ internal abstract class QuantizedRecurrentCell : nn.Module
             Tensor? hiddenNormBias = hiddenLayerNorm?.Bias ?? hiddenBatchNorm?.Bias;
             if (hiddenNormBias is not null) bias = bias.add(hiddenNormBias, Scalars.One);
         }
-        if ((inputLayerNorm is not null || inputBatchNorm is not null) && RunsSequenceFunction(input))
+        if (RunsSequenceFunction(input))
         {
-            var normBias = bias.add(inputLayerNorm?.Bias ?? inputBatchNorm!.Bias, Scalars.One);
-            return InputNormalizationFunction.Run(input.matmul(weightIh.t()), inputLayerNorm?.Gain ?? inputBatchNorm!.Gain, normBias,
-                new SequenceNormalization(inputLayerNorm, inputBatchNorm, training));
+            var normalization = new SequenceNormalization(inputLayerNorm, inputBatchNorm, training);
+            var termBias = normalization.Normalized ? bias.add(inputLayerNorm?.Bias ?? inputBatchNorm!.Bias, Scalars.One) : bias;
+            return InputTermsFunction.Run(input, weightIh, inputLayerNorm?.Gain ?? inputBatchNorm?.Gain, termBias, normalization);
         }
         var projected = inputLayerNorm is not null ? inputLayerNorm.forward(input.matmul(weightIh.t())).add(bias, Scalars.One)
             : inputBatchNorm is not null ? inputBatchNorm.ForwardSteps(input.matmul(weightIh.t())).add(bias, Scalars.One)

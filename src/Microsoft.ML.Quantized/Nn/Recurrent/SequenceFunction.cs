@@ -6,7 +6,7 @@ namespace Microsoft.ML.Quantized;
 
 /// <summary>
 /// What the hand-written sequence operations share (<see cref="LstmSequenceFunction"/>, <see cref="GruSequenceFunction"/>,
-/// <see cref="InputNormalizationFunction"/>): one autograd operation with one output over a whole sequence, whose forward and
+/// <see cref="InputTermsFunction"/>): one autograd operation with one output over a whole sequence, whose forward and
 /// backward run typed (float32 or float64, chosen by the first input's type) and keep what the backward needs with
 /// <c>save_for_backward</c>; everything they create lives in a dispose scope of their own, the results moved to the caller's.
 /// </summary>

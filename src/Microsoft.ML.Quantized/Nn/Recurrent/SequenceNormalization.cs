@@ -3,7 +3,7 @@ namespace Microsoft.ML.Quantized;
 /// <summary>
 /// Which normalization a sequence function applies to a term of every step (the recurrent term <c>W_h h</c> in
 /// <see cref="LstmSequenceFunction"/> and <see cref="GruSequenceFunction"/>, the input term <c>W_x x</c> in
-/// <see cref="InputNormalizationFunction"/>): per-group layer normalization, recurrent batch normalization or none, with the
+/// <see cref="InputTermsFunction"/>): per-group layer normalization, recurrent batch normalization or none, with the
 /// training flag of the forward pass.
 /// </summary>
 /// <param name="LayerNorm">Layer normalization of the term, or null.</param>

@@ -50,7 +50,7 @@ internal static class SequenceWeightGradient
         fixed (T* pl = panels, pr = packed, pc = result)
         {
             nint left = (nint)pl, right = (nint)pr, c = (nint)pc;
-            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
+            IntraOpThreads.For(parts, parts, part =>
             {
                 int firstTile = tiles * part / parts, lastTile = tiles * (part + 1) / parts;
                 int firstRow = firstTile * tileRows, partRows = Math.Min(rows, lastTile * tileRows) - firstRow;

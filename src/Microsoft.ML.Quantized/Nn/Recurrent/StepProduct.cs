@@ -81,7 +81,7 @@ internal sealed class StepProduct<T> where T : unmanaged, IFloatingPointIeee754<
                 return;
             }
             nint pa = (nint)a, pr = (nint)r, pc = (nint)c;
-            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
+            IntraOpThreads.For(parts, parts, part =>
             {
                 int first = blocks * part / parts, last = blocks * (part + 1) / parts;
                 Tiles((T*)pa, rows, (T*)pr, (T*)pc, first, last - first);
