@@ -105,6 +105,15 @@ public sealed class SequenceFunctionTests
             () => QuantizerFactory.Create(QuantizerRegistry.Parse(quantizer)), activations, initializeSteps: true);
 
     [TestMethod]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.None)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer)]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep)]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer)]
+    public void StepsSplitByRowsEqualAutogradLoop(RecurrentCellKind kind, RecurrentNormalization normalization)
+        // 16 rows x 4 x 256 features a step: the LSTM's row-by-row work runs in parts over the intra-op threads.
+        => AssertEqualsAutogradLoop(kind, normalization, slopes: true, training: true, ScalarType.Float64, 1e-10, batch: 16, hidden: 256);
+
+    [TestMethod]
     [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, true)]
     [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.BatchPerStep, true)]
     [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.None, false)]
@@ -157,11 +166,12 @@ public sealed class SequenceFunctionTests
     }
 
     private static void AssertEqualsAutogradLoop(RecurrentCellKind kind, RecurrentNormalization normalization, bool slopes, bool training, ScalarType dtype, double tolerance,
-        Func<Quantizer>? activationQuantizer = null, RecurrentActivations? quantizedActivations = null, bool initializeSteps = false)
+        Func<Quantizer>? activationQuantizer = null, RecurrentActivations? quantizedActivations = null, bool initializeSteps = false,
+        int batch = Batch, int hidden = Hidden)
     {
         manual_seed(11);
         using var scope = NewDisposeScope();
-        var options = Options(kind, Hidden, normalization: normalization);
+        var options = Options(kind, hidden, normalization: normalization);
         if (quantizedActivations is { } activations) options.QuantizedActivations = activations;
         options.MaxNormalizedSteps = 3; // fewer sets than steps: steps 2.. share the last set
         if (slopes) options.Slopes = new ActivationSlopes { InputGate = 0.5, ForgetGate = 0.75, Candidate = 0.25, OutputGate = 1.5, CellOutput = 0.5 };
@@ -183,18 +193,18 @@ public sealed class SequenceFunctionTests
         if (initializeSteps)
         {
             // Learned steps start from the first tensor each quantizer sees, in the autograd loop.
-            using (no_grad()) cell.Forward(randn(Time, Batch, In, dtype: dtype), randn(Batch, Hidden, dtype: dtype), cell.HasCellState ? randn(Batch, Hidden, dtype: dtype) : null);
+            using (no_grad()) cell.Forward(randn(Time, batch, In, dtype: dtype), randn(batch, hidden, dtype: dtype), cell.HasCellState ? randn(batch, hidden, dtype: dtype) : null);
         }
         if (!training)
         {
             // Running statistics of a few training batches first, so evaluation reads non-trivial ones.
-            using (no_grad()) for (int k = 0; k < 3; k++) cell.Forward(randn(Time, Batch, In, dtype: dtype) * 2, randn(Batch, Hidden, dtype: dtype), cell.HasCellState ? randn(Batch, Hidden, dtype: dtype) : null);
+            using (no_grad()) for (int k = 0; k < 3; k++) cell.Forward(randn(Time, batch, In, dtype: dtype) * 2, randn(batch, hidden, dtype: dtype), cell.HasCellState ? randn(batch, hidden, dtype: dtype) : null);
         }
         cell.train(training);
-        var x = randn(Time, Batch, In, dtype: dtype);
-        var h0 = randn(Batch, Hidden, dtype: dtype);
-        var c0 = cell.HasCellState ? randn(Batch, Hidden, dtype: dtype) : null;
-        var outputWeights = randn(Time, Batch, Hidden, dtype: dtype);
+        var x = randn(Time, batch, In, dtype: dtype);
+        var h0 = randn(batch, hidden, dtype: dtype);
+        var c0 = cell.HasCellState ? randn(batch, hidden, dtype: dtype) : null;
+        var outputWeights = randn(Time, batch, hidden, dtype: dtype);
         var buffersBefore = cell.named_buffers().ToDictionary(b => b.name, b => b.buffer.clone());
 
         Assert.IsTrue(cell.RunsSequenceFunction(x), "the hand-written function runs");

@@ -126,28 +126,37 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         var qs = TensorSpans.OfOptional<T>(gateStepFactors);
         var cs = TensorSpans.OfOptional<T>(cellStepFactors);
         var hs = TensorSpans.OfOptional<T>(hiddenStepFactors);
-        var x = TensorSpans.Of<T>(terms);
         var h = TensorSpans.Of<T>(hiddens);
         var c = TensorSpans.Of<T>(cells);
         var a = TensorSpans.Of<T>(gates);
         var tc = TensorSpans.Of<T>(cellTanhs);
-        var g = TensorSpans.OfOptional<T>(gains);
+        // Without activation quantizers everything in a step after its product goes row by row, so the rows are split over the
+        // intra-op threads; a quantizer's random draws follow the autograd loop's order over whole tensors, so with any the
+        // step runs on one thread.
+        bool quantized = settings.Quantizes(0, 6);
+        int rowParts = quantized ? 1 : RowParts(rows, features);
         for (int t = 0; t < steps; t++)
         {
             var z = a.Slice(t * stepSize, stepSize);
-            var xt = x.Slice(t * stepSize, stepSize);
-            if (standardizer is null)
+            product.Multiply(hiddens, t, standardizer is null ? z : standardizer.Step(t));
+            if (standardizer is { IsRowWise: false }) standardizer.Forward(t);
+            if (!quantized)
             {
-                product.Multiply(hiddens, t, z);
-                TensorPrimitives.Add(xt, z, z);
+                int step = t;
+                IntraOpThreads.For(rowParts, rowParts, part =>
+                {
+                    int first = rows * part / rowParts, count = rows * (part + 1) / rowParts - first;
+                    var zr = PreActivations(step, first, count, terms, gates, gains, standardizer, rows, features);
+                    var c = TensorSpans.Of<T>(cells);
+                    var newCell = c.Slice((step + 1) * stateSize + first * hidden, count * hidden);
+                    LstmStepMath.Activate(zr, count, hidden, slopes);
+                    LstmStepMath.NewCell<T>(zr, c.Slice(step * stateSize + first * hidden, count * hidden), newCell, count, hidden);
+                    LstmStepMath.EmitHidden<T>(zr, newCell, TensorSpans.Of<T>(cellTanhs).Slice(step * stateSize + first * hidden, count * hidden),
+                        TensorSpans.Of<T>(hiddens).Slice((step + 1) * stateSize + first * hidden, count * hidden), count, hidden, cellSlope);
+                });
+                continue;
             }
-            else
-            {
-                product.Multiply(hiddens, t, standardizer.Step(t));
-                var n = standardizer.Forward(t);
-                for (int r = 0; r < rows; r++)
-                    TensorPrimitives.MultiplyAdd(n.Slice(r * features, features), g, xt.Slice(r * features, features), z.Slice(r * features, features));
-            }
+            PreActivations(t, 0, rows, terms, gates, gains, standardizer, rows, features);
             LstmStepMath.Activate(z, rows, hidden, slopes);
             // The quantizers in the autograd loop's order (its random draws): the gates i, f, g, o, then c', then h'.
             Span<T> q = z;
@@ -207,8 +216,27 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         var tc = TensorSpans.Of<T>(state.CellTanhs);
         var g = TensorSpans.OfOptional<T>(gains);
         var dg = TensorSpans.OfOptional<T>(gainGradient);
+        // As in the forward pass: without activation quantizers a step's element-wise derivative goes row by row over the
+        // intra-op threads, each part summing its own gain gradient (added in order after the loop).
+        bool quantized = settings.Quantizes(0, 6);
+        int rowParts = quantized ? 1 : RowParts(rows, features);
+        var partScratch = Enumerable.Range(0, rowParts).Select(_ => new T[2 * features]).ToArray();
+        var partGains = Enumerable.Range(0, rowParts).Select(_ => new T[standardizer is null ? 0 : features]).ToArray();
         for (int t = steps - 1; t >= 0; t--)
         {
+            if (!quantized)
+            {
+                int step = t;
+                IntraOpThreads.For(rowParts, rowParts, part =>
+                {
+                    int first = rows * part / rowParts, count = rows * (part + 1) / rowParts - first;
+                    BackwardRows(step, first, count, states, hiddenGradient, cellGradient, gateGradients, recurrentGradients, gains, state, standardizer,
+                        slopes, cellSlope, partScratch[part], partGains[part]);
+                });
+                if (standardizer is { IsRowWise: false }) standardizer.Backward(dr.Slice(t * stepSize, stepSize), t, scratch);
+                product.Multiply(recurrentGradients, t, dh);
+                continue;
+            }
             TensorPrimitives.Add(dh, dOut.Slice(t * stateSize, stateSize), dh);
             if (!hs.IsEmpty) stepSums[Hidden] += TensorPrimitives.Dot<T>(dh, hs.Slice(t * stateSize, stateSize));
             if (!hf.IsEmpty) TensorPrimitives.Multiply(dh, hf.Slice(t * stateSize, stateSize), dh);
@@ -230,8 +258,66 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
             }
             product.Multiply(recurrentGradients, t, dh);
         }
+        foreach (var sums in partGains) if (sums.Length > 0) TensorPrimitives.Add(dg, sums, dg);
         var weightGradient = SequenceWeightGradient.Compute<T>(recurrentGradients, state.Hiddens, steps * rows);
         return new List<Tensor> { gateGradients, weightGradient, hiddenGradient, cellGradient, gainGradient!, StepGradient(learnedSteps, stepSums)!, null! };
+    }
+
+    /// <summary>
+    /// Rows <paramref name="first"/> .. + <paramref name="count"/> of step <paramref name="step"/>'s pre-activations, written to
+    /// <paramref name="gates"/> over the product already there (without a normalization) or in the standardizer's step
+    /// (standardized here under layer norm, before for batch norm): the input terms plus the product, or plus the gain times
+    /// the standardized product. Returns those rows of <paramref name="gates"/>.
+    /// </summary>
+    private static Span<T> PreActivations<T>(int step, int first, int count, Tensor terms, Tensor gates, Tensor? gains, SequenceStandardizer<T>? standardizer,
+        int rows, int features) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int at = (step * rows + first) * features, size = count * features;
+        var z = TensorSpans.Of<T>(gates).Slice(at, size);
+        var x = TensorSpans.Of<T>(terms).Slice(at, size);
+        if (standardizer is null)
+        {
+            TensorPrimitives.Add(x, z, z);
+            return z;
+        }
+        var n = standardizer.IsRowWise ? standardizer.Forward(step, first, count) : standardizer.Step(step).Slice(first * features, size);
+        var g = TensorSpans.Of<T>(gains!);
+        for (int r = 0; r < count; r++)
+            TensorPrimitives.MultiplyAdd(n.Slice(r * features, features), g, x.Slice(r * features, features), z.Slice(r * features, features));
+        return z;
+    }
+
+    /// <summary>
+    /// Rows <paramref name="first"/> .. + <paramref name="count"/> of step <paramref name="step"/>'s derivative without activation
+    /// quantizers: adds the output's gradient to <paramref name="hiddenGradient"/>, runs <see cref="LstmStepMath.StepBackward"/>
+    /// into <paramref name="gateGradients"/> and <paramref name="cellGradient"/>, and under a normalization writes the recurrent
+    /// term's gradient (the gain times the gates', through the standardization under layer norm; batch norm's, which spans the
+    /// rows, follows on one thread) and adds the gain's to <paramref name="gainSums"/>.
+    /// </summary>
+    private static void BackwardRows<T>(int step, int first, int count, Tensor statesGradient, Tensor hiddenGradient, Tensor cellGradient, Tensor gateGradients,
+        Tensor recurrentGradients, Tensor? gains, SavedState state, SequenceStandardizer<T>? standardizer, T[] slopes, T cellSlope, T[] scratch, T[] gainSums)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int rows = (int)state.Gates.shape[1], hidden = (int)state.Cells.shape[2], features = 4 * hidden;
+        int gateAt = (step * rows + first) * features, stateAt = (step * rows + first) * hidden, gateSize = count * features, stateSize = count * hidden;
+        var dh = TensorSpans.Of<T>(hiddenGradient).Slice(first * hidden, stateSize);
+        TensorPrimitives.Add(dh, TensorSpans.Of<T>(statesGradient).Slice(stateAt, stateSize), dh);
+        var gates = TensorSpans.Of<T>(state.Gates).Slice(gateAt, gateSize);
+        var dz = TensorSpans.Of<T>(gateGradients).Slice(gateAt, gateSize);
+        LstmStepMath.StepBackward<T>(dh, TensorSpans.Of<T>(cellGradient).Slice(first * hidden, stateSize), gates, gates, default,
+            TensorSpans.Of<T>(state.Cells).Slice(stateAt, stateSize), TensorSpans.Of<T>(state.CellTanhs).Slice(stateAt, stateSize), default, dz, scratch,
+            count, hidden, slopes, cellSlope, default, default, default);
+        if (standardizer is null) return;
+        var dr = TensorSpans.Of<T>(recurrentGradients).Slice(gateAt, gateSize);
+        var standardized = standardizer.Step(step).Slice(first * features, gateSize);
+        var g = TensorSpans.Of<T>(gains!);
+        for (int r = 0; r < count; r++)
+        {
+            var dzr = dz.Slice(r * features, features);
+            TensorPrimitives.Multiply(dzr, g, dr.Slice(r * features, features));
+            TensorPrimitives.MultiplyAdd(dzr, standardized.Slice(r * features, features), gainSums, gainSums);
+        }
+        if (standardizer.IsRowWise) standardizer.Backward(dr, step, first, count, scratch);
     }
 
     /// <summary>The gate slopes in the weight rows' order i, f, g, o.</summary>

@@ -63,6 +63,13 @@ internal abstract class RecurrentSequenceFunction<TSelf> : SequenceFunction<TSel
     protected static Tensor? StepGradient<T>(Tensor? steps, T[] sums) where T : unmanaged, IFloatingPointIeee754<T>
         => steps is null ? null : torch.tensor(sums.Select(double.CreateChecked).ToArray()).to(steps.dtype);
 
+    /// <summary>
+    /// Into how many parts a step's row-by-row work is split (<see cref="IntraOpThreads"/>): libtorch's intra-op thread count,
+    /// at most one part per row, for steps of at least 16,384 values (the quickstart's LSTM step has 32,768); below that one
+    /// (a parallel region costs a few microseconds).
+    /// </summary>
+    protected static int RowParts(int rows, int features) => (long)rows * features < (1 << 14) ? 1 : Math.Max(1, Math.Min(torch.get_num_threads(), rows));
+
     /// <summary>Step <paramref name="t"/>'s part of a per-step buffer, or the empty span for a buffer that is not there.</summary>
     protected static ReadOnlySpan<T> StepOf<T>(ReadOnlySpan<T> buffer, int t, int size) => buffer.IsEmpty ? default : buffer.Slice(t * size, size);
 

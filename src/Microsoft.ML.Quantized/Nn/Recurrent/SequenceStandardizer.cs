@@ -65,22 +65,35 @@ internal sealed class SequenceStandardizer<T> where T : unmanaged, IFloatingPoin
     /// </summary>
     public Tensor InverseDeviations { get; }
 
-    /// <summary>Step <paramref name="step"/>'s part of <see cref="Standardized"/>: where its product goes before <see cref="Forward"/>.</summary>
+    /// <summary>Step <paramref name="step"/>'s part of <see cref="Standardized"/>: where its product goes before <see cref="Forward(int)"/>.</summary>
     public Span<T> Step(int step)
     {
         int size = rows * features;
         return TensorSpans.Of<T>(Standardized).Slice(step * size, size);
     }
 
+    /// <summary>True when each row is standardized on its own (layer normalization), so <see cref="Forward(int, int, int)"/> takes part of the rows.</summary>
+    public bool IsRowWise => normalization.LayerNorm is not null;
+
     /// <summary>Standardizes step <paramref name="step"/>'s product (written to <see cref="Step"/>) in place and returns it.</summary>
-    public Span<T> Forward(int step)
+    public Span<T> Forward(int step) => Forward(step, 0, rows);
+
+    /// <summary>
+    /// Standardizes rows <paramref name="firstRow"/> .. + <paramref name="rowCount"/> of step <paramref name="step"/>'s product
+    /// in place and returns them; only all rows unless <see cref="IsRowWise"/> (batch statistics span the rows).
+    /// </summary>
+    public Span<T> Forward(int step, int firstRow, int rowCount)
     {
+        if (!IsRowWise && (firstRow != 0 || rowCount != rows))
+            throw new ArgumentOutOfRangeException(nameof(rowCount), rowCount, "Batch normalization standardizes all rows of a step at once.");
         var standardized = Step(step);
         var inverse = TensorSpans.Of<T>(InverseDeviations);
         if (normalization.LayerNorm is not null)
         {
             int groups = normalization.LayerNorm.Groups;
-            StandardizationMath.StandardizeGroups(standardized, rows, groups, epsilon, inverse.Slice(step * rows * groups, rows * groups));
+            var part = standardized.Slice(firstRow * features, rowCount * features);
+            StandardizationMath.StandardizeGroups(part, rowCount, groups, epsilon, inverse.Slice((step * rows + firstRow) * groups, rowCount * groups));
+            return part;
         }
         else if (means is not null)
         {
@@ -106,15 +119,24 @@ internal sealed class SequenceStandardizer<T> where T : unmanaged, IFloatingPoin
     /// In place: <paramref name="gradient"/> of step <paramref name="step"/>'s standardized values becomes the gradient of its
     /// product. <paramref name="scratch"/> holds 2 * features values.
     /// </summary>
-    public void Backward(Span<T> gradient, int step, Span<T> scratch)
+    public void Backward(Span<T> gradient, int step, Span<T> scratch) => Backward(gradient, step, 0, rows, scratch);
+
+    /// <summary>
+    /// <see cref="Backward(Span{T}, int, Span{T})"/> for rows <paramref name="firstRow"/> .. + <paramref name="rowCount"/>
+    /// only, <paramref name="gradient"/> holding those rows; only all rows unless <see cref="IsRowWise"/>.
+    /// </summary>
+    public void Backward(Span<T> gradient, int step, int firstRow, int rowCount, Span<T> scratch)
     {
+        if (!IsRowWise && (firstRow != 0 || rowCount != rows))
+            throw new ArgumentOutOfRangeException(nameof(rowCount), rowCount, "Batch normalization's derivative spans all rows of a step.");
         int size = rows * features;
         var standardized = TensorSpans.Of<T>(Standardized).Slice(step * size, size);
         var inverse = TensorSpans.Of<T>(InverseDeviations);
         if (normalization.LayerNorm is not null)
         {
             int groups = normalization.LayerNorm.Groups;
-            StandardizationMath.StandardizeGroupsBackward<T>(gradient, standardized, inverse.Slice(step * rows * groups, rows * groups), rows, groups);
+            StandardizationMath.StandardizeGroupsBackward<T>(gradient, standardized.Slice(firstRow * features, rowCount * features),
+                inverse.Slice((step * rows + firstRow) * groups, rowCount * groups), rowCount, groups);
         }
         else if (normalization.TracksBatchStatistics)
         {
