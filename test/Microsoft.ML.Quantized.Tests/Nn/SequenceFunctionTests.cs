@@ -105,13 +105,18 @@ public sealed class SequenceFunctionTests
             () => QuantizerFactory.Create(QuantizerRegistry.Parse(quantizer)), activations, initializeSteps: true);
 
     [TestMethod]
-    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.None)]
-    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer)]
-    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep)]
-    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer)]
-    public void StepsSplitByRowsEqualAutogradLoop(RecurrentCellKind kind, RecurrentNormalization normalization)
-        // 16 rows x 4 x 256 features a step: the LSTM's row-by-row work runs in parts over the intra-op threads.
-        => AssertEqualsAutogradLoop(kind, normalization, slopes: true, training: true, ScalarType.Float64, 1e-10, batch: 16, hidden: 256);
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.None, "none")]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, "none")]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep, "none")]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, "btq")]
+    [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep, "uniform4-lsq@0.9")]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer, "none")]
+    public void StepsSplitByRowsEqualAutogradLoop(RecurrentCellKind kind, RecurrentNormalization normalization, string activations)
+        // 16 rows x 4 x 256 features a step: the LSTM's row-by-row work runs in parts over the intra-op threads (the forward
+        // pass's only without activation quantizers; the backward's always, learned steps' gradients summed per part).
+        => AssertEqualsAutogradLoop(kind, normalization, slopes: true, training: true, ScalarType.Float64, 1e-10,
+            () => QuantizerFactory.Create(QuantizerRegistry.Parse(activations)), RecurrentActivations.Gates | RecurrentActivations.Hidden | RecurrentActivations.CellState,
+            initializeSteps: activations.Contains("lsq"), batch: 16, hidden: 256);
 
     [TestMethod]
     [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, true)]

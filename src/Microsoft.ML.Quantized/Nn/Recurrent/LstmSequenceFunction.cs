@@ -185,7 +185,6 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         int stepSize = rows * features, stateSize = rows * hidden;
         var (dtype, device) = (state.Gates.dtype, state.Gates.device);
         var states = statesGradient.contiguous();
-        var outputGradient = states.narrow(0, 0, steps);
         var hiddenGradient = zeros(rows, hidden, dtype: dtype, device: device);
         var cellGradient = states[steps].clone();
         var gateGradients = empty(steps, rows, features, dtype: dtype, device: device);
@@ -198,67 +197,34 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         var slopes = GateSlopes<T>(settings.Slopes);
         T cellSlope = T.CreateChecked(settings.Slopes.CellOutput);
         var scratch = new T[2 * features];
-        var dOut = TensorSpans.Of<T>(outputGradient);
         var dh = TensorSpans.Of<T>(hiddenGradient);
-        var dc = TensorSpans.Of<T>(cellGradient);
-        var dz = TensorSpans.Of<T>(gateGradients);
         var dr = TensorSpans.Of<T>(recurrentGradients);
-        var a = TensorSpans.Of<T>(state.Gates);
-        var qa = state.QuantizedGates is null ? a : TensorSpans.Of<T>(state.QuantizedGates);
-        var qf = TensorSpans.OfOptional<T>(state.GateFactors);
-        var cf = TensorSpans.OfOptional<T>(state.CellFactors);
-        var hf = TensorSpans.OfOptional<T>(state.HiddenFactors);
-        var qs = TensorSpans.OfOptional<T>(state.GateStepFactors);
-        var cs = TensorSpans.OfOptional<T>(state.CellStepFactors);
-        var hs = TensorSpans.OfOptional<T>(state.HiddenStepFactors);
-        var stepSums = new T[learnedSteps?.shape[0] ?? 0];
-        var c = TensorSpans.Of<T>(state.Cells);
-        var tc = TensorSpans.Of<T>(state.CellTanhs);
-        var g = TensorSpans.OfOptional<T>(gains);
-        var dg = TensorSpans.OfOptional<T>(gainGradient);
-        // As in the forward pass: without activation quantizers a step's element-wise derivative goes row by row over the
-        // intra-op threads, each part summing its own gain gradient (added in order after the loop).
-        bool quantized = settings.Quantizes(0, 6);
-        int rowParts = quantized ? 1 : RowParts(rows, features);
+        // A step's element-wise derivative goes row by row over the intra-op threads (RowParts), each part summing its own
+        // gain and learned-step gradients, added in order after the loop; batch norm's derivative spans the rows and follows on
+        // one thread, then the step's product.
+        int rowParts = RowParts(rows, features), stepCount = (int)(learnedSteps?.shape[0] ?? 0);
         var partScratch = Enumerable.Range(0, rowParts).Select(_ => new T[2 * features]).ToArray();
         var partGains = Enumerable.Range(0, rowParts).Select(_ => new T[standardizer is null ? 0 : features]).ToArray();
+        var partStepSums = Enumerable.Range(0, rowParts).Select(_ => new T[stepCount]).ToArray();
         for (int t = steps - 1; t >= 0; t--)
         {
-            if (!quantized)
+            int step = t;
+            IntraOpThreads.For(rowParts, rowParts, part =>
             {
-                int step = t;
-                IntraOpThreads.For(rowParts, rowParts, part =>
-                {
-                    int first = rows * part / rowParts, count = rows * (part + 1) / rowParts - first;
-                    BackwardRows(step, first, count, states, hiddenGradient, cellGradient, gateGradients, recurrentGradients, gains, state, standardizer,
-                        slopes, cellSlope, partScratch[part], partGains[part]);
-                });
-                if (standardizer is { IsRowWise: false }) standardizer.Backward(dr.Slice(t * stepSize, stepSize), t, scratch);
-                product.Multiply(recurrentGradients, t, dh);
-                continue;
-            }
-            TensorPrimitives.Add(dh, dOut.Slice(t * stateSize, stateSize), dh);
-            if (!hs.IsEmpty) stepSums[Hidden] += TensorPrimitives.Dot<T>(dh, hs.Slice(t * stateSize, stateSize));
-            if (!hf.IsEmpty) TensorPrimitives.Multiply(dh, hf.Slice(t * stateSize, stateSize), dh);
-            var dzt = dz.Slice(t * stepSize, stepSize);
-            LstmStepMath.StepBackward<T>(dh, dc, a.Slice(t * stepSize, stepSize), qa.Slice(t * stepSize, stepSize), StepOf(qf, t, stepSize),
-                c.Slice(t * stateSize, stateSize), tc.Slice(t * stateSize, stateSize), StepOf(cf, t, stateSize), dzt, scratch, rows, hidden, slopes, cellSlope,
-                StepOf(qs, t, stepSize), StepOf(cs, t, stateSize), stepSums);
-            if (standardizer is not null)
-            {
-                var drt = dr.Slice(t * stepSize, stepSize);
-                var standardized = standardizer.Step(t);
-                for (int r = 0; r < rows; r++)
-                {
-                    var dzr = dzt.Slice(r * features, features);
-                    TensorPrimitives.Multiply(dzr, g, drt.Slice(r * features, features));
-                    TensorPrimitives.MultiplyAdd(dzr, standardized.Slice(r * features, features), dg, dg);
-                }
-                standardizer.Backward(drt, t, scratch);
-            }
+                int first = rows * part / rowParts, count = rows * (part + 1) / rowParts - first;
+                BackwardRows(step, first, count, states, hiddenGradient, cellGradient, gateGradients, recurrentGradients, gains, state, standardizer,
+                    slopes, cellSlope, partScratch[part], partGains[part], partStepSums[part]);
+            });
+            if (standardizer is { IsRowWise: false }) standardizer.Backward(dr.Slice(t * stepSize, stepSize), t, scratch);
             product.Multiply(recurrentGradients, t, dh);
         }
-        foreach (var sums in partGains) if (sums.Length > 0) TensorPrimitives.Add(dg, sums, dg);
+        var dg = TensorSpans.OfOptional<T>(gainGradient);
+        var stepSums = new T[stepCount];
+        for (int part = 0; part < rowParts; part++)
+        {
+            if (!dg.IsEmpty) TensorPrimitives.Add(dg, partGains[part], dg);
+            TensorPrimitives.Add(stepSums, partStepSums[part], stepSums);
+        }
         var weightGradient = SequenceWeightGradient.Compute<T>(recurrentGradients, state.Hiddens, steps * rows);
         return new List<Tensor> { gateGradients, weightGradient, hiddenGradient, cellGradient, gainGradient!, StepGradient(learnedSteps, stepSums)!, null! };
     }
@@ -288,25 +254,32 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
     }
 
     /// <summary>
-    /// Rows <paramref name="first"/> .. + <paramref name="count"/> of step <paramref name="step"/>'s derivative without activation
-    /// quantizers: adds the output's gradient to <paramref name="hiddenGradient"/>, runs <see cref="LstmStepMath.StepBackward"/>
-    /// into <paramref name="gateGradients"/> and <paramref name="cellGradient"/>, and under a normalization writes the recurrent
-    /// term's gradient (the gain times the gates', through the standardization under layer norm; batch norm's, which spans the
-    /// rows, follows on one thread) and adds the gain's to <paramref name="gainSums"/>.
+    /// Rows <paramref name="first"/> .. + <paramref name="count"/> of step <paramref name="step"/>'s derivative: adds the
+    /// output's gradient to <paramref name="hiddenGradient"/>, applies h''s quantizer (straight-through factors, its learned
+    /// step's gradient), runs <see cref="LstmStepMath.StepBackward"/> into <paramref name="gateGradients"/> and
+    /// <paramref name="cellGradient"/>, and under a normalization writes the recurrent term's gradient (the gain times the
+    /// gates', through the standardization under layer norm; batch norm's, which spans the rows, follows on one thread) and
+    /// adds the gain's to <paramref name="gainSums"/>; learned steps' gradients go to <paramref name="stepSums"/>.
     /// </summary>
     private static void BackwardRows<T>(int step, int first, int count, Tensor statesGradient, Tensor hiddenGradient, Tensor cellGradient, Tensor gateGradients,
-        Tensor recurrentGradients, Tensor? gains, SavedState state, SequenceStandardizer<T>? standardizer, T[] slopes, T cellSlope, T[] scratch, T[] gainSums)
-        where T : unmanaged, IFloatingPointIeee754<T>
+        Tensor recurrentGradients, Tensor? gains, SavedState state, SequenceStandardizer<T>? standardizer, T[] slopes, T cellSlope, T[] scratch, T[] gainSums,
+        T[] stepSums) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int rows = (int)state.Gates.shape[1], hidden = (int)state.Cells.shape[2], features = 4 * hidden;
         int gateAt = (step * rows + first) * features, stateAt = (step * rows + first) * hidden, gateSize = count * features, stateSize = count * hidden;
         var dh = TensorSpans.Of<T>(hiddenGradient).Slice(first * hidden, stateSize);
         TensorPrimitives.Add(dh, TensorSpans.Of<T>(statesGradient).Slice(stateAt, stateSize), dh);
+        var hiddenStepFactors = Rows<T>(state.HiddenStepFactors, stateAt, stateSize);
+        if (!hiddenStepFactors.IsEmpty) stepSums[Hidden] += TensorPrimitives.Dot<T>(dh, hiddenStepFactors);
+        var hiddenFactors = Rows<T>(state.HiddenFactors, stateAt, stateSize);
+        if (!hiddenFactors.IsEmpty) TensorPrimitives.Multiply(dh, hiddenFactors, dh);
         var gates = TensorSpans.Of<T>(state.Gates).Slice(gateAt, gateSize);
         var dz = TensorSpans.Of<T>(gateGradients).Slice(gateAt, gateSize);
-        LstmStepMath.StepBackward<T>(dh, TensorSpans.Of<T>(cellGradient).Slice(first * hidden, stateSize), gates, gates, default,
-            TensorSpans.Of<T>(state.Cells).Slice(stateAt, stateSize), TensorSpans.Of<T>(state.CellTanhs).Slice(stateAt, stateSize), default, dz, scratch,
-            count, hidden, slopes, cellSlope, default, default, default);
+        LstmStepMath.StepBackward<T>(dh, TensorSpans.Of<T>(cellGradient).Slice(first * hidden, stateSize), gates,
+            state.QuantizedGates is null ? gates : Rows<T>(state.QuantizedGates, gateAt, gateSize), Rows<T>(state.GateFactors, gateAt, gateSize),
+            TensorSpans.Of<T>(state.Cells).Slice(stateAt, stateSize), TensorSpans.Of<T>(state.CellTanhs).Slice(stateAt, stateSize),
+            Rows<T>(state.CellFactors, stateAt, stateSize), dz, scratch, count, hidden, slopes, cellSlope,
+            Rows<T>(state.GateStepFactors, gateAt, gateSize), Rows<T>(state.CellStepFactors, stateAt, stateSize), stepSums);
         if (standardizer is null) return;
         var dr = TensorSpans.Of<T>(recurrentGradients).Slice(gateAt, gateSize);
         var standardized = standardizer.Step(step).Slice(first * features, gateSize);
@@ -319,6 +292,9 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         }
         if (standardizer.IsRowWise) standardizer.Backward(dr, step, first, count, scratch);
     }
+
+    /// <summary>Values <paramref name="at"/> .. + <paramref name="size"/> of a saved buffer, or the empty span where it is not there.</summary>
+    private static Span<T> Rows<T>(Tensor? buffer, int at, int size) where T : unmanaged => buffer is null ? default : TensorSpans.Of<T>(buffer).Slice(at, size);
 
     /// <summary>The gate slopes in the weight rows' order i, f, g, o.</summary>
     private static T[] GateSlopes<T>(ActivationSlopes slopes) where T : unmanaged, IFloatingPointIeee754<T> =>
