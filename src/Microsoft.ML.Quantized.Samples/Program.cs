@@ -22,6 +22,7 @@ root.Subcommands.Add(ScoreCommand.Create());
 root.Subcommands.Add(EngineBenchCommand.Create());
 root.Subcommands.Add(ConvexCommand.Create());
 root.Subcommands.Add(CellLoopBenchCommand.Create());
+root.Subcommands.Add(LayerBenchCommand.Create());
 root.Subcommands.Add(StudyCommand.Create());
 root.Subcommands.Add(SignFlipCommand.Create());
 root.Subcommands.Add(SharedBatchNormCommand.Create());
