@@ -10,6 +10,38 @@ public sealed class RecurrentCellTests
     private const int In = 5, Hidden = 6, Batch = 3, Time = 4;
 
     [TestMethod]
+    [DataRow(RecurrentCellKind.Lstm)]
+    [DataRow(RecurrentCellKind.Gru)]
+    public void ConvertingTheCellKeepsItsWeightsAndRunningStatistics(RecurrentCellKind kind)
+    {
+        // Module.to() replaces each converted parameter and buffer; the cell's weights and batch norm's running statistics must
+        // be the converted ones afterwards (they were held in fields of other names, which kept the disposed originals).
+        using var scope = NewDisposeScope();
+        manual_seed(3);
+        var options = Options(kind, Hidden, normalization: RecurrentNormalization.BatchPerStep);
+        using QuantizedRecurrentCell cell = kind == RecurrentCellKind.Lstm ? new QuantizedLstmCell("lstm", In, options) : new QuantizedGruCell("gru", In, options);
+        var before = cell.WeightHh.detach().clone();
+        cell.to(ScalarType.Float64);
+
+        var registered = cell.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        foreach (var (name, parameter) in new[] { ("weight_ih", cell.WeightIh), ("weight_hh", cell.WeightHh), ("bias_ih", cell.BiasIh), ("bias_hh", cell.BiasHh) })
+        {
+            Assert.AreEqual(ScalarType.Float64, parameter.dtype, name);
+            Assert.AreSame(registered[name], parameter, name);
+        }
+        Assert.AreEqual(0.0, (before.to(ScalarType.Float64) - cell.WeightHh.detach()).abs().max().item<double>(), "the converted weight holds the same values");
+        Assert.AreEqual(ScalarType.Float64, cell.HiddenBatchNorm!.RunningMean.dtype);
+        Assert.AreEqual(ScalarType.Float64, cell.HiddenBatchNorm.RunningVar.dtype);
+
+        cell.train();
+        var (output, _, _) = cell.Forward(randn(Time, Batch, In, dtype: ScalarType.Float64), zeros(Batch, Hidden, dtype: ScalarType.Float64),
+            cell.HasCellState ? zeros(Batch, Hidden, dtype: ScalarType.Float64) : null);
+        output.sum().backward();
+        Assert.IsNotNull(cell.WeightHh.grad, "the converted weight is the one the forward used");
+        Assert.IsFalse(cell.HiddenBatchNorm.RunningMean.eq(0).all().item<bool>(), "the forward updated the converted running means");
+    }
+
+    [TestMethod]
     public void LstmLoopMatchesReferenceWrittenWithTorchOps()
     {
         manual_seed(1);

@@ -21,8 +21,9 @@ internal sealed class RecurrentBatchNorm : nn.Module
 {
     private readonly Parameter gain;
     private readonly Parameter bias;
-    private readonly Tensor runningMean;
-    private readonly Tensor runningVar;
+    // The running statistics are looked up by their registered names, never held in fields: Module.to() replaces a converted
+    // buffer in the registry and in a field only of the same name, so a field of another name would keep the disposed one.
+    private const string RunningMeanName = "running_mean", RunningVarName = "running_var";
 
     /// <summary>Creates the normalization.</summary>
     /// <param name="name">Module name.</param>
@@ -42,12 +43,10 @@ internal sealed class RecurrentBatchNorm : nn.Module
         using (var gain0 = initialGain.ToScalar())
             gain = new Parameter(full(features, gain0));
         bias = new Parameter(zeros(features));
-        runningMean = zeros(steps, features);
-        runningVar = ones(steps, features);
         register_parameter("gain", gain);
         register_parameter("bias", bias);
-        register_buffer("running_mean", runningMean);
-        register_buffer("running_var", runningVar);
+        register_buffer(RunningMeanName, zeros(steps, features));
+        register_buffer(RunningVarName, ones(steps, features));
     }
 
     /// <summary>
@@ -77,10 +76,10 @@ internal sealed class RecurrentBatchNorm : nn.Module
     public Parameter Bias => bias;
 
     /// <summary>Running means, shape [steps, features].</summary>
-    public Tensor RunningMean => runningMean;
+    public Tensor RunningMean => get_buffer(RunningMeanName)!;
 
     /// <summary>Running variances, shape [steps, features].</summary>
-    public Tensor RunningVar => runningVar;
+    public Tensor RunningVar => get_buffer(RunningVarName)!;
 
     /// <summary>
     /// Normalizes <paramref name="input"/> (shape [batch, features]) of time step <paramref name="step"/>
@@ -152,8 +151,8 @@ internal sealed class RecurrentBatchNorm : nn.Module
         else
         {
             var sets = arange(firstStep, firstStep + time, dtype: ScalarType.Int64, device: input.device).clamp_max(Steps - 1);
-            centered = input - runningMean.index_select(0, sets).unsqueeze(1);
-            variance = runningVar.index_select(0, sets).unsqueeze(1);
+            centered = input - RunningMean.index_select(0, sets).unsqueeze(1);
+            variance = RunningVar.index_select(0, sets).unsqueeze(1);
         }
         return (centered * variance.add(epsilon).rsqrt()).MoveToOuterDisposeScope();
     }
@@ -192,13 +191,13 @@ internal sealed class RecurrentBatchNorm : nn.Module
         {
             using var keep = (1 - Momentum).ToScalar();
             using var momentum = Momentum.ToScalar();
-            runningMean.narrow(0, firstSet, steps).mul_(keep).add_(means, momentum);
-            runningVar.narrow(0, firstSet, steps).mul_(keep).add_(variances, momentum);
+            RunningMean.narrow(0, firstSet, steps).mul_(keep).add_(means, momentum);
+            RunningVar.narrow(0, firstSet, steps).mul_(keep).add_(variances, momentum);
             return;
         }
         var w = FoldWeights(steps, Momentum, means.dtype, means.device);
         using var decay = Math.Pow(1 - Momentum, steps).ToScalar();
-        runningMean.narrow(0, firstSet, 1).mul_(decay).add_((means * w).sum(0, keepdim: true), Scalars.One);
-        runningVar.narrow(0, firstSet, 1).mul_(decay).add_((variances * w).sum(0, keepdim: true), Scalars.One);
+        RunningMean.narrow(0, firstSet, 1).mul_(decay).add_((means * w).sum(0, keepdim: true), Scalars.One);
+        RunningVar.narrow(0, firstSet, 1).mul_(decay).add_((variances * w).sum(0, keepdim: true), Scalars.One);
     }
 }

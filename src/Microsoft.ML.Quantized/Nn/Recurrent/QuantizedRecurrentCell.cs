@@ -21,10 +21,9 @@ namespace Microsoft.ML.Quantized;
 /// </remarks>
 internal abstract class QuantizedRecurrentCell : nn.Module
 {
-    private readonly Parameter weightIh;
-    private readonly Parameter weightHh;
-    private readonly Parameter biasIh;
-    private readonly Parameter biasHh;
+    // The weights and biases are looked up by their registered names, never held in fields: Module.to() replaces a converted
+    // parameter in the registry and in a field only of the same name, so a field of another name would keep the disposed one.
+    private const string WeightIhName = "weight_ih", WeightHhName = "weight_hh", BiasIhName = "bias_ih", BiasHhName = "bias_hh";
     private readonly Quantizer weightIhQuantizer;
     private readonly Quantizer weightHhQuantizer;
     private readonly WeightNorm? weightIhNorm;
@@ -70,18 +69,17 @@ internal abstract class QuantizedRecurrentCell : nn.Module
         long rows = (long)gates * HiddenSize;
         double bound = 1.0 / Math.Sqrt(HiddenSize);
 
+        Parameter weightIh, weightHh;
         using (no_grad())
         {
             var generator = TrainingRandom.For(CPU);
             weightIh = new Parameter(empty(rows, inputSize).uniform_(-bound, bound, generator: generator));
             weightHh = new Parameter(empty(rows, HiddenSize).uniform_(-bound, bound, generator: generator));
-            biasIh = new Parameter(empty(rows).uniform_(-bound, bound, generator: generator));
-            biasHh = new Parameter(empty(rows).uniform_(-bound, bound, generator: generator));
+            register_parameter(WeightIhName, weightIh);
+            register_parameter(WeightHhName, weightHh);
+            register_parameter(BiasIhName, new Parameter(empty(rows).uniform_(-bound, bound, generator: generator)));
+            register_parameter(BiasHhName, new Parameter(empty(rows).uniform_(-bound, bound, generator: generator)));
         }
-        register_parameter("weight_ih", weightIh);
-        register_parameter("weight_hh", weightHh);
-        register_parameter("bias_ih", biasIh);
-        register_parameter("bias_hh", biasHh);
 
         weightIhQuantizer = weightQuantizer();
         weightHhQuantizer = weightQuantizer();
@@ -142,16 +140,16 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     public ActivationSlopes Slopes { get; }
 
     /// <summary>Float shadow weight [G*H, in].</summary>
-    public Parameter WeightIh => weightIh;
+    public Parameter WeightIh => get_parameter(WeightIhName)!;
 
     /// <summary>Float shadow weight [G*H, H].</summary>
-    public Parameter WeightHh => weightHh;
+    public Parameter WeightHh => get_parameter(WeightHhName)!;
 
     /// <summary>Input bias [G*H].</summary>
-    public Parameter BiasIh => biasIh;
+    public Parameter BiasIh => get_parameter(BiasIhName)!;
 
     /// <summary>Hidden bias [G*H].</summary>
-    public Parameter BiasHh => biasHh;
+    public Parameter BiasHh => get_parameter(BiasHhName)!;
 
     /// <summary>Quantizer of <see cref="WeightIh"/>.</summary>
     public Quantizer WeightIhQuantizer => weightIhQuantizer;
@@ -242,8 +240,8 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     /// </summary>
     internal (Tensor WeightIh, Tensor WeightHh) EffectiveWeights()
     {
-        var wih = weightIhQuantizer.forward(weightIh);
-        var whh = weightHhQuantizer.forward(weightHh);
+        var wih = weightIhQuantizer.forward(WeightIh);
+        var whh = weightHhQuantizer.forward(WeightHh);
         if (weightIhNorm is not null) wih = weightIhNorm.forward(wih);
         if (weightHhNorm is not null) whh = weightHhNorm.forward(whh);
         return (wih, whh);
@@ -269,10 +267,10 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     /// </remarks>
     protected Tensor InputTerms(Tensor input, Tensor weightIh, bool withHiddenBiases)
     {
-        Tensor bias = biasIh;
+        Tensor bias = BiasIh;
         if (withHiddenBiases)
         {
-            bias = bias.add(biasHh, Scalars.One);
+            bias = bias.add(BiasHh, Scalars.One);
             Tensor? hiddenNormBias = hiddenLayerNorm?.Bias ?? hiddenBatchNorm?.Bias;
             if (hiddenNormBias is not null) bias = bias.add(hiddenNormBias, Scalars.One);
         }
@@ -308,7 +306,7 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     protected Tensor HiddenBias()
     {
         Tensor? normBias = hiddenLayerNorm?.Bias ?? hiddenBatchNorm?.Bias;
-        return normBias is null ? biasHh : biasHh.add(normBias, Scalars.One);
+        return normBias is null ? BiasHh : BiasHh.add(normBias, Scalars.One);
     }
 
     /// <summary>
@@ -355,7 +353,7 @@ internal abstract class QuantizedRecurrentCell : nn.Module
         var steps = activationQuantizers.Select(q => q.IsIdentity ? null : q.SpanForm?.StepInput(rows * HiddenSize)).ToArray();
         if (steps.All(s => s is null)) return null;
         using var scope = NewDisposeScope();
-        return cat(steps.Select(s => s ?? zeros(1, ScalarType.Float32, device: weightHh.device)).ToArray(), 0).MoveToOuterDisposeScope();
+        return cat(steps.Select(s => s ?? zeros(1, ScalarType.Float32, device: WeightHh.device)).ToArray(), 0).MoveToOuterDisposeScope();
     }
 
     /// <summary>Activation <paramref name="index"/> through its quantizer (skipped when it is the identity).</summary>
