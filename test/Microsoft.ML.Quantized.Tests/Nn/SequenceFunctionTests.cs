@@ -111,12 +111,16 @@ public sealed class SequenceFunctionTests
     [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, "btq")]
     [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.BatchPerStep, "uniform4-lsq@0.9")]
     [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer, "none")]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.BatchPerStep, "none")]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.Layer, "btq")]
+    [DataRow(RecurrentCellKind.Gru, RecurrentNormalization.None, "uniform4-lsq@0.9")]
     public void StepsSplitByRowsEqualAutogradLoop(RecurrentCellKind kind, RecurrentNormalization normalization, string activations)
-        // 16 rows x 4 x 256 features a step: the LSTM's row-by-row work runs in parts over the intra-op threads (the forward
-        // pass's only without activation quantizers; the backward's always, learned steps' gradients summed per part).
+        // 24 rows x 4 (LSTM) or 3 (GRU) x 256 features a step, above RowParts' 16,384 values: the row-by-row work runs in parts
+        // over the intra-op threads (the forward pass's only without activation quantizers; the backward's always, the gain,
+        // bias and learned steps' gradients summed per part).
         => AssertEqualsAutogradLoop(kind, normalization, slopes: true, training: true, ScalarType.Float64, 1e-10,
             () => QuantizerFactory.Create(QuantizerRegistry.Parse(activations)), RecurrentActivations.Gates | RecurrentActivations.Hidden | RecurrentActivations.CellState,
-            initializeSteps: activations.Contains("lsq"), batch: 16, hidden: 256);
+            initializeSteps: activations.Contains("lsq"), batch: 24, hidden: 256);
 
     [TestMethod]
     [DataRow(RecurrentCellKind.Lstm, RecurrentNormalization.Layer, true)]

@@ -110,18 +110,35 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         var h = TensorSpans.Of<T>(hiddens);
         var hh = TensorSpans.Of<T>(recurrent);
         var a = TensorSpans.Of<T>(gates);
-        var g = TensorSpans.OfOptional<T>(gains);
-        var b = TensorSpans.Of<T>(biases);
+        // Without activation quantizers everything in a step after its product goes row by row, so the rows are split over the
+        // intra-op threads; a quantizer's random draws follow the autograd loop's order over whole tensors, so with any the
+        // step runs on one thread.
+        bool quantized = settings.Quantizes(0, 4);
+        int rowParts = quantized ? 1 : RowParts(rows, features);
         for (int t = 0; t < steps; t++)
         {
             var hht = hh.Slice(t * stepSize, stepSize);
             product.Multiply(hiddens, t, standardizer is null ? hht : standardizer.Step(t));
-            var n = standardizer is null ? hht : standardizer.Forward(t);
-            for (int r = 0; r < rows; r++)
+            if (standardizer is { IsRowWise: false }) standardizer.Forward(t);
+            if (!quantized)
             {
-                if (standardizer is null) TensorPrimitives.Add(n.Slice(r * features, features), b, hht.Slice(r * features, features));
-                else TensorPrimitives.MultiplyAdd(n.Slice(r * features, features), g, b, hht.Slice(r * features, features));
+                int step = t;
+                IntraOpThreads.For(rowParts, rowParts, part =>
+                {
+                    int first = rows * part / rowParts, count = rows * (part + 1) / rowParts - first;
+                    int gateAt = (step * rows + first) * features, gateSize = count * features;
+                    var recurrentRows = RecurrentTerms(step, first, count, recurrent, gains, biases, standardizer, rows, features);
+                    var input = TensorSpans.Of<T>(terms).Slice(gateAt, gateSize);
+                    var activations = TensorSpans.Of<T>(gates).Slice(gateAt, gateSize);
+                    var states = TensorSpans.Of<T>(hiddens);
+                    GruStepMath.ResetAndUpdate<T>(input, recurrentRows, activations, count, hidden, slopes);
+                    GruStepMath.Candidate<T>(input, recurrentRows, activations, activations, count, hidden, slopes[2]);
+                    GruStepMath.Mix<T>(activations, states.Slice((step * rows + first) * hidden, count * hidden),
+                        states.Slice(((step + 1) * rows + first) * hidden, count * hidden), count, hidden);
+                });
+                continue;
             }
+            RecurrentTerms(t, 0, rows, recurrent, gains, biases, standardizer, rows, features);
             // The quantizers in the autograd loop's order (its random draws): r, z, then n, then h'.
             var xt = x.Slice(t * stepSize, stepSize);
             var at = a.Slice(t * stepSize, stepSize);
@@ -165,50 +182,105 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
 
         var slopes = GateSlopes<T>(settings.Slopes);
         var scratch = new T[2 * features];
-        var dOut = TensorSpans.Of<T>(outputs);
         var dh = TensorSpans.Of<T>(hiddenGradient);
-        var dx = TensorSpans.Of<T>(inputGradients);
-        var dhh = TensorSpans.Of<T>(recurrentGradients);
         var dp = TensorSpans.Of<T>(productGradients);
-        var h = TensorSpans.Of<T>(state.Hiddens);
-        var a = TensorSpans.Of<T>(state.Gates);
-        var qa = state.QuantizedGates is null ? a : TensorSpans.Of<T>(state.QuantizedGates);
-        var qf = TensorSpans.OfOptional<T>(state.GateFactors);
-        var hf = TensorSpans.OfOptional<T>(state.HiddenFactors);
-        var hh = TensorSpans.Of<T>(state.Recurrent);
-        var qs = TensorSpans.OfOptional<T>(state.GateStepFactors);
-        var hs = TensorSpans.OfOptional<T>(state.HiddenStepFactors);
-        var stepSums = new T[learnedSteps?.shape[0] ?? 0];
-        var g = TensorSpans.OfOptional<T>(gains);
-        var dg = TensorSpans.OfOptional<T>(gainGradient);
-        var db = TensorSpans.Of<T>(biasGradient);
+        // A step's element-wise derivative goes row by row over the intra-op threads (RowParts), each part summing its own
+        // gain, bias and learned-step gradients, added in order after the loop; batch norm's derivative spans the rows and
+        // follows on one thread, then the step's product.
+        int rowParts = RowParts(rows, features), stepCount = (int)(learnedSteps?.shape[0] ?? 0);
+        var partScratch = Enumerable.Range(0, rowParts).Select(_ => new T[2 * features]).ToArray();
+        var partSums = Enumerable.Range(0, rowParts).Select(_ => new T[2 * features + stepCount]).ToArray();
         for (int t = steps - 1; t >= 0; t--)
         {
-            TensorPrimitives.Add(dh, dOut.Slice(t * stateSize, stateSize), dh);
-            if (!hs.IsEmpty) stepSums[Hidden] += TensorPrimitives.Dot<T>(dh, hs.Slice(t * stateSize, stateSize));
-            if (!hf.IsEmpty) TensorPrimitives.Multiply(dh, hf.Slice(t * stateSize, stateSize), dh);
-            var dhht = dhh.Slice(t * stepSize, stepSize);
-            GruStepMath.StepBackward<T>(dh, a.Slice(t * stepSize, stepSize), qa.Slice(t * stepSize, stepSize), StepOf(qf, t, stepSize),
-                hh.Slice(t * stepSize, stepSize), h.Slice(t * stateSize, stateSize), dx.Slice(t * stepSize, stepSize), dhht, scratch, rows, hidden, slopes,
-                StepOf(qs, t, stepSize), stepSums);
-            for (int r = 0; r < rows; r++) TensorPrimitives.Add(dhht.Slice(r * features, features), db, db);
-            if (standardizer is not null)
+            int step = t;
+            IntraOpThreads.For(rowParts, rowParts, part =>
             {
-                var dpt = dp.Slice(t * stepSize, stepSize);
-                var standardized = standardizer.Step(t);
-                for (int r = 0; r < rows; r++)
-                {
-                    var dhr = dhht.Slice(r * features, features);
-                    TensorPrimitives.Multiply(dhr, g, dpt.Slice(r * features, features));
-                    TensorPrimitives.MultiplyAdd(dhr, standardized.Slice(r * features, features), dg, dg);
-                }
-                standardizer.Backward(dpt, t, scratch);
-            }
+                int first = rows * part / rowParts, count = rows * (part + 1) / rowParts - first;
+                BackwardRows(step, first, count, outputs, hiddenGradient, inputGradients, recurrentGradients, productGradients, gains, state, standardizer,
+                    slopes, partScratch[part], partSums[part]);
+            });
+            if (standardizer is { IsRowWise: false }) standardizer.Backward(dp.Slice(t * stepSize, stepSize), t, scratch);
             product.Multiply(productGradients, t, throughWeights);
             TensorPrimitives.Add(dh, throughWeights, dh);
         }
+        var dg = TensorSpans.OfOptional<T>(gainGradient);
+        var db = TensorSpans.Of<T>(biasGradient);
+        var stepSums = new T[stepCount];
+        foreach (var sums in partSums)
+        {
+            if (!dg.IsEmpty) TensorPrimitives.Add(dg, sums.AsSpan(0, features), dg);
+            TensorPrimitives.Add(db, sums.AsSpan(features, features), db);
+            TensorPrimitives.Add(stepSums, sums.AsSpan(2 * features, stepCount), stepSums);
+        }
         var weightGradient = SequenceWeightGradient.Compute<T>(productGradients, state.Hiddens, steps * rows);
         return new List<Tensor> { inputGradients, weightGradient, hiddenGradient, gainGradient!, biasGradient, StepGradient(learnedSteps, stepSums)!, null! };
+    }
+
+    /// <summary>
+    /// Rows <paramref name="first"/> .. + <paramref name="count"/> of step <paramref name="step"/>'s recurrent terms, written to
+    /// <paramref name="recurrent"/> over the product already there (without a normalization) or from the standardizer's step
+    /// (standardized here under layer norm, before for batch norm): the bias plus the product, or plus the gain times the
+    /// standardized product. Returns those rows.
+    /// </summary>
+    private static Span<T> RecurrentTerms<T>(int step, int first, int count, Tensor recurrent, Tensor? gains, Tensor biases, SequenceStandardizer<T>? standardizer,
+        int rows, int features) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int at = (step * rows + first) * features, size = count * features;
+        var hh = TensorSpans.Of<T>(recurrent).Slice(at, size);
+        var b = TensorSpans.Of<T>(biases);
+        if (standardizer is null)
+        {
+            for (int r = 0; r < count; r++) TensorPrimitives.Add(hh.Slice(r * features, features), b, hh.Slice(r * features, features));
+            return hh;
+        }
+        var n = standardizer.IsRowWise ? standardizer.Forward(step, first, count) : standardizer.Step(step).Slice(first * features, size);
+        var g = TensorSpans.Of<T>(gains!);
+        for (int r = 0; r < count; r++)
+            TensorPrimitives.MultiplyAdd(n.Slice(r * features, features), g, b, hh.Slice(r * features, features));
+        return hh;
+    }
+
+    /// <summary>
+    /// Rows <paramref name="first"/> .. + <paramref name="count"/> of step <paramref name="step"/>'s derivative: adds the
+    /// output's gradient to <paramref name="hiddenGradient"/>, applies h''s quantizer (straight-through factors, its learned
+    /// step's gradient), runs <see cref="GruStepMath.StepBackward"/> into the input and recurrent terms' gradients, and under a
+    /// normalization writes the product's gradient (the gain times the recurrent term's, through the standardization under
+    /// layer norm; batch norm's, which spans the rows, follows on one thread). <paramref name="sums"/> collects the gain's
+    /// gradient [features], the bias's [features] and the learned steps'.
+    /// </summary>
+    private static void BackwardRows<T>(int step, int first, int count, Tensor outputGradient, Tensor hiddenGradient, Tensor inputGradients,
+        Tensor recurrentGradients, Tensor productGradients, Tensor? gains, SavedState state, SequenceStandardizer<T>? standardizer, T[] slopes, T[] scratch,
+        T[] sums) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int rows = (int)state.Gates.shape[1], hidden = (int)state.Hiddens.shape[2], features = 3 * hidden;
+        int gateAt = (step * rows + first) * features, stateAt = (step * rows + first) * hidden, gateSize = count * features, stateSize = count * hidden;
+        var dh = TensorSpans.Of<T>(hiddenGradient).Slice(first * hidden, stateSize);
+        TensorPrimitives.Add(dh, TensorSpans.Of<T>(outputGradient).Slice(stateAt, stateSize), dh);
+        var stepSums = sums.AsSpan(2 * features);
+        var hiddenStepFactors = Rows<T>(state.HiddenStepFactors, stateAt, stateSize);
+        if (!hiddenStepFactors.IsEmpty) stepSums[Hidden] += TensorPrimitives.Dot<T>(dh, hiddenStepFactors);
+        var hiddenFactors = Rows<T>(state.HiddenFactors, stateAt, stateSize);
+        if (!hiddenFactors.IsEmpty) TensorPrimitives.Multiply(dh, hiddenFactors, dh);
+        var gates = TensorSpans.Of<T>(state.Gates).Slice(gateAt, gateSize);
+        var dhh = TensorSpans.Of<T>(recurrentGradients).Slice(gateAt, gateSize);
+        GruStepMath.StepBackward<T>(dh, gates, state.QuantizedGates is null ? gates : Rows<T>(state.QuantizedGates, gateAt, gateSize),
+            Rows<T>(state.GateFactors, gateAt, gateSize), TensorSpans.Of<T>(state.Recurrent).Slice(gateAt, gateSize),
+            TensorSpans.Of<T>(state.Hiddens).Slice(stateAt, stateSize), TensorSpans.Of<T>(inputGradients).Slice(gateAt, gateSize), dhh, scratch, count, hidden,
+            slopes, Rows<T>(state.GateStepFactors, gateAt, gateSize), stepSums);
+        var dg = sums.AsSpan(0, features);
+        var db = sums.AsSpan(features, features);
+        for (int r = 0; r < count; r++) TensorPrimitives.Add(dhh.Slice(r * features, features), db, db);
+        if (standardizer is null) return;
+        var dp = TensorSpans.Of<T>(productGradients).Slice(gateAt, gateSize);
+        var standardized = standardizer.Step(step).Slice(first * features, gateSize);
+        var g = TensorSpans.Of<T>(gains!);
+        for (int r = 0; r < count; r++)
+        {
+            var dhr = dhh.Slice(r * features, features);
+            TensorPrimitives.Multiply(dhr, g, dp.Slice(r * features, features));
+            TensorPrimitives.MultiplyAdd(dhr, standardized.Slice(r * features, features), dg, dg);
+        }
+        if (standardizer.IsRowWise) standardizer.Backward(dp, step, first, count, scratch);
     }
 
     /// <summary>The gate slopes in the weight rows' order r, z, n (the cell's InputGate, ForgetGate and Candidate slopes).</summary>

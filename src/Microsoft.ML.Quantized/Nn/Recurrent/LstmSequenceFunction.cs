@@ -293,9 +293,6 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         if (standardizer.IsRowWise) standardizer.Backward(dr, step, first, count, scratch);
     }
 
-    /// <summary>Values <paramref name="at"/> .. + <paramref name="size"/> of a saved buffer, or the empty span where it is not there.</summary>
-    private static Span<T> Rows<T>(Tensor? buffer, int at, int size) where T : unmanaged => buffer is null ? default : TensorSpans.Of<T>(buffer).Slice(at, size);
-
     /// <summary>The gate slopes in the weight rows' order i, f, g, o.</summary>
     private static T[] GateSlopes<T>(ActivationSlopes slopes) where T : unmanaged, IFloatingPointIeee754<T> =>
         new[] { slopes.InputGate, slopes.ForgetGate, slopes.Candidate, slopes.OutputGate }.Select(T.CreateChecked).ToArray();

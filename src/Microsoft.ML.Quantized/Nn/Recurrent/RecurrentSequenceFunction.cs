@@ -70,6 +70,9 @@ internal abstract class RecurrentSequenceFunction<TSelf> : SequenceFunction<TSel
     /// </summary>
     protected static int RowParts(int rows, int features) => (long)rows * features < (1 << 14) ? 1 : Math.Max(1, Math.Min(torch.get_num_threads(), rows));
 
+    /// <summary>Values <paramref name="at"/> .. + <paramref name="size"/> of a saved buffer, or the empty span where it is not there.</summary>
+    protected static Span<T> Rows<T>(Tensor? buffer, int at, int size) where T : unmanaged => buffer is null ? default : TensorSpans.Of<T>(buffer).Slice(at, size);
+
     /// <summary>Step <paramref name="t"/>'s part of a per-step buffer, or the empty span for a buffer that is not there.</summary>
     protected static ReadOnlySpan<T> StepOf<T>(ReadOnlySpan<T> buffer, int t, int size) => buffer.IsEmpty ? default : buffer.Slice(t * size, size);
 
