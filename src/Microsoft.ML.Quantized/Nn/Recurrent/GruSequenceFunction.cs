@@ -123,9 +123,8 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
             if (!quantized)
             {
                 int step = t;
-                IntraOpThreads.For(rowParts, rowParts, part =>
+                ForEachRowPart(rows, rowParts, (_, first, count) =>
                 {
-                    int first = rows * part / rowParts, count = rows * (part + 1) / rowParts - first;
                     int gateAt = (step * rows + first) * features, gateSize = count * features;
                     var recurrentRows = RecurrentTerms(step, first, count, recurrent, gains, biases, standardizer, rows, features);
                     var input = TensorSpans.Of<T>(terms).Slice(gateAt, gateSize);
@@ -193,9 +192,8 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         for (int t = steps - 1; t >= 0; t--)
         {
             int step = t;
-            IntraOpThreads.For(rowParts, rowParts, part =>
+            ForEachRowPart(rows, rowParts, (part, first, count) =>
             {
-                int first = rows * part / rowParts, count = rows * (part + 1) / rowParts - first;
                 BackwardRows(step, first, count, outputs, hiddenGradient, inputGradients, recurrentGradients, productGradients, gains, state, standardizer,
                     slopes, partScratch[part], partSums[part]);
             });
@@ -267,20 +265,11 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
             Rows<T>(state.GateFactors, gateAt, gateSize), TensorSpans.Of<T>(state.Recurrent).Slice(gateAt, gateSize),
             TensorSpans.Of<T>(state.Hiddens).Slice(stateAt, stateSize), TensorSpans.Of<T>(inputGradients).Slice(gateAt, gateSize), dhh, scratch, count, hidden,
             slopes, Rows<T>(state.GateStepFactors, gateAt, gateSize), stepSums);
-        var dg = sums.AsSpan(0, features);
         var db = sums.AsSpan(features, features);
         for (int r = 0; r < count; r++) TensorPrimitives.Add(dhh.Slice(r * features, features), db, db);
-        if (standardizer is null) return;
-        var dp = TensorSpans.Of<T>(productGradients).Slice(gateAt, gateSize);
-        var standardized = standardizer.Step(step).Slice(first * features, gateSize);
-        var g = TensorSpans.Of<T>(gains!);
-        for (int r = 0; r < count; r++)
-        {
-            var dhr = dhh.Slice(r * features, features);
-            TensorPrimitives.Multiply(dhr, g, dp.Slice(r * features, features));
-            TensorPrimitives.MultiplyAdd(dhr, standardized.Slice(r * features, features), dg, dg);
-        }
-        if (standardizer.IsRowWise) standardizer.Backward(dp, step, first, count, scratch);
+        if (standardizer is not null)
+            NormalizationBackwardRows<T>(dhh, TensorSpans.Of<T>(productGradients).Slice(gateAt, gateSize), step, first, count, gains!, standardizer,
+                sums.AsSpan(0, features), scratch);
     }
 
     /// <summary>The gate slopes in the weight rows' order r, z, n (the cell's InputGate, ForgetGate and Candidate slopes).</summary>

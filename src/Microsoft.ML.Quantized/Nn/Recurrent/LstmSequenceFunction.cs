@@ -143,9 +143,8 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
             if (!quantized)
             {
                 int step = t;
-                IntraOpThreads.For(rowParts, rowParts, part =>
+                ForEachRowPart(rows, rowParts, (_, first, count) =>
                 {
-                    int first = rows * part / rowParts, count = rows * (part + 1) / rowParts - first;
                     var zr = PreActivations(step, first, count, terms, gates, gains, standardizer, rows, features);
                     var c = TensorSpans.Of<T>(cells);
                     var newCell = c.Slice((step + 1) * stateSize + first * hidden, count * hidden);
@@ -209,9 +208,8 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         for (int t = steps - 1; t >= 0; t--)
         {
             int step = t;
-            IntraOpThreads.For(rowParts, rowParts, part =>
+            ForEachRowPart(rows, rowParts, (part, first, count) =>
             {
-                int first = rows * part / rowParts, count = rows * (part + 1) / rowParts - first;
                 BackwardRows(step, first, count, states, hiddenGradient, cellGradient, gateGradients, recurrentGradients, gains, state, standardizer,
                     slopes, cellSlope, partScratch[part], partGains[part], partStepSums[part]);
             });
@@ -280,17 +278,8 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
             TensorSpans.Of<T>(state.Cells).Slice(stateAt, stateSize), TensorSpans.Of<T>(state.CellTanhs).Slice(stateAt, stateSize),
             Rows<T>(state.CellFactors, stateAt, stateSize), dz, scratch, count, hidden, slopes, cellSlope,
             Rows<T>(state.GateStepFactors, gateAt, gateSize), Rows<T>(state.CellStepFactors, stateAt, stateSize), stepSums);
-        if (standardizer is null) return;
-        var dr = TensorSpans.Of<T>(recurrentGradients).Slice(gateAt, gateSize);
-        var standardized = standardizer.Step(step).Slice(first * features, gateSize);
-        var g = TensorSpans.Of<T>(gains!);
-        for (int r = 0; r < count; r++)
-        {
-            var dzr = dz.Slice(r * features, features);
-            TensorPrimitives.Multiply(dzr, g, dr.Slice(r * features, features));
-            TensorPrimitives.MultiplyAdd(dzr, standardized.Slice(r * features, features), gainSums, gainSums);
-        }
-        if (standardizer.IsRowWise) standardizer.Backward(dr, step, first, count, scratch);
+        if (standardizer is not null)
+            NormalizationBackwardRows<T>(dz, TensorSpans.Of<T>(recurrentGradients).Slice(gateAt, gateSize), step, first, count, gains!, standardizer, gainSums, scratch);
     }
 
     /// <summary>The gate slopes in the weight rows' order i, f, g, o.</summary>

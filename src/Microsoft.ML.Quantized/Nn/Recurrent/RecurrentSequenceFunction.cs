@@ -1,4 +1,5 @@
 using System.Numerics;
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -69,6 +70,39 @@ internal abstract class RecurrentSequenceFunction<TSelf> : SequenceFunction<TSel
     /// (a parallel region costs a few microseconds).
     /// </summary>
     protected static int RowParts(int rows, int features) => (long)rows * features < (1 << 14) ? 1 : Math.Max(1, Math.Min(torch.get_num_threads(), rows));
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(part, first row, row count) for each of <paramref name="parts"/> contiguous row ranges of
+    /// <paramref name="rows"/> rows, on libtorch's intra-op threads (<see cref="IntraOpThreads"/>).
+    /// </summary>
+    protected static void ForEachRowPart(int rows, int parts, Action<int, int, int> body) =>
+        IntraOpThreads.For(parts, parts, part =>
+        {
+            int first = rows * part / parts;
+            body(part, first, rows * (part + 1) / parts - first);
+        });
+
+    /// <summary>
+    /// The recurrent normalization's part of a step's derivative for rows <paramref name="first"/> .. + <paramref name="count"/>:
+    /// from the gradient of the normalized term <paramref name="termGradient"/> (those rows) writes the standardized product's,
+    /// the gain times it, to <paramref name="productGradient"/>, adds the gain's gradient to <paramref name="gainSums"/>, and under
+    /// layer norm takes <paramref name="productGradient"/> through the standardization (batch norm's spans the rows and
+    /// follows on one thread). <paramref name="scratch"/> holds 2 * features values.
+    /// </summary>
+    protected static void NormalizationBackwardRows<T>(ReadOnlySpan<T> termGradient, Span<T> productGradient, int step, int first, int count, Tensor gains,
+        SequenceStandardizer<T> standardizer, Span<T> gainSums, Span<T> scratch) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int features = gainSums.Length;
+        var standardized = standardizer.Step(step).Slice(first * features, count * features);
+        var g = TensorSpans.Of<T>(gains);
+        for (int r = 0; r < count; r++)
+        {
+            var dt = termGradient.Slice(r * features, features);
+            TensorPrimitives.Multiply(dt, g, productGradient.Slice(r * features, features));
+            TensorPrimitives.MultiplyAdd(dt, standardized.Slice(r * features, features), gainSums, gainSums);
+        }
+        if (standardizer.IsRowWise) standardizer.Backward(productGradient, step, first, count, scratch);
+    }
 
     /// <summary>Values <paramref name="at"/> .. + <paramref name="size"/> of a saved buffer, or the empty span where it is not there.</summary>
     protected static Span<T> Rows<T>(Tensor? buffer, int at, int size) where T : unmanaged => buffer is null ? default : TensorSpans.Of<T>(buffer).Slice(at, size);
