@@ -124,16 +124,9 @@ internal static class CellLoopBenchCommand
             var ratios = group.Select(r => rows.FirstOrDefault(b => b.Round == r.Round && b.Cell == r.Cell && b.Configuration == Configurations[0].Name) is { } baseline
                 ? r.TokensPerSecond / baseline.TokensPerSecond : double.NaN).Where(double.IsFinite).ToList();
             var spread = speeds.Count > 1 ? $" ({speeds.Min():N0}-{speeds.Max():N0})" : "";
-            sb.AppendLine($"| {group.Key.Cell} | {group.Key.Configuration} | {Median(speeds):N0}{spread} | {(ratios.Count > 0 ? $"{Median(ratios):F2}x" : "")} | {(group.First().Fused ? "fused" : "loop")} |");
+            sb.AppendLine($"| {group.Key.Cell} | {group.Key.Configuration} | {BenchmarkCommand.Median(speeds):N0}{spread} | {(ratios.Count > 0 ? $"{BenchmarkCommand.Median(ratios):F2}x" : "")} | {(group.First().Fused ? "fused" : "loop")} |");
         }
         return sb.ToString();
-    }
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.OrderBy(v => v).ToList();
-        int n = sorted.Count;
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 
     private sealed record Row(int Round, RecurrentCellKind Cell, string Configuration, double TokensPerSecond, bool Fused);

@@ -136,7 +136,7 @@ internal static class EngineBenchCommand
         using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true)) packed.Write(writer);
         var file = Path.Combine(Path.GetTempPath(), $"engine-bench-{Environment.ProcessId}-{cell}-{hidden}.qplm");
         File.WriteAllBytes(file, stream.ToArray());
-        double loadMs = Median(Enumerable.Range(0, 5).Select(_ =>
+        double loadMs = BenchmarkCommand.Median(Enumerable.Range(0, 5).Select(_ =>
         {
             var sw = Stopwatch.StartNew();
             using var reader = new BinaryReader(File.OpenRead(file));
@@ -434,7 +434,7 @@ internal static class EngineBenchCommand
             times.Add(sw.Elapsed.TotalMilliseconds);
         }
         double firstLoad = times[0];
-        double load = Median(times.Skip(1));
+        double load = BenchmarkCommand.Median(times.Skip(1));
 
         var rows = RandomReviews(1024, seed: 2);
         var engine = ml.Model.CreatePredictionEngine<Review, Prediction>(loaded!);
@@ -526,15 +526,9 @@ internal static class EngineBenchCommand
             } while (sw.Elapsed.TotalSeconds < seconds / 3);
             rounds.Add(calls * itemsPerCall / sw.Elapsed.TotalSeconds);
         }
-        double rate = Median(rounds);
+        double rate = BenchmarkCommand.Median(rounds);
         AnsiConsole.MarkupLine($"  {Markup.Escape(what)}: {rate:N0}/s");
         return rate;
-    }
-
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.OrderBy(v => v).ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     // ---------------------------------------------------------------- report

@@ -72,7 +72,7 @@ internal static class LayerBenchCommand
             for (int k = 0; k < layers.Count; k++)
             {
                 var ratios = times[k].Select((time, i) => times[0][i] / time).ToList();
-                rows.Add(new Row(kind, Configurations[k].Name, Median(times[k]), times[k].Min(), Median(ratios), layers[k].UsesFusedKernel));
+                rows.Add(new Row(kind, Configurations[k].Name, BenchmarkCommand.Median(times[k]), times[k].Min(), BenchmarkCommand.Median(ratios), layers[k].UsesFusedKernel));
                 AnsiConsole.MarkupLine($"{kind} {Markup.Escape(Configurations[k].Name)}: {rows[^1].MedianMs:F1} ms, {rows[^1].Ratio:F3}x");
                 layers[k].Dispose();
             }
@@ -117,13 +117,6 @@ internal static class LayerBenchCommand
         foreach (var row in rows)
             sb.AppendLine($"| {row.Cell} | {row.Configuration} | {row.MedianMs:F1} ({row.FastestMs:F1}) | {row.Ratio:F2}x | {(row.Fused ? "fused" : "loop")} |");
         return sb.ToString();
-    }
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.OrderBy(v => v).ToList();
-        int n = sorted.Count;
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 
     private sealed record Row(RecurrentCellKind Cell, string Configuration, double MedianMs, double FastestMs, double Ratio, bool Fused);
