@@ -126,7 +126,8 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
                 ForEachRowPart(rows, rowParts, (_, first, count) =>
                 {
                     int gateAt = (step * rows + first) * features, gateSize = count * features;
-                    var recurrentRows = RecurrentTerms(step, first, count, recurrent, gains, biases, standardizer, rows, features);
+                    var recurrentRows = TensorSpans.Of<T>(recurrent).Slice(gateAt, gateSize);
+                    AddRecurrentTerm<T>(recurrentRows, TensorSpans.Of<T>(biases), 0, step, first, count, gains, standardizer);
                     var input = TensorSpans.Of<T>(terms).Slice(gateAt, gateSize);
                     var activations = TensorSpans.Of<T>(gates).Slice(gateAt, gateSize);
                     var states = TensorSpans.Of<T>(hiddens);
@@ -137,7 +138,7 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
                 });
                 continue;
             }
-            RecurrentTerms(t, 0, rows, recurrent, gains, biases, standardizer, rows, features);
+            AddRecurrentTerm<T>(hht, TensorSpans.Of<T>(biases), 0, t, 0, rows, gains, standardizer);
             // The quantizers in the autograd loop's order (its random draws): r, z, then n, then h'.
             var xt = x.Slice(t * stepSize, stepSize);
             var at = a.Slice(t * stepSize, stepSize);
@@ -212,30 +213,6 @@ internal sealed class GruSequenceFunction : RecurrentSequenceFunction<GruSequenc
         }
         var weightGradient = SequenceWeightGradient.Compute<T>(productGradients, state.Hiddens, steps * rows);
         return new List<Tensor> { inputGradients, weightGradient, hiddenGradient, gainGradient!, biasGradient, StepGradient(learnedSteps, stepSums)!, null! };
-    }
-
-    /// <summary>
-    /// Rows <paramref name="first"/> .. + <paramref name="count"/> of step <paramref name="step"/>'s recurrent terms, written to
-    /// <paramref name="recurrent"/> over the product already there (without a normalization) or from the standardizer's step
-    /// (standardized here under layer norm, before for batch norm): the bias plus the product, or plus the gain times the
-    /// standardized product. Returns those rows.
-    /// </summary>
-    private static Span<T> RecurrentTerms<T>(int step, int first, int count, Tensor recurrent, Tensor? gains, Tensor biases, SequenceStandardizer<T>? standardizer,
-        int rows, int features) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int at = (step * rows + first) * features, size = count * features;
-        var hh = TensorSpans.Of<T>(recurrent).Slice(at, size);
-        var b = TensorSpans.Of<T>(biases);
-        if (standardizer is null)
-        {
-            for (int r = 0; r < count; r++) TensorPrimitives.Add(hh.Slice(r * features, features), b, hh.Slice(r * features, features));
-            return hh;
-        }
-        var n = standardizer.IsRowWise ? standardizer.Forward(step, first, count) : standardizer.Step(step).Slice(first * features, size);
-        var g = TensorSpans.Of<T>(gains!);
-        for (int r = 0; r < count; r++)
-            TensorPrimitives.MultiplyAdd(n.Slice(r * features, features), g, b, hh.Slice(r * features, features));
-        return hh;
     }
 
     /// <summary>

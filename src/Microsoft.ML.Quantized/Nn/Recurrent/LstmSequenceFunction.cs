@@ -145,7 +145,9 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
                 int step = t;
                 ForEachRowPart(rows, rowParts, (_, first, count) =>
                 {
-                    var zr = PreActivations(step, first, count, terms, gates, gains, standardizer, rows, features);
+                    int at = (step * rows + first) * features, size = count * features;
+                    var zr = TensorSpans.Of<T>(gates).Slice(at, size);
+                    AddRecurrentTerm<T>(zr, TensorSpans.Of<T>(terms).Slice(at, size), features, step, first, count, gains, standardizer);
                     var c = TensorSpans.Of<T>(cells);
                     var newCell = c.Slice((step + 1) * stateSize + first * hidden, count * hidden);
                     LstmStepMath.Activate(zr, count, hidden, slopes);
@@ -155,7 +157,7 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
                 });
                 continue;
             }
-            PreActivations(t, 0, rows, terms, gates, gains, standardizer, rows, features);
+            AddRecurrentTerm<T>(z, TensorSpans.Of<T>(terms).Slice(t * stepSize, stepSize), features, t, 0, rows, gains, standardizer);
             LstmStepMath.Activate(z, rows, hidden, slopes);
             // The quantizers in the autograd loop's order (its random draws): the gates i, f, g, o, then c', then h'.
             Span<T> q = z;
@@ -225,30 +227,6 @@ internal sealed class LstmSequenceFunction : RecurrentSequenceFunction<LstmSeque
         }
         var weightGradient = SequenceWeightGradient.Compute<T>(recurrentGradients, state.Hiddens, steps * rows);
         return new List<Tensor> { gateGradients, weightGradient, hiddenGradient, cellGradient, gainGradient!, StepGradient(learnedSteps, stepSums)!, null! };
-    }
-
-    /// <summary>
-    /// Rows <paramref name="first"/> .. + <paramref name="count"/> of step <paramref name="step"/>'s pre-activations, written to
-    /// <paramref name="gates"/> over the product already there (without a normalization) or in the standardizer's step
-    /// (standardized here under layer norm, before for batch norm): the input terms plus the product, or plus the gain times
-    /// the standardized product. Returns those rows of <paramref name="gates"/>.
-    /// </summary>
-    private static Span<T> PreActivations<T>(int step, int first, int count, Tensor terms, Tensor gates, Tensor? gains, SequenceStandardizer<T>? standardizer,
-        int rows, int features) where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int at = (step * rows + first) * features, size = count * features;
-        var z = TensorSpans.Of<T>(gates).Slice(at, size);
-        var x = TensorSpans.Of<T>(terms).Slice(at, size);
-        if (standardizer is null)
-        {
-            TensorPrimitives.Add(x, z, z);
-            return z;
-        }
-        var n = standardizer.IsRowWise ? standardizer.Forward(step, first, count) : standardizer.Step(step).Slice(first * features, size);
-        var g = TensorSpans.Of<T>(gains!);
-        for (int r = 0; r < count; r++)
-            TensorPrimitives.MultiplyAdd(n.Slice(r * features, features), g, x.Slice(r * features, features), z.Slice(r * features, features));
-        return z;
     }
 
     /// <summary>

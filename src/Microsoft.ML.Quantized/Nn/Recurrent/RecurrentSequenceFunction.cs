@@ -83,6 +83,30 @@ internal abstract class RecurrentSequenceFunction<TSelf> : SequenceFunction<TSel
         });
 
     /// <summary>
+    /// Rows <paramref name="first"/> .. + <paramref name="count"/> of step <paramref name="step"/>'s recurrent term added to
+    /// <paramref name="addend"/> into <paramref name="target"/> (those rows, [count, features]): without a normalization
+    /// <paramref name="target"/> holds the product and becomes <c>addend + product</c>; with one, <c>addend + gain *
+    /// standardized product</c> from the standardizer's step (standardized here under layer norm, before for batch norm).
+    /// <paramref name="addend"/> is [count, features] with <paramref name="addendStride"/> = features, or one row for every
+    /// row with <paramref name="addendStride"/> = 0.
+    /// </summary>
+    protected static void AddRecurrentTerm<T>(Span<T> target, ReadOnlySpan<T> addend, int addendStride, int step, int first, int count, Tensor? gains,
+        SequenceStandardizer<T>? standardizer) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int features = target.Length / count;
+        if (standardizer is null)
+        {
+            for (int r = 0; r < count; r++)
+                TensorPrimitives.Add(target.Slice(r * features, features), addend.Slice(r * addendStride, features), target.Slice(r * features, features));
+            return;
+        }
+        var standardized = standardizer.IsRowWise ? standardizer.Forward(step, first, count) : standardizer.Step(step).Slice(first * features, count * features);
+        var g = TensorSpans.Of<T>(gains!);
+        for (int r = 0; r < count; r++)
+            TensorPrimitives.MultiplyAdd(standardized.Slice(r * features, features), g, addend.Slice(r * addendStride, features), target.Slice(r * features, features));
+    }
+
+    /// <summary>
     /// The recurrent normalization's part of a step's derivative for rows <paramref name="first"/> .. + <paramref name="count"/>:
     /// from the gradient of the normalized term <paramref name="termGradient"/> (those rows) writes the standardized product's,
     /// the gain times it, to <paramref name="productGradient"/>, adds the gain's gradient to <paramref name="gainSums"/>, and under
