@@ -60,8 +60,9 @@ internal static class StudyCommand
     /// <c>TestAccuracy</c> (absent in language-model rows) as a percentage. <c>Gates</c>: layer 0's post-activation histograms
     /// on the test data, by gate; <c>GradientNorms</c>: each epoch's mean gradient norm before clipping
     /// (<see cref="EpochSummary.MeanGradientNorm"/>) and <c>LargestGradientNorms</c> its largest; <c>WeightHistograms</c>:
-    /// layer 0's float W_ih and W_hh over their mean magnitude (<see cref="ShadowWeightHistograms"/>); all absent in rows
-    /// from before they were recorded.
+    /// layer 0's float W_ih and W_hh over their mean magnitude (<see cref="ShadowWeightHistograms"/>); <c>Threads</c>: the
+    /// intra-op thread count of the run that finished the row (a row is bit-reproducible only at the same count); all absent
+    /// in rows from before they were recorded.
     /// </summary>
     internal sealed record StudyRow(
         string Task, string Cell, int Layers, int Hidden, int Epochs, int MaxSteps, string Weights, string Normalization,
@@ -69,7 +70,8 @@ internal static class StudyCommand
         double FloatLambda1, double QuantizedLambda1, double MeanGain, double Seconds, string Date, string Machine, string? Load,
         string Activations = "none", double Slope = 1, IReadOnlyDictionary<string, ValueHistogram>? Gates = null,
         IReadOnlyList<double>? GradientNorms = null, IReadOnlyList<double>? LargestGradientNorms = null, string? SlopedGate = null,
-        IReadOnlyDictionary<string, ValueHistogram>? WeightHistograms = null, double? TestAccuracy = null, int Seed = 1)
+        IReadOnlyDictionary<string, ValueHistogram>? WeightHistograms = null, double? TestAccuracy = null, int Seed = 1,
+        int? Threads = null)
     {
         public bool SameRun(StudyRow other) => Task == other.Task && Cell == other.Cell && Layers == other.Layers && Hidden == other.Hidden
             && Epochs == other.Epochs && MaxSteps == other.MaxSteps;
@@ -316,7 +318,8 @@ internal static class StudyCommand
         training.CheckpointDirectory = checkpoint;
         training.Seed = key.Seed;
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var stamp = key with { Date = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), Machine = BenchmarkCommand.MachineDescription(), Load = load };
+        var stamp = key with { Date = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), Machine = BenchmarkCommand.MachineDescription(), Load = load,
+            Threads = TorchSharp.torch.get_num_threads() };
         try
         {
             var model = task.Train(recurrent, training, Label(key));

@@ -55,7 +55,12 @@ public sealed class TrainingOptions
     /// </summary>
     public bool KeepFloatShadowWeights { get; set; } = true;
 
-    /// <summary>Seed of every random source (initialization, dropout, stochastic quantizers). Default 1.</summary>
+    /// <summary>
+    /// Seed of every random source (initialization, dropout, stochastic quantizers). Default 1. The same seed gives the same
+    /// model bit for bit only at the same intra-op thread count (<c>OMP_NUM_THREADS</c>, <c>torch.set_num_threads</c>): the
+    /// count sets how sums are split, so float rounding differs, and a high learning rate amplifies that like a change of
+    /// seed.
+    /// </summary>
     public int Seed { get; set; } = 1;
 
     /// <summary>"cpu" (default) or "cuda" / "cuda:N" where the app references a CUDA libtorch.</summary>
@@ -63,7 +68,8 @@ public sealed class TrainingOptions
 
     /// <summary>
     /// Folder for a checkpoint written after every epoch; training started with the same folder resumes
-    /// from it and ends with the same result as an uninterrupted run. Null (default) writes none.
+    /// from it and ends with the same result as an uninterrupted run at the same intra-op thread count (see <see cref="Seed"/>).
+    /// Null (default) writes none.
     /// </summary>
     public string? CheckpointDirectory { get; set; }
 
