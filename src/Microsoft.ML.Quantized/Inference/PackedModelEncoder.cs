@@ -14,7 +14,6 @@ namespace Microsoft.ML.Quantized;
 /// <remarks>Reads the network without changing it; every tensor it makes is disposed before it returns.</remarks>
 internal static class PackedModelEncoder
 {
-    private const float MinRowNorm = 1e-12f; // WeightNorm clamps the squared norm at 1e-24
 
     /// <summary>
     /// The report of a network: each weight matrix packed as its quantizer encodes it, and every other parameter
@@ -91,7 +90,7 @@ internal static class PackedModelEncoder
 
     /// <summary>
     /// The weight as its quantizer stores it; under weight normalization, row r scaled by <c>g_r / ||Q(W)_r||</c> (the norm
-    /// of the decoded row, clamped like <see cref="WeightNorm"/>), which makes the scales per row.
+    /// of the decoded row; 1 for an all-zero row, as in <see cref="WeightNorm"/>), which makes the scales per row.
     /// </summary>
     private static PackedMatrix Matrix(Tensor weight, Quantizer quantizer, WeightNorm? weightNorm = null)
     {
@@ -105,7 +104,7 @@ internal static class PackedModelEncoder
             {
                 double squares = 0;
                 for (int c = 0; c < encoded.Columns; c++) squares += (double)decoded[r * encoded.Columns + c] * decoded[r * encoded.Columns + c];
-                multipliers[r] = gain[r] / MathF.Max((float)Math.Sqrt(squares), MinRowNorm);
+                multipliers[r] = squares > 0 ? gain[r] / (float)Math.Sqrt(squares) : 1f;
             }
             encoded = encoded.ScaleRows(multipliers);
         }

@@ -339,6 +339,29 @@ public sealed class NormalizationTests
     }
 
     [TestMethod]
+    public void WeightNormPassesAZeroRowsGradientOnUnscaled()
+    {
+        // g from the initial rows (6, 8), (1, 1), (0, 2): 10, sqrt 2, 2. Quantized rows w: (3, 4) (norm 5), (0, 0), (1, 0).
+        // Output g w / ||w||: (6, 8), (0, 0), (2, 0). With L = sum(out * c), c = ((1, 2), (3, 4), (5, 6)), by hand:
+        // dL/dw = g / n (c - (w . c) w / n^2): row 0 2 ((1, 2) - 11/25 (3, 4)) = (-0.64, 0.48); row 2 2 ((5, 6) - 5 (1, 0)) =
+        // (0, 12); the zero row passes c on unscaled, (3, 4) (g / 1e-12 times c before, about 4e12). dL/dg = (w / n) . c:
+        // 2.2, 0 and 5.
+        using var scope = NewDisposeScope();
+        using var norm = new WeightNorm("wn", tensor(new double[,] { { 6, 8 }, { 1, 1 }, { 0, 2 } }));
+        var w = tensor(new double[,] { { 3, 4 }, { 0, 0 }, { 1, 0 } }).requires_grad_();
+        var output = norm.forward(w);
+        CollectionAssert.AreEqual(new double[] { 6, 8, 0, 0, 2, 0 }, output.data<double>().ToArray());
+        (output * tensor(new double[,] { { 1, 2 }, { 3, 4 }, { 5, 6 } })).sum().backward();
+        var expected = new double[] { -0.64, 0.48, 3, 4, 0, 12 };
+        var actual = w.grad!.data<double>().ToArray();
+        for (int k = 0; k < expected.Length; k++) Assert.AreEqual(expected[k], actual[k], 1e-12, $"dL/dw[{k}]");
+        var gain = norm.Gain.grad!.data<double>().ToArray();
+        Assert.AreEqual(2.2, gain[0], 1e-12);
+        Assert.AreEqual(0, gain[1], 0.0, "a zero row's gain gets no gradient (and no NaN)");
+        Assert.AreEqual(5, gain[2], 1e-12);
+    }
+
+    [TestMethod]
     public void OnlyWeightNormalizationKeepsTheFusedKernel()
     {
         foreach (var normalization in Enum.GetValues<RecurrentNormalization>())

@@ -12,11 +12,16 @@ namespace Microsoft.ML.Quantized;
 /// <remarks>
 /// The learned gain <c>g</c> (parameter <c>gain</c>, one per row) starts at the row norms of the initial float
 /// weights, so at initialization the effective weight has the same row norms as the float weight and the cell
-/// starts at the float model's scale whichever quantizer is used. A row that quantizes to all zeros stays zero.
+/// starts at the float model's scale whichever quantizer is used.
+/// <para>A row that quantizes to all zeros (possible under a per-tensor uniform step, max |w| / (2^(b-1) - 1), when every
+/// weight of the row falls below half a step) outputs zeros and passes its gradient on to <c>Q(W)</c> unscaled (factor 1),
+/// so its float weights can grow out of the zero bin. <c>g / ||Q(W)||</c> there would be <c>g / 0</c>: with a floor of
+/// 1e-12 on the norm it made that row's gradient about 1e12 times too large, and the global gradient clip then shrank
+/// every other parameter's step to nothing (uniform 4-bit + weight norm on the Brown word LM: gradient norm 1e7 on average
+/// over the first epoch, 6e9 at the largest, before this rule).</para>
 /// </remarks>
 internal sealed class WeightNorm : nn.Module<Tensor, Tensor>
 {
-    private static readonly Scalar MinSquaredNorm = 1e-24;
     private readonly Parameter gain;
 
     /// <summary>Creates the normalization for a weight of shape [rows, columns].</summary>
@@ -38,11 +43,19 @@ internal sealed class WeightNorm : nn.Module<Tensor, Tensor>
     /// <summary>The learned row norms g, shape [rows].</summary>
     public Parameter Gain => gain;
 
-    /// <summary>Rescales each row of <paramref name="weight"/> (shape [rows, columns]) to norm g.</summary>
+    /// <summary>
+    /// Rescales each row of <paramref name="weight"/> (shape [rows, columns]) to norm g; an all-zero row stays zero, its
+    /// gradient passed on unscaled.
+    /// </summary>
     public override Tensor forward(Tensor weight)
     {
         using var scope = NewDisposeScope();
-        var norm = weight.pow(Scalars.Two).sum(1, keepdim: true).clamp_min(MinSquaredNorm).sqrt();
-        return (weight * (gain.unsqueeze(1) / norm)).MoveToOuterDisposeScope();
+        var squaredNorm = weight.pow(Scalars.Two).sum(1, keepdim: true);
+        var zero = squaredNorm.eq(Scalars.Zero);
+        // The norm of an all-zero row is replaced by 1 before the division too, not only the scale after it: the division's
+        // infinite derivative would otherwise reach g's gradient as 0 * inf = NaN.
+        var norm = squaredNorm.masked_fill(zero, Scalars.One).sqrt();
+        var scale = (gain.unsqueeze(1) / norm).masked_fill(zero, Scalars.One);
+        return (weight * scale).MoveToOuterDisposeScope();
     }
 }
