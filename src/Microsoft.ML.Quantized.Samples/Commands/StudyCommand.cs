@@ -264,6 +264,7 @@ internal static class StudyCommand
 
         foreach (var configuration in grid)
         {
+            rows = Read(results); // another study process may have written rows since
             var key = new StudyRow(task.Name, cellName, layers, hidden, epochs, maxSteps, configuration.Weights, configuration.Normalization,
                 "", 0, 0, 0, 0, 0, 0, 0, 0, 0, "", "", null, configuration.Activations, configuration.Slope, SlopedGate: configuration.SlopedGate,
                 Seed: configuration.Seed);
@@ -276,6 +277,10 @@ internal static class StudyCommand
             var checkpoint = Path.Combine(checkpoints.FullName, CheckpointName(key));
             var row = TrainOne(key, task, configuration.Recurrent(cell, layers, hidden), load, checkpoint);
             results.Directory?.Create();
+            // Read again before writing: a study running beside this one may have appended rows during the training, which
+            // a rewrite from the rows read before it would drop.
+            rows = Read(results);
+            existing = rows.FindIndex(r => r.SameConfiguration(key));
             if (existing >= 0)
             {
                 rows[existing] = row;
