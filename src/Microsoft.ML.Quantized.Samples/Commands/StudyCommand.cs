@@ -504,7 +504,7 @@ internal static class StudyCommand
         => $"{r.Task} {r.Cell} {r.Layers}x{r.Hidden} {r.Weights} weights, {r.Activations} activations, {r.Normalization} norm, slope {r.SlopeLabel}{r.SeedLabel}";
 
     private static List<StudyRow> Read(FileInfo results)
-        => results.Exists
+        => File.Exists(results.FullName) // not FileInfo.Exists, which keeps what it saw first
             ? File.ReadLines(results.FullName).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<StudyRow>(l, Json)
                 ?? throw new InvalidDataException($"{results.FullName}: a line is not a study row: '{l}'.")).ToList()
             : new List<StudyRow>();
