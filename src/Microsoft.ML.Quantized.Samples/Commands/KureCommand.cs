@@ -40,7 +40,7 @@ internal static class KureCommand
         var activationBits = new Option<string>("--activation-bits") { Description = "Part a: comma-separated activation bit widths (2-8) to quantize every model's gates and hidden state to after training, with float and with 4-bit weights (uniform, dynamic max step); also plots the gates' post-activation histograms. Empty (the default): none.", DefaultValueFactory = _ => "" };
         var perTensorBits = new Option<string>("--per-tensor-bits") { Description = "Part a: comma-separated bit widths (2-8) at which every model's recurrent weight tensors, and each gate's rows of them, are also quantized one at a time with the rest float (where the k-bit error comes from). Empty (the default): none.", DefaultValueFactory = _ => "" };
         var activationTargets = new Option<string?>("--quantized-activations") { Description = "Part a, with --activation-bits: the activations those rows quantize, gates, hidden and cell joined by '+' (e.g. cell, gates+cell; RobustnessReportBuilder.QuantizedActivations); writes its own section (e.g. kure-cell). Default: the gates and hidden state." };
-        var statistic = new Option<string>("--statistic") { Description = "Parts a and b: the uniformity statistic the KURE term regularizes: kurtosis (the paper's, target 1.8) or cv (the coefficient of variation of |w - mean|, target 1/sqrt(3); KureOptions.Statistic). cv writes its own -cv section.", DefaultValueFactory = _ => "kurtosis" };
+        var statistic = new Option<string>("--statistic") { Description = "Parts a and b and the lambda sweep: the uniformity statistic the KURE term regularizes: kurtosis (the paper's, target 1.8) or cv (the coefficient of variation of |w - mean|, target 1/sqrt(3); KureOptions.Statistic). cv writes its own -cv section (-lambda-cv for the sweep).", DefaultValueFactory = _ => "kurtosis" };
         var fineTuneSeeds = new Option<int?>("--fine-tune-seeds") { Description = "With --lambda-sweep: fine-tune every copy under this many seeds (--seed, --seed + 1, ...) to show the noise (default 2)." };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (the task's KURE section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
         var command = new System.CommandLine.Command("kure", "KURE: post-training quantization of a model fine-tuned without vs with kurtosis regularization (Moby Dick char LM, sequential MNIST or Brown word LM).")
@@ -50,7 +50,7 @@ internal static class KureCommand
         command.SetAction(parse =>
         {
             var sweep = Sweep(parse.GetValue(lambdaSweep), parse.GetValue(fineTuneSeeds),
-                new Option[] { lambda, qatStep, activationBits, activationTargets, perTensorBits, statistic }.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).Concat(parse.GetValue(qatSteps) is null ? [] : [qatSteps.Name]));
+                new Option[] { lambda, qatStep, activationBits, activationTargets, perTensorBits }.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).Concat(parse.GetValue(qatSteps) is null ? [] : [qatSteps.Name]));
             return Run(parse.GetValue(task)!, parse.GetValue(steps), parse.GetValue(fineTuneSteps), parse.GetValue(qatSteps), parse.GetValue(hidden),
                 parse.GetValue(lambda), parse.GetValue(seed), parse.GetValue(data), parse.GetValue(trainCount), parse.GetValue(testTokens), parse.GetValue(qatStep)!,
                 parse.GetValue(rowSteps), ParseBits(parse.GetValue(activationBits)!, activationBits.Name),
@@ -173,11 +173,11 @@ internal static class KureCommand
         using var trained = Timed("float training", () => ConsoleProgress.Run("float", p => task.Train(task.Training(steps), p)));
         if (sweep is { } settings)
         {
-            var swept = KureLambdaSweep.Run(task, trained, steps, fineTuneSteps, settings.Lambdas, settings.Seeds, qat.PerRowScale, load, Done);
-            return Write(swept + WholeRun(), task.Section(qat.PerRowScale) + "-lambda", output);
+            var swept = KureLambdaSweep.Run(task, trained, steps, fineTuneSteps, settings.Lambdas, settings.Seeds, statistic, qat.PerRowScale, load, Done);
+            return Write(swept + WholeRun(), task.Section(qat.PerRowScale) + "-lambda" + StatisticSuffix(statistic), output);
         }
         (string Name, RobustnessReport[] Reports)[] columns = FineTuned(FineTunePrefix, trained, task.FineTuning(fineTuneSteps), PartA).Prepend(("trained", PartA(trained))).ToArray();
-        var section = task.Section(qat.PerRowScale) + (statistic == UniformityStatistic.Kurtosis ? "" : "-cv") +
+        var section = task.Section(qat.PerRowScale) + StatisticSuffix(statistic) +
                       (activationTargets is { } targets ? "-" + ActivationTargets.Name(targets) : "");
         var markdown = Render(task, columns, steps, fineTuneSteps, qat, statistic, load);
         if (activationBits.Length > 0)
@@ -349,15 +349,18 @@ internal static class KureCommand
         $"KURE{(statistic == UniformityStatistic.Kurtosis ? "" : " cv")}{(perRow ? " per row" : "")} (lambda {lambda.ToString(CultureInfo.InvariantCulture)})";
 
     /// <summary>The fine-tuning term of a KURE column: the statistic pushed to the uniform distribution's value.</summary>
-    private static KureOptions Term(double lambda, bool perRow, UniformityStatistic statistic) => new()
+    internal static KureOptions Term(double lambda, bool perRow, UniformityStatistic statistic) => new()
     {
         Lambda = lambda, PerRow = perRow, Statistic = statistic,
         Target = statistic == UniformityStatistic.Kurtosis ? KureOptions.UniformKurtosis : KureOptions.UniformAbsoluteCoefficientOfVariation,
     };
 
     /// <summary>The heading's note for a run that regularizes another statistic than the kurtosis.</summary>
-    private static string Heading(UniformityStatistic statistic) =>
+    internal static string Heading(UniformityStatistic statistic) =>
         statistic == UniformityStatistic.Kurtosis ? "" : ", coefficient of variation in place of the kurtosis";
+
+    /// <summary>The section name's suffix for a run that regularizes another statistic than the kurtosis: <c>-cv</c>.</summary>
+    private static string StatisticSuffix(UniformityStatistic statistic) => statistic == UniformityStatistic.Kurtosis ? "" : "-cv";
 
     /// <summary>How part a's fine-tuned columns start: <c>+ fine-tune, KURE (lambda 1)</c>.</summary>
     private const string FineTunePrefix = "+ fine-tune, ";
@@ -366,9 +369,13 @@ internal static class KureCommand
     private static string Variants(UniformityStatistic statistic) => statistic == UniformityStatistic.Kurtosis
         ? "without the kurtosis term, with it on each recurrent weight tensor (the paper's form, target 1.8), " +
           "and with it on each row of those tensors (`KureOptions.PerRow`: one output unit's weights)"
-        : "without a uniformity term, with KURE's term built on the coefficient of variation of the absolute deviations " +
-          "std(|w - mean|) / mean(|w - mean|) in place of the kurtosis (`KureOptions.Statistic`, target 1/sqrt(3) = 0.577, the uniform " +
-          "distribution's; a Gaussian has 0.756) on each recurrent weight tensor, and on each row of those tensors (`KureOptions.PerRow`)";
+        : $"without a uniformity term, with KURE's term built on {CoefficientOfVariation} on each recurrent weight tensor, " +
+          "and on each row of those tensors (`KureOptions.PerRow`)";
+
+    /// <summary>The coefficient-of-variation statistic and its target in words.</summary>
+    internal const string CoefficientOfVariation = "the coefficient of variation of the absolute deviations " +
+        "std(|w - mean|) / mean(|w - mean|) in place of the kurtosis (`KureOptions.Statistic`, target 1/sqrt(3) = 0.577, the uniform " +
+        "distribution's; a Gaussian has 0.756)";
 
     private static string StepScope(bool rowSteps) => rowSteps ? "one step per weight row (`-row`)" : "one step per tensor";
 

@@ -5,10 +5,11 @@ namespace Microsoft.ML.Quantized.Samples.Commands;
 
 /// <summary>
 /// The <c>kure --lambda-sweep</c> flow: what KURE's coefficient costs at float and buys after quantization. Copies of one
-/// float model are fine-tuned for the same steps without the kurtosis term and with it at each lambda, per tensor (the
-/// paper's form) and per row, each under several fine-tuning seeds: the spread of the copies without the term is the
-/// noise a KURE gain has to clear. Each copy is scored at float and after post-training quantization to 4 and 3 bits
-/// (uniform, max |w| step: the rule outliers hurt), then freed.
+/// float model are fine-tuned for the same steps without the uniformity term and with it at each lambda (the kurtosis, or
+/// with <c>--statistic cv</c> the coefficient of variation of |w - mean|), per tensor (the paper's form) and per row,
+/// each under several fine-tuning seeds: the spread of the copies without the term is the noise a KURE gain has to
+/// clear. Each copy is scored at float and after post-training quantization to 4 and 3 bits (uniform, max |w| step: the
+/// rule outliers hurt), then freed.
 /// </summary>
 internal static class KureLambdaSweep
 {
@@ -30,7 +31,7 @@ internal static class KureLambdaSweep
     /// table). <paramref name="done"/> is told when each copy is scored.
     /// </summary>
     public static string Run<TModel>(KureTask<TModel> task, TModel trained, int steps, int fineTuneSteps, IReadOnlyList<double> lambdas, int seeds,
-        bool rowSteps, string? load, Action<string> done)
+        UniformityStatistic statistic, bool rowSteps, string? load, Action<string> done)
         where TModel : class, IDisposable
     {
         var builder = new RobustnessReportBuilder
@@ -40,7 +41,7 @@ internal static class KureLambdaSweep
         };
         var forms = new List<(string Form, double Lambda, KureOptions Kure)> { ("no KURE", 0, new KureOptions { Lambda = 0 }) };
         foreach (var perRow in new[] { false, true })
-            forms.AddRange(lambdas.Select(l => (perRow ? "KURE per row" : "KURE per tensor", l, new KureOptions { Lambda = l, PerRow = perRow })));
+            forms.AddRange(lambdas.Select(l => (perRow ? "KURE per row" : "KURE per tensor", l, KureCommand.Term(l, perRow, statistic))));
 
         var rows = forms.Select(f => (f.Form, f.Lambda, Reports: Enumerable.Range(0, seeds).Select(s =>
         {
@@ -55,10 +56,10 @@ internal static class KureLambdaSweep
 
         var first = task.FineTuning(fineTuneSteps).Seed;
         var sb = new StringBuilder();
-        sb.AppendLine($"## KURE: lambda sweep ({task.Title}{(rowSteps ? ", one step per row" : "")})");
+        sb.AppendLine($"## KURE: lambda sweep ({task.Title}{(rowSteps ? ", one step per row" : "")}{KureCommand.Heading(statistic)})");
         sb.AppendLine();
-        sb.AppendLine($"{task.Setup(steps)}; then copies fine-tuned {fineTuneSteps} steps with Adam 1e-3 (the paper's rate), without the kurtosis term " +
-                      $"and with it at each lambda, on each recurrent weight tensor (per tensor, the paper's form, target 1.8) or on each of their rows " +
+        sb.AppendLine($"{task.Setup(steps)}; then copies fine-tuned {fineTuneSteps} steps with Adam 1e-3 (the paper's rate), without the {Term(statistic)} " +
+                      $"and with it at each lambda, on each recurrent weight tensor (per tensor, the paper's form) or on each of their rows " +
                       $"(`KureOptions.PerRow`), each under {seeds} fine-tuning seed{(seeds == 1 ? "" : "s")} ({string.Join(", ", Enumerable.Range(first, seeds))}; a seed draws the dropout masks and a classifier's " +
                       "example order, so a language model without dropout fine-tunes the same under every seed). Every copy is quantized after training, no retraining: uniform symmetric, " +
                       $"{(rowSteps ? "one step per weight row" : "one step per tensor")}, max |w| / (2^(b-1) - 1). {task.MetricSentence}; " +
@@ -82,6 +83,11 @@ internal static class KureLambdaSweep
         }
         return sb.ToString();
     }
+
+    /// <summary>The regularized statistic and its target in words.</summary>
+    private static string Term(UniformityStatistic statistic) => statistic == UniformityStatistic.Kurtosis
+        ? "kurtosis term (target 1.8)"
+        : "term on " + KureCommand.CoefficientOfVariation;
 
     private static string F(double value) => value.ToString(CultureInfo.InvariantCulture);
 }
