@@ -12,13 +12,10 @@ namespace Microsoft.ML.Quantized.Samples.Commands;
 /// each step with its own batch statistics either way, so the two runs differ only in what validation and test use),
 /// evaluates both, evaluates the per-step model again with its statistics replaced by the shared set they fold into, and
 /// shows per step how far that set is from the step's own. Writes the <c>bn-shared</c> section of docs/reproduction.md
-/// and a plot.
+/// (<c>bn-shared-pixel</c> pixel by pixel, <c>--frame-size 1</c>) and a plot of the same name.
 /// </summary>
 internal static class SharedBatchNormCommand
 {
-    private const string SectionStart = "<!-- bench:bn-shared -->";
-    private const string SectionEnd = "<!-- /bench:bn-shared -->";
-
     /// <summary>Most training batches that re-estimate the running statistics with the kept weights.</summary>
     private const int RecalibrationBatches = 100;
 
@@ -33,7 +30,7 @@ internal static class SharedBatchNormCommand
         var frame = new Option<int>("--frame-size") { Description = "Pixels per time step: 28 (28 steps, row by row) or 1 (784 steps, pixel by pixel).", DefaultValueFactory = _ => 28 };
         var weights = new Option<string>("--weights") { Description = "Recurrent weight quantizer (registry name; none = float).", DefaultValueFactory = _ => "twn" };
         var learningRate = new Option<double>("--lr") { Description = "Adam learning rate.", DefaultValueFactory = _ => 1e-3 };
-        var output = new Option<FileInfo>("--out") { Description = "Markdown file whose bn-shared section is replaced.", DefaultValueFactory = _ => new FileInfo("docs/reproduction.md") };
+        var output = new Option<FileInfo>("--out") { Description = "Markdown file whose bn-shared section (bn-shared-pixel with --frame-size 1) is replaced.", DefaultValueFactory = _ => new FileInfo("docs/reproduction.md") };
         var command = new System.CommandLine.Command("bn-shared", "Hou et al. 2019 Q3: shared vs per-step batch-norm statistics on sequential MNIST, and the per-step statistics shared ones average over.")
         {
             data, trainCount, validCount, testCount, epochs, hidden, frame, weights, learningRate, output,
@@ -101,11 +98,14 @@ internal static class SharedBatchNormCommand
             Best(perStep), Best(shared), perStepAccuracy, sharedAccuracy, swappedAccuracy, perStepTrainingAccuracy, sharedTrainingAccuracy,
             perStepRecalibratedAccuracy, sharedRecalibratedAccuracy, recalibrationBatches, weightGap, input, hiddenSide, perStepScores, sharedScores, recalibratedScores, bound, load);
         var markdown = Render(result);
-        BenchmarkCommand.WriteSection(s.Output, markdown, SectionStart, SectionEnd);
-        Plot(input, hiddenSide, Path.Combine(s.Output.DirectoryName ?? ".", "reproduction-bn-shared.png"));
+        BenchmarkCommand.WriteSection(s.Output, markdown, $"<!-- bench:{Section(s)} -->", $"<!-- /bench:{Section(s)} -->");
+        Plot(input, hiddenSide, Path.Combine(s.Output.DirectoryName ?? ".", $"reproduction-{Section(s)}.png"));
         AnsiConsole.WriteLine(markdown);
         return 0;
     }
+
+    /// <summary>The section (and plot) name: <c>bn-shared</c>, or <c>bn-shared-pixel</c> for one pixel a step, so both forms can stand side by side.</summary>
+    private static string Section(Settings s) => s.FrameSize == 1 ? "bn-shared-pixel" : "bn-shared";
 
     private static int Best(QuantizedSequenceClassifier model) => model.History.MinBy(h => h.ValidationLoss)!.Epoch;
 
@@ -116,7 +116,7 @@ internal static class SharedBatchNormCommand
     {
         var s = r.Settings;
         var sb = new StringBuilder();
-        sb.AppendLine("## Normalization helps (Hou et al. 2019), question 3: batch norm with statistics shared across time steps");
+        sb.AppendLine($"## Normalization helps (Hou et al. 2019), question 3: batch norm with statistics shared across time steps{(s.FrameSize == 1 ? ", pixel by pixel" : "")}");
         sb.AppendLine();
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
             $"Sequential MNIST, {r.Steps} steps of {s.FrameSize} pixel(s), LSTM 1 x {s.Hidden} with `{s.Weights}` recurrent weights and recurrent batch " +
@@ -151,7 +151,7 @@ internal static class SharedBatchNormCommand
                 $"{r.PerStepScores[t].Largest:G3} | {r.PerStepScores[t].ShareAboveBound:P2} | {r.RecalibratedScores[t].Largest:G3} | {r.RecalibratedScores[t].ShareAboveBound:P2} | " +
                 $"{r.SharedScores[t].Largest:G3} | {r.SharedScores[t].ShareAboveBound:P2} |"));
         sb.AppendLine();
-        sb.AppendLine("Plot (every step): `reproduction-bn-shared.png`.");
+        sb.AppendLine($"Plot (every step): `reproduction-{Section(s)}.png`.");
         return sb.ToString();
     }
 

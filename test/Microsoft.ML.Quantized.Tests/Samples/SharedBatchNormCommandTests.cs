@@ -31,6 +31,25 @@ public sealed class SharedBatchNormCommandTests
     }
 
     [TestMethod]
+    public void Pixel_by_pixel_writes_its_own_section_and_plot_beside_the_row_by_row_one()
+    {
+        WithTinyMnist((data, markdown) =>
+        {
+            var (code, output) = SamplesCli.Run("bn-shared", "--data", data, "--train-count", "20", "--valid-count", "10", "--test-count", "10",
+                "--epochs", "1", "--hidden", "4", "--frame-size", "1", "--out", markdown);
+            Assert.AreEqual(0, code, output);
+            var text = File.ReadAllText(markdown);
+            StringAssert.StartsWith(text, "intro\n<!-- bench:bn-shared -->\nold\n<!-- /bench:bn-shared -->\nend\n", "the row-by-row section is kept");
+            var section = text[text.IndexOf("<!-- bench:bn-shared-pixel -->", StringComparison.Ordinal)..];
+            StringAssert.Contains(section, "question 3: batch norm with statistics shared across time steps, pixel by pixel\n");
+            StringAssert.Contains(section, "Sequential MNIST, 16 steps of 1 pixel(s)");
+            StringAssert.Contains(section, "Plot (every step): `reproduction-bn-shared-pixel.png`.");
+            StringAssert.EndsWith(section, "<!-- /bench:bn-shared-pixel -->\n");
+            Assert.IsTrue(File.Exists(Path.Combine(Path.GetDirectoryName(markdown)!, "reproduction-bn-shared-pixel.png")), "the plot has the section's name");
+        });
+    }
+
+    [TestMethod]
     public void A_frame_size_that_does_not_divide_the_image_fails_with_one_line()
     {
         WithTinyMnist((data, markdown) =>
