@@ -9,10 +9,7 @@ public sealed class SharedBatchNormCommandTests
     {
         WithTinyMnist((data, markdown) =>
         {
-            var (code, output) = SamplesCli.Run("bn-shared", "--data", data, "--train-count", "40", "--valid-count", "10", "--test-count", "10",
-                "--epochs", "1", "--hidden", "4", "--frame-size", "4", "--out", markdown);
-            Assert.AreEqual(0, code, output);
-            var text = File.ReadAllText(markdown);
+            var text = TinyRun(data, markdown, "--train-count", "40", "--frame-size", "4");
             StringAssert.StartsWith(text, "intro\n<!-- bench:bn-shared -->\n## Normalization helps (Hou et al. 2019), question 3");
             StringAssert.EndsWith(text, "<!-- /bench:bn-shared -->\nend\n");
             Assert.DoesNotContain("\nold\n", text);
@@ -35,10 +32,7 @@ public sealed class SharedBatchNormCommandTests
     {
         WithTinyMnist((data, markdown) =>
         {
-            var (code, output) = SamplesCli.Run("bn-shared", "--data", data, "--train-count", "20", "--valid-count", "10", "--test-count", "10",
-                "--epochs", "1", "--hidden", "4", "--frame-size", "1", "--out", markdown);
-            Assert.AreEqual(0, code, output);
-            var text = File.ReadAllText(markdown);
+            var text = TinyRun(data, markdown, "--train-count", "20", "--frame-size", "1");
             StringAssert.StartsWith(text, "intro\n<!-- bench:bn-shared -->\nold\n<!-- /bench:bn-shared -->\nend\n", "the row-by-row section is kept");
             var section = text[text.IndexOf("<!-- bench:bn-shared-pixel -->", StringComparison.Ordinal)..];
             StringAssert.Contains(section, "question 3: batch norm with statistics shared across time steps, pixel by pixel\n");
@@ -60,6 +54,18 @@ public sealed class SharedBatchNormCommandTests
             Assert.DoesNotContain("   at ", output, "no stack trace");
             Assert.AreEqual("intro\n<!-- bench:bn-shared -->\nold\n<!-- /bench:bn-shared -->\nend\n", File.ReadAllText(markdown), "nothing written");
         });
+    }
+
+    /// <summary>
+    /// A one-epoch <c>bn-shared</c> run (hidden 4, 10 validation and 10 test images) on <paramref name="data"/> writing to
+    /// <paramref name="markdown"/>; asserts it succeeds and returns the file's text.
+    /// </summary>
+    private static string TinyRun(string data, string markdown, params string[] options)
+    {
+        var (code, output) = SamplesCli.Run(["bn-shared", "--data", data, "--valid-count", "10", "--test-count", "10", "--epochs", "1", "--hidden", "4",
+            .. options, "--out", markdown]);
+        Assert.AreEqual(0, code, output);
+        return File.ReadAllText(markdown);
     }
 
     /// <summary>Tiny MNIST (<see cref="TinyMnist"/>) and a markdown file with an old bn-shared section.</summary>
