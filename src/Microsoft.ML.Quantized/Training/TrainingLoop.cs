@@ -48,11 +48,11 @@ internal static class TrainingLoop
                     optimizer.zero_grad();
                     var (loss, units) = task.TrainingLoss(step);
                     double lossValue = loss.item<float>();
-                    if (!double.IsFinite(lossValue)) throw Diverged(network, state, epoch, step, "loss", lossValue);
+                    if (!double.IsFinite(lossValue)) throw Diverged(network, state, options, epoch, step, "loss", lossValue);
                     var total = task.Regularizer is null ? loss : loss.add(task.Regularizer(), Scalars.One);
                     total.backward();
                     double gradNorm = ClipGradientNorm(parameters, options.GradientClipNorm);
-                    if (!double.IsFinite(gradNorm)) throw Diverged(network, state, epoch, step, "gradient norm", gradNorm);
+                    if (!double.IsFinite(gradNorm)) throw Diverged(network, state, options, epoch, step, "gradient norm", gradNorm);
                     gradientNormSum += gradNorm;
                     gradientNormMax = Math.Max(gradientNormMax, gradNorm);
                     optimizer.step();
@@ -187,21 +187,33 @@ internal static class TrainingLoop
         }
     }
 
-    private static TrainingDivergedException Diverged(nn.Module network, LoopState state, int epoch, int step, string quantity, double value)
+    private static TrainingDivergedException Diverged(nn.Module network, LoopState state, TrainingOptions options, int epoch, int step, string quantity, double value)
     {
         if (state.BestWeights is not null) LoadWeights(network, state.BestWeights);
-        return new TrainingDivergedException(epoch, step + 1, quantity, value, DivergenceAdvice(network.modules().OfType<QuantizedRecurrentCell>().ToList()));
+        return new TrainingDivergedException(epoch, step + 1, quantity, value,
+            DivergenceAdvice(network.modules().OfType<QuantizedRecurrentCell>().ToList(), options.GradientClipNorm));
     }
 
     /// <summary>
-    /// What to change after a divergence, given the recurrent <paramref name="cells"/>: the general advice, unless in-cell
-    /// normalization is already on everywhere; then the learning rate, clipping and, where a slope is below 1, the slopes.
+    /// What to change after a divergence, given the recurrent <paramref name="cells"/> and the clipping norm in force
+    /// (<paramref name="gradientClipNorm"/>, 0 = off): the general advice, unless in-cell normalization is already on
+    /// everywhere; then the learning rate, clipping where it is off, batch normalization's constant steps where it is on
+    /// and, where a slope is below 1, the slopes.
     /// </summary>
-    internal static string DivergenceAdvice(IReadOnlyList<QuantizedRecurrentCell> cells)
+    internal static string DivergenceAdvice(IReadOnlyList<QuantizedRecurrentCell> cells, double gradientClipNorm)
     {
         if (cells.Count == 0 || cells.Any(c => c.Normalization == RecurrentNormalization.None)) return TrainingDivergedException.GeneralAdvice;
         double steepest = cells.Min(c => new[] { c.Slopes.InputGate, c.Slopes.ForgetGate, c.Slopes.OutputGate, c.Slopes.Candidate, c.Slopes.CellOutput }.Min());
-        return $"In-cell normalization ({cells[0].Normalization}) is already on: lower the LearningRate or set GradientClipNorm (e.g. 0.25)" +
+        string clip = gradientClipNorm > 0
+            ? $" (GradientClipNorm, {gradientClipNorm.ToString(System.Globalization.CultureInfo.InvariantCulture)}, is on but cannot rescale a gradient that is already NaN or infinite)"
+            : " or set GradientClipNorm (e.g. 0.25)";
+        string batch = cells.Any(c => c.Normalization is RecurrentNormalization.BatchPerStep or RecurrentNormalization.BatchShared)
+            ? "; batch normalization divides each step by its standard deviation over the batch, which is 0 where every sequence of " +
+              "the batch is the same (a constant lead-in, e.g. the blank first rows of MNIST read pixel by pixel): its derivative " +
+              "there is gain / sqrt(1e-5), about 32 at the initial gain 0.1, so many such steps overflow the gradient; drop the " +
+              "constant steps or use Normalization = Layer"
+            : "";
+        return $"In-cell normalization ({cells[0].Normalization}) is already on: lower the LearningRate{clip}{batch}" +
                (steepest < 1
                    ? $"; the slope {steepest.ToString(System.Globalization.CultureInfo.InvariantCulture)} makes a gate's derivative up to " +
                      $"{(1 / steepest).ToString("0.##", System.Globalization.CultureInfo.InvariantCulture)} times the standard one at the unit-scale " +

@@ -125,13 +125,19 @@ public sealed class TrainingLoopTests
             options.Slopes = ActivationSlopes.All(slope);
             return new QuantizedRecurrentStack("s", 3, options).Layers;
         }
-        Assert.AreEqual(TrainingDivergedException.GeneralAdvice, TrainingLoop.DivergenceAdvice(Cells(RecurrentNormalization.None, 0.25)));
-        Assert.AreEqual(TrainingDivergedException.GeneralAdvice, TrainingLoop.DivergenceAdvice(Array.Empty<QuantizedRecurrentCell>()));
+        Assert.AreEqual(TrainingDivergedException.GeneralAdvice, TrainingLoop.DivergenceAdvice(Cells(RecurrentNormalization.None, 0.25), 0.25));
+        Assert.AreEqual(TrainingDivergedException.GeneralAdvice, TrainingLoop.DivergenceAdvice(Array.Empty<QuantizedRecurrentCell>(), 0.25));
         Assert.AreEqual("In-cell normalization (Layer) is already on: lower the LearningRate or set GradientClipNorm (e.g. 0.25).",
-            TrainingLoop.DivergenceAdvice(Cells(RecurrentNormalization.Layer, 1)));
+            TrainingLoop.DivergenceAdvice(Cells(RecurrentNormalization.Layer, 1), 0));
+        // With clipping on, it is not advised again: it cannot rescale a NaN or infinite gradient.
+        Assert.AreEqual("In-cell normalization (Layer) is already on: lower the LearningRate (GradientClipNorm, 0.25, is on but cannot rescale " +
+            "a gradient that is already NaN or infinite).", TrainingLoop.DivergenceAdvice(Cells(RecurrentNormalization.Layer, 1), 0.25));
+        // Batch norm: steps that are the same across the batch (zero batch variance) multiply the gradient by gain / sqrt(eps).
+        var batch = TrainingLoop.DivergenceAdvice(Cells(RecurrentNormalization.BatchPerStep, 0.25), 1);
+        StringAssert.Contains(batch, "its derivative there is gain / sqrt(1e-5), about 32 at the initial gain 0.1");
+        StringAssert.Contains(TrainingLoop.DivergenceAdvice(Cells(RecurrentNormalization.BatchShared, 1), 1), "drop the constant steps or use Normalization = Layer.");
         // Slope 0.25: sigmoid(x / 0.25) and tanh(x / 0.25) have 4 times the standard derivative at 0.
-        StringAssert.Contains(TrainingLoop.DivergenceAdvice(Cells(RecurrentNormalization.BatchPerStep, 0.25)),
-            "the slope 0.25 makes a gate's derivative up to 4 times the standard one");
+        StringAssert.Contains(batch, "the slope 0.25 makes a gate's derivative up to 4 times the standard one");
         Assert.AreEqual("Training diverged at epoch 2, step 5: the loss is NaN. advice.", new TrainingDivergedException(2, 5, "loss", double.NaN, "advice.").Message);
     }
 
