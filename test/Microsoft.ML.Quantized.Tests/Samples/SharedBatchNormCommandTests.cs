@@ -32,11 +32,12 @@ public sealed class SharedBatchNormCommandTests
     {
         WithTinyMnist((data, markdown) =>
         {
-            var text = TinyRun(data, markdown, "--train-count", "20", "--frame-size", "1");
+            var text = TinyRun(data, markdown, "--train-count", "20", "--frame-size", "1", "--initial-noise", "0.1");
             StringAssert.StartsWith(text, "intro\n<!-- bench:bn-shared -->\nold\n<!-- /bench:bn-shared -->\nend\n", "the row-by-row section is kept");
             var section = text[text.IndexOf("<!-- bench:bn-shared-pixel -->", StringComparison.Ordinal)..];
             StringAssert.Contains(section, "question 3: batch norm with statistics shared across time steps, pixel by pixel\n");
             StringAssert.Contains(section, "Sequential MNIST, 16 steps of 1 pixel(s)");
+            StringAssert.Contains(section, "seed 1, initial hidden state drawn from N(0, 0.1^2) in training (Cooijmans et al.'s noise; zeros in evaluation), best validation epoch kept.");
             StringAssert.Contains(section, "Plot (every step): `reproduction-bn-shared-pixel.png`.");
             StringAssert.EndsWith(section, "<!-- /bench:bn-shared-pixel -->\n");
             Assert.IsTrue(File.Exists(Path.Combine(Path.GetDirectoryName(markdown)!, "reproduction-bn-shared-pixel.png")), "the plot has the section's name");
