@@ -65,6 +65,8 @@ public sealed class SequenceClassifierOptions
     /// gradient by up to gain / sqrt(1e-5) until it overflows. Evaluation and scoring start from zeros (the noise's mean).
     /// In [0, 1e3]; default 0 (every sequence starts from zeros in training too).
     /// </summary>
+    // Written to a model's header only when set, so a model trained without it reads with library versions from before it.
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault)]
     public double InitialStateNoise { get; set; }
 
     /// <summary>Deep copy.</summary>

@@ -71,6 +71,11 @@ public sealed class SequenceClassifierTests
         var second = model.PredictBatch(test);
         for (int i = 0; i < test.Length; i++)
             Assert.AreEqual(first[i].Probabilities[1], second[i].Probabilities[1], $"sequence {i}: scoring draws no noise");
+        // Saved with the model (a KURE fine-tune of the loaded model draws it too); left out of the header while 0, so
+        // models trained without it read with library versions from before it.
+        using (var loaded = SequenceClassifierTestData.SavedAndLoaded(model)) Assert.AreEqual(0.1, loaded.Options.InitialStateNoise);
+        StringAssert.Contains(System.Text.Json.JsonSerializer.Serialize(Model(0.1), ModelFile.HeaderJson), "\"InitialStateNoise\":0.1");
+        Assert.DoesNotContain("InitialStateNoise", System.Text.Json.JsonSerializer.Serialize(Model(0), ModelFile.HeaderJson));
         Assert.Throws<ArgumentOutOfRangeException>(() =>
             QuantizedSequenceClassifier.Train(train, FrameTrain.Labels[..96], null, null, Model(-0.1), SequenceClassifierTestData.Training(1)));
     }
