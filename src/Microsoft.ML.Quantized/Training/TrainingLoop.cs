@@ -210,8 +210,9 @@ internal static class TrainingLoop
         string batch = cells.Any(c => c.Normalization is RecurrentNormalization.BatchPerStep or RecurrentNormalization.BatchShared)
             ? "; batch normalization divides each step by its standard deviation over the batch, which is 0 where every sequence of " +
               "the batch is the same (a constant lead-in, e.g. the blank first rows of MNIST read pixel by pixel): its derivative " +
-              "there is gain / sqrt(1e-5), about 32 at the initial gain 0.1, so many such steps overflow the gradient; drop the " +
-              "constant steps or use Normalization = Layer"
+              "there is gain / sqrt(1e-5), about 32 at the initial gain 0.1, so many such steps overflow the gradient; start each " +
+              "sequence from a noisy state (SequenceClassifierOptions.InitialStateNoise, e.g. 0.1), drop the constant steps or " +
+              "use Normalization = Layer"
             : "";
         return $"In-cell normalization ({cells[0].Normalization}) is already on: lower the LearningRate{clip}{batch}" +
                (steepest < 1

@@ -135,7 +135,7 @@ public sealed class TrainingLoopTests
         // Batch norm: steps that are the same across the batch (zero batch variance) multiply the gradient by gain / sqrt(eps).
         var batch = TrainingLoop.DivergenceAdvice(Cells(RecurrentNormalization.BatchPerStep, 0.25), 1);
         StringAssert.Contains(batch, "its derivative there is gain / sqrt(1e-5), about 32 at the initial gain 0.1");
-        StringAssert.Contains(TrainingLoop.DivergenceAdvice(Cells(RecurrentNormalization.BatchShared, 1), 1), "drop the constant steps or use Normalization = Layer.");
+        StringAssert.Contains(TrainingLoop.DivergenceAdvice(Cells(RecurrentNormalization.BatchShared, 1), 1), "start each sequence from a noisy state (SequenceClassifierOptions.InitialStateNoise, e.g. 0.1), drop the constant steps or use Normalization = Layer.");
         // Slope 0.25: sigmoid(x / 0.25) and tanh(x / 0.25) have 4 times the standard derivative at 0.
         StringAssert.Contains(batch, "the slope 0.25 makes a gate's derivative up to 4 times the standard one");
         Assert.AreEqual("Training diverged at epoch 2, step 5: the loss is NaN. advice.", new TrainingDivergedException(2, 5, "loss", double.NaN, "advice.").Message);
