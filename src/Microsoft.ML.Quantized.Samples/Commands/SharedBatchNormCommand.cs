@@ -19,6 +19,9 @@ internal static class SharedBatchNormCommand
     /// <summary>Most training batches that re-estimate the running statistics with the kept weights.</summary>
     private const int RecalibrationBatches = 100;
 
+    /// <summary>Training batch size of both runs.</summary>
+    private const int BatchSize = 100;
+
     public static System.CommandLine.Command Create()
     {
         var data = new Option<DirectoryInfo>("--data") { Description = "Folder with the MNIST IDX files (build/fetch-data.sh --only mnist).", DefaultValueFactory = _ => new DirectoryInfo("data/mnist") };
@@ -31,13 +34,14 @@ internal static class SharedBatchNormCommand
         var weights = new Option<string>("--weights") { Description = "Recurrent weight quantizer (registry name; none = float).", DefaultValueFactory = _ => "twn" };
         var learningRate = new Option<double>("--lr") { Description = "Adam learning rate.", DefaultValueFactory = _ => 1e-3 };
         var initialNoise = new Option<double>("--initial-noise") { Description = "Standard deviation of the Gaussian noise each sequence's initial hidden state starts from in training (SequenceClassifierOptions.InitialStateNoise; Cooijmans et al. use 0.1 pixel by pixel, where a zero start makes every sequence of a batch alike over the blank first rows and the gradient overflows). Default 0.", DefaultValueFactory = _ => 0 };
+        var checkpoints = new Option<DirectoryInfo>("--checkpoints") { Description = "Folder for each run's per-epoch checkpoint (one subfolder per run, deleted once the section is written), so an interrupted command resumes from its last whole epoch.", DefaultValueFactory = _ => new DirectoryInfo("artifacts/bn-shared-checkpoints") };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file whose bn-shared section (bn-shared-pixel with --frame-size 1) is replaced.", DefaultValueFactory = _ => new FileInfo("docs/reproduction.md") };
         var command = new System.CommandLine.Command("bn-shared", "Hou et al. 2019 Q3: shared vs per-step batch-norm statistics on sequential MNIST, and the per-step statistics shared ones average over.")
         {
-            data, trainCount, validCount, testCount, epochs, hidden, frame, weights, learningRate, initialNoise, output,
+            data, trainCount, validCount, testCount, epochs, hidden, frame, weights, learningRate, initialNoise, checkpoints, output,
         };
         command.SetAction(parse => Run(new Settings(parse.GetValue(data)!, parse.GetValue(trainCount), parse.GetValue(validCount), parse.GetValue(testCount),
-            parse.GetValue(epochs), parse.GetValue(hidden), parse.GetValue(frame), parse.GetValue(weights)!, parse.GetValue(learningRate), parse.GetValue(initialNoise), parse.GetValue(output)!)));
+            parse.GetValue(epochs), parse.GetValue(hidden), parse.GetValue(frame), parse.GetValue(weights)!, parse.GetValue(learningRate), parse.GetValue(initialNoise), parse.GetValue(checkpoints)!, parse.GetValue(output)!)));
         return command;
     }
 
@@ -51,10 +55,10 @@ internal static class SharedBatchNormCommand
         if (mnist.Pixels % s.FrameSize != 0) throw new ArgumentException($"--frame-size must divide {mnist.Pixels}; got {s.FrameSize}.");
         int steps = mnist.Pixels / s.FrameSize;
         var quantizer = QuantizerRegistry.Parse(s.Weights);
-        var training = new TrainingOptions
+        TrainingOptions Training(RecurrentNormalization normalization) => new()
         {
-            Epochs = s.Epochs, BatchSize = 100, Optimizer = OptimizerKind.Adam, LearningRate = s.LearningRate,
-            LearningRateDecay = 2, GradientClipNorm = 1.0, Seed = 1, ProgressInterval = 20,
+            Epochs = s.Epochs, BatchSize = BatchSize, Optimizer = OptimizerKind.Adam, LearningRate = s.LearningRate,
+            LearningRateDecay = 2, GradientClipNorm = 1.0, Seed = 1, ProgressInterval = 20, CheckpointDirectory = CheckpointFolder(s, normalization),
         };
         QuantizedSequenceClassifier TrainWith(RecurrentNormalization normalization) => ConsoleProgress.Run($"{s.Weights} + {Name(normalization)}", progress =>
             QuantizedSequenceClassifier.Train(mnist.Train, mnist.TrainLabels, mnist.Valid, mnist.ValidLabels, new SequenceClassifierOptions
@@ -64,7 +68,7 @@ internal static class SharedBatchNormCommand
                 {
                     Cell = RecurrentCellKind.Lstm, HiddenSize = s.Hidden, WeightQuantizer = quantizer, Normalization = normalization, MaxNormalizedSteps = steps,
                 },
-            }, training, progress));
+            }, Training(normalization), progress));
 
         using var perStep = TrainWith(RecurrentNormalization.BatchPerStep);
         using var shared = TrainWith(RecurrentNormalization.BatchShared);
@@ -76,7 +80,7 @@ internal static class SharedBatchNormCommand
         var sharedTrainingAccuracy = shared.Evaluate(trainingSample, trainingSampleLabels).Accuracy;
         var cell = perStep.Network.Recurrent.Layers[0];
         var sharedCell = shared.Network.Recurrent.Layers[0];
-        double bound = Math.Sqrt(training.BatchSize - 1);
+        double bound = Math.Sqrt(BatchSize - 1);
         var perStepScores = SharedBatchNormStatistics.InputScores(cell, mnist.Test, s.FrameSize, bound);
         var sharedScores = SharedBatchNormStatistics.InputScores(sharedCell, mnist.Test, s.FrameSize, bound);
         var input = SharedBatchNormStatistics.Deviations(cell.InputBatchNorm!, steps);
@@ -84,7 +88,7 @@ internal static class SharedBatchNormCommand
         SharedBatchNormStatistics.ShareStatistics(cell.InputBatchNorm!, steps);
         SharedBatchNormStatistics.ShareStatistics(cell.HiddenBatchNorm!, steps);
         var swappedAccuracy = perStep.Evaluate(mnist.Test, mnist.TestLabels).Accuracy;
-        int recalibrationBatchSize = Math.Min(training.BatchSize, mnist.Train.Length);
+        int recalibrationBatchSize = Math.Min(BatchSize, mnist.Train.Length);
         int recalibrationBatches = Math.Min(RecalibrationBatches, mnist.Train.Length / recalibrationBatchSize);
         SharedBatchNormStatistics.Recalibrate(perStep.Network, mnist.Train, s.FrameSize, recalibrationBatches, recalibrationBatchSize);
         SharedBatchNormStatistics.Recalibrate(shared.Network, mnist.Train, s.FrameSize, recalibrationBatches, recalibrationBatchSize);
@@ -101,12 +105,21 @@ internal static class SharedBatchNormCommand
         var markdown = Render(result);
         BenchmarkCommand.WriteSection(s.Output, markdown, $"<!-- bench:{Section(s)} -->", $"<!-- /bench:{Section(s)} -->");
         Plot(input, hiddenSide, Path.Combine(s.Output.DirectoryName ?? ".", $"reproduction-{Section(s)}.png"));
+        foreach (var normalization in new[] { RecurrentNormalization.BatchPerStep, RecurrentNormalization.BatchShared })
+            if (Directory.Exists(CheckpointFolder(s, normalization))) Directory.Delete(CheckpointFolder(s, normalization), recursive: true);
         AnsiConsole.WriteLine(markdown);
         return 0;
     }
 
     /// <summary>The section (and plot) name: <c>bn-shared</c>, or <c>bn-shared-pixel</c> for one pixel a step, so both forms can stand side by side.</summary>
     private static string Section(Settings s) => s.FrameSize == 1 ? "bn-shared-pixel" : "bn-shared";
+
+    /// <summary>
+    /// One run's checkpoint folder, e.g. <c>bn-shared-frame1-twn-h128-5ep-55000-noise0.1-BatchPerStep</c>; a checkpoint of
+    /// another configuration under the same name (e.g. another learning rate) is refused by its fingerprint.
+    /// </summary>
+    private static string CheckpointFolder(Settings s, RecurrentNormalization normalization) => Path.Combine(s.Checkpoints.FullName,
+        string.Create(CultureInfo.InvariantCulture, $"bn-shared-frame{s.FrameSize}-{s.Weights}-h{s.Hidden}-{s.Epochs}ep-{s.TrainCount}-noise{s.InitialNoise}-{normalization}"));
 
     private static int Best(QuantizedSequenceClassifier model) => model.History.MinBy(h => h.ValidationLoss)!.Epoch;
 
@@ -195,7 +208,7 @@ internal static class SharedBatchNormCommand
     }
 
     private sealed record Settings(DirectoryInfo Data, int TrainCount, int ValidCount, int TestCount, int Epochs, int Hidden, int FrameSize,
-        string Weights, double LearningRate, double InitialNoise, FileInfo Output);
+        string Weights, double LearningRate, double InitialNoise, DirectoryInfo Checkpoints, FileInfo Output);
 
     private sealed record Result(Settings Settings, int Steps, int Train, int Valid, int Test, int PerStepBestEpoch, int SharedBestEpoch,
         double PerStepAccuracy, double SharedAccuracy, double SwappedAccuracy, double PerStepTrainingAccuracy, double SharedTrainingAccuracy,

@@ -207,10 +207,11 @@ internal static class TrainingLoop
         string clip = gradientClipNorm > 0
             ? $" (GradientClipNorm, {gradientClipNorm.ToString(System.Globalization.CultureInfo.InvariantCulture)}, is on but cannot rescale a gradient that is already NaN or infinite)"
             : " or set GradientClipNorm (e.g. 0.25)";
-        string batch = cells.Any(c => c.Normalization is RecurrentNormalization.BatchPerStep or RecurrentNormalization.BatchShared)
+        var batchNorms = cells.Select(c => c.HiddenBatchNorm).OfType<RecurrentBatchNorm>().ToList();
+        string batch = batchNorms.Count > 0
             ? "; batch normalization divides each step by its standard deviation over the batch, which is 0 where every sequence of " +
               "the batch is the same (a constant lead-in, e.g. the blank first rows of MNIST read pixel by pixel): its derivative " +
-              "there is gain / sqrt(1e-5), about 32 at the initial gain 0.1, so many such steps overflow the gradient; start each " +
+              $"there is gain / sqrt(epsilon){ZeroVarianceFactor(batchNorms)}, so many such steps overflow the gradient; start each " +
               "sequence from a noisy state (SequenceClassifierOptions.InitialStateNoise, e.g. 0.1), drop the constant steps or " +
               "use Normalization = Layer"
             : "";
@@ -220,6 +221,22 @@ internal static class TrainingLoop
                      $"{(1 / steepest).ToString("0.##", System.Globalization.CultureInfo.InvariantCulture)} times the standard one at the unit-scale " +
                      "pre-activations normalization produces, so try ActivationSlopes nearer 1."
                    : ".");
+    }
+
+    /// <summary>
+    /// The largest hidden-side batch-norm derivative at a zero-variance step, largest |gain| / sqrt(epsilon), over
+    /// <paramref name="batchNorms"/>, worded for the advice; empty where a gain is no longer finite.
+    /// </summary>
+    private static string ZeroVarianceFactor(IReadOnlyList<RecurrentBatchNorm> batchNorms)
+    {
+        (double Gain, double Epsilon) largest;
+        using (torch.NewDisposeScope())
+        using (torch.no_grad())
+            largest = batchNorms.Select(b => ((double)b.Gain.abs().max().item<float>(), b.Epsilon)).MaxBy(p => p.Item1 / Math.Sqrt(p.Epsilon));
+        return double.IsFinite(largest.Gain)
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $", {largest.Gain / Math.Sqrt(largest.Epsilon):0.#} at this network's largest gain, {largest.Gain:0.###}, and epsilon {largest.Epsilon:G3}")
+            : "";
     }
 
     private static TrainingProgress Report(TrainingOptions options, LoopState state, int epoch, int step, int steps, double loss,

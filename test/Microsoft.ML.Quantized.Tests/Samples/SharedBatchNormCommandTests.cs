@@ -45,6 +45,29 @@ public sealed class SharedBatchNormCommandTests
     }
 
     [TestMethod]
+    public void Each_run_checkpoints_into_its_own_folder_which_is_removed_once_the_section_is_written()
+    {
+        WithTinyMnist((data, markdown) =>
+        {
+            var checkpoints = Path.Combine(Path.GetDirectoryName(markdown)!, "checkpoints");
+            // A damaged checkpoint where the per-step run keeps its own: the command reads it (and refuses it) instead of training afresh.
+            var perStep = Path.Combine(checkpoints, "bn-shared-frame4-twn-h4-1ep-40-noise0-BatchPerStep");
+            Directory.CreateDirectory(perStep);
+            File.WriteAllText(Path.Combine(perStep, "training.checkpoint"), "not a checkpoint");
+            var (code, output) = SamplesCli.Run("bn-shared", "--data", data, "--valid-count", "10", "--test-count", "10", "--epochs", "1", "--hidden", "4",
+                "--train-count", "40", "--frame-size", "4", "--checkpoints", checkpoints, "--out", markdown);
+            Assert.AreEqual(1, code, output);
+            StringAssert.Contains(output, $"The checkpoint '{Path.Combine(perStep, "training.checkpoint")}' is damaged");
+            Assert.DoesNotContain("   at ", output, "no stack trace");
+
+            File.Delete(Path.Combine(perStep, "training.checkpoint"));
+            TinyRun(data, markdown, "--train-count", "40", "--frame-size", "4");
+            Assert.IsFalse(Directory.Exists(perStep), "the per-step run's checkpoint is removed");
+            Assert.IsFalse(Directory.Exists(Path.Combine(checkpoints, "bn-shared-frame4-twn-h4-1ep-40-noise0-BatchShared")), "the shared run's checkpoint is removed");
+        });
+    }
+
+    [TestMethod]
     public void A_frame_size_that_does_not_divide_the_image_fails_with_one_line()
     {
         WithTinyMnist((data, markdown) =>
@@ -59,12 +82,12 @@ public sealed class SharedBatchNormCommandTests
 
     /// <summary>
     /// A one-epoch <c>bn-shared</c> run (hidden 4, 10 validation and 10 test images) on <paramref name="data"/> writing to
-    /// <paramref name="markdown"/>; asserts it succeeds and returns the file's text.
+    /// <paramref name="markdown"/>, its checkpoints to the folder <c>checkpoints</c> beside it; asserts it succeeds and returns the file's text.
     /// </summary>
     private static string TinyRun(string data, string markdown, params string[] options)
     {
         var (code, output) = SamplesCli.Run(["bn-shared", "--data", data, "--valid-count", "10", "--test-count", "10", "--epochs", "1", "--hidden", "4",
-            .. options, "--out", markdown]);
+            .. options, "--checkpoints", Path.Combine(Path.GetDirectoryName(markdown)!, "checkpoints"), "--out", markdown]);
         Assert.AreEqual(0, code, output);
         return File.ReadAllText(markdown);
     }

@@ -134,7 +134,15 @@ public sealed class TrainingLoopTests
             "a gradient that is already NaN or infinite).", TrainingLoop.DivergenceAdvice(Cells(RecurrentNormalization.Layer, 1), 0.25));
         // Batch norm: steps that are the same across the batch (zero batch variance) multiply the gradient by gain / sqrt(eps).
         var batch = TrainingLoop.DivergenceAdvice(Cells(RecurrentNormalization.BatchPerStep, 0.25), 1);
-        StringAssert.Contains(batch, "its derivative there is gain / sqrt(1e-5), about 32 at the initial gain 0.1");
+        StringAssert.Contains(batch, "its derivative there is gain / sqrt(epsilon), 31.6 at this network's largest gain, 0.1, and epsilon 1E-05, so");
+        // The factor is read from the network: a gain grown to 0.5 in the second layer gives 0.5 / sqrt(1e-5) = 158.1.
+        var grown = Cells(RecurrentNormalization.BatchPerStep, 1);
+        using (torch.no_grad()) grown[1].HiddenBatchNorm!.Gain[2].fill_(-0.5);
+        StringAssert.Contains(TrainingLoop.DivergenceAdvice(grown, 1), "gain / sqrt(epsilon), 158.1 at this network's largest gain, 0.5, and epsilon 1E-05, so");
+        // A gain that is no longer finite leaves the factor out rather than print NaN.
+        using (torch.no_grad()) grown[0].HiddenBatchNorm!.Gain.fill_(float.NaN);
+        using (torch.no_grad()) grown[1].HiddenBatchNorm!.Gain.fill_(float.NaN);
+        StringAssert.Contains(TrainingLoop.DivergenceAdvice(grown, 1), "its derivative there is gain / sqrt(epsilon), so many such steps overflow");
         StringAssert.Contains(TrainingLoop.DivergenceAdvice(Cells(RecurrentNormalization.BatchShared, 1), 1), "start each sequence from a noisy state (SequenceClassifierOptions.InitialStateNoise, e.g. 0.1), drop the constant steps or use Normalization = Layer.");
         // Slope 0.25: sigmoid(x / 0.25) and tanh(x / 0.25) have 4 times the standard derivative at 0.
         StringAssert.Contains(batch, "the slope 0.25 makes a gate's derivative up to 4 times the standard one");
