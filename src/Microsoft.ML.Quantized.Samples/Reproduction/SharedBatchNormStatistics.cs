@@ -53,6 +53,12 @@ internal static class SharedBatchNormStatistics
     }
 
     /// <summary>
+    /// Sequence-steps scored at once (500 images row by row, 17 pixel by pixel): each holds 4H floats in several
+    /// temporaries, so a fixed count of images would need gigabytes a chunk at 784 steps.
+    /// </summary>
+    private const int ChunkFrames = 14_000;
+
+    /// <summary>
     /// Per step, over <paramref name="sequences"/> (each <c>steps x frameSize</c> values, read as frames): the largest
     /// |z| of the cell's input-side normalization in evaluation, <c>z = (W_x x_t - mu_t) / sqrt(var_t + epsilon)</c> with
     /// the effective (quantized) <c>W_x</c> and the running statistics evaluation uses at step t (the shared set, or the
@@ -73,7 +79,7 @@ internal static class SharedBatchNormStatistics
         try
         {
             var weightIhT = cell.EffectiveWeights().WeightIh.t();
-            foreach (var chunk in sequences.Chunk(500))
+            foreach (var chunk in sequences.Chunk(Math.Max(1, ChunkFrames / steps)))
             {
                 using var chunkScope = NewDisposeScope();
                 var frames = tensor(chunk.SelectMany(x => x).ToArray()).reshape(chunk.Length, steps, frameSize).transpose(0, 1);

@@ -99,6 +99,13 @@ public sealed class SharedBatchNormStatisticsTests
         var clamped = SharedBatchNormStatistics.InputScores(oneSet, sequences, frameSize: 1, bound: 1);
         Assert.AreEqual(1.65, clamped[1].Largest, 1e-5);
         Assert.AreEqual(0.5, clamped[1].ShareAboveBound, 1e-12);
+
+        // 7,001 copies of the pair, 14,002 two-step images, are scored in several chunks: the largest |z| is the maximum
+        // over chunks and the share a count over every image, so both equal the pair's.
+        var many = SharedBatchNormStatistics.InputScores(perStep, Enumerable.Repeat(sequences, 7_001).SelectMany(s => s).ToArray(), frameSize: 1, bound: 1);
+        Assert.AreEqual(1.1, many[0].Largest, 1e-5);
+        Assert.AreEqual(0.5, many[0].ShareAboveBound, 1e-12);
+        Assert.AreEqual(0.9125, many[1].Largest, 1e-5);
     }
 
     [TestMethod]
