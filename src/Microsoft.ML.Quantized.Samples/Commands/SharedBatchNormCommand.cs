@@ -105,8 +105,8 @@ internal static class SharedBatchNormCommand
         var markdown = Render(result);
         BenchmarkCommand.WriteSection(s.Output, markdown, $"<!-- bench:{Section(s)} -->", $"<!-- /bench:{Section(s)} -->");
         Plot(input, hiddenSide, Path.Combine(s.Output.DirectoryName ?? ".", $"reproduction-{Section(s)}.png"));
-        foreach (var normalization in new[] { RecurrentNormalization.BatchPerStep, RecurrentNormalization.BatchShared })
-            if (Directory.Exists(CheckpointFolder(s, normalization))) Directory.Delete(CheckpointFolder(s, normalization), recursive: true);
+        foreach (var folder in new[] { RecurrentNormalization.BatchPerStep, RecurrentNormalization.BatchShared }.Select(n => CheckpointFolder(s, n)))
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
         AnsiConsole.WriteLine(markdown);
         return 0;
     }
