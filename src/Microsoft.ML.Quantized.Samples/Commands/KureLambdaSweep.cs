@@ -70,12 +70,7 @@ internal static class KureLambdaSweep
         sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var (form, lambda, reports) in rows)
         {
-            string Cell(Func<RobustnessReport, double> value, Func<double, string> format)
-            {
-                var values = reports.Select(value).ToArray();
-                var spread = (values.Max() - values.Min()) / 2;
-                return values.Length == 1 ? format(values[0]) : $"{format(values.Average())} ± {format(spread)}";
-            }
+            string Cell(Func<RobustnessReport, double> value, Func<double, string> format) => KureCommand.OverSeedsCell(reports.Select(value).ToArray(), format);
             sb.AppendLine($"| {form} | {(lambda > 0 ? F(lambda) : "0")} | {Cell(r => r.Float.Metric, task.Format)} | {Cell(r => r.AtBits(4)!.Metric, task.Format)} | " +
                           $"{Cell(r => r.AtBits(3)!.Metric, task.Format)} | {Cell(r => r.AtBits(4)!.Metric / r.Float.Metric, KureCommand.F)} | " +
                           $"{Cell(r => r.AtBits(3)!.Metric / r.Float.Metric, KureCommand.F)} | {Cell(r => KureCommand.RecurrentWeights(r).Average(w => w.Kurtosis), KureCommand.F)} | " +

@@ -29,10 +29,17 @@ internal abstract class KureTask<TModel> where TModel : class, IDisposable
     public string Note { get; init; } = "";
 
     /// <summary>
-    /// The task's section name in docs/benchmarks.md (<c>kure</c>, <c>kure-smnist</c>, <c>kure-brown</c>), with <c>-rows</c>
-    /// for a run with one step per weight row, so both kinds of run keep their own section.
+    /// The section name's ending for a run scored on part of the test set, e.g. <c>-test20000</c>; empty (the default) for
+    /// the whole test set.
     /// </summary>
-    public string Section(bool rowSteps) => (Name == "moby" ? "kure" : $"kure-{Name}") + (rowSteps ? "-rows" : "");
+    public string Subset { get; init; } = "";
+
+    /// <summary>
+    /// The task's section name in docs/benchmarks.md (<c>kure</c>, <c>kure-smnist</c>, <c>kure-brown</c>), with <c>-rows</c>
+    /// for a run with one step per weight row and <see cref="Subset"/> for one on part of the test set, so each kind of run
+    /// keeps its own section.
+    /// </summary>
+    public string Section(bool rowSteps) => (Name == "moby" ? "kure" : $"kure-{Name}") + (rowSteps ? "-rows" : "") + Subset;
 
     /// <summary>Formats a metric value for the tables.</summary>
     public abstract string Format(double metric);
@@ -103,6 +110,7 @@ internal sealed class LanguageModelKureTask : KureTask<QuantizedLanguageModel>
             TrainTokens = trainTokens,
             ValidationTokens = vocabulary.Encode(validation, skipUnknownCharacters: true),
             TestTokens = First(testSet, testTokens),
+            Subset = SubsetName(testSet, testTokens),
             Options = new LanguageModelOptions { EmbeddingSize = 64, Recurrent = new QuantizedRecurrentOptions { HiddenSize = hidden } },
             Recipe = steps =>
             {
@@ -138,6 +146,7 @@ internal sealed class LanguageModelKureTask : KureTask<QuantizedLanguageModel>
             TrainTokens = trainTokens,
             ValidationTokens = vocabulary.Encode(validation),
             TestTokens = First(testSet, testTokens),
+            Subset = SubsetName(testSet, testTokens),
             Perplexity = true,
             Options = new LanguageModelOptions { EmbeddingDropout = 0.5, Recurrent = new QuantizedRecurrentOptions { HiddenSize = hidden, Dropout = 0.5 } },
             Recipe = steps =>
@@ -155,6 +164,9 @@ internal sealed class LanguageModelKureTask : KureTask<QuantizedLanguageModel>
 
     /// <summary>The first <paramref name="count"/> tokens; all of them when <paramref name="count"/> is 0 or not smaller.</summary>
     private static int[] First(int[] tokens, int count) => count <= 0 || count >= tokens.Length ? tokens : tokens[..count];
+
+    /// <summary>"-testN" when <see cref="First"/> cuts, else empty.</summary>
+    private static string SubsetName(int[] tokens, int count) => count <= 0 || count >= tokens.Length ? "" : $"-test{count}";
 
     /// <summary>" on the first N of M test units" when <see cref="First"/> cuts, else empty.</summary>
     private static string Scored(int[] tokens, int count, string units) =>

@@ -20,6 +20,9 @@ public sealed class KureCommandTests
     [DataRow("--lambda-sweep 0.1 --qat-steps 3", "error: --qat-steps does not apply to --lambda-sweep,")]
     [DataRow("--lambda-sweep 0.1 --qat-step mse", "error: --qat-step does not apply to --lambda-sweep,")]
     [DataRow("--fine-tune-seeds 2", "error: --fine-tune-seeds applies to --lambda-sweep only.")]
+    [DataRow("--seeds 1,x", "error: --seeds holds 'x': each seed must be a whole number, e.g. 1,2,3.")]
+    [DataRow("--seeds ,", "error: --seeds needs at least one seed, e.g. 1,2,3.")]
+    [DataRow("--lambda-sweep 0.1 --seeds 1,2", "error: --seeds with --lambda-sweep takes one seed (its --fine-tune-seeds count up from it); got 1,2.")]
     [DataRow("--lambda-sweep 0.1 --fine-tune-seeds 0", "error: --fine-tune-seeds must be at least 1; got 0.")]
     [DataRow("--lambda-sweep 0.1,x", "error: --lambda-sweep holds 'x': each lambda must be a finite number > 0, e.g. 0.03,0.1,0.3,1.")]
     [DataRow("--lambda-sweep 0.1,-1", "error: --lambda-sweep holds '-1': each lambda must be a finite number > 0")]
@@ -44,11 +47,12 @@ public sealed class KureCommandTests
     [TestMethod]
     public void A_tiny_run_writes_its_section_with_the_three_fine_tunings_and_both_kure_models_statistics_and_row_steps_their_own()
     {
-        WithMarkdownFile("before\n<!-- bench:kure -->\nold\n<!-- /bench:kure -->\n\nafter\n", file =>
+        // Scored on part of the test set (the first 300 characters): the section's name says so.
+        WithMarkdownFile("before\n<!-- bench:kure-test300 -->\nold\n<!-- /bench:kure-test300 -->\n\nafter\n", file =>
         {
             var text = TinyRun(file, "--fine-tune-steps", "1", "--qat-steps", "1");
-            StringAssert.StartsWith(text, "before\n<!-- bench:kure -->\n## KURE: one float model, many bit widths (Moby Dick character LM)");
-            StringAssert.EndsWith(text, "<!-- /bench:kure -->\n\nafter\n", "the blank line after the section stays");
+            StringAssert.StartsWith(text, "before\n<!-- bench:kure-test300 -->\n## KURE: one float model, many bit widths (Moby Dick character LM)");
+            StringAssert.EndsWith(text, "<!-- /bench:kure-test300 -->\n\nafter\n", "the blank line after the section stays");
             Assert.DoesNotContain("old", text);
             StringAssert.Contains(text, "| weights | trained | + fine-tune, no KURE | + fine-tune, KURE (lambda 0.01) | + fine-tune, KURE per row (lambda 0.01) |");
             StringAssert.Contains(text, "| weights | 4-bit QAT, no KURE | 4-bit QAT, KURE (lambda 0.01) | 4-bit QAT, KURE per row (lambda 0.01) |");
@@ -61,8 +65,8 @@ public sealed class KureCommandTests
             // One step per row: its own section after the first, row quantizers in both parts.
             var rows = TinyRun(file, "--fine-tune-steps", "1", "--qat-steps", "1", "--row-steps");
             StringAssert.StartsWith(rows, text.TrimEnd('\n'), "the per-tensor section is kept");
-            StringAssert.EndsWith(rows, "<!-- /bench:kure-rows -->\n");
-            var section = rows[rows.IndexOf("<!-- bench:kure-rows -->", StringComparison.Ordinal)..];
+            StringAssert.EndsWith(rows, "<!-- /bench:kure-rows-test300 -->\n");
+            var section = rows[rows.IndexOf("<!-- bench:kure-rows-test300 -->", StringComparison.Ordinal)..];
             StringAssert.Contains(section, "## KURE: one float model, many bit widths (Moby Dick character LM, one step per row)");
             StringAssert.Contains(section, "uniform symmetric, one step per weight row (`-row`)");
             StringAssert.Contains(section, "| 3-bit (`uniform3-row`) |");
@@ -76,7 +80,7 @@ public sealed class KureCommandTests
         WithMarkdownFile("", file =>
         {
             var text = TinyRun(file, "--fine-tune-steps", "1", "--qat-steps", "0", "--activation-bits", "4,2", "--per-tensor-bits", "3", "--statistic", "cv");
-            StringAssert.Contains(text, "<!-- bench:kure-cv -->\n## KURE: one float model, many bit widths (Moby Dick character LM, coefficient of variation in place of the kurtosis)");
+            StringAssert.Contains(text, "<!-- bench:kure-test300-cv -->\n## KURE: one float model, many bit widths (Moby Dick character LM, coefficient of variation in place of the kurtosis)");
             StringAssert.Contains(text, "| weights | trained | + fine-tune, no KURE | + fine-tune, KURE cv (lambda 0.01) | + fine-tune, KURE cv per row (lambda 0.01) |");
             var rows = text.Split('\n').Where(l => l.StartsWith("| activations", StringComparison.Ordinal)).Select(l => l.Split(" | ")[0]).ToArray();
             // Float-weight rows once; the 4-bit-weight rows under each step rule (max, then least error).
@@ -92,7 +96,7 @@ public sealed class KureCommandTests
                 .SelectMany(t => new[] { $"`layers.0.{t}`" }.Concat(new[] { "input", "forget", "candidate", "output" }.Select(g => $"`layers.0.{t}, {g} gate`")))
                 .Select(label => $"| {label} (`{q}`)")).ToArray(), perTensor.Select(l => l.Split(" | ")[0]).ToArray(), text);
             Assert.IsTrue(perTensor.All(l => l.Split(" | ").Skip(1).All(cell => System.Text.RegularExpressions.Regex.IsMatch(cell, @"^\d+\.\d{3} \(-?\d+ %; error \d+\.\d %\)( \|)?$"))), string.Join("\n", perTensor));
-            var figure = Path.Combine(Path.GetDirectoryName(file)!, $"{Path.GetFileNameWithoutExtension(file)}-kure-cv-gates.png");
+            var figure = Path.Combine(Path.GetDirectoryName(file)!, $"{Path.GetFileNameWithoutExtension(file)}-kure-test300-cv-gates.png");
             try
             {
                 StringAssert.Contains(text, $"`{Path.GetFileName(figure)}`");
@@ -112,25 +116,64 @@ public sealed class KureCommandTests
         WithMarkdownFile("", file =>
         {
             var text = TinyRun(file, "--fine-tune-steps", "1", "--qat-steps", "0", "--activation-bits", "4", "--quantized-activations", "cell");
-            StringAssert.Contains(text, "<!-- bench:kure-cell -->\n## KURE: one float model, many bit widths (Moby Dick character LM)", "its own section");
+            StringAssert.Contains(text, "<!-- bench:kure-test300-cell -->\n## KURE: one float model, many bit widths (Moby Dick character LM)", "its own section");
             StringAssert.Contains(text, "Rows `cell state k-bit`: the cell state quantized after training as well");
             var rows = text.Split('\n').Where(l => l.StartsWith("| cell state", StringComparison.Ordinal)).Select(l => l.Split(" | ")[0]).ToArray();
             CollectionAssert.AreEqual(new[] { "| cell state 4-bit, float weights", "| cell state 4-bit, 4-bit weights (`uniform4`)", "| cell state 4-bit, 4-bit weights (`uniform4-mse`)" }, rows, text);
-            File.Delete(Path.Combine(Path.GetDirectoryName(file)!, $"{Path.GetFileNameWithoutExtension(file)}-kure-cell-gates.png"));
+            File.Delete(Path.Combine(Path.GetDirectoryName(file)!, $"{Path.GetFileNameWithoutExtension(file)}-kure-test300-cell-gates.png"));
         });
+    }
+
+    [TestMethod]
+    public void Several_seeds_give_each_cell_the_mean_and_half_range_of_the_runs_under_each_seed_alone()
+    {
+        string[][] Table(string options)
+        {
+            string[][] rows = [];
+            WithMarkdownFile("", file =>
+            {
+                var text = TinyRun(file, ["--fine-tune-steps", "1", "--qat-steps", "0", .. options.Split(' ')]);
+                rows = text.Split('\n').SkipWhile(l => !l.StartsWith("| weights |", StringComparison.Ordinal)).Skip(2)
+                    .TakeWhile(l => l.StartsWith("| ", StringComparison.Ordinal)).Select(l => l.Trim('|', ' ').Split(" | ")).ToArray();
+                if (options.Contains(',', StringComparison.Ordinal))
+                {
+                    StringAssert.Contains(text, "(lower is better), mean over seeds 1 and 2 ± half their range (each seed trains its own float model).");
+                    StringAssert.Contains(text, "### Weight and gate statistics after fine-tuning with KURE (lambda 0.01), seed 1");
+                }
+            });
+            return rows;
+        }
+        static double Value(string cell) => double.Parse(cell.Replace(" %", "", StringComparison.Ordinal), System.Globalization.CultureInfo.InvariantCulture);
+
+        var one = Table("--seeds 1");
+        var two = Table("--seeds 2");
+        var both = Table("--seeds 1,2");
+        CollectionAssert.AreEqual(one.Select(r => r[0]).ToArray(), both.Select(r => r[0]).ToArray(), "the same rows");
+        Assert.AreNotEqual(one[0][1], two[0][1], "seed 2 trains another float model");
+        for (int r = 0; r < both.Length; r++)
+            for (int c = 1; c < both[r].Length; c++)
+            {
+                var parts = both[r][c].Split(" ± ");
+                Assert.HasCount(2, parts, both[r][c]);
+                double a = Value(one[r][c]), b = Value(two[r][c]);
+                // Each input was rounded to its last printed digit (0.001, or 0.1 in a percentage), so allow one unit of it.
+                double unit = one[r][c].EndsWith(" %", StringComparison.Ordinal) ? 0.1 : 0.001;
+                Assert.AreEqual((a + b) / 2, Value(parts[0]), unit, $"{both[r][0]}, column {c}: mean");
+                Assert.AreEqual(Math.Abs(a - b) / 2, Value(parts[1]), unit, $"{both[r][0]}, column {c}: half range");
+            }
     }
 
     [TestMethod]
     public void A_tiny_lambda_sweep_writes_its_own_section_with_one_row_per_form_and_lambda_and_the_seed_spread()
     {
-        WithMarkdownFile("before\n<!-- bench:kure -->\nkept\n<!-- /bench:kure -->\n", file =>
+        WithMarkdownFile("before\n<!-- bench:kure-test300 -->\nkept\n<!-- /bench:kure-test300 -->\n", file =>
         {
             var text = TinyRun(file, "--fine-tune-steps", "5", "--lambda-sweep", "0.1, 1");
-            StringAssert.StartsWith(text, "before\n<!-- bench:kure -->\nkept\n<!-- /bench:kure -->\n", "parts a and b's section is kept");
-            var section = text[text.IndexOf("<!-- bench:kure-lambda -->", StringComparison.Ordinal)..];
+            StringAssert.StartsWith(text, "before\n<!-- bench:kure-test300 -->\nkept\n<!-- /bench:kure-test300 -->\n", "parts a and b's section is kept");
+            var section = text[text.IndexOf("<!-- bench:kure-test300-lambda -->", StringComparison.Ordinal)..];
             StringAssert.Contains(section, "## KURE: lambda sweep (Moby Dick character LM)");
             StringAssert.Contains(section, "each under 2 fine-tuning seeds (1, 2;");
-            StringAssert.EndsWith(section, "<!-- /bench:kure-lambda -->\n");
+            StringAssert.EndsWith(section, "<!-- /bench:kure-test300-lambda -->\n");
             var rows = section.Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal)).Skip(1).Select(l => l.Split(" | ")).ToArray();
             CollectionAssert.AreEqual(new[] { "| no KURE", "| KURE per tensor", "| KURE per tensor", "| KURE per row", "| KURE per row" }, rows.Select(r => r[0]).ToArray());
             CollectionAssert.AreEqual(new[] { "0", "0.1", "1", "0.1", "1" }, rows.Select(r => r[1]).ToArray());
@@ -146,11 +189,11 @@ public sealed class KureCommandTests
     [TestMethod]
     public void A_tiny_lambda_sweep_of_the_cv_term_writes_its_own_section_beside_the_kurtosis_sweep()
     {
-        WithMarkdownFile("<!-- bench:kure-lambda -->\nkept\n<!-- /bench:kure-lambda -->\n", file =>
+        WithMarkdownFile("<!-- bench:kure-test300-lambda -->\nkept\n<!-- /bench:kure-test300-lambda -->\n", file =>
         {
             var text = TinyRun(file, "--fine-tune-steps", "5", "--fine-tune-seeds", "1", "--lambda-sweep", "100", "--statistic", "cv");
-            StringAssert.StartsWith(text, "<!-- bench:kure-lambda -->\nkept\n<!-- /bench:kure-lambda -->\n", "the kurtosis sweep's section is kept");
-            var section = text[text.IndexOf("<!-- bench:kure-lambda-cv -->", StringComparison.Ordinal)..];
+            StringAssert.StartsWith(text, "<!-- bench:kure-test300-lambda -->\nkept\n<!-- /bench:kure-test300-lambda -->\n", "the kurtosis sweep's section is kept");
+            var section = text[text.IndexOf("<!-- bench:kure-test300-lambda-cv -->", StringComparison.Ordinal)..];
             StringAssert.Contains(section, "## KURE: lambda sweep (Moby Dick character LM, coefficient of variation in place of the kurtosis)");
             StringAssert.Contains(section, "without the term on the coefficient of variation of the absolute deviations");
             var rows = section.Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal)).Skip(1).Select(l => l.Split(" | ")).ToArray();
