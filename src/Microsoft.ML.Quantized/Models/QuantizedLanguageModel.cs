@@ -194,36 +194,21 @@ public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
         ArgumentNullException.ThrowIfNull(tokens);
         Vocabulary.CheckIds(tokens, nameof(tokens));
         if (windows < 1) throw new ArgumentOutOfRangeException(nameof(windows), windows, "At least one window is needed.");
-        using var noGrad = torch.no_grad();
-        Network.eval();
+        using var data = new TokenStreamBatcher(tokens, batchSize, SequenceLength, _device);
+        RecurrentState? state = null;
         try
         {
-            // The cells in training mode (batch statistics, running averages updated), their quantizers in evaluation mode.
-            foreach (var cell in Network.Recurrent.Layers)
+            BatchNormRecalibration.Run(Network, Math.Min(windows, data.WindowCount), i =>
             {
-                cell.train();
-                foreach (var quantizer in cell.modules().OfType<Quantizer>()) quantizer.eval();
-            }
-            using var data = new TokenStreamBatcher(tokens, batchSize, SequenceLength, _device);
-            RecurrentState? state = null;
-            try
-            {
-                for (int i = 0; i < Math.Min(windows, data.WindowCount); i++)
-                {
-                    using var scope = torch.NewDisposeScope();
-                    var (input, _) = data.Window(i);
-                    var (_, next) = Network.Forward(input, state);
-                    state?.Dispose();
-                    state = next.DetachFromDisposeScope();
-                }
-            }
-            finally
-            {
+                var (input, _) = data.Window(i);
+                var (_, next) = Network.Forward(input, state);
                 state?.Dispose();
-            }
+                state = next.DetachFromDisposeScope();
+            });
         }
         finally
         {
+            state?.Dispose();
             Network.eval();
         }
     }

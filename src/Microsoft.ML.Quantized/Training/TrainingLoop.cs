@@ -7,8 +7,8 @@ namespace Microsoft.ML.Quantized;
 
 /// <summary>
 /// The training loop shared by every model: optimizer, gradient clipping, learning-rate decay on plateau,
-/// validation, early stopping with best-weights restore, divergence detection, per-epoch checkpoints with
-/// exact resume, and progress reports.
+/// batch-norm recalibration and validation, early stopping with best-weights restore, divergence detection, per-epoch
+/// checkpoints with exact resume, and progress reports.
 /// </summary>
 internal static class TrainingLoop
 {
@@ -66,6 +66,12 @@ internal static class TrainingLoop
                     progress.Report(Report(options, state, epoch, step + 1, steps, lossSum / epochUnits, epochUnits, epochClock.Elapsed.TotalSeconds, clock, null));
             }
             double seconds = epochClock.Elapsed.TotalSeconds; // training only, before validation
+            if (options.BatchNormRecalibrationSteps > 0)
+                BatchNormRecalibration.Run(network, Math.Min(options.BatchNormRecalibrationSteps, steps), i =>
+                {
+                    if (i == 0) task.BeginEpoch(epoch); // the epoch's first batches again, from a fresh state
+                    task.TrainingLoss(i);
+                });
             double? validation;
             using (torch.no_grad())
             {

@@ -47,6 +47,19 @@ public sealed class TrainingOptions
     public int MaxStepsPerEpoch { get; set; }
 
     /// <summary>
+    /// With recurrent batch normalization (<see cref="RecurrentNormalization.BatchPerStep"/> or
+    /// <see cref="RecurrentNormalization.BatchShared"/>): before each validation, re-estimate its running statistics over this
+    /// many of the epoch's training batches (at most the epoch's steps) with the epoch's final weights, without gradients,
+    /// with dropout off and every quantizer's evaluation rule; each batch folds in with the normalization's momentum, as in
+    /// training. The running averages gathered during the epoch trail weights that kept moving, so validation, the epoch
+    /// kept and the saved model would otherwise read statistics of earlier weights. The weights train the same either way;
+    /// the validation losses, and through them the learning-rate decay and the epoch kept, can differ. Costs that many
+    /// forward passes per epoch. 0 (default) validates with the running averages as trained; ignored without batch
+    /// normalization.
+    /// </summary>
+    public int BatchNormRecalibrationSteps { get; set; }
+
+    /// <summary>
     /// Keep float shadow weights (BinaryConnect; default true). False applies the quantizer to the weights
     /// themselves after every step, so only quantized values persist (Li et al. 2017's setting, where
     /// stochastic rounding is what lets small updates survive). Uniform weight quantizers must then have a fixed step

@@ -54,6 +54,40 @@ public sealed class QuantizedLanguageModelTests
     }
 
     [TestMethod]
+    public void RecalibrationBeforeValidationIsTheModelRecalibratedAfterTrainingOverTheSameFirstWindows()
+    {
+        // One epoch trains the same weights with or without TrainingOptions.BatchNormRecalibrationSteps; with it the running
+        // statistics are re-estimated over the epoch's first 4 windows before validation. The model trained without it and
+        // recalibrated afterwards over the same windows (its own method, its own batcher) must end with the same statistics
+        // and score the validation text as the recorded validation loss.
+        var options = TinyCorpus.Model(QuantizerKind.TernaryWeightNet, RecurrentNormalization.BatchPerStep);
+        var training = WithSteps(TinyCorpus.Training(1), 6);
+        using var plain = QuantizedLanguageModel.Train(Chars, Train, Valid, options, training);
+        var recalibrating = training.Clone();
+        recalibrating.BatchNormRecalibrationSteps = 4;
+        using var recalibrated = QuantizedLanguageModel.Train(Chars, Train, Valid, options, recalibrating);
+
+        List<(string Name, torch.Tensor Value)> Statistics(QuantizedLanguageModel model) => model.Network.named_buffers()
+            .Where(b => b.name.Contains("running", StringComparison.Ordinal)).Select(b => (b.name, b.buffer)).ToList();
+        var asTrained = Statistics(plain).Select(b => b.Value.clone()).ToList();
+        Assert.IsNotEmpty(asTrained);
+        foreach (var ((name, value), (_, other)) in plain.Network.named_parameters().Zip(recalibrated.Network.named_parameters()))
+            Assert.AreEqual(0f, (value - other).abs().max().item<float>(), $"{name}: the weights train the same");
+
+        plain.RecalibrateBatchNorm(Chars.Encode(Train, skipUnknownCharacters: true), windows: 4, batchSize: training.BatchSize);
+        var expected = Statistics(plain);
+        var actual = Statistics(recalibrated);
+        for (int k = 0; k < expected.Count; k++)
+        {
+            Assert.AreEqual(expected[k].Name, actual[k].Name);
+            Assert.IsGreaterThan(1e-4, (expected[k].Value - asTrained[k]).abs().max().item<float>(), $"{expected[k].Name}: recalibration moved it");
+            Assert.AreEqual(0f, (expected[k].Value - actual[k].Value).abs().max().item<float>(), $"{expected[k].Name}: the same re-estimate");
+        }
+        Assert.AreEqual(plain.Evaluate(Valid).CrossEntropy, recalibrated.History.Single().ValidationLoss, 1e-6, "validated with the re-estimated statistics");
+        Assert.AreNotEqual(plain.History.Single().ValidationLoss, recalibrated.History.Single().ValidationLoss);
+    }
+
+    [TestMethod]
     public void SameSeedSameModel()
     {
         using var a = QuantizedLanguageModel.Train(Chars, Train, null, TinyCorpus.Model(QuantizerKind.TernaryWeightNet), TinyCorpus.Training(1));

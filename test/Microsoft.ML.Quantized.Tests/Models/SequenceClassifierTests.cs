@@ -47,6 +47,29 @@ public sealed class SequenceClassifierTests
     /// apart: the same model trains, and scoring, which starts from zeros, is deterministic.
     /// </summary>
     [TestMethod]
+    public void BatchNormRecalibrationBeforeValidationKeepsTheWeightsAndValidatesWithTheStatisticsItSaves()
+    {
+        var options = SequenceClassifierTestData.Model(normalization: RecurrentNormalization.BatchPerStep);
+        var training = SequenceClassifierTestData.Training(1);
+        var (train, labels, valid, validLabels) = (FrameTrain.Sequences[..200], FrameTrain.Labels[..200], FrameTest.Sequences[..100], FrameTest.Labels[..100]);
+        using var plain = QuantizedSequenceClassifier.Train(train, labels, valid, validLabels, options, training);
+        var recalibrating = training.Clone();
+        recalibrating.BatchNormRecalibrationSteps = 3;
+        using var recalibrated = QuantizedSequenceClassifier.Train(train, labels, valid, validLabels, options, recalibrating);
+
+        foreach (var ((name, value), (_, other)) in plain.Network.named_parameters().Zip(recalibrated.Network.named_parameters()))
+            Assert.AreEqual(0f, (value - other).abs().max().item<float>(), $"{name}: the weights train the same");
+        var moved = plain.Network.named_buffers().Zip(recalibrated.Network.named_buffers())
+            .Where(p => p.First.name.Contains("running", StringComparison.Ordinal))
+            .Max(p => (p.First.buffer - p.Second.buffer).abs().max().item<float>());
+        Assert.IsGreaterThan(1e-4f, moved, "the running statistics were re-estimated");
+        // The validation loss is the mean cross entropy of the validation examples: the kept model, scored again, gives it.
+        Assert.AreEqual(recalibrated.Evaluate(valid, validLabels).LogLoss, recalibrated.History.Single().ValidationLoss, 1e-5);
+        Assert.AreEqual(plain.Evaluate(valid, validLabels).LogLoss, plain.History.Single().ValidationLoss, 1e-5);
+        Assert.AreNotEqual(plain.History.Single().ValidationLoss, recalibrated.History.Single().ValidationLoss);
+    }
+
+    [TestMethod]
     public void NoisyInitialStateLetsBatchNormTrainOnAConstantLeadIn()
     {
         float[][] LeadIn(float[][] sequences) => sequences.Select(s => new float[2 * 120].Concat(s).ToArray()).ToArray();

@@ -163,6 +163,7 @@ public sealed class TrainingLoopTests
         Expect((m, t) => t.Epochs = 0, "TrainingOptions.Epochs");
         Expect((m, t) => t.LearningRate = double.NaN, "TrainingOptions.LearningRate");
         Expect((m, t) => t.LearningRateDecay = 0.5, "TrainingOptions.LearningRateDecay");
+        Expect((m, t) => t.BatchNormRecalibrationSteps = -1, "TrainingOptions.BatchNormRecalibrationSteps");
         Expect((m, t) => t.Device = "tpu", "Device");
         Expect((m, t) => m.Recurrent.HiddenSize = 0, "LanguageModelOptions.Recurrent.HiddenSize");
         Expect((m, t) => m.Recurrent.Dropout = 1.0, "LanguageModelOptions.Recurrent.Dropout");
