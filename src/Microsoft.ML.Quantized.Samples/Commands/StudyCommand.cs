@@ -38,7 +38,7 @@ internal static class StudyCommand
         var activations = new Option<string>("--activations") { Description = "Comma-separated activation quantizer names (registry names; none = float activations), each optionally followed by ':' and the activations it quantizes joined by '+' (gates, hidden, cell; default gates+hidden), e.g. uniform4:gates+cell.", DefaultValueFactory = _ => "none" };
         var slopes = new Option<string>("--slopes") { Description = "Comma-separated HitNet slopes lambda, each applied to every gate and to the cell output (0.5), or to some of them (forget=0.5, input+candidate=0.5; input, forget, candidate, output, cell); 1 = the standard functions.", DefaultValueFactory = _ => "1" };
         var seeds = new Option<string>("--seeds") { Description = "Comma-separated training seeds; each is its own row (the tables name seeds other than 1, the figures draw seed 1).", DefaultValueFactory = _ => "1" };
-        var norms = new Option<string>("--norms") { Description = "Comma-separated normalizations: none, weight, layer, batch (per step), batch-shared.", DefaultValueFactory = _ => "none,weight,layer,batch" };
+        var norms = new Option<string>("--norms") { Description = "Comma-separated normalizations: none, weight, layer, batch (per step), batch-shared, batch-recal (per step, its running statistics re-estimated over 100 training batches with the epoch's final weights before each validation: TrainingOptions.BatchNormRecalibrationSteps).", DefaultValueFactory = _ => "none,weight,layer,batch" };
         var results = new Option<FileInfo>("--results") { Description = "JSON-lines file the rows are appended to (and read back to skip finished rows).", DefaultValueFactory = _ => new FileInfo("docs/reproduction-study.jsonl") };
         var checkpoints = new Option<DirectoryInfo>("--checkpoints") { Description = "Folder for each unfinished row's per-epoch checkpoint (one subfolder per row, deleted when the row is written), so a row interrupted mid-training resumes from its last whole epoch.", DefaultValueFactory = _ => new DirectoryInfo("artifacts/study-checkpoints") };
         var retrain = new Option<bool>("--retrain") { Description = "Train configurations the results file already has again and replace their rows (to record what older rows lack, e.g. weight histograms); default: skip them." };
@@ -322,6 +322,7 @@ internal static class StudyCommand
         var training = task.Training(key.Epochs, key.MaxSteps);
         training.CheckpointDirectory = checkpoint;
         training.Seed = key.Seed;
+        if (key.Normalization == RecalibratedBatch) training.BatchNormRecalibrationSteps = RecalibrationBatches;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var stamp = key with { Date = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), Machine = BenchmarkCommand.MachineDescription(), Load = load,
             Threads = TorchSharp.torch.get_num_threads() };
@@ -362,7 +363,9 @@ internal static class StudyCommand
                       "clip 0.25, dropout 0.5), test perplexity. smnist: sequential MNIST row by row (28 steps of 28 pixels), the last hidden " +
                       "state into a 10-way float head, 55,000 training / the training file's last 5,000 for validation / 10,000 test " +
                       "images, batch 100, Adam 1e-3 (halved on a validation plateau), clip 1.0, test accuracy (\"vs float\" in percentage " +
-                      "points). Seed 1 unless the slope column names another (`--seeds`); the best validation epoch is kept; the figures draw seed-1 rows. lambda_1: the largest singular " +
+                      "points). Seed 1 unless the slope column names another (`--seeds`); the best validation epoch is kept; the figures draw seed-1 rows. " +
+                      $"Norm: batch = batch norm with one set of statistics per step, batch-shared = one set for all steps, {RecalibratedBatch} = per step with its running " +
+                      $"statistics re-estimated over {RecalibrationBatches} training batches with the epoch's final weights before each validation. lambda_1: the largest singular " +
                       "value of layer 0's recurrent matrix W_hh, float (shadow) and as the cell uses it (quantized, then row-normalized under " +
                       "weight norm); gain: mean |g| of the hidden-side normalization (weight norm's row norms, layer or batch norm's gains). " +
                       "Activations: the activation quantizer on the gates and the hidden state (none = float; after a colon, the activations it " +
@@ -517,6 +520,12 @@ internal static class StudyCommand
         File.Move(temporary, results.FullName, overwrite: true);
     }
 
+    /// <summary>The <c>--norms</c> name of per-step batch norm recalibrated before each validation over <see cref="RecalibrationBatches"/> training batches.</summary>
+    private const string RecalibratedBatch = "batch-recal";
+
+    /// <summary>Training batches a <see cref="RecalibratedBatch"/> row re-estimates its statistics over before each validation.</summary>
+    private const int RecalibrationBatches = 100;
+
     private static IEnumerable<string> Split(string list) => list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     private static RecurrentNormalization ParseNormalization(string name) => name switch
@@ -526,6 +535,7 @@ internal static class StudyCommand
         "layer" => RecurrentNormalization.Layer,
         "batch" => RecurrentNormalization.BatchPerStep,
         "batch-shared" => RecurrentNormalization.BatchShared,
-        _ => throw new ArgumentException($"--norms: unknown normalization '{name}' (none, weight, layer, batch, batch-shared)."),
+        RecalibratedBatch => RecurrentNormalization.BatchPerStep,
+        _ => throw new ArgumentException($"--norms: unknown normalization '{name}' (none, weight, layer, batch, batch-shared, {RecalibratedBatch})."),
     };
 }

@@ -282,10 +282,10 @@ public sealed class StudyCommandTests
             var results = Path.Combine(data, "rows.jsonl");
             var markdown = Path.Combine(data, "reproduction.md");
             var (code, output) = SamplesCli.Run("study", "--task", "smnist", "--data", data, "--hidden", "4", "--epochs", "2", "--configs", "none,twn",
-                "--norms", "none,batch", "--results", results, "--out", markdown);
+                "--norms", "none,batch,batch-recal", "--results", results, "--out", markdown);
             Assert.AreEqual(0, code, output);
             var rows = File.ReadAllLines(results).Select(l => JsonNode.Parse(l)!.AsObject()).ToArray();
-            Assert.HasCount(4, rows);
+            Assert.HasCount(6, rows);
             var text = File.ReadAllText(markdown);
             StringAssert.Contains(text, "**smnist, LSTM 1 x 4, 2 epoch(s)** (`--task smnist --cell lstm --layers 1 --hidden 4 --epochs 2`)");
             StringAssert.Contains(text, "| best epoch | test accuracy | vs float |");
@@ -303,9 +303,16 @@ public sealed class StudyCommandTests
             }
             // Per-step batch norm keeps one set of running statistics per image row: 4 steps x 16 features, mean and variance,
             // for W_x x and W_h h, float32, beside each product's 16 gains and 16 biases; not the default 100 steps.
-            foreach (int quantized in new[] { 0, 2 })
+            foreach (int quantized in new[] { 0, 3 })
+            {
                 Assert.AreEqual((4 * 16 * 2 * 2 + 2 * 16 * 2) * 4L,
                     rows[quantized + 1]["PackedBytes"]!.GetValue<long>() - rows[quantized]["PackedBytes"]!.GetValue<long>(), $"row {quantized + 1}");
+                // batch-recal is the same per-step model, validated with statistics re-estimated before each validation.
+                var (batch, recalibrated) = (rows[quantized + 1], rows[quantized + 2]);
+                Assert.AreEqual("batch-recal", recalibrated["Normalization"]!.GetValue<string>());
+                Assert.AreEqual(batch["PackedBytes"]!.GetValue<long>(), recalibrated["PackedBytes"]!.GetValue<long>());
+                Assert.AreNotEqual(batch["ValidationCrossEntropy"]!.GetValue<double>(), recalibrated["ValidationCrossEntropy"]!.GetValue<double>());
+            }
 
             var (moby, message) = SamplesCli.Run("study", "--task", "char-lm", "--data", data, "--results", results, "--out", markdown);
             Assert.AreEqual(1, moby, message);
