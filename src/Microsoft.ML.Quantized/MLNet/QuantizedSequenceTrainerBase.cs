@@ -252,6 +252,11 @@ public abstract class QuantizedSequenceTrainerBase<TTransformer, TModel> : ITrai
         Examples? valid = null;
         if (validation is not null)
         {
+            // Validation data reaches the trainer as it is: the pipeline's transforms do not run on it.
+            if (validation.Schema.GetColumnOrNull(FeatureColumnName) is null)
+                throw Host.ExceptParam(nameof(SequenceClassifierTrainerOptions.ValidationData),
+                    $"The validation data has no feature column '{FeatureColumnName}'. It must hold the columns this trainer reads, as the " +
+                    "training data reaches it: pass it through the same fitted transforms first (e.g. featurizer.Fit(train).Transform(validation)).");
             var validFeature = SequenceClassifierFeatureColumn.Check(Host, validation.Schema, FeatureColumnName, out var validKind);
             if (validKind != kind || (kind == SequenceClassifierInputKind.Tokens && !validFeature.Type.Equals(feature.Type)))
                 throw Host.ExceptSchemaMismatch(nameof(validation), "feature", FeatureColumnName, feature.Type.ToString(), validFeature.Type.ToString());

@@ -427,6 +427,18 @@ public sealed class QuantizedSequenceTrainerTests
         }
     }
 
+    [TestMethod]
+    public void Validation_data_without_the_feature_column_is_an_error_saying_to_transform_it_first()
+    {
+        var keys = _ml.Transforms.Conversion.MapValueToKey("Label").Fit(_frameTrain);
+        var options = Options(epochs: 1, frameSize: FrameData.FrameSize);
+        options.ValidationData = _ml.Data.LoadFromEnumerable(new[] { new { Text = "raw", Label = "first" } });
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => _ml.MulticlassClassification.Trainers.QuantizedLstm(options).Fit(keys.Transform(_frameTrain)));
+        Assert.AreEqual("ValidationData", error.ParamName);
+        StringAssert.Contains(error.Message, "The validation data has no feature column 'Features'.");
+        StringAssert.Contains(error.Message, "pass it through the same fitted transforms first");
+    }
+
     public sealed class VariableRow
     {
         public float[] Features { get; set; } = [];
