@@ -48,14 +48,14 @@ public sealed class TrainingOptions
 
     /// <summary>
     /// With recurrent batch normalization (<see cref="RecurrentNormalization.BatchPerStep"/> or
-    /// <see cref="RecurrentNormalization.BatchShared"/>): before each validation, re-estimate its running statistics over this
-    /// many of the epoch's training batches (at most the epoch's steps) with the epoch's final weights, without gradients,
-    /// with dropout off and every quantizer's evaluation rule; each batch folds in with the normalization's momentum, as in
-    /// training. The running averages gathered during the epoch trail weights that kept moving, so validation, the epoch
-    /// kept and the saved model would otherwise read statistics of earlier weights. The weights train the same either way;
-    /// the validation losses, and through them the learning-rate decay and the epoch kept, can differ. Costs that many
-    /// forward passes per epoch. 0 (default) validates with the running averages as trained; ignored without batch
-    /// normalization.
+    /// <see cref="RecurrentNormalization.BatchShared"/>): after each epoch, before its validation, re-estimate the running
+    /// statistics over this many of the epoch's training batches (at most the epoch's steps) with the epoch's final weights,
+    /// without gradients, with dropout off and every quantizer's evaluation rule; each batch folds in with the
+    /// normalization's momentum, as in training. The running averages gathered during the epoch trail weights that kept
+    /// moving, so validation, the epoch kept and the saved model would otherwise read statistics of earlier weights. The
+    /// weights train the same either way; the validation losses, and through them the learning-rate decay and the epoch
+    /// kept, can differ. Costs that many forward passes per epoch. 0 (default) keeps the running averages as trained;
+    /// ignored without batch normalization.
     /// </summary>
     public int BatchNormRecalibrationSteps { get; set; }
 
