@@ -209,7 +209,6 @@ public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
         finally
         {
             state?.Dispose();
-            Network.eval();
         }
     }
 

@@ -11,15 +11,15 @@ internal static class BatchNormRecalibration
 {
     /// <summary>
     /// Calls <paramref name="forward"/> with batch indices 0 .. <paramref name="batches"/> - 1 in that mode, without
-    /// gradients and each call in its own dispose scope, then leaves <paramref name="network"/> in evaluation mode. Returns
-    /// false, without calling <paramref name="forward"/>, where no recurrent cell has batch normalization.
+    /// gradients and each call in its own dispose scope; does not call it where no recurrent cell has batch normalization.
+    /// Leaves <paramref name="network"/> in evaluation mode either way.
     /// </summary>
-    public static bool Run(nn.Module network, int batches, Action<int> forward)
+    public static void Run(nn.Module network, int batches, Action<int> forward)
     {
-        var cells = network.modules().OfType<QuantizedRecurrentCell>().Where(c => c.modules().OfType<RecurrentBatchNorm>().Any()).ToList();
-        if (cells.Count == 0) return false;
-        using var noGrad = no_grad();
         network.eval();
+        var cells = network.modules().OfType<QuantizedRecurrentCell>().Where(c => c.modules().OfType<RecurrentBatchNorm>().Any()).ToList();
+        if (cells.Count == 0) return;
+        using var noGrad = no_grad();
         try
         {
             foreach (var cell in cells)
@@ -37,6 +37,5 @@ internal static class BatchNormRecalibration
         {
             network.eval();
         }
-        return true;
     }
 }
