@@ -49,7 +49,7 @@ internal static class KureCommand
         };
         command.SetAction(parse =>
         {
-            var seedList = ParseSeeds(parse.GetValue(seeds)!);
+            var seedList = SeedList.Parse(parse.GetValue(seeds)!);
             var sweep = Sweep(parse.GetValue(lambdaSweep), parse.GetValue(fineTuneSeeds), seedList,
                 new Option[] { lambda, qatStep, activationBits, activationTargets, perTensorBits }.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).Concat(parse.GetValue(qatSteps) is null ? [] : [qatSteps.Name]));
             return Run(parse.GetValue(task)!, parse.GetValue(steps), parse.GetValue(fineTuneSteps), parse.GetValue(qatSteps), parse.GetValue(hidden),
@@ -87,17 +87,6 @@ internal static class KureCommand
                 ? b
                 : throw new ArgumentException($"{option} holds '{p}': each must be a whole number of bits from 2 to 8, e.g. 8,4,3."))
             .Distinct().Order().ToArray();
-
-    /// <summary>The <c>--seeds</c> list: distinct whole numbers, in the order given (at least one).</summary>
-    private static int[] ParseSeeds(string text)
-    {
-        var seeds = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out var s)
-                ? s
-                : throw new ArgumentException($"--seeds holds '{p}': each seed must be a whole number, e.g. 1,2,3."))
-            .Distinct().ToArray();
-        return seeds.Length > 0 ? seeds : throw new ArgumentException("--seeds needs at least one seed, e.g. 1,2,3.");
-    }
 
     /// <summary>The <c>--statistic</c> value: kurtosis or cv.</summary>
     private static UniformityStatistic ParseStatistic(string text) => text.Trim().ToLowerInvariant() switch

@@ -141,9 +141,7 @@ internal static class StudyCommand
                 ? (Slope: x, Gate: x == 1 ? null : gate)
                 : throw new ArgumentException($"--slopes: '{v}' is not a slope in (0, 4], on every gate (0.5), on one (forget=0.5) or on several (input+candidate=0.5).");
         }).ToList();
-        var seedValues = Split(seeds).Select(v => int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var seed) && seed >= 1
-            ? seed
-            : throw new ArgumentException($"--seeds: '{v}' is not a seed (a whole number from 1).")).ToList();
+        var seedValues = SeedList.Parse(seeds);
         var grid = (from w in Split(weights) from a in Split(activations) from n in Split(norms) from l in slopeValues from seed in seedValues
                     select new StudyConfiguration(w, a, n, l.Slope, l.Gate, seed)).ToList();
         foreach (var c in grid) c.Recurrent(RecurrentCellKind.Lstm, 1, 8); // every name parsed before any training: a typo fails at once

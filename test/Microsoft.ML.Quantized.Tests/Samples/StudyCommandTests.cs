@@ -164,7 +164,7 @@ public sealed class StudyCommandTests
 
             var (bad, message) = SamplesCli.Run(run.Concat(new[] { "--seeds", "0" }).ToArray());
             Assert.AreEqual(1, bad, message);
-            StringAssert.StartsWith(message, "error: --seeds: '0' is not a seed");
+            StringAssert.StartsWith(message, "error: --seeds holds '0': each seed must be a whole number from 1, e.g. 1,2,3.");
         }
         finally
         {
