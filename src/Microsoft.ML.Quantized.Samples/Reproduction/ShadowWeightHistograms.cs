@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Microsoft.ML.Quantized.Samples.Reproduction;
@@ -30,10 +31,13 @@ internal static class ShadowWeightHistograms
         using var noGrad = no_grad();
         var w = weight.detach().to_type(ScalarType.Float64).reshape(-1);
         double meanMagnitude = w.abs().mean().item<double>();
-        var scaled = meanMagnitude > 0 ? w.div(meanMagnitude) : w;
+        using var divisor = meanMagnitude.ToScalar();
+        var scaled = meanMagnitude > 0 ? w.div(divisor) : w;
         // Just inside the ends, so the tails count in the end bins (histc drops values outside [low, high]).
         double edge = Range * (1 - 1e-9);
-        var counts = scaled.clamp(-edge, edge).histc(Bins, -Range, Range).data<double>().Select(c => (long)Math.Round(c)).ToArray();
+        using var low = (-edge).ToScalar();
+        using var high = edge.ToScalar();
+        var counts = scaled.clamp(low, high).histc(Bins, -Range, Range).data<double>().Select(c => (long)Math.Round(c)).ToArray();
         return new ValueHistogram(-Range, Range, counts);
     }
 }

@@ -46,9 +46,10 @@ internal static class SharedBatchNormStatistics
         var means = norm.RunningMean[..steps].to_type(ScalarType.Float64);
         var variances = norm.RunningVar[..steps].to_type(ScalarType.Float64);
         var (sharedMean, sharedVariance) = Fold(means, variances, norm.Momentum);
-        var sharedSd = (sharedVariance + norm.Epsilon).sqrt();
+        using var epsilon = norm.Epsilon.ToScalar();
+        var sharedSd = sharedVariance.add(epsilon, Scalars.One).sqrt();
         var offset = ((means - sharedMean).abs() / sharedSd).mean([1]).data<double>().ToArray();
-        var scale = ((variances + norm.Epsilon).sqrt() / sharedSd).mean([1]).data<double>().ToArray();
+        var scale = (variances.add(epsilon, Scalars.One).sqrt() / sharedSd).mean([1]).data<double>().ToArray();
         return Enumerable.Range(0, steps).Select(t => new StepDeviation(t, offset[t], scale[t])).ToArray();
     }
 
@@ -75,6 +76,7 @@ internal static class SharedBatchNormStatistics
         bool wasTraining = cell.training;
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
+        using var threshold = bound.ToScalar();
         cell.eval();
         try
         {
@@ -85,7 +87,7 @@ internal static class SharedBatchNormStatistics
                 var frames = tensor(chunk.SelectMany(x => x).ToArray()).reshape(chunk.Length, steps, frameSize).transpose(0, 1);
                 var z = norm.StandardizeSteps(frames.matmul(weightIhT)).abs(); // [time, sequences, features]
                 var chunkLargest = z.amax([1, 2]).to_type(ScalarType.Float64).data<double>().ToArray();
-                var chunkAbove = z.amax([2]).gt(bound).sum([1]).data<long>().ToArray();
+                var chunkAbove = z.amax([2]).gt(threshold).sum([1]).data<long>().ToArray();
                 for (int t = 0; t < steps; t++)
                 {
                     largest[t] = Math.Max(largest[t], chunkLargest[t]);

@@ -109,7 +109,8 @@ internal sealed class SequenceClassifierNetwork : nn.Module
         if (!training || initialStateNoise <= 0) return null;
         long[] shape = [recurrent.LayerCount, batch, recurrent.HiddenSize];
         using var scope = torch.NewDisposeScope();
-        var h = TrainingRandom.Randn(shape, dtype, device).mul_(initialStateNoise);
+        using var noise = initialStateNoise.ToScalar();
+        var h = TrainingRandom.Randn(shape, dtype, device).mul_(noise);
         var c = recurrent.Cell == RecurrentCellKind.Lstm ? torch.zeros(shape, dtype, device) : null;
         return new RecurrentState(h, c).MoveToOuterDisposeScope();
     }
@@ -121,7 +122,7 @@ internal sealed class SequenceClassifierNetwork : nn.Module
         if (pooling == SequencePooling.Last)
             return output.gather(0, lengths.sub(Scalars.One).reshape(1, batch, 1).expand(1, batch, hidden)).squeeze(0);
         using var steps = time.ToScalar();
-        var valid = torch.arange(steps, dtype: ScalarType.Int64, device: output.device).reshape(time, 1, 1).lt(lengths.reshape(1, batch, 1));
+        var valid = torch.arange(Scalars.Zero, steps, Scalars.One, dtype: ScalarType.Int64, device: output.device).reshape(time, 1, 1).lt(lengths.reshape(1, batch, 1));
         return pooling == SequencePooling.Mean
             ? output.mul(valid).sum(0L).div(lengths.reshape(batch, 1).to_type(output.dtype))
             : output.masked_fill(valid.logical_not(), Scalars.NegativeInfinity).amax(new long[] { 0 });

@@ -76,7 +76,7 @@ internal sealed class TrainedTernaryQuantizer : Quantizer
         if (input.requires_grad && is_grad_enabled())
         {
             // Eq. 8: the latent weight's gradient scaled by W_p above, 1 inside and W_n below the threshold (value + exact 0).
-            var slope = positive.detach() * above + inside + negative.detach() * below;
+            var slope = (positive.detach() * above).add(inside, Scalars.One).add(negative.detach() * below, Scalars.One);
             var surrogate = slope * g;
             q = q.add(surrogate - surrogate.detach(), Scalars.One);
         }

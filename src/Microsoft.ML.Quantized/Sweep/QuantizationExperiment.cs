@@ -492,9 +492,9 @@ public sealed class QuantizationExperiment
 
         /// <summary>
         /// Runs the trial; a native libtorch error (<see cref="System.Runtime.InteropServices.ExternalException"/>) is
-        /// retried once, resuming from the trial's checkpoint. TorchSharp 0.107 lets a temporary Scalar be finalized
-        /// during the native call that uses it ("Unknown scalar type", "Expected false to be true"): a rare, transient
-        /// failure of a healthy configuration that a rerun from the last epoch does not repeat.
+        /// retried once, resuming from the trial's checkpoint: a transient native failure of a healthy configuration should
+        /// not fail its trial. (The one seen, TorchSharp 0.107 finalizing a temporary Scalar during the native call that
+        /// reads it, "Unknown scalar type", the library's own calls and optimizers no longer risk; a trial runner's code may.)
         /// </summary>
         private TrialReport RunWithNativeRetry(TrialContext context, CancellationToken token)
         {

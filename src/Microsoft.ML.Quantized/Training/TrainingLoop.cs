@@ -109,8 +109,8 @@ internal static class TrainingLoop
 
     private static OptimizerHelper CreateOptimizer(TrainingOptions options, IEnumerable<Parameter> parameters) => options.Optimizer switch
     {
-        OptimizerKind.Sgd => torch.optim.SGD(parameters, options.LearningRate, weight_decay: options.WeightDecay),
-        OptimizerKind.Adam => torch.optim.Adam(parameters, options.LearningRate, weight_decay: options.WeightDecay),
+        OptimizerKind.Sgd => new Optimizers.SGD(parameters, options.LearningRate, options.WeightDecay),
+        OptimizerKind.Adam => new Optimizers.Adam(parameters, options.LearningRate, options.WeightDecay),
         _ => throw new ArgumentOutOfRangeException(nameof(options), options.Optimizer, "Unknown optimizer."),
     };
 
@@ -146,8 +146,11 @@ internal static class TrainingLoop
             norm = Math.Sqrt(gradients.Zip(norms).Sum(t => Math.Pow(Wide(t.First, t.Second), 2)));
         }
         if (maxNorm <= 0 || !double.IsFinite(norm)) return norm;
+        using var epsilon = 1e-6.ToScalar();
+        using var max = maxNorm.ToScalar();
+        using var one = 1.0.ToScalar();
         var coefficient = fitsFloat32
-            ? total.add(1e-6).reciprocal().mul(maxNorm).clamp_max(1.0)
+            ? total.add(epsilon, Scalars.One).reciprocal().mul(max).clamp_max(one)
             : torch.tensor(Math.Min(maxNorm / (norm + 1e-6), 1), ScalarType.Float32);
         // A coefficient of 1 leaves every gradient as it is: no pass over them.
         if (coefficient.item<float>() < 1)

@@ -42,7 +42,7 @@ public sealed class AbsoluteCoefficientOfVariationTests
         var options = new KureOptions { Lambda = 1, Statistic = UniformityStatistic.AbsoluteCoefficientOfVariation, Target = KureOptions.UniformAbsoluteCoefficientOfVariation };
         var regularizer = new KurtosisRegularizer(options, new Tensor[] { w });
         double before = AbsoluteCoefficientOfVariation.Of(w.detach()).item<float>();
-        using var optimizer = torch.optim.Adam(new[] { w }, 0.01);
+        using var optimizer = new Optimizers.Adam(new[] { w }, 0.01, 0.0);
         double first = double.NaN;
         for (int step = 0; step < 300; step++)
         {

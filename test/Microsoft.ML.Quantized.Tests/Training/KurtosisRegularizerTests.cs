@@ -17,7 +17,7 @@ public sealed class KurtosisRegularizerTests
         var w = new Parameter(torch.randn(64, 64));
         double before = Kurtosis.Value(w);
         var regularizer = new KurtosisRegularizer(new KureOptions { Lambda = 1.0 }, new Tensor[] { w });
-        using var optimizer = torch.optim.Adam(new[] { w }, 0.01);
+        using var optimizer = new Optimizers.Adam(new[] { w }, 0.01, 0.0);
         double firstLoss = double.NaN, lastLoss = double.NaN;
         for (int step = 0; step < 300; step++)
         {

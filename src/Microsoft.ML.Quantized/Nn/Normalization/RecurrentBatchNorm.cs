@@ -150,11 +150,14 @@ internal sealed class RecurrentBatchNorm : nn.Module
         }
         else
         {
-            var sets = arange(firstStep, firstStep + time, dtype: ScalarType.Int64, device: input.device).clamp_max(Steps - 1);
+            using var first = firstStep.ToScalar();
+            using var end = (firstStep + time).ToScalar();
+            using var lastSet = (Steps - 1).ToScalar();
+            var sets = arange(first, end, Scalars.One, dtype: ScalarType.Int64, device: input.device).clamp_max(lastSet);
             centered = input - RunningMean.index_select(0, sets).unsqueeze(1);
             variance = RunningVar.index_select(0, sets).unsqueeze(1);
         }
-        return (centered * variance.add(epsilon).rsqrt()).MoveToOuterDisposeScope();
+        return (centered * variance.add(epsilon, Scalars.One).rsqrt()).MoveToOuterDisposeScope();
     }
 
     /// <summary>

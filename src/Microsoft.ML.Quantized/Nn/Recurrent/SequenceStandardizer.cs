@@ -41,7 +41,7 @@ internal sealed class SequenceStandardizer<T> where T : unmanaged, IFloatingPoin
         else
         {
             using var shift = normalization.BatchNorm!.Epsilon.ToScalar();
-            InverseDeviations = normalization.BatchNorm.RunningVar.add(shift).rsqrt_();
+            InverseDeviations = normalization.BatchNorm.RunningVar.add(shift, Scalars.One).rsqrt_();
             runningMeans = normalization.BatchNorm.RunningMean.contiguous();
         }
     }
