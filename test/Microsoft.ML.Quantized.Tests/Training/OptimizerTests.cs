@@ -30,39 +30,38 @@ public sealed class OptimizerTests
     public void Adams_first_step_moves_each_weight_by_the_rate_against_its_gradient()
     {
         // One step from zero moments: m = (1 - b1) g, v = (1 - b2) g^2, bias-corrected to g and g^2, so
-        // w1 = w0 - lr g / (|g| + eps), here with gradient g = 2 w0 - c (loss sum(w^2) - c.w) worked out by hand.
+        // w1 = w0 - lr g / (|g| + eps), with the gradient g = 2 w0 - c worked out by hand.
         float[] w0 = { 0.5f, -1.25f, 2f, 0.001f }, c = { 0.2f, 0.3f, -4f, 0.002f };
-        var w = new Parameter(tensor(w0));
-        using var adam = new Optimizers.Adam(new[] { w }, 0.1, 0.0);
-        using (var scope = NewDisposeScope())
-        {
-            w.pow(2).sum().sub(w.mul(tensor(c)).sum()).backward();
-            adam.step();
-        }
-        var after = w.data<float>().ToArray();
+        var after = OneStep(w0, c, w => new Optimizers.Adam(w, 0.1, 0.0));
         for (int i = 0; i < w0.Length; i++)
         {
             double g = 2.0 * w0[i] - c[i];
             Assert.AreEqual(w0[i] - 0.1 * g / (Math.Abs(g) + 1e-8), after[i], 2e-6, $"weight {i}");
         }
-        w.Dispose();
     }
 
     [TestMethod]
     public void Sgds_step_is_the_rate_times_gradient_plus_decay()
     {
         float[] w0 = { 0.5f, -1.25f, 2f }, c = { 0.2f, 0.3f, -4f };
-        var w = new Parameter(tensor(w0));
-        using var sgd = new Optimizers.SGD(new[] { w }, 0.25, 0.1);
-        using (var scope = NewDisposeScope())
-        {
-            w.pow(2).sum().sub(w.mul(tensor(c)).sum()).backward();
-            sgd.step();
-        }
-        var after = w.data<float>().ToArray();
+        var after = OneStep(w0, c, w => new Optimizers.SGD(w, 0.25, 0.1));
         for (int i = 0; i < w0.Length; i++)
             Assert.AreEqual(w0[i] - 0.25 * (2.0 * w0[i] - c[i] + 0.1 * w0[i]), after[i], 1e-6, $"weight {i}");
+    }
+
+    /// <summary>The weights after one step from <paramref name="w0"/> on the loss sum(w^2) - c.w (gradient 2 w - c).</summary>
+    private static float[] OneStep(float[] w0, float[] c, Func<Parameter[], OptimizerHelper> create)
+    {
+        var w = new Parameter(tensor(w0));
+        using (var optimizer = create(new[] { w }))
+        using (var scope = NewDisposeScope())
+        {
+            w.pow(Scalars.Two).sum().sub(w.mul(tensor(c)).sum()).backward();
+            optimizer.step();
+        }
+        var after = w.data<float>().ToArray();
         w.Dispose();
+        return after;
     }
 
     [TestMethod]
