@@ -119,6 +119,9 @@ internal static class TrainingLoop
         foreach (var group in optimizer.ParamGroups) group.LearningRate = learningRate;
     }
 
+    /// <summary>Added to the global norm before dividing, as libtorch's clip does.</summary>
+    private static readonly Scalar NormEpsilon = 1e-6;
+
     /// <summary>
     /// The global L2 norm of all gradients, infinite or NaN only when a gradient is, and with a positive
     /// <paramref name="maxNorm"/> the gradients scaled to it where it is larger. While the norm fits in float32 this is
@@ -146,11 +149,9 @@ internal static class TrainingLoop
             norm = Math.Sqrt(gradients.Zip(norms).Sum(t => Math.Pow(Wide(t.First, t.Second), 2)));
         }
         if (maxNorm <= 0 || !double.IsFinite(norm)) return norm;
-        using var epsilon = 1e-6.ToScalar();
         using var max = maxNorm.ToScalar();
-        using var one = 1.0.ToScalar();
         var coefficient = fitsFloat32
-            ? total.add(epsilon, Scalars.One).reciprocal().mul(max).clamp_max(one)
+            ? total.add(NormEpsilon, Scalars.One).reciprocal().mul(max).clamp_max(Scalars.One)
             : torch.tensor(Math.Min(maxNorm / (norm + 1e-6), 1), ScalarType.Float32);
         // A coefficient of 1 leaves every gradient as it is: no pass over them.
         if (coefficient.item<float>() < 1)

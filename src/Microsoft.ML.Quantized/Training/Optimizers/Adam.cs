@@ -6,12 +6,12 @@ namespace Microsoft.ML.Quantized.Optimizers;
 /// <summary>
 /// TorchSharp's Adam (Kingma and Ba 2015) with a step whose Scalars outlive the native calls that read them. TorchSharp
 /// 0.107's own step passes its hyper-parameters as implicit Scalar temporaries, which a concurrent garbage collection can
-/// finalize mid-call ("Unknown scalar type" from <c>Adam.step</c> on long runs; see <see cref="Quantized.Scalars"/>). This step
-/// runs the same operations in the same order on the same values, so it trains bit for bit as TorchSharp's does, and it
-/// keeps Adam's state, parameter groups and state-dictionary format; it is named Adam because that format begins with the
-/// optimizer's type name, so checkpoints written with TorchSharp's Adam load into it and the other way round.
-/// Covers what <see cref="Quantized.TrainingOptions"/> sets: learning rate and weight decay, with Adam's default betas (0.9, 0.999)
-/// and epsilon (1e-8); AMSGrad and maximization are refused.
+/// finalize mid-call ("Unknown scalar type" from <c>Adam.step</c> on long runs; see <see cref="Quantized.Scalars"/>).
+/// This step runs the same operations in the same order on the same values, so it trains bit for bit as TorchSharp's
+/// does, and it keeps Adam's state, parameter groups and state-dictionary format; it is named Adam because that format
+/// begins with the optimizer's type name, so checkpoints written with TorchSharp's Adam load into it and the other way
+/// round. Covers what <see cref="Quantized.TrainingOptions"/> sets: learning rate and weight decay, with Adam's default
+/// betas (0.9, 0.999) and epsilon (1e-8); AMSGrad and maximization are refused.
 /// </summary>
 internal sealed class Adam : TorchSharp.Modules.Adam
 {

@@ -6,10 +6,11 @@ namespace Microsoft.ML.Quantized.Optimizers;
 /// <summary>
 /// TorchSharp's plain SGD with a step whose Scalars outlive the native calls that read them (TorchSharp 0.107's own step
 /// passes the learning rate and weight decay as implicit Scalar temporaries that a concurrent garbage collection can
-/// finalize mid-call; see <see cref="Quantized.Scalars"/>). The same operations in the same order as TorchSharp's step, so the same
-/// bits, with SGD's state and state-dictionary format (named SGD because that format begins with the optimizer's type name,
-/// so checkpoints written with TorchSharp's SGD load into it and the other way round). Covers what <see cref="Quantized.TrainingOptions"/> sets: learning rate and
-/// weight decay; momentum, Nesterov and maximization are refused.
+/// finalize mid-call; see <see cref="Quantized.Scalars"/>). The same operations in the same order as TorchSharp's step,
+/// so the same bits, with SGD's state and state-dictionary format (named SGD because that format begins with the
+/// optimizer's type name, so checkpoints written with TorchSharp's SGD load into it and the other way round). Covers what
+/// <see cref="Quantized.TrainingOptions"/> sets: learning rate and weight decay; momentum, Nesterov and maximization are
+/// refused.
 /// </summary>
 internal sealed class SGD : TorchSharp.Modules.SGD
 {
