@@ -8,20 +8,23 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.Quantized.Samples.Commands;
 
 /// <summary>
-/// One recurrent layer of the quickstart's shape (1 x 256, input 64, batch 32 x 100 steps), forward and backward, the cell
-/// loop's normalized TWN configurations alternating with the fused float kernel repetition by repetition in one process, so
-/// the VM's drift between minutes and the fused kernel's warm-up hit every row alike: per row the median time and the median
-/// over the repetitions of the fused layer's time over the row's. Writes the <c>bench:layer</c> section of docs/benchmarks.md.
+/// One recurrent layer of the quickstart's shape (1 x 256, input 64, batch 32 x 100 steps; <c>--hidden</c> changes the
+/// width), forward and backward: the float layer on the cell loop and the cell loop's normalized TWN configurations
+/// alternating with the fused float kernel repetition by repetition in one process, so the VM's drift between minutes and the
+/// fused kernel's warm-up hit every row alike: per row the median time and the median over the repetitions of the fused
+/// layer's time over the row's. Writes the <c>bench:layer</c> section of docs/benchmarks.md (<c>bench:layer-hN</c> for
+/// another width N).
 /// </summary>
 internal static class LayerBenchCommand
 {
-    private const string SectionStart = "<!-- bench:layer -->";
-    private const string SectionEnd = "<!-- /bench:layer -->";
-    private const int Steps = 100, Batch = 32, Input = 64, Hidden = 256;
+    private const int Steps = 100, Batch = 32, Input = 64, QuickstartHidden = 256;
 
+    // The first row, the baseline, always runs libtorch's fused kernel (ForceFusedKernel: the GRU would run its sequence function
+    // on a CPU with 512-bit vectors); "float, cell loop" is the same layer on the loop.
     private static readonly (string Name, string Weights, RecurrentNormalization Normalization)[] Configurations =
     {
         ("float", "none", RecurrentNormalization.None),
+        ("float, cell loop", "none", RecurrentNormalization.None),
         ("twn + layer norm", "twn", RecurrentNormalization.Layer),
         ("twn + batch norm (per step)", "twn", RecurrentNormalization.BatchPerStep),
         ("twn + batch norm (shared)", "twn", RecurrentNormalization.BatchShared),
@@ -32,19 +35,22 @@ internal static class LayerBenchCommand
         var repetitions = new Option<int>("--repetitions") { Description = "Timed repetitions of every row, alternating.", DefaultValueFactory = _ => 60 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed repetitions of every row first.", DefaultValueFactory = _ => 10 };
         var cells = new Option<string>("--cells") { Description = "Comma-separated cells: lstm, gru.", DefaultValueFactory = _ => "lstm,gru" };
+        var evaluation = new Option<bool>("--evaluation") { Description = "Time the forward alone, in evaluation mode under no_grad (scoring), instead of forward + backward in training mode (its own section)." };
+        var hidden = new Option<int>("--hidden") { Description = "Hidden units of the layer (the quickstart's 256 writes the layer section, another width its own).", DefaultValueFactory = _ => QuickstartHidden };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file to write (its layer section is replaced).", DefaultValueFactory = _ => new FileInfo("docs/benchmarks.md") };
-        var command = new System.CommandLine.Command("layer-bench", "One quickstart-shaped layer, forward + backward: the cell loop (TWN, layer / batch norm) alternating with the fused float kernel.")
+        var command = new System.CommandLine.Command("layer-bench", "One quickstart-shaped layer, forward + backward: the cell loop (float; TWN, layer / batch norm) alternating with the fused float kernel.")
         {
-            repetitions, warmup, cells, output,
+            repetitions, warmup, cells, hidden, evaluation, output,
         };
-        command.SetAction(parse => Run(parse.GetValue(repetitions), parse.GetValue(warmup), parse.GetValue(cells)!, parse.GetValue(output)!));
+        command.SetAction(parse => Run(parse.GetValue(repetitions), parse.GetValue(warmup), parse.GetValue(cells)!, parse.GetValue(hidden), parse.GetValue(evaluation), parse.GetValue(output)!));
         return command;
     }
 
-    private static int Run(int repetitions, int warmup, string cells, FileInfo output)
+    private static int Run(int repetitions, int warmup, string cells, int hidden, bool evaluation, FileInfo output)
     {
         if (repetitions < 1) throw new ArgumentException($"--repetitions must be at least 1; got {repetitions}.");
         if (warmup < 0) throw new ArgumentException($"--warmup must be at least 0; got {warmup}.");
+        if (hidden < 1) throw new ArgumentException($"--hidden must be at least 1; got {hidden}.");
         var load = BenchmarkCommand.LoadAverage();
         var kinds = cells.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(c => c switch
         {
@@ -56,16 +62,16 @@ internal static class LayerBenchCommand
         foreach (var kind in kinds)
         {
             manual_seed(1);
-            var layers = Configurations.Select(c => Layer(kind, c.Weights, c.Normalization)).ToList();
+            var layers = Configurations.Select((c, k) => Layer(kind, c.Weights, c.Normalization, hidden, cellLoop: k == 1, evaluation)).ToList();
             var times = layers.Select(_ => new List<double>()).ToList();
             using var input = randn(Steps, Batch, Input);
-            using var h0 = zeros(Batch, Hidden);
+            using var h0 = zeros(Batch, hidden);
             for (int repetition = -warmup; repetition < repetitions; repetition++)
             {
                 for (int k = 0; k < layers.Count; k++)
                 {
                     var watch = Stopwatch.StartNew();
-                    ForwardBackward(layers[k], input, h0);
+                    Run(layers[k], input, h0, evaluation);
                     if (repetition >= 0) times[k].Add(watch.Elapsed.TotalMilliseconds);
                 }
             }
@@ -77,38 +83,47 @@ internal static class LayerBenchCommand
                 layers[k].Dispose();
             }
         }
-        BenchmarkCommand.WriteSection(output, Render(rows, repetitions, warmup, load), SectionStart, SectionEnd);
+        string suffix = (hidden == QuickstartHidden ? "" : $"-h{hidden}") + (evaluation ? "-eval" : "");
+        BenchmarkCommand.WriteSection(output, Render(rows, repetitions, warmup, hidden, evaluation, load), $"<!-- bench:layer{suffix} -->", $"<!-- /bench:layer{suffix} -->");
         AnsiConsole.MarkupLine($"Written to [blue]{Markup.Escape(output.FullName)}[/].");
         return 0;
     }
 
-    private static QuantizedRecurrentCell Layer(RecurrentCellKind kind, string weights, RecurrentNormalization normalization)
+    private static QuantizedRecurrentCell Layer(RecurrentCellKind kind, string weights, RecurrentNormalization normalization, int hidden, bool cellLoop, bool evaluation)
     {
         var options = new QuantizedRecurrentOptions
         {
-            Cell = kind, HiddenSize = Hidden, Normalization = normalization, WeightQuantizer = QuantizerRegistry.Parse(weights),
+            Cell = kind, HiddenSize = hidden, Normalization = normalization, WeightQuantizer = QuantizerRegistry.Parse(weights),
         };
         QuantizedRecurrentCell layer = kind == RecurrentCellKind.Lstm ? new QuantizedLstmCell("layer", Input, options) : new QuantizedGruCell("layer", Input, options);
-        layer.train();
+        layer.ForceCellLoop = cellLoop;
+        layer.ForceFusedKernel = !cellLoop;
+        layer.train(!evaluation);
         return layer;
     }
 
-    private static void ForwardBackward(QuantizedRecurrentCell layer, Tensor input, Tensor h0)
+    private static void Run(QuantizedRecurrentCell layer, Tensor input, Tensor h0, bool evaluation)
     {
         using var scope = NewDisposeScope();
+        if (evaluation)
+        {
+            using var noGrad = no_grad();
+            layer.Forward(input, h0, layer.HasCellState ? h0 : null);
+            return;
+        }
         var x = input.detach().requires_grad_(true);
         var (output, _, _) = layer.Forward(x, h0, layer.HasCellState ? h0 : null);
         output.sum().backward();
         layer.zero_grad();
     }
 
-    private static string Render(List<Row> rows, int repetitions, int warmup, string? load)
+    private static string Render(List<Row> rows, int repetitions, int warmup, int hidden, bool evaluation, string? load)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("## One layer, cell loop vs fused kernel (forward + backward, quickstart shape)");
+        sb.AppendLine($"## One layer, cell loop vs fused kernel ({(evaluation ? "forward in evaluation" : "forward + backward")}, {(hidden == QuickstartHidden ? "quickstart shape" : $"hidden {hidden}")})");
         sb.AppendLine();
-        sb.AppendLine($"One recurrent layer 1 x {Hidden}, input {Input}, batch {Batch} x {Steps} steps, training mode, forward and the backward of the " +
-                      $"output's sum; the rows of a cell alternate repetition by repetition in one process ({warmup} untimed, then {repetitions} timed " +
+        sb.AppendLine($"One recurrent layer 1 x {hidden}, input {Input}, batch {Batch} x {Steps} steps, " +
+                      (evaluation ? "evaluation mode under no_grad, the forward alone" : "training mode, forward and the backward of the output's sum") + $"; the rows of a cell alternate repetition by repetition in one process ({warmup} untimed, then {repetitions} timed " +
                       $"each). Time: the median (fastest in brackets); ratio: the median over the repetitions of the float row's time (fused kernel) " +
                       $"over the row's in the same repetition. {BenchmarkCommand.Provenance(load)}");
         sb.AppendLine();

@@ -170,7 +170,8 @@ public sealed class RecurrentCellTests
     {
         manual_seed(4);
         using var scope = NewDisposeScope();
-        using var net = new QuantizedRecurrentStack("stack", In, Options(RecurrentCellKind.Gru, Hidden, layers: 2), Float, Float) { ForceCellLoop = forceLoop };
+        using var net = new QuantizedRecurrentStack("stack", In, Options(RecurrentCellKind.Gru, Hidden, layers: 2), Float, Float) { ForceCellLoop = forceLoop, ForceFusedKernel = !forceLoop };
+        Assert.AreEqual(!forceLoop, net.UsesFusedKernel);
         using var reference = nn.GRU(In, Hidden, numLayers: 2);
         CopyWeights(net, reference.named_parameters().ToDictionary(p => p.name, p => p.parameter));
         var x = randn(Time, Batch, In);
@@ -185,6 +186,30 @@ public sealed class RecurrentCellTests
     }
 
     [TestMethod]
+    [DataRow(true)]
+    [DataRow(false)]
+    public void WeightOnlyGruRunsItsSequenceFunctionWhereTheManagedProductsRun(bool managed)
+    {
+        // Where the managed products run, the GRU's sequence function outruns libtorch's fused GRU; the LSTM's fused kernel
+        // stays the faster, and elsewhere both cells keep theirs.
+        bool machineDefault = StepProduct.Managed;
+        StepProduct.Managed = managed;
+        try
+        {
+            foreach (var normalization in new[] { RecurrentNormalization.None, RecurrentNormalization.Weight })
+            {
+                using var gru = new QuantizedRecurrentStack("gru", In, Options(RecurrentCellKind.Gru, Hidden, layers: 2, normalization: normalization), Sign, Float);
+                using var lstm = new QuantizedRecurrentStack("lstm", In, Options(RecurrentCellKind.Lstm, Hidden, layers: 2, normalization: normalization), Sign, Float);
+                Assert.AreEqual(!managed, gru.UsesFusedKernel, $"GRU, {normalization}");
+                Assert.IsTrue(lstm.UsesFusedKernel, $"LSTM, {normalization}");
+                gru.ForceFusedKernel = true;
+                Assert.IsTrue(gru.UsesFusedKernel, $"GRU, {normalization}, forced");
+            }
+        }
+        finally { StepProduct.Managed = machineDefault; }
+    }
+
+    [TestMethod]
     [DataRow(RecurrentCellKind.Lstm)]
     [DataRow(RecurrentCellKind.Gru)]
     public void FusedAndLoopAgreeInEvaluationUnderNoGrad(RecurrentCellKind kind)
@@ -192,7 +217,7 @@ public sealed class RecurrentCellTests
         // libtorch's CPU LSTM under no_grad takes a oneDNN inference path that was 0.19 off on an AVX-512 machine.
         manual_seed(11);
         using var scope = NewDisposeScope();
-        using var net = new QuantizedRecurrentStack("stack", In, Options(kind, Hidden, layers: 2), Sign, Float);
+        using var net = new QuantizedRecurrentStack("stack", In, Options(kind, Hidden, layers: 2), Sign, Float) { ForceFusedKernel = true };
         net.eval();
         using var noGrad = no_grad();
         var x = randn(Time, Batch, In);
@@ -215,7 +240,7 @@ public sealed class RecurrentCellTests
     {
         manual_seed(5);
         using var scope = NewDisposeScope();
-        using var net = new QuantizedRecurrentStack("stack", In, Options(kind, Hidden, layers: 2, normalization: normalization), Sign, Float);
+        using var net = new QuantizedRecurrentStack("stack", In, Options(kind, Hidden, layers: 2, normalization: normalization), Sign, Float) { ForceFusedKernel = true };
         Assert.IsTrue(net.UsesFusedKernel);
         var x = randn(Time, Batch, In);
         var weights = randn(Time, Batch, Hidden);
@@ -420,7 +445,7 @@ public sealed class RecurrentCellTests
         manual_seed(11);
         using var net = new QuantizedRecurrentStack("stack", In, Options(RecurrentCellKind.Lstm, Hidden, layers: 2, normalization: normalization, dropout: 0.2), Sign, Quarter);
         var slopedOptions = Options(RecurrentCellKind.Gru, Hidden, normalization: RecurrentNormalization.Weight);
-        using var fused = new QuantizedRecurrentStack("fused", In, slopedOptions, Sign, Float);
+        using var fused = new QuantizedRecurrentStack("fused", In, slopedOptions, Sign, Float) { ForceFusedKernel = true };
         Assert.IsTrue(fused.UsesFusedKernel);
         using var x = randn(Time, Batch, In);
         RecurrentState? carried = null;

@@ -18,7 +18,8 @@ namespace Microsoft.ML.Quantized;
 /// <see cref="QuantizedRecurrentOptions.QuantizedActivations"/> selects (default both).
 /// Quantizers registered: <c>reset_gate</c>, <c>update_gate</c>, <c>new_gate</c>, <c>hidden</c> (each
 /// <c>_quantizer</c>).
-/// <para>Where the fused kernel cannot run, the loop is <see cref="GruSequenceFunction"/> (one autograd operation with a
+/// <para>Where the fused kernel cannot run, or on a CPU with 512-bit vectors, where the loop is the faster
+/// (<see cref="PrefersSequenceFunction"/>), the loop is <see cref="GruSequenceFunction"/> (one autograd operation with a
 /// hand-written backward) unless an activation quantizer without a span form (<see cref="ISpanActivationQuantizer"/>; BTQ has
 /// one) is in the step or the tensors are not float32/float64 on the CPU; then every step's operations are recorded for
 /// autograd.</para>
@@ -51,6 +52,14 @@ internal sealed class QuantizedGruCell : QuantizedRecurrentCell
 
     /// <inheritdoc/>
     public override IReadOnlyList<string> Gates => GateNames;
+
+    /// <summary>
+    /// True for float32 or float64 weights on the CPU where the managed products run (512-bit vectors,
+    /// <see cref="StepProduct.Managed"/>): there <see cref="GruSequenceFunction"/> takes about half the time of libtorch's
+    /// fused GRU for a forward and backward pass (docs/benchmarks.md, "One layer, cell loop vs fused kernel"), so weight-only
+    /// GRUs run it too.
+    /// </summary>
+    protected override bool PrefersSequenceFunction => StepProduct.Managed && !ForceAutogradLoop && TensorSpans.Supports(WeightIh);
 
     /// <inheritdoc/>
     protected override (Tensor Output, Tensor H, Tensor? C) RunFused(Tensor input, Tensor h0, Tensor? c0, Tensor weightIh, Tensor weightHh)

@@ -15,8 +15,9 @@ namespace Microsoft.ML.Quantized;
 /// step. With <see cref="RecurrentNormalization.Weight"/> the quantized matrices are then row-normalized
 /// (<see cref="WeightNorm"/>).</para>
 /// <para>The fused kernel runs when nothing happens inside a step that libtorch's kernel lacks: normalization
-/// None or Weight (both only change the weight matrices), identity activation quantizers and all slopes 1.
-/// Everything else runs the cell loop, which computes the input products of all steps in one matrix product
+/// None or Weight (both only change the weight matrices), identity activation quantizers and all slopes 1, unless the
+/// cell's sequence function is the faster there (<see cref="PrefersSequenceFunction"/>: the GRU on a CPU with 512-bit
+/// vectors). Everything else runs the cell loop, which computes the input products of all steps in one matrix product
 /// and loops over time for the recurrent part.</para>
 /// </remarks>
 internal abstract class QuantizedRecurrentCell : nn.Module
@@ -182,6 +183,12 @@ internal abstract class QuantizedRecurrentCell : nn.Module
     internal bool ForceCellLoop { get; set; }
 
     /// <summary>
+    /// Testing and benchmark switch: run libtorch's fused kernel wherever it can run, also where the cell would run its
+    /// sequence function instead (<see cref="PrefersSequenceFunction"/>).
+    /// </summary>
+    internal bool ForceFusedKernel { get; set; }
+
+    /// <summary>
     /// Testing switch: in the cell loop, record every step's operations for autograd even where a hand-written sequence
     /// function (<see cref="LstmSequenceFunction"/>, <see cref="GruSequenceFunction"/>) could run; the reference they are
     /// tested against.
@@ -196,9 +203,16 @@ internal abstract class QuantizedRecurrentCell : nn.Module
 
     /// <summary>True when forward runs the fused libtorch kernel.</summary>
     public bool UsesFusedKernel => !ForceCellLoop
+        && (ForceFusedKernel || !PrefersSequenceFunction)
         && (Normalization == RecurrentNormalization.None || Normalization == RecurrentNormalization.Weight)
         && !activationsQuantized
         && Slopes.AreStandard;
+
+    /// <summary>
+    /// True where the cell's hand-written sequence function trains faster than libtorch's fused kernel, so that it runs for
+    /// weight-only quantization too. False here (the LSTM's fused kernel is the faster); the GRU overrides it.
+    /// </summary>
+    protected virtual bool PrefersSequenceFunction => false;
 
     /// <summary>True for the LSTM (it carries a cell state).</summary>
     public abstract bool HasCellState { get; }

@@ -81,6 +81,16 @@ internal sealed class QuantizedRecurrentStack : nn.Module
         }
     }
 
+    /// <summary>Testing and benchmark switch: run the fused kernel in every layer wherever it can run.</summary>
+    internal bool ForceFusedKernel
+    {
+        get => layers.Any(l => l.ForceFusedKernel);
+        set
+        {
+            foreach (var layer in layers) layer.ForceFusedKernel = value;
+        }
+    }
+
     /// <summary>
     /// input [time, batch, inputSize]; state null = zeros. Returns output [time, batch, hidden] (after the
     /// output dropout) and the final state.
