@@ -12,8 +12,9 @@ namespace Microsoft.ML.Quantized.Samples.Commands;
 /// width), forward and backward: the float layer on the cell loop and the cell loop's normalized TWN configurations
 /// alternating with the fused float kernel repetition by repetition in one process, so the VM's drift between minutes and the
 /// fused kernel's warm-up hit every row alike: per row the median time and the median over the repetitions of the fused
-/// layer's time over the row's. Writes the <c>bench:layer</c> section of docs/benchmarks.md (<c>bench:layer-hN</c> for
-/// another width N).
+/// layer's time over the row's; <c>--evaluation</c> times the forward alone under no_grad instead. Writes the
+/// <c>bench:layer</c> section of docs/benchmarks.md (<c>bench:layer-hN</c> for another width N, <c>-eval</c> after it in
+/// evaluation).
 /// </summary>
 internal static class LayerBenchCommand
 {
@@ -71,7 +72,7 @@ internal static class LayerBenchCommand
                 for (int k = 0; k < layers.Count; k++)
                 {
                     var watch = Stopwatch.StartNew();
-                    Run(layers[k], input, h0, evaluation);
+                    Pass(layers[k], input, h0, evaluation);
                     if (repetition >= 0) times[k].Add(watch.Elapsed.TotalMilliseconds);
                 }
             }
@@ -102,7 +103,8 @@ internal static class LayerBenchCommand
         return layer;
     }
 
-    private static void Run(QuantizedRecurrentCell layer, Tensor input, Tensor h0, bool evaluation)
+    /// <summary>One timed pass: forward + backward in training mode, or the forward alone under no_grad in evaluation.</summary>
+    private static void Pass(QuantizedRecurrentCell layer, Tensor input, Tensor h0, bool evaluation)
     {
         using var scope = NewDisposeScope();
         if (evaluation)
