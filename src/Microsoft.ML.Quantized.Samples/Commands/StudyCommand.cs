@@ -60,7 +60,9 @@ internal static class StudyCommand
     /// <c>TestAccuracy</c> (absent in language-model rows) as a percentage. <c>Gates</c>: layer 0's post-activation histograms
     /// on the test data, by gate; <c>GradientNorms</c>: each epoch's mean gradient norm before clipping
     /// (<see cref="EpochSummary.MeanGradientNorm"/>) and <c>LargestGradientNorms</c> its largest; <c>WeightHistograms</c>:
-    /// layer 0's float W_ih and W_hh over their mean magnitude (<see cref="ShadowWeightHistograms"/>); <c>Threads</c>: the
+    /// layer 0's float W_ih and W_hh over their mean magnitude (<see cref="ShadowWeightHistograms"/>); <c>TrainingLosses</c> and
+    /// <c>ValidationLosses</c>: each epoch's mean training loss and its validation cross-entropy (the best of the latter picks
+    /// <c>BestEpoch</c>); <c>Threads</c>: the
     /// intra-op thread count of the run that finished the row (a row is bit-reproducible only at the same count); all absent
     /// in rows from before they were recorded.
     /// </summary>
@@ -71,7 +73,7 @@ internal static class StudyCommand
         string Activations = "none", double Slope = 1, IReadOnlyDictionary<string, ValueHistogram>? Gates = null,
         IReadOnlyList<double>? GradientNorms = null, IReadOnlyList<double>? LargestGradientNorms = null, string? SlopedGate = null,
         IReadOnlyDictionary<string, ValueHistogram>? WeightHistograms = null, double? TestAccuracy = null, int Seed = 1,
-        int? Threads = null)
+        int? Threads = null, IReadOnlyList<double>? TrainingLosses = null, IReadOnlyList<double>? ValidationLosses = null)
     {
         public bool SameRun(StudyRow other) => Task == other.Task && Cell == other.Cell && Layers == other.Layers && Hidden == other.Hidden
             && Epochs == other.Epochs && MaxSteps == other.MaxSteps;
@@ -333,6 +335,7 @@ internal static class StudyCommand
                 Outcome = "trained", BestEpoch = best.Epoch, ValidationCrossEntropy = best.ValidationLoss,
                 TestCrossEntropy = model.TestCrossEntropy, TestAccuracy = model.TestAccuracy, Gates = model.Gates, WeightHistograms = model.WeightHistograms,
                 GradientNorms = model.History.Select(h => h.MeanGradientNorm).ToArray(), LargestGradientNorms = model.History.Select(h => h.MaxGradientNorm).ToArray(),
+                TrainingLosses = model.History.Select(h => h.TrainingLoss).ToArray(), ValidationLosses = model.History.Select(h => h.ValidationLoss).ToArray(),
                 BitsPerWeight = model.Size.QuantizedParameterCount > 0 ? model.Size.BitsPerQuantizedWeight : 32, PackedBytes = model.Size.PackedBytes,
                 FloatLambda1 = model.Spectrum.FloatLambda1, QuantizedLambda1 = model.Spectrum.QuantizedLambda1, MeanGain = model.Spectrum.MeanGain,
                 Seconds = clock.Elapsed.TotalSeconds,

@@ -46,6 +46,14 @@ public sealed class StudyCommandTests
                 Assert.HasCount(1, means);
                 Assert.HasCount(1, largest);
                 Assert.IsTrue(double.IsFinite(means[0]) && means[0] > 0 && means[0] <= largest[0], $"mean {means[0]}, largest {largest[0]}");
+                // The epoch's losses: its validation cross-entropy is the row's (the best epoch of one), its training loss near
+                // the untrained model's ln(vocabulary) after two steps.
+                var validation = row.GetProperty("ValidationLosses").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+                var training = row.GetProperty("TrainingLosses").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+                Assert.HasCount(1, validation);
+                Assert.HasCount(1, training);
+                Assert.AreEqual(row.GetProperty("ValidationCrossEntropy").GetDouble(), validation[0], 0.0);
+                Assert.AreEqual(Math.Log(Vocabulary.FromCharacters(MobyDick()).Count), training[0], 0.5, "two steps leave the loss near ln(vocabulary)");
             }
             StringAssert.Matches(File.ReadAllText(markdown), new System.Text.RegularExpressions.Regex(@"\| 1 \| trained \|.*\| (\d+\.\d\d) / \1 \(\d+\.\d\d\) \|"),
                 "the gradient-norm cell: first and last epoch (the same one here), the largest in brackets");
