@@ -59,7 +59,7 @@ internal sealed class QuantizedGruCell : QuantizedRecurrentCell
     /// fast as libtorch's fused GRU at hidden 64-512 (docs/benchmarks.md, "One layer, cell loop vs fused kernel"), so
     /// weight-only GRUs run it too.
     /// </summary>
-    protected override bool PrefersSequenceFunction => StepProduct.Managed && !ForceAutogradLoop && TensorSpans.Supports(WeightIh);
+    protected override bool PrefersSequenceFunction => StepProduct.Managed && RunsSequenceFunction(WeightIh);
 
     /// <inheritdoc/>
     protected override (Tensor Output, Tensor H, Tensor? C) RunFused(Tensor input, Tensor h0, Tensor? c0, Tensor weightIh, Tensor weightHh)

@@ -203,10 +203,10 @@ internal abstract class QuantizedRecurrentCell : nn.Module
 
     /// <summary>True when forward runs the fused libtorch kernel.</summary>
     public bool UsesFusedKernel => !ForceCellLoop
-        && (ForceFusedKernel || !PrefersSequenceFunction)
         && (Normalization == RecurrentNormalization.None || Normalization == RecurrentNormalization.Weight)
         && !activationsQuantized
-        && Slopes.AreStandard;
+        && Slopes.AreStandard
+        && (ForceFusedKernel || !PrefersSequenceFunction);
 
     /// <summary>
     /// True where the cell's hand-written sequence function trains faster than libtorch's fused kernel, so that it runs for
