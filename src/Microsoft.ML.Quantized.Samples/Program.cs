@@ -28,6 +28,7 @@ root.Subcommands.Add(SignFlipCommand.Create());
 root.Subcommands.Add(SharedBatchNormCommand.Create());
 root.Subcommands.Add(BatchNormRecalibrationCommand.Create());
 root.Subcommands.Add(MemoryCommand.Create());
+root.Subcommands.Add(ZeroStateCommand.Create());
 try
 {
     return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

@@ -169,6 +169,16 @@ internal static class StudyCommand
             new() { BitWidths = new List<int>(), StepSizeMultipliers = new List<double>(), IncludePowerOfTwoStep = false };
     }
 
+    /// <summary>The character LM's model: a 64-wide embedding around <paramref name="recurrent"/>.</summary>
+    internal static LanguageModelOptions CharacterModel(QuantizedRecurrentOptions recurrent) => new() { EmbeddingSize = 64, Recurrent = recurrent };
+
+    /// <summary>The character LM's training: batch 32 x 100 characters, Adam 3e-3 halved on a validation plateau, clip 1.0, seed 1.</summary>
+    internal static TrainingOptions CharacterTraining(int epochs, int maxSteps) => new()
+    {
+        Epochs = epochs, MaxStepsPerEpoch = maxSteps, BatchSize = 32, SequenceLength = 100,
+        Optimizer = OptimizerKind.Adam, LearningRate = 3e-3, LearningRateDecay = 2, GradientClipNorm = 1.0, Seed = 1,
+    };
+
     /// <summary>
     /// A study's data, model and recipe: <see cref="Train"/> trains one configuration (the recurrent options, the training
     /// options and the progress label) and reads it.
@@ -189,13 +199,7 @@ internal static class StudyCommand
         {
             var text = EmbeddedCorpus.MobyDick();
             var (train, validation, test) = EmbeddedCorpus.Split(text);
-            return LanguageModel("char-lm", Vocabulary.FromCharacters(text), train, validation, test, 256,
-                recurrent => new LanguageModelOptions { EmbeddingSize = 64, Recurrent = recurrent },
-                (epochs, maxSteps) => new TrainingOptions
-                {
-                    Epochs = epochs, MaxStepsPerEpoch = maxSteps, BatchSize = 32, SequenceLength = 100,
-                    Optimizer = OptimizerKind.Adam, LearningRate = 3e-3, LearningRateDecay = 2, GradientClipNorm = 1.0, Seed = 1,
-                });
+            return LanguageModel("char-lm", Vocabulary.FromCharacters(text), train, validation, test, 256, CharacterModel, CharacterTraining);
         }
 
         /// <summary>The word-LM benchmark's recipe (PTB small: SGD lr 20, /4 on a plateau, clip 0.25, dropout 0.5) on the Brown split.</summary>
@@ -529,7 +533,7 @@ internal static class StudyCommand
 
     private static IEnumerable<string> Split(string list) => list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
-    private static RecurrentNormalization ParseNormalization(string name) => name switch
+    internal static RecurrentNormalization ParseNormalization(string name) => name switch
     {
         "none" => RecurrentNormalization.None,
         "weight" => RecurrentNormalization.Weight,
