@@ -24,7 +24,7 @@ internal static class ZeroStateTraps
         using var noGrad = no_grad();
         int vocabulary = network.VocabularySize;
         // [first, passage...] in every column, the first token differing: inputs are all but the last, targets all but the first.
-        var firsts = arange(vocabulary, dtype: ScalarType.Int64).reshape(1, vocabulary);
+        var firsts = tensor(Enumerable.Range(0, vocabulary).Select(t => (long)t).ToArray()).reshape(1, vocabulary);
         var body = tensor(passage.Select(t => (long)t).ToArray()).reshape(-1, 1).expand(passage.Length, vocabulary);
         var sequence = cat(new[] { firsts, body }, 0);
         var (logits, state) = network.Forward(sequence.narrow(0, 0, passage.Length), null);
