@@ -533,7 +533,8 @@ internal static class StudyCommand
 
     private static IEnumerable<string> Split(string list) => list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
-    internal static RecurrentNormalization ParseNormalization(string name) => name switch
+    /// <summary>A normalization's study name (none, weight, layer, batch, batch-shared, batch-recal); <paramref name="option"/> names the option in the error.</summary>
+    internal static RecurrentNormalization ParseNormalization(string name, string option = "--norms") => name switch
     {
         "none" => RecurrentNormalization.None,
         "weight" => RecurrentNormalization.Weight,
@@ -541,6 +542,6 @@ internal static class StudyCommand
         "batch" => RecurrentNormalization.BatchPerStep,
         "batch-shared" => RecurrentNormalization.BatchShared,
         RecalibratedBatch => RecurrentNormalization.BatchPerStep,
-        _ => throw new ArgumentException($"--norms: unknown normalization '{name}' (none, weight, layer, batch, batch-shared, {RecalibratedBatch})."),
+        _ => throw new ArgumentException($"{option}: unknown normalization '{name}' (none, weight, layer, batch, batch-shared, {RecalibratedBatch})."),
     };
 }

@@ -28,7 +28,7 @@ internal static class ZeroStateCommand
         var layers = new Option<int>("--layers") { Description = "LSTM layers.", DefaultValueFactory = _ => 2 };
         var hidden = new Option<int>("--hidden") { Description = "Hidden units per layer.", DefaultValueFactory = _ => 256 };
         var weights = new Option<string>("--weights") { Description = "Recurrent weight quantizer (registry name; none = float).", DefaultValueFactory = _ => "twn" };
-        var norm = new Option<string>("--norm") { Description = "In-cell normalization: none, weight, layer, batch, batch-shared.", DefaultValueFactory = _ => "layer" };
+        var norm = new Option<string>("--norm") { Description = "In-cell normalization: none, weight, layer, batch (per step), batch-shared.", DefaultValueFactory = _ => "layer" };
         var form = new Option<LayerNormForm>("--layer-norm-form") { Description = "Layer norm's form: PerGate (Hou et al.) or Joint (Ba et al., with LN(c)).", DefaultValueFactory = _ => LayerNormForm.PerGate };
         var seed = new Option<int>("--seed") { Description = "Training seed.", DefaultValueFactory = _ => 2 };
         var threshold = new Option<double>("--trap-threshold") { Description = "Cross-entropy (nats per character) over the passage's last 200 characters above which a first character counts as trapping; a uniform guess over Moby Dick's 83 characters scores ln 83 = 4.42.", DefaultValueFactory = _ => 3.0 };
@@ -69,7 +69,7 @@ internal static class ZeroStateCommand
         int streams = PackedLanguageModel.EvaluationStreams(validationTokens.Length);
         var model = StudyCommand.CharacterModel(new QuantizedRecurrentOptions
         {
-            Cell = RecurrentCellKind.Lstm, Layers = s.Layers, HiddenSize = s.Hidden, Normalization = StudyCommand.ParseNormalization(s.Norm),
+            Cell = RecurrentCellKind.Lstm, Layers = s.Layers, HiddenSize = s.Hidden, Normalization = StudyCommand.ParseNormalization(s.Norm, "--norm"),
             LayerNormForm = s.Form, WeightQuantizer = QuantizerRegistry.Parse(s.Weights),
         });
         var folder = Path.Combine(s.Checkpoints.FullName, s.Label);

@@ -98,6 +98,15 @@ public sealed class ZeroStateTrapsTests
         }
     }
 
+    [TestMethod]
+    public void An_unknown_normalization_fails_with_one_line_naming_the_option()
+    {
+        var (code, output) = SamplesCli.Run("zero-state", "--norm", "group", "--out", Path.Combine(Path.GetTempPath(), "zero-state-never-written.md"));
+        Assert.AreEqual(1, code, output);
+        StringAssert.StartsWith(output, "error: --norm: unknown normalization 'group'");
+        Assert.DoesNotContain("   at ", output, "no stack trace");
+    }
+
     /// <summary>A float LSTM language model over <see cref="Vocabulary"/> tokens, embedding 3, hidden 4, fixed seed.</summary>
     private static LanguageModelNetwork TinyNetwork(int layers)
     {
