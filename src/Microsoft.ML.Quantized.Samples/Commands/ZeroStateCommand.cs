@@ -88,14 +88,10 @@ internal static class ZeroStateCommand
             var reset = ZeroStateTraps.StreamCrossEntropy(network, validationTokens, streams, training.SequenceLength, resetEachWindow: true);
             var testScore = ZeroStateTraps.StreamCrossEntropy(network, testTokens, PackedLanguageModel.EvaluationStreams(testTokens.Length), training.SequenceLength, resetEachWindow: false);
             var tails = ZeroStateTraps.TailCrossEntropyByFirstToken(network, passage, TailStart);
-            var trapping = Enumerable.Range(0, tails.Length).Where(t => tails[t] > s.TrapThreshold)
-                .Select(t => (Character: vocabulary.Decode(new[] { t }), Tail: tails[t])).ToList();
-            double[]? zeroed = null;
-            if (trapping.Count > 0)
-            {
-                int first = Array.FindIndex(tails, t => t > s.TrapThreshold);
-                zeroed = Enumerable.Range(-1, s.Layers + 1).Select(layer => ZeroStateTraps.ContinuedWithLayerZeroed(network, first, passage, TailStart - 1, layer)).ToArray();
-            }
+            var trappingTokens = Enumerable.Range(0, tails.Length).Where(t => tails[t] > s.TrapThreshold).ToList();
+            var zeroed = trappingTokens.Count == 0 ? null : Enumerable.Range(-1, s.Layers + 1)
+                .Select(layer => ZeroStateTraps.ContinuedWithLayerZeroed(network, trappingTokens[0], passage, TailStart - 1, layer)).ToArray();
+            var trapping = trappingTokens.Select(t => (Character: vocabulary.Decode(new[] { t }), Tail: tails[t])).ToList();
             rows.Add(new EpochScores(epoch, trained.History[^1].TrainingLoss, carried.Mean, reset.Mean, carried.PerStream, testScore.Mean, trapping, tails.Average(), zeroed));
         }
         var markdown = Render(s, rows, streams, vocabulary.Count, load);

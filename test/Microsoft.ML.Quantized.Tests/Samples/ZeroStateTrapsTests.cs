@@ -23,7 +23,7 @@ public sealed class ZeroStateTrapsTests
         for (int first = 0; first < Vocabulary; first++)
         {
             // Token by token from the zero state: step k sees [first, passage...][k] and predicts passage[k].
-            var losses = StepLosses(network, new[] { first }.Concat(passage).ToArray(), null);
+            var losses = Step(network, new[] { first }.Concat(passage).ToArray(), null).Losses;
             Assert.AreEqual(losses.Skip(3).Average(), tails[first], 1e-5, $"first token {first}");
         }
         Assert.AreNotEqual(tails[0], tails[1], 1e-7, "the first token changes the state the tail is scored from");
@@ -36,14 +36,14 @@ public sealed class ZeroStateTrapsTests
         int[] passage = { 2, 0, 1, 3, 3, 4, 0, 2 };
         const int first = 4, split = 3;
         // Unchanged state: the same as the unbroken sequence's predictions of passage[split + 1..].
-        var unbroken = StepLosses(network, new[] { first }.Concat(passage).ToArray(), null);
+        var unbroken = Step(network, new[] { first }.Concat(passage).ToArray(), null).Losses;
         Assert.AreEqual(unbroken.Skip(split + 1).Average(), ZeroStateTraps.ContinuedWithLayerZeroed(network, first, passage, split, -1), 1e-5);
         for (int layer = 0; layer < 2; layer++)
         {
-            var (h, c) = StateAfter(network, new[] { first }.Concat(passage.Take(split)).ToArray());
+            var (_, h, c) = Step(network, new[] { first }.Concat(passage.Take(split)).ToArray(), null);
             Array.Clear(h[layer]);
             Array.Clear(c[layer]);
-            var expected = StepLosses(network, passage.Skip(split).ToArray(), (h, c)).Average();
+            var expected = Step(network, passage.Skip(split).ToArray(), (h, c)).Losses.Average();
             Assert.AreEqual(expected, ZeroStateTraps.ContinuedWithLayerZeroed(network, first, passage, split, layer), 1e-5, $"layer {layer} zeroed");
         }
     }
@@ -67,8 +67,8 @@ public sealed class ZeroStateTrapsTests
         for (int s = 0; s < streams; s++)
         {
             var stream = tokens.Skip(s * length).Take(length).ToArray();
-            Assert.AreEqual(StepLosses(network, stream, null).Average(), carried.PerStream[s], 1e-5, $"stream {s}, carried");
-            var windows = Enumerable.Range(0, 4).SelectMany(w => StepLosses(network, stream.Skip(w * window).Take(window + 1).ToArray(), null));
+            Assert.AreEqual(Step(network, stream, null).Losses.Average(), carried.PerStream[s], 1e-5, $"stream {s}, carried");
+            var windows = Enumerable.Range(0, 4).SelectMany(w => Step(network, stream.Skip(w * window).Take(window + 1).ToArray(), null).Losses);
             Assert.AreEqual(windows.Average(), reset.PerStream[s], 1e-5, $"stream {s}, reset");
         }
         Assert.AreEqual(reset.PerStream.Average(), reset.Mean, 1e-12);
@@ -121,34 +121,24 @@ public sealed class ZeroStateTrapsTests
     }
 
     /// <summary>
-    /// The cross-entropy of predicting <paramref name="sequence"/>[k + 1] at each step k, feeding one token at a time with
-    /// the state carried by hand from <paramref name="start"/> (null: zero).
+    /// Feeds <paramref name="sequence"/> one token at a time with the state carried by hand from <paramref name="start"/>
+    /// (null: zero): the cross-entropy of predicting <paramref name="sequence"/>[k + 1] at each step k, and the state after
+    /// the last token as arrays [layer][unit].
     /// </summary>
-    private static List<double> StepLosses(LanguageModelNetwork network, int[] sequence, (float[][] H, float[][] C)? start)
+    private static (List<double> Losses, float[][] H, float[][] C) Step(LanguageModelNetwork network, int[] sequence, (float[][] H, float[][] C)? start)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         RecurrentState? state = start is { } s ? ToState(s) : null;
         var losses = new List<double>();
-        for (int k = 0; k + 1 < sequence.Length; k++)
+        for (int k = 0; k < sequence.Length; k++)
         {
             var (logits, next) = network.Forward(tensor(new long[] { sequence[k] }).reshape(1, 1), state);
             state = next;
-            var logProbabilities = logits.reshape(-1).log_softmax(0);
-            losses.Add(-logProbabilities[sequence[k + 1]].item<float>());
+            if (k + 1 < sequence.Length) losses.Add(-logits.reshape(-1).log_softmax(0)[sequence[k + 1]].item<float>());
         }
-        return losses;
-    }
-
-    /// <summary>The state after feeding <paramref name="sequence"/> from zero, one token at a time, as arrays [layer][unit].</summary>
-    private static (float[][] H, float[][] C) StateAfter(LanguageModelNetwork network, int[] sequence)
-    {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        RecurrentState? state = null;
-        foreach (var token in sequence) state = network.Forward(tensor(new long[] { token }).reshape(1, 1), state).State;
         float[][] Rows(Tensor t) => Enumerable.Range(0, (int)t.shape[0]).Select(l => t[l, 0].data<float>().ToArray()).ToArray();
-        return (Rows(state!.H), Rows(state.C!));
+        return (losses, Rows(state!.H), Rows(state.C!));
     }
 
     private static RecurrentState ToState((float[][] H, float[][] C) s)
