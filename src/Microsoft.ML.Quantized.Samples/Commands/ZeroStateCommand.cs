@@ -31,24 +31,26 @@ internal static class ZeroStateCommand
         var norm = new Option<string>("--norm") { Description = "In-cell normalization: none, weight, layer, batch (per step), batch-shared.", DefaultValueFactory = _ => "layer" };
         var form = new Option<LayerNormForm>("--layer-norm-form") { Description = "Layer norm's form: PerGate (Hou et al.) or Joint (Ba et al., with LN(c)).", DefaultValueFactory = _ => LayerNormForm.PerGate };
         var seed = new Option<int>("--seed") { Description = "Training seed.", DefaultValueFactory = _ => 2 };
+        var stateReset = new Option<double>("--state-reset") { Description = "TrainingOptions.StateResetProbability: the chance that each training stream's state is zeroed before a window (0 = carried through the epoch, the study's recipe).", DefaultValueFactory = _ => 0.0 };
         var threshold = new Option<double>("--trap-threshold") { Description = "Cross-entropy (nats per character) over the passage's last 200 characters above which a first character counts as trapping; a uniform guess over Moby Dick's 83 characters scores ln 83 = 4.42.", DefaultValueFactory = _ => 3.0 };
         var checkpoints = new Option<DirectoryInfo>("--checkpoints") { Description = "Folder for the run's checkpoint (deleted once the section is written); an interrupted run resumes from its last whole epoch.", DefaultValueFactory = _ => new DirectoryInfo("artifacts/zero-state-checkpoints") };
         var output = new Option<FileInfo>("--out") { Description = "Markdown file whose zero-state section for this configuration is replaced.", DefaultValueFactory = _ => new FileInfo("docs/reproduction.md") };
         var command = new System.CommandLine.Command("zero-state",
             "Zero-state traps of the study's character LM: each epoch's own weights scored with carried and reset state, per validation stream, and with every character as the first input from the zero state.")
         {
-            epochs, maxSteps, layers, hidden, weights, norm, form, seed, threshold, checkpoints, output,
+            epochs, maxSteps, layers, hidden, weights, norm, form, seed, stateReset, threshold, checkpoints, output,
         };
         command.SetAction(parse => Run(new Settings(parse.GetValue(epochs), parse.GetValue(maxSteps), parse.GetValue(layers), parse.GetValue(hidden),
-            parse.GetValue(weights)!, parse.GetValue(norm)!, parse.GetValue(form), parse.GetValue(seed), parse.GetValue(threshold), parse.GetValue(checkpoints)!, parse.GetValue(output)!)));
+            parse.GetValue(weights)!, parse.GetValue(norm)!, parse.GetValue(form), parse.GetValue(seed), parse.GetValue(stateReset), parse.GetValue(threshold), parse.GetValue(checkpoints)!, parse.GetValue(output)!)));
         return command;
     }
 
     private sealed record Settings(int Epochs, int MaxSteps, int Layers, int Hidden, string Weights, string Norm, LayerNormForm Form, int Seed,
-        double TrapThreshold, DirectoryInfo Checkpoints, FileInfo Output)
+        double StateReset, double TrapThreshold, DirectoryInfo Checkpoints, FileInfo Output)
     {
-        /// <summary>The section and checkpoint name, e.g. <c>lstm2x256-twn-layer-pergate-seed2</c>.</summary>
-        public string Label => $"lstm{Layers}x{Hidden}-{Weights}-{Norm}{(Norm == "layer" ? "-" + Form.ToString().ToLowerInvariant() : "")}-seed{Seed}";
+        /// <summary>The section and checkpoint name, e.g. <c>lstm2x256-twn-layer-pergate-seed2</c> (<c>-reset0.05</c> appended with state resets).</summary>
+        public string Label => $"lstm{Layers}x{Hidden}-{Weights}-{Norm}{(Norm == "layer" ? "-" + Form.ToString().ToLowerInvariant() : "")}-seed{Seed}" +
+            (StateReset > 0 ? "-reset" + StateReset.ToString(CultureInfo.InvariantCulture) : "");
     }
 
     /// <summary>One epoch's scores (cross-entropies in nats per character).</summary>
@@ -59,6 +61,7 @@ internal static class ZeroStateCommand
     {
         if (s.Epochs < 1) throw new ArgumentException($"--epochs must be at least 1; got {s.Epochs}.");
         if (s.Layers < 1 || s.Hidden < 1) throw new ArgumentException($"--layers and --hidden must be at least 1; got {s.Layers} and {s.Hidden}.");
+        if (!(s.StateReset >= 0 && s.StateReset < 1)) throw new ArgumentException($"--state-reset must be in [0, 1); got {s.StateReset}.");
         var load = BenchmarkCommand.LoadAverage();
         var text = EmbeddedCorpus.MobyDick();
         var (train, validation, test) = EmbeddedCorpus.Split(text);
@@ -79,6 +82,7 @@ internal static class ZeroStateCommand
             // Training to `epoch` epochs resumes from the checkpoint of the epoch before: one more epoch, exactly as one run.
             var training = StudyCommand.CharacterTraining(epoch, s.MaxSteps);
             training.Seed = s.Seed;
+            training.StateResetProbability = s.StateReset;
             training.CheckpointDirectory = folder;
             using var trained = ConsoleProgress.Run($"{s.Label} to epoch {epoch}", progress => QuantizedLanguageModel.Train(vocabulary, train, validation, model, training, progress));
             var network = trained.Network;
@@ -106,12 +110,13 @@ internal static class ZeroStateCommand
         static string F(double x) => x.ToString("F3", CultureInfo.InvariantCulture);
         static string Shown(string character) => character switch { "\n" => "\\n", " " => "space", "|" => "\\|", "`" => "'`'", _ => character };
         var sb = new StringBuilder();
-        sb.AppendLine($"## Zero-state traps: character LM, LSTM {s.Layers} x {s.Hidden}, {s.Weights} weights, {s.Norm} norm{(s.Norm == "layer" ? $" ({s.Form})" : "")}, seed {s.Seed}");
+        sb.AppendLine($"## Zero-state traps: character LM, LSTM {s.Layers} x {s.Hidden}, {s.Weights} weights, {s.Norm} norm{(s.Norm == "layer" ? $" ({s.Form})" : "")}, seed {s.Seed}" +
+            (s.StateReset > 0 ? $", state reset {s.StateReset.ToString(CultureInfo.InvariantCulture)}" : ""));
         sb.AppendLine();
         sb.AppendLine($"Written by `dotnet run --project src/Microsoft.ML.Quantized.Samples -c Release -- zero-state --layers {s.Layers} --hidden {s.Hidden} --weights {s.Weights} " +
-            $"--norm {s.Norm} --layer-norm-form {s.Form} --seed {s.Seed} --epochs {s.Epochs}{(s.MaxSteps > 0 ? $" --max-steps {s.MaxSteps} (a smoke run, not a result)" : "")}` on " +
+            $"--norm {s.Norm} --layer-norm-form {s.Form} --seed {s.Seed} --epochs {s.Epochs}{(s.StateReset > 0 ? $" --state-reset {s.StateReset.ToString(CultureInfo.InvariantCulture)}" : "")}{(s.MaxSteps > 0 ? $" --max-steps {s.MaxSteps} (a smoke run, not a result)" : "")}` on " +
             $"{DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}, {BenchmarkCommand.MachineDescription()}, load {load ?? "n/a"} at the start. " +
-            $"The study's char-lm recipe, trained one epoch at a time through its checkpoint; every column scores that epoch's own weights " +
+            $"The study's char-lm recipe{(s.StateReset > 0 ? $" with each training stream's state zeroed before a window with probability {s.StateReset.ToString(CultureInfo.InvariantCulture)} (TrainingOptions.StateResetProbability)" : "")}, trained one epoch at a time through its checkpoint; every column scores that epoch's own weights " +
             $"(cross-entropy in nats per character). Validation as training scores it ({streams} parallel streams, 100-character windows, " +
             $"state carried) and with the state reset at every window; the worst validation stream's own mean; test with the state carried. " +
             $"Trapping first characters: of the {vocabularySize} characters, each as the first input from the zero state followed by " +

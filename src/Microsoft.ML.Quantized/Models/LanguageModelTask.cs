@@ -20,6 +20,9 @@ internal sealed class LanguageModelTask : TrainingTask, IDisposable
 
     public override nn.Module Network => _network;
 
+    /// <summary>Probability of zeroing each stream's carried state before a training window (<see cref="TrainingOptions.StateResetProbability"/>).</summary>
+    public double StateResetProbability { get; init; }
+
     public override int StepsPerEpoch => _train.WindowCount;
 
     public override IEnumerable<(Tensor Weight, Quantizer Quantizer)> QuantizedWeights =>
@@ -34,11 +37,22 @@ internal sealed class LanguageModelTask : TrainingTask, IDisposable
     public override (Tensor Loss, long Units) TrainingLoss(int step)
     {
         var (input, target) = _train.Window(step);
-        var (logits, next) = _network.Forward(input, _state);
+        var (logits, next) = _network.Forward(input, StateResetProbability > 0 && _state is not null ? WithStreamsReset(_state, StateResetProbability) : _state);
         _state?.Dispose();
         _state = next.Detach().DetachFromDisposeScope();
         var loss = nn.functional.cross_entropy(logits.reshape(-1, _network.VocabularySize), target.reshape(-1));
         return (loss, target.numel());
+    }
+
+    /// <summary>
+    /// The state with each stream (batch column) zeroed in every layer, h and c together, with probability
+    /// <paramref name="probability"/>, drawn from the run's random source; new tensors in the current dispose scope.
+    /// </summary>
+    internal static RecurrentState WithStreamsReset(RecurrentState state, double probability)
+    {
+        using var keep = torch.empty(new[] { 1L, state.H.shape[1], 1L }, state.H.dtype, state.H.device)
+            .bernoulli_(1 - probability, generator: TrainingRandom.For(state.H.device));
+        return new RecurrentState(state.H.mul(keep), state.C?.mul(keep));
     }
 
     public override double? ValidationLoss(CancellationToken cancellationToken) =>

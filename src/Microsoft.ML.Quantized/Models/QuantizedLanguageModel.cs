@@ -80,8 +80,9 @@ public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
         network.to(device);
         using var train = new TokenStreamBatcher(trainingTokens, training.BatchSize, training.SequenceLength, device);
         using var validation = validationTokens is null ? null : new TokenStreamBatcher(validationTokens, PackedLanguageModel.EvaluationStreams(validationTokens.Length), training.SequenceLength, device);
-        using var task = new LanguageModelTask(network, train, validation);
-        var fingerprint = JsonSerializer.Serialize(new { options, vocabulary = vocabulary.Count, training.Seed, training.BatchSize, training.SequenceLength, training.Optimizer, training.LearningRate }, Json);
+        using var task = new LanguageModelTask(network, train, validation) { StateResetProbability = training.StateResetProbability };
+        var fingerprint = JsonSerializer.Serialize(new { options, vocabulary = vocabulary.Count, training.Seed, training.BatchSize, training.SequenceLength, training.Optimizer, training.LearningRate }, Json)
+            + StateResetFingerprint(training);
         if (training.Kure is not null)
         {
             task.Regularizer = KurtosisRegularizer.For(network.WeightMatrices(), training.Kure).Loss;
@@ -159,8 +160,13 @@ public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
         {
             using var train = new TokenStreamBatcher(trainingTokens, training.BatchSize, training.SequenceLength, device);
             using var validation = validationTokens is null ? null : new TokenStreamBatcher(validationTokens, PackedLanguageModel.EvaluationStreams(validationTokens.Length), training.SequenceLength, device);
-            using var task = new LanguageModelTask(network, train, validation) { Regularizer = KurtosisRegularizer.For(network.WeightMatrices(), training.Kure).Loss };
-            var fingerprint = "kure-fine-tune " + JsonSerializer.Serialize(new { options = _options, vocabulary = Vocabulary.Count, training.Seed, training.BatchSize, training.SequenceLength, training.Optimizer, training.LearningRate, training.Kure }, Json);
+            using var task = new LanguageModelTask(network, train, validation)
+            {
+                Regularizer = KurtosisRegularizer.For(network.WeightMatrices(), training.Kure).Loss,
+                StateResetProbability = training.StateResetProbability,
+            };
+            var fingerprint = "kure-fine-tune " + JsonSerializer.Serialize(new { options = _options, vocabulary = Vocabulary.Count, training.Seed, training.BatchSize, training.SequenceLength, training.Optimizer, training.LearningRate, training.Kure }, Json)
+                + StateResetFingerprint(training);
             var history = TrainingLoop.Run(task, training, fingerprint, progress, cancellationToken);
             return new QuantizedLanguageModel(network, Vocabulary, _options, KurtosisFineTuning.Continue(History, history), training.SequenceLength, device);
         }
@@ -170,6 +176,10 @@ public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
             throw;
         }
     }
+
+    /// <summary>The checkpoint fingerprint's part for state resets: empty at the default, so checkpoints written before the option existed still resume.</summary>
+    private static string StateResetFingerprint(TrainingOptions training) =>
+        training.StateResetProbability > 0 ? " state-reset " + training.StateResetProbability.ToString("R", System.Globalization.CultureInfo.InvariantCulture) : "";
 
     /// <summary>Cross-entropy, perplexity and bits per token of the model on <paramref name="text"/>.</summary>
     public LanguageModelEvaluation Evaluate(string text) => Evaluate(Vocabulary.Encode(text, skipUnknownCharacters: true));

@@ -19,6 +19,7 @@ internal static class OptionsValidator
         AtLeast(options.EarlyStoppingPatience, 0, "TrainingOptions.EarlyStoppingPatience");
         AtLeast(options.MaxStepsPerEpoch, 0, "TrainingOptions.MaxStepsPerEpoch");
         AtLeast(options.BatchNormRecalibrationSteps, 0, "TrainingOptions.BatchNormRecalibrationSteps");
+        Probability(options.StateResetProbability, "TrainingOptions.StateResetProbability");
         AtLeast(options.ProgressInterval, 1, "TrainingOptions.ProgressInterval");
         DeviceResolver.Resolve(options.Device);
         if (options.Kure is not null) Validate(options.Kure);

@@ -60,6 +60,17 @@ public sealed class TrainingOptions
     public int BatchNormRecalibrationSteps { get; set; }
 
     /// <summary>
+    /// Language models: before each training window, set each stream's carried hidden and cell state to zero with this
+    /// probability (one draw per stream and window, from the run's seeded random source). Truncated BPTT otherwise starts
+    /// from the zero state only at the first window of each epoch, so nothing trains the model to read a first token from
+    /// it; yet <see cref="QuantizedLanguageModel.Generate"/>, evaluation of a short text and the packed model all start
+    /// there, and a model can learn a state that a few first tokens send it into and never leave (docs/reproduction.md,
+    /// "zero-state traps"). Must be in [0, 1). Default 0 (state carried through the epoch, the PTB recipe); ignored by
+    /// sequence classifiers, whose sequences always start from zero.
+    /// </summary>
+    public double StateResetProbability { get; set; }
+
+    /// <summary>
     /// Keep float shadow weights (BinaryConnect; default true). False applies the quantizer to the weights
     /// themselves after every step, so only quantized values persist (Li et al. 2017's setting, where
     /// stochastic rounding is what lets small updates survive). Uniform weight quantizers must then have a fixed step

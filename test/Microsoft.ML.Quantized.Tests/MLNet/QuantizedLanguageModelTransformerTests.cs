@@ -412,14 +412,14 @@ public sealed class QuantizedLanguageModelTransformerTests
         var options = TinyText.Options(epochs: 5000);
         options.Training.ProgressInterval = 1;
         int reports = 0;
-        options.Progress = new SynchronousProgress(_ => { if (Interlocked.Increment(ref reports) == 1) cancel.Invoke(ml, null); });
+        options.Progress = new SynchronousProgress<TrainingProgress>(_ => { if (Interlocked.Increment(ref reports) == 1) cancel.Invoke(ml, null); });
         Assert.ThrowsExactly<OperationCanceledException>(() => Pipeline(ml, options).Fit(data));
         Assert.AreEqual(1, reports, "the step after the call is not taken");
 
         var ml2 = new MLContext(seed: 1);
         var tokens = _ml.Transforms.Text.TokenizeIntoWords("Tokens", nameof(TextRow.Text)).Append(_ml.Transforms.Conversion.MapValueToKey("Tokens")).Fit(_train).Transform(_train);
         int kureReports = 0;
-        var kure = new KureFineTuneOptions { Epochs = 5000, Progress = new SynchronousProgress(_ => { if (Interlocked.Increment(ref kureReports) == 1) cancel.Invoke(ml2, null); }) };
+        var kure = new KureFineTuneOptions { Epochs = 5000, Progress = new SynchronousProgress<TrainingProgress>(_ => { if (Interlocked.Increment(ref kureReports) == 1) cancel.Invoke(ml2, null); }) };
         Assert.ThrowsExactly<OperationCanceledException>(() => ml2.Transforms.KureFineTune(TransformerOf(_model), kure).Fit(tokens));
         Assert.AreEqual(1, kureReports);
 
@@ -428,17 +428,11 @@ public sealed class QuantizedLanguageModelTransformerTests
         classifier.Training.Epochs = 5000;
         classifier.Training.ProgressInterval = 1;
         int classifierReports = 0;
-        classifier.Progress = new SynchronousProgress(_ => { if (Interlocked.Increment(ref classifierReports) == 1) cancel.Invoke(ml3, null); });
+        classifier.Progress = new SynchronousProgress<TrainingProgress>(_ => { if (Interlocked.Increment(ref classifierReports) == 1) cancel.Invoke(ml3, null); });
         var labelled = ml3.Data.LoadFromEnumerable(TinyText.Rows(40));
         Assert.ThrowsExactly<OperationCanceledException>(() => ml3.Transforms.Text.TokenizeIntoWords("Tokens", nameof(TextRow.Text))
             .Append(ml3.Transforms.Conversion.MapValueToKey("Tokens")).Append(ml3.BinaryClassification.Trainers.QuantizedGru(classifier)).Fit(labelled));
         Assert.AreEqual(1, classifierReports);
-    }
-
-    /// <summary>An <see cref="IProgress{T}"/> that calls back on the reporting thread (Progress{T} posts to the thread pool).</summary>
-    private sealed class SynchronousProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 
     [TestMethod]

@@ -226,7 +226,7 @@ public sealed class QuantizationExperimentTests
             .SetObjective(SweepObjective.Custom("score", maximize: false, r => r.Metrics["perplexity"] + r.PackedBytes / 1e4))
             .SetEpochs(1)
             .SetMaxModelToExplore(6)
-            .SetMonitor(new SynchronousProgress(reported.Add))
+            .SetMonitor(new SynchronousProgress<TrialResult>(reported.Add))
             .SetTrialRunner((c, _) => SyntheticObjective.Report(c))
             .RunAsync();
         Assert.AreEqual(6, reported.Count);
@@ -257,11 +257,5 @@ public sealed class QuantizationExperimentTests
         var damaged = await Assert.ThrowsExactlyAsync<InvalidDataException>(() => new QuantizationExperiment(seed: 1).SetEpochs(1).SetMaxModelToExplore(2)
             .SetStateFile(stateFile).SetTrialRunner((c, _) => SyntheticObjective.Report(c)).RunAsync());
         StringAssert.Contains(damaged.Message, "damaged");
-    }
-
-    /// <summary>Reports on the calling thread (Progress&lt;T&gt; would post to the thread pool).</summary>
-    private sealed class SynchronousProgress(Action<TrialResult> report) : IProgress<TrialResult>
-    {
-        public void Report(TrialResult value) => report(value);
     }
 }

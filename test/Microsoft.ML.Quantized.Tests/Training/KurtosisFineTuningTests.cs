@@ -39,7 +39,7 @@ public sealed class KurtosisFineTuningTests
         var options = TinyCorpus.Model(QuantizerKind.Uniform);
         using var model = QuantizedLanguageModel.Train(Chars, Train, null, options, QuantizedLanguageModelTests.WithSteps(TinyCorpus.Training(1), 5));
         var reports = new List<TrainingProgress>();
-        using var tuned = model.FineTuneWithKure(Train, progress: new Reporter(reports.Add));
+        using var tuned = model.FineTuneWithKure(Train, progress: new SynchronousProgress<TrainingProgress>(reports.Add));
         Assert.AreEqual(2, tuned.History.Count);
         Assert.AreEqual(1e-3, tuned.History[^1].LearningRate, 0.0);
         Assert.AreEqual(model.SequenceLength, tuned.SequenceLength);
@@ -59,10 +59,5 @@ public sealed class KurtosisFineTuningTests
         var rate = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.FineTuneWithKure(Train, learningRate: double.NaN));
         StringAssert.Contains(rate.Message, "LearningRate");
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => model.FineTuneWithKure(new[] { 0, 1, Chars.Count }));
-    }
-
-    private sealed class Reporter(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 }

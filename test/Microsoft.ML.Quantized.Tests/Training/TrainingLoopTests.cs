@@ -23,7 +23,7 @@ public sealed class TrainingLoopTests
             var resumable = straight.Clone();
             resumable.CheckpointDirectory = root;
             using var cancel = new CancellationTokenSource();
-            var stopInEpochTwo = new Reporter(p => { if (p.Epoch == 2) cancel.Cancel(); });
+            var stopInEpochTwo = new SynchronousProgress<TrainingProgress>(p => { if (p.Epoch == 2) cancel.Cancel(); });
             resumable.ProgressInterval = 1;
             Assert.ThrowsExactly<OperationCanceledException>(() =>
                 QuantizedLanguageModel.Train(Chars, Train, Valid, options, resumable, stopInEpochTwo, cancel.Token));
@@ -164,6 +164,8 @@ public sealed class TrainingLoopTests
         Expect((m, t) => t.LearningRate = double.NaN, "TrainingOptions.LearningRate");
         Expect((m, t) => t.LearningRateDecay = 0.5, "TrainingOptions.LearningRateDecay");
         Expect((m, t) => t.BatchNormRecalibrationSteps = -1, "TrainingOptions.BatchNormRecalibrationSteps");
+        Expect((m, t) => t.StateResetProbability = 1.0, "TrainingOptions.StateResetProbability must be in [0, 1)");
+        Expect((m, t) => t.StateResetProbability = -0.1, "TrainingOptions.StateResetProbability must be in [0, 1)");
         Expect((m, t) => t.Device = "tpu", "Device");
         Expect((m, t) => m.Recurrent.HiddenSize = 0, "LanguageModelOptions.Recurrent.HiddenSize");
         Expect((m, t) => m.Recurrent.Dropout = 1.0, "LanguageModelOptions.Recurrent.Dropout");
@@ -360,10 +362,5 @@ public sealed class TrainingLoopTests
         public override (torch.Tensor Loss, long Units) TrainingLoss(int step) => (_network.forward(torch.ones(1, 1)).sum() * 1e25, 1);
 
         public override double? ValidationLoss(CancellationToken cancellationToken) => null;
-    }
-
-    private sealed class Reporter(Action<TrainingProgress> report) : IProgress<TrainingProgress>
-    {
-        public void Report(TrainingProgress value) => report(value);
     }
 }
