@@ -227,7 +227,8 @@ public sealed class QuantizedLanguageModel : IDisposable, ITrainingWeights
 
     /// <summary>
     /// Continues <paramref name="prompt"/> with <paramref name="length"/> sampled tokens. Temperature 1 samples
-    /// the model's distribution; lower is more conservative; 0 takes the most likely token.
+    /// the model's distribution; lower is more conservative; 0 takes the most likely token. The prompt is read from the zero
+    /// state; a model trained with <see cref="TrainingOptions.StateResetProbability"/> above 0 has learned to start there.
     /// </summary>
     public string Generate(string prompt, int length, double temperature = 1.0, int seed = 0)
     {
