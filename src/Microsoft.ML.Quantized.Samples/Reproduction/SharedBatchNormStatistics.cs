@@ -104,8 +104,9 @@ internal static class SharedBatchNormStatistics
 
     /// <summary>
     /// Re-estimates <paramref name="network"/>'s running statistics with its current weights: the first
-    /// <paramref name="batches"/> x <paramref name="batchSize"/> of <paramref name="frames"/> forward in training mode, without
-    /// gradients (each batch folds its statistics in with the normalization's momentum, so after 100 batches at momentum
+    /// <paramref name="batches"/> x <paramref name="batchSize"/> of <paramref name="frames"/> forward without gradients, the
+    /// recurrent cells in training mode and everything else (dropout, every quantizer) in evaluation mode, as the library's
+    /// <see cref="TrainingOptions.BatchNormRecalibrationSteps"/> does (each batch folds its statistics in with the normalization's momentum, so after 100 batches at momentum
     /// 0.1 what the sets held before weighs 0.9^100, about 3e-5). Leaves the network in evaluation mode.
     /// </summary>
     /// <exception cref="ArgumentException">Fewer than <paramref name="batches"/> x <paramref name="batchSize"/> sequences.</exception>
@@ -114,21 +115,11 @@ internal static class SharedBatchNormStatistics
         if (frames.Count < batches * batchSize)
             throw new ArgumentException($"Recalibration needs {batches * batchSize} sequences; got {frames.Count}.", nameof(frames));
         var data = SequenceClassifierData.FromFrames(frames, null, frameSize, network.ClassCount, nameof(frames));
-        using var noGrad = no_grad();
-        network.train();
-        try
+        BatchNormRecalibration.Run(network, batches, b =>
         {
-            for (int b = 0; b < batches; b++)
-            {
-                using var scope = NewDisposeScope();
-                var (input, lengths, _) = data.Batch(Enumerable.Range(b * batchSize, batchSize).ToArray(), CPU);
-                network.Forward(input, lengths);
-            }
-        }
-        finally
-        {
-            network.eval();
-        }
+            var (input, lengths, _) = data.Batch(Enumerable.Range(b * batchSize, batchSize).ToArray(), CPU);
+            network.Forward(input, lengths);
+        });
     }
 
     /// <summary>

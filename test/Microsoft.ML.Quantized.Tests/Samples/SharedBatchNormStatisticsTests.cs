@@ -115,12 +115,17 @@ public sealed class SharedBatchNormStatisticsTests
         using var scope = NewDisposeScope();
         var options = new SequenceClassifierOptions
         {
-            ClassCount = 2, FrameSize = 2,
+            ClassCount = 2, FrameSize = 2, InitialStateNoise = 0.5,
             Recurrent = new QuantizedRecurrentOptions { HiddenSize = 3, Normalization = RecurrentNormalization.BatchPerStep, MaxNormalizedSteps = 2 },
         };
         using var network = new SequenceClassifierNetwork(SequenceClassifierInputKind.Frames, 2, options);
         var norm = network.Recurrent.Layers[0].InputBatchNorm!;
-        using (no_grad()) norm.RunningMean.fill_(100);
+        var hiddenNorm = network.Recurrent.Layers[0].HiddenBatchNorm!;
+        using (no_grad())
+        {
+            norm.RunningMean.fill_(100);
+            hiddenNorm.RunningMean.fill_(100);
+        }
         var random = new Random(2);
         var frames = Enumerable.Range(0, 6).Select(_ => Enumerable.Range(0, 4).Select(_ => (float)random.NextDouble()).ToArray()).ToList();
 
@@ -134,6 +139,8 @@ public sealed class SharedBatchNormStatisticsTests
             var expected = 0.9 * 100 + 0.1 * x.matmul(weight.t()).mean([0]);
             AssertClose(expected, norm.RunningMean[t], 1e-5, $"step {t}");
         }
+        // The initial state is evaluation's zeros, not training's N(0, 0.5^2) draws: W_h h is 0 at step 0, so its set folds in 0.
+        AssertClose(full(hiddenNorm.RunningMean[0].shape, 90f), hiddenNorm.RunningMean[0], 1e-5, "W_h h at step 0");
         Assert.IsFalse(network.training, "left in evaluation mode");
         Assert.ThrowsExactly<ArgumentException>(() => SharedBatchNormStatistics.Recalibrate(network, frames, 2, batches: 2, batchSize: 4));
     }
