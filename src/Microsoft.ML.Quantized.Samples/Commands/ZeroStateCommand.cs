@@ -50,7 +50,10 @@ internal static class ZeroStateCommand
     {
         /// <summary>The section and checkpoint name, e.g. <c>lstm2x256-twn-layer-pergate-seed2</c> (<c>-reset0.05</c> appended with state resets).</summary>
         public string Label => $"lstm{Layers}x{Hidden}-{Weights}-{Norm}{(Norm == "layer" ? "-" + Form.ToString().ToLowerInvariant() : "")}-seed{Seed}" +
-            (StateReset > 0 ? "-reset" + StateReset.ToString(CultureInfo.InvariantCulture) : "");
+            (StateReset > 0 ? "-reset" + StateResetText : "");
+
+        /// <summary>The state-reset probability as written in labels, headings and the command line.</summary>
+        public string StateResetText => StateReset.ToString(CultureInfo.InvariantCulture);
     }
 
     /// <summary>One epoch's scores (cross-entropies in nats per character).</summary>
@@ -111,12 +114,12 @@ internal static class ZeroStateCommand
         static string Shown(string character) => character switch { "\n" => "\\n", " " => "space", "|" => "\\|", "`" => "'`'", _ => character };
         var sb = new StringBuilder();
         sb.AppendLine($"## Zero-state traps: character LM, LSTM {s.Layers} x {s.Hidden}, {s.Weights} weights, {s.Norm} norm{(s.Norm == "layer" ? $" ({s.Form})" : "")}, seed {s.Seed}" +
-            (s.StateReset > 0 ? $", state reset {s.StateReset.ToString(CultureInfo.InvariantCulture)}" : ""));
+            (s.StateReset > 0 ? $", state reset {s.StateResetText}" : ""));
         sb.AppendLine();
         sb.AppendLine($"Written by `dotnet run --project src/Microsoft.ML.Quantized.Samples -c Release -- zero-state --layers {s.Layers} --hidden {s.Hidden} --weights {s.Weights} " +
-            $"--norm {s.Norm} --layer-norm-form {s.Form} --seed {s.Seed} --epochs {s.Epochs}{(s.StateReset > 0 ? $" --state-reset {s.StateReset.ToString(CultureInfo.InvariantCulture)}" : "")}{(s.MaxSteps > 0 ? $" --max-steps {s.MaxSteps} (a smoke run, not a result)" : "")}` on " +
+            $"--norm {s.Norm} --layer-norm-form {s.Form} --seed {s.Seed} --epochs {s.Epochs}{(s.StateReset > 0 ? $" --state-reset {s.StateResetText}" : "")}{(s.MaxSteps > 0 ? $" --max-steps {s.MaxSteps} (a smoke run, not a result)" : "")}` on " +
             $"{DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}, {BenchmarkCommand.MachineDescription()}, load {load ?? "n/a"} at the start. " +
-            $"The study's char-lm recipe{(s.StateReset > 0 ? $" with each training stream's state zeroed before a window with probability {s.StateReset.ToString(CultureInfo.InvariantCulture)} (TrainingOptions.StateResetProbability)" : "")}, trained one epoch at a time through its checkpoint; every column scores that epoch's own weights " +
+            $"The study's char-lm recipe{(s.StateReset > 0 ? $" with each training stream's state zeroed before a window with probability {s.StateResetText} (TrainingOptions.StateResetProbability)" : "")}, trained one epoch at a time through its checkpoint; every column scores that epoch's own weights " +
             $"(cross-entropy in nats per character). Validation as training scores it ({streams} parallel streams, 100-character windows, " +
             $"state carried) and with the state reset at every window; the worst validation stream's own mean; test with the state carried. " +
             $"Trapping first characters: of the {vocabularySize} characters, each as the first input from the zero state followed by " +
