@@ -55,12 +55,7 @@ internal static class CellLoopBenchCommand
         var vocabulary = Vocabulary.FromCharacters(text);
         var shortValidation = validation[..Math.Min(validation.Length, 10_000)];
         var cellKinds = cells.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(c => c switch
-            {
-                "lstm" => RecurrentCellKind.Lstm,
-                "gru" => RecurrentCellKind.Gru,
-                _ => throw new ArgumentException($"--cells: unknown cell '{c}' (lstm, gru)."),
-            }).ToList();
+            .Select(c => CellOption.Parse(c, "--cells")).ToList();
 
         // One untimed run first: TorchScript compilation and libtorch's first-call costs stay out of every timed row.
         Train(vocabulary, train, shortValidation, cellKinds[0], Configurations[0], 3, null).Dispose();

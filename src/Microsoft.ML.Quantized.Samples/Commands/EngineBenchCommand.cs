@@ -47,19 +47,12 @@ internal static class EngineBenchCommand
         };
         command.SetAction(parse => parse.GetValue(child) is { } zip
             ? ScoreChild(zip)
-            : Run(ParseList(parse.GetValue(hidden)!, int.Parse), ParseList(parse.GetValue(cells)!, ParseCell), parse.GetValue(seconds), parse.GetValue(output)!));
+            : Run(ParseList(parse.GetValue(hidden)!, int.Parse), ParseList(parse.GetValue(cells)!, name => CellOption.Parse(name, "--cells")), parse.GetValue(seconds), parse.GetValue(output)!));
         return command;
     }
 
     private static List<T> ParseList<T>(string text, Func<string, T> parse)
         => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(parse).ToList();
-
-    private static RecurrentCellKind ParseCell(string name) => name.ToLowerInvariant() switch
-    {
-        "lstm" => RecurrentCellKind.Lstm,
-        "gru" => RecurrentCellKind.Gru,
-        _ => throw new ArgumentException($"--cells: unknown cell '{name}'; use lstm or gru."),
-    };
 
     private static int Run(List<int> hiddenSizes, List<RecurrentCellKind> cells, double seconds, FileInfo output)
     {

@@ -256,12 +256,7 @@ internal static class StudyCommand
     private static int Run(StudyTask task, int epochs, int maxSteps, string cellName, int layers, int hidden, List<StudyConfiguration> grid, FileInfo results, bool retrain, DirectoryInfo checkpoints, FileInfo output)
     {
         if (epochs < 1) throw new ArgumentException($"--epochs must be at least 1; got {epochs}.");
-        var cell = cellName switch
-        {
-            "lstm" => RecurrentCellKind.Lstm,
-            "gru" => RecurrentCellKind.Gru,
-            _ => throw new ArgumentException($"--cell: unknown cell '{cellName}' (lstm, gru)."),
-        };
+        var cell = CellOption.Parse(cellName, "--cell");
         if (hidden == 0) hidden = task.DefaultHidden;
         var load = BenchmarkCommand.LoadAverage();
         var rows = Read(results);

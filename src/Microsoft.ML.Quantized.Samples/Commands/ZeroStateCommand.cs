@@ -25,7 +25,8 @@ internal static class ZeroStateCommand
     {
         var epochs = new Option<int>("--epochs") { Description = "Whole epochs (each epoch's own weights are scored).", DefaultValueFactory = _ => 5 };
         var maxSteps = new Option<int>("--max-steps") { Description = "Cap on steps per epoch (0 = whole epochs; anything else is a smoke run).", DefaultValueFactory = _ => 0 };
-        var layers = new Option<int>("--layers") { Description = "LSTM layers.", DefaultValueFactory = _ => 2 };
+        var cell = new Option<string>("--cell") { Description = "lstm or gru.", DefaultValueFactory = _ => "lstm" };
+        var layers = new Option<int>("--layers") { Description = "Recurrent layers.", DefaultValueFactory = _ => 2 };
         var hidden = new Option<int>("--hidden") { Description = "Hidden units per layer.", DefaultValueFactory = _ => 256 };
         var weights = new Option<string>("--weights") { Description = "Recurrent weight quantizer (registry name; none = float).", DefaultValueFactory = _ => "twn" };
         var norm = new Option<string>("--norm") { Description = "In-cell normalization: none, weight, layer, batch (per step), batch-shared.", DefaultValueFactory = _ => "layer" };
@@ -38,18 +39,21 @@ internal static class ZeroStateCommand
         var command = new System.CommandLine.Command("zero-state",
             "Zero-state traps of the study's character LM: each epoch's own weights scored with carried and reset state, per validation stream, and with every character as the first input from the zero state.")
         {
-            epochs, maxSteps, layers, hidden, weights, norm, form, seed, stateReset, threshold, checkpoints, output,
+            epochs, maxSteps, cell, layers, hidden, weights, norm, form, seed, stateReset, threshold, checkpoints, output,
         };
-        command.SetAction(parse => Run(new Settings(parse.GetValue(epochs), parse.GetValue(maxSteps), parse.GetValue(layers), parse.GetValue(hidden),
+        command.SetAction(parse => Run(new Settings(parse.GetValue(epochs), parse.GetValue(maxSteps), CellOption.Parse(parse.GetValue(cell)!, "--cell"), parse.GetValue(layers), parse.GetValue(hidden),
             parse.GetValue(weights)!, parse.GetValue(norm)!, parse.GetValue(form), parse.GetValue(seed), parse.GetValue(stateReset), parse.GetValue(threshold), parse.GetValue(checkpoints)!, parse.GetValue(output)!)));
         return command;
     }
 
-    private sealed record Settings(int Epochs, int MaxSteps, int Layers, int Hidden, string Weights, string Norm, LayerNormForm Form, int Seed,
+    private sealed record Settings(int Epochs, int MaxSteps, RecurrentCellKind Cell, int Layers, int Hidden, string Weights, string Norm, LayerNormForm Form, int Seed,
         double StateReset, double TrapThreshold, DirectoryInfo Checkpoints, FileInfo Output)
     {
+        /// <summary>The cell as the command line names it: <c>lstm</c> or <c>gru</c>.</summary>
+        public string CellName => Cell.ToString().ToLowerInvariant();
+
         /// <summary>The section and checkpoint name, e.g. <c>lstm2x256-twn-layer-pergate-seed2</c> (<c>-reset0.05</c> appended with state resets).</summary>
-        public string Label => $"lstm{Layers}x{Hidden}-{Weights}-{Norm}{(Norm == "layer" ? "-" + Form.ToString().ToLowerInvariant() : "")}-seed{Seed}" +
+        public string Label => $"{CellName}{Layers}x{Hidden}-{Weights}-{Norm}{(Norm == "layer" ? "-" + Form.ToString().ToLowerInvariant() : "")}-seed{Seed}" +
             (StateReset > 0 ? "-reset" + StateResetText : "");
 
         /// <summary>The state-reset probability as written in labels, headings and the command line.</summary>
@@ -75,7 +79,7 @@ internal static class ZeroStateCommand
         int streams = PackedLanguageModel.EvaluationStreams(validationTokens.Length);
         var model = StudyCommand.CharacterModel(new QuantizedRecurrentOptions
         {
-            Cell = RecurrentCellKind.Lstm, Layers = s.Layers, HiddenSize = s.Hidden, Normalization = StudyCommand.ParseNormalization(s.Norm, "--norm"),
+            Cell = s.Cell, Layers = s.Layers, HiddenSize = s.Hidden, Normalization = StudyCommand.ParseNormalization(s.Norm, "--norm"),
             LayerNormForm = s.Form, WeightQuantizer = QuantizerRegistry.Parse(s.Weights),
         });
         var folder = Path.Combine(s.Checkpoints.FullName, s.Label);
@@ -113,10 +117,10 @@ internal static class ZeroStateCommand
         static string F(double x) => x.ToString("F3", CultureInfo.InvariantCulture);
         static string Shown(string character) => character switch { "\n" => "\\n", " " => "space", "|" => "\\|", "`" => "'`'", _ => character };
         var sb = new StringBuilder();
-        sb.AppendLine($"## Zero-state traps: character LM, LSTM {s.Layers} x {s.Hidden}, {s.Weights} weights, {s.Norm} norm{(s.Norm == "layer" ? $" ({s.Form})" : "")}, seed {s.Seed}" +
+        sb.AppendLine($"## Zero-state traps: character LM, {s.CellName.ToUpperInvariant()} {s.Layers} x {s.Hidden}, {s.Weights} weights, {s.Norm} norm{(s.Norm == "layer" ? $" ({s.Form})" : "")}, seed {s.Seed}" +
             (s.StateReset > 0 ? $", state reset {s.StateResetText}" : ""));
         sb.AppendLine();
-        sb.AppendLine($"Written by `dotnet run --project src/Microsoft.ML.Quantized.Samples -c Release -- zero-state --layers {s.Layers} --hidden {s.Hidden} --weights {s.Weights} " +
+        sb.AppendLine($"Written by `dotnet run --project src/Microsoft.ML.Quantized.Samples -c Release -- zero-state --cell {s.CellName} --layers {s.Layers} --hidden {s.Hidden} --weights {s.Weights} " +
             $"--norm {s.Norm} --layer-norm-form {s.Form} --seed {s.Seed} --epochs {s.Epochs}{(s.StateReset > 0 ? $" --state-reset {s.StateResetText}" : "")}{(s.MaxSteps > 0 ? $" --max-steps {s.MaxSteps} (a smoke run, not a result)" : "")}` on " +
             $"{DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture)}, {BenchmarkCommand.MachineDescription()}, load {load ?? "n/a"} at the start. " +
             $"The study's char-lm recipe{(s.StateReset > 0 ? $" with each training stream's state zeroed before a window with probability {s.StateResetText} (TrainingOptions.StateResetProbability)" : "")}, trained one epoch at a time through its checkpoint; every column scores that epoch's own weights " +
@@ -125,7 +129,7 @@ internal static class ZeroStateCommand
             $"Trapping first characters: of the {vocabularySize} characters, each as the first input from the zero state followed by " +
             $"{PassageLength} test characters, those whose last {PassageLength - TailStart} score above {F(s.TrapThreshold)} nats (the mean over all first " +
             $"characters beside it). Zeroed layer: after the first trapping character and {TailStart - 1} passage characters, the next " +
-            $"{PassageLength - TailStart} scored from that state as is / with each layer's h and c set to zero.");
+            $"{PassageLength - TailStart} scored from that state as is / with each layer's {(s.Cell == RecurrentCellKind.Lstm ? "h and c" : "h")} set to zero.");
         sb.AppendLine();
         sb.AppendLine("| epoch | training loss | validation | validation, reset each window | worst validation stream | test | trapping first characters | tail (mean over all) | as is / zeroed layer 1, 2, ... |");
         sb.AppendLine("|---:|---:|---:|---:|---:|---:|---|---:|---|");

@@ -30,9 +30,11 @@ public sealed class ZeroStateTrapsTests
     }
 
     [TestMethod]
-    public void Continuing_with_a_layer_zeroed_matches_stepping_from_that_state()
+    [DataRow(RecurrentCellKind.Lstm)]
+    [DataRow(RecurrentCellKind.Gru)]
+    public void Continuing_with_a_layer_zeroed_matches_stepping_from_that_state(RecurrentCellKind cell)
     {
-        using var network = TinyNetwork(layers: 2);
+        using var network = TinyNetwork(layers: 2, cell);
         int[] passage = { 2, 0, 1, 3, 3, 4, 0, 2 };
         const int first = 4, split = 3;
         // Unchanged state: the same as the unbroken sequence's predictions of passage[split + 1..].
@@ -42,7 +44,7 @@ public sealed class ZeroStateTrapsTests
         {
             var (_, h, c) = Step(network, new[] { first }.Concat(passage.Take(split)).ToArray(), null);
             Array.Clear(h[layer]);
-            Array.Clear(c[layer]);
+            if (c is not null) Array.Clear(c[layer]);
             var expected = Step(network, passage.Skip(split).ToArray(), (h, c)).Losses.Average();
             Assert.AreEqual(expected, ZeroStateTraps.ContinuedWithLayerZeroed(network, first, passage, split, layer), 1e-5, $"layer {layer} zeroed");
         }
@@ -99,6 +101,38 @@ public sealed class ZeroStateTrapsTests
     }
 
     [TestMethod]
+    public void The_command_trains_a_gru_when_asked_and_names_it()
+    {
+        var folder = Directory.CreateTempSubdirectory("zero-state-gru-");
+        try
+        {
+            var markdown = Path.Combine(folder.FullName, "reproduction.md");
+            var (code, output) = SamplesCli.Run("zero-state", "--cell", "gru", "--epochs", "1", "--max-steps", "2", "--hidden", "8",
+                "--checkpoints", Path.Combine(folder.FullName, "checkpoints"), "--out", markdown);
+            Assert.AreEqual(0, code, output);
+            var text = File.ReadAllText(markdown);
+            StringAssert.Contains(text, "<!-- bench:zero-state-gru2x8-twn-layer-pergate-seed2 -->");
+            StringAssert.Contains(text, "## Zero-state traps: character LM, GRU 2 x 8, twn weights");
+            StringAssert.Contains(text, "zero-state --cell gru --layers 2 --hidden 8");
+            StringAssert.Contains(text, "with each layer's h set to zero");
+            StringAssert.Contains(text, "\n| 1 | ");
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void An_unknown_cell_fails_with_one_line_naming_the_option()
+    {
+        var (code, output) = SamplesCli.Run("zero-state", "--cell", "rnn", "--out", Path.Combine(Path.GetTempPath(), "zero-state-never-written.md"));
+        Assert.AreEqual(1, code, output);
+        StringAssert.StartsWith(output, "error: --cell: unknown cell 'rnn' (lstm, gru).");
+        Assert.DoesNotContain("   at ", output, "no stack trace");
+    }
+
+    [TestMethod]
     public void An_unknown_normalization_fails_with_one_line_naming_the_option()
     {
         var (code, output) = SamplesCli.Run("zero-state", "--norm", "group", "--out", Path.Combine(Path.GetTempPath(), "zero-state-never-written.md"));
@@ -107,14 +141,14 @@ public sealed class ZeroStateTrapsTests
         Assert.DoesNotContain("   at ", output, "no stack trace");
     }
 
-    /// <summary>A float LSTM language model over <see cref="Vocabulary"/> tokens, embedding 3, hidden 4, fixed seed.</summary>
-    private static LanguageModelNetwork TinyNetwork(int layers)
+    /// <summary>A float LSTM (or <paramref name="cell"/>) language model over <see cref="Vocabulary"/> tokens, embedding 3, hidden 4, fixed seed.</summary>
+    private static LanguageModelNetwork TinyNetwork(int layers, RecurrentCellKind cell = RecurrentCellKind.Lstm)
     {
         manual_seed(11);
         var network = new LanguageModelNetwork(Vocabulary, new LanguageModelOptions
         {
             EmbeddingSize = 3,
-            Recurrent = new QuantizedRecurrentOptions { Cell = RecurrentCellKind.Lstm, Layers = layers, HiddenSize = 4 },
+            Recurrent = new QuantizedRecurrentOptions { Cell = cell, Layers = layers, HiddenSize = 4 },
         });
         network.eval();
         return network;
@@ -123,9 +157,9 @@ public sealed class ZeroStateTrapsTests
     /// <summary>
     /// Feeds <paramref name="sequence"/> one token at a time with the state carried by hand from <paramref name="start"/>
     /// (null: zero): the cross-entropy of predicting <paramref name="sequence"/>[k + 1] at each step k, and the state after
-    /// the last token as arrays [layer][unit].
+    /// the last token as arrays [layer][unit] (C null for a GRU).
     /// </summary>
-    private static (List<double> Losses, float[][] H, float[][] C) Step(LanguageModelNetwork network, int[] sequence, (float[][] H, float[][] C)? start)
+    private static (List<double> Losses, float[][] H, float[][]? C) Step(LanguageModelNetwork network, int[] sequence, (float[][] H, float[][]? C)? start)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
@@ -138,12 +172,12 @@ public sealed class ZeroStateTrapsTests
             if (k + 1 < sequence.Length) losses.Add(-logits.reshape(-1).log_softmax(0)[sequence[k + 1]].item<float>());
         }
         float[][] Rows(Tensor t) => Enumerable.Range(0, (int)t.shape[0]).Select(l => t[l, 0].data<float>().ToArray()).ToArray();
-        return (losses, Rows(state!.H), Rows(state.C!));
+        return (losses, Rows(state!.H), state.C is null ? null : Rows(state.C));
     }
 
-    private static RecurrentState ToState((float[][] H, float[][] C) s)
+    private static RecurrentState ToState((float[][] H, float[][]? C) s)
     {
         Tensor Stack(float[][] rows) => stack(rows.Select(r => tensor(r).reshape(1, -1)).ToArray());
-        return new RecurrentState(Stack(s.H), Stack(s.C));
+        return new RecurrentState(Stack(s.H), s.C is null ? null : Stack(s.C));
     }
 }
