@@ -38,7 +38,7 @@ internal static class ZeroStateTraps
     /// <summary>
     /// Where a trap sits: <paramref name="first"/> then <paramref name="passage"/>[..<paramref name="split"/>) from the zero
     /// state, then the mean cross-entropy of predicting <paramref name="passage"/>[<paramref name="split"/> + 1..] from that state
-    /// with layer <paramref name="zeroedLayer"/>'s h and c set to zero (-1: none), so zeroing the layer that holds the trap
+    /// with layer <paramref name="zeroedLayer"/>'s h (and an LSTM's c) set to zero (-1: none), so zeroing the layer that holds the trap
     /// lets the model out of it.
     /// </summary>
     public static double ContinuedWithLayerZeroed(LanguageModelNetwork network, int first, int[] passage, int split, int zeroedLayer)
