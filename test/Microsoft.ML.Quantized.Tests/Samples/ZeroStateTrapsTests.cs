@@ -124,20 +124,13 @@ public sealed class ZeroStateTrapsTests
     }
 
     [TestMethod]
-    public void An_unknown_cell_fails_with_one_line_naming_the_option()
+    [DataRow("--cell", "rnn", "error: --cell: unknown cell 'rnn' (lstm, gru).")]
+    [DataRow("--norm", "group", "error: --norm: unknown normalization 'group'")]
+    public void An_unknown_name_fails_with_one_line_naming_the_option(string option, string value, string expected)
     {
-        var (code, output) = SamplesCli.Run("zero-state", "--cell", "rnn", "--out", Path.Combine(Path.GetTempPath(), "zero-state-never-written.md"));
+        var (code, output) = SamplesCli.Run("zero-state", option, value, "--out", Path.Combine(Path.GetTempPath(), "zero-state-never-written.md"));
         Assert.AreEqual(1, code, output);
-        StringAssert.StartsWith(output, "error: --cell: unknown cell 'rnn' (lstm, gru).");
-        Assert.DoesNotContain("   at ", output, "no stack trace");
-    }
-
-    [TestMethod]
-    public void An_unknown_normalization_fails_with_one_line_naming_the_option()
-    {
-        var (code, output) = SamplesCli.Run("zero-state", "--norm", "group", "--out", Path.Combine(Path.GetTempPath(), "zero-state-never-written.md"));
-        Assert.AreEqual(1, code, output);
-        StringAssert.StartsWith(output, "error: --norm: unknown normalization 'group'");
+        StringAssert.StartsWith(output, expected);
         Assert.DoesNotContain("   at ", output, "no stack trace");
     }
 
