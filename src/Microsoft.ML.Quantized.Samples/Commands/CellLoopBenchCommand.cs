@@ -54,8 +54,7 @@ internal static class CellLoopBenchCommand
         var (train, validation, _) = EmbeddedCorpus.Split(text);
         var vocabulary = Vocabulary.FromCharacters(text);
         var shortValidation = validation[..Math.Min(validation.Length, 10_000)];
-        var cellKinds = cells.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(c => CellOption.Parse(c, "--cells")).ToList();
+        var cellKinds = CellOption.ParseList(cells, "--cells");
 
         // One untimed run first: TorchScript compilation and libtorch's first-call costs stay out of every timed row.
         Train(vocabulary, train, shortValidation, cellKinds[0], Configurations[0], 3, null).Dispose();

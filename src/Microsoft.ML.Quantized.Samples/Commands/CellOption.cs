@@ -10,4 +10,8 @@ internal static class CellOption
         "gru" => RecurrentCellKind.Gru,
         _ => throw new ArgumentException($"{option}: unknown cell '{name}' (lstm, gru)."),
     };
+
+    /// <summary>A comma-separated list of cell names (e.g. <c>lstm,gru</c>), each parsed by <see cref="Parse"/>.</summary>
+    public static List<RecurrentCellKind> ParseList(string names, string option) =>
+        names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(name => Parse(name, option)).ToList();
 }

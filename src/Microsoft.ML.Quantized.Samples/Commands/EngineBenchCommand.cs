@@ -47,7 +47,7 @@ internal static class EngineBenchCommand
         };
         command.SetAction(parse => parse.GetValue(child) is { } zip
             ? ScoreChild(zip)
-            : Run(ParseList(parse.GetValue(hidden)!, int.Parse), ParseList(parse.GetValue(cells)!, name => CellOption.Parse(name, "--cells")), parse.GetValue(seconds), parse.GetValue(output)!));
+            : Run(ParseList(parse.GetValue(hidden)!, int.Parse), CellOption.ParseList(parse.GetValue(cells)!, "--cells"), parse.GetValue(seconds), parse.GetValue(output)!));
         return command;
     }
 

@@ -53,7 +53,7 @@ internal static class LayerBenchCommand
         if (warmup < 0) throw new ArgumentException($"--warmup must be at least 0; got {warmup}.");
         if (hidden < 1) throw new ArgumentException($"--hidden must be at least 1; got {hidden}.");
         var load = BenchmarkCommand.LoadAverage();
-        var kinds = cells.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(c => CellOption.Parse(c, "--cells")).ToList();
+        var kinds = CellOption.ParseList(cells, "--cells");
         var rows = new List<Row>();
         foreach (var kind in kinds)
         {
