@@ -212,7 +212,7 @@ internal static class KureCommand
             markdown += "Post-activation histograms of every gate on the test data (20 bins over [0, 1] after a sigmoid, [-1, 1] after a tanh), one line per column" +
                         $"{(seeds.Length == 1 ? "" : $" (seed {seeds[0]})")}: `{figure}`.\n\n";
         }
-        if (partB.Count > 0) markdown += RenderQat(task, OverSeeds(partB), steps, qatSteps, qat, statistic);
+        if (partB.Count > 0) markdown += RenderQat(task, OverSeeds(partB), steps, qatSteps, qat, statistic, seeds);
         return Write(markdown + WholeRun(), section, output);
     }
 
@@ -251,9 +251,15 @@ internal static class KureCommand
                       $"{task.MetricSentence}{OverSeedsClause(seeds)}. {BenchmarkCommand.Provenance(load)}" +
                       (task.Note.Length > 0 ? " " + task.Note : ""));
         sb.AppendLine();
-        Table(sb, task, columns, ratioBits: [4, 3, 2]);
+        Table(sb, task, columns, ratioBits: [4, 3, 2], OverSeedsCell);
         sb.AppendLine();
-        PerTensorTable(sb, task, columns);
+        PerTensorTable(sb, task, columns, OverSeedsCell);
+        SeedBySeed(sb, seeds, () =>
+        {
+            Table(sb, task, columns, ratioBits: [4, 3, 2], SeedBySeedCell);
+            sb.AppendLine();
+            PerTensorTable(sb, task, columns, SeedBySeedCell);
+        });
         // The weight and gate statistics of the two KURE models (the last two columns), under the first seed.
         foreach (var (name, reports) in columns[^2..])
         {
@@ -266,7 +272,7 @@ internal static class KureCommand
     }
 
     private static string RenderQat<TModel>(KureTask<TModel> task, (string Name, RobustnessReport[][] Reports)[] columns, int steps, int qatSteps, QuantizerOptions qat,
-        UniformityStatistic statistic)
+        UniformityStatistic statistic, int[] seeds)
         where TModel : class, IDisposable
     {
         var sb = new StringBuilder();
@@ -276,9 +282,14 @@ internal static class KureCommand
         sb.AppendLine($"Same data and network as above. Three copies of the float model ({steps} steps) are trained quantization-aware at 4 bits " +
                       $"(uniform symmetric weights, {StepScope(qat.PerRowScale)} ({StepRule(qat.MinimumErrorStep)}), straight-through estimator) for {qatSteps} steps with Adam 1e-3, " +
                       $"{Variants(statistic)}; each is then re-quantized after training " +
-                      $"to the other bit widths and to a power-of-two 4-bit step under both step rules, no retraining. {task.MetricSentence}{(columns[0].Reports.Length == 1 ? "" : ", over the same seeds")}; same machine and run as above.");
+                      $"to the other bit widths and to a power-of-two 4-bit step under both step rules, no retraining. {task.MetricSentence}{(seeds.Length == 1 ? "" : ", over the same seeds")}; same machine and run as above.");
         sb.AppendLine();
-        Table(sb, task, columns, ratioBits: [3]);
+        Table(sb, task, columns, ratioBits: [3], OverSeedsCell);
+        SeedBySeed(sb, seeds, () =>
+        {
+            Table(sb, task, columns, ratioBits: [3], SeedBySeedCell);
+            sb.AppendLine();
+        });
         return sb.ToString();
     }
 
@@ -287,16 +298,17 @@ internal static class KureCommand
     /// the metric at each bit width (float and "as trained" once, the latter only where no uniform row repeats its
     /// quantizer), each step-size row, then the mean recurrent-weight kurtosis, the mean gate kurtosis before and after the
     /// activation (where the first reports recorded gates) and, per rule, the metric at each of <paramref name="ratioBits"/>
-    /// over float and the recurrent weights' relative quantization error there. Each cell is the mean over the seeds ± half
-    /// their range (<see cref="OverSeedsCell"/>).
+    /// over float and the recurrent weights' relative quantization error there. <paramref name="cell"/> turns a row's values
+    /// under the seeds into its cell (<see cref="OverSeedsCell"/> or <see cref="SeedBySeedCell"/>).
     /// </summary>
-    private static void Table<TModel>(StringBuilder sb, KureTask<TModel> task, (string Name, RobustnessReport[][] Reports)[] columns, int[] ratioBits)
+    private static void Table<TModel>(StringBuilder sb, KureTask<TModel> task, (string Name, RobustnessReport[][] Reports)[] columns, int[] ratioBits,
+        Func<IReadOnlyList<double>, Func<double, string>, string> cell)
         where TModel : class, IDisposable
     {
         sb.AppendLine("| weights | " + string.Join(" | ", columns.Select(c => c.Name)) + " |");
         sb.AppendLine("|---|" + string.Concat(columns.Select(_ => "---:|")));
         string Cells(Func<RobustnessReport, double> value, Func<double, string> format, int rule = 0) =>
-            string.Join(" | ", columns.Select(c => OverSeedsCell(c.Reports.Select(seed => value(seed[rule])).ToArray(), format)));
+            string.Join(" | ", columns.Select(c => cell(c.Reports.Select(seed => value(seed[rule])).ToArray(), format)));
         string Percent(double fraction) => (100 * fraction).ToString("F1", CultureInfo.InvariantCulture) + " %";
         int rules = columns[0].Reports[0].Length;
         for (int rule = 0; rule < rules; rule++)
@@ -342,9 +354,11 @@ internal static class KureCommand
     /// <summary>
     /// The per-tensor rows (<c>--per-tensor-bits</c>), when measured: one row per tensor or gate block, bit width and step
     /// rule, each cell the column's metric with only that part quantized over its float metric, and in brackets that part's
-    /// share of the whole model's change at the same width, each the mean over the seeds.
+    /// share of the whole model's change at the same width, each the mean over the seeds; <paramref name="cell"/> writes the
+    /// ratio over the seeds (<see cref="OverSeedsCell"/> or <see cref="SeedBySeedCell"/>).
     /// </summary>
-    private static void PerTensorTable<TModel>(StringBuilder sb, KureTask<TModel> task, (string Name, RobustnessReport[][] Reports)[] columns)
+    private static void PerTensorTable<TModel>(StringBuilder sb, KureTask<TModel> task, (string Name, RobustnessReport[][] Reports)[] columns,
+        Func<IReadOnlyList<double>, Func<double, string>, string> cell)
         where TModel : class, IDisposable
     {
         if (columns[0].Reports[0][0].PerTensor.Count == 0) return;
@@ -359,27 +373,43 @@ internal static class KureCommand
             {
                 int index = k;
                 sb.AppendLine($"| `{rows[k].Label}` (`{rows[k].Quantizer}`) | " +
-                              string.Join(" | ", columns.Select(c => Share(c.Reports.Select(seed => (seed[rule], seed[rule].PerTensor[index])).ToArray()))) + " |");
+                              string.Join(" | ", columns.Select(c => Share(c.Reports.Select(seed => (seed[rule], seed[rule].PerTensor[index])).ToArray(), cell))) + " |");
             }
         }
         sb.AppendLine();
     }
 
     /// <summary>
-    /// A per-tensor cell: the row's metric over float (over the seeds: <see cref="OverSeedsCell"/>), then its mean share of
-    /// the whole model's change at that width (where the reports have that width and it is finite) and the quantized part's
-    /// mean relative weight error, e.g. <c>1.320 (55 %; error 48.1 %)</c>.
+    /// A per-tensor cell: the row's metric over float (over the seeds as <paramref name="cell"/> writes them), then its mean
+    /// share of the whole model's change at that width (where the reports have that width and it is finite) and the quantized
+    /// part's mean relative weight error, e.g. <c>1.320 (55 %; error 48.1 %)</c>.
     /// </summary>
-    private static string Share((RobustnessReport Report, RobustnessReportRow Row)[] seeds)
+    private static string Share((RobustnessReport Report, RobustnessReportRow Row)[] seeds, Func<IReadOnlyList<double>, Func<double, string>, string> cell)
     {
         double share = seeds.Average(s => s.Report.ShareOfCost(s.Row));
-        return OverSeedsCell(seeds.Select(s => s.Row.Metric / s.Report.Float.Metric).ToArray(), F) + " (" + (double.IsFinite(share) ? $"{share * 100:F0} %; " : "") +
+        return cell(seeds.Select(s => s.Row.Metric / s.Report.Float.Metric).ToArray(), F) + " (" + (double.IsFinite(share) ? $"{share * 100:F0} %; " : "") +
                $"error {(100 * seeds.Average(s => s.Row.WeightError)).ToString("F1", CultureInfo.InvariantCulture)} %)";
     }
 
     /// <summary>A table cell over the seeds: the one value, or the mean ± half the range (the form the lambda sweep's cells take too).</summary>
     internal static string OverSeedsCell(IReadOnlyList<double> values, Func<double, string> format) =>
         values.Count == 1 ? format(values[0]) : $"{format(values.Average())} ± {format((values.Max() - values.Min()) / 2)}";
+
+    /// <summary>A table cell with each seed's value in the seeds' order, e.g. <c>253.1 / 251.9 / 255.0</c>: what a paired reading compares.</summary>
+    private static string SeedBySeedCell(IReadOnlyList<double> values, Func<double, string> format) => string.Join(" / ", values.Select(format));
+
+    /// <summary>
+    /// For a run over several seeds, a heading and then what <paramref name="tables"/> writes: the tables above again with
+    /// each seed's value in place of the mean (<see cref="SeedBySeedCell"/>); nothing for one seed.
+    /// </summary>
+    private static void SeedBySeed(StringBuilder sb, int[] seeds, Action tables)
+    {
+        if (seeds.Length == 1) return;
+        sb.AppendLine();
+        sb.AppendLine($"### Seed by seed: each cell lists seeds {string.Join(", ", seeds[..^1])} and {seeds[^1]} in that order");
+        sb.AppendLine();
+        tables();
+    }
 
     /// <summary>The metric sentence's clause for a run over several seeds, e.g. <c>, mean over seeds 1, 2 and 3 ± half their range</c>; empty for one.</summary>
     private static string OverSeedsClause(int[] seeds) => seeds.Length == 1

@@ -126,21 +126,26 @@ public sealed class KureCommandTests
     }
 
     [TestMethod]
-    public void Several_seeds_give_each_cell_the_mean_and_half_range_of_the_runs_under_each_seed_alone()
+    public void Several_seeds_give_each_cell_the_mean_and_half_range_of_the_runs_under_each_seed_alone_and_then_each_seed_s_value()
     {
+        string[][] bySeed = [];
         string[][] Table(string options)
         {
             string[][] rows = [];
             WithMarkdownFile("", file =>
             {
                 var text = TinyRun(file, ["--fine-tune-steps", "1", "--qat-steps", "0", .. options.Split(' ')]);
-                rows = text.Split('\n').SkipWhile(l => !l.StartsWith("| weights |", StringComparison.Ordinal)).Skip(2)
-                    .TakeWhile(l => l.StartsWith("| ", StringComparison.Ordinal)).Select(l => l.Trim('|', ' ').Split(" | ")).ToArray();
+                string[][] Rows(string after) => text.Split('\n').SkipWhile(l => !l.StartsWith(after, StringComparison.Ordinal)).SkipWhile(l => !l.StartsWith("| weights |", StringComparison.Ordinal))
+                    .Skip(2).TakeWhile(l => l.StartsWith("| ", StringComparison.Ordinal)).Select(l => l.Trim('|', ' ').Split(" | ")).ToArray();
+                rows = Rows("## KURE");
                 if (options.Contains(',', StringComparison.Ordinal))
                 {
                     StringAssert.Contains(text, "(lower is better), mean over seeds 1 and 2 ± half their range (each seed trains its own float model).");
                     StringAssert.Contains(text, "### Weight and gate statistics after fine-tuning with KURE (lambda 0.01), seed 1");
+                    bySeed = Rows("### Seed by seed: each cell lists seeds 1 and 2 in that order");
                 }
+                else
+                    Assert.DoesNotContain("### Seed by seed", text, "one seed has no seed-by-seed table");
             });
             return rows;
         }
@@ -162,6 +167,11 @@ public sealed class KureCommandTests
                 Assert.AreEqual((a + b) / 2, Value(parts[0]), unit, $"{both[r][0]}, column {c}: mean");
                 Assert.AreEqual(Math.Abs(a - b) / 2, Value(parts[1]), unit, $"{both[r][0]}, column {c}: half range");
             }
+        // The seed-by-seed table repeats the rows with each seed's own value: exactly what each seed's run printed alone.
+        CollectionAssert.AreEqual(both.Select(r => r[0]).ToArray(), bySeed.Select(r => r[0]).ToArray(), "the same rows, seed by seed");
+        for (int r = 0; r < bySeed.Length; r++)
+            for (int c = 1; c < bySeed[r].Length; c++)
+                Assert.AreEqual($"{one[r][c]} / {two[r][c]}", bySeed[r][c], $"{bySeed[r][0]}, column {c}");
     }
 
     [TestMethod]
