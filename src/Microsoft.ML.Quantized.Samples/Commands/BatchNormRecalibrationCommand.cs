@@ -38,7 +38,7 @@ internal static class BatchNormRecalibrationCommand
     {
         if (epochs < 1) throw new ArgumentException($"--epochs must be at least 1; got {epochs}.");
         if (windows < 0) throw new ArgumentException($"--windows must be 0 (one pass) or more; got {windows}.");
-        var quantizers = activations.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        var quantizers = OptionList.Split(activations)
             .Select(name => (Name: name, Options: QuantizerRegistry.Parse(name))).ToList();
         var load = BenchmarkCommand.LoadAverage();
         var text = EmbeddedCorpus.MobyDick();

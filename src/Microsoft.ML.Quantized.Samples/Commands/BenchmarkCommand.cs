@@ -43,9 +43,9 @@ internal static class BenchmarkCommand
             Optimizer = OptimizerKind.Sgd, LearningRate = 20, LearningRateDecay = 4, GradientClipNorm = 0.25, Seed = 1,
         };
         var rows = new List<Row>();
-        foreach (var quantizerName in configs.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        foreach (var quantizerName in OptionList.Split(configs))
         {
-            foreach (var normName in norms.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            foreach (var normName in OptionList.Split(norms))
             {
                 var normalization = normName switch
                 {

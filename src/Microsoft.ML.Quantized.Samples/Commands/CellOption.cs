@@ -13,5 +13,5 @@ internal static class CellOption
 
     /// <summary>A comma-separated list of cell names (e.g. <c>lstm,gru</c>), each parsed by <see cref="Parse"/>.</summary>
     public static List<RecurrentCellKind> ParseList(string names, string option) =>
-        names.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(name => Parse(name, option)).ToList();
+        OptionList.Split(names).Select(name => Parse(name, option)).ToList();
 }

@@ -52,7 +52,7 @@ internal static class EngineBenchCommand
     }
 
     private static List<T> ParseList<T>(string text, Func<string, T> parse)
-        => text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(parse).ToList();
+        => OptionList.Split(text).Select(parse).ToList();
 
     private static int Run(List<int> hiddenSizes, List<RecurrentCellKind> cells, double seconds, FileInfo output)
     {

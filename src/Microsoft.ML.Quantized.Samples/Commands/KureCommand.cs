@@ -82,7 +82,7 @@ internal static class KureCommand
 
     /// <summary>A bit-width list such as <c>--activation-bits</c> (named <paramref name="option"/>): distinct bit widths, each 2-8 (empty for none).</summary>
     internal static int[] ParseBits(string text, string option) =>
-        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        OptionList.Split(text)
             .Select(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out var b) && b is >= 2 and <= 8
                 ? b
                 : throw new ArgumentException($"{option} holds '{p}': each must be a whole number of bits from 2 to 8, e.g. 8,4,3."))

@@ -19,7 +19,7 @@ internal static class KureLambdaSweep
     /// <summary>Parses a comma-separated list of lambdas, each finite and &gt; 0, in the order given.</summary>
     public static double[] ParseLambdas(string text)
     {
-        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var parts = OptionList.Split(text);
         if (parts.Length == 0) throw new ArgumentException($"--lambda-sweep needs at least one lambda, e.g. {ExampleLambdas}.");
         return parts.Select(p => double.TryParse(p, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) && v > 0
             ? v

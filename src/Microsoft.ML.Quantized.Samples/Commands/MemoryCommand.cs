@@ -44,7 +44,7 @@ internal static class MemoryCommand
 
     private static int[] ParseBatches(string text)
     {
-        var batches = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        var batches = OptionList.Split(text)
             .Select(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out var b) && b >= 1
                 ? b
                 : throw new ArgumentException($"--batches holds '{p}': each must be a whole number of sequences, at least 1, e.g. 1,32,128."))

@@ -11,7 +11,7 @@ internal static class SeedList
     /// </summary>
     public static int[] Parse(string text)
     {
-        var seeds = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+        var seeds = OptionList.Split(text)
             .Select(p => int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out var s) && s >= 1
                 ? s
                 : throw new ArgumentException($"--seeds holds '{p}': each seed must be a whole number from 1, e.g. 1,2,3."))

@@ -47,7 +47,7 @@ internal static class SignFlipCommand
 
     private static int[] BatchSizes(string list)
     {
-        var parts = list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var parts = OptionList.Split(list);
         var sizes = parts.Select(p => int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out var b) && b > 0
             ? b : throw new ArgumentException($"--batch-sizes: '{p}' is not a positive whole number (e.g. 32,128,256,512,1024).")).ToArray();
         return sizes.Length > 0 ? sizes : throw new ArgumentException("--batch-sizes: give at least one batch size (e.g. 32).");

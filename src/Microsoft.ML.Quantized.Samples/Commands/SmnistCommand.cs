@@ -56,7 +56,7 @@ internal static class SmnistCommand
             LearningRateDecay = 2, GradientClipNorm = 1.0, Seed = s.Seed, ProgressInterval = 20,
         };
         var rows = new List<Row>();
-        foreach (var config in s.Configs.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        foreach (var config in OptionList.Split(s.Configs))
         {
             var (quantizer, normalization) = ParseConfig(config);
             var options = new SequenceClassifierOptions

@@ -70,7 +70,7 @@ internal static class SpamCommand
         training.Seed = s.Seed;
         var (validSequences, validLabels) = validIndex.Length == 0 ? (null, null) : (Pick(validIndex), Labels(validIndex));
         var rows = new List<Row>();
-        foreach (var config in s.Configs.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        foreach (var config in OptionList.Split(s.Configs))
         {
             var (quantizer, normalization) = SmnistCommand.ParseConfig(config);
             bool quantized = quantizer.Kind != QuantizerKind.None;

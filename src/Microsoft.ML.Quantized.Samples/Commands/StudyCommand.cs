@@ -134,7 +134,7 @@ internal static class StudyCommand
     {
         // "0.5" on every gate and the cell output; "forget=0.5" on one, "input+candidate=0.5" on several (slope 1 on named gates
         // is the standard cell: no gate named).
-        var slopeValues = Split(slopes).Select(v =>
+        var slopeValues = OptionList.Split(slopes).Select(v =>
         {
             var parts = v.Split('=', 2);
             string number = parts[^1];
@@ -144,7 +144,7 @@ internal static class StudyCommand
                 : throw new ArgumentException($"--slopes: '{v}' is not a slope in (0, 4], on every gate (0.5), on one (forget=0.5) or on several (input+candidate=0.5).");
         }).ToList();
         var seedValues = SeedList.Parse(seeds);
-        var grid = (from w in Split(weights) from a in Split(activations) from n in Split(norms) from l in slopeValues from seed in seedValues
+        var grid = (from w in OptionList.Split(weights) from a in OptionList.Split(activations) from n in OptionList.Split(norms) from l in slopeValues from seed in seedValues
                     select new StudyConfiguration(w, a, n, l.Slope, l.Gate, seed)).ToList();
         foreach (var c in grid) c.Recurrent(RecurrentCellKind.Lstm, 1, 8); // every name parsed before any training: a typo fails at once
         return grid;
@@ -525,8 +525,6 @@ internal static class StudyCommand
 
     /// <summary>Training batches a <see cref="RecalibratedBatch"/> row re-estimates its statistics over before each validation.</summary>
     private const int RecalibrationBatches = 100;
-
-    private static IEnumerable<string> Split(string list) => list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     /// <summary>A normalization's study name (none, weight, layer, batch, batch-shared, batch-recal); <paramref name="option"/> names the option in the error.</summary>
     internal static RecurrentNormalization ParseNormalization(string name, string option = "--norms") => name switch
