@@ -63,6 +63,58 @@ public sealed class OnnxConverterTests
     }
 
     /// <summary>
+    /// A three-topic text classifier (multiclass, GRU): ML.NET's <c>Score</c> vector and predicted key in ONNX Runtime's
+    /// default (optimized) session for every row, unseen words and an empty text included; the empty text gets the
+    /// training labels' distribution, counted here from the rows.
+    /// </summary>
+    [TestMethod]
+    public void A_multiclass_text_pipeline_converts_to_onnx_and_scores_as_ML_NET_an_empty_text_included()
+    {
+        var ml = new MLContext(seed: 5);
+        var trainRows = TopicRow.Rows(240, seed: 1);
+        var train = ml.Data.LoadFromEnumerable(trainRows);
+        List<TopicRow> rows = [.. TopicRow.Rows(12, seed: 2), new() { Text = "the zzzunseen parcel", Topic = "shipping" }, new() { Text = "", Topic = "billing" }];
+        var options = QuantizedSequenceTrainerTests.Options(epochs: 4, features: "Tokens");
+        var model = ml.Transforms.Conversion.MapValueToKey("Label", nameof(TopicRow.Topic))
+            .Append(ml.Transforms.Text.TokenizeIntoWords("Tokens", nameof(TopicRow.Text)))
+            .Append(ml.Transforms.Conversion.MapValueToKey("Tokens"))
+            .Append(ml.MulticlassClassification.Trainers.QuantizedGru(options))
+            .Fit(train);
+        try
+        {
+            var scored = model.Transform(ml.Data.LoadFromEnumerable(rows));
+            var scores = scored.GetColumn<float[]>("Score").ToArray();
+            var keys = scored.GetColumn<uint>("PredictedLabel").ToArray();
+            Assert.HasCount(3, keys[..^1].Distinct().ToArray(), "the rows get all three topics");
+            // Keys follow the order in which MapValueToKey first met each topic in the training rows.
+            var topics = trainRows.Select(r => r.Topic).Distinct().ToArray();
+            var prior = topics.Select(t => trainRows.Count(r => r.Topic == t) / (double)trainRows.Count).ToArray();
+            for (int c = 0; c < 3; c++)
+                Assert.AreEqual(prior[c], scores[^1][c], 1e-6, $"ML.NET gives the empty text the class prior, class {c}");
+            using var onnx = new MemoryStream();
+            ml.Model.ConvertToOnnx(model, train, onnx);
+            using var session = new InferenceSession(onnx.ToArray());
+            for (int r = 0; r < rows.Count; r++)
+            {
+                using var results = session.Run(Inputs(session, new()
+                {
+                    ["Text"] = new DenseTensor<string>(new[] { rows[r].Text }, [1, 1]),
+                    ["Topic"] = new DenseTensor<string>(new[] { rows[r].Topic }, [1, 1]),
+                }));
+                var actual = results.Single(v => v.Name == "Score.output").AsTensor<float>().ToArray();
+                Assert.HasCount(3, actual, $"row {r}");
+                for (int c = 0; c < 3; c++)
+                    Assert.AreEqual(scores[r][c], actual[c], 1e-4 * Math.Max(scores[r][c], 1e-3), $"row {r} ('{rows[r].Text}') class {c}");
+                Assert.AreEqual(keys[r], results.Single(v => v.Name == "PredictedLabel.output").AsTensor<uint>().Single(), $"PredictedLabel, row {r}");
+            }
+        }
+        finally
+        {
+            QuantizedSequenceTrainerTests.DisposeModel(model);
+        }
+    }
+
+    /// <summary>
     /// A multiclass classifier on float frames with a mean-pooled head: ML.NET's <c>Score</c> vector and predicted key. An
     /// opset below the classifier's 11 is refused by ML.NET's own check, naming the classifier.
     /// </summary>
@@ -140,4 +192,27 @@ public sealed class OnnxConverterTests
 
     private static float Single(IEnumerable<DisposableNamedOnnxValue> results, string name) =>
         results.Single(v => v.Name == name).AsTensor<float>().Single();
+
+    /// <summary>A support ticket in one of three queues, named by one or two cue words among filler words.</summary>
+    public sealed class TopicRow
+    {
+        private static readonly string[] Topics = ["billing", "shipping", "technical"];
+        private static readonly string[][] Cues = [["invoice", "refund", "charged", "payment"], ["parcel", "courier", "tracking", "delivery"], ["crash", "error", "login", "password"]];
+        private static readonly string[] Filler = ["my", "the", "is", "not", "please", "help", "again", "it"];
+
+        public string Text { get; set; } = "";
+        public string Topic { get; set; } = "";
+
+        public static List<TopicRow> Rows(int count, int seed)
+        {
+            var random = new Random(seed);
+            return Enumerable.Range(0, count).Select(_ =>
+            {
+                int c = random.Next(3);
+                var words = Enumerable.Range(0, 2 + random.Next(4)).Select(_ => Filler[random.Next(Filler.Length)]).ToList();
+                words.Insert(random.Next(words.Count + 1), Cues[c][random.Next(Cues[c].Length)]);
+                return new TopicRow { Text = string.Join(' ', words), Topic = Topics[c] };
+            }).ToList();
+        }
+    }
 }
