@@ -194,9 +194,9 @@ public abstract class SequenceClassifierModelParameters : ICanSaveModel, ISchema
         }
         else
         {
-            // The key is [rows] until its last step, an Unsqueeze (which ONNX Runtime runs in place). A new [rows, 1] int64 or
-            // uint32 tensor would be planned into the freed buffer of one that ML.NET declares [rows, 1] but holds a row's
-            // keys, empty for an empty text ("Shape mismatch attempting to re-use buffer"), in every session mode.
+            // The key is [rows] until its last step, an Unsqueeze (which ONNX Runtime runs in place). ONNX Runtime's memory plan
+            // put a [rows, 1] ArgMax output into the freed buffer of a tensor of the row's keys, [1, 0] for an empty text
+            // ("Shape mismatch attempting to re-use buffer"), in every session mode.
             var index = graph.AddNode("ArgMax", [probabilities], ["class_index"], OnnxAttribute.Int("axis", 1), OnnxAttribute.Int("keepdims", 0));
             var key = graph.AddNode("Add", [index, graph.AddInt64("first_key", [1], 1)], ["class_key"]);
             graph.Unsqueeze(graph.AddNode("Cast", [key], ["class_key_uint32"], OnnxAttribute.Int("to", OnnxGraph.UInt32Type)), 1, "predicted_label");
