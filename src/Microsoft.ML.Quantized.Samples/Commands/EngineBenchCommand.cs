@@ -47,12 +47,9 @@ internal static class EngineBenchCommand
         };
         command.SetAction(parse => parse.GetValue(child) is { } zip
             ? ScoreChild(zip)
-            : Run(ParseList(parse.GetValue(hidden)!, int.Parse), CellOption.ParseList(parse.GetValue(cells)!, "--cells"), parse.GetValue(seconds), parse.GetValue(output)!));
+            : Run(OptionList.Split(parse.GetValue(hidden)!).Select(int.Parse).ToList(), CellOption.ParseList(parse.GetValue(cells)!, "--cells"), parse.GetValue(seconds), parse.GetValue(output)!));
         return command;
     }
-
-    private static List<T> ParseList<T>(string text, Func<string, T> parse)
-        => OptionList.Split(text).Select(parse).ToList();
 
     private static int Run(List<int> hiddenSizes, List<RecurrentCellKind> cells, double seconds, FileInfo output)
     {
