@@ -154,7 +154,7 @@ internal static class SharedBatchNormCommand
         sb.AppendLine();
         sb.Append(string.Create(CultureInfo.InvariantCulture, $"Largest |difference| between the two runs' kept W_hh: {r.WeightGap:G3}"));
         sb.AppendLine(" (0 when both kept the same epoch: the statistics never enter training). Re-estimated: the kept weights' running " +
-            $"statistics estimated anew from the first {r.RecalibrationBatches} training batch(es) in training mode without gradients (what a per-step set held before weighs 0.9^{r.RecalibrationBatches}). The per-step sets of the per-step run, against the shared set they fold into (each training batch folds steps " +
+            $"statistics estimated anew from the first {r.RecalibrationBatches} training batch(es) without gradients, the recurrent cells in training mode and dropout, the quantizers and the initial state as in evaluation (what a per-step set held before weighs 0.9^{r.RecalibrationBatches}). The per-step sets of the per-step run, against the shared set they fold into (each training batch folds steps " +
             "0..T-1 in order with momentum 0.1, so step t weighs 0.1 x 0.9^(T-1-t) / (1 - 0.9^T)): at step t the shared set leaves the " +
             "normalized value with mean offset |mu_t - mu_s| / sd_s and standard deviation sd_t / sd_s (0 and 1 are right), means over the 4H features. Then, on the test images in evaluation, the input side's normalized values " +
             string.Create(CultureInfo.InvariantCulture, $"z = (W_x x_t - mu) / sd under each run's own statistics: the largest |z| and the share of images with some |z| above {r.Bound:F2} ") +
